@@ -1,0 +1,36 @@
+use pocket_dock::doctor::{self, CheckStatus};
+use pocket_dock::engine::{EnvSnapshot, Timeouts};
+
+use super::{GlobalArgs, Outcome, OutputFormat};
+
+pub async fn doctor(global: &GlobalArgs) -> Outcome {
+    let report = doctor::diagnose(
+        global.host.as_deref(),
+        &EnvSnapshot::from_process(),
+        Timeouts::default(),
+    )
+    .await;
+    match global.output {
+        OutputFormat::Json => {
+            let text =
+                serde_json::to_string_pretty(&report).map_err(|e| pocket_dock::Error::Usage {
+                    message: format!("cannot encode the report: {e}"),
+                })?;
+            println!("{text}");
+        }
+        OutputFormat::Text => {
+            for check in &report.checks {
+                let mark = match check.status {
+                    CheckStatus::Ok => "ok  ",
+                    CheckStatus::Warn => "warn",
+                    CheckStatus::Fail => "FAIL",
+                };
+                println!("{mark} {:<8} {}", check.name, check.message);
+                if let Some(fix) = &check.fix {
+                    println!("     {:<8} fix: {fix}", "");
+                }
+            }
+        }
+    }
+    Ok(report.exit.code())
+}

@@ -1,0 +1,104 @@
+//! Command-line surface: argument types and dispatch. Every command is a thin layer over
+//! the library; nothing here decides behaviour that a library user could not reach.
+
+mod doctor;
+mod report;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use pocket_dock::engine::{EngineConfig, EnvSnapshot, Timeouts, socket};
+use pocket_dock::workspace::Workspace;
+use pocket_dock::{Error, ExitCode};
+
+pub use report::print_error;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pocket-dock",
+    version,
+    about = "Declarative, reconciled sandboxes on Podman",
+    after_help = "Exit codes: 0 ok, 1 changes pending, 2 invalid input, 3 Podman unreachable, \
+                  4 operation failed, 5 timed out, 130 interrupted; `run` passes its command's code through."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Workspace root (default: nearest ancestor holding .pocket-dock/, else the current folder)
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Podman socket, e.g. unix:///run/podman/podman.sock (default: CONTAINER_HOST,
+    /// DOCKER_HOST, then the rootless and rootful sockets)
+    #[arg(long, global = true, value_name = "URL")]
+    pub host: Option<String>,
+
+    /// Show raw Podman API operations (-vv: also exec output chunks)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the Podman connection and setup, and say what to fix
+    Doctor,
+    /// Run a command in an ephemeral sandbox, streaming its output
+    Run(run::RunArgs),
+    /// Print shell completions
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The outcome of a command: an exit code to leave with.
+pub type Outcome = Result<u8, Error>;
+
+pub async fn dispatch(cli: Cli) -> Outcome {
+    match cli.command {
+        Command::Doctor => doctor::doctor(&cli.global).await,
+        Command::Run(args) => run::run(&cli.global, args).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "pocket-dock", &mut std::io::stdout());
+            Ok(ExitCode::Success.code())
+        }
+    }
+}
+
+impl GlobalArgs {
+    pub fn workspace(&self) -> Result<Workspace, Error> {
+        let cwd = std::env::current_dir().map_err(|e| Error::Usage {
+            message: format!("cannot read the current folder: {e}"),
+        })?;
+        Ok(Workspace::locate(self.dir.as_deref(), &cwd)?)
+    }
+
+    pub fn engine_config(&self) -> Result<EngineConfig, Error> {
+        let choice = socket::discover(self.host.as_deref(), &EnvSnapshot::from_process(), |p| {
+            p.exists()
+        })?;
+        Ok(EngineConfig {
+            socket: choice.path,
+            timeouts: Timeouts::default(),
+        })
+    }
+}

@@ -1,0 +1,43 @@
+//! Printing errors for people (one line) and for machines (one JSON object).
+
+use pocket_dock::Error;
+
+use super::OutputFormat;
+
+/// Prints `err` to stderr: one line in text mode (with its causes when verbose), one JSON
+/// object in json mode.
+pub fn print_error(err: &Error, format: OutputFormat, verbose: bool) {
+    match format {
+        OutputFormat::Text => {
+            let mut line = format!("error: {err}");
+            if let Some(hint) = err.hint() {
+                line.push_str(&format!("; {hint}"));
+            }
+            eprintln!("{line}");
+            if verbose {
+                let mut source = std::error::Error::source(err);
+                while let Some(cause) = source {
+                    eprintln!("  caused by: {cause}");
+                    source = cause.source();
+                }
+            }
+        }
+        OutputFormat::Json => {
+            let (operation, subject) = match err {
+                Error::Engine(e) => (Some(e.operation().as_str()), e.subject()),
+                _ => (None, None),
+            };
+            let value = serde_json::json!({
+                "error": {
+                    "category": err.category(),
+                    "operation": operation,
+                    "subject": subject,
+                    "message": err.to_string(),
+                    "hint": err.hint(),
+                    "exit_code": err.exit_code().code(),
+                }
+            });
+            eprintln!("{value}");
+        }
+    }
+}

@@ -1,0 +1,102 @@
+use std::io::Write;
+
+use clap::Args;
+use pocket_dock::engine::{Engine, ExecOutput, NetworkMode, StreamKind};
+use pocket_dock::run::{self, RunRequest};
+use pocket_dock::{Error, ExitCode};
+use pocket_dock_spec::parse_duration;
+
+use super::{GlobalArgs, Outcome};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Remove the container afterwards, whatever happens (the default)
+    #[arg(long, conflicts_with = "keep")]
+    rm: bool,
+    /// Keep the container afterwards, and reuse an owned one with the same --name
+    #[arg(long)]
+    keep: bool,
+    /// Container name (default: pd-run-<random>)
+    #[arg(long)]
+    name: Option<String>,
+    /// Working directory inside the container
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<String>,
+    /// Environment variable for the command (repeatable)
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Run without any network
+    #[arg(long)]
+    no_network: bool,
+    /// Give up (exit 5) after this long, e.g. 30s, 5m
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<std::time::Duration>,
+    /// Image to run
+    image: String,
+    /// Command and arguments (after --)
+    #[arg(last = true, required = true, value_name = "CMD")]
+    cmd: Vec<String>,
+}
+
+pub async fn run(global: &GlobalArgs, args: RunArgs) -> Outcome {
+    if let Some(bad) = args.env.iter().find(|e| !e.contains('=')) {
+        return Err(Error::Usage {
+            message: format!("--env {bad:?} must be KEY=VALUE"),
+        });
+    }
+    let workspace = global.workspace()?;
+    let engine = Engine::new(&global.engine_config()?)?;
+    let mut request = RunRequest::new(args.image, args.cmd);
+    request.name = args.name;
+    request.keep = args.keep && !args.rm;
+    request.env = args.env;
+    request.workdir = args.workdir;
+    request.timeout = args.timeout;
+    if args.no_network {
+        request.network = NetworkMode::None;
+    }
+
+    let output = ExecOutput::new().on_chunk(|stream, data| match stream {
+        StreamKind::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(data)?;
+            out.flush()
+        }
+        StreamKind::Stderr => std::io::stderr().lock().write_all(data),
+    });
+    let output = if global.verbose >= 2 {
+        output.log()
+    } else {
+        output
+    };
+
+    let outcome = run::run(
+        &engine,
+        &workspace.ownership(),
+        &request,
+        output,
+        shutdown_signal(),
+    )
+    .await?;
+    // A process exit code is 0..=255; Podman reports the same range for exec exits.
+    let code =
+        u8::try_from(outcome.exec.exit_code.rem_euclid(256)).unwrap_or(ExitCode::Failed.code());
+    Ok(code)
+}
+
+/// Resolves on SIGINT or SIGTERM. If the handlers cannot be installed, it never resolves
+/// (the default signal behaviour then applies, which is no worse than before).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,259 @@
+//! The engine's typed errors.
+//!
+//! Every error names the operation that failed and, where one applies, the container,
+//! exec or image it was about. Messages are deterministic: the same failure always prints
+//! the same text (transport details stay in the `#[source]` chain, shown with `-v`).
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::operation::Operation;
+
+/// Broad classes of failure; each maps to one documented exit code (see `crate::exit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// The Podman socket could not be reached, or the connection broke.
+    Connection,
+    /// The container, exec session or image does not exist.
+    NotFound,
+    /// The object exists but is in the wrong state, or a name is taken.
+    Conflict,
+    /// The request itself is wrong (bad reference, bad argument).
+    InvalidInput,
+    /// Podman accepted the request but failed to carry it out.
+    Runtime,
+    /// An explicit timeout ran out.
+    Timeout,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Connection => "connection",
+            Category::NotFound => "not-found",
+            Category::Conflict => "conflict",
+            Category::InvalidInput => "invalid-input",
+            Category::Runtime => "runtime",
+            Category::Timeout => "timeout",
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why the socket could not be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectFailure {
+    /// No socket file at that path.
+    Missing,
+    /// The socket exists but this user may not open it.
+    PermissionDenied,
+    /// The socket exists but nothing listens on it.
+    Refused,
+    /// The address is not a unix socket pocket-dock can use.
+    Unsupported,
+    /// Any other transport failure while connecting.
+    Other,
+}
+
+impl ConnectFailure {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConnectFailure::Missing => "no such socket",
+            ConnectFailure::PermissionDenied => "permission denied",
+            ConnectFailure::Refused => "connection refused (is the Podman service running?)",
+            ConnectFailure::Unsupported => "unsupported address",
+            ConnectFailure::Other => "connection failed",
+        }
+    }
+}
+
+/// An error from the engine layer.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot reach Podman at {socket}: {}", failure.describe())]
+    Unreachable {
+        op: Operation,
+        socket: PathBuf,
+        failure: ConnectFailure,
+        #[source]
+        source: Option<io::Error>,
+    },
+
+    #[error("connection to Podman at {socket} was lost during {op}")]
+    ConnectionLost {
+        op: Operation,
+        socket: PathBuf,
+        id: Option<String>,
+        #[source]
+        source: Option<bollard::errors::Error>,
+    },
+
+    #[error("container {id} not found ({op})")]
+    ContainerNotFound { op: Operation, id: String },
+
+    #[error("exec session {id} not found ({op})")]
+    ExecNotFound { op: Operation, id: String },
+
+    #[error("image {reference} not found ({op})")]
+    ImageNotFound { op: Operation, reference: String },
+
+    #[error("{op} of {id} conflicts with its current state: {message}")]
+    Conflict {
+        op: Operation,
+        id: String,
+        message: String,
+    },
+
+    #[error("container {id} is not owned by this pocket-dock workspace; refusing to {op} it")]
+    NotOwned { op: Operation, id: String },
+
+    #[error("invalid request for {op}: {message}")]
+    InvalidInput {
+        op: Operation,
+        id: Option<String>,
+        message: String,
+    },
+
+    #[error("pulling {reference} failed: {message}")]
+    PullFailed { reference: String, message: String },
+
+    #[error("Podman failed to {op}{}: {message}", fmt_id(id))]
+    Runtime {
+        op: Operation,
+        id: Option<String>,
+        status: Option<u16>,
+        message: String,
+    },
+
+    #[error("{op}{} timed out after {}", fmt_id(id), fmt_duration(*after))]
+    Timeout {
+        op: Operation,
+        id: Option<String>,
+        after: Duration,
+    },
+
+    #[error("writing exec output of {id} failed")]
+    OutputSink {
+        id: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn fmt_id(id: &Option<String>) -> String {
+    id.as_deref().map(|i| format!(" {i}")).unwrap_or_default()
+}
+
+fn fmt_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+impl EngineError {
+    pub fn category(&self) -> Category {
+        match self {
+            EngineError::Unreachable { .. } | EngineError::ConnectionLost { .. } => {
+                Category::Connection
+            }
+            EngineError::ContainerNotFound { .. }
+            | EngineError::ExecNotFound { .. }
+            | EngineError::ImageNotFound { .. } => Category::NotFound,
+            EngineError::Conflict { .. } | EngineError::NotOwned { .. } => Category::Conflict,
+            EngineError::InvalidInput { .. } => Category::InvalidInput,
+            EngineError::PullFailed { .. }
+            | EngineError::Runtime { .. }
+            | EngineError::OutputSink { .. } => Category::Runtime,
+            EngineError::Timeout { .. } => Category::Timeout,
+        }
+    }
+
+    /// The operation that failed.
+    pub fn operation(&self) -> Operation {
+        match self {
+            EngineError::Unreachable { op, .. }
+            | EngineError::ConnectionLost { op, .. }
+            | EngineError::ContainerNotFound { op, .. }
+            | EngineError::ExecNotFound { op, .. }
+            | EngineError::ImageNotFound { op, .. }
+            | EngineError::Conflict { op, .. }
+            | EngineError::NotOwned { op, .. }
+            | EngineError::InvalidInput { op, .. }
+            | EngineError::Runtime { op, .. }
+            | EngineError::Timeout { op, .. } => *op,
+            EngineError::PullFailed { .. } => Operation::ImagePull,
+            EngineError::OutputSink { .. } => Operation::ExecStream,
+        }
+    }
+
+    /// The container, exec session or image the failure is about, if any.
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            EngineError::Unreachable { .. } => None,
+            EngineError::ConnectionLost { id, .. }
+            | EngineError::InvalidInput { id, .. }
+            | EngineError::Runtime { id, .. }
+            | EngineError::Timeout { id, .. } => id.as_deref(),
+            EngineError::ContainerNotFound { id, .. }
+            | EngineError::ExecNotFound { id, .. }
+            | EngineError::Conflict { id, .. }
+            | EngineError::NotOwned { id, .. }
+            | EngineError::OutputSink { id, .. } => Some(id),
+            EngineError::ImageNotFound { reference, .. }
+            | EngineError::PullFailed { reference, .. } => Some(reference),
+        }
+    }
+
+    /// What a person can try next, when there is something useful to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            EngineError::Unreachable {
+                socket, failure, ..
+            } => Some(match failure {
+                ConnectFailure::Missing | ConnectFailure::Refused => format!(
+                    "start the service with `podman system service --time=0 unix://{}` \
+                     (or `systemctl --user start podman.socket`), or point --host at a running one; \
+                     `pocket-dock doctor` shows what was tried",
+                    socket.display()
+                ),
+                ConnectFailure::PermissionDenied => {
+                    "run as a user allowed to open that socket, or use your rootless socket \
+                     ($XDG_RUNTIME_DIR/podman/podman.sock)"
+                        .to_string()
+                }
+                ConnectFailure::Unsupported => {
+                    "use a unix socket address: --host unix:///path/to/podman.sock".to_string()
+                }
+                ConnectFailure::Other => "run `pocket-dock doctor` for details".to_string(),
+            }),
+            EngineError::ConnectionLost { .. } => Some(
+                "the Podman service stopped or restarted; check `podman system service` and retry"
+                    .to_string(),
+            ),
+            EngineError::ImageNotFound { reference, .. } => Some(format!(
+                "build or import {reference} first, or check the reference (`podman images`)"
+            )),
+            EngineError::PullFailed { .. } => Some(
+                "check the reference and network access to its registry, or use a local image"
+                    .to_string(),
+            ),
+            EngineError::NotOwned { .. } => Some(
+                "pocket-dock only changes containers it created; rename or remove the other \
+                 container yourself"
+                    .to_string(),
+            ),
+            _ => None,
+        }
+    }
+}

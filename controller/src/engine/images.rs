@@ -1,0 +1,173 @@
+//! Images: inspect, existence, pull-if-missing.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::query_parameters::CreateImageOptions;
+use futures_util::StreamExt;
+
+use super::{Engine, EngineError, Operation, Target};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImageDetails {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub size: Option<i64>,
+    pub labels: HashMap<String, String>,
+}
+
+/// Whether `pull_if_missing` had to pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullOutcome {
+    Present(ImageDetails),
+    Pulled(ImageDetails),
+}
+
+impl PullOutcome {
+    pub fn image(&self) -> &ImageDetails {
+        match self {
+            PullOutcome::Present(i) | PullOutcome::Pulled(i) => i,
+        }
+    }
+}
+
+/// Splits a reference into the `fromImage` and `tag` the pull API wants. A reference with
+/// neither tag nor digest means `latest` (the API would otherwise pull every tag).
+pub(crate) fn split_reference(reference: &str) -> (String, String) {
+    if let Some((repo, digest)) = reference.split_once('@') {
+        return (repo.to_string(), digest.to_string());
+    }
+    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[last_slash..].rfind(':') {
+        Some(i) => {
+            let colon = last_slash + i;
+            (
+                reference[..colon].to_string(),
+                reference[colon + 1..].to_string(),
+            )
+        }
+        None => (reference.to_string(), "latest".to_string()),
+    }
+}
+
+impl Engine {
+    pub async fn inspect_image(&self, reference: &str) -> Result<ImageDetails, EngineError> {
+        let raw = self
+            .call(
+                Operation::ImageInspect,
+                Target::Image(reference),
+                self.docker.inspect_image(reference),
+            )
+            .await?;
+        Ok(ImageDetails {
+            id: raw.id.unwrap_or_default(),
+            repo_tags: raw.repo_tags.unwrap_or_default(),
+            repo_digests: raw.repo_digests.unwrap_or_default(),
+            size: raw.size,
+            labels: raw.config.and_then(|c| c.labels).unwrap_or_default(),
+        })
+    }
+
+    /// `Ok(None)` when there is no such image.
+    pub async fn find_image(&self, reference: &str) -> Result<Option<ImageDetails>, EngineError> {
+        match self.inspect_image(reference).await {
+            Ok(image) => Ok(Some(image)),
+            Err(EngineError::ImageNotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pulls `reference` unless it is already present. `timeout` bounds the whole pull.
+    pub async fn pull_if_missing(
+        &self,
+        reference: &str,
+        timeout: Duration,
+    ) -> Result<PullOutcome, EngineError> {
+        if let Some(image) = self.find_image(reference).await? {
+            return Ok(PullOutcome::Present(image));
+        }
+        self.pull(reference, timeout).await?;
+        Ok(PullOutcome::Pulled(self.inspect_image(reference).await?))
+    }
+
+    /// Pulls `reference`, logging progress at info level.
+    pub async fn pull(&self, reference: &str, timeout: Duration) -> Result<(), EngineError> {
+        let (from_image, tag) = split_reference(reference);
+        let options = CreateImageOptions {
+            from_image: Some(from_image),
+            tag: Some(tag),
+            ..Default::default()
+        };
+        let started = std::time::Instant::now();
+        let docker = self.docker_with_extra_time(timeout);
+        let pull = async {
+            let mut progress = docker.create_image(Some(options), None, None);
+            while let Some(item) = progress.next().await {
+                match item {
+                    Ok(info) => {
+                        if let Some(status) = info.status {
+                            tracing::info!(target: "pocket_dock::engine", image = reference, "{status}");
+                        }
+                    }
+                    Err(bollard::errors::Error::DockerStreamError { error }) => {
+                        return Err(EngineError::PullFailed {
+                            reference: reference.to_string(),
+                            message: error,
+                        });
+                    }
+                    Err(other) => {
+                        return Err(self.map_error(
+                            Operation::ImagePull,
+                            Target::Image(reference),
+                            other,
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        };
+        let result = match tokio::time::timeout(timeout, pull).await {
+            Ok(result) => result,
+            Err(_) => Err(EngineError::Timeout {
+                op: Operation::ImagePull,
+                id: Some(reference.to_string()),
+                after: timeout,
+            }),
+        };
+        self.record(
+            Operation::ImagePull,
+            Target::Image(reference),
+            started,
+            result.is_ok(),
+        );
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_reference;
+
+    #[test]
+    fn references_split_into_repository_and_tag() {
+        let s = |r: &str| {
+            let (a, b) = split_reference(r);
+            (a, b)
+        };
+        assert_eq!(s("busybox"), ("busybox".into(), "latest".into()));
+        assert_eq!(s("quay.io/a/b:1.2"), ("quay.io/a/b".into(), "1.2".into()));
+        assert_eq!(
+            s("localhost:5000/x"),
+            ("localhost:5000/x".into(), "latest".into())
+        );
+        assert_eq!(
+            s("localhost:5000/x:2"),
+            ("localhost:5000/x".into(), "2".into())
+        );
+        assert_eq!(
+            s("quay.io/a@sha256:abc"),
+            ("quay.io/a".into(), "sha256:abc".into())
+        );
+    }
+}

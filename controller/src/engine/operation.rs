@@ -1,0 +1,93 @@
+//! The Podman API operations pocket-dock performs, named once, so that errors, verbose
+//! logs and the write counters all speak of the same things.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    Connect,
+    Ping,
+    Version,
+    Info,
+    ContainerList,
+    ContainerInspect,
+    ContainerCreate,
+    ContainerStart,
+    ContainerStop,
+    ContainerRemove,
+    ExecCreate,
+    ExecStart,
+    ExecStream,
+    ExecInspect,
+    ImageList,
+    ImageInspect,
+    ImagePull,
+}
+
+impl Operation {
+    /// The HTTP method and path template of the compat API call behind the operation.
+    pub fn endpoint(self) -> (&'static str, &'static str) {
+        match self {
+            Operation::Connect => ("CONNECT", "(socket)"),
+            Operation::Ping => ("GET", "/_ping"),
+            Operation::Version => ("GET", "/version"),
+            Operation::Info => ("GET", "/info"),
+            Operation::ContainerList => ("GET", "/containers/json"),
+            Operation::ContainerInspect => ("GET", "/containers/{id}/json"),
+            Operation::ContainerCreate => ("POST", "/containers/create"),
+            Operation::ContainerStart => ("POST", "/containers/{id}/start"),
+            Operation::ContainerStop => ("POST", "/containers/{id}/stop"),
+            Operation::ContainerRemove => ("DELETE", "/containers/{id}"),
+            Operation::ExecCreate => ("POST", "/containers/{id}/exec"),
+            Operation::ExecStart => ("POST", "/exec/{id}/start"),
+            Operation::ExecStream => ("STREAM", "/exec/{id}/start"),
+            Operation::ExecInspect => ("GET", "/exec/{id}/json"),
+            Operation::ImageList => ("GET", "/images/json"),
+            Operation::ImageInspect => ("GET", "/images/{id}/json"),
+            Operation::ImagePull => ("POST", "/images/create"),
+        }
+    }
+
+    /// Whether the operation changes state in Podman (counted as a write).
+    pub fn is_write(self) -> bool {
+        matches!(
+            self,
+            Operation::ContainerCreate
+                | Operation::ContainerStart
+                | Operation::ContainerStop
+                | Operation::ContainerRemove
+                | Operation::ExecCreate
+                | Operation::ExecStart
+                | Operation::ImagePull
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Connect => "connect",
+            Operation::Ping => "ping",
+            Operation::Version => "version",
+            Operation::Info => "info",
+            Operation::ContainerList => "container list",
+            Operation::ContainerInspect => "container inspect",
+            Operation::ContainerCreate => "container create",
+            Operation::ContainerStart => "container start",
+            Operation::ContainerStop => "container stop",
+            Operation::ContainerRemove => "container remove",
+            Operation::ExecCreate => "exec create",
+            Operation::ExecStart => "exec start",
+            Operation::ExecStream => "exec output stream",
+            Operation::ExecInspect => "exec inspect",
+            Operation::ImageList => "image list",
+            Operation::ImageInspect => "image inspect",
+            Operation::ImagePull => "image pull",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

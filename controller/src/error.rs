@@ -1,0 +1,115 @@
+//! The library's error type and the one place where errors become exit codes.
+
+use crate::engine::{Category, EngineError};
+use crate::workspace::WorkspaceError;
+
+/// Documented process exit codes. A command's own exit code (`run`, `exec`) is passed
+/// through as is instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ExitCode {
+    Success,
+    /// `diff`: changes are pending.
+    ChangesPending,
+    /// Bad usage or an invalid spec; nothing was changed.
+    InvalidInput,
+    /// The Podman socket could not be reached (or the connection broke).
+    EngineUnreachable,
+    /// An operation failed, or convergence did not complete.
+    Failed,
+    /// An explicit timeout ran out.
+    TimedOut,
+    /// Interrupted by SIGINT/SIGTERM (128 + 2).
+    Interrupted,
+}
+
+impl ExitCode {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitCode::Success => 0,
+            ExitCode::ChangesPending => 1,
+            ExitCode::InvalidInput => 2,
+            ExitCode::EngineUnreachable => 3,
+            ExitCode::Failed => 4,
+            ExitCode::TimedOut => 5,
+            ExitCode::Interrupted => 130,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    #[error("{message}")]
+    Usage { message: String },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    /// The broad class of the failure, as shown in `--output json`.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Engine(e) => e.category().as_str(),
+            Error::Workspace(_) | Error::Usage { .. } => Category::InvalidInput.as_str(),
+            Error::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Engine(e) => match e.category() {
+                Category::Connection => ExitCode::EngineUnreachable,
+                Category::Timeout => ExitCode::TimedOut,
+                Category::InvalidInput => ExitCode::InvalidInput,
+                Category::NotFound | Category::Conflict | Category::Runtime => ExitCode::Failed,
+            },
+            Error::Workspace(_) | Error::Usage { .. } => ExitCode::InvalidInput,
+            Error::Interrupted => ExitCode::Interrupted,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Engine(e) => e.hint(),
+            Error::Workspace(_) => Some("pass -C with an existing folder".to_string()),
+            Error::Usage { .. } | Error::Interrupted => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{ConnectFailure, Operation};
+    use std::time::Duration;
+
+    #[test]
+    fn categories_map_to_documented_exit_codes() {
+        let unreachable = Error::from(EngineError::Unreachable {
+            op: Operation::Ping,
+            socket: "/x".into(),
+            failure: ConnectFailure::Missing,
+            source: None,
+        });
+        assert_eq!(unreachable.exit_code().code(), 3);
+        let timeout = Error::from(EngineError::Timeout {
+            op: Operation::ExecStream,
+            id: None,
+            after: Duration::from_secs(1),
+        });
+        assert_eq!(timeout.exit_code().code(), 5);
+        let missing = Error::from(EngineError::ContainerNotFound {
+            op: Operation::ContainerStart,
+            id: "c".into(),
+        });
+        assert_eq!(missing.exit_code().code(), 4);
+        let usage = Error::Usage {
+            message: "bad".into(),
+        };
+        assert_eq!(usage.exit_code().code(), 2);
+        assert_eq!(Error::Interrupted.exit_code().code(), 130);
+    }
+}

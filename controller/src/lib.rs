@@ -1,0 +1,13 @@
+//! pocket-dock: a Kubernetes-style reconciling controller for local Podman containers.
+//!
+//! The library holds everything; the `pocket-dock` binary is a thin CLI over it.
+//! Start with [`engine`] (talking to Podman), [`run`] (ephemeral sandboxes) and
+//! [`doctor`] (diagnosing the setup).
+
+pub mod doctor;
+pub mod engine;
+pub mod error;
+pub mod run;
+pub mod workspace;
+
+pub use error::{Error, ExitCode};

@@ -1,0 +1,54 @@
+//! The `pocket-dock` binary: parse arguments, set up logging, run one command, exit with
+//! its documented code.
+
+mod cli;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, OutputFormat};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose, cli.global.output);
+    let format = cli.global.output;
+    let verbose = cli.global.verbose > 0;
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(pocket_dock::ExitCode::Failed.code());
+        }
+    };
+    let code = match runtime.block_on(cli::dispatch(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            cli::print_error(&err, format, verbose);
+            err.exit_code().code()
+        }
+    };
+    std::process::ExitCode::from(code)
+}
+
+fn init_tracing(verbose: u8, format: OutputFormat) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,pocket_dock=debug",
+        _ => "warn,pocket_dock=trace",
+    };
+    let filter =
+        EnvFilter::try_from_env("POCKET_DOCK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match format {
+        OutputFormat::Json => builder.json().init(),
+        OutputFormat::Text => builder.compact().init(),
+    }
+}

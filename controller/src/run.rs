@@ -1,0 +1,183 @@
+//! `run`: an ephemeral sandbox. Pull the image if missing, create and start an idle
+//! container, run the command in it as an exec, and remove the container afterwards on
+//! every path (success, failure, interruption) unless asked to keep it.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::FutureExt;
+use pocket_dock_spec::Kind;
+use sha2::{Digest, Sha256};
+
+use crate::engine::{
+    ContainerConfig, Engine, EngineError, ExecConfig, ExecOutput, ExecResult, NetworkMode,
+    Operation, OwnedContainer, Ownership, RemoveOutcome,
+};
+use crate::error::Error;
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRequest {
+    pub image: String,
+    pub cmd: Vec<String>,
+    /// Container name; generated (`pd-run-<hex>`) when absent.
+    pub name: Option<String>,
+    /// Keep the container afterwards, and reuse an owned one of the same name.
+    pub keep: bool,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub network: NetworkMode,
+    /// Bounds the command's run; `None` means no limit.
+    pub timeout: Option<Duration>,
+    /// Bounds a pull of a missing image.
+    pub pull_timeout: Duration,
+}
+
+impl RunRequest {
+    pub fn new(image: impl Into<String>, cmd: Vec<String>) -> Self {
+        RunRequest {
+            image: image.into(),
+            cmd,
+            name: None,
+            keep: false,
+            env: Vec::new(),
+            workdir: None,
+            network: NetworkMode::Default,
+            timeout: None,
+            pull_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutcome {
+    pub container_name: String,
+    pub container_id: String,
+    pub exec: ExecResult,
+    /// Whether the container was removed afterwards.
+    pub removed: bool,
+}
+
+/// Runs `request`. `shutdown` resolving (Ctrl-C, SIGTERM, a test's signal) stops the
+/// command, cleans up and returns [`Error::Interrupted`].
+pub async fn run(
+    engine: &Engine,
+    ownership: &Ownership,
+    request: &RunRequest,
+    output: ExecOutput,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RunOutcome, Error> {
+    if request.cmd.is_empty() {
+        return Err(Error::Usage {
+            message: "run needs a command after `--`".to_string(),
+        });
+    }
+    tokio::pin!(shutdown);
+
+    // Only the pull is interruptible; create and start are quick and must not be cut
+    // between them, or a container could be left behind.
+    tokio::select! {
+        biased;
+        () = &mut shutdown => return Err(Error::Interrupted),
+        pulled = engine.pull_if_missing(&request.image, request.pull_timeout) => { pulled?; }
+    }
+    let container = prepare(engine, ownership, request).await?;
+    let interrupted = (&mut shutdown).now_or_never().is_some();
+
+    let exec_config = ExecConfig {
+        cmd: request.cmd.clone(),
+        env: request.env.clone(),
+        workdir: request.workdir.clone(),
+        user: None,
+    };
+    let result: Result<ExecResult, Error> = if interrupted {
+        Err(Error::Interrupted)
+    } else {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => Err(Error::Interrupted),
+            r = engine.exec_run(&container, &exec_config, output, request.timeout) => r.map_err(Error::from),
+        }
+    };
+
+    if request.keep {
+        return result.map(|exec| RunOutcome {
+            container_name: container.name().to_string(),
+            container_id: container.id().to_string(),
+            exec,
+            removed: false,
+        });
+    }
+    let cleanup = engine.remove_container(&container).await;
+    match (result, cleanup) {
+        (Ok(exec), Ok(outcome)) => Ok(RunOutcome {
+            container_name: container.name().to_string(),
+            container_id: container.id().to_string(),
+            exec,
+            removed: outcome == RemoveOutcome::Removed,
+        }),
+        (Ok(_), Err(cleanup_err)) => Err(cleanup_err.into()),
+        (Err(primary), Ok(_)) => Err(primary),
+        (Err(primary), Err(cleanup_err)) => {
+            // The first failure is the one to report; the leftover container is named
+            // so that it can be removed by hand.
+            tracing::warn!(
+                container = container.name(),
+                error = %cleanup_err,
+                "could not remove the container after a failed run"
+            );
+            Err(primary)
+        }
+    }
+}
+
+/// Container created (or reused when kept) and running.
+async fn prepare(
+    engine: &Engine,
+    ownership: &Ownership,
+    request: &RunRequest,
+) -> Result<OwnedContainer, Error> {
+    let name = request.name.clone().unwrap_or_else(generated_name);
+
+    if let Some((details, owned)) = engine
+        .find_owned_by_name(ownership, &name, Operation::ContainerStart)
+        .await?
+    {
+        if !request.keep {
+            return Err(EngineError::Conflict {
+                op: Operation::ContainerCreate,
+                id: name,
+                message: "a container of this name exists; pass --keep to reuse it, or \
+                          choose another --name"
+                    .to_string(),
+            }
+            .into());
+        }
+        if !details.state.is_running() {
+            engine.start_container(&owned).await?;
+        }
+        return Ok(owned);
+    }
+
+    let mut config = ContainerConfig::idle(Kind::Run, &name, &name, &request.image);
+    config.network = request.network;
+    let container = engine.create_container(ownership, &config).await?;
+    if let Err(start_err) = engine.start_container(&container).await {
+        if !request.keep {
+            let _ = engine.remove_container(&container).await;
+        }
+        return Err(start_err.into());
+    }
+    Ok(container)
+}
+
+/// `pd-run-` and 8 hex digits from the clock and the process id: unique enough for
+/// containers made one at a time by one user, and no global state.
+fn generated_name() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let digest = Sha256::digest(format!("{nanos}:{}", std::process::id()));
+    format!("pd-run-{}", crate::engine::labels::hex(&digest[..4]))
+}

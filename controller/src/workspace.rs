@@ -1,0 +1,117 @@
+//! Locating the workspace: the folder that holds `.pocket-dock/`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::engine::{Ownership, WorkspaceId};
+
+/// The folder, under the workspace root, that holds declarations and generated state.
+pub const DIR_NAME: &str = ".pocket-dock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("workspace root {path} is not a directory")]
+    NotADirectory { path: PathBuf },
+    #[error("cannot resolve workspace root {path}")]
+    Resolve {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A workspace root and its identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    /// Canonical absolute path of the root.
+    pub root: PathBuf,
+    pub id: WorkspaceId,
+    /// Whether `.pocket-dock/` exists under the root. Commands that only need an identity
+    /// (`run`) work without one; the root is then the current folder.
+    pub declared: bool,
+}
+
+impl Workspace {
+    /// `-C DIR` names the root outright; otherwise the nearest ancestor of `cwd` holding
+    /// `.pocket-dock/`, or `cwd` itself when there is none.
+    pub fn locate(explicit: Option<&Path>, cwd: &Path) -> Result<Self, WorkspaceError> {
+        let start = match explicit {
+            Some(dir) => cwd.join(dir),
+            None => cwd.to_path_buf(),
+        };
+        let canonical = start
+            .canonicalize()
+            .map_err(|source| WorkspaceError::Resolve {
+                path: start.clone(),
+                source,
+            })?;
+        if !canonical.is_dir() {
+            return Err(WorkspaceError::NotADirectory { path: canonical });
+        }
+        let root = if explicit.is_some() {
+            canonical
+        } else {
+            canonical
+                .ancestors()
+                .find(|dir| dir.join(DIR_NAME).is_dir())
+                .map_or(canonical.clone(), Path::to_path_buf)
+        };
+        Ok(Workspace {
+            id: WorkspaceId::from_root_path(&root),
+            declared: root.join(DIR_NAME).is_dir(),
+            root,
+        })
+    }
+
+    pub fn ownership(&self) -> Ownership {
+        Ownership::new(self.id.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A temp folder (removed on drop) and its canonical path.
+    fn tempdir() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().canonicalize().unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn finds_the_nearest_ancestor_with_a_pocket_dock_folder() {
+        let (_guard, root) = tempdir();
+        std::fs::create_dir_all(root.join(DIR_NAME)).unwrap();
+        let deep = root.join("a/b");
+        std::fs::create_dir_all(&deep).unwrap();
+        let ws = Workspace::locate(None, &deep).unwrap();
+        assert_eq!(ws.root, root);
+        assert!(ws.declared);
+        assert_eq!(ws.id, WorkspaceId::from_root_path(&root));
+    }
+
+    #[test]
+    fn without_a_declaration_the_current_folder_is_the_root() {
+        let (_guard, root) = tempdir();
+        let ws = Workspace::locate(None, &root).unwrap();
+        assert_eq!(ws.root, root);
+        assert!(!ws.declared);
+    }
+
+    #[test]
+    fn explicit_root_is_taken_as_is_and_must_exist() {
+        let (_guard, root) = tempdir();
+        let ws = Workspace::locate(Some(Path::new(".")), &root).unwrap();
+        assert_eq!(ws.root, root);
+        assert!(matches!(
+            Workspace::locate(Some(Path::new("missing")), &root),
+            Err(WorkspaceError::Resolve { .. })
+        ));
+        std::fs::write(root.join("file"), "").unwrap();
+        assert!(matches!(
+            Workspace::locate(Some(Path::new("file")), &root),
+            Err(WorkspaceError::NotADirectory { .. })
+        ));
+    }
+}

@@ -1,0 +1,327 @@
+use std::time::Duration;
+
+use crate::support::cli::{self, command};
+use crate::support::{Mode, Podman, TEST_IMAGE};
+
+fn host_env(podman: &Podman) -> Vec<(String, String)> {
+    vec![("CONTAINER_HOST".to_string(), podman.host())]
+}
+
+/// Containers left behind by `run` in a workspace rooted at `dir` (all `Run` kinds).
+fn leftover_runs(podman: &Podman, name_filter: &str) -> usize {
+    let out = podman.podman(&["ps", "-aq", "--filter", &format!("name={name_filter}")]);
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// A fresh folder to run the CLI in; each folder is its own workspace.
+fn workdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("pd-cli-")
+        .tempdir()
+        .unwrap()
+}
+
+#[test]
+fn run_streams_25_mb_byte_exact_passes_the_exit_code_and_leaves_nothing() {
+    let podman = Podman::shared();
+    let name = format!("pd-accept-{}", std::process::id());
+    let args = [
+        "run",
+        "--rm",
+        "--name",
+        &name,
+        TEST_IMAGE,
+        "--",
+        "sh",
+        "-c",
+        "yes out | head -c 20000000; yes err | head -c 5000000 >&2; exit 7",
+    ];
+    let run = cli::run(command(workdir().path(), &host_env(podman), &args), |_| {});
+    assert_eq!(run.code, Some(7), "{}", run.stderr_text());
+    assert_eq!(run.stdout.len(), 20_000_000);
+    assert_eq!(run.stderr.len(), 5_000_000);
+    assert!(
+        run.stdout.chunks(4).all(|c| c == b"out\n"),
+        "stdout is only `out` lines"
+    );
+    assert!(
+        run.stderr.chunks(4).all(|c| c == b"err\n"),
+        "stderr is only `err` lines"
+    );
+    assert!(
+        run.peak_rss_kb > 0 && run.peak_rss_kb < 64 * 1024,
+        "peak RSS {} kB",
+        run.peak_rss_kb
+    );
+    assert_eq!(leftover_runs(podman, &name), 0, "the container is removed");
+}
+
+#[test]
+fn run_removes_its_container_on_failure_and_on_ctrl_c() {
+    let podman = Podman::shared();
+    let dir = workdir();
+
+    // Failing command: code passed through, container gone.
+    let name = format!("pd-fail-{}", std::process::id());
+    let run = cli::run(
+        command(
+            dir.path(),
+            &host_env(podman),
+            &["run", "--name", &name, TEST_IMAGE, "--", "false"],
+        ),
+        |_| {},
+    );
+    assert_eq!(run.code, Some(1));
+    assert_eq!(leftover_runs(podman, &name), 0);
+
+    // Ctrl-C while the command runs: exit 130, container gone.
+    let name = format!("pd-int-{}", std::process::id());
+    let run = cli::run(
+        command(
+            dir.path(),
+            &host_env(podman),
+            &[
+                "run",
+                "--name",
+                &name,
+                TEST_IMAGE,
+                "--",
+                "sh",
+                "-c",
+                "echo ready; sleep 60",
+            ],
+        ),
+        |pid| {
+            // Wait until the command runs (its container exists and is running), then interrupt.
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while leftover_runs(podman, &name) == 0 {
+                assert!(std::time::Instant::now() < deadline, "run never started");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            std::process::Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status()
+                .unwrap();
+        },
+    );
+    assert_eq!(run.code, Some(130), "{}", run.stderr_text());
+    assert!(run.elapsed < Duration::from_secs(30));
+    assert_eq!(
+        leftover_runs(podman, &name),
+        0,
+        "interrupted run removed its container"
+    );
+
+    // Timeout: exit 5 with a typed message, container gone.
+    let name = format!("pd-timeout-{}", std::process::id());
+    let run = cli::run(
+        command(
+            dir.path(),
+            &host_env(podman),
+            &[
+                "run",
+                "--timeout",
+                "500ms",
+                "--name",
+                &name,
+                TEST_IMAGE,
+                "--",
+                "sleep",
+                "60",
+            ],
+        ),
+        |_| {},
+    );
+    assert_eq!(run.code, Some(5), "{}", run.stderr_text());
+    assert!(
+        run.stderr_text().contains("timed out after 500ms"),
+        "{}",
+        run.stderr_text()
+    );
+    assert_eq!(leftover_runs(podman, &name), 0);
+}
+
+#[test]
+fn run_keep_reuses_an_owned_container_and_refuses_foreign_ones() {
+    let podman = Podman::shared();
+    let dir = workdir();
+    let name = format!("pd-keep-{}", std::process::id());
+    let env = host_env(podman);
+    let first = cli::run(
+        command(
+            dir.path(),
+            &env,
+            &[
+                "run",
+                "--keep",
+                "--name",
+                &name,
+                TEST_IMAGE,
+                "--",
+                "sh",
+                "-c",
+                "echo 1 > /tmp/mark",
+            ],
+        ),
+        |_| {},
+    );
+    assert_eq!(first.code, Some(0), "{}", first.stderr_text());
+    let second = cli::run(
+        command(
+            dir.path(),
+            &env,
+            &[
+                "run",
+                "--keep",
+                "--name",
+                &name,
+                TEST_IMAGE,
+                "--",
+                "cat",
+                "/tmp/mark",
+            ],
+        ),
+        |_| {},
+    );
+    assert_eq!(second.code, Some(0), "{}", second.stderr_text());
+    assert_eq!(second.stdout_text(), "1\n", "same container reused");
+    // Without --keep, an existing container of that name is a conflict (exit 4), untouched.
+    let third = cli::run(
+        command(
+            dir.path(),
+            &env,
+            &["run", "--name", &name, TEST_IMAGE, "--", "true"],
+        ),
+        |_| {},
+    );
+    assert_eq!(third.code, Some(4), "{}", third.stderr_text());
+    assert_eq!(leftover_runs(podman, &name), 1);
+    // Another workspace (another folder) does not own it: refused, untouched.
+    let other = cli::run(
+        command(
+            workdir().path(),
+            &env,
+            &["run", "--keep", "--name", &name, TEST_IMAGE, "--", "true"],
+        ),
+        |_| {},
+    );
+    assert_eq!(other.code, Some(4), "{}", other.stderr_text());
+    assert!(
+        other
+            .stderr_text()
+            .contains("not owned by this pocket-dock workspace"),
+        "{}",
+        other.stderr_text()
+    );
+    assert_eq!(leftover_runs(podman, &name), 1);
+    assert!(podman.podman(&["rm", "-f", &name]).status.success());
+}
+
+#[test]
+fn run_of_a_missing_image_fails_fast_offline_with_exit_4() {
+    let podman = Podman::shared();
+    let run = cli::run(
+        command(
+            workdir().path(),
+            &host_env(podman),
+            &["run", "registry.invalid/x/y:1", "--", "true"],
+        ),
+        |_| {},
+    );
+    assert_eq!(run.code, Some(4), "{}", run.stderr_text());
+    assert!(
+        run.stderr_text()
+            .starts_with("error: pulling registry.invalid/x/y:1 failed"),
+        "{}",
+        run.stderr_text()
+    );
+}
+
+#[test]
+fn unreachable_socket_fails_every_engine_command_fast_with_exit_3() {
+    let dir = workdir();
+    let nowhere = "unix:///nonexistent/pocket-dock/podman.sock";
+    for args in [
+        vec!["--host", nowhere, "doctor"],
+        vec!["--host", nowhere, "run", TEST_IMAGE, "--", "true"],
+    ] {
+        let run = cli::run(command(dir.path(), &[], &args), |_| {});
+        assert_eq!(run.code, Some(3), "{args:?}: {}", run.stderr_text());
+        assert!(
+            run.elapsed < Duration::from_secs(2),
+            "{args:?} took {:?}",
+            run.elapsed
+        );
+        let all = format!("{}{}", run.stdout_text(), run.stderr_text());
+        assert!(
+            all.contains("/nonexistent/pocket-dock/podman.sock"),
+            "{args:?}: {all}"
+        );
+    }
+    // The error of `run` is exactly one line naming the socket.
+    let run = cli::run(
+        command(
+            dir.path(),
+            &[("CONTAINER_HOST".into(), nowhere.into())],
+            &["run", TEST_IMAGE, "--", "true"],
+        ),
+        |_| {},
+    );
+    assert_eq!(run.code, Some(3));
+    let text = run.stderr_text();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with(
+            "error: cannot reach Podman at /nonexistent/pocket-dock/podman.sock: no such socket"
+        ),
+        "{text}"
+    );
+
+    // JSON errors carry category, operation and exit code.
+    let run = cli::run(
+        command(
+            dir.path(),
+            &[],
+            &[
+                "--host", nowhere, "--output", "json", "run", TEST_IMAGE, "--", "true",
+            ],
+        ),
+        |_| {},
+    );
+    let value: serde_json::Value = serde_json::from_slice(&run.stderr).expect("one JSON object");
+    assert_eq!(value["error"]["category"], "connection");
+    assert_eq!(value["error"]["operation"], "connect");
+    assert_eq!(value["error"]["exit_code"], 3);
+}
+
+#[test]
+fn killing_the_service_mid_stream_ends_run_with_a_connection_error() {
+    let podman = Podman::start(Mode::Rootful);
+    let run = cli::run(
+        command(
+            workdir().path(),
+            &host_env(&podman),
+            &[
+                "run",
+                TEST_IMAGE,
+                "--",
+                "sh",
+                "-c",
+                "echo go; while :; do echo tick; sleep 0.01; done",
+            ],
+        ),
+        |_| {
+            std::thread::sleep(Duration::from_millis(1500));
+            podman.kill_service();
+        },
+    );
+    assert_eq!(run.code, Some(3), "{}", run.stderr_text());
+    assert!(run.elapsed < Duration::from_secs(20), "{:?}", run.elapsed);
+    assert!(run.stdout_text().starts_with("go\ntick\n"));
+    let text = run.stderr_text();
+    assert!(
+        text.contains("was lost during exec output stream"),
+        "{text}"
+    );
+}

@@ -1,0 +1,20 @@
+//! pocket-dock's integration tests: one binary, every test against a real Podman service
+//! that the harness starts itself (see support/podman.rs). Nothing here is skipped: without
+//! Podman the tests fail and say how to install it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test or its harness failing loudly on the unexpected is the point"
+)]
+
+mod support;
+
+mod cli_doctor;
+mod cli_run;
+mod engine_containers;
+mod engine_exec;
+mod engine_faults;
+mod engine_images;
+mod engine_system;
+mod rootless;

@@ -1,0 +1,93 @@
+//! Runs the real `pocket-dock` binary and records what it did: stdout, stderr, exit code,
+//! wall time and peak RSS (VmHWM, sampled from /proc while it runs).
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct CliRun {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub code: Option<i32>,
+    pub elapsed: Duration,
+    pub peak_rss_kb: u64,
+}
+
+impl CliRun {
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_pocket-dock")
+}
+
+/// A command for the binary, run from `cwd`, with `env` added.
+pub fn command(cwd: &Path, env: &[(String, String)], args: &[&str]) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.current_dir(cwd)
+        .args(args)
+        .env_remove("CONTAINER_HOST")
+        .env_remove("DOCKER_HOST")
+        .env_remove("POCKET_DOCK_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs `cmd` to completion, draining both pipes on their own threads (so neither can
+/// fill up and stall the child) while sampling the child's peak RSS.
+pub fn run(mut cmd: Command, on_start: impl FnOnce(u32)) -> CliRun {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pocket-dock");
+    let pid = child.id();
+    let mut out_pipe = child.stdout.take().expect("stdout pipe");
+    let mut err_pipe = child.stderr.take().expect("stderr pipe");
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        out_pipe.read_to_end(&mut buf).expect("read stdout");
+        buf
+    });
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        err_pipe.read_to_end(&mut buf).expect("read stderr");
+        buf
+    });
+    on_start(pid);
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kb) = vm_hwm_kb(pid) {
+            peak = peak.max(kb);
+        }
+        match child.try_wait().expect("wait for pocket-dock") {
+            Some(status) => break status,
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    CliRun {
+        stdout: out.join().expect("stdout thread"),
+        stderr: err.join().expect("stderr thread"),
+        code: status.code(),
+        elapsed: started.elapsed(),
+        peak_rss_kb: peak,
+    }
+}
+
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

@@ -1,0 +1,30 @@
+//! Shared test support: the private Podman service, per-test ownership, the CLI runner.
+
+pub mod cli;
+pub mod podman;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use pocket_dock::engine::{Engine, Ownership, WorkspaceId};
+
+pub use podman::{Mode, Podman, TEST_IMAGE};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A workspace identity of its own for one test, so tests never see each other's containers.
+pub fn ownership(test: &str) -> Ownership {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    Ownership::new(WorkspaceId::new(format!(
+        "it-{test}-{}-{n}",
+        std::process::id()
+    )))
+}
+
+/// Removes every container `ownership` owns; returns how many there were.
+pub async fn cleanup(engine: &Engine, ownership: &Ownership) -> usize {
+    let owned = engine.list_owned(ownership).await.expect("list owned");
+    for (_, c) in &owned {
+        engine.remove_container(c).await.expect("remove owned");
+    }
+    owned.len()
+}

@@ -1,0 +1,357 @@
+//! A private Podman service for tests: its own storage (`--root`/`--runroot` in a temp
+//! folder), its own socket, its own containers.conf (via CONTAINERS_CONF), and an offline
+//! busybox image it builds itself, since no registry is reachable.
+//!
+//! The service runs under a small watchdog shell that reads our stdin pipe. When the test
+//! process exits, however it exits, the pipe closes and the watchdog removes every container,
+//! kills the service by PID and deletes the folder.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use pocket_dock::engine::{Engine, EngineConfig};
+
+/// The offline image every service gets.
+pub const TEST_IMAGE: &str = "localhost/pocket-dock-test/busybox:1";
+
+/// The user that the rootless service runs as, when the tests run as root.
+const ROOTLESS_USER: &str = "pdtest";
+
+const INSTALL_HINT: &str = "Podman is needed for the integration tests and is not installed. \
+Run ./scripts/test.sh (it installs what is missing), or: \
+apt-get install -y podman runc busybox-static uidmap";
+
+const WATCHDOG: &str = r#"
+dir="$1"; sock="$2"; shift 2
+"$@" system service --time=0 "unix://$sock" >"$dir/service.log" 2>&1 &
+pid=$!
+echo "$pid" > "$dir/service.pid"
+read -r _ || true
+"$@" rm -af -t 0 >/dev/null 2>&1
+kill "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+if [ -n "$PD_TEST_USER" ]; then pkill -KILL -u "$PD_TEST_USER" 2>/dev/null; fi
+rm -rf "$dir"
+"#;
+
+#[derive(Debug, Clone)]
+struct User {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+/// A running private Podman service.
+pub struct Podman {
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    /// For a rootless service: the XDG_RUNTIME_DIR whose `podman/podman.sock` it serves.
+    pub xdg_runtime_dir: Option<PathBuf>,
+    user: Option<User>,
+    watchdog: Child,
+    /// The command prefix for the podman CLI on this service's storage.
+    prefix: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Rootful,
+    Rootless,
+}
+
+static SHARED: OnceLock<Podman> = OnceLock::new();
+static ROOTLESS: OnceLock<Podman> = OnceLock::new();
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl Podman {
+    /// The service shared by all tests of this process.
+    pub fn shared() -> &'static Podman {
+        SHARED.get_or_init(|| Podman::start(Mode::Rootful))
+    }
+
+    /// A rootless service (as a dedicated user when running as root).
+    pub fn rootless() -> &'static Podman {
+        ROOTLESS.get_or_init(|| Podman::start(Mode::Rootless))
+    }
+
+    /// A service of its own, for tests that break it. Dropping it stops it.
+    pub fn start(mode: Mode) -> Podman {
+        require_tool("podman", INSTALL_HINT);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("pd-it-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the service folder");
+
+        let user = match mode {
+            Mode::Rootful => None,
+            Mode::Rootless => rootless_user(),
+        };
+        let conf = dir.join("containers.conf");
+        // crun fails on these hosts' hybrid cgroups and the default ulimits exceed the
+        // hard limits (see shared/podman-here.md); neither is product behaviour.
+        let mut conf_text = String::from(
+            "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
+        );
+        if mode == Mode::Rootless {
+            // Rootless networking (slirp4netns) needs /dev/net/tun, root-only here.
+            conf_text.push_str("netns = \"none\"\n");
+        }
+        // Exec sessions keep a conmon alive this long after exit (Podman default: 300 s).
+        conf_text.push_str(
+            "[engine]\nruntime = \"runc\"\nevents_logger = \"file\"\nexit_command_delay = 5\n",
+        );
+        if mode == Mode::Rootless {
+            conf_text.push_str("cgroup_manager = \"cgroupfs\"\n");
+        }
+        std::fs::write(&conf, conf_text).expect("write containers.conf");
+
+        let mut env = vec![("CONTAINERS_CONF".to_string(), conf.display().to_string())];
+        let mut xdg_runtime_dir = None;
+        if mode == Mode::Rootless {
+            let home = dir.join("home");
+            let xdg = dir.join("xdg");
+            for d in [&home, &xdg] {
+                std::fs::create_dir_all(d).expect("create rootless folders");
+                std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+                    .expect("chmod rootless folders");
+            }
+            env.push(("HOME".into(), home.display().to_string()));
+            env.push(("XDG_RUNTIME_DIR".into(), xdg.display().to_string()));
+            xdg_runtime_dir = Some(xdg);
+        }
+        let socket = match &xdg_runtime_dir {
+            Some(xdg) => {
+                std::fs::create_dir_all(xdg.join("podman")).expect("create socket folder");
+                xdg.join("podman").join("podman.sock")
+            }
+            None => dir.join("podman.sock"),
+        };
+        if let Some(u) = &user {
+            chown_tree(&dir, u);
+        }
+
+        let mut prefix: Vec<String> = Vec::new();
+        if let Some(u) = &user {
+            prefix.extend([
+                "setpriv".into(),
+                format!("--reuid={}", u.uid),
+                format!("--regid={}", u.gid),
+                "--clear-groups".into(),
+            ]);
+        }
+        prefix.push("env".into());
+        prefix.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+        prefix.extend([
+            "podman".into(),
+            "--root".into(),
+            dir.join("root").display().to_string(),
+            "--runroot".into(),
+            dir.join("run").display().to_string(),
+        ]);
+
+        let mut watchdog = Command::new("sh");
+        watchdog
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg("sh")
+            .arg(&dir)
+            .arg(&socket)
+            .args(&prefix)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(u) = &user {
+            watchdog.env("PD_TEST_USER", &u.name);
+        }
+        let watchdog = watchdog.spawn().expect("start the Podman service watchdog");
+
+        let podman = Podman {
+            dir,
+            socket,
+            xdg_runtime_dir,
+            user,
+            watchdog,
+            prefix,
+        };
+        podman.wait_until_ready();
+        podman.import_test_image();
+        podman
+    }
+
+    fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if ping(&self.socket) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = std::fs::read_to_string(self.dir.join("service.log")).unwrap_or_default();
+        panic!("the Podman service did not answer within 30 s; its log:\n{log}");
+    }
+
+    fn import_test_image(&self) {
+        require_tool("busybox", INSTALL_HINT);
+        let rootfs = self.dir.join("rootfs");
+        let bin = rootfs.join("bin");
+        std::fs::create_dir_all(&bin).expect("create rootfs");
+        let busybox = which("busybox").expect("busybox is installed");
+        std::fs::copy(&busybox, bin.join("busybox")).expect("copy busybox");
+        for tool in [
+            "sh", "echo", "cat", "sleep", "yes", "head", "ls", "ps", "kill", "true", "false",
+            "env", "printf", "id", "wc", "seq", "pwd", "touch", "rm", "mkdir", "grep", "tr",
+        ] {
+            std::os::unix::fs::symlink("busybox", bin.join(tool)).expect("link busybox tool");
+        }
+        std::fs::create_dir_all(rootfs.join("tmp")).expect("create /tmp");
+        let tar = self.dir.join("rootfs.tar");
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .expect("run tar");
+        assert!(status.success(), "tar of the test rootfs failed");
+        if let Some(u) = &self.user {
+            chown_tree(&self.dir.join("rootfs.tar"), u);
+        }
+        let out = self.podman(&["import", &tar.display().to_string(), TEST_IMAGE]);
+        assert!(
+            out.status.success(),
+            "podman import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs the podman CLI on this service's storage.
+    pub fn podman(&self, args: &[&str]) -> Output {
+        Command::new(&self.prefix[0])
+            .args(&self.prefix[1..])
+            .args(args)
+            .output()
+            .expect("run the podman CLI")
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    pub fn engine(&self) -> Engine {
+        Engine::new(&EngineConfig::new(&self.socket)).expect("engine for the test service")
+    }
+
+    /// Kills the service process (SIGKILL) by PID, as a crash would.
+    pub fn kill_service(&self) {
+        let pid = std::fs::read_to_string(self.dir.join("service.pid")).expect("service pid file");
+        let status = Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "killing the service failed");
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        // Closing stdin tells the watchdog to clean up; wait so the next test starts clean.
+        if let Some(mut stdin) = self.watchdog.stdin.take() {
+            let _ = stdin.write_all(b"\n");
+        }
+        let _ = self.watchdog.wait();
+    }
+}
+
+fn ping(socket: &Path) -> bool {
+    let Ok(mut stream) = UnixStream::connect(socket) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /_ping HTTP/1.0\r\nHost: d\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.") && response.ends_with("OK")
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+    })
+}
+
+fn require_tool(tool: &str, hint: &str) {
+    assert!(which(tool).is_some(), "`{tool}` not found. {hint}");
+}
+
+fn current_uid() -> u32 {
+    let out = Command::new("id").arg("-u").output().expect("run id -u");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("numeric uid")
+}
+
+/// As root: a dedicated unprivileged user (created once, with subuid/subgid ranges).
+/// As anyone else: none needed, the tests already run rootless.
+fn rootless_user() -> Option<User> {
+    if current_uid() != 0 {
+        return None;
+    }
+    let exists = Command::new("id")
+        .arg(ROOTLESS_USER)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !exists {
+        let status = Command::new("useradd")
+            .args([
+                "--create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                ROOTLESS_USER,
+            ])
+            .status()
+            .expect("run useradd");
+        assert!(status.success(), "useradd {ROOTLESS_USER} failed");
+    }
+    let id = |flag: &str| -> u32 {
+        let out = Command::new("id")
+            .args([flag, ROOTLESS_USER])
+            .output()
+            .expect("run id");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("numeric id")
+    };
+    Some(User {
+        name: ROOTLESS_USER.to_string(),
+        uid: id("-u"),
+        gid: id("-g"),
+    })
+}
+
+fn chown_tree(path: &Path, user: &User) {
+    let status = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{}:{}", user.uid, user.gid))
+        .arg(path)
+        .status()
+        .expect("run chown");
+    assert!(status.success(), "chown of {} failed", path.display());
+}
