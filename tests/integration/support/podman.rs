@@ -20,6 +20,12 @@ use pocket_dock::engine::{Engine, EngineConfig};
 /// The offline image every service gets.
 pub const TEST_IMAGE: &str = "localhost/pocket-dock-test/busybox:1";
 
+/// Podman settings shared with the demo.
+const CONTAINERS_CONF: &str = include_str!("../../../scripts/containers.conf");
+
+/// Writes the offline busybox rootfs tarball (shared with the demo).
+const ROOTFS_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/busybox-rootfs.sh");
+
 /// The user that the rootless service runs as, when the tests run as root.
 const ROOTLESS_USER: &str = "pdtest";
 
@@ -93,20 +99,12 @@ impl Podman {
             Mode::Rootless => rootless_user(),
         };
         let conf = dir.join("containers.conf");
-        // crun fails on these hosts' hybrid cgroups and the default ulimits exceed the
-        // hard limits (see shared/podman-here.md); neither is product behaviour.
-        let mut conf_text = String::from(
-            "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
-        );
+        // The same settings the demo uses (see scripts/containers.conf for why), plus what
+        // rootless needs here: no slirp4netns network (/dev/net/tun is root-only on these
+        // hosts) and cgroupfs (no systemd user session).
+        let mut conf_text = CONTAINERS_CONF.to_string();
         if mode == Mode::Rootless {
-            // Rootless networking (slirp4netns) needs /dev/net/tun, root-only here.
-            conf_text.push_str("netns = \"none\"\n");
-        }
-        // Exec sessions keep a conmon alive this long after exit (Podman default: 300 s).
-        conf_text.push_str(
-            "[engine]\nruntime = \"runc\"\nevents_logger = \"file\"\nexit_command_delay = 5\n",
-        );
-        if mode == Mode::Rootless {
+            conf_text = conf_text.replace("[containers]\n", "[containers]\nnetns = \"none\"\n");
             conf_text.push_str("cgroup_manager = \"cgroupfs\"\n");
         }
         std::fs::write(&conf, conf_text).expect("write containers.conf");
@@ -197,31 +195,19 @@ impl Podman {
     }
 
     fn import_test_image(&self) {
-        require_tool("busybox", INSTALL_HINT);
-        let rootfs = self.dir.join("rootfs");
-        let bin = rootfs.join("bin");
-        std::fs::create_dir_all(&bin).expect("create rootfs");
-        let busybox = which("busybox").expect("busybox is installed");
-        std::fs::copy(&busybox, bin.join("busybox")).expect("copy busybox");
-        for tool in [
-            "sh", "echo", "cat", "sleep", "yes", "head", "ls", "ps", "kill", "true", "false",
-            "env", "printf", "id", "wc", "seq", "pwd", "touch", "rm", "mkdir", "grep", "tr",
-        ] {
-            std::os::unix::fs::symlink("busybox", bin.join(tool)).expect("link busybox tool");
-        }
-        std::fs::create_dir_all(rootfs.join("tmp")).expect("create /tmp");
         let tar = self.dir.join("rootfs.tar");
-        let status = Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-cf")
+        let out = Command::new("bash")
+            .arg(ROOTFS_SCRIPT)
             .arg(&tar)
-            .arg(".")
-            .status()
-            .expect("run tar");
-        assert!(status.success(), "tar of the test rootfs failed");
+            .output()
+            .expect("run busybox-rootfs.sh");
+        assert!(
+            out.status.success(),
+            "{}. {INSTALL_HINT}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
         if let Some(u) = &self.user {
-            chown_tree(&self.dir.join("rootfs.tar"), u);
+            chown_tree(&tar, u);
         }
         let out = self.podman(&["import", &tar.display().to_string(), TEST_IMAGE]);
         assert!(

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The main job, today: build pocket-dock, start a private Podman service (its own storage
+# under target/demo, nothing else on the machine is touched), make an offline busybox image,
+# check the setup with `doctor`, and run commands in ephemeral sandboxes with `run`.
+# Installs Podman & co. first if they are missing. No registry is needed.
+set -euo pipefail
+PD_REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$PD_REPO"
+. scripts/lib.sh
+
+ensure_system_packages
+echo "==> building pocket-dock"
+cargo build --release --locked --quiet
+pd_bin="$PD_REPO/target/release/pocket-dock"
+
+demo_dir="$PD_REPO/target/demo"
+echo "==> starting a private Podman service in $demo_dir"
+start_private_podman "$demo_dir"
+trap stop_private_podman EXIT
+# Only pocket-dock gets CONTAINER_HOST: it would turn the podman CLI into its remote client.
+pocket_dock() { CONTAINER_HOST="unix://$PD_SOCKET" "$pd_bin" "$@"; }
+
+image=localhost/pocket-dock-demo/busybox:1
+if ! "${PD_PODMAN[@]}" image exists "$image"; then
+    echo "==> making the offline image $image"
+    scripts/busybox-rootfs.sh "$demo_dir/rootfs.tar"
+    "${PD_PODMAN[@]}" import -q "$demo_dir/rootfs.tar" "$image" >/dev/null
+fi
+
+step() { printf '\n$ %s\n' "$*"; }
+step pocket-dock doctor
+pocket_dock doctor
+
+step "pocket-dock run $image -- sh -c 'echo \"hello from \$(hostname)\"; echo \"to stderr\" >&2'"
+pocket_dock run "$image" -- sh -c 'echo "hello from $(hostname)"; echo "to stderr" >&2'
+
+step "pocket-dock run $image -- sh -c 'exit 7'"
+set +e
+pocket_dock run "$image" -- sh -c 'exit 7'
+code=$?
+set -e
+echo "exit code passed through: $code"
+[ "$code" -eq 7 ]
+
+step "pocket-dock run $image -- sh -c 'yes | head -c 20000000' | wc -c"
+pocket_dock run "$image" -- sh -c 'yes | head -c 20000000' | wc -c
+
+left=$("${PD_PODMAN[@]}" ps -aq | wc -l)
+echo
+echo "containers left behind: $left"
+[ "$left" -eq 0 ]
+echo "demo finished: pocket-dock talked to Podman at $PD_SOCKET"

@@ -1,0 +1,61 @@
+# Shared helpers for the project's scripts. Source it; it defines functions only.
+
+# The Debian packages pocket-dock's demo and tests need, by the command that proves each.
+# catatonit is Podman's init, which pocket-dock runs as PID 1 so that stops are instant.
+PD_PACKAGES="podman:podman runc:runc catatonit:catatonit busybox:busybox-static newuidmap:uidmap curl:curl"
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Installs whichever of the packages above is missing (Debian/Ubuntu, root or sudo).
+ensure_system_packages() {
+    local missing=() pair
+    for pair in $PD_PACKAGES; do
+        local cmd=${pair%%:*} pkg=${pair#*:}
+        if [ "$cmd" = catatonit ]; then
+            [ -x /usr/bin/catatonit ] || [ -x /usr/libexec/podman/catatonit ] || missing+=("$pkg")
+        else
+            have "$cmd" || missing+=("$pkg")
+        fi
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "==> installing ${missing[*]}"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        have sudo || { echo "error: need root (or sudo) to install: ${missing[*]}" >&2; return 1; }
+        sudo=sudo
+    fi
+    have apt-get || { echo "error: no apt-get; install these yourself: ${missing[*]}" >&2; return 1; }
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Starts a private Podman service with its storage and socket under DIR (absolute).
+# Sets PD_SOCKET and PD_SERVICE_PID; stop it with stop_private_podman.
+start_private_podman() {
+    local dir=$1
+    mkdir -p "$dir"
+    export CONTAINERS_CONF="$PD_REPO/scripts/containers.conf"
+    PD_PODMAN=(podman --root "$dir/root" --runroot "$dir/run")
+    PD_SOCKET="$dir/podman.sock"
+    rm -f "$PD_SOCKET"
+    "${PD_PODMAN[@]}" system service --time=0 "unix://$PD_SOCKET" >"$dir/service.log" 2>&1 &
+    PD_SERVICE_PID=$!
+    local i
+    for i in $(seq 1 150); do
+        if curl -sf --unix-socket "$PD_SOCKET" http://podman/_ping >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "error: the Podman service did not start; its log:" >&2
+    cat "$dir/service.log" >&2
+    return 1
+}
+
+stop_private_podman() {
+    [ -n "${PD_SERVICE_PID:-}" ] || return 0
+    "${PD_PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1 || true
+    kill "$PD_SERVICE_PID" 2>/dev/null || true
+    wait "$PD_SERVICE_PID" 2>/dev/null || true
+    PD_SERVICE_PID=""
+}
