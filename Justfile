@@ -1,0 +1,26 @@
+# Task shortcuts. Each recipe calls a script that works without `just` too.
+
+# list recipes
+default:
+    @just --list
+
+# the demo: build, start a private Podman, run sandboxes
+demo:
+    ./scripts/demo.sh
+
+# everything CI runs: fmt check, clippy, unit and real-Podman integration tests
+test:
+    ./scripts/test.sh
+
+# integration tests only (needs Podman installed)
+integration *ARGS:
+    cargo test --test integration {{ARGS}}
+
+# format and lint
+lint:
+    cargo fmt --all
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# benchmarks against raw Podman and podman-compose; results in target/bench/
+bench:
+    ./scripts/bench.sh
