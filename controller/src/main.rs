@@ -46,6 +46,7 @@ fn init_tracing(verbose: u8, format: OutputFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     match format {
         OutputFormat::Json => builder.json().init(),

@@ -69,3 +69,45 @@ fn completions_are_generated() {
     assert_eq!(run.code, Some(0));
     assert!(run.stdout_text().contains("pocket-dock"));
 }
+
+#[test]
+fn verbose_shows_each_raw_podman_operation_without_terminal_colours() {
+    let podman = Podman::shared();
+    let run = cli::run(
+        command(
+            &std::env::temp_dir(),
+            &[],
+            &[
+                "-v",
+                "--host",
+                &podman.host(),
+                "run",
+                crate::support::TEST_IMAGE,
+                "--",
+                "true",
+            ],
+        ),
+        |_| {},
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let text = run.stderr_text();
+    assert!(
+        !text.contains('\u{1b}'),
+        "no ANSI escapes into a pipe: {text:?}"
+    );
+    for expected in [
+        "method=\"GET\" path=/images/localhost/pocket-dock-test/busybox:1/json",
+        "method=\"POST\" path=/containers/create",
+        "/start",
+        "method=\"POST\" path=/exec/",
+        "method=\"DELETE\" path=/containers/",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(
+        text.lines()
+            .filter(|l| l.contains("podman api"))
+            .all(|l| l.contains("elapsed=")),
+        "{text}"
+    );
+}

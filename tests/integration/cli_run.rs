@@ -325,3 +325,66 @@ fn killing_the_service_mid_stream_ends_run_with_a_connection_error() {
         "{text}"
     );
 }
+
+#[test]
+fn run_passes_env_workdir_and_network_choice_and_rejects_bad_names() {
+    let podman = Podman::shared();
+    let dir = workdir();
+    let env = host_env(podman);
+    let run = cli::run(
+        command(
+            dir.path(),
+            &env,
+            &[
+                "run",
+                "-e",
+                "GREETING=hi there",
+                "--workdir",
+                "/tmp",
+                "--no-network",
+                TEST_IMAGE,
+                "--",
+                "sh",
+                "-c",
+                "echo \"$GREETING\"; pwd; ls /sys/class/net",
+            ],
+        ),
+        |_| {},
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    assert_eq!(run.stdout_text(), "hi there\n/tmp\nlo\n");
+
+    let run = cli::run(
+        command(
+            dir.path(),
+            &env,
+            &["run", "--name", "bad name", TEST_IMAGE, "--", "true"],
+        ),
+        |_| {},
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr_text());
+    assert!(run.stderr_text().contains("not a valid container name"));
+    let run = cli::run(
+        command(
+            dir.path(),
+            &env,
+            &["run", "-e", "NOEQUALS", TEST_IMAGE, "--", "true"],
+        ),
+        |_| {},
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr_text());
+    let run = cli::run(
+        command(
+            dir.path(),
+            &env,
+            &["run", "--timeout", "10", TEST_IMAGE, "--", "true"],
+        ),
+        |_| {},
+    );
+    assert_eq!(
+        run.code,
+        Some(2),
+        "a duration needs a unit: {}",
+        run.stderr_text()
+    );
+}

@@ -66,3 +66,70 @@ async fn pull_failure_is_typed_and_fast_offline() {
         "nothing half-created"
     );
 }
+
+#[tokio::test]
+async fn pull_if_missing_pulls_an_absent_image_once() {
+    let podman = Podman::shared();
+    let engine = podman.engine();
+    let reference = podman.registry_image("pull-once");
+    assert!(engine.find_image(&reference).await.unwrap().is_none());
+
+    let pulled = engine
+        .pull_if_missing(&reference, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let PullOutcome::Pulled(image) = &pulled else {
+        panic!("expected a pull: {pulled:?}");
+    };
+    assert!(image.repo_tags.contains(&reference), "{image:?}");
+    let local = engine.inspect_image(TEST_IMAGE).await.unwrap();
+    assert_eq!(image.id, local.id, "same content, same image id");
+
+    let before = engine.stats();
+    let again = engine
+        .pull_if_missing(&reference, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(matches!(again, PullOutcome::Present(_)));
+    assert_eq!(engine.stats().writes, before.writes, "no second pull");
+    assert!(podman.podman(&["rmi", &reference]).status.success());
+}
+
+#[tokio::test]
+async fn images_are_listed_by_label() {
+    let podman = Podman::shared();
+    let engine = podman.engine();
+    let marker = format!("list-{}", std::process::id());
+    podman.import_labeled(
+        "localhost/pocket-dock-test/labeled:1",
+        "pocket-dock.test/marker",
+        &marker,
+    );
+
+    let listed = engine
+        .list_images(&[format!("pocket-dock.test/marker={marker}")])
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].labels["pocket-dock.test/marker"], marker);
+    assert!(
+        listed[0]
+            .repo_tags
+            .iter()
+            .any(|t| t == "localhost/pocket-dock-test/labeled:1")
+    );
+    assert!(
+        engine
+            .list_images(&["pocket-dock.test/marker=none".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(engine.list_images(&[]).await.unwrap().len() >= 2);
+    assert!(
+        podman
+            .podman(&["rmi", "localhost/pocket-dock-test/labeled:1"])
+            .status
+            .success()
+    );
+}

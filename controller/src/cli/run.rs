@@ -44,6 +44,15 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Outcome {
             message: format!("--env {bad:?} must be KEY=VALUE"),
         });
     }
+    if let Some(name) = &args.name {
+        if !is_valid_container_name(name) {
+            return Err(Error::Usage {
+                message: format!(
+                    "--name {name:?} is not a valid container name: use letters, digits,                      `_`, `.` and `-`, starting with a letter or digit"
+                ),
+            });
+        }
+    }
     let workspace = global.workspace()?;
     let engine = Engine::new(&global.engine_config()?)?;
     let mut request = RunRequest::new(args.image, args.cmd);
@@ -82,6 +91,28 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Outcome {
     let code =
         u8::try_from(outcome.exec.exit_code.rem_euclid(256)).unwrap_or(ExitCode::Failed.code());
     Ok(code)
+}
+
+/// Podman's rule for container names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+fn is_valid_container_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_container_name;
+
+    #[test]
+    fn container_names_follow_podman_rules() {
+        for ok in ["a", "web-1", "x.y_z", "9lives"] {
+            assert!(is_valid_container_name(ok), "{ok}");
+        }
+        for bad in ["", "-a", ".a", "a b", "a/b", "ä"] {
+            assert!(!is_valid_container_name(bad), "{bad}");
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM. If the handlers cannot be installed, it never resolves

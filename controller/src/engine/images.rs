@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::query_parameters::CreateImageOptions;
+use bollard::query_parameters::{CreateImageOptions, ListImagesOptions};
 use futures_util::StreamExt;
 
 use super::{Engine, EngineError, Operation, Target};
@@ -51,7 +51,44 @@ pub(crate) fn split_reference(reference: &str) -> (String, String) {
     }
 }
 
+/// One row of an image listing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImageSummary {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub labels: HashMap<String, String>,
+    pub size: i64,
+}
+
 impl Engine {
+    /// Lists images matching every `key=value` label filter (all images when empty).
+    pub async fn list_images(
+        &self,
+        label_filter: &[String],
+    ) -> Result<Vec<ImageSummary>, EngineError> {
+        let options = ListImagesOptions {
+            filters: (!label_filter.is_empty())
+                .then(|| HashMap::from([("label".to_string(), label_filter.to_vec())])),
+            ..Default::default()
+        };
+        let raw = self
+            .call(
+                Operation::ImageList,
+                Target::None,
+                self.docker.list_images(Some(options)),
+            )
+            .await?;
+        Ok(raw
+            .into_iter()
+            .map(|i| ImageSummary {
+                id: i.id,
+                repo_tags: i.repo_tags,
+                labels: i.labels,
+                size: i.size,
+            })
+            .collect())
+    }
+
     pub async fn inspect_image(&self, reference: &str) -> Result<ImageDetails, EngineError> {
         let raw = self
             .call(

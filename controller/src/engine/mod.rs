@@ -33,7 +33,7 @@ pub use containers::{
 };
 pub use error::{Category, ConnectFailure, EngineError};
 pub use exec::{ExecConfig, ExecId, ExecPhase, ExecResult, ExecState, ExecStream};
-pub use images::{ImageDetails, PullOutcome};
+pub use images::{ImageDetails, ImageSummary, PullOutcome};
 pub use labels::{Ownership, WorkspaceId};
 pub use operation::Operation;
 pub use output::{Captured, ExecOutput, OutputChunk, StreamKind};
@@ -202,7 +202,7 @@ impl Engine {
             target: "pocket_dock::engine",
             method,
             path = %path,
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            elapsed = ?started.elapsed(),
             ok,
             "podman api"
         );

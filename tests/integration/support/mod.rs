@@ -2,6 +2,8 @@
 
 pub mod cli;
 pub mod podman;
+pub mod registry;
+pub mod watchdog;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

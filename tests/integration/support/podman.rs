@@ -1,16 +1,20 @@
 //! A private Podman service for tests: its own storage (`--root`/`--runroot` in a temp
 //! folder), its own socket, its own containers.conf (via CONTAINERS_CONF), and an offline
-//! busybox image it builds itself, since no registry is reachable.
+//! busybox image it builds itself, since no outside registry is reachable.
 //!
-//! The service runs under a small watchdog shell that reads our stdin pipe. When the test
-//! process exits, however it exits, the pipe closes and the watchdog removes every container,
-//! kills the service by PID and deletes the folder.
+//! The service runs under a [`Watched`] shell: when the test process exits, however it exits,
+//! every container is removed, the service is killed by PID and the folder deleted.
+//! Every service can pull from the shared loopback [`Registry`], which holds the test image
+//! under [`Podman::registry_image`].
 
 use std::io::{Read, Write};
+
+use super::registry::Registry;
+use super::watchdog::{Watched, shell_quote};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -29,22 +33,9 @@ const ROOTFS_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/bus
 /// The user that the rootless service runs as, when the tests run as root.
 const ROOTLESS_USER: &str = "pdtest";
 
-const INSTALL_HINT: &str = "Podman is needed for the integration tests and is not installed. \
+pub const INSTALL_HINT: &str = "Podman and friends are needed for the integration tests. \
 Run ./scripts/test.sh (it installs what is missing), or: \
-apt-get install -y podman runc busybox-static uidmap";
-
-const WATCHDOG: &str = r#"
-dir="$1"; sock="$2"; shift 2
-"$@" system service --time=0 "unix://$sock" >"$dir/service.log" 2>&1 &
-pid=$!
-echo "$pid" > "$dir/service.pid"
-read -r _ || true
-"$@" rm -af -t 0 >/dev/null 2>&1
-kill "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
-if [ -n "$PD_TEST_USER" ]; then pkill -KILL -u "$PD_TEST_USER" 2>/dev/null; fi
-rm -rf "$dir"
-"#;
+apt-get install -y podman runc catatonit busybox-static uidmap docker-registry";
 
 #[derive(Debug, Clone)]
 struct User {
@@ -60,7 +51,7 @@ pub struct Podman {
     /// For a rootless service: the XDG_RUNTIME_DIR whose `podman/podman.sock` it serves.
     pub xdg_runtime_dir: Option<PathBuf>,
     user: Option<User>,
-    watchdog: Child,
+    service: Watched,
     /// The command prefix for the podman CLI on this service's storage.
     prefix: Vec<String>,
 }
@@ -109,7 +100,14 @@ impl Podman {
         }
         std::fs::write(&conf, conf_text).expect("write containers.conf");
 
-        let mut env = vec![("CONTAINERS_CONF".to_string(), conf.display().to_string())];
+        let registry = Registry::shared();
+        let mut env = vec![
+            ("CONTAINERS_CONF".to_string(), conf.display().to_string()),
+            (
+                "CONTAINERS_REGISTRIES_CONF".to_string(),
+                registry.registries_conf.display().to_string(),
+            ),
+        ];
         let mut xdg_runtime_dir = None;
         if mode == Mode::Rootless {
             let home = dir.join("home");
@@ -153,28 +151,32 @@ impl Podman {
             dir.join("run").display().to_string(),
         ]);
 
-        let mut watchdog = Command::new("sh");
-        watchdog
-            .arg("-c")
-            .arg(WATCHDOG)
-            .arg("sh")
-            .arg(&dir)
-            .arg(&socket)
-            .args(&prefix)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some(u) = &user {
-            watchdog.env("PD_TEST_USER", &u.name);
-        }
-        let watchdog = watchdog.spawn().expect("start the Podman service watchdog");
+        let cleanup = prefix
+            .iter()
+            .map(|a| shell_quote(a))
+            .chain(["rm", "-af", "-t", "0"].map(String::from))
+            .collect::<Vec<_>>()
+            .join(" ");
+        // A rootless service leaves its user-namespace pause process behind.
+        let cleanup = match &user {
+            Some(u) => format!("{cleanup}; pkill -KILL -u {}", shell_quote(&u.name)),
+            None => cleanup,
+        };
+        let mut command = prefix.clone();
+        command.extend([
+            "system".into(),
+            "service".into(),
+            "--time=0".into(),
+            format!("unix://{}", socket.display()),
+        ]);
+        let service = Watched::spawn(&dir, &cleanup, &command, &[]);
 
         let podman = Podman {
             dir,
             socket,
             xdg_runtime_dir,
             user,
-            watchdog,
+            service,
             prefix,
         };
         podman.wait_until_ready();
@@ -190,8 +192,10 @@ impl Podman {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let log = std::fs::read_to_string(self.dir.join("service.log")).unwrap_or_default();
-        panic!("the Podman service did not answer within 30 s; its log:\n{log}");
+        panic!(
+            "the Podman service did not answer within 30 s; its log:\n{}",
+            self.service.log()
+        );
     }
 
     fn import_test_image(&self) {
@@ -209,10 +213,37 @@ impl Podman {
         if let Some(u) = &self.user {
             chown_tree(&tar, u);
         }
-        let out = self.podman(&["import", &tar.display().to_string(), TEST_IMAGE]);
+        self.podman_ok(&["import", &tar.display().to_string(), TEST_IMAGE]);
+    }
+
+    /// Imports the test rootfs as `reference` with the label `key=value`.
+    pub fn import_labeled(&self, reference: &str, key: &str, value: &str) {
+        let tar = self.dir.join("rootfs.tar").display().to_string();
+        self.podman_ok(&[
+            "import",
+            "--change",
+            &format!("LABEL {key}={value}"),
+            &tar,
+            reference,
+        ]);
+    }
+
+    /// The test image as a reference in the loopback registry, pushed there on first use.
+    /// Absent from this service's store until pulled.
+    pub fn registry_image(&self, tag: &str) -> String {
+        let reference = format!("{}/pocket-dock-test/busybox:{tag}", Registry::shared().addr);
+        self.podman_ok(&["tag", TEST_IMAGE, &reference]);
+        self.podman_ok(&["push", "-q", &reference]);
+        self.podman_ok(&["rmi", &reference]);
+        reference
+    }
+
+    fn podman_ok(&self, args: &[&str]) {
+        let out = self.podman(args);
         assert!(
             out.status.success(),
-            "podman import failed: {}",
+            "podman {} failed: {}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -236,22 +267,11 @@ impl Podman {
 
     /// Kills the service process (SIGKILL) by PID, as a crash would.
     pub fn kill_service(&self) {
-        let pid = std::fs::read_to_string(self.dir.join("service.pid")).expect("service pid file");
         let status = Command::new("kill")
-            .args(["-KILL", pid.trim()])
+            .args(["-KILL", &self.service.pid()])
             .status()
             .expect("run kill");
         assert!(status.success(), "killing the service failed");
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        // Closing stdin tells the watchdog to clean up; wait so the next test starts clean.
-        if let Some(mut stdin) = self.watchdog.stdin.take() {
-            let _ = stdin.write_all(b"\n");
-        }
-        let _ = self.watchdog.wait();
     }
 }
 
@@ -279,7 +299,7 @@ fn which(tool: &str) -> Option<PathBuf> {
     })
 }
 
-fn require_tool(tool: &str, hint: &str) {
+pub fn require_tool(tool: &str, hint: &str) {
     assert!(which(tool).is_some(), "`{tool}` not found. {hint}");
 }
 

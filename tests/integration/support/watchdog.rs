@@ -1,0 +1,75 @@
+//! Runs a long-lived helper process (a Podman service, a registry) so that it can never
+//! outlive the tests: a watchdog shell holds our stdin pipe, and when the pipe closes, for
+//! whatever reason the test process ended, it runs a cleanup command, kills the helper by
+//! PID and deletes its folder.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const WATCHDOG: &str = r#"
+dir="$1"; cleanup="$2"; shift 2
+"$@" >"$dir/service.log" 2>&1 &
+pid=$!
+echo "$pid" > "$dir/service.pid"
+read -r _ || true
+eval "$cleanup" >/dev/null 2>&1
+kill "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+rm -rf "$dir"
+"#;
+
+pub struct Watched {
+    pub dir: PathBuf,
+    child: Child,
+}
+
+impl Watched {
+    /// Starts `command` with its log and pid file in `dir`; on exit runs `cleanup` (a shell
+    /// snippet), kills the command and removes `dir`.
+    pub fn spawn(dir: &Path, cleanup: &str, command: &[String], env: &[(&str, &str)]) -> Watched {
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(WATCHDOG)
+            .arg("sh")
+            .arg(dir)
+            .arg(cleanup)
+            .args(command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            sh.env(k, v);
+        }
+        let child = sh.spawn().expect("start a watchdog shell");
+        Watched {
+            dir: dir.to_path_buf(),
+            child,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("service.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> String {
+        std::fs::read_to_string(self.dir.join("service.pid"))
+            .expect("pid file")
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.write_all(b"\n");
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Quotes `s` for a POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
