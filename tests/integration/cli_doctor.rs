@@ -1,14 +1,11 @@
 use crate::support::Podman;
-use crate::support::cli::{self, command};
+use crate::support::cli;
 
 #[test]
 fn doctor_reports_socket_version_and_mode() {
     let podman = Podman::shared();
     let dir = std::env::temp_dir();
-    let run = cli::run(
-        command(&dir, &[], &["--host", &podman.host(), "doctor"]),
-        |_| {},
-    );
+    let run = cli::pd(&dir, &[], &["--host", &podman.host(), "doctor"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr_text());
     let text = run.stdout_text();
     for expected in [
@@ -22,13 +19,10 @@ fn doctor_reports_socket_version_and_mode() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 
-    let run = cli::run(
-        command(
-            &dir,
-            &[],
-            &["--host", &podman.host(), "--output", "json", "doctor"],
-        ),
-        |_| {},
+    let run = cli::pd(
+        &dir,
+        &[],
+        &["--host", &podman.host(), "--output", "json", "doctor"],
     );
     let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(report["info"]["rootless"], false);
@@ -43,7 +37,7 @@ fn doctor_names_every_candidate_and_the_fix_when_nothing_answers() {
         "XDG_RUNTIME_DIR".to_string(),
         "/nonexistent/xdg".to_string(),
     )];
-    let run = cli::run(command(&dir, &env, &["doctor"]), |_| {});
+    let run = cli::pd(&dir, &env, &["doctor"]);
     let text = run.stdout_text();
     if std::path::Path::new("/run/podman/podman.sock").exists() {
         return assert!(text.contains("/run/podman/podman.sock"), "{text}");
@@ -62,10 +56,7 @@ fn doctor_names_every_candidate_and_the_fix_when_nothing_answers() {
 
 #[test]
 fn completions_are_generated() {
-    let run = cli::run(
-        command(&std::env::temp_dir(), &[], &["completions", "bash"]),
-        |_| {},
-    );
+    let run = cli::pd(&std::env::temp_dir(), &[], &["completions", "bash"]);
     assert_eq!(run.code, Some(0));
     assert!(run.stdout_text().contains("pocket-dock"));
 }
@@ -73,21 +64,18 @@ fn completions_are_generated() {
 #[test]
 fn verbose_shows_each_raw_podman_operation_without_terminal_colours() {
     let podman = Podman::shared();
-    let run = cli::run(
-        command(
-            &std::env::temp_dir(),
-            &[],
-            &[
-                "-v",
-                "--host",
-                &podman.host(),
-                "run",
-                crate::support::TEST_IMAGE,
-                "--",
-                "true",
-            ],
-        ),
-        |_| {},
+    let run = cli::pd(
+        &std::env::temp_dir(),
+        &[],
+        &[
+            "-v",
+            "--host",
+            &podman.host(),
+            "run",
+            crate::support::TEST_IMAGE,
+            "--",
+            "true",
+        ],
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr_text());
     let text = run.stderr_text();

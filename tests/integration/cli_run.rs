@@ -36,7 +36,7 @@ fn run_streams_25_mb_byte_exact_passes_the_exit_code_and_leaves_nothing() {
         "-c",
         "yes out | head -c 20000000; yes err | head -c 5000000 >&2; exit 7",
     ];
-    let run = cli::run(command(workdir().path(), &host_env(podman), &args), |_| {});
+    let run = cli::pd(workdir().path(), &host_env(podman), &args);
     assert_eq!(run.code, Some(7), "{}", run.stderr_text());
     assert_eq!(run.stdout.len(), 20_000_000);
     assert_eq!(run.stderr.len(), 5_000_000);
@@ -63,13 +63,10 @@ fn run_removes_its_container_on_failure_and_on_ctrl_c() {
 
     // Failing command: code passed through, container gone.
     let name = format!("pd-fail-{}", std::process::id());
-    let run = cli::run(
-        command(
-            dir.path(),
-            &host_env(podman),
-            &["run", "--name", &name, TEST_IMAGE, "--", "false"],
-        ),
-        |_| {},
+    let run = cli::pd(
+        dir.path(),
+        &host_env(podman),
+        &["run", "--name", &name, TEST_IMAGE, "--", "false"],
     );
     assert_eq!(run.code, Some(1));
     assert_eq!(leftover_runs(podman, &name), 0);
@@ -115,23 +112,20 @@ fn run_removes_its_container_on_failure_and_on_ctrl_c() {
 
     // Timeout: exit 5 with a typed message, container gone.
     let name = format!("pd-timeout-{}", std::process::id());
-    let run = cli::run(
-        command(
-            dir.path(),
-            &host_env(podman),
-            &[
-                "run",
-                "--timeout",
-                "500ms",
-                "--name",
-                &name,
-                TEST_IMAGE,
-                "--",
-                "sleep",
-                "60",
-            ],
-        ),
-        |_| {},
+    let run = cli::pd(
+        dir.path(),
+        &host_env(podman),
+        &[
+            "run",
+            "--timeout",
+            "500ms",
+            "--name",
+            &name,
+            TEST_IMAGE,
+            "--",
+            "sleep",
+            "60",
+        ],
     );
     assert_eq!(run.code, Some(5), "{}", run.stderr_text());
     assert!(
@@ -148,63 +142,51 @@ fn run_keep_reuses_an_owned_container_and_refuses_foreign_ones() {
     let dir = workdir();
     let name = format!("pd-keep-{}", std::process::id());
     let env = host_env(podman);
-    let first = cli::run(
-        command(
-            dir.path(),
-            &env,
-            &[
-                "run",
-                "--keep",
-                "--name",
-                &name,
-                TEST_IMAGE,
-                "--",
-                "sh",
-                "-c",
-                "echo 1 > /tmp/mark",
-            ],
-        ),
-        |_| {},
+    let first = cli::pd(
+        dir.path(),
+        &env,
+        &[
+            "run",
+            "--keep",
+            "--name",
+            &name,
+            TEST_IMAGE,
+            "--",
+            "sh",
+            "-c",
+            "echo 1 > /tmp/mark",
+        ],
     );
     assert_eq!(first.code, Some(0), "{}", first.stderr_text());
-    let second = cli::run(
-        command(
-            dir.path(),
-            &env,
-            &[
-                "run",
-                "--keep",
-                "--name",
-                &name,
-                TEST_IMAGE,
-                "--",
-                "cat",
-                "/tmp/mark",
-            ],
-        ),
-        |_| {},
+    let second = cli::pd(
+        dir.path(),
+        &env,
+        &[
+            "run",
+            "--keep",
+            "--name",
+            &name,
+            TEST_IMAGE,
+            "--",
+            "cat",
+            "/tmp/mark",
+        ],
     );
     assert_eq!(second.code, Some(0), "{}", second.stderr_text());
     assert_eq!(second.stdout_text(), "1\n", "same container reused");
     // Without --keep, an existing container of that name is a conflict (exit 4), untouched.
-    let third = cli::run(
-        command(
-            dir.path(),
-            &env,
-            &["run", "--name", &name, TEST_IMAGE, "--", "true"],
-        ),
-        |_| {},
+    let third = cli::pd(
+        dir.path(),
+        &env,
+        &["run", "--name", &name, TEST_IMAGE, "--", "true"],
     );
     assert_eq!(third.code, Some(4), "{}", third.stderr_text());
     assert_eq!(leftover_runs(podman, &name), 1);
     // Another workspace (another folder) does not own it: refused, untouched.
-    let other = cli::run(
-        command(
-            workdir().path(),
-            &env,
-            &["run", "--keep", "--name", &name, TEST_IMAGE, "--", "true"],
-        ),
-        |_| {},
+    let other = cli::pd(
+        workdir().path(),
+        &env,
+        &["run", "--keep", "--name", &name, TEST_IMAGE, "--", "true"],
     );
     assert_eq!(other.code, Some(4), "{}", other.stderr_text());
     assert!(
@@ -221,13 +203,10 @@ fn run_keep_reuses_an_owned_container_and_refuses_foreign_ones() {
 #[test]
 fn run_of_a_missing_image_fails_fast_offline_with_exit_4() {
     let podman = Podman::shared();
-    let run = cli::run(
-        command(
-            workdir().path(),
-            &host_env(podman),
-            &["run", "registry.invalid/x/y:1", "--", "true"],
-        ),
-        |_| {},
+    let run = cli::pd(
+        workdir().path(),
+        &host_env(podman),
+        &["run", "registry.invalid/x/y:1", "--", "true"],
     );
     assert_eq!(run.code, Some(4), "{}", run.stderr_text());
     assert!(
@@ -246,7 +225,7 @@ fn unreachable_socket_fails_every_engine_command_fast_with_exit_3() {
         vec!["--host", nowhere, "doctor"],
         vec!["--host", nowhere, "run", TEST_IMAGE, "--", "true"],
     ] {
-        let run = cli::run(command(dir.path(), &[], &args), |_| {});
+        let run = cli::pd(dir.path(), &[], &args);
         assert_eq!(run.code, Some(3), "{args:?}: {}", run.stderr_text());
         assert!(
             run.elapsed < Duration::from_secs(2),
@@ -260,13 +239,10 @@ fn unreachable_socket_fails_every_engine_command_fast_with_exit_3() {
         );
     }
     // The error of `run` is exactly one line naming the socket.
-    let run = cli::run(
-        command(
-            dir.path(),
-            &[("CONTAINER_HOST".into(), nowhere.into())],
-            &["run", TEST_IMAGE, "--", "true"],
-        ),
-        |_| {},
+    let run = cli::pd(
+        dir.path(),
+        &[("CONTAINER_HOST".into(), nowhere.into())],
+        &["run", TEST_IMAGE, "--", "true"],
     );
     assert_eq!(run.code, Some(3));
     let text = run.stderr_text();
@@ -279,15 +255,12 @@ fn unreachable_socket_fails_every_engine_command_fast_with_exit_3() {
     );
 
     // JSON errors carry category, operation and exit code.
-    let run = cli::run(
-        command(
-            dir.path(),
-            &[],
-            &[
-                "--host", nowhere, "--output", "json", "run", TEST_IMAGE, "--", "true",
-            ],
-        ),
-        |_| {},
+    let run = cli::pd(
+        dir.path(),
+        &[],
+        &[
+            "--host", nowhere, "--output", "json", "run", TEST_IMAGE, "--", "true",
+        ],
     );
     let value: serde_json::Value = serde_json::from_slice(&run.stderr).expect("one JSON object");
     assert_eq!(value["error"]["category"], "connection");
@@ -331,55 +304,43 @@ fn run_passes_env_workdir_and_network_choice_and_rejects_bad_names() {
     let podman = Podman::shared();
     let dir = workdir();
     let env = host_env(podman);
-    let run = cli::run(
-        command(
-            dir.path(),
-            &env,
-            &[
-                "run",
-                "-e",
-                "GREETING=hi there",
-                "--workdir",
-                "/tmp",
-                "--no-network",
-                TEST_IMAGE,
-                "--",
-                "sh",
-                "-c",
-                "echo \"$GREETING\"; pwd; ls /sys/class/net",
-            ],
-        ),
-        |_| {},
+    let run = cli::pd(
+        dir.path(),
+        &env,
+        &[
+            "run",
+            "-e",
+            "GREETING=hi there",
+            "--workdir",
+            "/tmp",
+            "--no-network",
+            TEST_IMAGE,
+            "--",
+            "sh",
+            "-c",
+            "echo \"$GREETING\"; pwd; ls /sys/class/net",
+        ],
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr_text());
     assert_eq!(run.stdout_text(), "hi there\n/tmp\nlo\n");
 
-    let run = cli::run(
-        command(
-            dir.path(),
-            &env,
-            &["run", "--name", "bad name", TEST_IMAGE, "--", "true"],
-        ),
-        |_| {},
+    let run = cli::pd(
+        dir.path(),
+        &env,
+        &["run", "--name", "bad name", TEST_IMAGE, "--", "true"],
     );
     assert_eq!(run.code, Some(2), "{}", run.stderr_text());
     assert!(run.stderr_text().contains("not a valid container name"));
-    let run = cli::run(
-        command(
-            dir.path(),
-            &env,
-            &["run", "-e", "NOEQUALS", TEST_IMAGE, "--", "true"],
-        ),
-        |_| {},
+    let run = cli::pd(
+        dir.path(),
+        &env,
+        &["run", "-e", "NOEQUALS", TEST_IMAGE, "--", "true"],
     );
     assert_eq!(run.code, Some(2), "{}", run.stderr_text());
-    let run = cli::run(
-        command(
-            dir.path(),
-            &env,
-            &["run", "--timeout", "10", TEST_IMAGE, "--", "true"],
-        ),
-        |_| {},
+    let run = cli::pd(
+        dir.path(),
+        &env,
+        &["run", "--timeout", "10", TEST_IMAGE, "--", "true"],
     );
     assert_eq!(
         run.code,

@@ -1,26 +1,9 @@
 use std::time::{Duration, Instant};
 
-use pocket_dock::engine::{
-    ContainerConfig, Engine, EngineError, ExecConfig, ExecOutput, ExecPhase, Operation,
-    OwnedContainer, Ownership, StreamKind,
-};
-use pocket_dock_spec::Kind;
+use pocket_dock::engine::{EngineError, ExecConfig, ExecOutput, ExecPhase, Operation, StreamKind};
 use tokio::sync::mpsc;
 
-use crate::support::{Podman, TEST_IMAGE, cleanup, ownership};
-
-async fn running_sandbox(engine: &Engine, own: &Ownership, name: &str) -> OwnedContainer {
-    let cname = own.container_name(Kind::Sandbox, name);
-    let c = engine
-        .create_container(
-            own,
-            &ContainerConfig::idle(Kind::Sandbox, name, &cname, TEST_IMAGE),
-        )
-        .await
-        .unwrap();
-    engine.start_container(&c).await.unwrap();
-    c
-}
+use crate::support::{Podman, cleanup, ownership, running_sandbox};
 
 #[tokio::test]
 async fn exec_lifecycle_is_observable_created_running_exited() {

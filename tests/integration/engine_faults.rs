@@ -1,12 +1,10 @@
 use std::time::{Duration, Instant};
 
 use pocket_dock::engine::{
-    ConnectFailure, ContainerConfig, Engine, EngineConfig, EngineError, ExecConfig, ExecOutput,
-    Operation,
+    ConnectFailure, Engine, EngineConfig, EngineError, ExecConfig, ExecOutput, Operation,
 };
-use pocket_dock_spec::Kind;
 
-use crate::support::{Mode, Podman, TEST_IMAGE, ownership};
+use crate::support::{Mode, Podman, ownership, running_sandbox};
 
 #[tokio::test]
 async fn a_missing_socket_is_unreachable_at_once() {
@@ -54,15 +52,7 @@ async fn kill_mid_stream() -> EngineError {
     let podman = Podman::start(Mode::Rootful);
     let engine = podman.engine();
     let own = ownership("kill-mid-stream");
-    let name = own.container_name(Kind::Sandbox, "k");
-    let c = engine
-        .create_container(
-            &own,
-            &ContainerConfig::idle(Kind::Sandbox, "k", &name, TEST_IMAGE),
-        )
-        .await
-        .unwrap();
-    engine.start_container(&c).await.unwrap();
+    let c = running_sandbox(&engine, &own, "k").await;
 
     let (first_chunk_tx, first_chunk_rx) = tokio::sync::oneshot::channel::<()>();
     let mut first_chunk_tx = Some(first_chunk_tx);

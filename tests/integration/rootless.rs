@@ -6,7 +6,7 @@ use pocket_dock::engine::{
 };
 use pocket_dock_spec::Kind;
 
-use crate::support::cli::{self, command};
+use crate::support::cli;
 use crate::support::{Podman, TEST_IMAGE, cleanup, ownership};
 
 #[tokio::test]
@@ -60,7 +60,7 @@ async fn rootless_service_is_discovered_and_fully_usable() {
 
     // The CLI finds the same socket from XDG_RUNTIME_DIR alone and reports rootless mode.
     let env = vec![("XDG_RUNTIME_DIR".to_string(), xdg.display().to_string())];
-    let run = cli::run(command(&podman.dir, &env, &["doctor"]), |_| {});
+    let run = cli::pd(&podman.dir, &env, &["doctor"]);
     assert_eq!(
         run.code,
         Some(0),

@@ -100,21 +100,6 @@ fn is_valid_container_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_valid_container_name;
-
-    #[test]
-    fn container_names_follow_podman_rules() {
-        for ok in ["a", "web-1", "x.y_z", "9lives"] {
-            assert!(is_valid_container_name(ok), "{ok}");
-        }
-        for bad in ["", "-a", ".a", "a b", "a/b", "ä"] {
-            assert!(!is_valid_container_name(bad), "{bad}");
-        }
-    }
-}
-
 /// Resolves on SIGINT or SIGTERM. If the handlers cannot be installed, it never resolves
 /// (the default signal behaviour then applies, which is no worse than before).
 async fn shutdown_signal() {
@@ -129,5 +114,20 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = int.recv() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_container_name;
+
+    #[test]
+    fn container_names_follow_podman_rules() {
+        for ok in ["a", "web-1", "x.y_z", "9lives"] {
+            assert!(is_valid_container_name(ok), "{ok}");
+        }
+        for bad in ["", "-a", ".a", "a b", "a/b", "ä"] {
+            assert!(!is_valid_container_name(bad), "{bad}");
+        }
     }
 }

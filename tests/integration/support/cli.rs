@@ -41,6 +41,11 @@ pub fn command(cwd: &Path, env: &[(String, String)], args: &[&str]) -> Command {
     cmd
 }
 
+/// Runs the binary with `args` in `cwd` to completion.
+pub fn pd(cwd: &Path, env: &[(String, String)], args: &[&str]) -> CliRun {
+    run(command(cwd, env, args), |_| {})
+}
+
 /// Runs `cmd` to completion, draining both pipes on their own threads (so neither can
 /// fill up and stall the child) while sampling the child's peak RSS.
 pub fn run(mut cmd: Command, on_start: impl FnOnce(u32)) -> CliRun {

@@ -7,7 +7,8 @@ pub mod watchdog;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use pocket_dock::engine::{Engine, Ownership, WorkspaceId};
+use pocket_dock::engine::{ContainerConfig, Engine, OwnedContainer, Ownership, WorkspaceId};
+use pocket_dock_spec::Kind;
 
 pub use podman::{Mode, Podman, TEST_IMAGE};
 
@@ -29,4 +30,13 @@ pub async fn cleanup(engine: &Engine, ownership: &Ownership) -> usize {
         engine.remove_container(c).await.expect("remove owned");
     }
     owned.len()
+}
+
+/// An idle sandbox named `name`, created and started, owned by `ownership`.
+pub async fn running_sandbox(engine: &Engine, ownership: &Ownership, name: &str) -> OwnedContainer {
+    let container_name = ownership.container_name(Kind::Sandbox, name);
+    let config = ContainerConfig::idle(Kind::Sandbox, name, &container_name, TEST_IMAGE);
+    let c = engine.create_container(ownership, &config).await.unwrap();
+    engine.start_container(&c).await.unwrap();
+    c
 }
