@@ -201,6 +201,26 @@ fn run_keep_reuses_an_owned_container_and_refuses_foreign_ones() {
 }
 
 #[test]
+fn run_pulls_a_missing_image_then_runs() {
+    let podman = Podman::shared();
+    let reference = podman.registry_image("cli-pull");
+    let run = cli::pd(
+        workdir().path(),
+        &host_env(podman),
+        &["run", &reference, "--", "echo", "pulled"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    assert_eq!(run.stdout_text(), "pulled\n");
+    assert!(
+        podman
+            .podman(&["image", "exists", &reference])
+            .status
+            .success()
+    );
+    assert!(podman.podman(&["rmi", &reference]).status.success());
+}
+
+#[test]
 fn run_of_a_missing_image_fails_fast_offline_with_exit_4() {
     let podman = Podman::shared();
     let run = cli::pd(
