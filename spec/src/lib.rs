@@ -1,9 +1,23 @@
-//! pocket-dock's desired-state model: the resource kinds users declare under `.pocket-dock/`.
+//! pocket-dock's desired-state model: the resource kinds users declare under `.pocket-dock/`,
+//! loading them with precise diagnostics, the canonical spec hash, and the JSON Schemas.
 //!
-//! Everything in this crate is pure and synchronous: no I/O beyond reading files, no Podman.
+//! Everything in this crate is pure and synchronous: it reads files, never Podman.
 
+pub mod diagnostic;
 pub mod duration;
+pub mod hash;
 pub mod kind;
+pub mod load;
+pub mod model;
+pub mod quantity;
+pub mod schema;
+mod structure;
+mod validate;
+pub mod yaml;
 
+pub use diagnostic::Diagnostic;
 pub use duration::{DurationParseError, parse_duration};
+pub use hash::{effective, spec_hash};
 pub use kind::Kind;
+pub use load::{Declarations, Loaded, Object, Source, load};
+pub use validate::{dns_label_problem, reference_problem};

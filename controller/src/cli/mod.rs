@@ -2,8 +2,11 @@
 //! the library; nothing here decides behaviour that a library user could not reach.
 
 mod doctor;
+mod init;
 mod report;
 mod run;
+mod schema;
+mod validate;
 
 use std::path::PathBuf;
 
@@ -61,6 +64,12 @@ pub enum Command {
     Doctor,
     /// Run a command in an ephemeral sandbox, streaming its output
     Run(run::RunArgs),
+    /// Check every document under .pocket-dock/ and report all problems (exit 2 if any)
+    Validate,
+    /// Print the JSON Schema, write all schemas to a folder, or check them for drift
+    Schema(schema::SchemaArgs),
+    /// Create .pocket-dock/ with an example Sandbox, a .gitignore and the schema
+    Init,
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -75,6 +84,9 @@ pub async fn dispatch(cli: Cli) -> Outcome {
     match cli.command {
         Command::Doctor => doctor::doctor(&cli.global).await,
         Command::Run(args) => run::run(&cli.global, args).await,
+        Command::Validate => validate::validate(&cli.global),
+        Command::Schema(args) => schema::schema(args),
+        Command::Init => init::init(&cli.global),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();

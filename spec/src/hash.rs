@@ -1,0 +1,170 @@
+//! The canonical spec hash and the effective (defaulted) spec it is computed over.
+//!
+//! The hash is a sha256 over the compact JSON of `{kind, spec}` where `spec` is the
+//! effective spec: workspace defaults applied, the `locked` profile expanded, quantities and
+//! durations normalised, relative paths normalised. Field order is fixed by the types and maps
+//! are sorted, so key order, comments, formatting and the file an object lives in do not
+//! change it; any semantic change does.
+
+use std::path::{Component, Path};
+
+use sha2::{Digest, Sha256};
+
+use crate::duration::parse_duration;
+use crate::kind::Kind;
+use crate::load::Object;
+use crate::model::{
+    MountType, Network, Port, Profile, Protocol, RestartPolicy, SandboxSpec, Security, Spec,
+    WorkspaceSpec,
+};
+use crate::quantity::parse_memory;
+
+/// The spec with every default filled in, as the reconciler will apply it.
+pub fn effective(object: &Object, settings: &WorkspaceSpec) -> Spec {
+    match &object.spec {
+        Spec::Sandbox(s) => Spec::Sandbox(effective_sandbox(s, settings)),
+        other => other.clone(),
+    }
+}
+
+/// A sandbox's effective spec.
+pub fn effective_sandbox(s: &SandboxSpec, settings: &WorkspaceSpec) -> SandboxSpec {
+    let defaults = settings.defaults.clone().unwrap_or_default();
+    let mut e = s.clone();
+    let security = e.security.get_or_insert_with(Security::default);
+    let profile = security
+        .profile
+        .or(defaults.security_profile)
+        .unwrap_or_default();
+    security.profile = Some(profile);
+    if profile == Profile::Locked {
+        security.read_only_root_filesystem = Some(true);
+        security.no_new_privileges = Some(true);
+        if !security.drop_capabilities.iter().any(|c| c == "ALL") {
+            security.drop_capabilities = vec!["ALL".to_string()];
+        }
+    }
+    security.read_only_root_filesystem.get_or_insert(false);
+    security.no_new_privileges.get_or_insert(false);
+    for cap in &mut security.drop_capabilities {
+        if let Some(bare) = cap.strip_prefix("CAP_") {
+            *cap = bare.to_string();
+        }
+    }
+    security.drop_capabilities.sort();
+    security.drop_capabilities.dedup();
+
+    e.network = Some(if profile == Profile::Locked {
+        Network::None
+    } else {
+        e.network.or(defaults.network).unwrap_or_default()
+    });
+    e.restart_policy = Some(
+        e.restart_policy
+            .or(defaults.restart_policy)
+            .unwrap_or(RestartPolicy::Never),
+    );
+    for port in &mut e.ports {
+        *port = Port {
+            container: port.container,
+            host: Some(port.host.unwrap_or(port.container)),
+            host_ip: Some(
+                port.host_ip
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1".to_string()),
+            ),
+            protocol: port.protocol,
+        };
+    }
+    e.ports.sort_by_key(|p| {
+        (
+            p.host,
+            p.host_ip.clone(),
+            p.protocol == Protocol::Udp,
+            p.container,
+        )
+    });
+    for mount in &mut e.mounts {
+        if mount.kind == MountType::Bind {
+            if let Some(source) = &mount.source {
+                mount.source = Some(normalize_relative(source));
+            }
+        }
+    }
+    if let Some(resources) = &mut e.resources {
+        if let Some(memory) = &resources.memory {
+            if let Ok(bytes) = parse_memory(memory) {
+                resources.memory = Some(bytes.to_string());
+            }
+        }
+    }
+    if let Some(probe) = &mut e.readiness {
+        let ms = |text: &Option<String>, default_ms: u128| {
+            let millis = text
+                .as_deref()
+                .and_then(|t| parse_duration(t).ok())
+                .map_or(default_ms, |d| d.as_millis());
+            Some(format!("{millis}ms"))
+        };
+        probe.interval = ms(&probe.interval, 2000);
+        probe.timeout = ms(&probe.timeout, 1000);
+        probe.failure_threshold.get_or_insert(3);
+    }
+    e.depends_on.sort();
+    e.depends_on.dedup();
+    e
+}
+
+/// `./src/../lib/` becomes `lib`; absolute paths stay absolute.
+fn normalize_relative(path: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let absolute = Path::new(path).is_absolute();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            Component::ParentDir => {
+                if parts.last().is_some_and(|p| p != "..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push("..".to_string());
+                }
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    let joined = parts.join("/");
+    match (absolute, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_string(),
+        (false, false) => joined,
+    }
+}
+
+/// The canonical hash of an object's effective spec: `sha256:` and 64 hex digits.
+pub fn spec_hash(object: &Object, settings: &WorkspaceSpec) -> String {
+    hash_spec(object.kind, &effective(object, settings))
+}
+
+pub fn hash_spec(kind: Kind, spec: &Spec) -> String {
+    let canonical = serde_json::json!({ "kind": kind.as_str(), "spec": spec });
+    // serde_json's maps are sorted (no preserve_order), struct fields come in type order.
+    let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
+    let digest = Sha256::digest(&bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_relative;
+
+    #[test]
+    fn relative_paths_normalise() {
+        assert_eq!(normalize_relative("./src"), "src");
+        assert_eq!(normalize_relative("src/"), "src");
+        assert_eq!(normalize_relative("a/../b"), "b");
+        assert_eq!(normalize_relative("."), ".");
+        assert_eq!(normalize_relative("../x"), "../x");
+        assert_eq!(normalize_relative("/abs/./p"), "/abs/p");
+    }
+}

@@ -1,0 +1,405 @@
+//! The resource types. Their doc comments are the field reference: they become the JSON
+//! Schema descriptions and `docs/reference.md`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The only API version so far.
+pub const API_VERSION: &str = "pocket-dock.dev/v1alpha1";
+
+/// Identity of an object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    /// Name of the object, unique per kind in the workspace: a DNS-1123 label (lower-case
+    /// letters, digits and `-`, at most 63 characters, starting and ending with a letter or
+    /// digit).
+    pub name: String,
+    /// Free-form key/value labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Free-form key/value annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Sandbox
+
+/// A long-lived container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SandboxSpec {
+    /// Image reference to run, e.g. `localhost/tools:1`. Exactly one of `image` and
+    /// `imageFrom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Run an `Image` or `Snapshot` object of this workspace. Exactly one of `image` and
+    /// `imageFrom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_from: Option<ImageFrom>,
+    /// Replaces the image's entrypoint. With neither `command` nor `args`, the sandbox idles
+    /// until stopped, so that commands can be run in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Replaces the image's default arguments (CMD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    /// Working directory inside the container (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// Environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// User (and optionally group) to run as: `name`, `uid` or `uid:gid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Bind mounts, named volumes and tmpfs mounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
+    /// Ports published on the host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<Port>,
+    /// Resource limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// Network: `default` (Podman's default network) or `none` (loopback only). Default:
+    /// the workspace default, else `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    /// Whether the sandbox should be running or stopped.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub state: DesiredState,
+    /// What Podman does when the main process exits. Default: the workspace default, else
+    /// `Never` (pocket-dock itself repairs drift).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<RestartPolicy>,
+    /// Readiness probe: the sandbox is Ready once this command exits 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Probe>,
+    /// Hardening options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<Security>,
+    /// Sandboxes that must be running (and ready) before this one starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// An image made by this workspace. Exactly one of `image` and `snapshot`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageFrom {
+    /// Name of an `Image` object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Name of a `Snapshot` object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+}
+
+/// A mount into the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Mount {
+    /// `bind` (a host folder or file), `volume` (a `Volume` object) or `tmpfs`.
+    #[serde(rename = "type")]
+    pub kind: MountType,
+    /// For `bind`: a path relative to the workspace root (or absolute). For `volume`: the
+    /// name of a `Volume` object. Not used by `tmpfs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Absolute path inside the container.
+    pub target: String,
+    /// Mount read-only.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub read_only: bool,
+    /// Allow a `bind` source outside the workspace root (by `..`, an absolute path or a
+    /// symlink). Off by default so that a checked-in file cannot expose the rest of the host.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub allow_outside_workspace: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MountType {
+    Bind,
+    Volume,
+    Tmpfs,
+}
+
+/// A published port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Port {
+    /// Port inside the container.
+    #[schemars(range(min = 1, max = 65535))]
+    pub container: u16,
+    /// Port on the host. Default: the same as `container`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub host: Option<u16>,
+    /// Host address to listen on. Default: `127.0.0.1` (not reachable from other machines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<String>,
+    /// `tcp` or `udp`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub protocol: Protocol,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+/// Resource limits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Resources {
+    /// CPU limit in cores, e.g. `1.5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    /// Memory limit: bytes, or a number with `Ki`, `Mi`, `Gi` or `Ti`, e.g. `512Mi`.
+    /// At least `6Mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// Maximum number of processes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub pids: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// Podman's default network.
+    #[default]
+    Default,
+    /// No network, loopback only.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DesiredState {
+    /// Keep the sandbox running.
+    #[default]
+    Running,
+    /// Keep the sandbox created but stopped.
+    Stopped,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RestartPolicy {
+    /// Never restart (pocket-dock's controller still repairs drift).
+    #[default]
+    Never,
+    /// Restart when the main process exits non-zero.
+    OnFailure,
+    /// Always restart.
+    Always,
+}
+
+/// A readiness probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Probe {
+    /// Command run in the sandbox (argv, no shell); exit code 0 means ready.
+    pub exec: Vec<String>,
+    /// Time between attempts, e.g. `2s`. Default `2s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Time one attempt may take, e.g. `1s`. Default `1s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Consecutive failures after which the sandbox is reported not ready. Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub failure_threshold: Option<u32>,
+}
+
+/// Hardening options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Security {
+    /// `default`, or `locked` for untrusted code: read-only root filesystem, all
+    /// capabilities dropped, no new privileges, and no network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+    /// Mount the root filesystem read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only_root_filesystem: Option<bool>,
+    /// Capabilities to drop, e.g. `NET_RAW`, or `ALL`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop_capabilities: Vec<String>,
+    /// Forbid gaining privileges (setuid binaries, file capabilities).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_new_privileges: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Podman's defaults.
+    #[default]
+    Default,
+    /// For untrusted code: read-only root, no capabilities, no new privileges, no network.
+    Locked,
+}
+
+// ---------------------------------------------------------------------------------------
+// Image
+
+/// An image: exactly one of `build`, `from` and `embedded`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageSpec {
+    /// Build from a Containerfile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<Build>,
+    /// Use a remote image, ideally pinned by digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Pull>,
+    /// An image pocket-dock builds itself, offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedded: Option<EmbeddedImage>,
+}
+
+/// A Containerfile build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Build {
+    /// Build context folder, relative to the workspace root. Default `.`.
+    #[serde(default = "default_context")]
+    pub context: String,
+    /// Containerfile path, relative to the workspace root. Default: `Containerfile`, else
+    /// `Dockerfile`, in the context folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containerfile: Option<String>,
+    /// Build arguments (`ARG`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, String>,
+    /// Target stage of a multi-stage build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Build on another `Image` object: it replaces the base named by the Containerfile's
+    /// first `FROM`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<ImageRef>,
+}
+
+fn default_context() -> String {
+    ".".to_string()
+}
+
+/// A reference to an `Image` object of this workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageRef {
+    /// Name of an `Image` object.
+    pub image: String,
+}
+
+/// A remote image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pull {
+    /// Image reference, ideally pinned by digest (`registry/name@sha256:...`).
+    pub reference: String,
+    /// When to pull: `IfNotPresent` (default), `Always` or `Never`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub pull_policy: PullPolicy,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum PullPolicy {
+    /// Pull only when the image is not present.
+    #[default]
+    IfNotPresent,
+    /// Pull on every apply.
+    Always,
+    /// Never pull; the image must be present.
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddedImage {
+    /// A small offline base toolchain image.
+    Base,
+}
+
+// ---------------------------------------------------------------------------------------
+// Snapshot, Volume, Workspace
+
+/// A sandbox's filesystem committed to a reusable image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SnapshotSpec {
+    /// Name of the `Sandbox` to commit.
+    pub sandbox: String,
+    /// What this snapshot is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Bump to take a new snapshot; older generations are kept until pruned. Default 1.
+    #[serde(default = "default_generation")]
+    #[schemars(range(min = 1))]
+    pub generation: u64,
+}
+
+fn default_generation() -> u64 {
+    1
+}
+
+/// A named volume owned by the workspace. Its data is never deleted unless asked for
+/// explicitly (`apply --prune-volumes`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VolumeSpec {}
+
+/// Workspace-wide settings (at most one `Workspace` document).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkspaceSpec {
+    /// Defaults for every sandbox that does not set the field itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<SandboxDefaults>,
+}
+
+/// Sandbox defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SandboxDefaults {
+    /// Default `network`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    /// Default `restartPolicy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<RestartPolicy>,
+    /// Default `security.profile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_profile: Option<Profile>,
+}
+
+/// The spec of any object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a handful per workspace; boxing would only add indirection"
+)]
+pub enum Spec {
+    Sandbox(SandboxSpec),
+    Image(ImageSpec),
+    Snapshot(SnapshotSpec),
+    Volume(VolumeSpec),
+    Workspace(WorkspaceSpec),
+}

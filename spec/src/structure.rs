@@ -1,0 +1,265 @@
+//! The structural check: walks a located YAML document against its kind's JSON Schema and
+//! reports every mismatch (unknown fields with the closest valid name, wrong types, missing
+//! fields, values outside an enum or a range), each at its exact location.
+//!
+//! It understands the subset of JSON Schema that schemars emits for pocket-dock's types:
+//! `$ref`, `type` (one or a list), `properties`, `required`, `additionalProperties`,
+//! `items`, `enum`, `const`, `oneOf`/`anyOf` of constants or with a null branch, and
+//! `minimum`/`maximum`.
+
+use serde_json::Value as Schema;
+
+use crate::diagnostic::{FieldPath, Issue, closest};
+use crate::yaml::{Loc, Node, Value};
+
+pub struct Checker<'s> {
+    root: &'s Schema,
+}
+
+impl<'s> Checker<'s> {
+    /// `root` must hold the `$defs` that `$ref`s point into.
+    pub fn new(root: &'s Schema) -> Self {
+        Checker { root }
+    }
+
+    /// Checks `node` against the root schema; `owner` is where the node is introduced
+    /// (its key, or the document start), used for "missing field" reports.
+    pub fn check_document(&self, node: &Node, owner: Loc) -> Vec<Issue> {
+        let mut issues = Vec::new();
+        self.check(self.root, node, owner, &FieldPath::root(), &mut issues);
+        issues
+    }
+
+    fn resolve(&self, mut schema: &'s Schema) -> &'s Schema {
+        // Bounded: schemars never emits a chain of more than a couple of references.
+        for _ in 0..16 {
+            let Some(reference) = schema.get("$ref").and_then(Schema::as_str) else {
+                return schema;
+            };
+            let Some(name) = reference.strip_prefix("#/$defs/") else {
+                return schema;
+            };
+            match self.root.get("$defs").and_then(|d| d.get(name)) {
+                Some(target) => schema = target,
+                None => return schema,
+            }
+        }
+        schema
+    }
+
+    fn check(
+        &self,
+        schema: &'s Schema,
+        node: &Node,
+        owner: Loc,
+        path: &FieldPath,
+        out: &mut Vec<Issue>,
+    ) {
+        let schema = self.resolve(schema);
+
+        if let Some(branches) = schema
+            .get("oneOf")
+            .or_else(|| schema.get("anyOf"))
+            .and_then(Schema::as_array)
+        {
+            return self.check_branches(branches, node, owner, path, out);
+        }
+        if let Some(expected) = schema.get("const") {
+            return check_constant(std::slice::from_ref(expected), node, path, out);
+        }
+        if let Some(allowed) = schema.get("enum").and_then(Schema::as_array) {
+            return check_constant(allowed, node, path, out);
+        }
+
+        let types = types_of(schema);
+        if node.value == Value::Null && types.contains(&"null") {
+            return;
+        }
+        let Some(&expected) = types.iter().find(|t| **t != "null") else {
+            return;
+        };
+        match (expected, &node.value) {
+            ("object", Value::Map(entries)) => {
+                self.check_object(schema, node, entries, owner, path, out)
+            }
+            ("array", Value::Seq(items)) => {
+                if let Some(item_schema) = schema.get("items") {
+                    for (i, item) in items.iter().enumerate() {
+                        self.check(item_schema, item, item.loc, &path.index(i), out);
+                    }
+                }
+            }
+            ("string", Value::Str(_)) | ("boolean", Value::Bool(_)) => {}
+            ("integer", Value::Int(i)) => check_range(schema, *i as f64, node, path, out),
+            ("number", Value::Int(i)) => check_range(schema, *i as f64, node, path, out),
+            ("number", Value::Float(f)) => check_range(schema, *f, node, path, out),
+            (expected, _) => out.push(type_mismatch(expected, node, path)),
+        }
+    }
+
+    fn check_object(
+        &self,
+        schema: &'s Schema,
+        node: &Node,
+        entries: &[(crate::yaml::Key, Node)],
+        owner: Loc,
+        path: &FieldPath,
+        out: &mut Vec<Issue>,
+    ) {
+        let properties = schema.get("properties").and_then(Schema::as_object);
+        let additional = schema.get("additionalProperties");
+        for (key, value) in entries {
+            let field_path = path.key(&key.name);
+            match properties.and_then(|p| p.get(&key.name)) {
+                Some(field_schema) => self.check(field_schema, value, key.loc, &field_path, out),
+                None => match additional {
+                    Some(Schema::Bool(false)) => {
+                        let names: Vec<&str> = properties
+                            .map(|p| p.keys().map(String::as_str).collect())
+                            .unwrap_or_default();
+                        let issue = Issue::new(
+                            key.loc,
+                            field_path,
+                            "unknown-field",
+                            format!("unknown field `{}`", key.name),
+                        );
+                        out.push(match closest(&key.name, names.iter().copied()) {
+                            Some(near) => issue.hint(format!("did you mean `{near}`?")),
+                            None => issue.hint(format!("expected one of: {}", backticked(&names))),
+                        });
+                    }
+                    Some(value_schema @ Schema::Object(_)) => {
+                        self.check(value_schema, value, key.loc, &field_path, out);
+                    }
+                    _ => {}
+                },
+            }
+        }
+        if let Some(required) = schema.get("required").and_then(Schema::as_array) {
+            for name in required.iter().filter_map(Schema::as_str) {
+                if node.get(name).is_none() {
+                    out.push(Issue::new(
+                        owner,
+                        path.key(name),
+                        "missing-field",
+                        format!("missing required field `{name}`"),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn check_branches(
+        &self,
+        branches: &'s [Schema],
+        node: &Node,
+        owner: Loc,
+        path: &FieldPath,
+        out: &mut Vec<Issue>,
+    ) {
+        let resolved: Vec<&Schema> = branches.iter().map(|b| self.resolve(b)).collect();
+        let allows_null = |s: &&Schema| types_of(s).contains(&"null");
+        if node.value == Value::Null && resolved.iter().any(allows_null) {
+            return;
+        }
+        // An enum with documented variants: `oneOf` of constants.
+        let constants: Option<Vec<Schema>> = resolved
+            .iter()
+            .filter(|s| !allows_null(s))
+            .map(|s| s.get("const").cloned())
+            .collect();
+        if let Some(constants) = constants.filter(|c| !c.is_empty()) {
+            return check_constant(&constants, node, path, out);
+        }
+        if let Some(first) = resolved.iter().find(|s| !allows_null(s)) {
+            self.check(first, node, owner, path, out);
+        }
+    }
+}
+
+fn types_of(schema: &Schema) -> Vec<&str> {
+    match schema.get("type") {
+        Some(Schema::String(t)) => vec![t.as_str()],
+        Some(Schema::Array(ts)) => ts.iter().filter_map(Schema::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn backticked(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn check_constant(allowed: &[Schema], node: &Node, path: &FieldPath, out: &mut Vec<Issue>) {
+    let as_json = node.to_json();
+    if allowed.contains(&as_json) {
+        return;
+    }
+    let names: Vec<String> = allowed
+        .iter()
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+        .collect();
+    let shown = match &node.value {
+        Value::Str(s) => s.clone(),
+        _ => node
+            .plain
+            .clone()
+            .unwrap_or_else(|| node.describe().to_string()),
+    };
+    let message = if names.len() == 1 {
+        format!("must be `{}`, not `{shown}`", names[0])
+    } else {
+        format!(
+            "invalid value `{shown}`: expected one of {}",
+            backticked(&names.iter().map(String::as_str).collect::<Vec<_>>())
+        )
+    };
+    let issue = Issue::new(node.loc, path.clone(), "invalid-value", message);
+    out.push(match closest(&shown, names.iter().map(String::as_str)) {
+        Some(near) if near != shown => issue.hint(format!("did you mean `{near}`?")),
+        _ => issue,
+    });
+}
+
+fn check_range(schema: &Schema, value: f64, node: &Node, path: &FieldPath, out: &mut Vec<Issue>) {
+    let min = schema.get("minimum").and_then(Schema::as_f64);
+    let max = schema.get("maximum").and_then(Schema::as_f64);
+    let below = min.is_some_and(|m| value < m);
+    let above = max.is_some_and(|m| value > m);
+    if below || above {
+        let message = match (min, max) {
+            (Some(lo), Some(hi)) => format!("must be between {lo} and {hi}"),
+            (Some(lo), None) => format!("must be at least {lo}"),
+            (None, Some(hi)) => format!("must be at most {hi}"),
+            (None, None) => String::new(),
+        };
+        out.push(Issue::new(node.loc, path.clone(), "out-of-range", message));
+    }
+}
+
+fn type_mismatch(expected: &str, node: &Node, path: &FieldPath) -> Issue {
+    let wanted = match expected {
+        "object" => "a mapping",
+        "array" => "a list",
+        "string" => "a string",
+        "integer" => "an integer",
+        "number" => "a number",
+        "boolean" => "true or false",
+        other => other,
+    };
+    let issue = Issue::new(
+        node.loc,
+        path.clone(),
+        "wrong-type",
+        format!("expected {wanted}, found {}", node.describe()),
+    );
+    match (&node.value, &node.plain) {
+        (Value::Int(_) | Value::Float(_) | Value::Bool(_), Some(text)) if expected == "string" => {
+            issue.hint(format!("quote it: \"{text}\""))
+        }
+        _ => issue,
+    }
+}

@@ -1,0 +1,923 @@
+//! Semantic checks, per object and across objects: names, references, cycles, paths that
+//! escape the workspace, port conflicts, units. Runs on documents whose structure already
+//! passed, so it works with typed values and uses the YAML tree only to locate problems.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::{Component, Path, PathBuf};
+
+use crate::diagnostic::{Diagnostic, FieldPath, Issue, Seg};
+use crate::duration::parse_duration;
+use crate::kind::Kind;
+use crate::load::Entry;
+use crate::model::{
+    Build, ImageSpec, MountType, Network, Profile, Protocol, SandboxSpec, SnapshotSpec, Spec,
+    WorkspaceSpec,
+};
+use crate::quantity::parse_memory;
+use crate::yaml::{Loc, Node, Value};
+
+/// Runs every check; returns the workspace name and settings (from the first `Workspace`
+/// document, if any).
+pub(crate) fn validate(
+    root: &Path,
+    entries: &[Entry],
+    out: &mut Vec<Diagnostic>,
+) -> (Option<String>, WorkspaceSpec) {
+    let mut ctx = Ctx {
+        root,
+        entries,
+        first: HashMap::new(),
+        out,
+    };
+    ctx.index();
+    for entry in entries {
+        ctx.check_name(entry);
+        match &entry.object.spec {
+            Spec::Sandbox(spec) => ctx.check_sandbox(entry, spec),
+            Spec::Image(spec) => ctx.check_image(entry, spec),
+            Spec::Snapshot(spec) => ctx.check_snapshot(entry, spec),
+            Spec::Volume(_) | Spec::Workspace(_) => {}
+        }
+    }
+    ctx.check_ports();
+    ctx.check_cycles();
+
+    entries
+        .iter()
+        .find(|e| e.object.kind == Kind::Workspace)
+        .map(|e| match &e.object.spec {
+            Spec::Workspace(spec) => (Some(e.object.metadata.name.clone()), spec.clone()),
+            _ => (None, WorkspaceSpec::default()),
+        })
+        .unwrap_or_default()
+}
+
+struct Ctx<'a> {
+    root: &'a Path,
+    entries: &'a [Entry],
+    /// The first declaration of each kind/name.
+    first: HashMap<(Kind, &'a str), usize>,
+    out: &'a mut Vec<Diagnostic>,
+}
+
+/// Finds where `path` points in a document: the key for mappings and lists (so the report
+/// sits on the line that introduces them), the value for scalars; the nearest existing
+/// ancestor when part of the path is absent.
+pub(crate) fn locate(root: &Node, path: &FieldPath) -> Loc {
+    let mut node = root;
+    let mut loc = root.loc;
+    for seg in &path.0 {
+        let next = match seg {
+            Seg::Key(k) => node.get(k).map(|n| (node.key_loc(k).unwrap_or(n.loc), n)),
+            Seg::Index(i) => match &node.value {
+                Value::Seq(items) => items.get(*i).map(|n| (n.loc, n)),
+                _ => None,
+            },
+        };
+        let Some((key_loc, child)) = next else {
+            return loc;
+        };
+        node = child;
+        loc = match child.value {
+            Value::Map(_) | Value::Seq(_) => key_loc,
+            _ => child.loc,
+        };
+    }
+    loc
+}
+
+fn spec() -> FieldPath {
+    FieldPath::root().key("spec")
+}
+
+impl<'a> Ctx<'a> {
+    fn report(
+        &mut self,
+        entry: &Entry,
+        path: FieldPath,
+        code: &'static str,
+        message: impl Into<String>,
+    ) {
+        self.report_hint(entry, path, code, message, None::<String>);
+    }
+
+    fn report_hint(
+        &mut self,
+        entry: &Entry,
+        path: FieldPath,
+        code: &'static str,
+        message: impl Into<String>,
+        hint: Option<impl Into<String>>,
+    ) {
+        let loc = locate(&entry.node, &path);
+        let mut issue = Issue::new(loc, path, code, message);
+        if let Some(hint) = hint {
+            issue = issue.hint(hint);
+        }
+        self.out.push(issue.in_file(&entry.object.source.file));
+    }
+
+    fn index(&mut self) {
+        let entries = self.entries;
+        for (i, entry) in entries.iter().enumerate() {
+            let kind = entry.object.kind;
+            let name = entry.object.metadata.name.as_str();
+            if kind == Kind::Workspace {
+                if let Some(&first) = self.first.get(&(kind, "")) {
+                    let at = entries[first].object.source.clone();
+                    self.report(
+                        entry,
+                        FieldPath::root().key("kind"),
+                        "duplicate-workspace",
+                        format!(
+                            "a workspace has at most one Workspace document (the first is at {at})"
+                        ),
+                    );
+                } else {
+                    self.first.insert((kind, ""), i);
+                }
+                continue;
+            }
+            match self.first.get(&(kind, name)) {
+                Some(&first) => {
+                    let at = entries[first].object.source.clone();
+                    self.report(
+                        entry,
+                        FieldPath::root().key("metadata").key("name"),
+                        "duplicate-name",
+                        format!("duplicate {kind} `{name}` (first declared at {at})"),
+                    );
+                }
+                None => {
+                    self.first.insert((kind, name), i);
+                }
+            }
+        }
+    }
+
+    fn exists(&self, kind: Kind, name: &str) -> bool {
+        self.first.contains_key(&(kind, name))
+    }
+
+    fn check_reference(&mut self, entry: &Entry, path: FieldPath, kind: Kind, name: &str) {
+        if !self.exists(kind, name) {
+            let hint = match kind {
+                Kind::Volume => format!("declare it with a `kind: Volume` document named `{name}`"),
+                _ => format!("declare a {kind} named `{name}`, or fix the name"),
+            };
+            self.report_hint(
+                entry,
+                path,
+                "unknown-reference",
+                format!("{kind} `{name}` is not declared in this workspace"),
+                Some(hint),
+            );
+        }
+    }
+
+    fn check_name(&mut self, entry: &Entry) {
+        let name = &entry.object.metadata.name;
+        if let Some(problem) = dns_label_problem(name) {
+            self.report_hint(
+                entry,
+                FieldPath::root().key("metadata").key("name"),
+                "invalid-name",
+                format!("`{name}` is not a valid name: {problem}"),
+                Some("use lower-case letters, digits and `-`, e.g. `web-1`"),
+            );
+        }
+    }
+
+    fn check_sandbox(&mut self, entry: &Entry, s: &SandboxSpec) {
+        let name = entry.object.metadata.name.as_str();
+        match (&s.image, &s.image_from) {
+            (None, None) => self.report_hint(
+                entry,
+                spec(),
+                "missing-image",
+                "a sandbox needs `image` or `imageFrom`",
+                Some("e.g. `image: localhost/tools:1`"),
+            ),
+            (Some(_), Some(_)) => self.report(
+                entry,
+                spec().key("imageFrom"),
+                "conflicting-fields",
+                "set either `image` or `imageFrom`, not both",
+            ),
+            (Some(reference), None) => {
+                if let Some(problem) = reference_problem(reference) {
+                    self.report(entry, spec().key("image"), "invalid-reference", problem);
+                }
+            }
+            (None, Some(from)) => match (&from.image, &from.snapshot) {
+                (Some(image), None) => self.check_reference(
+                    entry,
+                    spec().key("imageFrom").key("image"),
+                    Kind::Image,
+                    image,
+                ),
+                (None, Some(snapshot)) => self.check_reference(
+                    entry,
+                    spec().key("imageFrom").key("snapshot"),
+                    Kind::Snapshot,
+                    snapshot,
+                ),
+                _ => self.report(
+                    entry,
+                    spec().key("imageFrom"),
+                    "conflicting-fields",
+                    "`imageFrom` needs exactly one of `image` and `snapshot`",
+                ),
+            },
+        }
+        for (field, list) in [("command", &s.command), ("args", &s.args)] {
+            if list.as_ref().is_some_and(|l| l.is_empty()) {
+                self.report(
+                    entry,
+                    spec().key(field),
+                    "empty",
+                    format!("`{field}` must not be empty; leave it out for the default"),
+                );
+            }
+        }
+        if let Some(dir) = &s.workdir {
+            if !dir.starts_with('/') {
+                self.report(
+                    entry,
+                    spec().key("workdir"),
+                    "not-absolute",
+                    format!("`{dir}` must be an absolute path"),
+                );
+            }
+        }
+        for key in s.env.keys() {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                self.report(
+                    entry,
+                    spec().key("env").key(key),
+                    "invalid-env",
+                    format!("`{key}` is not a valid variable name"),
+                );
+            }
+        }
+        if s.user.as_deref() == Some("") {
+            self.report(
+                entry,
+                spec().key("user"),
+                "empty",
+                "`user` must not be empty",
+            );
+        }
+        self.check_mounts(entry, s);
+        for (i, port) in s.ports.iter().enumerate() {
+            if let Some(ip) = &port.host_ip {
+                if ip.parse::<IpAddr>().is_err() {
+                    self.report(
+                        entry,
+                        spec().key("ports").index(i).key("hostIp"),
+                        "invalid-ip",
+                        format!("`{ip}` is not an IP address"),
+                    );
+                }
+            }
+        }
+        if let Some(resources) = &s.resources {
+            let path = spec().key("resources");
+            if resources.cpus.is_some_and(|c| c <= 0.0 || !c.is_finite()) {
+                self.report(
+                    entry,
+                    path.key("cpus"),
+                    "out-of-range",
+                    "must be more than 0",
+                );
+            }
+            if let Some(memory) = &resources.memory {
+                if let Err(problem) = parse_memory(memory) {
+                    self.report_hint(
+                        entry,
+                        path.key("memory"),
+                        "invalid-quantity",
+                        problem,
+                        Some("e.g. `512Mi` or `2Gi`"),
+                    );
+                }
+            }
+        }
+        if let Some(probe) = &s.readiness {
+            let path = spec().key("readiness");
+            if probe.exec.is_empty() {
+                self.report(
+                    entry,
+                    path.key("exec"),
+                    "empty",
+                    "the probe needs a command",
+                );
+            }
+            for (field, value) in [("interval", &probe.interval), ("timeout", &probe.timeout)] {
+                if let Some(text) = value {
+                    match parse_duration(text) {
+                        Ok(d) if d.is_zero() => self.report(
+                            entry,
+                            path.key(field),
+                            "out-of-range",
+                            "must be more than 0",
+                        ),
+                        Ok(_) => {}
+                        Err(e) => {
+                            self.report(entry, path.key(field), "invalid-duration", e.to_string())
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(security) = &s.security {
+            let path = spec().key("security");
+            if security.profile == Some(Profile::Locked) {
+                if s.network == Some(Network::Default) {
+                    self.report(
+                        entry,
+                        spec().key("network"),
+                        "conflicting-fields",
+                        "the `locked` profile needs `network: none`",
+                    );
+                }
+                if security.read_only_root_filesystem == Some(false) {
+                    self.report(
+                        entry,
+                        path.key("readOnlyRootFilesystem"),
+                        "conflicting-fields",
+                        "the `locked` profile needs a read-only root filesystem",
+                    );
+                }
+                if security.no_new_privileges == Some(false) {
+                    self.report(
+                        entry,
+                        path.key("noNewPrivileges"),
+                        "conflicting-fields",
+                        "the `locked` profile needs `noNewPrivileges`",
+                    );
+                }
+            }
+            for (i, cap) in security.drop_capabilities.iter().enumerate() {
+                let bare = cap.strip_prefix("CAP_").unwrap_or(cap);
+                if bare.is_empty() || !bare.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                    self.report_hint(
+                        entry,
+                        path.key("dropCapabilities").index(i),
+                        "invalid-capability",
+                        format!("`{cap}` is not a capability name"),
+                        Some("capabilities are upper-case, e.g. `NET_RAW`, or `ALL`"),
+                    );
+                }
+            }
+        }
+        let mut seen = Vec::new();
+        for (i, dep) in s.depends_on.iter().enumerate() {
+            let path = spec().key("dependsOn").index(i);
+            if dep == name {
+                self.report(
+                    entry,
+                    path,
+                    "self-reference",
+                    "a sandbox cannot depend on itself",
+                );
+            } else if seen.contains(&dep) {
+                self.report(entry, path, "duplicate", format!("`{dep}` is listed twice"));
+            } else {
+                self.check_reference(entry, path, Kind::Sandbox, dep);
+            }
+            seen.push(dep);
+        }
+    }
+
+    fn check_mounts(&mut self, entry: &Entry, s: &SandboxSpec) {
+        let mut targets: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, mount) in s.mounts.iter().enumerate() {
+            let path = spec().key("mounts").index(i);
+            if !mount.target.starts_with('/') {
+                self.report(
+                    entry,
+                    path.key("target"),
+                    "not-absolute",
+                    format!("`{}` must be an absolute path", mount.target),
+                );
+            } else if let Some(first) = targets.insert(mount.target.as_str(), i) {
+                self.report(
+                    entry,
+                    path.key("target"),
+                    "duplicate",
+                    format!(
+                        "`{}` is already the target of mounts[{first}]",
+                        mount.target
+                    ),
+                );
+            }
+            match (mount.kind, &mount.source) {
+                (MountType::Bind | MountType::Volume, None) => {
+                    self.report(
+                        entry,
+                        path.clone(),
+                        "missing-field",
+                        format!("a `{}` mount needs a `source`", type_name(mount.kind)),
+                    );
+                }
+                (MountType::Tmpfs, Some(_)) => {
+                    self.report(
+                        entry,
+                        path.key("source"),
+                        "conflicting-fields",
+                        "a `tmpfs` mount has no `source`",
+                    );
+                }
+                (MountType::Volume, Some(volume)) => {
+                    self.check_reference(entry, path.key("source"), Kind::Volume, volume);
+                }
+                (MountType::Bind, Some(source)) => {
+                    if let Err((code, message, hint)) = check_host_path(
+                        self.root,
+                        source,
+                        mount.allow_outside_workspace,
+                        PathKind::Any,
+                    ) {
+                        self.report_hint(entry, path.key("source"), code, message, hint);
+                    }
+                }
+                (MountType::Tmpfs, None) => {}
+            }
+            if mount.allow_outside_workspace && mount.kind != MountType::Bind {
+                self.report(
+                    entry,
+                    path.key("allowOutsideWorkspace"),
+                    "conflicting-fields",
+                    "only `bind` mounts have a host path",
+                );
+            }
+        }
+    }
+
+    fn check_image(&mut self, entry: &Entry, s: &ImageSpec) {
+        let sources = [s.build.is_some(), s.from.is_some(), s.embedded.is_some()];
+        match sources.iter().filter(|x| **x).count() {
+            0 => self.report_hint(
+                entry,
+                spec(),
+                "missing-source",
+                "an image needs one of `build`, `from` and `embedded`",
+                Some("e.g. `embedded: base`"),
+            ),
+            1 => {}
+            _ => self.report(
+                entry,
+                spec(),
+                "conflicting-fields",
+                "set only one of `build`, `from` and `embedded`",
+            ),
+        }
+        if let Some(build) = &s.build {
+            self.check_build(entry, build);
+        }
+        if let Some(pull) = &s.from {
+            if let Some(problem) = reference_problem(&pull.reference) {
+                self.report(
+                    entry,
+                    spec().key("from").key("reference"),
+                    "invalid-reference",
+                    problem,
+                );
+            }
+        }
+    }
+
+    fn check_build(&mut self, entry: &Entry, build: &Build) {
+        let path = spec().key("build");
+        let context = match check_host_path(self.root, &build.context, false, PathKind::Dir) {
+            Ok(dir) => Some(dir),
+            Err((code, message, hint)) => {
+                self.report_hint(entry, path.key("context"), code, message, hint);
+                None
+            }
+        };
+        match &build.containerfile {
+            Some(file) => {
+                if let Err((code, message, hint)) =
+                    check_host_path(self.root, file, false, PathKind::File)
+                {
+                    self.report_hint(entry, path.key("containerfile"), code, message, hint);
+                }
+            }
+            None => {
+                if let Some(dir) = context {
+                    if !dir.join("Containerfile").is_file() && !dir.join("Dockerfile").is_file() {
+                        self.report_hint(
+                            entry,
+                            path.key("context"),
+                            "missing-path",
+                            format!("no Containerfile or Dockerfile in `{}`", build.context),
+                            Some("add one, or set `containerfile`"),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(from) = &build.from {
+            if from.image == entry.object.metadata.name {
+                self.report(
+                    entry,
+                    path.key("from").key("image"),
+                    "self-reference",
+                    "an image cannot build on itself",
+                );
+            } else {
+                self.check_reference(
+                    entry,
+                    path.key("from").key("image"),
+                    Kind::Image,
+                    &from.image,
+                );
+            }
+        }
+    }
+
+    fn check_snapshot(&mut self, entry: &Entry, s: &SnapshotSpec) {
+        self.check_reference(entry, spec().key("sandbox"), Kind::Sandbox, &s.sandbox);
+    }
+
+    /// Two published ports may not claim the same host port and protocol on overlapping
+    /// addresses (an unspecified address overlaps every address).
+    fn check_ports(&mut self) {
+        let entries = self.entries;
+        let mut claimed: Vec<(IpAddr, u16, Protocol, usize, usize)> = Vec::new();
+        for (e, entry) in entries.iter().enumerate() {
+            let Spec::Sandbox(s) = &entry.object.spec else {
+                continue;
+            };
+            if self
+                .first
+                .get(&(Kind::Sandbox, entry.object.metadata.name.as_str()))
+                != Some(&e)
+            {
+                continue;
+            }
+            for (p, port) in s.ports.iter().enumerate() {
+                let host = port.host.unwrap_or(port.container);
+                let Ok(ip) = port
+                    .host_ip
+                    .as_deref()
+                    .unwrap_or("127.0.0.1")
+                    .parse::<IpAddr>()
+                else {
+                    continue;
+                };
+                let clash = claimed.iter().find(|(other_ip, other_port, proto, _, _)| {
+                    *other_port == host
+                        && *proto == port.protocol
+                        && (*other_ip == ip || other_ip.is_unspecified() || ip.is_unspecified())
+                });
+                if let Some(&(_, _, _, other_e, other_p)) = clash {
+                    let other = &entries[other_e].object;
+                    let proto = match port.protocol {
+                        Protocol::Tcp => "tcp",
+                        Protocol::Udp => "udp",
+                    };
+                    let owner = if other_e == e {
+                        format!("ports[{other_p}] of this sandbox")
+                    } else {
+                        format!("Sandbox `{}` ({})", other.metadata.name, other.source)
+                    };
+                    self.report(
+                        entry,
+                        spec().key("ports").index(p),
+                        "port-conflict",
+                        format!("host port {host}/{proto} is already published by {owner}"),
+                    );
+                } else {
+                    claimed.push((ip, host, port.protocol, e, p));
+                }
+            }
+        }
+    }
+
+    /// Cycles through dependsOn, imageFrom, build.from and a snapshot's sandbox.
+    fn check_cycles(&mut self) {
+        let entries = self.entries;
+        let mut edges: BTreeMap<usize, Vec<(usize, FieldPath)>> = BTreeMap::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let key = (entry.object.kind, entry.object.metadata.name.as_str());
+            if self.first.get(&key) != Some(&i) {
+                continue;
+            }
+            let mut targets: Vec<(Kind, &str, FieldPath)> = Vec::new();
+            match &entry.object.spec {
+                Spec::Sandbox(s) => {
+                    for (d, dep) in s.depends_on.iter().enumerate() {
+                        targets.push((Kind::Sandbox, dep, spec().key("dependsOn").index(d)));
+                    }
+                    if let Some(from) = &s.image_from {
+                        if let Some(image) = &from.image {
+                            targets.push((
+                                Kind::Image,
+                                image,
+                                spec().key("imageFrom").key("image"),
+                            ));
+                        }
+                        if let Some(snapshot) = &from.snapshot {
+                            targets.push((
+                                Kind::Snapshot,
+                                snapshot,
+                                spec().key("imageFrom").key("snapshot"),
+                            ));
+                        }
+                    }
+                }
+                Spec::Image(s) => {
+                    if let Some(from) = s.build.as_ref().and_then(|b| b.from.as_ref()) {
+                        targets.push((
+                            Kind::Image,
+                            &from.image,
+                            spec().key("build").key("from").key("image"),
+                        ));
+                    }
+                }
+                Spec::Snapshot(s) => {
+                    targets.push((Kind::Sandbox, &s.sandbox, spec().key("sandbox")))
+                }
+                Spec::Volume(_) | Spec::Workspace(_) => {}
+            }
+            for (kind, name, path) in targets {
+                if let Some(&j) = self.first.get(&(kind, name)) {
+                    if j != i {
+                        edges.entry(i).or_default().push((j, path));
+                    }
+                }
+            }
+        }
+
+        let mut state = vec![0u8; entries.len()]; // 0 new, 1 on the stack, 2 done
+        let mut stack: Vec<usize> = Vec::new();
+        let mut cycles: Vec<Vec<usize>> = Vec::new();
+        for start in 0..entries.len() {
+            if state[start] == 0 {
+                visit(start, &edges, &mut state, &mut stack, &mut cycles);
+            }
+        }
+        for cycle in cycles {
+            let Some(&head) = cycle.first() else { continue };
+            let next = cycle.get(1).copied().unwrap_or(head);
+            let path = edges
+                .get(&head)
+                .and_then(|es| es.iter().find(|(j, _)| *j == next))
+                .map(|(_, p)| p.clone())
+                .unwrap_or_else(spec);
+            let names: Vec<String> = cycle
+                .iter()
+                .chain(std::iter::once(&head))
+                .map(|&i| {
+                    format!(
+                        "{}/{}",
+                        entries[i].object.kind, entries[i].object.metadata.name
+                    )
+                })
+                .collect();
+            self.report(
+                &entries[head],
+                path,
+                "cycle",
+                format!("dependency cycle: {}", names.join(" -> ")),
+            );
+        }
+    }
+}
+
+/// Depth-first search recording each cycle once, rotated to start at its earliest
+/// declaration.
+fn visit(
+    node: usize,
+    edges: &BTreeMap<usize, Vec<(usize, FieldPath)>>,
+    state: &mut [u8],
+    stack: &mut Vec<usize>,
+    cycles: &mut Vec<Vec<usize>>,
+) {
+    state[node] = 1;
+    stack.push(node);
+    for (next, _) in edges.get(&node).map(Vec::as_slice).unwrap_or_default() {
+        match state[*next] {
+            0 => visit(*next, edges, state, stack, cycles),
+            1 => {
+                if let Some(pos) = stack.iter().position(|n| n == next) {
+                    let mut cycle = stack[pos..].to_vec();
+                    if let Some(min_pos) = cycle
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, n)| **n)
+                        .map(|(i, _)| i)
+                    {
+                        cycle.rotate_left(min_pos);
+                    }
+                    if !cycles.contains(&cycle) {
+                        cycles.push(cycle);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    stack.pop();
+    state[node] = 2;
+}
+
+fn type_name(kind: MountType) -> &'static str {
+    match kind {
+        MountType::Bind => "bind",
+        MountType::Volume => "volume",
+        MountType::Tmpfs => "tmpfs",
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PathKind {
+    Any,
+    Dir,
+    File,
+}
+
+type PathProblem = (&'static str, String, Option<String>);
+
+/// Resolves a host path written in a document (relative to the workspace root) and checks
+/// that it exists, has the right type and stays inside the root, both as written (`..`)
+/// and once symlinks are followed. Returns the resolved path.
+fn check_host_path(
+    root: &Path,
+    written: &str,
+    allow_outside: bool,
+    want: PathKind,
+) -> Result<PathBuf, PathProblem> {
+    let outside_hint = (want == PathKind::Any)
+        .then(|| "set `allowOutsideWorkspace: true` on this mount to allow it".to_string());
+    let joined = root.join(written);
+    let normalized = normalize(&joined);
+    if !allow_outside && !normalized.starts_with(root) {
+        return Err((
+            "outside-workspace",
+            format!("`{written}` is outside the workspace root"),
+            outside_hint,
+        ));
+    }
+    let Ok(canonical) = joined.canonicalize() else {
+        return Err(("missing-path", format!("`{written}` does not exist"), None));
+    };
+    if !allow_outside && !canonical.starts_with(root) {
+        return Err((
+            "outside-workspace",
+            format!(
+                "`{written}` leads outside the workspace root through a symlink (to {})",
+                canonical.display()
+            ),
+            outside_hint,
+        ));
+    }
+    match want {
+        PathKind::Dir if !canonical.is_dir() => Err((
+            "wrong-path-type",
+            format!("`{written}` is not a folder"),
+            None,
+        )),
+        PathKind::File if !canonical.is_file() => Err((
+            "wrong-path-type",
+            format!("`{written}` is not a file"),
+            None,
+        )),
+        _ => Ok(canonical),
+    }
+}
+
+/// Resolves `.` and `..` without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Why `name` is not a DNS-1123 label, if it is not.
+pub fn dns_label_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("it is empty");
+    }
+    if name.len() > 63 {
+        return Some("it is longer than 63 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Some("only lower-case letters, digits and `-` are allowed");
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Some("it must start and end with a letter or digit");
+    }
+    None
+}
+
+/// Why `reference` is not a usable image reference, if it is not.
+pub fn reference_problem(reference: &str) -> Option<String> {
+    if reference.is_empty() {
+        return Some("the image reference is empty".into());
+    }
+    if reference.chars().any(char::is_whitespace) {
+        return Some(format!("`{reference}` contains white space"));
+    }
+    let (name, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (reference, None),
+    };
+    if let Some(digest) = digest {
+        let hex = digest.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            return Some(format!(
+                "`{digest}` is not a sha256 digest (sha256: and 64 lower-case hex digits)"
+            ));
+        }
+    }
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    let (repository, tag) = match name[last_slash..].rfind(':') {
+        Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
+        None => (name, None),
+    };
+    if let Some(tag) = tag {
+        let ok = !tag.is_empty()
+            && tag.len() <= 128
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+            && !tag.starts_with(['.', '-']);
+        if !ok {
+            return Some(format!("`{tag}` is not a valid tag"));
+        }
+    }
+    // The first component may be a registry host (with a port, dots or capitals).
+    let path = match repository.split_once('/') {
+        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => rest,
+        _ => repository,
+    };
+    if path.is_empty()
+        || !path.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-' | b'/')
+        })
+    {
+        return Some(format!(
+            "`{repository}` is not a valid repository name (lower-case letters, digits, `.`, `_`, `-` and `/`)"
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_labels() {
+        assert_eq!(dns_label_problem("web-1"), None);
+        assert!(dns_label_problem("Web").is_some());
+        assert!(dns_label_problem("-web").is_some());
+        assert!(dns_label_problem(&"a".repeat(64)).is_some());
+        assert!(dns_label_problem("a_b").is_some());
+    }
+
+    #[test]
+    fn image_references() {
+        for ok in [
+            "busybox",
+            "localhost/tools:1",
+            "localhost:5000/a/b:v1.2",
+            "quay.io/org/img@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "Registry.Example.com/x:Tag_1",
+        ] {
+            assert_eq!(reference_problem(ok), None, "{ok}");
+        }
+        for bad in ["", "a b", "Tools:1", "x:", "x@sha256:abc", "x:.bad"] {
+            assert!(reference_problem(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn normalize_resolves_parent_components() {
+        assert_eq!(
+            normalize(Path::new("/w/a/../b/./c")),
+            PathBuf::from("/w/b/c")
+        );
+        assert_eq!(normalize(Path::new("/w/../../etc")), PathBuf::from("/etc"));
+    }
+}

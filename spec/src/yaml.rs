@@ -1,0 +1,546 @@
+//! A located YAML tree, built from saphyr-parser's events under explicit limits.
+//!
+//! Every node keeps its line and column, so that later checks can point at the exact spot.
+//! Scalars are typed by the YAML 1.2 core schema (`no`, `on` and `yes` stay strings). The
+//! limits make hostile input harmless: file size, nesting depth, number of nodes, and alias
+//! expansion (an alias costs as many nodes as it copies, so an alias bomb runs out of budget
+//! long before it runs out of memory).
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+/// A position in a file, both 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Loc {
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Loc {
+    fn from_span(span: &Span) -> Loc {
+        Loc {
+            line: u32::try_from(span.start.line()).unwrap_or(u32::MAX),
+            column: u32::try_from(span.start.col() + 1).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    /// Entries in file order; keys are unique (duplicates are an error).
+    Map(Vec<(Key, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    pub name: String,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub loc: Loc,
+    pub value: Value,
+    /// For plain scalars, the text as written (to suggest quoting `8080` or `true`).
+    pub plain: Option<String>,
+}
+
+impl Node {
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn key_loc(&self, key: &str) -> Option<Loc> {
+        match &self.value {
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.name == key)
+                .map(|(k, _)| k.loc),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// What kind of value this is, as a person would say it.
+    pub fn describe(&self) -> &'static str {
+        match self.value {
+            Value::Null => "nothing (null)",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    /// Converts to JSON for serde decoding (after validation, so nothing is lost).
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.value {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::Seq(items) => {
+                serde_json::Value::Array(items.iter().map(Node::to_json).collect())
+            }
+            Value::Map(entries) => serde_json::Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.name.clone(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn weight(&self) -> usize {
+        match &self.value {
+            Value::Seq(items) => 1 + items.iter().map(Node::weight).sum::<usize>(),
+            Value::Map(entries) => 1 + entries.iter().map(|(_, v)| v.weight()).sum::<usize>(),
+            _ => 1,
+        }
+    }
+}
+
+/// One document of a multi-document file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub root: Node,
+}
+
+/// Limits on one file. The defaults are far beyond any real workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_bytes: usize,
+    pub max_depth: usize,
+    /// Nodes in a file, counting each alias as the nodes it copies.
+    pub max_nodes: usize,
+    pub max_documents: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 4 * 1024 * 1024,
+            max_depth: 64,
+            max_nodes: 200_000,
+            max_documents: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    pub loc: Loc,
+    pub message: String,
+}
+
+/// Parses every document of `text`. Empty documents (a lone `---`) are skipped.
+pub fn parse(text: &str, limits: Limits) -> Result<Vec<Document>, YamlError> {
+    if text.len() > limits.max_bytes {
+        return Err(YamlError {
+            loc: Loc { line: 1, column: 1 },
+            message: format!(
+                "file is {} bytes, over the limit of {} bytes",
+                text.len(),
+                limits.max_bytes
+            ),
+        });
+    }
+    let mut builder = Builder {
+        parser: Parser::new_from_str(text),
+        limits,
+        anchors: HashMap::new(),
+        nodes: 0,
+        last: Loc { line: 1, column: 1 },
+    };
+    builder.documents()
+}
+
+struct Builder<'a> {
+    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    limits: Limits,
+    anchors: HashMap<usize, Node>,
+    nodes: usize,
+    last: Loc,
+}
+
+enum Step {
+    Node(Node),
+    End,
+}
+
+impl<'a> Builder<'a> {
+    fn next(&mut self) -> Result<(Event<'a>, Loc), YamlError> {
+        match self.parser.next_event() {
+            Some(Ok((event, span))) => {
+                let loc = Loc::from_span(&span);
+                self.last = loc;
+                Ok((event, loc))
+            }
+            Some(Err(e)) => Err(YamlError {
+                loc: Loc {
+                    line: u32::try_from(e.marker().line()).unwrap_or(u32::MAX),
+                    column: u32::try_from(e.marker().col() + 1).unwrap_or(u32::MAX),
+                },
+                message: format!("invalid YAML: {}", e.info()),
+            }),
+            None => Err(self.error(self.last, "unexpected end of input")),
+        }
+    }
+
+    fn error(&self, loc: Loc, message: impl Into<String>) -> YamlError {
+        YamlError {
+            loc,
+            message: message.into(),
+        }
+    }
+
+    fn documents(&mut self) -> Result<Vec<Document>, YamlError> {
+        let mut docs = Vec::new();
+        loop {
+            let (event, loc) = self.next()?;
+            match event {
+                Event::StreamStart | Event::Nothing => {}
+                Event::StreamEnd => return Ok(docs),
+                Event::DocumentStart(_) => {
+                    self.anchors.clear();
+                    let root = match self.node(0)? {
+                        Step::Node(n) => n,
+                        Step::End => return Err(self.error(loc, "empty document")),
+                    };
+                    // DocumentEnd
+                    let (end, end_loc) = self.next()?;
+                    if !matches!(end, Event::DocumentEnd) {
+                        return Err(self.error(end_loc, "expected the end of the document"));
+                    }
+                    if root.value != Value::Null {
+                        if docs.len() >= self.limits.max_documents {
+                            return Err(self.error(
+                                loc,
+                                format!(
+                                    "more than {} documents in one file",
+                                    self.limits.max_documents
+                                ),
+                            ));
+                        }
+                        docs.push(Document { root });
+                    }
+                }
+                _ => return Err(self.error(loc, "expected a document")),
+            }
+        }
+    }
+
+    fn count(&mut self, n: usize, loc: Loc) -> Result<(), YamlError> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > self.limits.max_nodes {
+            return Err(self.error(
+                loc,
+                format!(
+                    "document too large: more than {} nodes (aliases count as the nodes they copy)",
+                    self.limits.max_nodes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn node(&mut self, depth: usize) -> Result<Step, YamlError> {
+        let (event, loc) = self.next()?;
+        let (anchor, value_node) = match event {
+            Event::SequenceEnd | Event::MappingEnd | Event::DocumentEnd => return Ok(Step::End),
+            Event::Alias(id) => {
+                let Some(target) = self.anchors.get(&id).cloned() else {
+                    return Err(self.error(loc, "alias to an unknown anchor"));
+                };
+                self.count(target.weight(), loc)?;
+                return Ok(Step::Node(Node { loc, ..target }));
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                self.count(1, loc)?;
+                let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix));
+                (anchor, scalar(&text, style, tag.as_deref(), loc)?)
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.enter(depth, loc)?;
+                self.count(1, loc)?;
+                let mut items = Vec::new();
+                while let Step::Node(n) = self.node(depth + 1)? {
+                    items.push(n);
+                }
+                (
+                    anchor,
+                    Node {
+                        loc,
+                        value: Value::Seq(items),
+                        plain: None,
+                    },
+                )
+            }
+            Event::MappingStart(anchor, _) => {
+                self.enter(depth, loc)?;
+                self.count(1, loc)?;
+                (anchor, self.mapping(depth, loc)?)
+            }
+            _ => return Err(self.error(loc, "unexpected YAML event")),
+        };
+        if anchor > 0 {
+            self.anchors.insert(anchor, value_node.clone());
+        }
+        Ok(Step::Node(value_node))
+    }
+
+    fn enter(&self, depth: usize, loc: Loc) -> Result<(), YamlError> {
+        if depth >= self.limits.max_depth {
+            return Err(self.error(
+                loc,
+                format!("nested deeper than {} levels", self.limits.max_depth),
+            ));
+        }
+        Ok(())
+    }
+
+    fn mapping(&mut self, depth: usize, loc: Loc) -> Result<Node, YamlError> {
+        let mut entries: Vec<(Key, Node)> = Vec::new();
+        loop {
+            let key = match self.node(depth + 1)? {
+                Step::End => break,
+                Step::Node(k) => k,
+            };
+            let name = match &key.value {
+                Value::Str(s) => s.clone(),
+                Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
+                    key.plain.clone().unwrap_or_default()
+                }
+                Value::Seq(_) | Value::Map(_) => {
+                    return Err(self.error(key.loc, "mapping keys must be plain strings"));
+                }
+            };
+            let value = match self.node(depth + 1)? {
+                Step::Node(v) => v,
+                Step::End => return Err(self.error(key.loc, "a key without a value")),
+            };
+            if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == name) {
+                return Err(self.error(
+                    key.loc,
+                    format!(
+                        "duplicate key `{name}` (first defined on line {})",
+                        first.loc.line
+                    ),
+                ));
+            }
+            entries.push((Key { name, loc: key.loc }, value));
+        }
+        Ok(Node {
+            loc,
+            value: Value::Map(entries),
+            plain: None,
+        })
+    }
+}
+
+/// Types a scalar by the YAML 1.2 core schema; quoted and block scalars are strings.
+fn scalar(text: &str, style: ScalarStyle, tag: Option<&str>, loc: Loc) -> Result<Node, YamlError> {
+    let string = |s: &str| Node {
+        loc,
+        value: Value::Str(s.to_string()),
+        plain: None,
+    };
+    match tag {
+        None => {}
+        Some("!!str" | "tag:yaml.org,2002:str") => return Ok(string(text)),
+        Some(other) => {
+            return Err(YamlError {
+                loc,
+                message: format!("YAML tag `{other}` is not supported (only `!!str`)"),
+            });
+        }
+    }
+    if style != ScalarStyle::Plain {
+        return Ok(string(text));
+    }
+    let value = match text {
+        "" | "~" | "null" | "Null" | "NULL" => Value::Null,
+        "true" | "True" | "TRUE" => Value::Bool(true),
+        "false" | "False" | "FALSE" => Value::Bool(false),
+        _ => number(text).unwrap_or_else(|| Value::Str(text.to_string())),
+    };
+    Ok(Node {
+        loc,
+        value,
+        plain: Some(text.to_string()),
+    })
+}
+
+fn number(text: &str) -> Option<Value> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits(unsigned) {
+        return text.parse::<i64>().ok().map(Value::Int);
+    }
+    if let Some(hex) = text.strip_prefix("0x") {
+        return i64::from_str_radix(hex, 16).ok().map(Value::Int);
+    }
+    if let Some(oct) = text.strip_prefix("0o") {
+        return i64::from_str_radix(oct, 8).ok().map(Value::Int);
+    }
+    let is_float = {
+        let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+            Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
+            None => (unsigned, None),
+        };
+        let mantissa_ok = match mantissa.split_once('.') {
+            Some((a, b)) => {
+                (digits(a) || a.is_empty())
+                    && (digits(b) || b.is_empty())
+                    && !(a.is_empty() && b.is_empty())
+            }
+            None => digits(mantissa),
+        };
+        let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['-', '+']).unwrap_or(e)));
+        mantissa_ok && exponent_ok && (mantissa.contains('.') || exponent.is_some())
+    };
+    if is_float {
+        return text.parse::<f64>().ok().map(Value::Float);
+    }
+    match unsigned {
+        ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN" => Some(Value::Str(text.to_string())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> Node {
+        let docs = parse(text, Limits::default()).unwrap();
+        assert_eq!(docs.len(), 1);
+        docs.into_iter().next().unwrap().root
+    }
+
+    #[test]
+    fn scalars_follow_the_yaml_1_2_core_schema() {
+        let root = one(
+            "a: no\nb: yes\nc: on\nd: true\ne: 8080\nf: 1.5\ng: ~\nh: '42'\ni: 0x1f\nj: 1e3\nk: .5\n",
+        );
+        let v = |k: &str| root.get(k).unwrap().value.clone();
+        assert_eq!(v("a"), Value::Str("no".into()));
+        assert_eq!(v("b"), Value::Str("yes".into()));
+        assert_eq!(v("c"), Value::Str("on".into()));
+        assert_eq!(v("d"), Value::Bool(true));
+        assert_eq!(v("e"), Value::Int(8080));
+        assert_eq!(v("f"), Value::Float(1.5));
+        assert_eq!(v("g"), Value::Null);
+        assert_eq!(v("h"), Value::Str("42".into()));
+        assert_eq!(v("i"), Value::Int(31));
+        assert_eq!(v("j"), Value::Float(1000.0));
+        assert_eq!(v("k"), Value::Float(0.5));
+        assert_eq!(root.get("e").unwrap().plain.as_deref(), Some("8080"));
+    }
+
+    #[test]
+    fn locations_are_one_based_and_point_at_keys_and_values() {
+        let root = one("kind: Sandbox\nspec:\n  image: x\n");
+        assert_eq!(root.key_loc("spec"), Some(Loc { line: 2, column: 1 }));
+        let spec = root.get("spec").unwrap();
+        assert_eq!(spec.key_loc("image"), Some(Loc { line: 3, column: 3 }));
+        assert_eq!(
+            spec.get("image").unwrap().loc,
+            Loc {
+                line: 3,
+                column: 10
+            }
+        );
+    }
+
+    #[test]
+    fn multi_document_files_skip_empty_documents() {
+        let docs = parse("---\n---\na: 1\n---\nb: 2\n---\n", Limits::default()).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].root.loc.line, 5);
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let err = parse("a: 1\nb: 2\na: 3\n", Limits::default()).unwrap_err();
+        assert_eq!(err.loc, Loc { line: 3, column: 1 });
+        assert_eq!(err.message, "duplicate key `a` (first defined on line 1)");
+    }
+
+    #[test]
+    fn aliases_copy_their_anchor_and_count_against_the_budget() {
+        let root = one("base: &b {x: 1}\nother: *b\n");
+        assert_eq!(
+            root.get("other").unwrap().get("x").unwrap().value,
+            Value::Int(1)
+        );
+
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let prev = format!("*a{}", i - 1);
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![prev.as_str(); 10].join(", ")
+            ));
+        }
+        let started = std::time::Instant::now();
+        let err = parse(&bomb, Limits::default()).unwrap_err();
+        assert!(
+            err.message.starts_with("document too large"),
+            "{}",
+            err.message
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn deep_nesting_and_large_files_are_refused() {
+        let flow = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let err = parse(&flow, Limits::default()).unwrap_err();
+        assert!(
+            err.message.contains("recursion limit") || err.message.starts_with("nested deeper"),
+            "{}",
+            err.message
+        );
+
+        let block: String = (0..200)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        let err = parse(&block, Limits::default()).unwrap_err();
+        assert_eq!(err.message, "nested deeper than 64 levels");
+        assert_eq!(err.loc.line, 65);
+
+        let big = "a: b\n".repeat(1_000_000);
+        let err = parse(&big, Limits::default()).unwrap_err();
+        assert!(err.message.contains("over the limit"), "{}", err.message);
+    }
+
+    #[test]
+    fn syntax_errors_have_a_location() {
+        let err = parse("a: [1, 2\nb: 3\n", Limits::default()).unwrap_err();
+        assert!(err.message.starts_with("invalid YAML"), "{}", err.message);
+        assert!(err.loc.line >= 1);
+        let err = parse("a: !!binary abc\n", Limits::default()).unwrap_err();
+        assert!(err.message.contains("not supported"));
+    }
+}
