@@ -500,7 +500,7 @@ mod tests {
             let prev = format!("*a{}", i - 1);
             bomb.push_str(&format!(
                 "a{i}: &a{i} [{}]\n",
-                vec![prev.as_str(); 10].join(", ")
+                [prev.as_str(); 10].join(", ")
             ));
         }
         let started = std::time::Instant::now();
