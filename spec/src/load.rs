@@ -97,6 +97,8 @@ pub(crate) struct Entry {
     /// after removing the offending fields: it is checked and can be referred to, but it is
     /// not offered as a declaration.
     pub complete: bool,
+    /// Paths removed from (or missing in) the document before decoding.
+    pub pruned: Vec<FieldPath>,
 }
 
 /// Loads the workspace whose root is `root` (the folder holding `.pocket-dock/`).
@@ -317,6 +319,7 @@ fn decode_document(
         },
         node: root,
         complete,
+        pruned: issues.iter().map(|i| i.path.clone()).collect(),
     })
 }
 

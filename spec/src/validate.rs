@@ -156,6 +156,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Whether `path` was removed (or its parent was missing) when a document with
+    /// structural problems was decoded; checks for an absent field then stay quiet.
+    fn pruned(&self, entry: &Entry, path: &FieldPath) -> bool {
+        entry
+            .pruned
+            .iter()
+            .any(|p| p.0.starts_with(&path.0) || path.0.starts_with(&p.0))
+    }
+
     fn exists(&self, kind: Kind, name: &str) -> bool {
         self.first.contains_key(&(kind, name))
     }
@@ -164,7 +173,7 @@ impl<'a> Ctx<'a> {
         if !self.exists(kind, name) {
             let hint = match kind {
                 Kind::Volume => format!("declare it with a `kind: Volume` document named `{name}`"),
-                _ => format!("declare a {kind} named `{name}`, or fix the name"),
+                _ => format!("declare {} {kind} named `{name}`, or fix the name", article(kind)),
             };
             self.report_hint(
                 entry,
@@ -179,19 +188,22 @@ impl<'a> Ctx<'a> {
     fn check_name(&mut self, entry: &Entry) {
         let name = &entry.object.metadata.name;
         if let Some(problem) = dns_label_problem(name) {
+            let hint = suggest_name(name).map(|n| format!("try `{n}`"));
             self.report_hint(
                 entry,
                 FieldPath::root().key("metadata").key("name"),
                 "invalid-name",
                 format!("`{name}` is not a valid name: {problem}"),
-                Some("use lower-case letters, digits and `-`, e.g. `web-1`"),
+                hint,
             );
         }
     }
 
     fn check_sandbox(&mut self, entry: &Entry, s: &SandboxSpec) {
         let name = entry.object.metadata.name.as_str();
+        let image_pruned = self.pruned(entry, &spec().key("image")) || self.pruned(entry, &spec().key("imageFrom"));
         match (&s.image, &s.image_from) {
+            (None, None) if image_pruned => {}
             (None, None) => self.report_hint(
                 entry,
                 spec(),
@@ -458,7 +470,9 @@ impl<'a> Ctx<'a> {
 
     fn check_image(&mut self, entry: &Entry, s: &ImageSpec) {
         let sources = [s.build.is_some(), s.from.is_some(), s.embedded.is_some()];
+        let pruned = ["build", "from", "embedded"].iter().any(|f| self.pruned(entry, &spec().key(f)));
         match sources.iter().filter(|x| **x).count() {
+            0 if pruned => {}
             0 => self.report_hint(
                 entry,
                 spec(),
@@ -724,6 +738,24 @@ fn visit(
     }
     stack.pop();
     state[node] = 2;
+}
+
+fn article(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Image => "an",
+        _ => "a",
+    }
+}
+
+/// A valid name close to `name`: lower-cased, other characters turned into `-`.
+fn suggest_name(name: &str) -> Option<String> {
+    let mut fixed: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    fixed.truncate(63);
+    let fixed = fixed.trim_matches('-').to_string();
+    (dns_label_problem(&fixed).is_none() && fixed != name).then_some(fixed)
 }
 
 fn type_name(kind: MountType) -> &'static str {

@@ -277,7 +277,11 @@ impl<'a> Builder<'a> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 self.count(1, loc)?;
-                let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix));
+                // Show core-schema tags the way they are written: `!!binary`.
+                let tag = tag.map(|t| match t.handle.as_str() {
+                    "tag:yaml.org,2002:" => format!("!!{}", t.suffix),
+                    handle => format!("{handle}{}", t.suffix),
+                });
                 (anchor, scalar(&text, style, tag.as_deref(), loc)?)
             }
             Event::SequenceStart(anchor, _) => {
@@ -367,7 +371,7 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&str>, loc: Loc) -> Result
     };
     match tag {
         None => {}
-        Some("!!str" | "tag:yaml.org,2002:str") => return Ok(string(text)),
+        Some("!!str") => return Ok(string(text)),
         Some(other) => {
             return Err(YamlError {
                 loc,
