@@ -219,7 +219,9 @@ fn check_constant(allowed: &[Schema], node: &Node, path: &FieldPath, out: &mut V
     };
     let issue = Issue::new(node.loc, path.clone(), "invalid-value", message);
     out.push(match closest(&shown, names.iter().map(String::as_str)) {
-        Some(near) if near != shown && names.len() > 1 => issue.hint(format!("did you mean `{near}`?")),
+        Some(near) if near != shown && names.len() > 1 => {
+            issue.hint(format!("did you mean `{near}`?"))
+        }
         _ => issue,
     });
 }

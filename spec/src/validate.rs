@@ -173,7 +173,10 @@ impl<'a> Ctx<'a> {
         if !self.exists(kind, name) {
             let hint = match kind {
                 Kind::Volume => format!("declare it with a `kind: Volume` document named `{name}`"),
-                _ => format!("declare {} {kind} named `{name}`, or fix the name", article(kind)),
+                _ => format!(
+                    "declare {} {kind} named `{name}`, or fix the name",
+                    article(kind)
+                ),
             };
             self.report_hint(
                 entry,
@@ -201,7 +204,8 @@ impl<'a> Ctx<'a> {
 
     fn check_sandbox(&mut self, entry: &Entry, s: &SandboxSpec) {
         let name = entry.object.metadata.name.as_str();
-        let image_pruned = self.pruned(entry, &spec().key("image")) || self.pruned(entry, &spec().key("imageFrom"));
+        let image_pruned = self.pruned(entry, &spec().key("image"))
+            || self.pruned(entry, &spec().key("imageFrom"));
         match (&s.image, &s.image_from) {
             (None, None) if image_pruned => {}
             (None, None) => self.report_hint(
@@ -470,7 +474,9 @@ impl<'a> Ctx<'a> {
 
     fn check_image(&mut self, entry: &Entry, s: &ImageSpec) {
         let sources = [s.build.is_some(), s.from.is_some(), s.embedded.is_some()];
-        let pruned = ["build", "from", "embedded"].iter().any(|f| self.pruned(entry, &spec().key(f)));
+        let pruned = ["build", "from", "embedded"]
+            .iter()
+            .any(|f| self.pruned(entry, &spec().key(f)));
         match sources.iter().filter(|x| **x).count() {
             0 if pruned => {}
             0 => self.report_hint(
@@ -751,7 +757,13 @@ fn article(kind: Kind) -> &'static str {
 fn suggest_name(name: &str) -> Option<String> {
     let mut fixed: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     fixed.truncate(63);
     let fixed = fixed.trim_matches('-').to_string();

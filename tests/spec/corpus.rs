@@ -33,7 +33,9 @@ fn run_case(text: &str) -> Vec<String> {
         match words.as_slice() {
             ["dir", path] => std::fs::create_dir_all(root.path().join(path)).unwrap(),
             ["file", path] => std::fs::write(root.path().join(path), "FROM scratch\n").unwrap(),
-            ["symlink", path, target] => std::os::unix::fs::symlink(target, root.path().join(path)).unwrap(),
+            ["symlink", path, target] => {
+                std::os::unix::fs::symlink(target, root.path().join(path)).unwrap()
+            }
             other => panic!("unknown setup line {other:?}"),
         }
     }
@@ -82,5 +84,11 @@ fn every_invalid_document_reports_exactly_its_expected_problems() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

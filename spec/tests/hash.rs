@@ -1,0 +1,136 @@
+//! The canonical spec hash: stable under everything that is not a change of meaning, and
+//! different for every change that is.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+use pocket_dock_spec::{Kind, load, spec_hash};
+
+/// Loads `files` (name, text) into a fresh workspace and returns the hash of `kind/name`.
+fn hash_in(files: &[(&str, &str)], kind: Kind, name: &str) -> String {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join(".pocket-dock/nested")).unwrap();
+    std::fs::create_dir_all(root.path().join("src")).unwrap();
+    for (file, text) in files {
+        std::fs::write(root.path().join(".pocket-dock").join(file), text).unwrap();
+    }
+    let loaded = load(root.path());
+    assert!(loaded.is_valid(), "{:#?}", loaded.diagnostics);
+    let object = loaded
+        .declarations
+        .get(kind, name)
+        .expect("object declared");
+    spec_hash(object, &loaded.declarations.settings)
+}
+
+fn sandbox_hash(text: &str) -> String {
+    hash_in(&[("a.yaml", text)], Kind::Sandbox, "web")
+}
+
+const BASE: &str = "\
+apiVersion: pocket-dock.dev/v1alpha1
+kind: Sandbox
+metadata:
+  name: web
+spec:
+  image: localhost/tools:1
+  env:
+    A: '1'
+    B: '2'
+  mounts:
+    - type: bind
+      source: ./src
+      target: /src
+  resources:
+    memory: 512Mi
+";
+
+#[test]
+fn formatting_order_comments_defaults_and_file_moves_do_not_change_the_hash() {
+    let base = sandbox_hash(BASE);
+    assert!(base.starts_with("sha256:") && base.len() == 71, "{base}");
+    let variants = [
+        // key order, at every level
+        "kind: Sandbox\nspec:\n  resources: {memory: 512Mi}\n  mounts: [{target: /src, source: ./src, type: bind}]\n  env: {B: '2', A: '1'}\n  image: localhost/tools:1\nmetadata: {name: web}\napiVersion: pocket-dock.dev/v1alpha1\n",
+        // comments and blank lines
+        "# the web sandbox\napiVersion: pocket-dock.dev/v1alpha1\n\nkind: Sandbox # a comment\nmetadata:\n  name: web\nspec:\n  image: localhost/tools:1 # pinned\n  env: {A: '1', B: '2'}\n  mounts: [{type: bind, source: ./src, target: /src}]\n  resources: {memory: 512Mi}\n",
+        // quoting styles
+        "apiVersion: \"pocket-dock.dev/v1alpha1\"\nkind: 'Sandbox'\nmetadata: {name: \"web\"}\nspec:\n  image: \"localhost/tools:1\"\n  env: {A: \"1\", B: \"2\"}\n  mounts: [{type: bind, source: ./src, target: /src}]\n  resources: {memory: 512Mi}\n",
+        // defaults written out, equivalent units and paths
+        "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata: {name: web, labels: {}}\nspec:\n  image: localhost/tools:1\n  state: running\n  network: default\n  restartPolicy: Never\n  env: {A: '1', B: '2'}\n  mounts: [{type: bind, source: src/, target: /src, readOnly: false}]\n  resources: {memory: '536870912'}\n  security: {profile: default}\n",
+    ];
+    for (i, v) in variants.iter().enumerate() {
+        assert_eq!(sandbox_hash(v), base, "variant {i} changed the hash");
+    }
+    // Moving the document to another (nested) file, among other documents.
+    let moved = hash_in(
+        &[(
+            "nested/other-name.yml",
+            &format!(
+                "apiVersion: pocket-dock.dev/v1alpha1\nkind: Volume\nmetadata: {{name: v}}\n---\n{BASE}"
+            ),
+        )],
+        Kind::Sandbox,
+        "web",
+    );
+    assert_eq!(moved, base);
+}
+
+#[test]
+fn every_semantic_change_changes_the_hash() {
+    let base = sandbox_hash(BASE);
+    let edits: [(&str, &str); 14] = [
+        ("image: localhost/tools:1", "image: localhost/tools:2"),
+        ("A: '1'", "A: '2'"),
+        ("B: '2'\n", "B: '2'\n    C: '3'\n"),
+        ("source: ./src", "source: ."),
+        ("target: /src", "target: /code"),
+        (
+            "      target: /src\n",
+            "      target: /src\n      readOnly: true\n",
+        ),
+        ("memory: 512Mi", "memory: 1Gi"),
+        ("  resources:\n", "  workdir: /src\n  resources:\n"),
+        ("  resources:\n", "  user: '1000'\n  resources:\n"),
+        ("  resources:\n", "  state: stopped\n  resources:\n"),
+        ("  resources:\n", "  network: none\n  resources:\n"),
+        ("  resources:\n", "  command: [sleep, '1']\n  resources:\n"),
+        (
+            "  resources:\n",
+            "  ports: [{container: 80}]\n  resources:\n",
+        ),
+        (
+            "  resources:\n",
+            "  security: {profile: locked}\n  resources:\n",
+        ),
+    ];
+    let mut seen = std::collections::BTreeSet::from([base.clone()]);
+    for (from, to) in edits {
+        assert!(BASE.contains(from), "edit {from:?} does not apply");
+        let edited = BASE.replacen(from, to, 1);
+        let hash = sandbox_hash(&edited);
+        assert!(
+            seen.insert(hash),
+            "editing {from:?} -> {to:?} did not give a new hash"
+        );
+    }
+}
+
+#[test]
+fn workspace_defaults_are_part_of_the_effective_spec() {
+    let plain = sandbox_hash(BASE);
+    let workspace = "apiVersion: pocket-dock.dev/v1alpha1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  defaults: {network: none}\n";
+    let defaulted = hash_in(
+        &[("a.yaml", BASE), ("w.yaml", workspace)],
+        Kind::Sandbox,
+        "web",
+    );
+    assert_ne!(
+        plain, defaulted,
+        "a workspace default changes the effective spec"
+    );
+    let explicit = sandbox_hash(&BASE.replace("  resources:\n", "  network: none\n  resources:\n"));
+    assert_eq!(
+        defaulted, explicit,
+        "defaulted and explicit `network: none` are the same spec"
+    );
+}
