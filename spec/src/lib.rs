@@ -10,6 +10,7 @@ pub mod kind;
 pub mod load;
 pub mod model;
 pub mod quantity;
+pub mod reference;
 pub mod schema;
 mod structure;
 mod validate;

@@ -87,3 +87,12 @@ pub fn validate(global: &GlobalArgs) -> Outcome {
     }
     .code())
 }
+
+fn plural(n: usize, kind: Kind) -> String {
+    let word = kind.as_str().to_lowercase();
+    match (n, kind) {
+        (1, _) => format!("1 {word}"),
+        (_, Kind::Sandbox) => format!("{n} sandboxes"),
+        _ => format!("{n} {word}s"),
+    }
+}

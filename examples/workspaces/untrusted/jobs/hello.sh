@@ -1,0 +1,1 @@
+echo "hello from an untrusted job"
