@@ -41,13 +41,7 @@ pub fn validate(global: &GlobalArgs) -> Outcome {
                     [Kind::Sandbox, Kind::Image, Kind::Snapshot, Kind::Volume]
                         .into_iter()
                         .filter(|&k| count(k) > 0)
-                        .map(|k| {
-                            format!(
-                                "{} {}",
-                                count(k),
-                                k.as_str().to_lowercase() + if count(k) == 1 { "" } else { "s" }
-                            )
-                        })
+                        .map(|k| plural(count(k), k))
                         .collect();
                 println!(
                     "valid: {} in {} file{}",
