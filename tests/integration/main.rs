@@ -12,6 +12,7 @@ mod support;
 
 mod cli_doctor;
 mod cli_run;
+mod cli_spec;
 mod engine_containers;
 mod engine_exec;
 mod engine_faults;
