@@ -55,4 +55,23 @@ hyperfine -N --warmup 1 --runs 10 --export-markdown "$out/stream.md" \
     -n "pocket-dock run --keep (reuse)" "$pd_bin --host $host run --keep --name bench-keep $image -- sh -c 'head -c 100000000 /dev/zero'" \
     -n "podman --remote exec (same socket)" "podman --url $host exec bench-keep sh -c 'head -c 100000000 /dev/zero'"
 echo
-echo "markdown tables: $out/{run,exec,stream}.md"
+echo "### validate: 1,000 documents in 200 files"
+ws="$out/validate-1000"
+rm -rf "$ws" && mkdir -p "$ws/.pocket-dock"
+for f in $(seq 0 199); do
+    group="$ws/.pocket-dock/group-$((f % 10))"
+    mkdir -p "$group"
+    for d in 0 1 2 3 4; do
+        n=$((f * 5 + d))
+        dep=""
+        [ "$n" -gt 0 ] && dep="  dependsOn: [s$((n - 1))]"
+        printf -- '---\napiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: s%s\nspec:\n  image: localhost/tools:1\n  env: {INDEX: "%s"}\n  ports: [{container: 80, host: %s}]\n%s\n' \
+            "$n" "$n" "$((10000 + n))" "$dep"
+    done > "$group/file-$f.yaml"
+done
+"$pd_bin" -C "$ws" validate
+hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$out/validate.md" \
+    -n "pocket-dock validate (1,000 docs, 200 files)" "$pd_bin -C $ws validate"
+
+echo
+echo "markdown tables: $out/{run,exec,stream,validate}.md"
