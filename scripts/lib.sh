@@ -35,6 +35,7 @@ ensure_system_packages() {
 start_private_podman() {
     local dir=$1
     mkdir -p "$dir"
+    PD_SERVICE_DIR=$dir
     export CONTAINERS_CONF="$PD_REPO/scripts/containers.conf"
     PD_PODMAN=(podman --root "$dir/root" --runroot "$dir/run")
     PD_SOCKET="$dir/podman.sock"
@@ -59,4 +60,12 @@ stop_private_podman() {
     kill "$PD_SERVICE_PID" 2>/dev/null || true
     wait "$PD_SERVICE_PID" 2>/dev/null || true
     PD_SERVICE_PID=""
+    unmount_under "$PD_SERVICE_DIR"
+}
+
+# Podman's storage driver bind-mounts its own folder and leaves it mounted; without this the
+# folder cannot be deleted (rm: Device or resource busy).
+unmount_under() {
+    awk -v d="$1/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
+        while read -r m; do umount "$m" 2>/dev/null || true; done
 }

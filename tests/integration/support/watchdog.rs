@@ -16,6 +16,9 @@ read -r _ || true
 eval "$cleanup" >/dev/null 2>&1
 kill "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
+# Podman's storage driver leaves a bind mount of its own folder behind.
+awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
+    while read -r m; do umount "$m" 2>/dev/null; done
 rm -rf "$dir"
 "#;
 
