@@ -17,8 +17,10 @@ pd_bin="$PD_REPO/target/release/pocket-dock"
 
 out="$PD_REPO/target/bench"
 mkdir -p "$out"
-start_private_podman "$out/podman"
+unmount_under "$out/podman"
+rm -rf "$out/podman"
 trap stop_private_podman EXIT
+start_private_podman "$out/podman"
 image=localhost/pocket-dock-bench/busybox:1
 scripts/busybox-rootfs.sh "$out/rootfs.tar"
 "${PD_PODMAN[@]}" import -q "$out/rootfs.tar" "$image" >/dev/null

@@ -14,18 +14,18 @@ cargo build --release --locked --quiet
 pd_bin="$PD_REPO/target/release/pocket-dock"
 
 demo_dir="$PD_REPO/target/demo"
-echo "==> starting a private Podman service in $demo_dir"
-start_private_podman "$demo_dir"
+echo "==> starting a private Podman service in $demo_dir (a fresh store each run)"
+unmount_under "$demo_dir"
+rm -rf "$demo_dir"
 trap stop_private_podman EXIT
+start_private_podman "$demo_dir"
 # Only pocket-dock gets CONTAINER_HOST: it would turn the podman CLI into its remote client.
 pocket_dock() { CONTAINER_HOST="unix://$PD_SOCKET" "$pd_bin" "$@"; }
 
 image=localhost/pocket-dock-demo/busybox:1
-if ! "${PD_PODMAN[@]}" image exists "$image"; then
-    echo "==> making the offline image $image"
-    scripts/busybox-rootfs.sh "$demo_dir/rootfs.tar"
-    "${PD_PODMAN[@]}" import -q "$demo_dir/rootfs.tar" "$image" >/dev/null
-fi
+echo "==> making the offline image $image"
+scripts/busybox-rootfs.sh "$demo_dir/rootfs.tar"
+"${PD_PODMAN[@]}" import -q "$demo_dir/rootfs.tar" "$image" >/dev/null
 
 step() { printf '\n$ %s\n' "$*"; }
 step pocket-dock doctor

@@ -36,6 +36,7 @@ start_private_podman() {
     local dir=$1
     mkdir -p "$dir"
     PD_SERVICE_DIR=$dir
+    PD_PODMAN=(podman --root "$dir/root" --runroot "$dir/run")
     export CONTAINERS_CONF="$PD_REPO/scripts/containers.conf"
     PD_PODMAN=(podman --root "$dir/root" --runroot "$dir/run")
     PD_SOCKET="$dir/podman.sock"
@@ -55,8 +56,8 @@ start_private_podman() {
 }
 
 stop_private_podman() {
-    [ -n "${PD_SERVICE_PID:-}" ] || return 0
-    "${PD_PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1 || true
+    [ -n "${PD_SERVICE_DIR:-}" ] || return 0
+    [ -n "${PD_SERVICE_PID:-}" ] && "${PD_PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1 || true
     kill "$PD_SERVICE_PID" 2>/dev/null || true
     wait "$PD_SERVICE_PID" 2>/dev/null || true
     PD_SERVICE_PID=""
