@@ -7,7 +7,11 @@
 pub mod doctor;
 pub mod engine;
 pub mod error;
+pub mod reconcile;
 pub mod run;
+pub mod store;
+pub mod timefmt;
 pub mod workspace;
+pub mod yaml_out;
 
 pub use error::{Error, ExitCode};

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 /// A resource kind, spelled as in a document's `kind:` field and in the
 /// `pocket-dock.dev/kind` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum Kind {
     Sandbox,
     Image,

@@ -8,7 +8,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
+};
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StopContainerOptions,
 };
@@ -94,6 +97,15 @@ impl OwnedContainer {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// A handle that never reaches Podman: for the plan simulator in tests only.
+    #[cfg(test)]
+    pub(crate) fn for_tests(name: &str) -> Self {
+        OwnedContainer {
+            id: format!("id-{name}"),
+            name: name.to_string(),
+        }
+    }
 }
 
 /// The network a container joins.
@@ -104,6 +116,45 @@ pub enum NetworkMode {
     Default,
     /// No network at all, only loopback.
     None,
+}
+
+/// A mount of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountConfig {
+    /// A host path (absolute).
+    Bind {
+        source: std::path::PathBuf,
+        target: String,
+        read_only: bool,
+    },
+    /// A named volume.
+    Volume {
+        name: String,
+        target: String,
+        read_only: bool,
+    },
+    Tmpfs {
+        target: String,
+    },
+}
+
+/// A published port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortConfig {
+    pub container: u16,
+    pub host: u16,
+    pub host_ip: String,
+    /// `tcp` or `udp`.
+    pub protocol: &'static str,
+}
+
+/// What Podman does when the main process exits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RestartMode {
+    #[default]
+    No,
+    OnFailure,
+    Always,
 }
 
 /// What to create. The engine adds the ownership labels; `labels` may add more (never
@@ -123,24 +174,133 @@ pub struct ContainerConfig {
     pub network: NetworkMode,
     /// Run Podman's init (catatonit) as PID 1, so SIGTERM stops the container at once.
     pub init: bool,
+    pub mounts: Vec<MountConfig>,
+    pub ports: Vec<PortConfig>,
+    pub memory_bytes: Option<u64>,
+    pub nano_cpus: Option<u64>,
+    pub pids_limit: Option<u32>,
+    pub restart: RestartMode,
+    pub read_only_rootfs: bool,
+    pub cap_drop: Vec<String>,
+    pub no_new_privileges: bool,
 }
 
+/// Podman's init, bind-mounted into every container created with `init: true`.
+pub const PODMAN_INIT: &str = "/run/podman-init";
+
 impl ContainerConfig {
-    /// A container that stays up doing nothing until stopped, for execs to run in.
-    pub fn idle(kind: Kind, object_name: &str, container_name: &str, image: &str) -> Self {
+    /// A container running the image's own entrypoint and command, with Podman's init.
+    pub fn new(kind: Kind, object_name: &str, container_name: &str, image: &str) -> Self {
         ContainerConfig {
             name: container_name.to_string(),
             kind,
             object_name: object_name.to_string(),
             image: image.to_string(),
             entrypoint: None,
-            cmd: Some(vec!["sleep".into(), "infinity".into()]),
+            cmd: None,
             env: BTreeMap::new(),
             workdir: None,
             user: None,
             labels: BTreeMap::new(),
             network: NetworkMode::Default,
             init: true,
+            mounts: Vec::new(),
+            ports: Vec::new(),
+            memory_bytes: None,
+            nano_cpus: None,
+            pids_limit: None,
+            restart: RestartMode::No,
+            read_only_rootfs: false,
+            cap_drop: Vec::new(),
+            no_new_privileges: false,
+        }
+    }
+
+    /// A container that stays up doing nothing until stopped, for execs to run in. The idle
+    /// process is Podman's own init in pause mode, so it needs nothing from the image (not
+    /// even `sleep`), and SIGTERM stops it at once.
+    pub fn idle(kind: Kind, object_name: &str, container_name: &str, image: &str) -> Self {
+        let mut config = ContainerConfig::new(kind, object_name, container_name, image);
+        config.make_idle();
+        config
+    }
+
+    pub fn make_idle(&mut self) {
+        self.init = true;
+        self.entrypoint = Some(vec![PODMAN_INIT.to_string()]);
+        self.cmd = Some(vec!["-P".to_string()]);
+    }
+
+    fn host_config(&self) -> HostConfig {
+        let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+        for p in &self.ports {
+            port_bindings
+                .entry(format!("{}/{}", p.container, p.protocol))
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: Some(p.host_ip.clone()),
+                    host_port: Some(p.host.to_string()),
+                });
+        }
+        let mounts = self
+            .mounts
+            .iter()
+            .map(|m| match m {
+                MountConfig::Bind {
+                    source,
+                    target,
+                    read_only,
+                } => Mount {
+                    typ: Some(MountType::BIND),
+                    source: Some(source.display().to_string()),
+                    target: Some(target.clone()),
+                    read_only: Some(*read_only),
+                    ..Default::default()
+                },
+                MountConfig::Volume {
+                    name,
+                    target,
+                    read_only,
+                } => Mount {
+                    typ: Some(MountType::VOLUME),
+                    source: Some(name.clone()),
+                    target: Some(target.clone()),
+                    read_only: Some(*read_only),
+                    ..Default::default()
+                },
+                MountConfig::Tmpfs { target } => Mount {
+                    typ: Some(MountType::TMPFS),
+                    target: Some(target.clone()),
+                    ..Default::default()
+                },
+            })
+            .collect::<Vec<_>>();
+        HostConfig {
+            init: Some(self.init),
+            network_mode: match self.network {
+                NetworkMode::Default => None,
+                NetworkMode::None => Some("none".to_string()),
+            },
+            port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+            mounts: (!mounts.is_empty()).then_some(mounts),
+            memory: self.memory_bytes.and_then(|m| i64::try_from(m).ok()),
+            nano_cpus: self.nano_cpus.and_then(|n| i64::try_from(n).ok()),
+            pids_limit: self.pids_limit.map(i64::from),
+            restart_policy: Some(RestartPolicy {
+                name: Some(match self.restart {
+                    RestartMode::No => RestartPolicyNameEnum::NO,
+                    RestartMode::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
+                    RestartMode::Always => RestartPolicyNameEnum::ALWAYS,
+                }),
+                maximum_retry_count: None,
+            }),
+            readonly_rootfs: Some(self.read_only_rootfs),
+            cap_drop: (!self.cap_drop.is_empty()).then(|| self.cap_drop.clone()),
+            security_opt: self
+                .no_new_privileges
+                .then(|| vec!["no-new-privileges".to_string()]),
+            ..Default::default()
         }
     }
 }
@@ -283,14 +443,14 @@ impl Engine {
             working_dir: config.workdir.clone(),
             user: config.user.clone(),
             labels: Some(all_labels),
-            host_config: Some(HostConfig {
-                init: Some(config.init),
-                network_mode: match config.network {
-                    NetworkMode::Default => None,
-                    NetworkMode::None => Some("none".to_string()),
-                },
-                ..Default::default()
+            exposed_ports: (!config.ports.is_empty()).then(|| {
+                config
+                    .ports
+                    .iter()
+                    .map(|p| format!("{}/{}", p.container, p.protocol))
+                    .collect()
             }),
+            host_config: Some(config.host_config()),
             ..Default::default()
         };
         let options = CreateContainerOptions {

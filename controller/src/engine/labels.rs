@@ -21,6 +21,8 @@ pub const WORKSPACE: &str = "pocket-dock.dev/workspace";
 pub const KIND: &str = "pocket-dock.dev/kind";
 pub const NAME: &str = "pocket-dock.dev/name";
 pub const SPEC_HASH: &str = "pocket-dock.dev/spec-hash";
+/// The effective spec a container was made from (compact JSON), to explain recreates.
+pub const SPEC: &str = "pocket-dock.dev/spec";
 
 /// A workspace's identity: 12 hex digits of a sha256 over its canonical root path, so two
 /// checkouts of one repository never share (and never fight over) containers.

@@ -18,6 +18,7 @@ mod output;
 mod raw;
 pub mod socket;
 mod system;
+mod volumes;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -28,8 +29,8 @@ use std::time::{Duration, Instant};
 use bollard::{ClientVersion, Docker};
 
 pub use containers::{
-    ContainerConfig, ContainerDetails, ContainerState, ContainerSummary, NetworkMode,
-    OwnedContainer, RemoveOutcome,
+    ContainerConfig, ContainerDetails, ContainerState, ContainerSummary, MountConfig, NetworkMode,
+    OwnedContainer, PODMAN_INIT, PortConfig, RemoveOutcome, RestartMode,
 };
 pub use error::{Category, ConnectFailure, EngineError};
 pub use exec::{ExecConfig, ExecId, ExecPhase, ExecResult, ExecState, ExecStream};
@@ -39,6 +40,7 @@ pub use operation::Operation;
 pub use output::{Captured, ExecOutput, OutputChunk, StreamKind};
 pub use socket::{Candidate, EnvSnapshot, SocketChoice, SocketSource};
 pub use system::{ServerInfo, ServerVersion};
+pub use volumes::VolumeSummary;
 
 /// The compat API version pocket-dock speaks: the one Podman 4.x serves (Docker 20.10 too).
 pub const API_VERSION: ClientVersion = ClientVersion {
@@ -110,6 +112,7 @@ pub(crate) enum Target<'a> {
     Container(&'a str),
     Exec(&'a str),
     Image(&'a str),
+    Volume(&'a str),
     /// Creating a container: a 404 means its image is missing.
     NewContainer {
         name: &'a str,
@@ -121,7 +124,9 @@ impl Target<'_> {
     fn id(&self) -> Option<String> {
         match *self {
             Target::None => None,
-            Target::Container(id) | Target::Exec(id) | Target::Image(id) => Some(id.to_string()),
+            Target::Container(id) | Target::Exec(id) | Target::Image(id) | Target::Volume(id) => {
+                Some(id.to_string())
+            }
             Target::NewContainer { name, .. } => Some(name.to_string()),
         }
     }

@@ -23,6 +23,9 @@ pub enum Operation {
     ImageList,
     ImageInspect,
     ImagePull,
+    VolumeList,
+    VolumeCreate,
+    VolumeRemove,
 }
 
 impl Operation {
@@ -46,6 +49,9 @@ impl Operation {
             Operation::ImageList => ("GET", "/images/json"),
             Operation::ImageInspect => ("GET", "/images/{id}/json"),
             Operation::ImagePull => ("POST", "/images/create"),
+            Operation::VolumeList => ("GET", "/volumes"),
+            Operation::VolumeCreate => ("POST", "/volumes/create"),
+            Operation::VolumeRemove => ("DELETE", "/volumes/{id}"),
         }
     }
 
@@ -60,6 +66,8 @@ impl Operation {
                 | Operation::ExecCreate
                 | Operation::ExecStart
                 | Operation::ImagePull
+                | Operation::VolumeCreate
+                | Operation::VolumeRemove
         )
     }
 
@@ -82,6 +90,9 @@ impl Operation {
             Operation::ImageList => "image list",
             Operation::ImageInspect => "image inspect",
             Operation::ImagePull => "image pull",
+            Operation::VolumeList => "volume list",
+            Operation::VolumeCreate => "volume create",
+            Operation::VolumeRemove => "volume remove",
         }
     }
 }

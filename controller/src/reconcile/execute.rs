@@ -1,0 +1,376 @@
+//! Executing a plan: idempotent actions, in dependency levels (removals, volumes and pulls
+//! first; then sandboxes by `dependsOn` depth; volume removals last), independent objects in
+//! parallel with bounded concurrency. A failure blocks only the objects that depend on the
+//! failed one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pocket_dock_spec::Kind;
+use tokio::sync::Semaphore;
+
+use super::desired::{Desired, DesiredSandbox, Key, Probe};
+use super::observe::Observed;
+use super::plan::{Action, Op, Plan, image_reference};
+use crate::engine::{
+    Engine, EngineError, ExecConfig, ExecOutput, Operation, OwnedContainer, Ownership,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecuteOptions {
+    pub concurrency: usize,
+    /// Wait for readiness probes (and for dependencies' readiness before dependants start).
+    pub wait_ready: bool,
+    /// When everything must be done by.
+    pub deadline: Option<Instant>,
+    pub stop_grace: Duration,
+    pub pull_timeout: Duration,
+}
+
+impl Default for ExecuteOptions {
+    fn default() -> Self {
+        ExecuteOptions {
+            concurrency: 8,
+            wait_ready: false,
+            deadline: None,
+            stop_grace: Duration::from_secs(10),
+            pull_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// How one action ended.
+#[derive(Debug)]
+pub struct ActionOutcome {
+    pub action: Action,
+    pub result: Result<(), ActionError>,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("skipped: {dependency} failed")]
+    DependencyFailed { dependency: String },
+    #[error(
+        "a container named {name} exists and is not owned by this workspace; pocket-dock will not touch it"
+    )]
+    ForeignName { name: String },
+    #[error("not ready: readiness probe failed {failures} times (last exit code {last_exit})")]
+    NotReady { failures: u32, last_exit: i64 },
+    #[error("timed out")]
+    TimedOut,
+}
+
+impl ActionError {
+    pub fn category(&self) -> &'static str {
+        match self {
+            ActionError::Engine(e) => e.category().as_str(),
+            ActionError::DependencyFailed { .. } | ActionError::NotReady { .. } => "runtime",
+            ActionError::ForeignName { .. } => "conflict",
+            ActionError::TimedOut => "timeout",
+        }
+    }
+
+    pub fn operation(&self) -> Option<Operation> {
+        match self {
+            ActionError::Engine(e) => Some(e.operation()),
+            _ => None,
+        }
+    }
+}
+
+/// Told about every action as it starts and ends (the CLI prints, the store journals).
+pub trait Observer: Send + Sync {
+    fn started(&self, action: &Action);
+    fn finished(&self, outcome: &ActionOutcome);
+}
+
+struct Ctx {
+    engine: Engine,
+    ownership: Ownership,
+    desired: Desired,
+    observed: Observed,
+    options: ExecuteOptions,
+}
+
+/// Runs `plan`; returns one outcome per action (skipped ones included).
+pub async fn execute(
+    engine: &Engine,
+    ownership: &Ownership,
+    desired: &Desired,
+    observed: &Observed,
+    plan: &Plan,
+    options: ExecuteOptions,
+    observer: Arc<dyn Observer>,
+) -> Vec<ActionOutcome> {
+    let ctx = Arc::new(Ctx {
+        engine: engine.clone(),
+        ownership: ownership.clone(),
+        desired: desired.clone(),
+        observed: observed.clone(),
+        options,
+    });
+    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let mut failed: BTreeSet<Key> = BTreeSet::new();
+    let mut outcomes = Vec::new();
+    for level in levels(plan, desired) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for action in level {
+            if let Some(dependency) = failed_dependency(&action, desired, &failed) {
+                let outcome = ActionOutcome {
+                    action,
+                    result: Err(ActionError::DependencyFailed {
+                        dependency: dependency.to_string(),
+                    }),
+                    elapsed: Duration::ZERO,
+                };
+                observer.finished(&outcome);
+                outcomes.push(outcome);
+                continue;
+            }
+            let ctx = ctx.clone();
+            let semaphore = semaphore.clone();
+            let observer = observer.clone();
+            tasks.spawn(async move {
+                let _permit = semaphore.acquire_owned().await;
+                observer.started(&action);
+                let started = Instant::now();
+                let result = match ctx.options.deadline {
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        tokio::time::timeout(left, run_action(&ctx, &action))
+                            .await
+                            .unwrap_or(Err(ActionError::TimedOut))
+                    }
+                    None => run_action(&ctx, &action).await,
+                };
+                let outcome = ActionOutcome {
+                    action,
+                    result,
+                    elapsed: started.elapsed(),
+                };
+                observer.finished(&outcome);
+                outcome
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(outcome) => {
+                    if outcome.result.is_err() {
+                        failed.insert(outcome.action.key.clone());
+                    }
+                    outcomes.push(outcome);
+                }
+                Err(e) => tracing::error!(error = %e, "an action task failed to complete"),
+            }
+        }
+    }
+    outcomes
+}
+
+/// Groups actions into levels that can run in parallel.
+fn levels(plan: &Plan, desired: &Desired) -> Vec<Vec<Action>> {
+    let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in super::plan::dependency_order(desired) {
+        let d = s
+            .depends_on
+            .iter()
+            .filter_map(|dep| depth.get(dep.as_str()))
+            .max()
+            .map_or(0, |m| m + 1);
+        depth.insert(&s.name, d);
+    }
+    let mut by_level: BTreeMap<usize, Vec<Action>> = BTreeMap::new();
+    for action in &plan.actions {
+        let level = match (&action.op, action.key.kind) {
+            (Op::Remove { .. } | Op::CreateVolume | Op::Pull { .. }, _) => 0,
+            (Op::RemoveVolume, _) => usize::MAX,
+            (_, Kind::Sandbox) => 1 + depth.get(action.key.name.as_str()).copied().unwrap_or(0),
+            _ => 1,
+        };
+        by_level.entry(level).or_default().push(action.clone());
+    }
+    by_level.into_values().collect()
+}
+
+/// The first failed object this action depends on, if any.
+fn failed_dependency<'a>(
+    action: &Action,
+    desired: &Desired,
+    failed: &'a BTreeSet<Key>,
+) -> Option<&'a Key> {
+    if action.key.kind != Kind::Sandbox || matches!(action.op, Op::Remove { .. } | Op::Pull { .. })
+    {
+        return None;
+    }
+    let s = desired.sandboxes.get(&action.key.name)?;
+    failed.iter().find(|k| match k.kind {
+        Kind::Sandbox => s.depends_on.contains(&k.name) || (k.name == s.name),
+        Kind::Volume => s.volumes.contains(&k.name),
+        Kind::Image => matches!(&s.image, super::desired::ImageSource::Object(o) if o == *k),
+        _ => false,
+    })
+}
+
+async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
+    let engine = &ctx.engine;
+    let name = &action.key.name;
+    match &action.op {
+        Op::Pull { reference } => {
+            engine.pull(reference, ctx.options.pull_timeout).await?;
+            Ok(())
+        }
+        Op::CreateVolume => {
+            let volume = ctx
+                .desired
+                .volumes
+                .get(name)
+                .map(|v| v.volume_name.clone())
+                .unwrap_or_default();
+            engine.create_volume(&ctx.ownership, name, &volume).await?;
+            Ok(())
+        }
+        Op::RemoveVolume => {
+            if let Some(volume) = ctx.observed.volumes.get(name) {
+                engine.remove_volume(&ctx.ownership, volume).await?;
+            }
+            Ok(())
+        }
+        Op::Remove { container } => {
+            if let Some(c) = find_observed(ctx, name, container) {
+                engine.remove_container(&c).await?;
+            }
+            Ok(())
+        }
+        Op::Stop => {
+            let s = sandbox(ctx, name)?;
+            if let Some(c) = find_observed(ctx, name, &s.container_name) {
+                engine.stop_container(&c, ctx.options.stop_grace).await?;
+            }
+            Ok(())
+        }
+        Op::Start => {
+            let s = sandbox(ctx, name)?;
+            if let Some(c) = find_observed(ctx, name, &s.container_name) {
+                engine.start_container(&c).await?;
+                wait_ready(ctx, s, &c).await?;
+            }
+            Ok(())
+        }
+        Op::Create { start } => create(ctx, sandbox(ctx, name)?, *start).await,
+        Op::Recreate { start } => {
+            let s = sandbox(ctx, name)?;
+            if let Some(c) = find_observed(ctx, name, &s.container_name) {
+                engine.remove_container(&c).await?;
+            }
+            create(ctx, s, *start).await
+        }
+    }
+}
+
+fn sandbox<'a>(ctx: &'a Ctx, name: &str) -> Result<&'a DesiredSandbox, ActionError> {
+    ctx.desired.sandboxes.get(name).ok_or_else(|| {
+        ActionError::Engine(EngineError::InvalidInput {
+            op: Operation::ContainerCreate,
+            id: Some(name.to_string()),
+            message: "the sandbox is not declared".into(),
+        })
+    })
+}
+
+fn find_observed(ctx: &Ctx, name: &str, container_name: &str) -> Option<OwnedContainer> {
+    ctx.observed
+        .sandboxes
+        .get(name)?
+        .iter()
+        .find(|c| c.container_name == container_name)
+        .map(|c| c.handle.clone())
+}
+
+async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), ActionError> {
+    let mut config = s.config.clone();
+    config.image = image_reference(s, &ctx.desired).unwrap_or_default();
+    let container = match ctx.engine.create_container(&ctx.ownership, &config).await {
+        Ok(c) => c,
+        Err(EngineError::Conflict {
+            op: Operation::ContainerCreate,
+            ..
+        }) => {
+            // The name is taken. By a container of ours (a crashed earlier apply created it
+            // after we looked)? Then replace it; by anyone else's, never touch it.
+            match ctx
+                .engine
+                .find_owned_by_name(
+                    &ctx.ownership,
+                    &s.container_name,
+                    Operation::ContainerRemove,
+                )
+                .await
+            {
+                Ok(Some((_, ours))) => {
+                    ctx.engine.remove_container(&ours).await?;
+                    ctx.engine.create_container(&ctx.ownership, &config).await?
+                }
+                Ok(None) => ctx.engine.create_container(&ctx.ownership, &config).await?,
+                Err(EngineError::NotOwned { .. }) => {
+                    return Err(ActionError::ForeignName {
+                        name: s.container_name.clone(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if start {
+        ctx.engine.start_container(&container).await?;
+        wait_ready(ctx, s, &container).await?;
+    }
+    Ok(())
+}
+
+/// With `--wait`: until the probe passes (or, without a probe, at once).
+async fn wait_ready(ctx: &Ctx, s: &DesiredSandbox, c: &OwnedContainer) -> Result<(), ActionError> {
+    let (true, Some(probe)) = (ctx.options.wait_ready, &s.probe) else {
+        return Ok(());
+    };
+    let mut failures = 0;
+    loop {
+        match run_probe(&ctx.engine, c, probe).await {
+            Ok(0) => return Ok(()),
+            Ok(code) => {
+                failures += 1;
+                if ctx.options.deadline.is_none() && failures >= probe.failure_threshold.max(1) * 10
+                {
+                    return Err(ActionError::NotReady {
+                        failures,
+                        last_exit: code,
+                    });
+                }
+            }
+            Err(e) if e.category() == crate::engine::Category::Connection => return Err(e.into()),
+            Err(_) => failures += 1,
+        }
+        tokio::time::sleep(probe.interval).await;
+    }
+}
+
+/// Runs a readiness probe once; its exit code.
+pub async fn run_probe(
+    engine: &Engine,
+    c: &OwnedContainer,
+    probe: &Probe,
+) -> Result<i64, EngineError> {
+    let result = engine
+        .exec_run(
+            c,
+            &ExecConfig::new(probe.exec.clone()),
+            ExecOutput::new().capture_up_to(4096),
+            Some(probe.timeout),
+        )
+        .await?;
+    Ok(result.exit_code)
+}

@@ -1,0 +1,260 @@
+//! The reconciler: one function, [`apply`], used by `pocket-dock apply` and by the controller.
+//!
+//! desired (pure) -> observe (Podman, reads only) -> plan (pure) -> execute (writes) -> observe
+//! again -> status files and state store. Rounds repeat while a round made progress, up to
+//! three, so that what one round changes (a pulled image) is acted on in the same apply.
+
+pub mod desired;
+pub mod execute;
+pub mod observe;
+pub mod plan;
+pub mod status;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pocket_dock_spec::{Declarations, Kind};
+
+use crate::engine::{CallStats, Engine};
+use crate::error::Error;
+use crate::store::{Instance, JournalEntry, StateStore};
+use crate::timefmt::now_rfc3339;
+use crate::workspace::{DIR_NAME, Workspace};
+
+pub use desired::{Desired, Key};
+pub use execute::{ActionError, ActionOutcome, ExecuteOptions, Observer};
+pub use observe::Observed;
+pub use plan::{Action, Op, Plan, PlanOptions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ApplyOptions {
+    /// Plan only; change nothing (no Podman writes, no status files).
+    pub dry_run: bool,
+    pub prune_volumes: bool,
+    /// Wait for readiness probes.
+    pub wait: bool,
+    pub timeout: Option<Duration>,
+}
+
+/// What an apply did.
+#[derive(Debug)]
+pub struct ApplyReport {
+    /// The first round's plan (what `--dry-run` and `diff` show).
+    pub plan: Plan,
+    pub outcomes: Vec<ActionOutcome>,
+    pub statuses: Vec<status::Status>,
+    /// Owned sandbox containers with no declaration and no registry entry.
+    pub orphans: Vec<String>,
+    pub warnings: Vec<String>,
+    pub elapsed: Duration,
+    pub calls: CallStats,
+    pub status_files_written: usize,
+}
+
+impl ApplyReport {
+    pub fn failures(&self) -> impl Iterator<Item = &ActionOutcome> {
+        self.outcomes.iter().filter(|o| o.result.is_err())
+    }
+
+    pub fn timed_out(&self) -> bool {
+        self.failures()
+            .any(|o| matches!(o.result, Err(ActionError::TimedOut)))
+    }
+
+    /// Converged: nothing failed and nothing is left waiting.
+    pub fn converged(&self) -> bool {
+        self.failures().next().is_none() && self.plan.blocked.is_empty()
+    }
+}
+
+/// Journals every finished action in the state store, then tells the caller's observer.
+struct Journal {
+    store: Option<Mutex<StateStore>>,
+    inner: Arc<dyn Observer>,
+}
+
+impl Observer for Journal {
+    fn started(&self, action: &Action) {
+        self.inner.started(action);
+    }
+
+    fn finished(&self, outcome: &ActionOutcome) {
+        if let Some(store) = &self.store {
+            let entry = JournalEntry {
+                time: now_rfc3339(),
+                kind: outcome.action.key.kind.as_str().to_string(),
+                name: outcome.action.key.name.clone(),
+                action: outcome.action.op.verb().to_string(),
+                reason: outcome.action.reason.clone(),
+                outcome: if outcome.result.is_ok() {
+                    "ok"
+                } else {
+                    "failed"
+                }
+                .to_string(),
+                error: outcome.result.as_ref().err().map(ToString::to_string),
+                duration_ms: i64::try_from(outcome.elapsed.as_millis()).unwrap_or(i64::MAX),
+            };
+            if let Ok(store) = store.lock() {
+                if let Err(e) = store.journal(&entry) {
+                    tracing::warn!(error = %e, "could not journal an action");
+                }
+            }
+        }
+        self.inner.finished(outcome);
+    }
+}
+
+/// Converges the workspace once. The declarations must be valid (the caller checked).
+pub async fn apply(
+    engine: &Engine,
+    workspace: &Workspace,
+    declarations: &Declarations,
+    options: ApplyOptions,
+    observer: Arc<dyn Observer>,
+) -> Result<ApplyReport, Error> {
+    let started = Instant::now();
+    let calls_before = engine.stats();
+    let ownership = workspace.ownership();
+    let desired = Desired::from_declarations(declarations, &ownership);
+    let dir = workspace.root.join(DIR_NAME);
+    let plan_options = PlanOptions {
+        prune_volumes: options.prune_volumes,
+    };
+    let mut warnings = Vec::new();
+
+    let store = if options.dry_run {
+        None
+    } else {
+        match StateStore::open(&dir) {
+            Ok((store, warning)) => {
+                warnings.extend(warning);
+                Some(store)
+            }
+            Err(e) => {
+                warnings.push(format!("{e}; continuing without it"));
+                None
+            }
+        }
+    };
+
+    let mut observed = observe::observe(engine, &ownership, &desired).await?;
+    let first_plan = plan::plan(&desired, &observed, plan_options);
+    let orphans = orphans(&observed, &desired, store.as_ref());
+    if options.dry_run {
+        return Ok(ApplyReport {
+            statuses: Vec::new(),
+            plan: first_plan,
+            outcomes: Vec::new(),
+            orphans,
+            warnings,
+            elapsed: started.elapsed(),
+            calls: delta(engine.stats(), calls_before),
+            status_files_written: 0,
+        });
+    }
+
+    let journal = Arc::new(Journal {
+        store: store.map(Mutex::new),
+        inner: observer,
+    });
+    let execute_options = ExecuteOptions {
+        wait_ready: options.wait,
+        deadline: options.timeout.map(|t| started + t),
+        ..ExecuteOptions::default()
+    };
+    let mut outcomes: Vec<ActionOutcome> = Vec::new();
+    let mut current_plan = first_plan.clone();
+    let mut last_blocked = first_plan.blocked.clone();
+    for _round in 0..3 {
+        if current_plan.is_empty() {
+            break;
+        }
+        let round = execute::execute(
+            engine,
+            &ownership,
+            &desired,
+            &observed,
+            &current_plan,
+            execute_options,
+            journal.clone() as Arc<dyn Observer>,
+        )
+        .await;
+        let failed = round.iter().any(|o| o.result.is_err());
+        outcomes.extend(round);
+        observed = observe::observe(engine, &ownership, &desired).await?;
+        current_plan = plan::plan(&desired, &observed, plan_options);
+        last_blocked = current_plan.blocked.clone();
+        if failed {
+            break; // failures are reported, not retried within one apply
+        }
+    }
+
+    let mut plan_for_status = first_plan.clone();
+    plan_for_status.blocked = last_blocked;
+    let findings = status::Findings::new(&plan_for_status, &outcomes, options.wait);
+    let mut statuses = status::compute(&desired, &observed, &findings, options.wait);
+    let status_files_written = status::write_all(&dir, &mut statuses).unwrap_or_else(|e| {
+        warnings.push(format!("could not write status files: {e}"));
+        0
+    });
+    if let Some(store) = &journal.store {
+        sync_registry(store, &observed, &mut warnings);
+    }
+
+    Ok(ApplyReport {
+        plan: plan_for_status,
+        outcomes,
+        statuses,
+        orphans,
+        warnings,
+        elapsed: started.elapsed(),
+        calls: delta(engine.stats(), calls_before),
+        status_files_written,
+    })
+}
+
+fn delta(after: CallStats, before: CallStats) -> CallStats {
+    CallStats {
+        reads: after.reads - before.reads,
+        writes: after.writes - before.writes,
+    }
+}
+
+fn orphans(observed: &Observed, desired: &Desired, store: Option<&StateStore>) -> Vec<String> {
+    observed
+        .sandboxes
+        .iter()
+        .filter(|(name, _)| !desired.sandboxes.contains_key(*name))
+        .filter(|(name, _)| {
+            store.is_some_and(|s| !s.knows(Kind::Sandbox.as_str(), name).unwrap_or(true))
+        })
+        .flat_map(|(_, cs)| cs.iter().map(|c| c.container_name.clone()))
+        .collect()
+}
+
+fn sync_registry(store: &Mutex<StateStore>, observed: &Observed, warnings: &mut Vec<String>) {
+    let now = now_rfc3339();
+    let instances: Vec<Instance> = observed
+        .sandboxes
+        .iter()
+        .flat_map(|(name, cs)| {
+            cs.iter().map(|c| Instance {
+                kind: Kind::Sandbox.as_str().to_string(),
+                name: name.clone(),
+                container_id: Some(c.id.clone()),
+                container_name: Some(c.container_name.clone()),
+                image: Some(c.image_id.clone()),
+                spec_hash: c.spec_hash.clone(),
+                created_at: None,
+                started_at: c.state.is_running().then(|| now.clone()),
+                stopped_at: (!c.state.is_running()).then(|| now.clone()),
+            })
+        })
+        .collect();
+    if let Ok(store) = store.lock() {
+        if let Err(e) = store.sync_instances(&instances, &now) {
+            warnings.push(format!("could not update the instance registry: {e}"));
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! Status sidecar files: `.pocket-dock/status/<kind>/<name>.yaml`, one per object, written
+//! atomically (temp file + rename) and only when their content changed. Condition transition
+//! times are carried over from the previous file while a condition keeps its status and reason.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pocket_dock_spec::Kind;
+use serde::Serialize;
+
+use super::desired::{Desired, Key};
+use super::execute::ActionOutcome;
+use super::observe::Observed;
+use super::plan::Plan;
+use crate::timefmt::now_rfc3339;
+use crate::yaml_out::to_yaml;
+
+pub const STATUS_DIR: &str = "status";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    pub reason: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    pub last_transition_time: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    pub category: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    pub message: String,
+    pub time: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub kind: String,
+    pub name: String,
+    pub phase: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_spec_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    pub conditions: Vec<Condition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+}
+
+/// What the last apply learned about one object beyond the observation.
+#[derive(Debug, Default)]
+pub struct Findings<'a> {
+    pub errors: BTreeMap<Key, &'a ActionOutcome>,
+    pub blocked: BTreeMap<Key, String>,
+    /// Sandboxes whose readiness probe passed during this apply.
+    pub ready: Vec<Key>,
+}
+
+impl<'a> Findings<'a> {
+    pub fn new(plan: &Plan, outcomes: &'a [ActionOutcome], waited: bool) -> Self {
+        let mut findings = Findings::default();
+        for o in outcomes {
+            if o.result.is_err() {
+                findings.errors.insert(o.action.key.clone(), o);
+            } else if waited && o.action.key.kind == Kind::Sandbox {
+                findings.ready.push(o.action.key.clone());
+            }
+        }
+        for b in &plan.blocked {
+            findings.blocked.insert(b.key.clone(), b.reason.clone());
+        }
+        findings
+    }
+}
+
+fn condition(kind: &str, ok: Option<bool>, reason: &str, message: impl Into<String>) -> Condition {
+    Condition {
+        kind: kind.to_string(),
+        status: match ok {
+            Some(true) => "True",
+            Some(false) => "False",
+            None => "Unknown",
+        }
+        .to_string(),
+        reason: reason.to_string(),
+        message: message.into(),
+        last_transition_time: String::new(),
+    }
+}
+
+/// Every declared object's status after an apply.
+pub fn compute(
+    desired: &Desired,
+    observed: &Observed,
+    findings: &Findings<'_>,
+    waited: bool,
+) -> Vec<Status> {
+    let mut out = Vec::new();
+    let failure = |key: &Key| {
+        findings
+            .errors
+            .get(key)
+            .and_then(|o| o.result.as_ref().err())
+            .map(|e| LastError {
+                category: e.category().to_string(),
+                operation: e.operation().map(|op| op.as_str().to_string()),
+                message: e.to_string(),
+                time: String::new(),
+            })
+    };
+    let finish = |key: &Key,
+                  phase: &str,
+                  ready: Condition,
+                  extra: (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )| {
+        let last_error = failure(key);
+        let blocked = findings.blocked.get(key);
+        let progressing = match (blocked, &last_error) {
+            (Some(reason), _) => condition("Progressing", Some(true), "Waiting", reason.clone()),
+            (None, Some(_)) => condition("Progressing", Some(false), "Failed", ""),
+            (None, None) => condition("Progressing", Some(false), "Converged", ""),
+        };
+        let degraded = match &last_error {
+            Some(e) => condition("Degraded", Some(true), &e.category, e.message.clone()),
+            None => condition("Degraded", Some(false), "AsDeclared", ""),
+        };
+        Status {
+            kind: key.kind.as_str().to_string(),
+            name: key.name.clone(),
+            phase: if last_error.is_some() {
+                "Failed".to_string()
+            } else {
+                phase.to_string()
+            },
+            observed_spec_hash: extra.0,
+            container_id: extra.1,
+            container_name: extra.2,
+            image_id: extra.3,
+            conditions: vec![ready, progressing, degraded],
+            last_error,
+        }
+    };
+    for (name, s) in &desired.sandboxes {
+        let key = Key::new(Kind::Sandbox, name.clone());
+        let current = observed
+            .sandboxes
+            .get(name)
+            .and_then(|cs| cs.iter().find(|c| c.container_name == s.container_name));
+        let (phase, ready) = match current {
+            None if findings.blocked.contains_key(&key) => (
+                "Pending",
+                condition(
+                    "Ready",
+                    Some(false),
+                    "Waiting",
+                    findings.blocked[&key].clone(),
+                ),
+            ),
+            None => ("Pending", condition("Ready", Some(false), "NotCreated", "")),
+            Some(c) if c.state.is_running() => match &s.probe {
+                None => ("Running", condition("Ready", Some(true), "Running", "")),
+                Some(_) if waited && findings.ready.contains(&key) => {
+                    ("Running", condition("Ready", Some(true), "ProbePassed", ""))
+                }
+                Some(_) => (
+                    "Running",
+                    condition(
+                        "Ready",
+                        None,
+                        "NotProbed",
+                        "run `apply --wait` (or the controller) to probe readiness",
+                    ),
+                ),
+            },
+            Some(_) if !s.running => (
+                "Stopped",
+                condition("Ready", Some(false), "Stopped", "declared stopped"),
+            ),
+            Some(c) => (
+                "Exited",
+                condition(
+                    "Ready",
+                    Some(false),
+                    "NotRunning",
+                    format!("container is {:?}", c.state).to_lowercase(),
+                ),
+            ),
+        };
+        let extra = (
+            current.and_then(|c| c.spec_hash.clone()),
+            current.map(|c| c.id.clone()),
+            current.map(|c| c.container_name.clone()),
+            current.map(|c| c.image_id.clone()),
+        );
+        out.push(finish(&key, phase, ready, extra));
+    }
+    for name in desired.volumes.keys() {
+        let key = Key::new(Kind::Volume, name.clone());
+        let present = observed.volumes.contains_key(name);
+        let ready = condition(
+            "Ready",
+            Some(present),
+            if present { "Created" } else { "NotCreated" },
+            "",
+        );
+        let volume = observed.volumes.get(name).map(|v| v.name.clone());
+        out.push(finish(
+            &key,
+            if present { "Ready" } else { "Pending" },
+            ready,
+            (None, None, volume, None),
+        ));
+    }
+    for (name, image) in &desired.images {
+        let key = Key::new(Kind::Image, name.clone());
+        let (phase, ready, id) = match image {
+            super::desired::DesiredImage::Pull { reference } => {
+                match observed.images.get(reference).cloned().flatten() {
+                    Some(id) => (
+                        "Ready",
+                        condition("Ready", Some(true), "Present", reference.clone()),
+                        Some(id),
+                    ),
+                    None => (
+                        "Pending",
+                        condition("Ready", Some(false), "NotPresent", reference.clone()),
+                        None,
+                    ),
+                }
+            }
+            super::desired::DesiredImage::Unsupported { reason } => (
+                "Pending",
+                condition("Ready", Some(false), "Unsupported", reason.clone()),
+                None,
+            ),
+        };
+        out.push(finish(&key, phase, ready, (None, None, None, id)));
+    }
+    for (name, reason) in &desired.snapshots {
+        let key = Key::new(Kind::Snapshot, name.clone());
+        out.push(finish(
+            &key,
+            "Pending",
+            condition("Ready", Some(false), "Unsupported", reason.clone()),
+            (None, None, None, None),
+        ));
+    }
+    out
+}
+
+pub fn status_path(pocket_dock_dir: &Path, kind: Kind, name: &str) -> PathBuf {
+    pocket_dock_dir
+        .join(STATUS_DIR)
+        .join(kind.as_str().to_lowercase())
+        .join(format!("{name}.yaml"))
+}
+
+/// Reads a status file back (for carrying transition times over, and for `get`).
+pub fn read(path: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let docs = pocket_dock_spec::yaml::parse(&text, Default::default()).ok()?;
+    docs.into_iter().next().map(|d| d.root.to_json())
+}
+
+/// Writes every status that changed; removes status files of objects no longer declared.
+/// Returns how many files were written.
+pub fn write_all(pocket_dock_dir: &Path, statuses: &mut [Status]) -> std::io::Result<usize> {
+    let now = now_rfc3339();
+    let mut written = 0;
+    let mut keep: BTreeMap<PathBuf, ()> = BTreeMap::new();
+    for status in statuses.iter_mut() {
+        let Ok(kind) = status.kind.parse::<Kind>() else {
+            continue;
+        };
+        let path = status_path(pocket_dock_dir, kind, &status.name);
+        keep.insert(path.clone(), ());
+        let previous = read(&path);
+        for c in &mut status.conditions {
+            let old = previous.as_ref().and_then(|p| {
+                p["conditions"]
+                    .as_array()?
+                    .iter()
+                    .find(|o| o["type"] == c.kind.as_str())
+                    .cloned()
+            });
+            c.last_transition_time = match old {
+                Some(o) if o["status"] == c.status.as_str() && o["reason"] == c.reason.as_str() => {
+                    o["lastTransitionTime"].as_str().unwrap_or(&now).to_string()
+                }
+                _ => now.clone(),
+            };
+        }
+        if let Some(e) = &mut status.last_error {
+            let old = previous.as_ref().map(|p| &p["lastError"]);
+            e.time = match old {
+                Some(o) if o["message"] == e.message.as_str() => {
+                    o["time"].as_str().unwrap_or(&now).to_string()
+                }
+                _ => now.clone(),
+            };
+        }
+        let value = serde_json::to_value(&*status).unwrap_or_default();
+        let text = format!(
+            "# Generated by pocket-dock; do not edit.\n{}",
+            to_yaml(&value)
+        );
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+            continue;
+        }
+        write_atomic(&path, &text)?;
+        written += 1;
+    }
+    prune(pocket_dock_dir, &keep);
+    Ok(written)
+}
+
+fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("yaml.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn prune(pocket_dock_dir: &Path, keep: &BTreeMap<PathBuf, ()>) {
+    let Ok(kinds) = std::fs::read_dir(pocket_dock_dir.join(STATUS_DIR)) else {
+        return;
+    };
+    for kind_dir in kinds.flatten() {
+        let Ok(files) = std::fs::read_dir(kind_dir.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let path = file.path();
+            if path.extension().is_some_and(|e| e == "yaml") && !keep.contains_key(&path) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! The state store: a SQLite database (WAL) at `.pocket-dock/state.db` holding the instance
+//! registry, a journal of every action, and the command history `exec` appends to.
+//!
+//! It is a cache plus history, never the source of truth: labels on Podman's objects are.
+//! A missing database is created; a corrupt one is moved aside and replaced (with a warning);
+//! the registry is refreshed from what each apply observes.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub const FILE_NAME: &str = "state.db";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS instances (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    container_id TEXT,
+    container_name TEXT,
+    image TEXT,
+    spec_hash TEXT,
+    created_at TEXT,
+    started_at TEXT,
+    stopped_at TEXT,
+    PRIMARY KEY (kind, name)
+);
+CREATE TABLE IF NOT EXISTS journal (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    duration_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY,
+    sandbox TEXT NOT NULL,
+    command TEXT NOT NULL,
+    exit_code INTEGER,
+    duration_ms INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    stdout_bytes INTEGER NOT NULL,
+    stderr_bytes INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+";
+
+#[derive(Debug, thiserror::Error)]
+#[error("state store {path}: {source}")]
+pub struct StoreError {
+    pub path: PathBuf,
+    #[source]
+    pub source: rusqlite::Error,
+}
+
+pub struct StateStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// One row of the instance registry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Instance {
+    pub kind: String,
+    pub name: String,
+    pub container_id: Option<String>,
+    pub container_name: Option<String>,
+    pub image: Option<String>,
+    pub spec_hash: Option<String>,
+    pub created_at: Option<String>,
+    pub started_at: Option<String>,
+    pub stopped_at: Option<String>,
+}
+
+/// One journal row.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JournalEntry {
+    pub time: String,
+    pub kind: String,
+    pub name: String,
+    pub action: String,
+    pub reason: String,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+impl StateStore {
+    /// Opens (or creates) the store in `dir`. A corrupt database is renamed to
+    /// `state.db.corrupt-<time>` and a fresh one created; the warning says so.
+    pub fn open(dir: &Path) -> Result<(StateStore, Option<String>), StoreError> {
+        let path = dir.join(FILE_NAME);
+        match Self::open_at(&path) {
+            Ok(store) => Ok((store, None)),
+            Err(first) => {
+                let aside = dir.join(format!(
+                    "{FILE_NAME}.corrupt-{}",
+                    crate::timefmt::now_rfc3339().replace(':', "")
+                ));
+                let _ = std::fs::rename(&path, &aside);
+                for suffix in ["-wal", "-shm"] {
+                    let _ = std::fs::remove_file(dir.join(format!("{FILE_NAME}{suffix}")));
+                }
+                let store = Self::open_at(&path)?;
+                Ok((
+                    store,
+                    Some(format!(
+                        "the state store was unreadable ({}); moved it to {} and started a new one (it is rebuilt from Podman's labels)",
+                        first.source,
+                        aside.display()
+                    )),
+                ))
+            }
+        }
+    }
+
+    fn open_at(path: &Path) -> Result<StateStore, StoreError> {
+        let wrap = |source| StoreError {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(wrap)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(wrap)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(wrap)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(wrap)?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(wrap)?;
+        if check != "ok" {
+            return Err(wrap(rusqlite::Error::InvalidQuery));
+        }
+        conn.execute_batch(SCHEMA).map_err(wrap)?;
+        Ok(StateStore {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub fn journal(&self, entry: &JournalEntry) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO journal (time, kind, name, action, reason, outcome, error, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![entry.time, entry.kind, entry.name, entry.action, entry.reason, entry.outcome, entry.error, entry.duration_ms],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn journal_entries(&self, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT time, kind, name, action, reason, outcome, error, duration_ms FROM journal ORDER BY id DESC LIMIT ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(JournalEntry {
+                    time: r.get(0)?,
+                    kind: r.get(1)?,
+                    name: r.get(2)?,
+                    action: r.get(3)?,
+                    reason: r.get(4)?,
+                    outcome: r.get(5)?,
+                    error: r.get(6)?,
+                    duration_ms: r.get(7)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Replaces the registry with what was observed, keeping each instance's timestamps.
+    pub fn sync_instances(&self, observed: &[Instance], now: &str) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let previous = self.instances()?;
+        tx.execute("DELETE FROM instances", [])
+            .map_err(|e| self.err(e))?;
+        for i in observed {
+            let old = previous
+                .iter()
+                .find(|p| p.kind == i.kind && p.name == i.name);
+            let same_container = old.is_some_and(|o| o.container_id == i.container_id);
+            let created = if same_container {
+                old.and_then(|o| o.created_at.clone())
+            } else {
+                Some(now.to_string())
+            };
+            let started = match (same_container, &i.started_at) {
+                (true, Some(_)) => old
+                    .and_then(|o| o.started_at.clone())
+                    .or_else(|| Some(now.to_string())),
+                (_, s) => s.clone(),
+            };
+            let stopped = match (same_container, &i.stopped_at) {
+                (true, Some(_)) => old
+                    .and_then(|o| o.stopped_at.clone())
+                    .or_else(|| Some(now.to_string())),
+                (_, s) => s.clone(),
+            };
+            tx.execute(
+                "INSERT INTO instances (kind, name, container_id, container_name, image, spec_hash, created_at, started_at, stopped_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![i.kind, i.name, i.container_id, i.container_name, i.image, i.spec_hash, created, started, stopped],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    pub fn instances(&self) -> Result<Vec<Instance>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kind, name, container_id, container_name, image, spec_hash, created_at, started_at, stopped_at FROM instances ORDER BY kind, name")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Instance {
+                    kind: r.get(0)?,
+                    name: r.get(1)?,
+                    container_id: r.get(2)?,
+                    container_name: r.get(3)?,
+                    image: r.get(4)?,
+                    spec_hash: r.get(5)?,
+                    created_at: r.get(6)?,
+                    started_at: r.get(7)?,
+                    stopped_at: r.get(8)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    pub fn instance(&self, kind: &str, name: &str) -> Result<Option<Instance>, StoreError> {
+        Ok(self
+            .instances()?
+            .into_iter()
+            .find(|i| i.kind == kind && i.name == name))
+    }
+
+    /// Whether the registry knows `kind/name` (orphan detection).
+    pub fn knows(&self, kind: &str, name: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM instances WHERE kind = ?1 AND name = ?2",
+                params![kind, name],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_and_registry_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (store, warning) = StateStore::open(dir.path()).unwrap();
+            assert!(warning.is_none());
+            store
+                .journal(&JournalEntry {
+                    time: "t".into(),
+                    kind: "Sandbox".into(),
+                    name: "a".into(),
+                    action: "create".into(),
+                    reason: "not found".into(),
+                    outcome: "ok".into(),
+                    error: None,
+                    duration_ms: 5,
+                })
+                .unwrap();
+            let inst = Instance {
+                kind: "Sandbox".into(),
+                name: "a".into(),
+                container_id: Some("c1".into()),
+                container_name: Some("pd-a".into()),
+                image: None,
+                spec_hash: None,
+                created_at: None,
+                started_at: Some("x".into()),
+                stopped_at: None,
+            };
+            store
+                .sync_instances(&[inst], "2026-01-01T00:00:00Z")
+                .unwrap();
+        }
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        assert_eq!(store.journal_entries(10).unwrap().len(), 1);
+        let a = store.instance("Sandbox", "a").unwrap().unwrap();
+        assert_eq!(a.created_at.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert!(store.knows("Sandbox", "a").unwrap());
+        assert!(!store.knows("Sandbox", "b").unwrap());
+    }
+
+    #[test]
+    fn a_corrupt_database_is_moved_aside_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(FILE_NAME),
+            b"this is not a database, just garbage bytes....",
+        )
+        .unwrap();
+        let (store, warning) = StateStore::open(dir.path()).unwrap();
+        assert!(warning.unwrap().contains("moved it to"));
+        assert!(store.instances().unwrap().is_empty());
+        let aside = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains("corrupt"));
+        assert!(aside);
+    }
+}
