@@ -11,7 +11,8 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bin" "$work/tmp" "$work/etc"
 cp "$busybox" "$work/bin/busybox"
 for tool in sh echo cat sleep yes head tail ls ps kill true false env printf id wc seq \
-            pwd touch rm mkdir grep tr sed hostname uname date; do
+            pwd touch rm mkdir grep tr sed hostname uname date httpd wget nc awk sort uniq \
+            cut find xargs cp mv ln chmod test basename dirname whoami stat md5sum sha256sum; do
     ln -s busybox "$work/bin/$tool"
 done
 chmod 1777 "$work/tmp"

@@ -49,7 +49,7 @@ fn init_tracing(verbose: u8, format: OutputFormat) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     match format {
-        OutputFormat::Json => builder.json().init(),
+        OutputFormat::Json | OutputFormat::Yaml => builder.json().init(),
         OutputFormat::Text => builder.compact().init(),
     }
 }

@@ -11,7 +11,7 @@ pub async fn doctor(global: &GlobalArgs) -> Outcome {
     )
     .await;
     match global.output {
-        OutputFormat::Json => {
+        OutputFormat::Json | OutputFormat::Yaml => {
             let text =
                 serde_json::to_string_pretty(&report).map_err(|e| pocket_dock::Error::Usage {
                     message: format!("cannot encode the report: {e}"),

@@ -1,7 +1,11 @@
 //! Command-line surface: argument types and dispatch. Every command is a thin layer over
 //! the library; nothing here decides behaviour that a library user could not reach.
 
+mod apply;
+mod declared;
+mod delete;
 mod doctor;
+mod get;
 mod init;
 mod report;
 mod run;
@@ -56,6 +60,15 @@ pub struct GlobalArgs {
 pub enum OutputFormat {
     Text,
     Json,
+    Yaml,
+}
+
+/// Prints a machine-readable value in the chosen format (text falls back to JSON).
+pub fn emit(value: &serde_json::Value, format: OutputFormat) {
+    match format {
+        OutputFormat::Yaml => print!("{}", pocket_dock::yaml_out::to_yaml(value)),
+        _ => println!("{value}"),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +77,15 @@ pub enum Command {
     Doctor,
     /// Run a command in an ephemeral sandbox, streaming its output
     Run(run::RunArgs),
+    /// Converge: make Podman run what .pocket-dock/ declares
+    Apply(apply::ApplyArgs),
+    /// Show what apply would do and why (exit 1 when changes are pending)
+    #[command(alias = "plan")]
+    Diff,
+    /// List declared and running objects: desired vs actual state, phase, age
+    Get(get::GetArgs),
+    /// Remove a sandbox's or volume's runtime objects (not its YAML)
+    Delete(delete::DeleteArgs),
     /// Check every document under .pocket-dock/ and report all problems (exit 2 if any)
     Validate,
     /// Print the JSON Schema, write all schemas to a folder, or check them for drift
@@ -84,6 +106,10 @@ pub async fn dispatch(cli: Cli) -> Outcome {
     match cli.command {
         Command::Doctor => doctor::doctor(&cli.global).await,
         Command::Run(args) => run::run(&cli.global, args).await,
+        Command::Apply(args) => apply::apply(&cli.global, args).await,
+        Command::Diff => apply::diff(&cli.global).await,
+        Command::Get(args) => get::get(&cli.global, args).await,
+        Command::Delete(args) => delete::delete(&cli.global, args).await,
         Command::Validate => validate::validate(&cli.global),
         Command::Schema(args) => schema::schema(args),
         Command::Init => init::init(&cli.global),

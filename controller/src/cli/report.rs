@@ -22,7 +22,7 @@ pub fn print_error(err: &Error, format: OutputFormat, verbose: bool) {
                 }
             }
         }
-        OutputFormat::Json => {
+        OutputFormat::Json | OutputFormat::Yaml => {
             let (operation, subject) = match err {
                 Error::Engine(e) => (Some(e.operation().as_str()), e.subject()),
                 _ => (None, None),

@@ -17,7 +17,7 @@ pub fn validate(global: &GlobalArgs) -> Outcome {
     let loaded = load(&workspace.root);
     let objects = &loaded.declarations.objects;
     match global.output {
-        OutputFormat::Json => {
+        OutputFormat::Json | OutputFormat::Yaml => {
             let value = serde_json::json!({
                 "valid": loaded.is_valid(),
                 "root": workspace.root,

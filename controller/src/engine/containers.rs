@@ -13,7 +13,7 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StopContainerOptions,
+    CreateContainerOptions, RemoveContainerOptions, StopContainerOptions,
 };
 use pocket_dock_spec::Kind;
 
@@ -65,6 +65,8 @@ pub struct ContainerSummary {
     pub image_id: String,
     pub state: ContainerState,
     pub labels: HashMap<String, String>,
+    /// Creation time, seconds since the Unix epoch.
+    pub created: i64,
 }
 
 /// What an inspect tells about one container.
@@ -312,46 +314,92 @@ pub enum RemoveOutcome {
     AlreadyGone,
 }
 
-fn label_filters(filters: &[String]) -> HashMap<String, Vec<String>> {
-    HashMap::from([("label".to_string(), filters.to_vec())])
+/// The fields of a `/containers/json` row that pocket-dock reads, leniently typed.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawSummary {
+    id: String,
+    #[serde(default)]
+    names: Vec<String>,
+    #[serde(default)]
+    image: String,
+    #[serde(rename = "ImageID", default)]
+    image_id: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    labels: Option<HashMap<String, String>>,
+    #[serde(default)]
+    created: i64,
 }
 
-fn summary_from(raw: bollard::models::ContainerSummary) -> ContainerSummary {
-    let name = raw
-        .names
-        .as_ref()
-        .and_then(|n| n.first())
-        .map(|n| n.trim_start_matches('/').to_string())
-        .unwrap_or_default();
-    ContainerSummary {
-        id: raw.id.unwrap_or_default(),
-        name,
-        image: raw.image.unwrap_or_default(),
-        image_id: raw.image_id.unwrap_or_default(),
-        state: ContainerState::parse(raw.state.as_ref().map_or("", |s| s.as_ref())),
-        labels: raw.labels.unwrap_or_default(),
+impl RawSummary {
+    fn into_summary(self) -> ContainerSummary {
+        ContainerSummary {
+            id: self.id,
+            name: self
+                .names
+                .first()
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default(),
+            image: self.image,
+            image_id: self.image_id,
+            state: ContainerState::parse(&self.state),
+            labels: self.labels.unwrap_or_default(),
+            created: self.created,
+        }
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawInspect {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    image: String,
+    #[serde(default)]
+    state: RawState,
+    #[serde(default)]
+    config: RawConfig,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct RawState {
+    #[serde(default)]
+    status: String,
+    exit_code: Option<i64>,
+    pid: Option<i64>,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct RawConfig {
+    #[serde(default)]
+    image: String,
+    labels: Option<HashMap<String, String>>,
 }
 
 impl Engine {
     /// Lists containers (running and stopped) matching every `key=value` label filter.
+    ///
+    /// Read raw: Podman reports states such as `stopped` that bollard's strict state enum
+    /// rejects, which would fail the whole listing.
     pub async fn list_containers(
         &self,
         label_filter: &[String],
     ) -> Result<Vec<ContainerSummary>, EngineError> {
-        let options = ListContainersOptions {
-            all: true,
-            filters: Some(label_filters(label_filter)),
-            ..Default::default()
-        };
-        let raw = self
-            .call(
-                Operation::ContainerList,
-                Target::None,
-                self.docker.list_containers(Some(options)),
-            )
-            .await?;
-        Ok(raw.into_iter().map(summary_from).collect())
+        let filters = serde_json::json!({ "label": label_filter }).to_string();
+        let path = format!(
+            "/containers/json?all=true&filters={}",
+            super::raw::percent_encode(&filters)
+        );
+        let raw: Vec<RawSummary> = self.raw_get_json(Operation::ContainerList, &path).await?;
+        Ok(raw.into_iter().map(RawSummary::into_summary).collect())
     }
 
     /// Lists the containers this workspace owns, with a handle usable for writes.
@@ -377,30 +425,30 @@ impl Engine {
 
     /// Inspects any container by id or name (reading is allowed for every container).
     pub async fn inspect_container(&self, id: &str) -> Result<ContainerDetails, EngineError> {
-        let raw = self
-            .call(
-                Operation::ContainerInspect,
-                Target::Container(id),
-                self.docker.inspect_container(id, None),
-            )
-            .await?;
-        let state = raw.state.unwrap_or_default();
-        let config = raw.config.unwrap_or_default();
+        let path = format!("/containers/{}/json", super::raw::percent_encode(id));
+        let raw: RawInspect = match self.raw_get_json(Operation::ContainerInspect, &path).await {
+            Ok(raw) => raw,
+            Err(EngineError::Runtime {
+                status: Some(404), ..
+            }) => {
+                return Err(EngineError::ContainerNotFound {
+                    op: Operation::ContainerInspect,
+                    id: id.to_string(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         Ok(ContainerDetails {
-            id: raw.id.unwrap_or_default(),
-            name: raw
-                .name
-                .unwrap_or_default()
-                .trim_start_matches('/')
-                .to_string(),
-            image: config.image.unwrap_or_default(),
-            image_id: raw.image.unwrap_or_default(),
-            state: ContainerState::parse(state.status.as_ref().map_or("", |s| s.as_ref())),
-            exit_code: state.exit_code,
-            pid: state.pid.filter(|p| *p > 0),
-            started_at: state.started_at,
-            finished_at: state.finished_at,
-            labels: config.labels.unwrap_or_default(),
+            id: raw.id,
+            name: raw.name.trim_start_matches('/').to_string(),
+            image: raw.config.image,
+            image_id: raw.image,
+            state: ContainerState::parse(&raw.state.status),
+            exit_code: raw.state.exit_code,
+            pid: raw.state.pid.filter(|p| *p > 0),
+            started_at: raw.state.started_at,
+            finished_at: raw.state.finished_at,
+            labels: raw.config.labels.unwrap_or_default(),
         })
     }
 

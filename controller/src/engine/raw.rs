@@ -10,8 +10,20 @@ use tokio::net::UnixStream;
 
 use super::{Engine, EngineError, Operation, Target, classify_io};
 
+/// Percent-encodes everything but unreserved characters, for query strings and path parts.
+pub(crate) fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Responses larger than this are not what these endpoints return; refuse them.
-const MAX_RESPONSE: u64 = 4 * 1024 * 1024;
+const MAX_RESPONSE: u64 = 64 * 1024 * 1024;
 
 impl Engine {
     /// GETs `path` (under the API version prefix) and decodes the JSON body as `T`.

@@ -49,6 +49,8 @@ pub struct ApplyReport {
     pub elapsed: Duration,
     pub calls: CallStats,
     pub status_files_written: usize,
+    /// With `--wait`: sandboxes whose readiness probe did not pass in time, and why.
+    pub not_ready: Vec<(Key, String)>,
 }
 
 impl ApplyReport {
@@ -151,6 +153,7 @@ pub async fn apply(
             elapsed: started.elapsed(),
             calls: delta(engine.stats(), calls_before),
             status_files_written: 0,
+            not_ready: Vec::new(),
         });
     }
 
@@ -192,7 +195,20 @@ pub async fn apply(
 
     let mut plan_for_status = first_plan.clone();
     plan_for_status.blocked = last_blocked;
-    let findings = status::Findings::new(&plan_for_status, &outcomes, options.wait);
+    let mut findings = status::Findings::new(&plan_for_status, &outcomes, false);
+    if options.wait {
+        let deadline = started + options.timeout.unwrap_or(DEFAULT_WAIT);
+        let (ready, not_ready) = wait_for_readiness(engine, &desired, &observed, deadline).await;
+        findings.ready = ready;
+        for (key, reason) in not_ready {
+            findings.not_ready.insert(key, reason);
+        }
+    }
+    let not_ready: Vec<(Key, String)> = findings
+        .not_ready
+        .iter()
+        .map(|(k, r)| (k.clone(), r.clone()))
+        .collect();
     let mut statuses = status::compute(&desired, &observed, &findings, options.wait);
     let status_files_written = status::write_all(&dir, &mut statuses).unwrap_or_else(|e| {
         warnings.push(format!("could not write status files: {e}"));
@@ -211,7 +227,56 @@ pub async fn apply(
         elapsed: started.elapsed(),
         calls: delta(engine.stats(), calls_before),
         status_files_written,
+        not_ready,
     })
+}
+
+/// How long `--wait` waits for readiness when no `--timeout` is given.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(120);
+
+/// Probes every running sandbox that has a readiness probe until it passes or `deadline`.
+async fn wait_for_readiness(
+    engine: &Engine,
+    desired: &Desired,
+    observed: &Observed,
+    deadline: Instant,
+) -> (Vec<Key>, Vec<(Key, String)>) {
+    let probes = desired.sandboxes.values().filter_map(|s| {
+        let probe = s.probe.as_ref()?;
+        let c = observed
+            .sandboxes
+            .get(&s.name)?
+            .iter()
+            .find(|c| c.container_name == s.container_name && c.state.is_running())?;
+        Some((
+            Key::new(Kind::Sandbox, s.name.clone()),
+            probe,
+            c.handle.clone(),
+        ))
+    });
+    let results = futures_util::future::join_all(probes.map(|(key, probe, handle)| async move {
+        loop {
+            let last = match execute::run_probe(engine, &handle, probe).await {
+                Ok(0) => return (key, None),
+                Ok(code) => format!("readiness probe exits {code}"),
+                Err(e) => format!("readiness probe failed: {e}"),
+            };
+            if Instant::now() + probe.interval >= deadline {
+                return (key, Some(format!("{last} (gave up when the wait ran out)")));
+            }
+            tokio::time::sleep(probe.interval).await;
+        }
+    }))
+    .await;
+    let mut ready = Vec::new();
+    let mut not_ready = Vec::new();
+    for (key, failure) in results {
+        match failure {
+            None => ready.push(key),
+            Some(reason) => not_ready.push((key, reason)),
+        }
+    }
+    (ready, not_ready)
 }
 
 fn delta(after: CallStats, before: CallStats) -> CallStats {

@@ -20,6 +20,8 @@ pub struct ObservedContainer {
     /// The effective spec it was created from (JSON), for explaining recreates.
     pub spec: Option<String>,
     pub image_id: String,
+    /// Seconds since the Unix epoch.
+    pub created: i64,
     pub handle: OwnedContainer,
 }
 
@@ -84,6 +86,7 @@ pub async fn observe(
                 spec_hash: summary.labels.get(SPEC_HASH).cloned(),
                 spec: summary.labels.get(SPEC).cloned(),
                 image_id: summary.image_id,
+                created: summary.created,
                 handle,
             });
     }

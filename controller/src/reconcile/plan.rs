@@ -466,6 +466,7 @@ pub fn simulate(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed
                     spec_hash: Some(s.spec_hash.clone()),
                     spec: Some(s.spec.to_string()),
                     image_id: image,
+                    created: 0,
                     handle: OwnedContainer::for_tests(&s.container_name),
                 });
             }
@@ -510,6 +511,7 @@ mod tests {
             spec_hash: Some(hash.into()),
             spec: Some(serde_json::json!({"env": {"A": hash}}).to_string()),
             image_id: image.into(),
+            created: 0,
             handle: OwnedContainer::for_tests(&format!("pd-{name}")),
         }
     }

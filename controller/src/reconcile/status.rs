@@ -66,6 +66,8 @@ pub struct Findings<'a> {
     pub blocked: BTreeMap<Key, String>,
     /// Sandboxes whose readiness probe passed during this apply.
     pub ready: Vec<Key>,
+    /// Sandboxes whose readiness probe did not pass while waiting, and why.
+    pub not_ready: BTreeMap<Key, String>,
 }
 
 impl<'a> Findings<'a> {

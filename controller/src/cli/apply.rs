@@ -1,0 +1,284 @@
+use std::io::Write;
+use std::sync::Arc;
+
+use clap::Args;
+use pocket_dock::ExitCode;
+use pocket_dock::engine::Engine;
+use pocket_dock::reconcile::{
+    self, Action, ActionOutcome, ApplyOptions, ApplyReport, Observer, Op, Plan,
+};
+use pocket_dock_spec::parse_duration;
+
+use super::declared::{Loaded, load_valid};
+use super::{GlobalArgs, Outcome, OutputFormat};
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Show what would be done; change nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Also remove named volumes that are no longer declared (deletes their data)
+    #[arg(long)]
+    prune_volumes: bool,
+    /// Give up (exit 5) after this long, e.g. 2m
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<std::time::Duration>,
+    /// Wait until readiness probes pass
+    #[arg(long)]
+    wait: bool,
+}
+
+/// Prints actions as they finish (text: one line each; json: one object per line).
+struct Printer {
+    format: OutputFormat,
+}
+
+impl Observer for Printer {
+    fn started(&self, action: &Action) {
+        if self.format == OutputFormat::Text && matches!(action.op, Op::Pull { .. }) {
+            println!("  pulling {} for {}...", pull_reference(action), action.key);
+        }
+    }
+
+    fn finished(&self, outcome: &ActionOutcome) {
+        let a = &outcome.action;
+        match self.format {
+            OutputFormat::Text => {
+                let line = match &outcome.result {
+                    Ok(()) => format!(
+                        "{} {:<28} {} ({}) {}",
+                        a.op.sign(),
+                        a.key.to_string(),
+                        done(&a.op),
+                        a.reason,
+                        ms(outcome.elapsed)
+                    ),
+                    Err(e) => format!("! {:<28} {} failed: {e}", a.key.to_string(), a.op.verb()),
+                };
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                for change in &a.changes {
+                    let _ = writeln!(out, "      {change}");
+                }
+            }
+            _ => {
+                let value = serde_json::json!({
+                    "event": "action",
+                    "kind": a.key.kind,
+                    "name": a.key.name,
+                    "action": a.op,
+                    "reason": a.reason,
+                    "changes": a.changes,
+                    "ok": outcome.result.is_ok(),
+                    "error": outcome.result.as_ref().err().map(|e| serde_json::json!({
+                        "category": e.category(),
+                        "operation": e.operation().map(|o| o.as_str()),
+                        "message": e.to_string(),
+                    })),
+                    "elapsed_ms": outcome.elapsed.as_millis() as u64,
+                });
+                println!("{value}");
+            }
+        }
+    }
+}
+
+fn pull_reference(action: &Action) -> &str {
+    match &action.op {
+        Op::Pull { reference } => reference,
+        _ => "",
+    }
+}
+
+fn done(op: &Op) -> &'static str {
+    match op {
+        Op::Pull { .. } => "pulled",
+        Op::CreateVolume | Op::Create { .. } => "created",
+        Op::Start => "started",
+        Op::Stop => "stopped",
+        Op::Recreate { .. } => "recreated",
+        Op::Remove { .. } | Op::RemoveVolume => "removed",
+    }
+}
+
+fn ms(d: std::time::Duration) -> String {
+    if d.as_millis() >= 1000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Outcome {
+    let (workspace, declarations) = match load_valid(global)? {
+        Loaded::Valid(w, d) => (w, d),
+        Loaded::Invalid(code) => return Ok(code),
+    };
+    let engine = Engine::new(&global.engine_config()?)?;
+    let options = ApplyOptions {
+        dry_run: args.dry_run,
+        prune_volumes: args.prune_volumes,
+        wait: args.wait,
+        timeout: args.timeout,
+    };
+    let printer = Arc::new(Printer {
+        format: global.output,
+    });
+    let report = reconcile::apply(&engine, &workspace, &declarations, options, printer).await?;
+    if args.dry_run {
+        print_plan(&report.plan, global.output);
+        return Ok(ExitCode::Success.code());
+    }
+    print_summary(&report, global.output);
+    Ok(if report.timed_out() {
+        ExitCode::TimedOut
+    } else if report.converged() {
+        ExitCode::Success
+    } else {
+        ExitCode::Failed
+    }
+    .code())
+}
+
+fn print_summary(report: &ApplyReport, format: OutputFormat) {
+    let count = |verb: &str| {
+        report
+            .outcomes
+            .iter()
+            .filter(|o| o.result.is_ok() && done(&o.action.op) == verb)
+            .count()
+    };
+    let failed = report.failures().count();
+    match format {
+        OutputFormat::Text => {
+            for warning in &report.warnings {
+                eprintln!("warning: {warning}");
+            }
+            for orphan in &report.orphans {
+                eprintln!(
+                    "note: {orphan} carried this workspace's labels but was not in the state registry (orphan); it was handled as undeclared"
+                );
+            }
+            for b in &report.plan.blocked {
+                println!("! {:<28} waiting: {}", b.key.to_string(), b.reason);
+            }
+            for v in &report.plan.kept_volumes {
+                println!(
+                    "  Volume/{v:<21} kept: no longer declared (remove with --prune-volumes; deletes its data)"
+                );
+            }
+            for (key, reason) in &report.not_ready {
+                println!("! {:<28} not ready: {reason}", key.to_string());
+            }
+            let elapsed = ms(report.elapsed);
+            if report.outcomes.is_empty() && report.plan.blocked.is_empty() {
+                println!(
+                    "apply: no changes ({} objects up to date, {elapsed})",
+                    report.statuses.len()
+                );
+            } else {
+                let parts: Vec<String> = [
+                    "created",
+                    "recreated",
+                    "started",
+                    "stopped",
+                    "removed",
+                    "pulled",
+                ]
+                .iter()
+                .map(|v| (v, count(v)))
+                .filter(|(_, n)| *n > 0)
+                .map(|(v, n)| format!("{n} {v}"))
+                .collect();
+                let mut line = if parts.is_empty() {
+                    "nothing done".to_string()
+                } else {
+                    parts.join(", ")
+                };
+                if failed > 0 {
+                    line.push_str(&format!(", {failed} failed"));
+                }
+                if !report.plan.blocked.is_empty() {
+                    line.push_str(&format!(", {} waiting", report.plan.blocked.len()));
+                }
+                println!("apply: {line} ({elapsed})");
+            }
+        }
+        _ => {
+            let value = serde_json::json!({
+                "event": "summary",
+                "converged": report.converged(),
+                "changes": report.outcomes.iter().filter(|o| o.result.is_ok()).count(),
+                "failed": failed,
+                "blocked": report.plan.blocked,
+                "kept_volumes": report.plan.kept_volumes,
+                "orphans": report.orphans,
+                "not_ready": report.not_ready.iter().map(|(k, r)| serde_json::json!({"kind": k.kind, "name": k.name, "reason": r})).collect::<Vec<_>>(),
+                "warnings": report.warnings,
+                "podman_calls": report.calls,
+                "elapsed_ms": report.elapsed.as_millis() as u64,
+            });
+            println!("{value}");
+        }
+    }
+}
+
+/// `diff`: what apply would do, and why; exit 1 when anything is pending.
+pub async fn diff(global: &GlobalArgs) -> Outcome {
+    let (workspace, declarations) = match load_valid(global)? {
+        Loaded::Valid(w, d) => (w, d),
+        Loaded::Invalid(code) => return Ok(code),
+    };
+    let engine = Engine::new(&global.engine_config()?)?;
+    let options = ApplyOptions {
+        dry_run: true,
+        ..ApplyOptions::default()
+    };
+    let report = reconcile::apply(
+        &engine,
+        &workspace,
+        &declarations,
+        options,
+        Arc::new(Printer {
+            format: global.output,
+        }),
+    )
+    .await?;
+    print_plan(&report.plan, global.output);
+    Ok(if report.plan.is_empty() {
+        ExitCode::Success
+    } else {
+        ExitCode::ChangesPending
+    }
+    .code())
+}
+
+fn print_plan(plan: &Plan, format: OutputFormat) {
+    match format {
+        OutputFormat::Text => {
+            for a in &plan.actions {
+                println!(
+                    "{} {:<28} {} ({})",
+                    a.op.sign(),
+                    a.key.to_string(),
+                    a.op.verb(),
+                    a.reason
+                );
+                for change in &a.changes {
+                    println!("      {change}");
+                }
+            }
+            for b in &plan.blocked {
+                println!("! {:<28} waiting: {}", b.key.to_string(), b.reason);
+            }
+            for v in &plan.kept_volumes {
+                println!("  Volume/{v:<21} kept: no longer declared (remove with --prune-volumes)");
+            }
+            match plan.actions.len() {
+                0 => println!("no changes"),
+                n => println!("{n} change{} pending", if n == 1 { "" } else { "s" }),
+            }
+        }
+        _ => println!("{}", serde_json::to_string(plan).unwrap_or_default()),
+    }
+}

@@ -1,0 +1,183 @@
+use clap::Args;
+use pocket_dock::engine::Engine;
+use pocket_dock::reconcile::desired::Desired;
+use pocket_dock::reconcile::observe::observe;
+use pocket_dock::reconcile::status::{read, status_path};
+use pocket_dock::workspace::DIR_NAME;
+use pocket_dock::{Error, ExitCode};
+use pocket_dock_spec::Kind;
+
+use super::declared::{Loaded, load_valid};
+use super::{GlobalArgs, Outcome, OutputFormat, emit};
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// What to show: a kind (`sandbox`), or one object (`sandbox/web`); default: everything
+    #[arg(value_name = "KIND[/NAME]")]
+    target: Option<String>,
+}
+
+/// Parses `sandbox`, `Sandbox/web`, `sandboxes` into a kind and an optional name.
+pub fn parse_target(target: &str) -> Result<(Kind, Option<String>), Error> {
+    let (kind, name) = match target.split_once('/') {
+        Some((k, n)) => (k, Some(n.to_string())),
+        None => (target, None),
+    };
+    let lower = kind.to_lowercase();
+    let singular = lower
+        .strip_suffix("es")
+        .filter(|s| s.ends_with('x'))
+        .or_else(|| lower.strip_suffix('s'))
+        .unwrap_or(&lower);
+    pocket_dock_spec::schema::DECLARABLE
+        .iter()
+        .find(|k| k.as_str().to_lowercase() == singular || k.as_str().to_lowercase() == lower)
+        .map(|k| (*k, name))
+        .ok_or_else(|| Error::Usage {
+            message: format!("unknown kind `{kind}`: use sandbox, image, snapshot or volume"),
+        })
+}
+
+fn age(created: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let secs = (now - created).max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
+    let filter = args.target.as_deref().map(parse_target).transpose()?;
+    let (workspace, declarations) = match load_valid(global)? {
+        Loaded::Valid(w, d) => (w, d),
+        Loaded::Invalid(code) => return Ok(code),
+    };
+    let engine = Engine::new(&global.engine_config()?)?;
+    let ownership = workspace.ownership();
+    let desired = Desired::from_declarations(&declarations, &ownership);
+    let observed = observe(&engine, &ownership, &desired).await?;
+    let dir = workspace.root.join(DIR_NAME);
+
+    let mut rows = Vec::new();
+    let mut push = |kind: Kind, name: &str, want: &str, actual: String, age: String| {
+        if filter
+            .as_ref()
+            .is_some_and(|(k, n)| *k != kind || n.as_deref().is_some_and(|n| n != name))
+        {
+            return;
+        }
+        let status = read(&status_path(&dir, kind, name));
+        let phase = status
+            .as_ref()
+            .and_then(|s| s["phase"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "-".into());
+        rows.push(serde_json::json!({
+            "kind": kind, "name": name, "desired": want, "actual": actual, "phase": phase, "age": age,
+            "status": status,
+        }));
+    };
+    for (name, s) in &desired.sandboxes {
+        let current = observed
+            .sandboxes
+            .get(name)
+            .and_then(|cs| cs.iter().find(|c| c.container_name == s.container_name));
+        let actual = current.map_or("absent".to_string(), |c| {
+            serde_json::to_value(&c.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        });
+        push(
+            Kind::Sandbox,
+            name,
+            if s.running { "running" } else { "stopped" },
+            actual,
+            current.map_or("-".into(), |c| age(c.created)),
+        );
+    }
+    for (name, cs) in observed
+        .sandboxes
+        .iter()
+        .filter(|(n, _)| !desired.sandboxes.contains_key(*n))
+    {
+        let created = cs.first().map_or(0, |c| c.created);
+        push(
+            Kind::Sandbox,
+            name,
+            "absent",
+            "present".into(),
+            age(created),
+        );
+    }
+    for name in desired.volumes.keys() {
+        let actual = if observed.volumes.contains_key(name) {
+            "present"
+        } else {
+            "absent"
+        };
+        push(Kind::Volume, name, "present", actual.into(), "-".into());
+    }
+    for name in observed
+        .volumes
+        .keys()
+        .filter(|n| !desired.volumes.contains_key(*n))
+    {
+        push(Kind::Volume, name, "absent", "present".into(), "-".into());
+    }
+    for (name, image) in &desired.images {
+        let actual = match image {
+            pocket_dock::reconcile::desired::DesiredImage::Pull { reference } => {
+                if observed.images.get(reference).cloned().flatten().is_some() {
+                    "present"
+                } else {
+                    "absent"
+                }
+            }
+            pocket_dock::reconcile::desired::DesiredImage::Unsupported { .. } => "unsupported",
+        };
+        push(Kind::Image, name, "present", actual.into(), "-".into());
+    }
+    for name in desired.snapshots.keys() {
+        push(
+            Kind::Snapshot,
+            name,
+            "present",
+            "unsupported".into(),
+            "-".into(),
+        );
+    }
+
+    if let Some((kind, Some(name))) = &filter {
+        if rows.is_empty() {
+            return Err(Error::Usage {
+                message: format!("{kind}/{name} is not declared and not running in this workspace"),
+            });
+        }
+    }
+    match global.output {
+        OutputFormat::Text => {
+            println!(
+                "{:<10} {:<24} {:<9} {:<9} {:<9} AGE",
+                "KIND", "NAME", "DESIRED", "ACTUAL", "PHASE"
+            );
+            for r in &rows {
+                println!(
+                    "{:<10} {:<24} {:<9} {:<9} {:<9} {}",
+                    r["kind"].as_str().unwrap_or_default(),
+                    r["name"].as_str().unwrap_or_default(),
+                    r["desired"].as_str().unwrap_or_default(),
+                    r["actual"].as_str().unwrap_or_default(),
+                    r["phase"].as_str().unwrap_or_default(),
+                    r["age"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        format => emit(&serde_json::Value::Array(rows), format),
+    }
+    Ok(ExitCode::Success.code())
+}
