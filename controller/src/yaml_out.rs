@@ -100,6 +100,6 @@ mod tests {
         let parsed = pocket_dock_spec::yaml::parse(&text, Default::default()).unwrap();
         assert_eq!(parsed[0].root.to_json(), value, "{text}");
         assert!(text.contains("flag: \"yes\""));
-        assert!(text.contains("- type: Ready\n"), "{text}");
+        assert!(text.contains("- message: \"it's: fine\"\n"), "{text}");
     }
 }
