@@ -10,6 +10,7 @@
 
 mod support;
 
+mod apply;
 mod cli_doctor;
 mod cli_run;
 mod cli_spec;

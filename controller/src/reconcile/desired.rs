@@ -142,10 +142,9 @@ impl Desired {
                     if let Spec::Sandbox(effective) =
                         pocket_dock_spec::effective(object, &declarations.settings)
                     {
-                        let hash = pocket_dock_spec::spec_hash(object, &declarations.settings);
                         desired.sandboxes.insert(
                             name.clone(),
-                            sandbox(&name, &effective, hash, declarations, ownership),
+                            sandbox(&name, &effective, declarations, ownership),
                         );
                     }
                 }
@@ -156,13 +155,24 @@ impl Desired {
     }
 }
 
+/// The part of a sandbox's effective spec that a container is made from: everything but
+/// `state`, which start and stop reconcile on the same container.
+fn container_spec(s: &SandboxSpec) -> SandboxSpec {
+    SandboxSpec {
+        state: DesiredState::default(),
+        ..s.clone()
+    }
+}
+
 fn sandbox(
     name: &str,
     s: &SandboxSpec,
-    spec_hash: String,
     declarations: &Declarations,
     ownership: &Ownership,
 ) -> DesiredSandbox {
+    let made_from = container_spec(s);
+    let spec_hash =
+        pocket_dock_spec::hash::hash_spec(Kind::Sandbox, &Spec::Sandbox(made_from.clone()));
     let container_name = ownership.container_name(Kind::Sandbox, name);
     let image = match (&s.image, &s.image_from) {
         (Some(reference), _) => ImageSource::Reference(reference.clone()),
@@ -237,7 +247,7 @@ fn sandbox(
         config.no_new_privileges = sec.no_new_privileges.unwrap_or(false);
         config.cap_drop = sec.drop_capabilities.clone();
     }
-    let spec = serde_json::to_value(s).unwrap_or_default();
+    let spec = serde_json::to_value(&made_from).unwrap_or_default();
     config
         .labels
         .insert(SPEC_HASH.to_string(), spec_hash.clone());

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod podman;
 pub mod registry;
 pub mod watchdog;
+pub mod workspace;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -23,6 +23,8 @@ use pocket_dock::engine::{Engine, EngineConfig};
 
 /// The offline image every service gets.
 pub const TEST_IMAGE: &str = "localhost/pocket-dock-test/busybox:1";
+/// The same image under the name the example workspaces use.
+pub const DEMO_IMAGE: &str = "localhost/pocket-dock-demo/busybox:1";
 
 /// Podman settings shared with the demo.
 const CONTAINERS_CONF: &str = include_str!("../../../scripts/containers.conf");
@@ -214,6 +216,8 @@ impl Podman {
             chown_tree(&tar, u);
         }
         self.podman_ok(&["import", &tar.display().to_string(), TEST_IMAGE]);
+        // The examples name the image the demo builds.
+        self.podman_ok(&["tag", TEST_IMAGE, DEMO_IMAGE]);
     }
 
     /// Imports the test rootfs as `reference` with the label `key=value`.
