@@ -31,9 +31,55 @@ pub fn rfc3339(secs: u64) -> String {
     )
 }
 
+/// Seconds since the Unix epoch of `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let num = |s: &str| s.parse::<i64>().ok();
+    let (date, rest) = text.split_once('T')?;
+    let mut d = date.split('-');
+    let (year, month, day) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
+    let time = rest.get(..8)?;
+    let mut t = time.split(':');
+    let (h, m, s) = (num(t.next()?)?, num(t.next()?)?, num(t.next()?)?);
+    let zone = rest[8..].trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+    let offset = match zone {
+        "Z" | "" => 0,
+        z => {
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let (zh, zm) = z.get(1..)?.split_once(':')?;
+            sign * (num(zh)? * 3600 + num(zm)? * 60)
+        }
+    };
+    // days-from-civil (the inverse of `rfc3339`).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + s - offset)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::rfc3339;
+    use super::{parse_rfc3339, rfc3339};
+
+    #[test]
+    fn parses_what_podman_prints() {
+        assert_eq!(parse_rfc3339("2026-11-22T01:02:03Z"), Some(1_795_309_323));
+        assert_eq!(
+            parse_rfc3339("2026-11-22T01:20:39.376336475Z"),
+            Some(1_795_310_439)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-22T02:02:03+01:00"),
+            Some(1_795_309_323)
+        );
+        assert_eq!(parse_rfc3339("garbage"), None);
+        for secs in [0u64, 951_782_400, 1_795_309_323] {
+            assert_eq!(parse_rfc3339(&rfc3339(secs)), Some(secs as i64));
+        }
+    }
 
     #[test]
     fn known_instants() {

@@ -240,10 +240,21 @@ fn run_of_a_missing_image_fails_fast_offline_with_exit_4() {
 #[test]
 fn unreachable_socket_fails_every_engine_command_fast_with_exit_3() {
     let dir = workdir();
+    // A valid workspace, so that the declarative commands get as far as the engine.
+    std::fs::create_dir_all(dir.path().join(".pocket-dock")).unwrap();
+    std::fs::write(
+        dir.path().join(".pocket-dock/s.yaml"),
+        format!("apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata: {{name: a}}\nspec: {{image: {TEST_IMAGE}}}\n"),
+    )
+    .unwrap();
     let nowhere = "unix:///nonexistent/pocket-dock/podman.sock";
     for args in [
         vec!["--host", nowhere, "doctor"],
         vec!["--host", nowhere, "run", TEST_IMAGE, "--", "true"],
+        vec!["--host", nowhere, "apply"],
+        vec!["--host", nowhere, "diff"],
+        vec!["--host", nowhere, "get"],
+        vec!["--host", nowhere, "delete", "--all"],
     ] {
         let run = cli::pd(dir.path(), &[], &args);
         assert_eq!(run.code, Some(3), "{args:?}: {}", run.stderr_text());

@@ -183,3 +183,18 @@ fn validate_loads_a_thousand_documents_in_two_hundred_files() {
         run.stderr_text()
     );
 }
+
+#[test]
+fn a_closed_stdout_never_makes_a_command_panic() {
+    use std::process::Stdio;
+    let mut child = cli::command(&std::env::temp_dir(), &[], &["schema"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away, like `| head -1` after its line
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

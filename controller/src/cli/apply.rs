@@ -36,7 +36,7 @@ struct Printer {
 impl Observer for Printer {
     fn started(&self, action: &Action) {
         if self.format == OutputFormat::Text && matches!(action.op, Op::Pull { .. }) {
-            println!("  pulling {} for {}...", pull_reference(action), action.key);
+            out!("  pulling {} for {}...", pull_reference(action), action.key);
         }
     }
 
@@ -77,7 +77,7 @@ impl Observer for Printer {
                     })),
                     "elapsed_ms": outcome.elapsed.as_millis() as u64,
                 });
-                println!("{value}");
+                out!("{value}");
             }
         }
     }
@@ -152,27 +152,27 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
     match format {
         OutputFormat::Text => {
             for warning in &report.warnings {
-                eprintln!("warning: {warning}");
+                err!("warning: {warning}");
             }
             for orphan in &report.orphans {
-                eprintln!(
+                err!(
                     "note: {orphan} carried this workspace's labels but was not in the state registry (orphan); it was handled as undeclared"
                 );
             }
             for b in &report.plan.blocked {
-                println!("! {:<28} waiting: {}", b.key.to_string(), b.reason);
+                out!("! {:<28} waiting: {}", b.key.to_string(), b.reason);
             }
             for v in &report.plan.kept_volumes {
-                println!(
+                out!(
                     "  Volume/{v:<21} kept: no longer declared (remove with --prune-volumes; deletes its data)"
                 );
             }
             for (key, reason) in &report.not_ready {
-                println!("! {:<28} not ready: {reason}", key.to_string());
+                out!("! {:<28} not ready: {reason}", key.to_string());
             }
             let elapsed = ms(report.elapsed);
             if report.outcomes.is_empty() && report.plan.blocked.is_empty() {
-                println!(
+                out!(
                     "apply: no changes ({} objects up to date, {elapsed})",
                     report.statuses.len()
                 );
@@ -201,7 +201,7 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                 if !report.plan.blocked.is_empty() {
                     line.push_str(&format!(", {} waiting", report.plan.blocked.len()));
                 }
-                println!("apply: {line} ({elapsed})");
+                out!("apply: {line} ({elapsed})");
             }
         }
         _ => {
@@ -218,7 +218,7 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                 "podman_calls": report.calls,
                 "elapsed_ms": report.elapsed.as_millis() as u64,
             });
-            println!("{value}");
+            out!("{value}");
         }
     }
 }
@@ -257,7 +257,7 @@ fn print_plan(plan: &Plan, format: OutputFormat) {
     match format {
         OutputFormat::Text => {
             for a in &plan.actions {
-                println!(
+                out!(
                     "{} {:<28} {} ({})",
                     a.op.sign(),
                     a.key.to_string(),
@@ -265,20 +265,20 @@ fn print_plan(plan: &Plan, format: OutputFormat) {
                     a.reason
                 );
                 for change in &a.changes {
-                    println!("      {change}");
+                    out!("      {change}");
                 }
             }
             for b in &plan.blocked {
-                println!("! {:<28} waiting: {}", b.key.to_string(), b.reason);
+                out!("! {:<28} waiting: {}", b.key.to_string(), b.reason);
             }
             for v in &plan.kept_volumes {
-                println!("  Volume/{v:<21} kept: no longer declared (remove with --prune-volumes)");
+                out!("  Volume/{v:<21} kept: no longer declared (remove with --prune-volumes)");
             }
             match plan.actions.len() {
-                0 => println!("no changes"),
-                n => println!("{n} change{} pending", if n == 1 { "" } else { "s" }),
+                0 => out!("no changes"),
+                n => out!("{n} change{} pending", if n == 1 { "" } else { "s" }),
             }
         }
-        _ => println!("{}", serde_json::to_string(plan).unwrap_or_default()),
+        _ => out!("{}", serde_json::to_string(plan).unwrap_or_default()),
     }
 }

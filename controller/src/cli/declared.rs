@@ -31,9 +31,9 @@ pub fn load_valid(global: &GlobalArgs) -> Result<Loaded, Error> {
     match global.output {
         OutputFormat::Text => {
             for d in &loaded.diagnostics {
-                eprintln!("{d}");
+                err!("{d}");
             }
-            eprintln!(
+            err!(
                 "invalid: {} problem{}; nothing was changed (see `pocket-dock validate`)",
                 loaded.diagnostics.len(),
                 if loaded.diagnostics.len() == 1 {
@@ -45,7 +45,7 @@ pub fn load_valid(global: &GlobalArgs) -> Result<Loaded, Error> {
         }
         _ => {
             let value = serde_json::json!({ "valid": false, "diagnostics": loaded.diagnostics });
-            println!("{value}");
+            out!("{value}");
         }
     }
     Ok(Loaded::Invalid(ExitCode::InvalidInput.code()))

@@ -77,10 +77,10 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
         }
     }
     if removed.is_empty() {
-        println!("nothing to delete");
+        out!("nothing to delete");
     }
     for r in &removed {
-        println!("- {r} removed");
+        out!("- {r} removed");
     }
     Ok(ExitCode::Success.code())
 }

@@ -16,7 +16,7 @@ pub async fn doctor(global: &GlobalArgs) -> Outcome {
                 serde_json::to_string_pretty(&report).map_err(|e| pocket_dock::Error::Usage {
                     message: format!("cannot encode the report: {e}"),
                 })?;
-            println!("{text}");
+            out!("{text}");
         }
         OutputFormat::Text => {
             for check in &report.checks {
@@ -25,9 +25,9 @@ pub async fn doctor(global: &GlobalArgs) -> Outcome {
                     CheckStatus::Warn => "warn",
                     CheckStatus::Fail => "FAIL",
                 };
-                println!("{mark} {:<8} {}", check.name, check.message);
+                out!("{mark} {:<8} {}", check.name, check.message);
                 if let Some(fix) = &check.fix {
-                    println!("     {:<8} fix: {fix}", "");
+                    out!("     {:<8} fix: {fix}", "");
                 }
             }
         }

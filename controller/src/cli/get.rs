@@ -161,12 +161,16 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
     }
     match global.output {
         OutputFormat::Text => {
-            println!(
+            out!(
                 "{:<10} {:<24} {:<9} {:<9} {:<9} AGE",
-                "KIND", "NAME", "DESIRED", "ACTUAL", "PHASE"
+                "KIND",
+                "NAME",
+                "DESIRED",
+                "ACTUAL",
+                "PHASE"
             );
             for r in &rows {
-                println!(
+                out!(
                     "{:<10} {:<24} {:<9} {:<9} {:<9} {}",
                     r["kind"].as_str().unwrap_or_default(),
                     r["name"].as_str().unwrap_or_default(),

@@ -62,13 +62,13 @@ pub fn init(global: &GlobalArgs) -> Outcome {
         created.push(name);
     }
     if created.is_empty() {
-        println!("{} is already initialised; nothing changed", dir.display());
+        out!("{} is already initialised; nothing changed", dir.display());
     } else {
         for name in &created {
-            println!("created {}/{name}", DIR_NAME);
+            out!("created {}/{name}", DIR_NAME);
         }
-        println!("next: edit {DIR_NAME}/sandbox.yaml, then `pocket-dock validate`");
-        println!(
+        out!("next: edit {DIR_NAME}/sandbox.yaml, then `pocket-dock validate`");
+        out!(
             "editors: {DIR_NAME}/schema/{COMBINED_FILE} (refresh with `pocket-dock schema --out {DIR_NAME}/schema`)"
         );
     }

@@ -1,6 +1,23 @@
 //! Command-line surface: argument types and dispatch. Every command is a thin layer over
 //! the library; nothing here decides behaviour that a library user could not reach.
 
+/// `println!` that never panics: a closed stdout (`pocket-dock get | head -1`) must not
+/// crash a command or abort an apply half-way, so write errors are ignored.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod apply;
 mod declared;
 mod delete;
@@ -66,8 +83,15 @@ pub enum OutputFormat {
 /// Prints a machine-readable value in the chosen format (text falls back to JSON).
 pub fn emit(value: &serde_json::Value, format: OutputFormat) {
     match format {
-        OutputFormat::Yaml => print!("{}", pocket_dock::yaml_out::to_yaml(value)),
-        _ => println!("{value}"),
+        OutputFormat::Yaml => {
+            use std::io::Write as _;
+            let _ = write!(
+                std::io::stdout().lock(),
+                "{}",
+                pocket_dock::yaml_out::to_yaml(value)
+            );
+        }
+        _ => out!("{value}"),
     }
 }
 

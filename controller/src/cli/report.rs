@@ -13,11 +13,11 @@ pub fn print_error(err: &Error, format: OutputFormat, verbose: bool) {
             if let Some(hint) = err.hint() {
                 line.push_str(&format!("; {hint}"));
             }
-            eprintln!("{line}");
+            err!("{line}");
             if verbose {
                 let mut source = std::error::Error::source(err);
                 while let Some(cause) = source {
-                    eprintln!("  caused by: {cause}");
+                    err!("  caused by: {cause}");
                     source = cause.source();
                 }
             }
@@ -37,7 +37,7 @@ pub fn print_error(err: &Error, format: OutputFormat, verbose: bool) {
                     "exit_code": err.exit_code().code(),
                 }
             });
-            eprintln!("{value}");
+            err!("{value}");
         }
     }
 }

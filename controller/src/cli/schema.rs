@@ -29,7 +29,7 @@ pub fn schema(args: SchemaArgs) -> Outcome {
                 serde_json::to_string_pretty(&combined_schema()).map_err(|e| Error::Usage {
                     message: format!("cannot encode the schema: {e}"),
                 })?;
-            println!("{text}");
+            out!("{text}");
             Ok(ExitCode::Success.code())
         }
         (false, Some(dir)) => {
@@ -40,7 +40,7 @@ pub fn schema(args: SchemaArgs) -> Outcome {
                 std::fs::write(&path, text)
                     .map_err(io(format!("cannot write {}", path.display())))?;
             }
-            println!(
+            out!(
                 "wrote {} schemas to {} (editors: {COMBINED_FILE})",
                 schema_files().len(),
                 dir.display()
@@ -57,13 +57,13 @@ pub fn schema(args: SchemaArgs) -> Outcome {
                 }
             }
             if stale.is_empty() {
-                println!("schemas in {} are up to date", dir.display());
+                out!("schemas in {} are up to date", dir.display());
                 Ok(ExitCode::Success.code())
             } else {
                 for path in &stale {
-                    eprintln!("out of date: {path}");
+                    err!("out of date: {path}");
                 }
-                eprintln!(
+                err!(
                     "regenerate with `pocket-dock schema --out {}`",
                     dir.display()
                 );

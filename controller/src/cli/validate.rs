@@ -29,11 +29,11 @@ pub fn validate(global: &GlobalArgs) -> Outcome {
                 })).collect::<Vec<_>>(),
                 "diagnostics": loaded.diagnostics,
             });
-            println!("{value}");
+            out!("{value}");
         }
         OutputFormat::Text => {
             for diagnostic in &loaded.diagnostics {
-                eprintln!("{diagnostic}");
+                err!("{diagnostic}");
             }
             if loaded.is_valid() {
                 let count = |kind| objects.iter().filter(|o| o.kind == kind).count();
@@ -43,7 +43,7 @@ pub fn validate(global: &GlobalArgs) -> Outcome {
                         .filter(|&k| count(k) > 0)
                         .map(|k| plural(count(k), k))
                         .collect();
-                println!(
+                out!(
                     "valid: {} in {} file{}",
                     if summary.is_empty() {
                         "no objects".to_string()
@@ -60,7 +60,7 @@ pub fn validate(global: &GlobalArgs) -> Outcome {
             } else {
                 let files: std::collections::BTreeSet<_> =
                     loaded.diagnostics.iter().map(|d| &d.file).collect();
-                eprintln!(
+                err!(
                     "invalid: {} problem{} in {} file{}",
                     loaded.diagnostics.len(),
                     if loaded.diagnostics.len() == 1 {

@@ -351,6 +351,39 @@ impl RawSummary {
     }
 }
 
+/// A row of Podman's `/libpod/containers/json`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawLibpodSummary {
+    id: String,
+    #[serde(default)]
+    names: Vec<String>,
+    #[serde(default)]
+    image: String,
+    #[serde(rename = "ImageID", default)]
+    image_id: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    labels: Option<HashMap<String, String>>,
+    #[serde(default)]
+    created: String,
+}
+
+impl RawLibpodSummary {
+    fn into_summary(self) -> ContainerSummary {
+        ContainerSummary {
+            id: self.id,
+            name: self.names.into_iter().next().unwrap_or_default(),
+            image: self.image,
+            image_id: self.image_id,
+            state: ContainerState::parse(&self.state),
+            labels: self.labels.unwrap_or_default(),
+            created: crate::timefmt::parse_rfc3339(&self.created).unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RawInspect {
@@ -394,10 +427,32 @@ impl Engine {
         label_filter: &[String],
     ) -> Result<Vec<ContainerSummary>, EngineError> {
         let filters = serde_json::json!({ "label": label_filter }).to_string();
-        let path = format!(
-            "/containers/json?all=true&filters={}",
-            super::raw::percent_encode(&filters)
-        );
+        let query = format!("?all=true&filters={}", super::raw::percent_encode(&filters));
+        // Podman's own list endpoint answers about twice as fast as the compat one.
+        if !self.compat_only.load(std::sync::atomic::Ordering::Relaxed) {
+            let path = format!("/v4.0.0/libpod/containers/json{query}");
+            match self
+                .raw_get_json_at::<Vec<RawLibpodSummary>>(Operation::ContainerList, &path)
+                .await
+            {
+                Ok(raw) => {
+                    return Ok(raw
+                        .into_iter()
+                        .map(RawLibpodSummary::into_summary)
+                        .collect());
+                }
+                // Not Podman (Docker has no libpod API): use the compat endpoint from now on.
+                Err(EngineError::Runtime {
+                    status: Some(400..=499),
+                    ..
+                }) => {
+                    self.compat_only
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let path = format!("/containers/json{query}");
         let raw: Vec<RawSummary> = self.raw_get_json(Operation::ContainerList, &path).await?;
         Ok(raw.into_iter().map(RawSummary::into_summary).collect())
     }

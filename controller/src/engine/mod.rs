@@ -103,6 +103,8 @@ pub struct Engine {
     socket: PathBuf,
     timeouts: Timeouts,
     counters: Arc<Counters>,
+    /// Set once the server turned out not to serve Podman's libpod API (Docker).
+    compat_only: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What an API call is about; decides which "not found" a 404 means.
@@ -150,6 +152,7 @@ impl Engine {
             socket,
             timeouts: config.timeouts,
             counters: Arc::default(),
+            compat_only: Arc::default(),
         })
     }
 

@@ -26,8 +26,22 @@ pub(crate) fn percent_encode(text: &str) -> String {
 const MAX_RESPONSE: u64 = 64 * 1024 * 1024;
 
 impl Engine {
-    /// GETs `path` (under the API version prefix) and decodes the JSON body as `T`.
+    /// GETs `path` under the compat API's version prefix and decodes the JSON body as `T`.
     pub(crate) async fn raw_get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        op: Operation,
+        path: &str,
+    ) -> Result<T, EngineError> {
+        let version = super::API_VERSION;
+        let full = format!(
+            "/v{}.{}{path}",
+            version.major_version, version.minor_version
+        );
+        self.raw_get_json_at(op, &full).await
+    }
+
+    /// GETs `full_path` as given (for Podman's own `/v4.0.0/libpod/...` endpoints).
+    pub(crate) async fn raw_get_json_at<T: serde::de::DeserializeOwned>(
         &self,
         op: Operation,
         path: &str,
@@ -56,11 +70,7 @@ impl Engine {
         let mut stream = UnixStream::connect(&self.socket)
             .await
             .map_err(|e| classify_io(op, &self.socket, e))?;
-        let version = super::API_VERSION;
-        let request = format!(
-            "GET /v{}.{}{path} HTTP/1.0\r\nHost: podman\r\n\r\n",
-            version.major_version, version.minor_version
-        );
+        let request = format!("GET {path} HTTP/1.0\r\nHost: podman\r\n\r\n");
         let lost = || EngineError::ConnectionLost {
             op,
             socket: self.socket.clone(),
