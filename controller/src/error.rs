@@ -46,6 +46,8 @@ pub enum Error {
     Usage { message: String },
     #[error("interrupted")]
     Interrupted,
+    #[error(transparent)]
+    Lock(#[from] crate::controller::LockError),
 }
 
 impl Error {
@@ -55,6 +57,7 @@ impl Error {
             Error::Engine(e) => e.category().as_str(),
             Error::Workspace(_) | Error::Usage { .. } => Category::InvalidInput.as_str(),
             Error::Interrupted => "interrupted",
+            Error::Lock(_) => Category::Conflict.as_str(),
         }
     }
 
@@ -68,6 +71,7 @@ impl Error {
             },
             Error::Workspace(_) | Error::Usage { .. } => ExitCode::InvalidInput,
             Error::Interrupted => ExitCode::Interrupted,
+            Error::Lock(_) => ExitCode::Failed,
         }
     }
 
@@ -75,7 +79,7 @@ impl Error {
         match self {
             Error::Engine(e) => e.hint(),
             Error::Workspace(_) => Some("pass -C with an existing folder".to_string()),
-            Error::Usage { .. } | Error::Interrupted => None,
+            Error::Usage { .. } | Error::Interrupted | Error::Lock(_) => None,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! Start with [`engine`] (talking to Podman), [`run`] (ephemeral sandboxes) and
 //! [`doctor`] (diagnosing the setup).
 
+pub mod controller;
 pub mod doctor;
 pub mod engine;
 pub mod error;

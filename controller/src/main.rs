@@ -36,8 +36,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn init_tracing(verbose: u8, format: OutputFormat) {
+    // The controller's one line per reconcile is its normal output.
     let default = match verbose {
-        0 => "warn",
+        0 => "warn,pocket_dock::controller=info",
         1 => "warn,pocket_dock=debug",
         _ => "warn,pocket_dock=trace",
     };

@@ -83,6 +83,17 @@ pub struct Instance {
     pub stopped_at: Option<String>,
 }
 
+/// One controller event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub time: String,
+    pub kind: String,
+    pub name: String,
+    pub reason: String,
+    pub message: String,
+}
+
 /// One journal row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct JournalEntry {
@@ -224,6 +235,51 @@ impl StateStore {
             .map_err(|e| self.err(e))?;
         }
         tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Records a controller event (shown by `pocket-dock events`).
+    pub fn record_event(
+        &self,
+        kind: &str,
+        name: &str,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO events (time, kind, name, reason, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![crate::timefmt::now_rfc3339(), kind, name, reason, message],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Events with an id above `after`, oldest first.
+    pub fn events_after(&self, after: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, time, kind, name, reason, message FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![after, limit as i64], |r| {
+                Ok(StoredEvent {
+                    id: r.get(0)?,
+                    time: r.get(1)?,
+                    kind: r.get(2)?,
+                    name: r.get(3)?,
+                    reason: r.get(4)?,
+                    message: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The id of the latest event (0 when there is none).
+    pub fn last_event_id(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
     }
 
     pub fn instances(&self) -> Result<Vec<Instance>, StoreError> {

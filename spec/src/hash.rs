@@ -85,18 +85,17 @@ pub fn effective_sandbox(s: &SandboxSpec, settings: &WorkspaceSpec) -> SandboxSp
         )
     });
     for mount in &mut e.mounts {
-        if mount.kind == MountType::Bind {
-            if let Some(source) = &mount.source {
-                mount.source = Some(normalize_relative(source));
-            }
+        if mount.kind == MountType::Bind
+            && let Some(source) = &mount.source
+        {
+            mount.source = Some(normalize_relative(source));
         }
     }
-    if let Some(resources) = &mut e.resources {
-        if let Some(memory) = &resources.memory {
-            if let Ok(bytes) = parse_memory(memory) {
-                resources.memory = Some(bytes.to_string());
-            }
-        }
+    if let Some(resources) = &mut e.resources
+        && let Some(memory) = &resources.memory
+        && let Ok(bytes) = parse_memory(memory)
+    {
+        resources.memory = Some(bytes.to_string());
     }
     if let Some(probe) = &mut e.readiness {
         let ms = |text: &Option<String>, default_ms: u128| {

@@ -90,13 +90,12 @@ fn type_name(root: &Value, schema: &Value) -> String {
     if let Some(vs) = variants.filter(|v| !v.is_empty()) {
         return vs.join(" \\| ");
     }
-    if let Some(branches) = schema.get("anyOf").and_then(Value::as_array) {
-        if let Some(b) = branches
+    if let Some(branches) = schema.get("anyOf").and_then(Value::as_array)
+        && let Some(b) = branches
             .iter()
             .find(|b| b.get("type") != Some(&Value::from("null")))
-        {
-            return type_name(root, b);
-        }
+    {
+        return type_name(root, b);
     }
     let t = match schema.get("type") {
         Some(Value::String(t)) => t.clone(),

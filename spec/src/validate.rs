@@ -257,15 +257,15 @@ impl<'a> Ctx<'a> {
                 );
             }
         }
-        if let Some(dir) = &s.workdir {
-            if !dir.starts_with('/') {
-                self.report(
-                    entry,
-                    spec().key("workdir"),
-                    "not-absolute",
-                    format!("`{dir}` must be an absolute path"),
-                );
-            }
+        if let Some(dir) = &s.workdir
+            && !dir.starts_with('/')
+        {
+            self.report(
+                entry,
+                spec().key("workdir"),
+                "not-absolute",
+                format!("`{dir}` must be an absolute path"),
+            );
         }
         for key in s.env.keys() {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
@@ -287,15 +287,15 @@ impl<'a> Ctx<'a> {
         }
         self.check_mounts(entry, s);
         for (i, port) in s.ports.iter().enumerate() {
-            if let Some(ip) = &port.host_ip {
-                if ip.parse::<IpAddr>().is_err() {
-                    self.report(
-                        entry,
-                        spec().key("ports").index(i).key("hostIp"),
-                        "invalid-ip",
-                        format!("`{ip}` is not an IP address"),
-                    );
-                }
+            if let Some(ip) = &port.host_ip
+                && ip.parse::<IpAddr>().is_err()
+            {
+                self.report(
+                    entry,
+                    spec().key("ports").index(i).key("hostIp"),
+                    "invalid-ip",
+                    format!("`{ip}` is not an IP address"),
+                );
             }
         }
         if let Some(resources) = &s.resources {
@@ -308,16 +308,16 @@ impl<'a> Ctx<'a> {
                     "must be more than 0",
                 );
             }
-            if let Some(memory) = &resources.memory {
-                if let Err(problem) = parse_memory(memory) {
-                    self.report_hint(
-                        entry,
-                        path.key("memory"),
-                        "invalid-quantity",
-                        problem,
-                        Some("e.g. `512Mi` or `2Gi`"),
-                    );
-                }
+            if let Some(memory) = &resources.memory
+                && let Err(problem) = parse_memory(memory)
+            {
+                self.report_hint(
+                    entry,
+                    path.key("memory"),
+                    "invalid-quantity",
+                    problem,
+                    Some("e.g. `512Mi` or `2Gi`"),
+                );
             }
         }
         if let Some(probe) = &s.readiness {
@@ -497,15 +497,15 @@ impl<'a> Ctx<'a> {
         if let Some(build) = &s.build {
             self.check_build(entry, build);
         }
-        if let Some(pull) = &s.from {
-            if let Some(problem) = reference_problem(&pull.reference) {
-                self.report(
-                    entry,
-                    spec().key("from").key("reference"),
-                    "invalid-reference",
-                    problem,
-                );
-            }
+        if let Some(pull) = &s.from
+            && let Some(problem) = reference_problem(&pull.reference)
+        {
+            self.report(
+                entry,
+                spec().key("from").key("reference"),
+                "invalid-reference",
+                problem,
+            );
         }
     }
 
@@ -527,16 +527,17 @@ impl<'a> Ctx<'a> {
                 }
             }
             None => {
-                if let Some(dir) = context {
-                    if !dir.join("Containerfile").is_file() && !dir.join("Dockerfile").is_file() {
-                        self.report_hint(
-                            entry,
-                            path.key("context"),
-                            "missing-path",
-                            format!("no Containerfile or Dockerfile in `{}`", build.context),
-                            Some("add one, or set `containerfile`"),
-                        );
-                    }
+                if let Some(dir) = context
+                    && !dir.join("Containerfile").is_file()
+                    && !dir.join("Dockerfile").is_file()
+                {
+                    self.report_hint(
+                        entry,
+                        path.key("context"),
+                        "missing-path",
+                        format!("no Containerfile or Dockerfile in `{}`", build.context),
+                        Some("add one, or set `containerfile`"),
+                    );
                 }
             }
         }
@@ -665,10 +666,10 @@ impl<'a> Ctx<'a> {
                 Spec::Volume(_) | Spec::Workspace(_) => {}
             }
             for (kind, name, path) in targets {
-                if let Some(&j) = self.first.get(&(kind, name)) {
-                    if j != i {
-                        edges.entry(i).or_default().push((j, path));
-                    }
+                if let Some(&j) = self.first.get(&(kind, name))
+                    && j != i
+                {
+                    edges.entry(i).or_default().push((j, path));
                 }
             }
         }

@@ -14,6 +14,7 @@ mod apply;
 mod cli_doctor;
 mod cli_run;
 mod cli_spec;
+mod controller;
 mod engine_containers;
 mod engine_exec;
 mod engine_faults;

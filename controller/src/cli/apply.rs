@@ -5,7 +5,7 @@ use clap::Args;
 use pocket_dock::ExitCode;
 use pocket_dock::engine::Engine;
 use pocket_dock::reconcile::{
-    self, Action, ActionOutcome, ApplyOptions, ApplyReport, Observer, Op, Plan,
+    self, Action, ActionOutcome, ApplyOptions, ApplyReport, Observer, Op, Plan, Readiness,
 };
 use pocket_dock_spec::parse_duration;
 
@@ -118,8 +118,13 @@ pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Outcome {
     let options = ApplyOptions {
         dry_run: args.dry_run,
         prune_volumes: args.prune_volumes,
-        wait: args.wait,
+        readiness: if args.wait {
+            Readiness::Wait
+        } else {
+            Readiness::Skip
+        },
         timeout: args.timeout,
+        ..ApplyOptions::default()
     };
     let printer = Arc::new(Printer {
         format: global.output,

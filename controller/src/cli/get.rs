@@ -152,12 +152,12 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
         );
     }
 
-    if let Some((kind, Some(name))) = &filter {
-        if rows.is_empty() {
-            return Err(Error::Usage {
-                message: format!("{kind}/{name} is not declared and not running in this workspace"),
-            });
-        }
+    if let Some((kind, Some(name))) = &filter
+        && rows.is_empty()
+    {
+        return Err(Error::Usage {
+            message: format!("{kind}/{name} is not declared and not running in this workspace"),
+        });
     }
     match global.output {
         OutputFormat::Text => {

@@ -19,9 +19,11 @@ macro_rules! err {
 }
 
 mod apply;
+mod controller;
 mod declared;
 mod delete;
 mod doctor;
+mod events;
 mod get;
 mod init;
 mod report;
@@ -110,6 +112,11 @@ pub enum Command {
     Get(get::GetArgs),
     /// Remove a sandbox's or volume's runtime objects (not its YAML)
     Delete(delete::DeleteArgs),
+    /// Keep the workspace converged: react to file edits and Podman events until stopped
+    #[command(alias = "watch")]
+    Controller(controller::ControllerArgs),
+    /// Show the controller's events (-f to follow)
+    Events(events::EventsArgs),
     /// Check every document under .pocket-dock/ and report all problems (exit 2 if any)
     Validate,
     /// Print the JSON Schema, write all schemas to a folder, or check them for drift
@@ -134,6 +141,8 @@ pub async fn dispatch(cli: Cli) -> Outcome {
         Command::Diff => apply::diff(&cli.global).await,
         Command::Get(args) => get::get(&cli.global, args).await,
         Command::Delete(args) => delete::delete(&cli.global, args).await,
+        Command::Controller(args) => controller::controller(&cli.global, args).await,
+        Command::Events(args) => events::events(&cli.global, args).await,
         Command::Validate => validate::validate(&cli.global),
         Command::Schema(args) => schema::schema(args),
         Command::Init => init::init(&cli.global),

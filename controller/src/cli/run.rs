@@ -44,14 +44,14 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Outcome {
             message: format!("--env {bad:?} must be KEY=VALUE"),
         });
     }
-    if let Some(name) = &args.name {
-        if !is_valid_container_name(name) {
-            return Err(Error::Usage {
-                message: format!(
-                    "--name {name:?} is not a valid container name: use letters, digits,                      `_`, `.` and `-`, starting with a letter or digit"
-                ),
-            });
-        }
+    if let Some(name) = &args.name
+        && !is_valid_container_name(name)
+    {
+        return Err(Error::Usage {
+            message: format!(
+                "--name {name:?} is not a valid container name: use letters, digits,                      `_`, `.` and `-`, starting with a letter or digit"
+            ),
+        });
     }
     let workspace = global.workspace()?;
     let engine = Engine::new(&global.engine_config()?)?;
@@ -102,7 +102,7 @@ fn is_valid_container_name(name: &str) -> bool {
 
 /// Resolves on SIGINT or SIGTERM. If the handlers cannot be installed, it never resolves
 /// (the default signal behaviour then applies, which is no worse than before).
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),

@@ -10,6 +10,7 @@
 
 mod containers;
 mod error;
+mod events;
 mod exec;
 mod images;
 pub mod labels;
@@ -33,6 +34,7 @@ pub use containers::{
     OwnedContainer, PODMAN_INIT, PortConfig, RemoveOutcome, RestartMode,
 };
 pub use error::{Category, ConnectFailure, EngineError};
+pub use events::{Event, EventStream};
 pub use exec::{ExecConfig, ExecId, ExecPhase, ExecResult, ExecState, ExecStream};
 pub use images::{ImageDetails, ImageSummary, PullOutcome};
 pub use labels::{Ownership, WorkspaceId};

@@ -26,6 +26,7 @@ pub enum Operation {
     VolumeList,
     VolumeCreate,
     VolumeRemove,
+    Events,
 }
 
 impl Operation {
@@ -52,6 +53,7 @@ impl Operation {
             Operation::VolumeList => ("GET", "/volumes"),
             Operation::VolumeCreate => ("POST", "/volumes/create"),
             Operation::VolumeRemove => ("DELETE", "/volumes/{id}"),
+            Operation::Events => ("GET", "/events"),
         }
     }
 
@@ -93,6 +95,7 @@ impl Operation {
             Operation::VolumeList => "volume list",
             Operation::VolumeCreate => "volume create",
             Operation::VolumeRemove => "volume remove",
+            Operation::Events => "event stream",
         }
     }
 }

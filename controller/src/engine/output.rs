@@ -134,10 +134,10 @@ impl ExecOutput {
         if let Some(callback) = self.callback.as_mut() {
             callback(chunk.stream, &chunk.data)?;
         }
-        if let Some(tx) = &self.channel {
-            if tx.send(chunk).await.is_err() {
-                self.channel = None;
-            }
+        if let Some(tx) = &self.channel
+            && tx.send(chunk).await.is_err()
+        {
+            self.channel = None;
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ pub mod observe;
 pub mod plan;
 pub mod status;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,14 +27,50 @@ pub use execute::{ActionError, ActionOutcome, ExecuteOptions, Observer};
 pub use observe::Observed;
 pub use plan::{Action, Op, Plan, PlanOptions};
 
+/// Podman event actions that change a container's or volume's state (exec events do not).
+pub const LIFECYCLE_EVENTS: [&str; 12] = [
+    "create", "start", "stop", "die", "died", "kill", "remove", "pause", "unpause", "restart",
+    "oom", "cleanup",
+];
+
+/// What to do about readiness probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Readiness {
+    /// Do not probe (a plain `apply`).
+    #[default]
+    Skip,
+    /// Probe until every probed sandbox is ready or the timeout runs out (`apply --wait`).
+    Wait,
+    /// Probe once and report (the controller requeues what is not ready yet).
+    Once,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApplyOptions {
     /// Plan only; change nothing (no Podman writes, no status files).
     pub dry_run: bool,
     pub prune_volumes: bool,
-    /// Wait for readiness probes.
-    pub wait: bool,
+    pub readiness: Readiness,
     pub timeout: Option<Duration>,
+    /// Act only on these objects (volume creation and pulls they need included); all when
+    /// `None`.
+    pub only: Option<BTreeSet<Key>>,
+    /// Objects whose declaring file is currently invalid, with the problem: acted on in their
+    /// last valid version, and reported as degraded.
+    pub invalid: BTreeMap<Key, String>,
+}
+
+impl ApplyOptions {
+    fn keep(&self, action: &Action) -> bool {
+        self.only.as_ref().is_none_or(|only| {
+            only.contains(&action.key) || matches!(action.op, Op::Pull { .. } | Op::CreateVolume)
+        })
+    }
+
+    fn restrict(&self, mut plan: Plan) -> Plan {
+        plan.actions.retain(|a| self.keep(a));
+        plan
+    }
 }
 
 /// What an apply did.
@@ -97,10 +134,10 @@ impl Observer for Journal {
                 error: outcome.result.as_ref().err().map(ToString::to_string),
                 duration_ms: i64::try_from(outcome.elapsed.as_millis()).unwrap_or(i64::MAX),
             };
-            if let Ok(store) = store.lock() {
-                if let Err(e) = store.journal(&entry) {
-                    tracing::warn!(error = %e, "could not journal an action");
-                }
+            if let Ok(store) = store.lock()
+                && let Err(e) = store.journal(&entry)
+            {
+                tracing::warn!(error = %e, "could not journal an action");
             }
         }
         self.inner.finished(outcome);
@@ -141,7 +178,7 @@ pub async fn apply(
     };
 
     let mut observed = observe::observe(engine, &ownership, &desired).await?;
-    let first_plan = plan::plan(&desired, &observed, plan_options);
+    let first_plan = options.restrict(plan::plan(&desired, &observed, plan_options));
     let orphans = orphans(&observed, &desired, store.as_ref());
     if options.dry_run {
         return Ok(ApplyReport {
@@ -162,7 +199,7 @@ pub async fn apply(
         inner: observer,
     });
     let execute_options = ExecuteOptions {
-        wait_ready: options.wait,
+        wait_ready: options.readiness == Readiness::Wait,
         deadline: options.timeout.map(|t| started + t),
         ..ExecuteOptions::default()
     };
@@ -186,7 +223,7 @@ pub async fn apply(
         let failed = round.iter().any(|o| o.result.is_err());
         outcomes.extend(round);
         observed = observe::observe(engine, &ownership, &desired).await?;
-        current_plan = plan::plan(&desired, &observed, plan_options);
+        current_plan = options.restrict(plan::plan(&desired, &observed, plan_options));
         last_blocked = current_plan.blocked.clone();
         if failed {
             break; // failures are reported, not retried within one apply
@@ -196,9 +233,15 @@ pub async fn apply(
     let mut plan_for_status = first_plan.clone();
     plan_for_status.blocked = last_blocked;
     let mut findings = status::Findings::new(&plan_for_status, &outcomes, false);
-    if options.wait {
-        let deadline = started + options.timeout.unwrap_or(DEFAULT_WAIT);
-        let (ready, not_ready) = wait_for_readiness(engine, &desired, &observed, deadline).await;
+    findings.invalid = options.invalid.clone();
+    let deadline = match options.readiness {
+        Readiness::Skip => None,
+        Readiness::Wait => Some(started + options.timeout.unwrap_or(DEFAULT_WAIT)),
+        Readiness::Once => Some(Instant::now()),
+    };
+    if let Some(deadline) = deadline {
+        let (ready, not_ready) =
+            wait_for_readiness(engine, &desired, &observed, deadline, options.only.as_ref()).await;
         findings.ready = ready;
         for (key, reason) in not_ready {
             findings.not_ready.insert(key, reason);
@@ -209,7 +252,12 @@ pub async fn apply(
         .iter()
         .map(|(k, r)| (k.clone(), r.clone()))
         .collect();
-    let mut statuses = status::compute(&desired, &observed, &findings, options.wait);
+    let mut statuses = status::compute(
+        &desired,
+        &observed,
+        &findings,
+        options.readiness != Readiness::Skip,
+    );
     let status_files_written = status::write_all(&dir, &mut statuses).unwrap_or_else(|e| {
         warnings.push(format!("could not write status files: {e}"));
         0
@@ -240,8 +288,12 @@ async fn wait_for_readiness(
     desired: &Desired,
     observed: &Observed,
     deadline: Instant,
+    only: Option<&BTreeSet<Key>>,
 ) -> (Vec<Key>, Vec<(Key, String)>) {
     let probes = desired.sandboxes.values().filter_map(|s| {
+        if only.is_some_and(|o| !o.contains(&Key::new(Kind::Sandbox, s.name.clone()))) {
+            return None;
+        }
         let probe = s.probe.as_ref()?;
         let c = observed
             .sandboxes
@@ -262,7 +314,7 @@ async fn wait_for_readiness(
                 Err(e) => format!("readiness probe failed: {e}"),
             };
             if Instant::now() + probe.interval >= deadline {
-                return (key, Some(format!("{last} (gave up when the wait ran out)")));
+                return (key, Some(last));
             }
             tokio::time::sleep(probe.interval).await;
         }
@@ -317,9 +369,9 @@ fn sync_registry(store: &Mutex<StateStore>, observed: &Observed, warnings: &mut 
             })
         })
         .collect();
-    if let Ok(store) = store.lock() {
-        if let Err(e) = store.sync_instances(&instances, &now) {
-            warnings.push(format!("could not update the instance registry: {e}"));
-        }
+    if let Ok(store) = store.lock()
+        && let Err(e) = store.sync_instances(&instances, &now)
+    {
+        warnings.push(format!("could not update the instance registry: {e}"));
     }
 }

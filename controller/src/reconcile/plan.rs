@@ -320,19 +320,19 @@ fn sandbox_action(
             changes: spec_changes(c.spec.as_deref(), &s.spec),
         });
     }
-    if let Some(image) = image {
-        if !same_image(&c.image_id, image) {
-            return Some(Action {
-                key,
-                op: Op::Recreate { start: s.running },
-                reason: "image changed".into(),
-                changes: vec![Change {
-                    path: "image".into(),
-                    old: Some(short_id(&c.image_id)),
-                    new: Some(short_id(image)),
-                }],
-            });
-        }
+    if let Some(image) = image
+        && !same_image(&c.image_id, image)
+    {
+        return Some(Action {
+            key,
+            op: Op::Recreate { start: s.running },
+            reason: "image changed".into(),
+            changes: vec![Change {
+                path: "image".into(),
+                old: Some(short_id(&c.image_id)),
+                new: Some(short_id(image)),
+            }],
+        });
     }
     let running = c.state.is_running();
     match (s.running, running) {

@@ -68,6 +68,8 @@ pub struct Findings<'a> {
     pub ready: Vec<Key>,
     /// Sandboxes whose readiness probe did not pass while waiting, and why.
     pub not_ready: BTreeMap<Key, String>,
+    /// Objects whose declaring file is invalid (their last valid version is in effect).
+    pub invalid: BTreeMap<Key, String>,
 }
 
 impl<'a> Findings<'a> {
@@ -138,9 +140,15 @@ pub fn compute(
             (None, Some(_)) => condition("Progressing", Some(false), "Failed", ""),
             (None, None) => condition("Progressing", Some(false), "Converged", ""),
         };
-        let degraded = match &last_error {
-            Some(e) => condition("Degraded", Some(true), &e.category, e.message.clone()),
-            None => condition("Degraded", Some(false), "AsDeclared", ""),
+        let degraded = match (&last_error, findings.invalid.get(key)) {
+            (Some(e), _) => condition("Degraded", Some(true), &e.category, e.message.clone()),
+            (None, Some(problem)) => condition(
+                "Degraded",
+                Some(true),
+                "InvalidSpec",
+                format!("{problem}; the last valid version stays in effect"),
+            ),
+            (None, None) => condition("Degraded", Some(false), "AsDeclared", ""),
         };
         Status {
             kind: key.kind.as_str().to_string(),

@@ -54,6 +54,8 @@ pub struct Podman {
     pub xdg_runtime_dir: Option<PathBuf>,
     user: Option<User>,
     service: Watched,
+    /// Services started by `restart_service`, on the same store and socket.
+    restarted: Vec<Watched>,
     /// The command prefix for the podman CLI on this service's storage.
     prefix: Vec<String>,
 }
@@ -179,6 +181,7 @@ impl Podman {
             xdg_runtime_dir,
             user,
             service,
+            restarted: Vec::new(),
             prefix,
         };
         podman.wait_until_ready();
@@ -269,10 +272,31 @@ impl Podman {
         Engine::new(&EngineConfig::new(&self.socket)).expect("engine for the test service")
     }
 
-    /// Kills the service process (SIGKILL) by PID, as a crash would.
+    /// Kills the running service (SIGKILL) and starts a new one on the same store and
+    /// socket, as a crash and a restart by systemd would.
+    pub fn restart_service(&mut self) {
+        self.kill_service();
+        let n = self.restarted.len();
+        let log_dir = self.dir.join(format!("restart-{n}"));
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let _ = std::fs::remove_file(&self.socket);
+        let mut command = self.prefix.clone();
+        command.extend([
+            "system".into(),
+            "service".into(),
+            "--time=0".into(),
+            format!("unix://{}", self.socket.display()),
+        ]);
+        self.restarted
+            .push(Watched::spawn(&log_dir, "", &command, &[]));
+        self.wait_until_ready();
+    }
+
+    /// Kills the current service process (SIGKILL) by PID, as a crash would.
     pub fn kill_service(&self) {
+        let pid = self.restarted.last().unwrap_or(&self.service).pid();
         let status = Command::new("kill")
-            .args(["-KILL", &self.service.pid()])
+            .args(["-KILL", &pid])
             .status()
             .expect("run kill");
         assert!(status.success(), "killing the service failed");

@@ -1,0 +1,80 @@
+//! One controller per workspace: an exclusive lock on `.pocket-dock/controller.lock`.
+//! The kernel releases it when the process exits, however it exits, so a crash never leaves
+//! a stale lock behind; the file keeps the holder's pid for the error message.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+pub const FILE_NAME: &str = "controller.lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "another controller (pid {pid}) is already running for this workspace ({path}); stop it first"
+    )]
+    Held { pid: String, path: PathBuf },
+    #[error("cannot open the controller lock {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Held while the value lives.
+#[derive(Debug)]
+pub struct ControllerLock {
+    _file: File,
+}
+
+impl ControllerLock {
+    pub fn acquire(pocket_dock_dir: &Path) -> Result<ControllerLock, LockError> {
+        let path = pocket_dock_dir.join(FILE_NAME);
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                return Err(LockError::Held {
+                    pid: pid.trim().to_string(),
+                    path,
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        write!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(ControllerLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_until_the_first_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = ControllerLock::acquire(dir.path()).unwrap();
+        let err = ControllerLock::acquire(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, LockError::Held { pid, .. } if *pid == std::process::id().to_string()),
+            "{err}"
+        );
+        drop(first);
+        ControllerLock::acquire(dir.path()).unwrap();
+    }
+}

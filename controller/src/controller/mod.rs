@@ -1,0 +1,487 @@
+//! `pocket-dock controller`: keeps a workspace converged while people work.
+//!
+//! Inputs (file changes, Podman events, a periodic resync, timed requeues) only put object
+//! keys on a [`WorkQueue`]; one pass at a time reconciles the due keys with the same
+//! [`reconcile::apply`] that `pocket-dock apply` uses. Nothing polls: the loop sleeps until
+//! an input arrives or the next timer is due.
+
+pub mod lock;
+pub mod queue;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pocket_dock_spec::{Declarations, Kind, Object, load};
+use tokio::sync::mpsc;
+
+use crate::engine::Engine;
+use crate::engine::labels::{KIND, NAME, WORKSPACE};
+use crate::error::Error;
+use crate::reconcile::{self, ApplyOptions, Key, Observer, Readiness};
+use crate::store::StateStore;
+use crate::workspace::{DIR_NAME, Workspace};
+
+pub use lock::{ControllerLock, LockError};
+pub use queue::{Backoff, WorkQueue};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControllerOptions {
+    /// A full resync this often, whatever else happens.
+    pub resync: Duration,
+    /// A burst of file writes is one change once the files were quiet this long...
+    pub debounce: Duration,
+    /// ...or once this long has passed since the burst began (a steady stream of saves must
+    /// not starve reconciles).
+    pub debounce_max: Duration,
+    /// Podman events that arrive together are handled together after this long.
+    pub settle: Duration,
+    /// Objects waiting for something (a dependency, readiness) are looked at again after this.
+    pub recheck: Duration,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            resync: Duration::from_secs(300),
+            debounce: Duration::from_millis(100),
+            debounce_max: Duration::from_secs(1),
+            settle: Duration::from_millis(20),
+            recheck: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What the controller did, reported when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ControllerSummary {
+    pub passes: u64,
+    pub actions: u64,
+    pub failures: u64,
+}
+
+#[derive(Debug)]
+enum Trigger {
+    Files,
+    Object(Key),
+    Resync,
+}
+
+/// Declarations as last seen, with the last valid version of every file kept for files that
+/// stopped parsing (a half-saved file must never make its objects look deleted).
+#[derive(Default)]
+struct Declared {
+    by_file: BTreeMap<PathBuf, Vec<Object>>,
+    /// Objects whose file is currently invalid, with the first problem (file:line: message).
+    invalid: BTreeMap<Key, String>,
+    declarations: Option<Declarations>,
+}
+
+impl Declared {
+    /// Reloads everything; returns the keys whose declaration appeared, changed or vanished.
+    fn reload(&mut self, root: &Path) -> BTreeSet<Key> {
+        let loaded = load(root);
+        let bad_files: BTreeMap<&PathBuf, String> = loaded
+            .diagnostics
+            .iter()
+            .rev()
+            .map(|d| (&d.file, d.to_string()))
+            .collect();
+        for d in &loaded.diagnostics {
+            tracing::warn!(target: "pocket_dock::controller", problem = %d, "invalid document; keeping the last valid version of its file");
+        }
+        let mut by_file: BTreeMap<PathBuf, Vec<Object>> = BTreeMap::new();
+        for object in &loaded.declarations.objects {
+            by_file
+                .entry(object.source.file.clone())
+                .or_default()
+                .push(object.clone());
+        }
+        self.invalid.clear();
+        for (file, problem) in &bad_files {
+            let kept = self.by_file.get(*file).cloned().unwrap_or_default();
+            for o in &kept {
+                self.invalid
+                    .insert(Key::new(o.kind, o.metadata.name.clone()), problem.clone());
+            }
+            by_file.insert((*file).clone(), kept);
+        }
+        let before: BTreeMap<Key, &Object> = self
+            .by_file
+            .values()
+            .flatten()
+            .map(|o| (Key::new(o.kind, o.metadata.name.clone()), o))
+            .collect();
+        let after: BTreeMap<Key, &Object> = by_file
+            .values()
+            .flatten()
+            .map(|o| (Key::new(o.kind, o.metadata.name.clone()), o))
+            .collect();
+        let mut changed: BTreeSet<Key> = before
+            .keys()
+            .filter(|k| !after.contains_key(*k))
+            .cloned()
+            .collect();
+        for (key, object) in &after {
+            let same = before
+                .get(key)
+                .is_some_and(|b| b.spec == object.spec && b.metadata == object.metadata);
+            if !same {
+                changed.insert(key.clone());
+            }
+        }
+        // Workspace-wide settings changing affects every sandbox.
+        let settings_changed = self
+            .declarations
+            .as_ref()
+            .is_some_and(|d| d.settings != loaded.declarations.settings);
+        let mut declarations = loaded.declarations;
+        declarations.objects = by_file.values().flatten().cloned().collect();
+        if settings_changed {
+            changed.extend(
+                declarations
+                    .objects
+                    .iter()
+                    .filter(|o| o.kind == Kind::Sandbox)
+                    .map(|o| Key::new(o.kind, o.metadata.name.clone())),
+            );
+        }
+        self.by_file = by_file;
+        self.declarations = Some(declarations);
+        changed
+    }
+}
+
+/// Logs each action (the CLI's apply printer is not used by the controller).
+struct LogObserver;
+
+impl Observer for LogObserver {
+    fn started(&self, _action: &reconcile::Action) {}
+
+    fn finished(&self, outcome: &reconcile::ActionOutcome) {
+        let a = &outcome.action;
+        match &outcome.result {
+            Ok(()) => {
+                tracing::info!(target: "pocket_dock::controller", object = %a.key, action = a.op.verb(), reason = %a.reason, elapsed_ms = outcome.elapsed.as_millis() as u64, "done")
+            }
+            Err(e) => {
+                tracing::warn!(target: "pocket_dock::controller", object = %a.key, action = a.op.verb(), error = %e, "failed")
+            }
+        }
+    }
+}
+
+/// Runs until `shutdown` resolves. Sandboxes keep running afterwards: the controller owns
+/// convergence, not the containers' lifetime.
+pub async fn run(
+    engine: &Engine,
+    workspace: &Workspace,
+    options: ControllerOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ControllerSummary, Error> {
+    let dir = workspace.root.join(DIR_NAME);
+    let _lock = ControllerLock::acquire(&dir).map_err(Error::Lock)?;
+    let (tx, mut rx) = mpsc::channel::<Trigger>(256);
+    let _watcher = watch_files(&dir, tx.clone()).map_err(|e| Error::Usage {
+        message: format!("cannot watch {}: {e}", dir.display()),
+    })?;
+    let events = tokio::spawn(watch_podman(
+        engine.clone(),
+        workspace.id.to_string(),
+        tx.clone(),
+    ));
+
+    let mut declared = Declared::default();
+    let mut queue = WorkQueue::new(Duration::from_millis(200), Duration::from_secs(30));
+    let mut summary = ControllerSummary::default();
+    let mut full_resync = true; // every input is listed once before anything is reconciled
+    let mut files_changed = true;
+    let mut last_file_event: Option<Instant> = None;
+    let mut burst_began: Option<Instant> = None;
+    let mut last_trigger = Instant::now();
+    let mut next_resync = Instant::now() + options.resync;
+    tracing::info!(target: "pocket_dock::controller", workspace = %workspace.root.display(), id = %workspace.id, "controller started");
+
+    tokio::pin!(shutdown);
+    loop {
+        let now = Instant::now();
+        let files_quiet = last_file_event.is_none_or(|t| now >= t + options.debounce)
+            || burst_began.is_some_and(|t| now >= t + options.debounce_max);
+        let settled = now >= last_trigger + options.settle;
+        let due = queue.next_due().is_some_and(|t| t <= now);
+        if files_quiet && settled && (files_changed || full_resync || queue.has_ready() || due) {
+            if files_changed {
+                files_changed = false;
+                last_file_event = None;
+                burst_began = None;
+                for key in declared.reload(&workspace.root) {
+                    queue.add(key);
+                }
+            }
+            let only = if full_resync {
+                None
+            } else {
+                Some(queue.take_due(now))
+            };
+            if full_resync {
+                let _ = queue.take_due(now);
+                full_resync = false;
+                next_resync = now + options.resync;
+            }
+            if only.as_ref().is_some_and(BTreeSet::is_empty) {
+                continue;
+            }
+            let pass = pass(
+                engine,
+                workspace,
+                &declared,
+                only.clone(),
+                &mut queue,
+                &mut summary,
+                options,
+            );
+            tokio::pin!(pass);
+            tokio::select! {
+                () = &mut pass => {}
+                () = &mut shutdown => {
+                    // Let the pass finish what it is doing, briefly; then leave.
+                    let _ = tokio::time::timeout(Duration::from_secs(3), &mut pass).await;
+                    break;
+                }
+            }
+            continue;
+        }
+
+        let mut wake = next_resync;
+        if let Some(t) = queue.next_due() {
+            wake = wake.min(t);
+        }
+        if let Some(t) = last_file_event {
+            wake = wake.min(t + options.debounce);
+        }
+        if let Some(t) = burst_began {
+            wake = wake.min(t + options.debounce_max);
+        }
+        if queue.has_ready() || full_resync || files_changed {
+            wake = wake.min(last_trigger + options.settle);
+        }
+        tokio::select! {
+            () = &mut shutdown => break,
+            trigger = rx.recv() => match trigger {
+                Some(Trigger::Files) => {
+                    files_changed = true;
+                    let now = Instant::now();
+                    last_file_event = Some(now);
+                    burst_began.get_or_insert(now);
+                }
+                Some(Trigger::Object(key)) => {
+                    queue.add(key);
+                    last_trigger = Instant::now();
+                }
+                Some(Trigger::Resync) | None => full_resync = true,
+            },
+            () = tokio::time::sleep_until(wake.into()) => {
+                if Instant::now() >= next_resync {
+                    full_resync = true;
+                }
+            }
+        }
+    }
+    events.abort();
+    tracing::info!(target: "pocket_dock::controller", passes = summary.passes, actions = summary.actions, "controller stopped");
+    Ok(summary)
+}
+
+/// One reconcile of `only` (all keys when `None`); requeues what failed or waits.
+async fn pass(
+    engine: &Engine,
+    workspace: &Workspace,
+    declared: &Declared,
+    only: Option<BTreeSet<Key>>,
+    queue: &mut WorkQueue,
+    summary: &mut ControllerSummary,
+    options: ControllerOptions,
+) {
+    let Some(declarations) = &declared.declarations else {
+        return;
+    };
+    let started = Instant::now();
+    let apply_options = ApplyOptions {
+        readiness: Readiness::Once,
+        only: only.clone(),
+        invalid: declared.invalid.clone(),
+        ..ApplyOptions::default()
+    };
+    summary.passes += 1;
+    let keys = only.as_ref().map_or_else(
+        || "all".to_string(),
+        |k| {
+            k.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        },
+    );
+    match reconcile::apply(
+        engine,
+        workspace,
+        declarations,
+        apply_options,
+        Arc::new(LogObserver),
+    )
+    .await
+    {
+        Ok(report) => {
+            let now = Instant::now();
+            summary.actions += report.outcomes.len() as u64;
+            let mut failed = BTreeSet::new();
+            for o in report.failures() {
+                failed.insert(o.action.key.clone());
+            }
+            summary.failures += failed.len() as u64;
+            for key in &failed {
+                let delay = queue.failed(key, now);
+                tracing::info!(target: "pocket_dock::controller", object = %key, retry_in_ms = delay.as_millis() as u64, "will retry");
+            }
+            for o in report.outcomes.iter().filter(|o| o.result.is_ok()) {
+                if !failed.contains(&o.action.key) {
+                    queue.succeeded(&o.action.key);
+                }
+            }
+            for b in &report.plan.blocked {
+                queue.add_at(b.key.clone(), now + options.recheck);
+            }
+            for (key, _) in &report.not_ready {
+                queue.add_at(key.clone(), now + options.recheck);
+            }
+            record_events(workspace, &report);
+            tracing::info!(
+                target: "pocket_dock::controller",
+                keys = %keys,
+                actions = report.outcomes.len(),
+                failed = failed.len(),
+                waiting = report.plan.blocked.len() + report.not_ready.len(),
+                outcome = if report.converged() { "converged" } else { "pending" },
+                duration_ms = started.elapsed().as_millis() as u64,
+                "reconcile"
+            );
+        }
+        Err(e) => {
+            // The engine is unreachable or broke: try everything again after a backoff.
+            let delay = queue.failed(&Key::new(Kind::Workspace, "*"), Instant::now());
+            tracing::warn!(target: "pocket_dock::controller", error = %e, retry_in_ms = delay.as_millis() as u64, "reconcile failed");
+            for key in only.into_iter().flatten() {
+                queue.add_at(key, Instant::now() + delay);
+            }
+        }
+    }
+}
+
+fn record_events(workspace: &Workspace, report: &reconcile::ApplyReport) {
+    if report.outcomes.is_empty() && report.not_ready.is_empty() {
+        return;
+    }
+    let Ok((store, _)) = StateStore::open(&workspace.root.join(DIR_NAME)) else {
+        return;
+    };
+    for o in &report.outcomes {
+        let (reason, message) = match &o.result {
+            Ok(()) => (o.action.op.verb().to_string(), o.action.reason.clone()),
+            Err(e) => (format!("{}-failed", o.action.op.verb()), e.to_string()),
+        };
+        let _ = store.record_event(
+            o.action.key.kind.as_str(),
+            &o.action.key.name,
+            &reason,
+            &message,
+        );
+    }
+    for (key, reason) in &report.not_ready {
+        let _ = store.record_event(key.kind.as_str(), &key.name, "not-ready", reason);
+    }
+}
+
+/// Watches `.pocket-dock/` for changes to declarations (not to generated content).
+fn watch_files(
+    dir: &Path,
+    tx: mpsc::Sender<Trigger>,
+) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let status = dir.join(reconcile::status::STATUS_DIR);
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return;
+        }
+        let relevant = event.paths.iter().any(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            !p.starts_with(&status)
+                && !name.starts_with('.')
+                && !name.starts_with("state.db")
+                && !name.ends_with(".lock")
+                && !name.contains(".tmp-")
+        });
+        if relevant {
+            // A full channel already holds a Files trigger; dropping this one loses nothing.
+            let _ = tx.try_send(Trigger::Files);
+        }
+    })?;
+    watcher.watch(dir, notify::RecursiveMode::Recursive)?;
+    Ok(watcher)
+}
+
+/// Follows Podman's events for this workspace; reconnects with backoff and asks for a full
+/// resync after every reconnect (events may have been missed).
+async fn watch_podman(engine: Engine, workspace_id: String, tx: mpsc::Sender<Trigger>) {
+    let labels = vec![format!("{WORKSPACE}={workspace_id}")];
+    let mut backoff = Backoff::new(
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+        0x5DEE_CE66,
+    );
+    // The controller resyncs fully when it starts; after a reconnect, events may have
+    // been missed, so it must resync again.
+    let mut first_connection = true;
+    loop {
+        match engine.events(&labels).await {
+            Ok(mut stream) => {
+                if !first_connection && tx.send(Trigger::Resync).await.is_err() {
+                    return;
+                }
+                first_connection = false;
+                backoff.reset();
+                tracing::debug!(target: "pocket_dock::controller", "following Podman events");
+                while let Ok(Some(event)) = stream.next().await {
+                    // Exec sessions (readiness probes among them) emit events too; only
+                    // lifecycle changes matter.
+                    if !reconcile::LIFECYCLE_EVENTS.contains(&event.action.as_str()) {
+                        continue;
+                    }
+                    let kind = event
+                        .attributes
+                        .get(KIND)
+                        .and_then(|k| k.parse::<Kind>().ok());
+                    if let (Some(kind), Some(name)) = (kind, event.attributes.get(NAME))
+                        && tx
+                            .send(Trigger::Object(Key::new(kind, name.clone())))
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+                tracing::warn!(target: "pocket_dock::controller", "lost the Podman event stream; reconnecting");
+            }
+            Err(e) => {
+                tracing::debug!(target: "pocket_dock::controller", error = %e, "cannot follow Podman events yet")
+            }
+        }
+        let delay = backoff.next().unwrap_or(Duration::from_secs(5));
+        tokio::time::sleep(delay).await;
+    }
+}

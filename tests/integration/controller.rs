@@ -1,0 +1,343 @@
+//! The watching controller against real Podman.
+
+use std::io::Read;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use pocket_dock::engine::ContainerState;
+
+use crate::support::cli;
+use crate::support::workspace::{TestWorkspace, sandbox};
+use crate::support::{Mode, Podman};
+
+/// A controller running in the background, its log going to a file.
+struct Running {
+    child: Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl Running {
+    fn start(ws: &TestWorkspace, podman: &Podman) -> Running {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = cli::command(
+            ws.root(),
+            &[("CONTAINER_HOST".into(), podman.host())],
+            &["controller"],
+        )
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+        Running { child, log }
+    }
+
+    fn log(&self) -> String {
+        let mut text = String::new();
+        let _ = self.log.reopen().unwrap().read_to_string(&mut text);
+        text
+    }
+
+    fn reconciles(&self) -> usize {
+        self.log()
+            .lines()
+            .filter(|l| {
+                l.contains(" reconcile ")
+                    || l.ends_with(" reconcile")
+                    || l.contains("reconcile keys")
+            })
+            .count()
+    }
+
+    /// SIGTERM; the exit code and how long the stop took.
+    fn stop(mut self) -> (Option<i32>, Duration, String) {
+        let started = Instant::now();
+        std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code(), started.elapsed(), self.log());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return (None, started.elapsed(), self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `check` holds, up to `limit`; returns how long it took.
+async fn until<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what} did not happen within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The id of `name`'s running container, if exactly one runs.
+async fn running(ws: &TestWorkspace, podman: &Podman, name: &str) -> Option<String> {
+    let seen = ws.sandboxes(podman).await.remove(name)?;
+    (seen.len() == 1 && seen[0].state == ContainerState::Running).then(|| seen[0].id.clone())
+}
+
+#[tokio::test]
+async fn the_controller_converges_edits_and_repairs_drift_and_survives_broken_files() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write("a.yaml", &sandbox("a", "  env: {V: '1'}\n"));
+    let controller = Running::start(&ws, podman);
+    until(Duration::from_secs(20), "initial convergence", || async {
+        running(&ws, podman, "a").await.is_some()
+    })
+    .await;
+    let first = running(&ws, podman, "a").await.unwrap();
+
+    // An edit is converged: a new container, running.
+    ws.write("a.yaml", &sandbox("a", "  env: {V: '2'}\n"));
+    let took = until(Duration::from_secs(5), "the edit to converge", || async {
+        running(&ws, podman, "a")
+            .await
+            .is_some_and(|id| id != first)
+    })
+    .await;
+    eprintln!("edit to running: {took:?}");
+    let second = running(&ws, podman, "a").await.unwrap();
+
+    // Removed by hand: repaired.
+    assert!(podman.podman(&["rm", "-f", &second]).status.success());
+    let took = until(Duration::from_secs(5), "repair after rm -f", || async {
+        running(&ws, podman, "a").await.is_some()
+    })
+    .await;
+    eprintln!("rm -f to running: {took:?}");
+    // Stopped by hand: started again (same container).
+    let third = running(&ws, podman, "a").await.unwrap();
+    assert!(podman.podman(&["stop", "-t", "1", &third]).status.success());
+    let took = until(Duration::from_secs(5), "repair after stop", || async {
+        running(&ws, podman, "a").await.as_deref() == Some(third.as_str())
+    })
+    .await;
+    eprintln!("stop to running: {took:?}");
+
+    // A broken file keeps its sandbox as it was, with the problem in its status.
+    ws.write("a.yaml", "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata: {name: a}\nspec:\n  image: [unclosed\n");
+    let status = ws.path(".pocket-dock/status/sandbox/a.yaml");
+    until(
+        Duration::from_secs(5),
+        "the parse error in the status",
+        || async { std::fs::read_to_string(&status).is_ok_and(|s| s.contains("InvalidSpec")) },
+    )
+    .await;
+    let text = std::fs::read_to_string(&status).unwrap();
+    assert!(text.contains(".pocket-dock/a.yaml:"), "{text}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        running(&ws, podman, "a").await.as_deref(),
+        Some(third.as_str()),
+        "the sandbox kept running, untouched"
+    );
+    // Fixing the file converges again.
+    ws.write("a.yaml", &sandbox("a", "  env: {V: '3'}\n"));
+    until(
+        Duration::from_secs(5),
+        "convergence after the fix",
+        || async {
+            running(&ws, podman, "a")
+                .await
+                .is_some_and(|id| id != third)
+                && std::fs::read_to_string(&status).is_ok_and(|s| !s.contains("InvalidSpec"))
+        },
+    )
+    .await;
+
+    // A second controller refuses to start.
+    let second_controller = cli::pd(
+        ws.root(),
+        &[("CONTAINER_HOST".into(), podman.host())],
+        &["controller"],
+    );
+    assert_eq!(
+        second_controller.code,
+        Some(4),
+        "{}",
+        second_controller.stderr_text()
+    );
+    assert!(
+        second_controller
+            .stderr_text()
+            .contains("another controller (pid"),
+        "{}",
+        second_controller.stderr_text()
+    );
+
+    // SIGTERM: exit 0 quickly; the sandbox keeps running; the lock is released.
+    let kept = running(&ws, podman, "a").await.unwrap();
+    let (code, took, log) = controller.stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(
+        running(&ws, podman, "a").await,
+        Some(kept),
+        "sandboxes outlive the controller"
+    );
+    let again = Running::start(&ws, podman);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, _, log) = again.stop();
+    assert_eq!(code, Some(0), "the lock was released: {log}");
+
+    // Events are recorded and replayable after the restart.
+    let events = ws.pd(&["events"]);
+    assert!(
+        events.stdout_text().contains("Sandbox/a"),
+        "{}",
+        events.stdout_text()
+    );
+    ws.pd(&["delete", "--all"]);
+}
+
+#[tokio::test]
+async fn the_controller_survives_a_podman_restart_without_duplicates() {
+    let mut podman = Podman::start(Mode::Rootful);
+    let ws = TestWorkspace::new(&podman);
+    ws.write(
+        "s.yaml",
+        &format!("{}{}", sandbox("a", ""), sandbox("b", "")),
+    );
+    let controller = Running::start(&ws, &podman);
+    until(Duration::from_secs(20), "initial convergence", || async {
+        ws.sandboxes(&podman).await.len() == 2
+    })
+    .await;
+
+    podman.restart_service();
+    // Drift made while the controller reconnects is repaired once it has.
+    let a = running(&ws, &podman, "a").await.unwrap();
+    assert!(podman.podman(&["rm", "-f", &a]).status.success());
+    until(
+        Duration::from_secs(15),
+        "repair after the restart",
+        || async { running(&ws, &podman, "a").await.is_some() },
+    )
+    .await;
+    let seen = ws.sandboxes(&podman).await;
+    assert!(
+        seen.values().all(|cs| cs.len() == 1),
+        "no duplicates: {seen:?}"
+    );
+    let (code, _, log) = controller.stop();
+    assert_eq!(code, Some(0), "no crash: {log}");
+}
+
+#[tokio::test]
+async fn a_burst_of_writes_is_reconciled_a_few_times_in_bounded_memory_and_converges() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    for i in 0..50 {
+        ws.write(
+            &format!("f{i:02}.yaml"),
+            &sandbox(&format!("s{i:02}"), "  env: {ROUND: '0'}\n"),
+        );
+    }
+    let controller = Running::start(&ws, podman);
+    until(Duration::from_secs(60), "initial convergence", || async {
+        ws.sandboxes(podman).await.len() == 50
+    })
+    .await;
+    let before = controller.reconciles();
+
+    // 500 writes to 50 files in 10 s: comments change on every write (an editor saving),
+    // the spec changes only in the last round.
+    let started = Instant::now();
+    for n in 0..500 {
+        let i = n % 50;
+        let round = if n >= 450 { "1" } else { "0" };
+        ws.write(
+            &format!("f{i:02}.yaml"),
+            &format!(
+                "# save {n}\n{}",
+                sandbox(
+                    &format!("s{i:02}"),
+                    &format!("  env: {{ROUND: '{round}'}}\n")
+                )
+            ),
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let writing = started.elapsed();
+    until(
+        Duration::from_secs(120),
+        "convergence after the burst",
+        || async { ws.pd(&["diff"]).code == Some(0) },
+    )
+    .await;
+    let passes = controller.reconciles() - before;
+    let rss = peak_rss_kb(controller.child.id());
+    eprintln!("500 writes in {writing:?}: {passes} reconcile passes, controller peak RSS {rss} kB");
+    assert!(passes < 100, "{passes} passes for 500 writes");
+    assert!(rss < 50 * 1024, "peak RSS {rss} kB");
+    assert_eq!(ws.running_ids(podman).await.len(), 50);
+    let (code, _, _) = controller.stop();
+    assert_eq!(code, Some(0));
+    ws.pd(&["delete", "--all"]);
+}
+
+#[tokio::test]
+async fn an_idle_controller_does_not_poll() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write("a.yaml", &sandbox("idle", ""));
+    let controller = Running::start(&ws, podman);
+    until(Duration::from_secs(20), "convergence", || async {
+        running(&ws, podman, "idle").await.is_some()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = cpu_ms(controller.child.id());
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let used = cpu_ms(controller.child.id()) - before;
+    eprintln!("idle controller: {used} ms of CPU in 60 s");
+    assert!(used < 100, "{used} ms of CPU in 60 idle seconds");
+    let (code, _, _) = controller.stop();
+    assert_eq!(code, Some(0));
+    ws.pd(&["delete", "--all"]);
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// User + system CPU time of a process, in milliseconds.
+fn cpu_ms(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    ticks * 10 // USER_HZ is 100 on Linux
+}
