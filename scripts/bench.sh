@@ -118,4 +118,9 @@ hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$out/apply-noop.md" \
     -n "podman-compose up -d (100 services, all up)" "podman-compose --podman-args='$store' -f $noop/compose.yaml -p noop up -d"
 
 echo
-echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop}.md"
+echo "### controller: edit-to-running and kill-to-repaired latency"
+CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" \
+    cargo bench --locked --quiet --bench controller_latency | tee "$out/controller.md"
+
+echo
+echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,controller}.md"
