@@ -1,7 +1,7 @@
 use clap::Args;
 use pocket_dock::controller::{self, ControllerOptions};
 use pocket_dock::engine::Engine;
-use pocket_dock::{Error, ExitCode};
+use pocket_dock::ExitCode;
 use pocket_dock_spec::parse_duration;
 
 use super::run::shutdown_signal;
@@ -17,16 +17,7 @@ pub struct ControllerArgs {
 /// Runs the controller until SIGINT/SIGTERM; logs one line per reconcile (JSON with
 /// `--output json`). Exit 0 on a clean stop.
 pub async fn controller(global: &GlobalArgs, args: ControllerArgs) -> Outcome {
-    let workspace = global.workspace()?;
-    if !workspace.declared {
-        return Err(Error::Usage {
-            message: format!(
-                "no {} folder in {} or its parents; create one with `pocket-dock init`",
-                pocket_dock::workspace::DIR_NAME,
-                workspace.root.display()
-            ),
-        });
-    }
+    let workspace = global.declared_workspace()?;
     let engine = Engine::new(&global.engine_config()?)?;
     engine.ping().await?;
     let options = ControllerOptions {

@@ -14,16 +14,7 @@ pub enum Loaded {
 }
 
 pub fn load_valid(global: &GlobalArgs) -> Result<Loaded, Error> {
-    let workspace = global.workspace()?;
-    if !workspace.declared {
-        return Err(Error::Usage {
-            message: format!(
-                "no {} folder in {} or its parents; create one with `pocket-dock init`",
-                pocket_dock::workspace::DIR_NAME,
-                workspace.root.display()
-            ),
-        });
-    }
+    let workspace = global.declared_workspace()?;
     let loaded = load(&workspace.root);
     if loaded.is_valid() {
         return Ok(Loaded::Valid(workspace, loaded.declarations));

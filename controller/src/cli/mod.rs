@@ -163,6 +163,21 @@ impl GlobalArgs {
         Ok(Workspace::locate(self.dir.as_deref(), &cwd)?)
     }
 
+    /// The workspace, which must have a `.pocket-dock/` folder (declarative commands).
+    pub fn declared_workspace(&self) -> Result<Workspace, Error> {
+        let workspace = self.workspace()?;
+        if !workspace.declared {
+            return Err(Error::Usage {
+                message: format!(
+                    "no {} folder in {} or its parents; create one with `pocket-dock init`",
+                    pocket_dock::workspace::DIR_NAME,
+                    workspace.root.display()
+                ),
+            });
+        }
+        Ok(workspace)
+    }
+
     pub fn engine_config(&self) -> Result<EngineConfig, Error> {
         let choice = socket::discover(self.host.as_deref(), &EnvSnapshot::from_process(), |p| {
             p.exists()

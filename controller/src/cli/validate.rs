@@ -1,19 +1,10 @@
-use pocket_dock::{Error, ExitCode};
+use pocket_dock::ExitCode;
 use pocket_dock_spec::{Kind, load};
 
 use super::{GlobalArgs, Outcome, OutputFormat};
 
 pub fn validate(global: &GlobalArgs) -> Outcome {
-    let workspace = global.workspace()?;
-    if !workspace.declared {
-        return Err(Error::Usage {
-            message: format!(
-                "no {} folder in {} or its parents; create one with `pocket-dock init`",
-                pocket_dock::workspace::DIR_NAME,
-                workspace.root.display()
-            ),
-        });
-    }
+    let workspace = global.declared_workspace()?;
     let loaded = load(&workspace.root);
     let objects = &loaded.declarations.objects;
     match global.output {
