@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job, today: build pocket-dock, start a private Podman service (its own storage
-# under target/demo, nothing else on the machine is touched), make an offline busybox image,
-# check the setup with `doctor`, and run commands in ephemeral sandboxes with `run`.
+# The main job: build pocket-dock, start a private Podman service (its own storage under
+# target/demo, nothing else on the machine is touched), make an offline busybox image, check
+# the setup with `doctor`, run commands in ephemeral sandboxes with `run`, then converge the
+# example workspace with `apply`, change it, and watch exactly that change be applied.
 # Installs Podman & co. first if they are missing. No registry is needed.
 set -euo pipefail
 PD_REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,7 +47,30 @@ step "pocket-dock run $image -- sh -c 'yes | head -c 20000000' | wc -c"
 pocket_dock run "$image" -- sh -c 'yes | head -c 20000000' | wc -c
 
 left=$("${PD_PODMAN[@]}" ps -aq | wc -l)
-echo
-echo "containers left behind: $left"
+echo "containers left behind by run: $left"
 [ "$left" -eq 0 ]
+
+# The declarative part: the example workspace with three sandboxes and a volume.
+ws="$demo_dir/workspace"
+cp -r examples/workspaces/basic "$ws"
+cd "$ws"
+step "pocket-dock apply --wait      # in a copy of examples/workspaces/basic; waits for readiness probes"
+pocket_dock apply --wait
+step "pocket-dock get"
+pocket_dock get
+step "curl http://127.0.0.1:18080/      # served by Sandbox/web from the bind-mounted site/"
+curl -sS --retry 5 --retry-connrefused --retry-delay 1 http://127.0.0.1:18080/
+step "pocket-dock apply      # again: nothing to do, no Podman writes"
+pocket_dock apply
+sed -i 's/BATCH_SIZE: "10"/BATCH_SIZE: "20"/' .pocket-dock/sandboxes.yaml
+step "pocket-dock diff       # after editing BATCH_SIZE in .pocket-dock/sandboxes.yaml"
+pocket_dock diff || true
+step "pocket-dock apply"
+pocket_dock apply
+step "cat .pocket-dock/status/sandbox/worker.yaml"
+cat .pocket-dock/status/sandbox/worker.yaml
+step "pocket-dock delete --all"
+pocket_dock delete --all
+cd "$PD_REPO"
+echo
 echo "demo finished: pocket-dock talked to Podman at $PD_SOCKET"

@@ -548,3 +548,86 @@ async fn dry_run_diff_and_get_change_nothing() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn the_untrusted_example_really_is_locked_down() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::from_example(podman, "untrusted", &[]);
+    let run = ws.pd(&["apply"]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "{}{}",
+        run.stdout_text(),
+        run.stderr_text()
+    );
+    let ids = ws.running_ids(podman).await;
+    let engine = podman.engine();
+    let (_, runner) = engine
+        .inspect_owned(
+            &ws.ownership(),
+            &ids["runner"],
+            pocket_dock::engine::Operation::ExecCreate,
+        )
+        .await
+        .unwrap();
+    let sh = |script: &str| ExecConfig::new(["sh", "-c", script]);
+    let check = |script: &'static str| {
+        let engine = engine.clone();
+        let runner = runner.clone();
+        async move {
+            let r = engine
+                .exec_run(
+                    &runner,
+                    &sh(script),
+                    ExecOutput::new().capture(),
+                    Some(Duration::from_secs(10)),
+                )
+                .await
+                .unwrap();
+            (
+                r.exit_code,
+                String::from_utf8_lossy(&r.stdout.bytes).trim().to_string(),
+            )
+        }
+    };
+    assert_eq!(
+        check("id -u").await,
+        (0, "65534".to_string()),
+        "runs as the declared user"
+    );
+    assert_ne!(
+        check("touch /root-write 2>/dev/null").await.0,
+        0,
+        "the root filesystem is read-only"
+    );
+    assert_eq!(
+        check("touch /scratch/ok && echo yes").await,
+        (0, "yes".to_string()),
+        "tmpfs scratch is writable"
+    );
+    assert_ne!(
+        check("touch /jobs/new 2>/dev/null").await.0,
+        0,
+        "the job folder is mounted read-only"
+    );
+    assert_eq!(
+        check("cat /jobs/hello.sh").await.1,
+        "echo \"hello from an untrusted job\""
+    );
+    assert_eq!(
+        check("ls /sys/class/net").await,
+        (0, "lo".to_string()),
+        "no network but loopback"
+    );
+    assert_eq!(
+        check("grep CapEff /proc/self/status").await.1,
+        "CapEff:\t0000000000000000",
+        "no capabilities"
+    );
+    assert_eq!(
+        check("grep NoNewPrivs /proc/self/status").await.1,
+        "NoNewPrivs:\t1"
+    );
+    ws.pd(&["delete", "--all"]);
+}

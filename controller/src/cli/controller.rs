@@ -1,7 +1,7 @@
 use clap::Args;
+use pocket_dock::ExitCode;
 use pocket_dock::controller::{self, ControllerOptions};
 use pocket_dock::engine::Engine;
-use pocket_dock::ExitCode;
 use pocket_dock_spec::parse_duration;
 
 use super::run::shutdown_signal;
