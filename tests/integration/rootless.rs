@@ -72,3 +72,35 @@ async fn rootless_service_is_discovered_and_fully_usable() {
     assert!(text.contains("rootless default"), "{text}");
     assert!(text.contains("ok   mode     rootless"), "{text}");
 }
+
+#[tokio::test]
+async fn apply_converges_against_a_rootless_service() {
+    use crate::support::workspace::{TestWorkspace, sandbox};
+    let podman = Podman::rootless();
+    let ws = TestWorkspace::new(podman);
+    ws.write(
+        "s.yaml",
+        &format!(
+            // These VMs cannot run rootless networking (/dev/net/tun is root-only; see
+            // docs/troubleshooting.md), and the compat API ignores containers.conf's netns.
+            "{}  network: none\n  mounts: [{{type: volume, source: data, target: /data}}]\n---\napiVersion: pocket-dock.dev/v1alpha1\nkind: Volume\nmetadata: {{name: data}}\n",
+            sandbox("dev", "")
+        ),
+    );
+    let run = ws.pd(&["apply"]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "{}{}",
+        run.stdout_text(),
+        run.stderr_text()
+    );
+    assert_eq!(ws.running_ids(podman).await.len(), 1);
+    let (run, out) = ws.pd_json(&["apply"]);
+    assert_eq!(run.code, Some(0));
+    let summary = out.iter().rev().find(|v| v["event"] == "summary").unwrap();
+    assert_eq!(summary["podman_calls"]["writes"], 0, "{summary}");
+    let run = ws.pd(&["delete", "--all", "--volumes"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    assert!(ws.sandboxes(podman).await.is_empty());
+}
