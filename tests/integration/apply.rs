@@ -631,3 +631,68 @@ async fn the_untrusted_example_really_is_locked_down() {
     );
     ws.pd(&["delete", "--all"]);
 }
+
+#[tokio::test]
+async fn wait_reports_readiness_in_the_status_and_times_out_with_exit_5() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write(
+        "s.yaml",
+        &format!(
+            "{}{}",
+            sandbox("ok", "  readiness: {exec: [\"true\"], interval: 200ms}\n"),
+            sandbox(
+                "never",
+                "  readiness: {exec: [\"false\"], interval: 200ms}\n"
+            )
+        ),
+    );
+    let started = Instant::now();
+    let run = ws.pd(&["apply", "--wait", "--timeout", "3s"]);
+    assert_eq!(
+        run.code,
+        Some(5),
+        "{}{}",
+        run.stdout_text(),
+        run.stderr_text()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stdout_text().contains("Sandbox/never") && run.stdout_text().contains("not ready"),
+        "{}",
+        run.stdout_text()
+    );
+    let status = |name: &str| {
+        std::fs::read_to_string(ws.path(&format!(".pocket-dock/status/sandbox/{name}.yaml")))
+            .unwrap()
+    };
+    assert!(
+        status("ok").contains("reason: ProbePassed"),
+        "{}",
+        status("ok")
+    );
+    let never = status("never");
+    assert!(
+        never.contains("reason: ProbeFailed") && never.contains("readiness probe exits 1"),
+        "{never}"
+    );
+    // Without --wait nothing is probed, and the status says so.
+    ws.write(
+        "s.yaml",
+        &sandbox(
+            "ok",
+            "  readiness: {exec: [\"true\"], interval: 200ms}\n  env: {A: b}\n",
+        ),
+    );
+    assert_eq!(ws.pd(&["apply"]).code, Some(0));
+    assert!(
+        status("ok").contains("reason: NotProbed"),
+        "{}",
+        status("ok")
+    );
+    ws.pd(&["delete", "--all"]);
+}

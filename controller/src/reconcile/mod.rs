@@ -232,7 +232,7 @@ pub async fn apply(
 
     let mut plan_for_status = first_plan.clone();
     plan_for_status.blocked = last_blocked;
-    let mut findings = status::Findings::new(&plan_for_status, &outcomes, false);
+    let mut findings = status::Findings::new(&plan_for_status, &outcomes);
     findings.invalid = options.invalid.clone();
     let deadline = match options.readiness {
         Readiness::Skip => None,
@@ -252,12 +252,7 @@ pub async fn apply(
         .iter()
         .map(|(k, r)| (k.clone(), r.clone()))
         .collect();
-    let mut statuses = status::compute(
-        &desired,
-        &observed,
-        &findings,
-        options.readiness != Readiness::Skip,
-    );
+    let mut statuses = status::compute(&desired, &observed, &findings);
     let status_files_written = status::write_all(&dir, &mut statuses).unwrap_or_else(|e| {
         warnings.push(format!("could not write status files: {e}"));
         0

@@ -73,13 +73,11 @@ pub struct Findings<'a> {
 }
 
 impl<'a> Findings<'a> {
-    pub fn new(plan: &Plan, outcomes: &'a [ActionOutcome], waited: bool) -> Self {
+    pub fn new(plan: &Plan, outcomes: &'a [ActionOutcome]) -> Self {
         let mut findings = Findings::default();
         for o in outcomes {
             if o.result.is_err() {
                 findings.errors.insert(o.action.key.clone(), o);
-            } else if waited && o.action.key.kind == Kind::Sandbox {
-                findings.ready.push(o.action.key.clone());
             }
         }
         for b in &plan.blocked {
@@ -105,12 +103,7 @@ fn condition(kind: &str, ok: Option<bool>, reason: &str, message: impl Into<Stri
 }
 
 /// Every declared object's status after an apply.
-pub fn compute(
-    desired: &Desired,
-    observed: &Observed,
-    findings: &Findings<'_>,
-    waited: bool,
-) -> Vec<Status> {
+pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) -> Vec<Status> {
     let mut out = Vec::new();
     let failure = |key: &Key| {
         findings
@@ -185,9 +178,18 @@ pub fn compute(
             None => ("Pending", condition("Ready", Some(false), "NotCreated", "")),
             Some(c) if c.state.is_running() => match &s.probe {
                 None => ("Running", condition("Ready", Some(true), "Running", "")),
-                Some(_) if waited && findings.ready.contains(&key) => {
+                Some(_) if findings.ready.contains(&key) => {
                     ("Running", condition("Ready", Some(true), "ProbePassed", ""))
                 }
+                Some(_) if findings.not_ready.contains_key(&key) => (
+                    "Running",
+                    condition(
+                        "Ready",
+                        Some(false),
+                        "ProbeFailed",
+                        findings.not_ready[&key].clone(),
+                    ),
+                ),
                 Some(_) => (
                     "Running",
                     condition(
