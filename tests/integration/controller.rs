@@ -341,3 +341,31 @@ fn cpu_ms(pid: u32) -> u64 {
         + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
     ticks * 10 // USER_HZ is 100 on Linux
 }
+
+#[tokio::test]
+async fn a_crashed_controller_leaves_no_stale_lock() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write("a.yaml", &sandbox("crash", ""));
+    let mut first = Running::start(&ws, podman);
+    until(Duration::from_secs(20), "convergence", || async {
+        running(&ws, podman, "crash").await.is_some()
+    })
+    .await;
+    first.child.kill().unwrap(); // SIGKILL: no cleanup runs
+    first.child.wait().unwrap();
+    assert!(
+        ws.path(".pocket-dock/controller.lock").exists(),
+        "the lock file stays behind"
+    );
+    let second = Running::start(&ws, podman);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (code, _, log) = second.stop();
+    assert_eq!(
+        code,
+        Some(0),
+        "a new controller starts after a crash: {log}"
+    );
+    assert!(log.contains("controller started"), "{log}");
+    ws.pd(&["delete", "--all"]);
+}
