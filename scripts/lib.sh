@@ -61,6 +61,12 @@ stop_private_podman() {
     kill "$PD_SERVICE_PID" 2>/dev/null || true
     wait "$PD_SERVICE_PID" 2>/dev/null || true
     PD_SERVICE_PID=""
+    # Exec sessions' conmons run a delayed `podman container cleanup` that would mount the
+    # store again after we unmount it; end them first (matched by name and store path).
+    local name
+    for name in conmon podman; do
+        pgrep -a -x "$name" | grep -F "$PD_SERVICE_DIR/" | cut -d' ' -f1 | xargs -r kill -KILL 2>/dev/null || true
+    done
     unmount_under "$PD_SERVICE_DIR"
 }
 

@@ -16,6 +16,11 @@ read -r _ || true
 eval "$cleanup" >/dev/null 2>&1
 kill "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
+# Exec sessions' conmons run a delayed `podman container cleanup` that would mount the
+# store again after we unmount it; end them first (matched by name and store path).
+for name in conmon podman; do
+    pgrep -a -x "$name" | grep -F "$dir/" | cut -d' ' -f1 | xargs -r kill -KILL 2>/dev/null
+done
 # Podman's storage driver leaves a bind mount of its own folder behind.
 awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
     while read -r m; do umount "$m" 2>/dev/null; done
