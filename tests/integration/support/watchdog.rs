@@ -16,11 +16,9 @@ read -r _ || true
 eval "$cleanup" >/dev/null 2>&1
 kill "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
-# Exec sessions' conmons run a delayed `podman container cleanup` that would mount the
-# store again after we unmount it; end them first (matched by name and store path).
-for name in conmon podman; do
-    pgrep -a -x "$name" | grep -F "$dir/" | cut -d' ' -f1 | xargs -r kill -KILL 2>/dev/null
-done
+# Exec sessions' conmons run a delayed `podman container cleanup` (exit_command_delay, 5 s
+# in scripts/containers.conf) that mounts the store again; let them finish first.
+sleep 7
 # Podman's storage driver leaves a bind mount of its own folder behind.
 awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
     while read -r m; do umount "$m" 2>/dev/null; done
@@ -69,11 +67,11 @@ impl Watched {
 }
 
 impl Drop for Watched {
+    /// Tells the watchdog to clean up; it finishes on its own (a few seconds), detached.
     fn drop(&mut self) {
         if let Some(mut stdin) = self.child.stdin.take() {
             let _ = stdin.write_all(b"\n");
         }
-        let _ = self.child.wait();
     }
 }
 
