@@ -198,6 +198,14 @@ fn load_file(
     let start = Loc { line: 1, column: 1 };
     let limits = Limits::default();
     let full = root.join(file);
+    let unreadable = |e: std::io::Error| {
+        file_issue(
+            file,
+            start,
+            "unreadable",
+            format!("cannot read the file: {e}"),
+        )
+    };
     match std::fs::metadata(&full) {
         Ok(meta) if meta.len() > limits.max_bytes as u64 => {
             diagnostics.push(file_issue(
@@ -213,15 +221,7 @@ fn load_file(
             return;
         }
         Ok(_) => {}
-        Err(e) => {
-            diagnostics.push(file_issue(
-                file,
-                start,
-                "unreadable",
-                format!("cannot read the file: {e}"),
-            ));
-            return;
-        }
+        Err(e) => return diagnostics.push(unreadable(e)),
     }
     let text = match std::fs::read(&full).map(String::from_utf8) {
         Ok(Ok(text)) => text,
@@ -234,15 +234,7 @@ fn load_file(
             ));
             return;
         }
-        Err(e) => {
-            diagnostics.push(file_issue(
-                file,
-                start,
-                "unreadable",
-                format!("cannot read the file: {e}"),
-            ));
-            return;
-        }
+        Err(e) => return diagnostics.push(unreadable(e)),
     };
     let documents = match yaml::parse(&text, limits) {
         Ok(docs) => docs,

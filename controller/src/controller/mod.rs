@@ -27,6 +27,12 @@ use crate::workspace::{DIR_NAME, Workspace};
 pub use lock::{ControllerLock, LockError};
 pub use queue::{Backoff, WorkQueue};
 
+/// Podman event actions that change a container's or volume's state (exec events do not).
+const LIFECYCLE_EVENTS: [&str; 12] = [
+    "create", "start", "stop", "die", "died", "kill", "remove", "pause", "unpause", "restart",
+    "oom", "cleanup",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControllerOptions {
     /// A full resync this often, whatever else happens.
@@ -459,7 +465,7 @@ async fn watch_podman(engine: Engine, workspace_id: String, tx: mpsc::Sender<Tri
                 while let Ok(Some(event)) = stream.next().await {
                     // Exec sessions (readiness probes among them) emit events too; only
                     // lifecycle changes matter.
-                    if !reconcile::LIFECYCLE_EVENTS.contains(&event.action.as_str()) {
+                    if !LIFECYCLE_EVENTS.contains(&event.action.as_str()) {
                         continue;
                     }
                     let kind = event

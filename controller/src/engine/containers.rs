@@ -314,7 +314,8 @@ pub enum RemoveOutcome {
     AlreadyGone,
 }
 
-/// The fields of a `/containers/json` row that pocket-dock reads, leniently typed.
+/// A row of `/containers/json`, compat or libpod, leniently typed: the two differ only in
+/// `Created` (seconds vs RFC 3339) and in a leading `/` on names.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RawSummary {
@@ -330,11 +331,16 @@ struct RawSummary {
     #[serde(default)]
     labels: Option<HashMap<String, String>>,
     #[serde(default)]
-    created: i64,
+    created: serde_json::Value,
 }
 
 impl RawSummary {
     fn into_summary(self) -> ContainerSummary {
+        let created = match &self.created {
+            serde_json::Value::Number(n) => n.as_i64().unwrap_or_default(),
+            serde_json::Value::String(t) => crate::timefmt::parse_rfc3339(t).unwrap_or_default(),
+            _ => 0,
+        };
         ContainerSummary {
             id: self.id,
             name: self
@@ -346,40 +352,7 @@ impl RawSummary {
             image_id: self.image_id,
             state: ContainerState::parse(&self.state),
             labels: self.labels.unwrap_or_default(),
-            created: self.created,
-        }
-    }
-}
-
-/// A row of Podman's `/libpod/containers/json`.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RawLibpodSummary {
-    id: String,
-    #[serde(default)]
-    names: Vec<String>,
-    #[serde(default)]
-    image: String,
-    #[serde(rename = "ImageID", default)]
-    image_id: String,
-    #[serde(default)]
-    state: String,
-    #[serde(default)]
-    labels: Option<HashMap<String, String>>,
-    #[serde(default)]
-    created: String,
-}
-
-impl RawLibpodSummary {
-    fn into_summary(self) -> ContainerSummary {
-        ContainerSummary {
-            id: self.id,
-            name: self.names.into_iter().next().unwrap_or_default(),
-            image: self.image,
-            image_id: self.image_id,
-            state: ContainerState::parse(&self.state),
-            labels: self.labels.unwrap_or_default(),
-            created: crate::timefmt::parse_rfc3339(&self.created).unwrap_or_default(),
+            created,
         }
     }
 }
@@ -432,14 +405,11 @@ impl Engine {
         if !self.compat_only.load(std::sync::atomic::Ordering::Relaxed) {
             let path = format!("/v4.0.0/libpod/containers/json{query}");
             match self
-                .raw_get_json_at::<Vec<RawLibpodSummary>>(Operation::ContainerList, &path)
+                .raw_get_json_at::<Vec<RawSummary>>(Operation::ContainerList, &path)
                 .await
             {
                 Ok(raw) => {
-                    return Ok(raw
-                        .into_iter()
-                        .map(RawLibpodSummary::into_summary)
-                        .collect());
+                    return Ok(raw.into_iter().map(RawSummary::into_summary).collect());
                 }
                 // Not Podman (Docker has no libpod API): use the compat endpoint from now on.
                 Err(EngineError::Runtime {

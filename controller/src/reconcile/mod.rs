@@ -27,12 +27,6 @@ pub use execute::{ActionError, ActionOutcome, ExecuteOptions, Observer};
 pub use observe::Observed;
 pub use plan::{Action, Op, Plan, PlanOptions};
 
-/// Podman event actions that change a container's or volume's state (exec events do not).
-pub const LIFECYCLE_EVENTS: [&str; 12] = [
-    "create", "start", "stop", "die", "died", "kill", "remove", "pause", "unpause", "restart",
-    "oom", "cleanup",
-];
-
 /// What to do about readiness probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Readiness {
