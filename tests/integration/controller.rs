@@ -133,7 +133,21 @@ async fn the_controller_converges_edits_and_repairs_drift_and_survives_broken_fi
     eprintln!("rm -f to running: {took:?}");
     // Stopped by hand: started again (same container).
     let third = running(&ws, podman, "a").await.unwrap();
-    assert!(podman.podman(&["stop", "-t", "1", &third]).status.success());
+    // Through the API: the podman CLI's own post-stop cleanup can race the repair and then
+    // fail with "container state improper" although the stop happened.
+    let engine = podman.engine();
+    let (_, handle) = engine
+        .inspect_owned(
+            &ws.ownership(),
+            &third,
+            pocket_dock::engine::Operation::ContainerStop,
+        )
+        .await
+        .unwrap();
+    engine
+        .stop_container(&handle, Duration::from_secs(1))
+        .await
+        .unwrap();
     let took = until(Duration::from_secs(5), "repair after stop", || async {
         running(&ws, podman, "a").await.as_deref() == Some(third.as_str())
     })
