@@ -72,5 +72,27 @@ cat .pocket-dock/status/sandbox/worker.yaml
 step "pocket-dock delete --all"
 pocket_dock delete --all
 cd "$PD_REPO"
+
+# Images with no registry at all: the embedded base image, built in Rust, and a workshop
+# chain built on it.
+ws="$demo_dir/workshop"
+cp -r examples/workspaces/workshop "$ws"
+cd "$ws"
+step "pocket-dock apply      # in a copy of examples/workspaces/workshop: base image + 3 steps"
+pocket_dock apply
+step "pocket-dock image inspect base"
+pocket_dock image inspect base
+step "pocket-dock apply      # again: every image up to date, nothing rebuilt"
+pocket_dock apply
+echo 'echo hello from the edited step 2' > steps/2-project/hello.sh
+step "pocket-dock apply      # after editing step 2: steps 2 and 3 rebuild, step 1 does not"
+pocket_dock apply
+step "pocket-dock snapshot attendee checkpoint"
+pocket_dock snapshot attendee checkpoint
+step "pocket-dock get"
+pocket_dock get
+step "pocket-dock delete --all"
+pocket_dock delete --all
+cd "$PD_REPO"
 echo
 echo "demo finished: pocket-dock talked to Podman at $PD_SOCKET"

@@ -42,6 +42,8 @@ pub enum Error {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Workspace(#[from] WorkspaceError),
+    #[error(transparent)]
+    Image(#[from] crate::images::ImageError),
     #[error("{message}")]
     Usage { message: String },
     #[error("interrupted")]
@@ -55,7 +57,9 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::Engine(e) => e.category().as_str(),
-            Error::Workspace(_) | Error::Usage { .. } => Category::InvalidInput.as_str(),
+            Error::Workspace(_) | Error::Usage { .. } | Error::Image(_) => {
+                Category::InvalidInput.as_str()
+            }
             Error::Interrupted => "interrupted",
             Error::Lock(_) => Category::Conflict.as_str(),
         }
@@ -69,7 +73,7 @@ impl Error {
                 Category::InvalidInput => ExitCode::InvalidInput,
                 Category::NotFound | Category::Conflict | Category::Runtime => ExitCode::Failed,
             },
-            Error::Workspace(_) | Error::Usage { .. } => ExitCode::InvalidInput,
+            Error::Workspace(_) | Error::Usage { .. } | Error::Image(_) => ExitCode::InvalidInput,
             Error::Interrupted => ExitCode::Interrupted,
             Error::Lock(_) => ExitCode::Failed,
         }
@@ -79,7 +83,7 @@ impl Error {
         match self {
             Error::Engine(e) => e.hint(),
             Error::Workspace(_) => Some("pass -C with an existing folder".to_string()),
-            Error::Usage { .. } | Error::Interrupted | Error::Lock(_) => None,
+            Error::Usage { .. } | Error::Interrupted | Error::Lock(_) | Error::Image(_) => None,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod controller;
 pub mod doctor;
 pub mod engine;
 pub mod error;
+pub mod images;
 pub mod reconcile;
 pub mod run;
 pub mod store;

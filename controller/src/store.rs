@@ -1,5 +1,6 @@
 //! The state store: a SQLite database (WAL) at `.pocket-dock/state.db` holding the instance
-//! registry, a journal of every action, and the command history `exec` appends to.
+//! registry, a journal of every action, the snapshots taken, and the command history `exec`
+//! appends to.
 //!
 //! It is a cache plus history, never the source of truth: labels on Podman's objects are.
 //! A missing database is created; a corrupt one is moved aside and replaced (with a warning);
@@ -45,6 +46,18 @@ CREATE TABLE IF NOT EXISTS history (
     finished_at TEXT NOT NULL,
     stdout_bytes INTEGER NOT NULL,
     stderr_bytes INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    name TEXT NOT NULL,
+    generation TEXT NOT NULL,
+    image TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    sandbox TEXT NOT NULL,
+    sandbox_spec_hash TEXT NOT NULL,
+    sandbox_image TEXT NOT NULL,
+    taken_at TEXT NOT NULL,
+    description TEXT,
+    PRIMARY KEY (name, generation, image_id)
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -235,6 +248,35 @@ impl StateStore {
             .map_err(|e| self.err(e))?;
         }
         tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Records a snapshot generation once (later calls for the same image are no-ops).
+    pub fn record_snapshot(
+        &self,
+        name: &str,
+        image: &str,
+        image_id: &str,
+        record: &crate::reconcile::status::SnapshotRecord,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO snapshots (name, generation, image, image_id, sandbox, sandbox_spec_hash, sandbox_image, taken_at, description) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![name, record.generation, image, image_id, record.sandbox, record.sandbox_spec_hash, record.sandbox_image, record.taken_at, record.description],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Snapshots taken, oldest first: (name, image, image id, record).
+    pub fn snapshots(&self) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, generation, image, image_id FROM snapshots ORDER BY taken_at")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
     /// Records a controller event (shown by `pocket-dock events`).

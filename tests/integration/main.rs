@@ -20,4 +20,5 @@ mod engine_exec;
 mod engine_faults;
 mod engine_images;
 mod engine_system;
+mod images;
 mod rootless;

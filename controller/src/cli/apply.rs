@@ -3,11 +3,13 @@ use std::sync::Arc;
 
 use clap::Args;
 use pocket_dock::ExitCode;
-use pocket_dock::engine::Engine;
+use pocket_dock::engine::{Engine, EngineError};
 use pocket_dock::reconcile::{
-    self, Action, ActionOutcome, ApplyOptions, ApplyReport, Observer, Op, Plan, Readiness,
+    self, Action, ActionError, ActionOutcome, ApplyOptions, ApplyReport, Observer, Op, Plan,
+    Readiness,
 };
-use pocket_dock_spec::parse_duration;
+use pocket_dock::workspace::Workspace;
+use pocket_dock_spec::{Declarations, parse_duration};
 
 use super::declared::{Loaded, load_valid};
 use super::{GlobalArgs, Outcome, OutputFormat};
@@ -35,8 +37,15 @@ struct Printer {
 
 impl Observer for Printer {
     fn started(&self, action: &Action) {
-        if self.format == OutputFormat::Text && matches!(action.op, Op::Pull { .. }) {
-            out!("  pulling {} for {}...", pull_reference(action), action.key);
+        if self.format != OutputFormat::Text {
+            return;
+        }
+        match &action.op {
+            Op::Pull { reference } => out!("  pulling {reference} for {}...", action.key),
+            Op::Build { tag } => out!("  building {tag} for {}...", action.key),
+            Op::LoadEmbedded { tag } => out!("  building and loading {tag} for {}...", action.key),
+            Op::Commit { tag } => out!("  committing {tag} for {}...", action.key),
+            _ => {}
         }
     }
 
@@ -59,6 +68,13 @@ impl Observer for Printer {
                 let _ = writeln!(out, "{line}");
                 for change in &a.changes {
                     let _ = writeln!(out, "      {change}");
+                }
+                if let Err(ActionError::Engine(EngineError::BuildFailed { output, .. })) =
+                    &outcome.result
+                {
+                    for line in output.lines() {
+                        let _ = writeln!(out, "      | {line}");
+                    }
                 }
             }
             _ => {
@@ -83,16 +99,13 @@ impl Observer for Printer {
     }
 }
 
-fn pull_reference(action: &Action) -> &str {
-    match &action.op {
-        Op::Pull { reference } => reference,
-        _ => "",
-    }
-}
-
 fn done(op: &Op) -> &'static str {
     match op {
         Op::Pull { .. } => "pulled",
+        Op::Build { .. } => "built",
+        Op::LoadEmbedded { .. } => "loaded",
+        Op::Commit { .. } => "committed",
+        Op::RemoveImage { .. } => "removed",
         Op::CreateVolume | Op::Create { .. } => "created",
         Op::Start => "started",
         Op::Stop => "stopped",
@@ -114,7 +127,6 @@ pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Outcome {
         Loaded::Valid(w, d) => (w, d),
         Loaded::Invalid(code) => return Ok(code),
     };
-    let engine = Engine::new(&global.engine_config()?)?;
     let options = ApplyOptions {
         dry_run: args.dry_run,
         prune_volumes: args.prune_volumes,
@@ -126,11 +138,24 @@ pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Outcome {
         timeout: args.timeout,
         ..ApplyOptions::default()
     };
+    converge(global, &workspace, &declarations, options).await
+}
+
+/// Applies with `options`, printing actions as they finish and a summary; the exit code
+/// says whether everything converged. `snapshot` reuses it for one object.
+pub async fn converge(
+    global: &GlobalArgs,
+    workspace: &Workspace,
+    declarations: &Declarations,
+    options: ApplyOptions,
+) -> Outcome {
+    let engine = Engine::new(&global.engine_config()?)?;
+    let dry_run = options.dry_run;
     let printer = Arc::new(Printer {
         format: global.output,
     });
-    let report = reconcile::apply(&engine, &workspace, &declarations, options, printer).await?;
-    if args.dry_run {
+    let report = reconcile::apply(&engine, workspace, declarations, options, printer).await?;
+    if dry_run {
         print_plan(&report.plan, global.output);
         return Ok(ExitCode::Success.code());
     }

@@ -130,26 +130,20 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
         push(Kind::Volume, name, "absent", "present".into(), "-".into());
     }
     for (name, image) in &desired.images {
-        let actual = match image {
-            pocket_dock::reconcile::desired::DesiredImage::Pull { reference } => {
-                if observed.images.get(reference).cloned().flatten().is_some() {
-                    "present"
-                } else {
-                    "absent"
-                }
-            }
-            pocket_dock::reconcile::desired::DesiredImage::Unsupported { .. } => "unsupported",
+        let actual = if observed.image_id(&image.tag).is_some() {
+            "present"
+        } else {
+            "absent"
         };
         push(Kind::Image, name, "present", actual.into(), "-".into());
     }
-    for name in desired.snapshots.keys() {
-        push(
-            Kind::Snapshot,
-            name,
-            "present",
-            "unsupported".into(),
-            "-".into(),
-        );
+    for (name, snap) in &desired.snapshots {
+        let actual = if observed.image_id(&snap.tag).is_some() {
+            "present"
+        } else {
+            "absent"
+        };
+        push(Kind::Snapshot, name, "present", actual.into(), "-".into());
     }
 
     if let Some((kind, Some(name))) = &filter

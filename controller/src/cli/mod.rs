@@ -25,10 +25,12 @@ mod delete;
 mod doctor;
 mod events;
 mod get;
+mod image;
 mod init;
 mod report;
 mod run;
 mod schema;
+mod snapshot;
 mod validate;
 
 use std::path::PathBuf;
@@ -110,6 +112,10 @@ pub enum Command {
     Diff,
     /// List declared and running objects: desired vs actual state, phase, age
     Get(get::GetArgs),
+    /// Inspect, export or import the workspace's images (OCI archives, no network)
+    Image(image::ImageArgs),
+    /// Snapshot a running sandbox: writes .pocket-dock/snapshots/NAME.yaml, then applies it
+    Snapshot(snapshot::SnapshotArgs),
     /// Remove a sandbox's or volume's runtime objects (not its YAML)
     Delete(delete::DeleteArgs),
     /// Keep the workspace converged: react to file edits and Podman events until stopped
@@ -141,6 +147,8 @@ pub async fn dispatch(cli: Cli) -> Outcome {
         Command::Diff => apply::diff(&cli.global).await,
         Command::Get(args) => get::get(&cli.global, args).await,
         Command::Delete(args) => delete::delete(&cli.global, args).await,
+        Command::Image(args) => image::image(&cli.global, args).await,
+        Command::Snapshot(args) => snapshot::snapshot(&cli.global, args).await,
         Command::Controller(args) => controller::controller(&cli.global, args).await,
         Command::Events(args) => events::events(&cli.global, args).await,
         Command::Validate => validate::validate(&cli.global),

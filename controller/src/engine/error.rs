@@ -126,6 +126,16 @@ pub enum EngineError {
     #[error("pulling {reference} failed: {message}")]
     PullFailed { reference: String, message: String },
 
+    #[error("building {image} failed{}: {message}", step.as_deref().map(|s| format!(" at {s}")).unwrap_or_default())]
+    BuildFailed {
+        image: String,
+        /// The Containerfile step that failed (`STEP 2/4: RUN make`), when known.
+        step: Option<String>,
+        message: String,
+        /// The last lines of build output before the failure.
+        output: String,
+    },
+
     #[error("Podman failed to {op}{}: {message}", fmt_id(id))]
     Runtime {
         op: Operation,
@@ -173,6 +183,7 @@ impl EngineError {
             EngineError::Conflict { .. } | EngineError::NotOwned { .. } => Category::Conflict,
             EngineError::InvalidInput { .. } => Category::InvalidInput,
             EngineError::PullFailed { .. }
+            | EngineError::BuildFailed { .. }
             | EngineError::Runtime { .. }
             | EngineError::OutputSink { .. } => Category::Runtime,
             EngineError::Timeout { .. } => Category::Timeout,
@@ -193,6 +204,7 @@ impl EngineError {
             | EngineError::Runtime { op, .. }
             | EngineError::Timeout { op, .. } => *op,
             EngineError::PullFailed { .. } => Operation::ImagePull,
+            EngineError::BuildFailed { .. } => Operation::ImageBuild,
             EngineError::OutputSink { .. } => Operation::ExecStream,
         }
     }
@@ -212,6 +224,7 @@ impl EngineError {
             | EngineError::OutputSink { id, .. } => Some(id),
             EngineError::ImageNotFound { reference, .. }
             | EngineError::PullFailed { reference, .. } => Some(reference),
+            EngineError::BuildFailed { image, .. } => Some(image),
         }
     }
 
@@ -246,6 +259,10 @@ impl EngineError {
             )),
             EngineError::PullFailed { .. } => Some(
                 "check the reference and network access to its registry, or use a local image"
+                    .to_string(),
+            ),
+            EngineError::BuildFailed { .. } => Some(
+                "fix the Containerfile step shown above and apply again; `-v` streams the build"
                     .to_string(),
             ),
             EngineError::NotOwned { .. } => Some(

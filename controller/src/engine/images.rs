@@ -58,6 +58,8 @@ pub struct ImageSummary {
     pub repo_tags: Vec<String>,
     pub labels: HashMap<String, String>,
     pub size: i64,
+    /// Seconds since the Unix epoch.
+    pub created: i64,
 }
 
 impl Engine {
@@ -85,8 +87,22 @@ impl Engine {
                 repo_tags: i.repo_tags,
                 labels: i.labels,
                 size: i.size,
+                created: i.created,
             })
             .collect())
+    }
+
+    /// Images carrying `ownership`'s labels. Podman 4.3 matches nothing when an image list
+    /// is filtered by two labels at once, so it filters by the workspace label and the
+    /// rest is checked here.
+    pub async fn list_owned_images(
+        &self,
+        ownership: &super::Ownership,
+    ) -> Result<Vec<ImageSummary>, EngineError> {
+        let filter = format!("{}={}", super::labels::WORKSPACE, ownership.workspace);
+        let mut images = self.list_images(&[filter]).await?;
+        images.retain(|i| ownership.owns(&i.labels));
+        Ok(images)
     }
 
     pub async fn inspect_image(&self, reference: &str) -> Result<ImageDetails, EngineError> {

@@ -8,10 +8,12 @@
 //! No connection is held between operations (bollard is built with an idle pool of zero), so
 //! a restarted Podman service is picked up by the next call.
 
+mod builds;
 mod containers;
 mod error;
 mod events;
 mod exec;
+mod image_files;
 mod images;
 pub mod labels;
 mod operation;
@@ -29,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use bollard::{ClientVersion, Docker};
 
+pub use builds::BuildRequest;
 pub use containers::{
     ContainerConfig, ContainerDetails, ContainerState, ContainerSummary, MountConfig, NetworkMode,
     OwnedContainer, PODMAN_INIT, PortConfig, RemoveOutcome, RestartMode,

@@ -23,6 +23,11 @@ pub enum Operation {
     ImageList,
     ImageInspect,
     ImagePull,
+    ImageBuild,
+    ImageLoad,
+    ImageExport,
+    ImageRemove,
+    ContainerCommit,
     VolumeList,
     VolumeCreate,
     VolumeRemove,
@@ -50,6 +55,11 @@ impl Operation {
             Operation::ImageList => ("GET", "/images/json"),
             Operation::ImageInspect => ("GET", "/images/{id}/json"),
             Operation::ImagePull => ("POST", "/images/create"),
+            Operation::ImageBuild => ("POST", "/libpod/build"),
+            Operation::ImageLoad => ("POST", "/libpod/images/load"),
+            Operation::ImageExport => ("GET", "/libpod/images/{id}/get"),
+            Operation::ImageRemove => ("DELETE", "/images/{id}"),
+            Operation::ContainerCommit => ("POST", "/libpod/commit"),
             Operation::VolumeList => ("GET", "/volumes"),
             Operation::VolumeCreate => ("POST", "/volumes/create"),
             Operation::VolumeRemove => ("DELETE", "/volumes/{id}"),
@@ -68,6 +78,10 @@ impl Operation {
                 | Operation::ExecCreate
                 | Operation::ExecStart
                 | Operation::ImagePull
+                | Operation::ImageBuild
+                | Operation::ImageLoad
+                | Operation::ImageRemove
+                | Operation::ContainerCommit
                 | Operation::VolumeCreate
                 | Operation::VolumeRemove
         )
@@ -92,6 +106,11 @@ impl Operation {
             Operation::ImageList => "image list",
             Operation::ImageInspect => "image inspect",
             Operation::ImagePull => "image pull",
+            Operation::ImageBuild => "image build",
+            Operation::ImageLoad => "image load",
+            Operation::ImageExport => "image export",
+            Operation::ImageRemove => "image remove",
+            Operation::ContainerCommit => "container commit",
             Operation::VolumeList => "volume list",
             Operation::VolumeCreate => "volume create",
             Operation::VolumeRemove => "volume remove",

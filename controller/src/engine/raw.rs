@@ -109,3 +109,189 @@ impl Engine {
         Ok(body)
     }
 }
+
+/// What a raw request sends.
+pub(crate) enum RawBody<'a> {
+    Empty,
+    Bytes(&'a [u8], &'static str),
+    /// A file streamed from disk (archives can be large).
+    File(&'a std::path::Path, &'static str),
+}
+
+/// A response whose headers were read; the body is read from `reader` until the server
+/// closes the connection (HTTP/1.0).
+pub(crate) struct RawResponse {
+    pub status: u16,
+    pub reader: tokio::io::BufReader<UnixStream>,
+}
+
+impl RawResponse {
+    /// Reads the whole body (up to the usual response limit).
+    pub async fn body(self, lost: impl Fn() -> EngineError) -> Result<Vec<u8>, EngineError> {
+        let mut body = Vec::new();
+        self.reader
+            .take(MAX_RESPONSE)
+            .read_to_end(&mut body)
+            .await
+            .map_err(|_| lost())?;
+        Ok(body)
+    }
+}
+
+/// Podman's own API prefix, for the endpoints the compat API lacks.
+pub(crate) const LIBPOD: &str = "/v4.0.0/libpod";
+
+impl Engine {
+    /// Sends one request with `body` and reads the response status and headers. Streaming
+    /// callers read the rest from the returned reader. The caller bounds the time.
+    pub(crate) async fn raw_request(
+        &self,
+        op: Operation,
+        method: &str,
+        path: &str,
+        body: RawBody<'_>,
+    ) -> Result<RawResponse, EngineError> {
+        use tokio::io::AsyncBufReadExt;
+        let mut stream = UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| classify_io(op, &self.socket, e))?;
+        let lost = || EngineError::ConnectionLost {
+            op,
+            socket: self.socket.clone(),
+            id: None,
+            source: None,
+        };
+        let (length, content_type) = match &body {
+            RawBody::Empty => (0, "application/json"),
+            RawBody::Bytes(bytes, kind) => (bytes.len() as u64, *kind),
+            RawBody::File(path, kind) => (
+                tokio::fs::metadata(path)
+                    .await
+                    .map_err(|e| EngineError::InvalidInput {
+                        op,
+                        id: Some(path.display().to_string()),
+                        message: format!("cannot read {}: {e}", path.display()),
+                    })?
+                    .len(),
+                *kind,
+            ),
+        };
+        let head = format!(
+            "{method} {path} HTTP/1.0\r\nHost: podman\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
+        );
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .map_err(|_| lost())?;
+        match body {
+            RawBody::Empty => {}
+            RawBody::Bytes(bytes, _) => stream.write_all(bytes).await.map_err(|_| lost())?,
+            RawBody::File(path, _) => {
+                let mut file =
+                    tokio::fs::File::open(path)
+                        .await
+                        .map_err(|e| EngineError::InvalidInput {
+                            op,
+                            id: Some(path.display().to_string()),
+                            message: format!("cannot read {}: {e}", path.display()),
+                        })?;
+                tokio::io::copy(&mut file, &mut stream)
+                    .await
+                    .map_err(|_| lost())?;
+            }
+        }
+        let mut reader = tokio::io::BufReader::new(stream);
+        let mut status_line = String::new();
+        reader
+            .read_line(&mut status_line)
+            .await
+            .map_err(|_| lost())?;
+        let status: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(lost)?;
+        loop {
+            let mut line = String::new();
+            let n = reader.read_line(&mut line).await.map_err(|_| lost())?;
+            if n == 0 || line == "\r\n" || line == "\n" {
+                break;
+            }
+        }
+        Ok(RawResponse { status, reader })
+    }
+
+    /// A raw request whose JSON answer is decoded as `T`; a non-2xx status is an error
+    /// carrying Podman's message.
+    pub(crate) async fn raw_json<T: serde::de::DeserializeOwned>(
+        &self,
+        op: Operation,
+        method: &str,
+        path: &str,
+        body: RawBody<'_>,
+        target: Target<'_>,
+        time_limit: std::time::Duration,
+    ) -> Result<T, EngineError> {
+        let started = Instant::now();
+        let lost = || EngineError::ConnectionLost {
+            op,
+            socket: self.socket.clone(),
+            id: None,
+            source: None,
+        };
+        let exchange = async {
+            let response = self.raw_request(op, method, path, body).await?;
+            let status = response.status;
+            Ok::<_, EngineError>((status, response.body(lost).await?))
+        };
+        let result = match tokio::time::timeout(time_limit, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(EngineError::Timeout {
+                op,
+                id: None,
+                after: time_limit,
+            }),
+        };
+        self.record(
+            op,
+            target,
+            started,
+            result.as_ref().is_ok_and(|r| r.0 < 300),
+        );
+        let (status, body) = result?;
+        if status >= 300 {
+            return Err(self.status_error(op, target, status, &body));
+        }
+        serde_json::from_slice(&body).map_err(|_| EngineError::Runtime {
+            op,
+            id: None,
+            status: Some(status),
+            message: "unexpected response from the Podman API".to_string(),
+        })
+    }
+
+    /// Maps an error status of a raw request like bollard's errors are mapped.
+    pub(crate) fn status_error(
+        &self,
+        op: Operation,
+        target: Target<'_>,
+        status: u16,
+        body: &[u8],
+    ) -> EngineError {
+        #[derive(serde::Deserialize)]
+        struct Message {
+            message: String,
+        }
+        let message = serde_json::from_slice::<Message>(body)
+            .map(|m| m.message)
+            .unwrap_or_else(|_| String::from_utf8_lossy(body).trim().to_string());
+        self.map_error(
+            op,
+            target,
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: status,
+                message,
+            },
+        )
+    }
+}

@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use std::path::Path;
+
 use pocket_dock_spec::model::{
-    DesiredState, MountType, Network, Protocol, RestartPolicy, SandboxSpec, Spec,
+    Build, DesiredState, MountType, Network, Protocol, PullPolicy, RestartPolicy, SandboxSpec, Spec,
 };
 use pocket_dock_spec::{Declarations, Kind, parse_duration};
 
@@ -13,6 +15,7 @@ use crate::engine::labels::{SPEC, SPEC_HASH};
 use crate::engine::{
     ContainerConfig, MountConfig, NetworkMode, Ownership, PortConfig, RestartMode,
 };
+use crate::images::{self, BuildRecipe};
 
 /// An object's identity: kind and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -77,14 +80,37 @@ pub struct DesiredVolume {
 
 /// How an `Image` object is made.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DesiredImage {
-    Pull {
-        reference: String,
-    },
-    /// Not handled by this version (builds, the embedded image): reported, dependants wait.
-    Unsupported {
-        reason: String,
-    },
+pub enum ImageOrigin {
+    /// A remote reference, pulled per policy.
+    Pull { policy: PullPolicy },
+    /// A Containerfile build; the tag is its content hash.
+    Build(BuildRecipe),
+    /// The embedded base image, built in Rust and loaded.
+    Embedded,
+}
+
+/// An `Image` object, resolved to the local name sandboxes run it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredImage {
+    pub name: String,
+    pub origin: ImageOrigin,
+    /// The reference it is known by in Podman: the pull reference, the content-addressed
+    /// build tag, or the embedded base's tag. Empty when `problem` is set.
+    pub tag: String,
+    /// The `Image` object a build starts from (`build.from`).
+    pub parent: Option<String>,
+    /// Why it cannot be made (unreadable context, no busybox for the base, ...).
+    pub problem: Option<String>,
+}
+
+/// A `Snapshot` object: one generation of a sandbox's filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredSnapshot {
+    pub name: String,
+    pub sandbox: String,
+    pub generation: u64,
+    pub description: Option<String>,
+    pub tag: String,
 }
 
 /// Everything a workspace wants.
@@ -93,8 +119,9 @@ pub struct Desired {
     pub sandboxes: BTreeMap<String, DesiredSandbox>,
     pub volumes: BTreeMap<String, DesiredVolume>,
     pub images: BTreeMap<String, DesiredImage>,
-    /// Snapshots (not handled by this version): reported, dependants wait.
-    pub snapshots: BTreeMap<String, String>,
+    pub snapshots: BTreeMap<String, DesiredSnapshot>,
+    /// Every image name this workspace makes starts with it (`localhost/pocket-dock/<id>/`).
+    pub image_repository_prefix: String,
 }
 
 /// The podman name of a Volume object's volume.
@@ -104,7 +131,10 @@ pub fn volume_name(ownership: &Ownership, name: &str) -> String {
 
 impl Desired {
     pub fn from_declarations(declarations: &Declarations, ownership: &Ownership) -> Desired {
-        let mut desired = Desired::default();
+        let mut desired = Desired {
+            image_repository_prefix: images::repository(ownership, ""),
+            ..Desired::default()
+        };
         for object in &declarations.objects {
             let name = object.metadata.name.clone();
             match &object.spec {
@@ -118,24 +148,45 @@ impl Desired {
                     );
                 }
                 Spec::Image(image) => {
-                    let entry = match (&image.from, &image.build, &image.embedded) {
-                        (Some(pull), _, _) => DesiredImage::Pull {
-                            reference: pull.reference.clone(),
-                        },
-                        (_, Some(_), _) => DesiredImage::Unsupported {
-                            reason: "building images arrives with the images issue; this version cannot build".into(),
-                        },
-                        _ => DesiredImage::Unsupported {
-                            reason: "the embedded base image arrives with the images issue".into(),
-                        },
+                    let (origin, parent) = match (&image.from, &image.build) {
+                        (Some(pull), _) => (
+                            ImageOrigin::Pull {
+                                policy: pull.pull_policy,
+                            },
+                            None,
+                        ),
+                        (None, Some(build)) => (
+                            ImageOrigin::Build(recipe(build, &declarations.root)),
+                            build.from.as_ref().map(|f| f.image.clone()),
+                        ),
+                        (None, None) => (ImageOrigin::Embedded, None),
                     };
-                    desired.images.insert(name, entry);
+                    let tag = image
+                        .from
+                        .as_ref()
+                        .map(|p| p.reference.clone())
+                        .unwrap_or_default();
+                    desired.images.insert(
+                        name.clone(),
+                        DesiredImage {
+                            name,
+                            origin,
+                            tag,
+                            parent,
+                            problem: None,
+                        },
+                    );
                 }
-                Spec::Snapshot(_) => {
+                Spec::Snapshot(snapshot) => {
                     desired.snapshots.insert(
-                        name,
-                        "snapshots arrive with the images issue; this version cannot take them"
-                            .into(),
+                        name.clone(),
+                        DesiredSnapshot {
+                            tag: images::snapshot_tag(ownership, &name, snapshot.generation),
+                            name,
+                            sandbox: snapshot.sandbox.clone(),
+                            generation: snapshot.generation,
+                            description: snapshot.description.clone(),
+                        },
                     );
                 }
                 Spec::Sandbox(_) => {
@@ -151,7 +202,134 @@ impl Desired {
                 Spec::Workspace(_) => {}
             }
         }
+        resolve_image_tags(&mut desired.images, ownership);
         desired
+    }
+
+    /// The objects `key` needs before it can be made: a sandbox its `dependsOn`, volumes and
+    /// image; an image the one it builds on; a snapshot its source sandbox.
+    pub fn dependencies(&self, key: &Key) -> Vec<Key> {
+        match key.kind {
+            Kind::Sandbox => self.sandboxes.get(&key.name).map_or_else(Vec::new, |s| {
+                let mut deps: Vec<Key> = s
+                    .depends_on
+                    .iter()
+                    .map(|d| Key::new(Kind::Sandbox, d.clone()))
+                    .chain(s.volumes.iter().map(|v| Key::new(Kind::Volume, v.clone())))
+                    .collect();
+                if let ImageSource::Object(image) = &s.image {
+                    deps.push(image.clone());
+                }
+                deps
+            }),
+            Kind::Image => self
+                .images
+                .get(&key.name)
+                .and_then(|i| i.parent.clone())
+                .map(|p| vec![Key::new(Kind::Image, p)])
+                .unwrap_or_default(),
+            Kind::Snapshot => self
+                .snapshots
+                .get(&key.name)
+                .map(|s| vec![Key::new(Kind::Sandbox, s.sandbox.clone())])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The local reference of an `Image` or `Snapshot` object, if it can be known.
+    pub fn object_tag(&self, key: &Key) -> Option<&str> {
+        match key.kind {
+            Kind::Image => self
+                .images
+                .get(&key.name)
+                .filter(|i| i.problem.is_none())
+                .map(|i| i.tag.as_str()),
+            Kind::Snapshot => self.snapshots.get(&key.name).map(|s| s.tag.as_str()),
+            _ => None,
+        }
+    }
+}
+
+fn recipe(build: &Build, root: &Path) -> BuildRecipe {
+    BuildRecipe {
+        context: root.join(&build.context),
+        containerfile: build.containerfile.as_ref().map(|c| root.join(c)),
+        args: build.args.clone(),
+        target: build.target.clone(),
+        base: None,
+    }
+}
+
+/// Gives every build and the embedded base its tag. A build's tag hashes its context and
+/// its parent's tag, so parents are resolved first; editing one step renames it and every
+/// step after it, and nothing before it.
+fn resolve_image_tags(images: &mut BTreeMap<String, DesiredImage>, ownership: &Ownership) {
+    let mut base: Option<Result<String, String>> = None;
+    let names: Vec<String> = images.keys().cloned().collect();
+    for name in &names {
+        if let Some(image) = images.get_mut(name)
+            && image.origin == ImageOrigin::Embedded
+        {
+            let tag = base.get_or_insert_with(|| {
+                images::embedded::BaseInput::find()
+                    .map(|b| b.tag())
+                    .map_err(|e| e.to_string())
+            });
+            match tag {
+                Ok(tag) => image.tag = tag.clone(),
+                Err(problem) => image.problem = Some(problem.clone()),
+            }
+        }
+    }
+    // Builds, parents first: each pass resolves the builds whose parent is settled.
+    let mut pending: Vec<String> = names
+        .into_iter()
+        .filter(|n| matches!(images[n].origin, ImageOrigin::Build(_)))
+        .collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|name| {
+            let parent = images[name].parent.clone();
+            let base = match parent.as_deref().map(|p| images.get(p)) {
+                None => Ok(None),
+                Some(None) => Err(format!(
+                    "builds on Image/{}, which is not declared",
+                    parent.unwrap_or_default()
+                )),
+                Some(Some(p)) if p.problem.is_some() => {
+                    Err(format!("builds on Image/{}, which cannot be made", p.name))
+                }
+                Some(Some(p)) if p.tag.is_empty() => return true, // not resolved yet
+                Some(Some(p)) => Ok(Some(p.tag.clone())),
+            };
+            let Some(image) = images.get_mut(name) else {
+                return false;
+            };
+            let ImageOrigin::Build(recipe) = &mut image.origin else {
+                return false;
+            };
+            match base {
+                Ok(base) => {
+                    recipe.base = base;
+                    match recipe.prepare() {
+                        Ok(prepared) => {
+                            image.tag = images::build_tag(ownership, name, &prepared.content_hash);
+                        }
+                        Err(e) => image.problem = Some(e.to_string()),
+                    }
+                }
+                Err(problem) => image.problem = Some(problem),
+            }
+            false
+        });
+        if pending.len() == before {
+            for name in pending.drain(..) {
+                if let Some(image) = images.get_mut(&name) {
+                    image.problem = Some("its build.from chain is a cycle".into());
+                }
+            }
+        }
     }
 }
 

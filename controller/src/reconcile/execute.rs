@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pocket_dock_spec::Kind;
 use tokio::sync::Semaphore;
 
 use super::desired::{Desired, DesiredSandbox, Key, Probe};
+use super::make_images;
 use super::observe::Observed;
 use super::plan::{Action, Op, Plan, image_reference};
 use crate::engine::{
@@ -62,6 +62,14 @@ pub enum ActionError {
     NotReady { failures: u32, last_exit: i64 },
     #[error("timed out")]
     TimedOut,
+    #[error(transparent)]
+    Image(#[from] crate::images::ImageError),
+    #[error("the build context of Image/{image} changed during this apply; apply again")]
+    ContextChanged { image: String },
+    #[error("cannot snapshot Sandbox/{sandbox}: {reason}")]
+    SnapshotSource { sandbox: String, reason: String },
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ActionError {
@@ -69,8 +77,11 @@ impl ActionError {
         match self {
             ActionError::Engine(e) => e.category().as_str(),
             ActionError::DependencyFailed { .. } | ActionError::NotReady { .. } => "runtime",
-            ActionError::ForeignName { .. } => "conflict",
+            ActionError::ForeignName { .. } | ActionError::ContextChanged { .. } => "conflict",
             ActionError::TimedOut => "timeout",
+            ActionError::Image(_) => "invalid-input",
+            ActionError::SnapshotSource { .. } => "conflict",
+            ActionError::Internal(_) => "internal",
         }
     }
 
@@ -128,6 +139,7 @@ pub async fn execute(
                     elapsed: Duration::ZERO,
                 };
                 observer.finished(&outcome);
+                failed.insert(outcome.action.key.clone());
                 outcomes.push(outcome);
                 continue;
             }
@@ -171,29 +183,52 @@ pub async fn execute(
     outcomes
 }
 
-/// Groups actions into levels that can run in parallel.
+/// Groups actions into levels that can run in parallel: removals, volumes and pulls first;
+/// then every object after what it depends on (an image after the one it builds on, a
+/// sandbox after its image, volumes and `dependsOn`, a snapshot after its sandbox); image
+/// removals one at a time in plan order (newest first); volume removals last.
 fn levels(plan: &Plan, desired: &Desired) -> Vec<Vec<Action>> {
-    let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
-    for s in super::plan::dependency_order(desired) {
-        let d = s
-            .depends_on
-            .iter()
-            .filter_map(|dep| depth.get(dep.as_str()))
-            .max()
-            .map_or(0, |m| m + 1);
-        depth.insert(&s.name, d);
-    }
+    let mut depths: BTreeMap<Key, usize> = BTreeMap::new();
     let mut by_level: BTreeMap<usize, Vec<Action>> = BTreeMap::new();
+    let removals_from = usize::MAX / 2;
+    let mut image_removals = 0;
     for action in &plan.actions {
-        let level = match (&action.op, action.key.kind) {
-            (Op::Remove { .. } | Op::CreateVolume | Op::Pull { .. }, _) => 0,
-            (Op::RemoveVolume, _) => usize::MAX,
-            (_, Kind::Sandbox) => 1 + depth.get(action.key.name.as_str()).copied().unwrap_or(0),
-            _ => 1,
+        let level = match &action.op {
+            Op::Remove { .. } | Op::CreateVolume | Op::Pull { .. } => 0,
+            Op::RemoveVolume => usize::MAX,
+            Op::RemoveImage { .. } => {
+                image_removals += 1;
+                removals_from + image_removals
+            }
+            _ => 1 + depth(&action.key, desired, &mut depths, &mut BTreeSet::new()),
         };
         by_level.entry(level).or_default().push(action.clone());
     }
     by_level.into_values().collect()
+}
+
+/// How many dependency steps lie under `key` (cycles, which validation reports, count 0).
+fn depth(
+    key: &Key,
+    desired: &Desired,
+    memo: &mut BTreeMap<Key, usize>,
+    visiting: &mut BTreeSet<Key>,
+) -> usize {
+    if let Some(d) = memo.get(key) {
+        return *d;
+    }
+    if !visiting.insert(key.clone()) {
+        return 0;
+    }
+    let d = desired
+        .dependencies(key)
+        .iter()
+        .map(|dep| 1 + depth(dep, desired, memo, visiting))
+        .max()
+        .unwrap_or(0);
+    visiting.remove(key);
+    memo.insert(key.clone(), d);
+    d
 }
 
 /// The first failed object this action depends on, if any.
@@ -202,17 +237,16 @@ fn failed_dependency<'a>(
     desired: &Desired,
     failed: &'a BTreeSet<Key>,
 ) -> Option<&'a Key> {
-    if action.key.kind != Kind::Sandbox || matches!(action.op, Op::Remove { .. } | Op::Pull { .. })
-    {
+    if matches!(
+        action.op,
+        Op::Remove { .. } | Op::Pull { .. } | Op::RemoveImage { .. } | Op::RemoveVolume
+    ) {
         return None;
     }
-    let s = desired.sandboxes.get(&action.key.name)?;
-    failed.iter().find(|k| match k.kind {
-        Kind::Sandbox => s.depends_on.contains(&k.name) || (k.name == s.name),
-        Kind::Volume => s.volumes.contains(&k.name),
-        Kind::Image => matches!(&s.image, super::desired::ImageSource::Object(o) if o == *k),
-        _ => false,
-    })
+    let deps = desired.dependencies(&action.key);
+    failed
+        .iter()
+        .find(|k| **k == action.key || deps.contains(k))
 }
 
 async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
@@ -261,6 +295,22 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
             Ok(())
         }
         Op::Create { start } => create(ctx, sandbox(ctx, name)?, *start).await,
+        Op::Build { tag } => {
+            make_images::build(
+                engine,
+                &ctx.ownership,
+                &ctx.desired,
+                name,
+                tag,
+                ctx.options.pull_timeout,
+            )
+            .await
+        }
+        Op::LoadEmbedded { tag } => make_images::load_embedded(engine, tag).await,
+        Op::Commit { tag } => {
+            make_images::commit(engine, &ctx.ownership, &ctx.desired, name, tag).await
+        }
+        Op::RemoveImage { reference } => make_images::remove(engine, reference).await,
         Op::Recreate { start } => {
             let s = sandbox(ctx, name)?;
             if let Some(c) = find_observed(ctx, name, &s.container_name) {

@@ -6,6 +6,7 @@
 
 pub mod desired;
 pub mod execute;
+pub mod make_images;
 pub mod observe;
 pub mod plan;
 pub mod status;
@@ -153,6 +154,7 @@ pub async fn apply(
     let dir = workspace.root.join(DIR_NAME);
     let plan_options = PlanOptions {
         prune_volumes: options.prune_volumes,
+        pull_always: true,
     };
     let mut warnings = Vec::new();
 
@@ -217,7 +219,11 @@ pub async fn apply(
         let failed = round.iter().any(|o| o.result.is_err());
         outcomes.extend(round);
         observed = observe::observe(engine, &ownership, &desired).await?;
-        current_plan = options.restrict(plan::plan(&desired, &observed, plan_options));
+        let again = PlanOptions {
+            pull_always: false,
+            ..plan_options
+        };
+        current_plan = options.restrict(plan::plan(&desired, &observed, again));
         last_blocked = current_plan.blocked.clone();
         if failed {
             break; // failures are reported, not retried within one apply
@@ -253,6 +259,7 @@ pub async fn apply(
     });
     if let Some(store) = &journal.store {
         sync_registry(store, &observed, &mut warnings);
+        record_snapshots(store, &desired, &observed, &mut warnings);
     }
 
     Ok(ApplyReport {
@@ -337,6 +344,31 @@ fn orphans(observed: &Observed, desired: &Desired, store: Option<&StateStore>) -
         })
         .flat_map(|(_, cs)| cs.iter().map(|c| c.container_name.clone()))
         .collect()
+}
+
+fn record_snapshots(
+    store: &Mutex<StateStore>,
+    desired: &Desired,
+    observed: &Observed,
+    warnings: &mut Vec<String>,
+) {
+    let Ok(store) = store.lock() else {
+        return;
+    };
+    for snap in desired.snapshots.values() {
+        let (Some(id), Some(record)) = (
+            observed.image_id(&snap.tag),
+            observed
+                .image_labels
+                .get(&snap.tag)
+                .and_then(status::SnapshotRecord::from_labels),
+        ) else {
+            continue;
+        };
+        if let Err(e) = store.record_snapshot(&snap.name, &snap.tag, id, &record) {
+            warnings.push(format!("could not record Snapshot/{}: {e}", snap.name));
+        }
+    }
 }
 
 fn sync_registry(store: &Mutex<StateStore>, observed: &Observed, warnings: &mut Vec<String>) {

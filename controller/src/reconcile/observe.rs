@@ -1,14 +1,15 @@
 //! Observed state: what Podman runs for this workspace, read in as few calls as possible
-//! (one container list, one volume list, one inspect per distinct image reference).
+//! (one container list, one volume list, one owned-image list, one inspect per distinct
+//! image reference).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use pocket_dock_spec::Kind;
 
-use super::desired::{Desired, DesiredImage, ImageSource};
+use super::desired::{Desired, ImageSource};
 use crate::engine::labels::{KIND, NAME, SPEC, SPEC_HASH};
 use crate::engine::{
-    ContainerState, Engine, EngineError, OwnedContainer, Ownership, VolumeSummary,
+    ContainerState, Engine, EngineError, ImageSummary, OwnedContainer, Ownership, VolumeSummary,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +33,17 @@ pub struct Observed {
     pub volumes: BTreeMap<String, VolumeSummary>,
     /// Image reference to image id (`None`: not present).
     pub images: BTreeMap<String, Option<String>>,
+    /// Labels of the present images among `images` (snapshot metadata lives there).
+    pub image_labels: BTreeMap<String, HashMap<String, String>>,
+    /// Images carrying this workspace's ownership labels (candidates for pruning).
+    pub owned_images: Vec<ImageSummary>,
+}
+
+impl Observed {
+    /// The id of the image `reference` names, when present.
+    pub fn image_id(&self, reference: &str) -> Option<&str> {
+        self.images.get(reference)?.as_deref()
+    }
 }
 
 /// Image ids as Podman prints them in different places (`sha256:abc` or `abc`) compare equal.
@@ -49,10 +61,14 @@ pub fn references(desired: &Desired) -> BTreeSet<String> {
             _ => None,
         })
         .collect();
-    refs.extend(desired.images.values().filter_map(|i| match i {
-        DesiredImage::Pull { reference } => Some(reference.clone()),
-        DesiredImage::Unsupported { .. } => None,
-    }));
+    refs.extend(
+        desired
+            .images
+            .values()
+            .filter(|i| i.problem.is_none() && !i.tag.is_empty())
+            .map(|i| i.tag.clone()),
+    );
+    refs.extend(desired.snapshots.values().map(|s| s.tag.clone()));
     refs
 }
 
@@ -62,9 +78,10 @@ pub async fn observe(
     desired: &Desired,
 ) -> Result<Observed, EngineError> {
     let refs = references(desired);
-    let (containers, volumes, images) = tokio::join!(
+    let (containers, volumes, owned_images, images) = tokio::join!(
         engine.list_owned(ownership),
         engine.list_owned_volumes(ownership),
+        engine.list_owned_images(ownership),
         futures_util::future::join_all(refs.iter().map(|r| engine.find_image(r))),
     );
     let mut observed = Observed::default();
@@ -96,7 +113,14 @@ pub async fn observe(
         }
     }
     for (reference, found) in refs.into_iter().zip(images) {
-        observed.images.insert(reference, found?.map(|i| i.id));
+        let found = found?;
+        if let Some(image) = &found {
+            observed
+                .image_labels
+                .insert(reference.clone(), image.labels.clone());
+        }
+        observed.images.insert(reference, found.map(|i| i.id));
     }
+    observed.owned_images = owned_images?;
     Ok(observed)
 }

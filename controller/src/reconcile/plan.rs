@@ -6,15 +6,34 @@ use std::fmt;
 
 use pocket_dock_spec::Kind;
 
-use super::desired::{Desired, DesiredImage, DesiredSandbox, ImageSource, Key};
+use pocket_dock_spec::model::PullPolicy;
+
+use super::desired::{Desired, DesiredImage, DesiredSandbox, ImageOrigin, ImageSource, Key};
 use super::observe::{Observed, ObservedContainer, same_image};
+use crate::engine::labels::{KIND, NAME};
 
 /// What to do to one object.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case", tag = "op")]
 pub enum Op {
-    /// Pull an image reference that is not present.
+    /// Pull an image reference (not present, or `pullPolicy: Always`).
     Pull {
+        reference: String,
+    },
+    /// Build an `Image` from its Containerfile, tagged with its content hash.
+    Build {
+        tag: String,
+    },
+    /// Build the embedded base image in Rust and load it.
+    LoadEmbedded {
+        tag: String,
+    },
+    /// Commit a `Snapshot`'s source sandbox to the generation's tag.
+    Commit {
+        tag: String,
+    },
+    /// Remove an image name this workspace made and no longer references.
+    RemoveImage {
         reference: String,
     },
     CreateVolume,
@@ -39,20 +58,28 @@ impl Op {
     pub fn verb(&self) -> &'static str {
         match self {
             Op::Pull { .. } => "pull",
+            Op::Build { .. } => "build",
+            Op::LoadEmbedded { .. } => "load",
+            Op::Commit { .. } => "commit",
             Op::CreateVolume | Op::Create { .. } => "create",
             Op::Start => "start",
             Op::Stop => "stop",
             Op::Recreate { .. } => "recreate",
-            Op::Remove { .. } | Op::RemoveVolume => "remove",
+            Op::Remove { .. } | Op::RemoveVolume | Op::RemoveImage { .. } => "remove",
         }
     }
 
     /// `+` create, `~` change, `-` remove.
     pub fn sign(&self) -> char {
         match self {
-            Op::Pull { .. } | Op::CreateVolume | Op::Create { .. } => '+',
+            Op::Pull { .. }
+            | Op::Build { .. }
+            | Op::LoadEmbedded { .. }
+            | Op::Commit { .. }
+            | Op::CreateVolume
+            | Op::Create { .. } => '+',
             Op::Start | Op::Stop | Op::Recreate { .. } => '~',
-            Op::Remove { .. } | Op::RemoveVolume => '-',
+            Op::Remove { .. } | Op::RemoveVolume | Op::RemoveImage { .. } => '-',
         }
     }
 }
@@ -110,45 +137,36 @@ impl Plan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PlanOptions {
     pub prune_volumes: bool,
+    /// Pull `pullPolicy: Always` images (once per apply: its first round only).
+    pub pull_always: bool,
 }
 
-/// The image id a sandbox should run, if it can be known now. `Err` explains why the
-/// sandbox must wait.
+/// The image id a sandbox should run, if it can be known now (`Ok(None)`: it is made in
+/// this apply). `Err` explains why the sandbox must wait.
 fn resolved_image(
     s: &DesiredSandbox,
     desired: &Desired,
     observed: &Observed,
+    blocked: &BTreeMap<Key, String>,
 ) -> Result<Option<String>, String> {
-    match &s.image {
-        ImageSource::Reference(r) => Ok(observed.images.get(r).cloned().flatten()),
-        ImageSource::Object(key) if key.kind == Kind::Image => {
-            match desired.images.get(&key.name) {
-                Some(DesiredImage::Pull { reference }) => {
-                    Ok(observed.images.get(reference).cloned().flatten())
-                }
-                Some(DesiredImage::Unsupported { .. }) => {
-                    Err(format!("waiting for {key}, which this version cannot make"))
-                }
-                None => Err(format!("{key} is not declared")),
-            }
+    if let ImageSource::Object(key) = &s.image {
+        if blocked.contains_key(key) {
+            return Err(format!("waiting for {key}"));
         }
-        ImageSource::Object(key) => {
-            Err(format!("waiting for {key}, which this version cannot take"))
+        if desired.object_tag(key).is_none() {
+            return Err(format!("{key} is not declared"));
         }
     }
+    let reference = image_reference(s, desired).unwrap_or_default();
+    Ok(observed.image_id(&reference).map(str::to_string))
 }
 
-/// The reference a sandbox's image is pulled by (plain, or through an `Image` object).
+/// The local reference a sandbox's container is created from: its plain reference, or the
+/// tag of its `Image` or `Snapshot` object.
 pub fn image_reference(s: &DesiredSandbox, desired: &Desired) -> Option<String> {
     match &s.image {
         ImageSource::Reference(r) => Some(r.clone()),
-        ImageSource::Object(key) if key.kind == Kind::Image => {
-            match desired.images.get(&key.name) {
-                Some(DesiredImage::Pull { reference }) => Some(reference.clone()),
-                _ => None,
-            }
-        }
-        ImageSource::Object(_) => None,
+        ImageSource::Object(key) => desired.object_tag(key).map(str::to_string),
     }
 }
 
@@ -219,52 +237,17 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
             changes: Vec::new(),
         });
     }
-    let mut pulls: BTreeMap<String, Key> = BTreeMap::new();
-    for (name, image) in &desired.images {
-        match image {
-            DesiredImage::Pull { reference } => {
-                pulls
-                    .entry(reference.clone())
-                    .or_insert_with(|| Key::new(Kind::Image, name.clone()));
-            }
-            DesiredImage::Unsupported { reason } => plan.blocked.push(Blocked {
-                key: Key::new(Kind::Image, name.clone()),
-                reason: reason.clone(),
-            }),
-        }
-    }
-    for (name, reason) in &desired.snapshots {
-        plan.blocked.push(Blocked {
-            key: Key::new(Kind::Snapshot, name.clone()),
-            reason: reason.clone(),
-        });
-    }
-    for s in desired.sandboxes.values() {
-        if let ImageSource::Reference(r) = &s.image {
-            pulls
-                .entry(r.clone())
-                .or_insert_with(|| Key::new(Kind::Sandbox, s.name.clone()));
-        }
-    }
-    for (reference, key) in pulls {
-        if observed.images.get(&reference).is_some_and(Option::is_none) {
-            plan.actions.push(Action {
-                key,
-                op: Op::Pull {
-                    reference: reference.clone(),
-                },
-                reason: "image not present".to_string(),
-                changes: Vec::new(),
-            });
-        }
-    }
+    let mut blocked: BTreeMap<Key, String> = BTreeMap::new();
+    plan_images(desired, observed, options, &mut plan, &mut blocked);
+    plan_snapshots(desired, observed, &mut plan, &mut blocked);
 
     // 3. Sandboxes, dependencies first.
     for s in dependency_order(desired) {
         let key = Key::new(Kind::Sandbox, s.name.clone());
-        let image = match resolved_image(s, desired, observed) {
+        let image = match resolved_image(s, desired, observed, &blocked) {
             Ok(image) => image,
             Err(reason) => {
+                blocked.insert(key.clone(), reason.clone());
                 plan.blocked.push(Blocked { key, reason });
                 continue;
             }
@@ -273,10 +256,42 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
             .sandboxes
             .get(&s.name)
             .and_then(|cs| cs.iter().find(|c| c.container_name == s.container_name));
-        if let Some(action) = sandbox_action(s, current, image.as_deref(), key) {
+        // A build, the embedded base or a snapshot that is absent is made in this apply under
+        // a new content-addressed name, so the container's image changes; a pulled reference
+        // is judged after the pull (it may turn out to be the image the container has).
+        let made_here = match &s.image {
+            ImageSource::Reference(_) => None,
+            ImageSource::Object(key) => match desired.images.get(&key.name) {
+                Some(i)
+                    if key.kind == Kind::Image && matches!(i.origin, ImageOrigin::Pull { .. }) =>
+                {
+                    None
+                }
+                _ => image_reference(s, desired),
+            },
+        };
+        if let Some(action) =
+            sandbox_action(s, current, image.as_deref(), made_here.as_deref(), key)
+        {
             plan.actions.push(action);
         }
     }
+    // Snapshots whose source sandbox waits, wait too.
+    for snap in desired.snapshots.values() {
+        let source = Key::new(Kind::Sandbox, snap.sandbox.clone());
+        let key = Key::new(Kind::Snapshot, snap.name.clone());
+        if blocked.contains_key(&source)
+            && let Some(i) = plan.actions.iter().position(|a| a.key == key)
+        {
+            plan.actions.remove(i);
+            plan.blocked.push(Blocked {
+                key,
+                reason: format!("waiting for {source}"),
+            });
+        }
+    }
+
+    prune_images(desired, observed, &mut plan);
 
     // 4. Volumes no longer declared: removed only when asked, since that deletes data.
     for name in observed
@@ -298,10 +313,203 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
     plan
 }
 
+/// Pulls, builds and loads for `Image` objects and plain references; records what waits.
+fn plan_images(
+    desired: &Desired,
+    observed: &Observed,
+    options: PlanOptions,
+    plan: &mut Plan,
+    blocked: &mut BTreeMap<Key, String>,
+) {
+    let mut pulls: BTreeMap<String, Key> = BTreeMap::new();
+    for image in image_order(desired) {
+        let key = Key::new(Kind::Image, image.name.clone());
+        let waiting_on = image
+            .parent
+            .as_ref()
+            .map(|p| Key::new(Kind::Image, p.clone()))
+            .filter(|p| blocked.contains_key(p));
+        let reason = match (&image.problem, waiting_on) {
+            (Some(problem), _) => Some(problem.clone()),
+            (None, Some(parent)) => Some(format!("waiting for {parent}")),
+            (None, None) => None,
+        };
+        if let Some(reason) = reason {
+            blocked.insert(key.clone(), reason.clone());
+            plan.blocked.push(Blocked { key, reason });
+            continue;
+        }
+        let present = observed.image_id(&image.tag).is_some();
+        let op = match &image.origin {
+            ImageOrigin::Pull { policy } => match (policy, present) {
+                (PullPolicy::Always, _) if options.pull_always => {
+                    plan.actions.push(Action {
+                        key,
+                        op: Op::Pull {
+                            reference: image.tag.clone(),
+                        },
+                        reason: "pullPolicy: Always".to_string(),
+                        changes: Vec::new(),
+                    });
+                    continue;
+                }
+                (PullPolicy::Never, false) => {
+                    let reason = format!(
+                        "{} is not present and pullPolicy is Never; load it (`pocket-dock image import`)",
+                        image.tag
+                    );
+                    blocked.insert(key.clone(), reason.clone());
+                    plan.blocked.push(Blocked { key, reason });
+                    continue;
+                }
+                _ => {
+                    pulls.entry(image.tag.clone()).or_insert(key);
+                    continue;
+                }
+            },
+            _ if present => continue,
+            ImageOrigin::Build(_) => Op::Build {
+                tag: image.tag.clone(),
+            },
+            ImageOrigin::Embedded => Op::LoadEmbedded {
+                tag: image.tag.clone(),
+            },
+        };
+        plan.actions.push(Action {
+            key,
+            op,
+            reason: "image not present".to_string(),
+            changes: Vec::new(),
+        });
+    }
+    for s in desired.sandboxes.values() {
+        if let ImageSource::Reference(r) = &s.image {
+            pulls
+                .entry(r.clone())
+                .or_insert_with(|| Key::new(Kind::Sandbox, s.name.clone()));
+        }
+    }
+    for (reference, key) in pulls {
+        if observed.images.get(&reference).is_some_and(Option::is_none) {
+            plan.actions.push(Action {
+                key,
+                op: Op::Pull {
+                    reference: reference.clone(),
+                },
+                reason: "image not present".to_string(),
+                changes: Vec::new(),
+            });
+        }
+    }
+}
+
+/// Images in an order where every `build.from` parent comes first (ties by name).
+pub fn image_order(desired: &Desired) -> Vec<&DesiredImage> {
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut order = Vec::new();
+    let mut pending: Vec<&DesiredImage> = desired.images.values().collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|i| {
+            let ready = i
+                .parent
+                .as_deref()
+                .is_none_or(|p| done.contains(p) || !desired.images.contains_key(p));
+            if ready {
+                done.insert(&i.name);
+                order.push(*i);
+            }
+            !ready
+        });
+        if pending.len() == before {
+            order.append(&mut pending); // a cycle: each carries its problem
+        }
+    }
+    order
+}
+
+/// Commits for snapshot generations not taken yet.
+fn plan_snapshots(
+    desired: &Desired,
+    observed: &Observed,
+    plan: &mut Plan,
+    blocked: &mut BTreeMap<Key, String>,
+) {
+    for snap in desired.snapshots.values() {
+        let key = Key::new(Kind::Snapshot, snap.name.clone());
+        if observed.image_id(&snap.tag).is_some() {
+            continue;
+        }
+        if !desired.sandboxes.contains_key(&snap.sandbox) {
+            let reason = format!("its source Sandbox/{} is not declared", snap.sandbox);
+            blocked.insert(key.clone(), reason.clone());
+            plan.blocked.push(Blocked { key, reason });
+            continue;
+        }
+        plan.actions.push(Action {
+            key,
+            op: Op::Commit {
+                tag: snap.tag.clone(),
+            },
+            reason: format!("generation {} not taken", snap.generation),
+            changes: Vec::new(),
+        });
+    }
+}
+
+/// Names of images this workspace made that nothing declares any more: builds whose
+/// content changed or whose `Image` is gone, and snapshots of removed `Snapshot` objects
+/// (a declared snapshot keeps its older generations). Only names under the workspace's own
+/// repositories are touched, never an image a user built on top of ours. Newest first, so
+/// that an image goes before the one it was built from.
+fn prune_images(desired: &Desired, observed: &Observed, plan: &mut Plan) {
+    let wanted: BTreeSet<&str> = desired
+        .images
+        .values()
+        .map(|i| i.tag.as_str())
+        .chain(desired.snapshots.values().map(|s| s.tag.as_str()))
+        .collect();
+    let mut owned: Vec<&crate::engine::ImageSummary> = observed.owned_images.iter().collect();
+    owned.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+    for image in owned {
+        let Some(kind) = image.labels.get(KIND).and_then(|k| k.parse::<Kind>().ok()) else {
+            continue;
+        };
+        let Some(name) = image.labels.get(NAME) else {
+            continue;
+        };
+        if kind == Kind::Snapshot && desired.snapshots.contains_key(name) {
+            continue;
+        }
+        if !matches!(kind, Kind::Image | Kind::Snapshot) {
+            continue;
+        }
+        for tag in &image.repo_tags {
+            let (repository, _) = crate::images::split_tag(tag);
+            let ours = repository.starts_with(&desired.image_repository_prefix);
+            if ours && !wanted.contains(tag.as_str()) {
+                plan.actions.push(Action {
+                    key: Key::new(kind, name.clone()),
+                    op: Op::RemoveImage {
+                        reference: tag.clone(),
+                    },
+                    reason: if kind == Kind::Snapshot {
+                        "its Snapshot is no longer declared".to_string()
+                    } else {
+                        "no longer referenced".to_string()
+                    },
+                    changes: Vec::new(),
+                });
+            }
+        }
+    }
+}
+
 fn sandbox_action(
     s: &DesiredSandbox,
     current: Option<&ObservedContainer>,
     image: Option<&str>,
+    made_here: Option<&str>,
     key: Key,
 ) -> Option<Action> {
     let Some(c) = current else {
@@ -320,9 +528,11 @@ fn sandbox_action(
             changes: spec_changes(c.spec.as_deref(), &s.spec),
         });
     }
-    if let Some(image) = image
-        && !same_image(&c.image_id, image)
-    {
+    let image_changed = match (image, made_here) {
+        (Some(image), _) => (!same_image(&c.image_id, image)).then(|| short_id(image)),
+        (None, made) => made.map(str::to_string),
+    };
+    if let Some(new) = image_changed {
         return Some(Action {
             key,
             op: Op::Recreate { start: s.running },
@@ -330,7 +540,7 @@ fn sandbox_action(
             changes: vec![Change {
                 path: "image".into(),
                 old: Some(short_id(&c.image_id)),
-                new: Some(short_id(image)),
+                new: Some(new),
             }],
         });
     }
@@ -422,6 +632,15 @@ pub fn simulate(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed
                     reference.clone(),
                     Some(format!("sha256:pulled-{reference}")),
                 );
+            }
+            Op::Build { tag } | Op::LoadEmbedded { tag } | Op::Commit { tag } => {
+                next.images
+                    .insert(tag.clone(), Some(format!("sha256:made-{tag}")));
+            }
+            Op::RemoveImage { reference } => {
+                for image in &mut next.owned_images {
+                    image.repo_tags.retain(|t| t != reference);
+                }
             }
             Op::CreateVolume => {
                 if let Some(v) = desired.volumes.get(name) {
@@ -673,6 +892,7 @@ mod tests {
             &o,
             PlanOptions {
                 prune_volumes: true,
+                ..PlanOptions::default()
             },
         );
         assert_eq!(ops(&p), ["remove Sandbox/old", "remove Volume/data"]);
@@ -697,21 +917,122 @@ mod tests {
         assert!(matches!(&p.actions[0].op, Op::Remove { container } if container == "pd-web-old"));
     }
 
+    fn image(name: &str, origin: ImageOrigin, tag: &str, parent: Option<&str>) -> DesiredImage {
+        DesiredImage {
+            name: name.into(),
+            origin,
+            tag: tag.into(),
+            parent: parent.map(str::to_string),
+            problem: None,
+        }
+    }
+
+    fn build_origin() -> ImageOrigin {
+        ImageOrigin::Build(crate::images::BuildRecipe {
+            context: "/nowhere".into(),
+            containerfile: None,
+            args: Default::default(),
+            target: None,
+            base: None,
+        })
+    }
+
     #[test]
-    fn objects_this_version_cannot_make_block_their_dependants() {
+    fn an_image_that_cannot_be_made_blocks_its_dependants() {
         let mut s = sandbox("web", "h", true, &[], &[]);
-        s.image = ImageSource::Object(Key::new(Kind::Image, "tools"));
+        s.image = ImageSource::Object(Key::new(Kind::Image, "step-2"));
         let mut d = desired(vec![s], &[]);
+        let mut broken = image("step-1", build_origin(), "", None);
+        broken.problem = Some("no Containerfile".into());
+        d.images.insert("step-1".into(), broken);
         d.images.insert(
-            "tools".into(),
-            DesiredImage::Unsupported {
-                reason: "no builds yet".into(),
-            },
+            "step-2".into(),
+            image("step-2", build_origin(), "t2", Some("step-1")),
         );
         let p = plan(&d, &Observed::default(), PlanOptions::default());
         assert!(p.is_empty());
         let blocked: Vec<String> = p.blocked.iter().map(|b| b.key.to_string()).collect();
-        assert_eq!(blocked, ["Image/tools", "Sandbox/web"]);
+        assert_eq!(blocked, ["Image/step-1", "Image/step-2", "Sandbox/web"]);
+        assert_eq!(p.blocked[1].reason, "waiting for Image/step-1");
+    }
+
+    #[test]
+    fn an_absent_build_is_built_and_its_sandbox_recreated_in_the_same_apply() {
+        let mut s = sandbox("web", "h", true, &[], &[]);
+        s.image = ImageSource::Object(Key::new(Kind::Image, "app"));
+        let mut d = desired(vec![s], &[]);
+        d.images.insert(
+            "app".into(),
+            image("app", build_origin(), "repo/app:new", None),
+        );
+        let mut o = Observed::default();
+        o.images.insert("repo/app:new".into(), None);
+        o.sandboxes.insert(
+            "web".into(),
+            vec![container("web", "h", ContainerState::Running, "sha256:old")],
+        );
+        let p = plan(&d, &o, PlanOptions::default());
+        assert_eq!(ops(&p), ["build Image/app", "recreate Sandbox/web"]);
+        let after = simulate(&d, &o, &p);
+        assert!(plan(&d, &after, PlanOptions::default()).is_empty());
+    }
+
+    #[test]
+    fn snapshots_wait_for_a_declared_source_and_old_builds_are_pruned_newest_first() {
+        let mut d = desired(vec![sandbox("web", "h", true, &[], &[])], &[]);
+        d.image_repository_prefix = "localhost/pocket-dock/ws/".into();
+        d.snapshots.insert(
+            "snap".into(),
+            super::super::desired::DesiredSnapshot {
+                name: "snap".into(),
+                sandbox: "gone".into(),
+                generation: 1,
+                description: None,
+                tag: "localhost/pocket-dock/ws/snap:gen-1".into(),
+            },
+        );
+        let mut o = Observed::default();
+        o.images.insert("img:1".into(), Some("sha256:img".into()));
+        o.sandboxes.insert(
+            "web".into(),
+            vec![container("web", "h", ContainerState::Running, "sha256:img")],
+        );
+        let owned = |tag: &str, created: i64, kind: &str| crate::engine::ImageSummary {
+            id: format!("sha256:{tag}"),
+            repo_tags: vec![tag.to_string()],
+            labels: [
+                (KIND.to_string(), kind.to_string()),
+                (NAME.to_string(), "x".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            size: 0,
+            created,
+        };
+        o.owned_images = vec![
+            owned("localhost/pocket-dock/ws/x:old-1", 1, "Image"),
+            owned("localhost/pocket-dock/ws/x:old-2", 2, "Image"),
+            // A user's image built on ours carries our labels but not our repository.
+            owned("localhost/mine:1", 3, "Image"),
+        ];
+        let p = plan(&d, &o, PlanOptions::default());
+        assert_eq!(p.blocked.len(), 1);
+        assert!(p.blocked[0].reason.contains("Sandbox/gone is not declared"));
+        let removed: Vec<String> = p
+            .actions
+            .iter()
+            .filter_map(|a| match &a.op {
+                Op::RemoveImage { reference } => Some(reference.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            removed,
+            [
+                "localhost/pocket-dock/ws/x:old-2",
+                "localhost/pocket-dock/ws/x:old-1"
+            ]
+        );
     }
 
     #[test]
@@ -782,7 +1103,7 @@ mod tests {
             for v in &volumes_existing {
                 o.volumes.insert(v.clone(), VolumeSummary { name: format!("pd-{v}"), labels: Default::default(), mountpoint: String::new() });
             }
-            let options = PlanOptions { prune_volumes };
+            let options = PlanOptions { prune_volumes, pull_always: false };
             let first = plan(&d, &o, options);
             let after = simulate(&d, &o, &first);
             let second = plan(&d, &after, options);

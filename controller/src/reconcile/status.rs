@@ -54,9 +54,43 @@ pub struct Status {
     pub container_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
+    /// For `Image` and `Snapshot` objects: the image name sandboxes run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// For `Snapshot` objects: where the image came from (read back from its labels).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotRecord>,
     pub conditions: Vec<Condition>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotRecord {
+    pub sandbox: String,
+    pub sandbox_spec_hash: String,
+    pub sandbox_image: String,
+    pub taken_at: String,
+    pub generation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl SnapshotRecord {
+    /// Reads the record from a snapshot image's labels.
+    pub fn from_labels(labels: &std::collections::HashMap<String, String>) -> Option<Self> {
+        use super::make_images::*;
+        let get = |k: &str| labels.get(k).cloned();
+        Some(SnapshotRecord {
+            sandbox: get(SNAPSHOT_SOURCE)?,
+            sandbox_spec_hash: get(SNAPSHOT_SOURCE_SPEC_HASH).unwrap_or_default(),
+            sandbox_image: get(SNAPSHOT_SOURCE_IMAGE).unwrap_or_default(),
+            taken_at: get(SNAPSHOT_TAKEN_AT).unwrap_or_default(),
+            generation: get(SNAPSHOT_GENERATION).unwrap_or_default(),
+            description: get(SNAPSHOT_DESCRIPTION),
+        })
+    }
 }
 
 /// What the last apply learned about one object beyond the observation.
@@ -76,8 +110,18 @@ impl<'a> Findings<'a> {
     pub fn new(plan: &Plan, outcomes: &'a [ActionOutcome]) -> Self {
         let mut findings = Findings::default();
         for o in outcomes {
-            if o.result.is_err() {
-                findings.errors.insert(o.action.key.clone(), o);
+            match &o.result {
+                // Skipped for a failed dependency: it waits (the failure is the other's).
+                Err(super::execute::ActionError::DependencyFailed { dependency }) => {
+                    findings.blocked.insert(
+                        o.action.key.clone(),
+                        format!("waiting for {dependency}, which failed"),
+                    );
+                }
+                Err(_) => {
+                    findings.errors.insert(o.action.key.clone(), o);
+                }
+                Ok(()) => {}
             }
         }
         for b in &plan.blocked {
@@ -155,6 +199,8 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             container_id: extra.1,
             container_name: extra.2,
             image_id: extra.3,
+            image: None,
+            snapshot: None,
             conditions: vec![ready, progressing, degraded],
             last_error,
         }
@@ -241,37 +287,51 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
     }
     for (name, image) in &desired.images {
         let key = Key::new(Kind::Image, name.clone());
-        let (phase, ready, id) = match image {
-            super::desired::DesiredImage::Pull { reference } => {
-                match observed.images.get(reference).cloned().flatten() {
-                    Some(id) => (
-                        "Ready",
-                        condition("Ready", Some(true), "Present", reference.clone()),
-                        Some(id),
-                    ),
-                    None => (
-                        "Pending",
-                        condition("Ready", Some(false), "NotPresent", reference.clone()),
-                        None,
-                    ),
-                }
-            }
-            super::desired::DesiredImage::Unsupported { reason } => (
+        let id = observed.image_id(&image.tag).map(str::to_string);
+        let (phase, ready) = match (&id, findings.blocked.get(&key)) {
+            (Some(_), _) => (
+                "Ready",
+                condition("Ready", Some(true), "Present", image.tag.clone()),
+            ),
+            (None, Some(reason)) => (
                 "Pending",
-                condition("Ready", Some(false), "Unsupported", reason.clone()),
-                None,
+                condition("Ready", Some(false), "Waiting", reason.clone()),
+            ),
+            (None, None) => (
+                "Pending",
+                condition("Ready", Some(false), "NotPresent", image.tag.clone()),
             ),
         };
-        out.push(finish(&key, phase, ready, (None, None, None, id)));
+        let mut status = finish(&key, phase, ready, (None, None, None, id));
+        status.image = (!image.tag.is_empty()).then(|| image.tag.clone());
+        out.push(status);
     }
-    for (name, reason) in &desired.snapshots {
+    for (name, snap) in &desired.snapshots {
         let key = Key::new(Kind::Snapshot, name.clone());
-        out.push(finish(
-            &key,
-            "Pending",
-            condition("Ready", Some(false), "Unsupported", reason.clone()),
-            (None, None, None, None),
-        ));
+        let id = observed.image_id(&snap.tag).map(str::to_string);
+        let (phase, ready) = match (&id, findings.blocked.get(&key)) {
+            (Some(_), _) => (
+                "Ready",
+                condition(
+                    "Ready",
+                    Some(true),
+                    "Taken",
+                    format!("generation {}", snap.generation),
+                ),
+            ),
+            (None, Some(reason)) => (
+                "Pending",
+                condition("Ready", Some(false), "Waiting", reason.clone()),
+            ),
+            (None, None) => ("Pending", condition("Ready", Some(false), "NotTaken", "")),
+        };
+        let mut status = finish(&key, phase, ready, (None, None, None, id));
+        status.image = Some(snap.tag.clone());
+        status.snapshot = observed
+            .image_labels
+            .get(&snap.tag)
+            .and_then(SnapshotRecord::from_labels);
+        out.push(status);
     }
     out
 }

@@ -1,0 +1,215 @@
+//! Making images: Containerfile builds and container commits, through Podman's own API
+//! (its builds and commits are OCI images, whose ids survive an OCI archive round trip).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncBufReadExt;
+
+use super::raw::{LIBPOD, RawBody, percent_encode};
+use super::{Engine, EngineError, Operation, OwnedContainer, Target};
+
+/// A build request: a context tarball that holds the Containerfile to use.
+#[derive(Debug, Clone)]
+pub struct BuildRequest<'a> {
+    /// The image name:tag to give the result.
+    pub tag: &'a str,
+    pub context_tar: &'a [u8],
+    /// Path of the Containerfile inside the tarball.
+    pub containerfile: &'a str,
+    pub args: &'a BTreeMap<String, String>,
+    pub target: Option<&'a str>,
+    pub labels: &'a BTreeMap<String, String>,
+    pub timeout: Duration,
+}
+
+/// How many lines of output a failed build reports.
+const OUTPUT_TAIL: usize = 30;
+
+/// One line of Podman's build progress: `{"stream": ...}` or `{"error": ...}`.
+#[derive(serde::Deserialize)]
+struct BuildLine {
+    stream: Option<String>,
+    error: Option<String>,
+}
+
+/// Build output as it arrives: the last lines and the step being run.
+#[derive(Default)]
+struct BuildLog {
+    tail: VecDeque<String>,
+    step: Option<String>,
+    error: Option<String>,
+}
+
+impl BuildLog {
+    fn text(&mut self, image: &str, text: &str) {
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            tracing::info!(target: "pocket_dock::build", image, "{line}");
+            if line.starts_with("STEP ") {
+                self.step = Some(line.trim().to_string());
+            }
+            if self.tail.len() == OUTPUT_TAIL {
+                self.tail.pop_front();
+            }
+            self.tail.push_back(line.to_string());
+        }
+    }
+
+    /// Feeds one line of the response body (JSON objects, possibly run together, or text).
+    fn feed(&mut self, image: &str, line: &str) {
+        let mut objects = serde_json::Deserializer::from_str(line).into_iter::<BuildLine>();
+        loop {
+            let before = objects.byte_offset();
+            match objects.next() {
+                Some(Ok(item)) => {
+                    if let Some(text) = item.stream {
+                        self.text(image, &text);
+                    }
+                    if let Some(error) = item.error {
+                        self.error = Some(error.trim().to_string());
+                    }
+                }
+                Some(Err(_)) => {
+                    self.text(image, &line[before..]);
+                    break;
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Builds an image; progress is logged (`-v` shows it live). A failed build is a
+    /// `BuildFailed` naming the failing step and the last lines of its output.
+    pub async fn build_image(&self, request: &BuildRequest<'_>) -> Result<String, EngineError> {
+        let op = Operation::ImageBuild;
+        let mut query = format!(
+            "t={}&dockerfile={}&rm=true&layers=true&pull=false&labels={}&buildargs={}",
+            percent_encode(request.tag),
+            percent_encode(request.containerfile),
+            percent_encode(&serde_json::to_string(request.labels).unwrap_or_default()),
+            percent_encode(&serde_json::to_string(request.args).unwrap_or_default()),
+        );
+        if let Some(target) = request.target {
+            query.push_str(&format!("&target={}", percent_encode(target)));
+        }
+        let path = format!("{LIBPOD}/build?{query}");
+        let started = Instant::now();
+        let lost = || EngineError::ConnectionLost {
+            op,
+            socket: self.socket.clone(),
+            id: Some(request.tag.to_string()),
+            source: None,
+        };
+        let mut log = BuildLog::default();
+        let build = async {
+            let response = self
+                .raw_request(
+                    op,
+                    "POST",
+                    &path,
+                    RawBody::Bytes(request.context_tar, "application/x-tar"),
+                )
+                .await?;
+            if response.status >= 300 {
+                let status = response.status;
+                let body = response.body(lost).await?;
+                return Err(self.status_error(op, Target::Image(request.tag), status, &body));
+            }
+            let mut lines = response.reader.lines();
+            while let Some(line) = lines.next_line().await.map_err(|_| lost())? {
+                log.feed(request.tag, &line);
+            }
+            Ok(())
+        };
+        let result = match tokio::time::timeout(request.timeout, build).await {
+            Ok(r) => r,
+            Err(_) => Err(EngineError::Timeout {
+                op,
+                id: Some(request.tag.to_string()),
+                after: request.timeout,
+            }),
+        };
+        let result = result.and_then(|()| match log.error.take() {
+            Some(message) => Err(EngineError::BuildFailed {
+                image: request.tag.to_string(),
+                step: log.step.clone(),
+                message,
+                output: log.tail.iter().cloned().collect::<Vec<_>>().join("\n"),
+            }),
+            None => Ok(()),
+        });
+        self.record(op, Target::Image(request.tag), started, result.is_ok());
+        result?;
+        Ok(self.inspect_image(request.tag).await?.id)
+    }
+
+    /// Commits a container's filesystem to `repository:tag` with `labels`, without pausing
+    /// the container (the source keeps running untouched). Returns the image id. (An OCI
+    /// commit takes no comment; what the image is goes in its labels.)
+    pub async fn commit_container(
+        &self,
+        container: &OwnedContainer,
+        repository: &str,
+        tag: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<String, EngineError> {
+        let op = Operation::ContainerCommit;
+        let mut query = format!(
+            "container={}&repo={}&tag={}&format=oci&pause=false",
+            percent_encode(container.id()),
+            percent_encode(repository),
+            percent_encode(tag),
+        );
+        for (key, value) in labels {
+            // `LABEL k="v"`: quoted, so values with spaces stay one label.
+            let quoted = serde_json::to_string(value).unwrap_or_default();
+            query.push_str(&format!(
+                "&changes={}",
+                percent_encode(&format!("LABEL {key}={quoted}"))
+            ));
+        }
+        #[derive(serde::Deserialize)]
+        struct Committed {
+            #[serde(alias = "ID", alias = "id")]
+            #[serde(rename = "Id")]
+            id: String,
+        }
+        let committed: Committed = self
+            .raw_json(
+                op,
+                "POST",
+                &format!("{LIBPOD}/commit?{query}"),
+                RawBody::Empty,
+                Target::Container(container.id()),
+                self.timeouts
+                    .request
+                    .saturating_add(Duration::from_secs(600)),
+            )
+            .await?;
+        Ok(committed.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BuildLog;
+
+    #[test]
+    fn build_output_keeps_the_failing_step_and_the_error() {
+        let mut log = BuildLog::default();
+        log.feed("x", r#"{"stream":"STEP 1/2: FROM base\n"}"#);
+        log.feed("x", r#"{"stream":"STEP 2/2: RUN false\n"}"#);
+        log.feed(
+            "x",
+            r#"{"errorDetail":{"message":"exit status 1"},"error":"exit status 1\n"}Getting image source signatures"#,
+        );
+        assert_eq!(log.step.as_deref(), Some("STEP 2/2: RUN false"));
+        assert_eq!(log.error.as_deref(), Some("exit status 1"));
+        assert_eq!(
+            log.tail.back().map(String::as_str),
+            Some("Getting image source signatures")
+        );
+    }
+}

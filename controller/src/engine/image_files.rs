@@ -1,0 +1,111 @@
+//! Moving images in and out of Podman as OCI archives, and removing them.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+
+use super::raw::{LIBPOD, RawBody, percent_encode};
+use super::{Engine, EngineError, Operation, Target};
+
+/// Archives take as long as their size needs; this bounds a stuck transfer.
+const TRANSFER_TIME: Duration = Duration::from_secs(600);
+
+impl Engine {
+    /// Loads an OCI (or docker) archive from `file`; returns the names Podman gave it.
+    pub async fn load_image_file(&self, file: &Path) -> Result<Vec<String>, EngineError> {
+        self.load(RawBody::File(file, "application/x-tar")).await
+    }
+
+    /// Loads an archive held in memory (the embedded base image).
+    pub async fn load_image_bytes(&self, archive: &[u8]) -> Result<Vec<String>, EngineError> {
+        self.load(RawBody::Bytes(archive, "application/x-tar"))
+            .await
+    }
+
+    async fn load(&self, body: RawBody<'_>) -> Result<Vec<String>, EngineError> {
+        #[derive(serde::Deserialize)]
+        struct Loaded {
+            #[serde(rename = "Names", default)]
+            names: Vec<String>,
+        }
+        let loaded: Loaded = self
+            .raw_json(
+                Operation::ImageLoad,
+                "POST",
+                &format!("{LIBPOD}/images/load"),
+                body,
+                Target::None,
+                TRANSFER_TIME,
+            )
+            .await?;
+        Ok(loaded.names)
+    }
+
+    /// Writes `reference` to `file` as an OCI archive (written to a temporary file first,
+    /// so a failed export never leaves a truncated archive under the final name).
+    pub async fn export_image(&self, reference: &str, file: &Path) -> Result<(), EngineError> {
+        let op = Operation::ImageExport;
+        let started = Instant::now();
+        let path = format!(
+            "{LIBPOD}/images/{}/get?format=oci-archive",
+            percent_encode(reference)
+        );
+        let partial = file.with_extension("partial");
+        let io_error = |e: std::io::Error| EngineError::InvalidInput {
+            op,
+            id: Some(file.display().to_string()),
+            message: format!("cannot write {}: {e}", file.display()),
+        };
+        let lost = || EngineError::ConnectionLost {
+            op,
+            socket: self.socket.clone(),
+            id: Some(reference.to_string()),
+            source: None,
+        };
+        let export = async {
+            let mut response = self.raw_request(op, "GET", &path, RawBody::Empty).await?;
+            if response.status >= 300 {
+                let status = response.status;
+                let body = response.body(lost).await?;
+                return Err(self.status_error(op, Target::Image(reference), status, &body));
+            }
+            let mut out = tokio::fs::File::create(&partial).await.map_err(io_error)?;
+            tokio::io::copy(&mut response.reader, &mut out)
+                .await
+                .map_err(|_| lost())?;
+            out.flush().await.map_err(io_error)?;
+            tokio::fs::rename(&partial, file).await.map_err(io_error)
+        };
+        let result = match tokio::time::timeout(TRANSFER_TIME, export).await {
+            Ok(r) => r,
+            Err(_) => Err(EngineError::Timeout {
+                op,
+                id: Some(reference.to_string()),
+                after: TRANSFER_TIME,
+            }),
+        };
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&partial).await;
+        }
+        self.record(op, Target::Image(reference), started, result.is_ok());
+        result
+    }
+
+    /// Removes the image name `reference` (the image goes when no name or container is left
+    /// on it). Never forced: an image a container uses is a `Conflict`.
+    pub async fn remove_image(&self, reference: &str) -> Result<(), EngineError> {
+        let options = bollard::query_parameters::RemoveImageOptions {
+            force: false,
+            noprune: false,
+            ..Default::default()
+        };
+        self.call(
+            Operation::ImageRemove,
+            Target::Image(reference),
+            self.docker.remove_image(reference, Some(options), None),
+        )
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,170 @@
+//! Executing image actions: builds, the embedded base, snapshot commits and image pruning.
+
+use std::collections::BTreeMap;
+
+use pocket_dock_spec::Kind;
+
+use super::desired::{Desired, ImageOrigin};
+use super::execute::ActionError;
+use crate::engine::labels::SPEC_HASH;
+use crate::engine::{BuildRequest, Engine, EngineError, Operation, Ownership};
+use crate::images::{self, ImageError, context::CONTAINERFILE_IN_TAR, embedded};
+use crate::timefmt::now_rfc3339;
+
+/// Labels a snapshot image carries (besides the ownership labels).
+pub const SNAPSHOT_SOURCE: &str = "pocket-dock.dev/snapshot-source";
+pub const SNAPSHOT_SOURCE_SPEC_HASH: &str = "pocket-dock.dev/snapshot-source-spec-hash";
+pub const SNAPSHOT_SOURCE_IMAGE: &str = "pocket-dock.dev/snapshot-source-image";
+pub const SNAPSHOT_TAKEN_AT: &str = "pocket-dock.dev/snapshot-taken-at";
+pub const SNAPSHOT_GENERATION: &str = "pocket-dock.dev/snapshot-generation";
+pub const SNAPSHOT_DESCRIPTION: &str = "pocket-dock.dev/snapshot-description";
+/// The content hash a built image was tagged by.
+pub const CONTENT_HASH: &str = "pocket-dock.dev/content-hash";
+
+fn labels_for(ownership: &Ownership, kind: Kind, name: &str) -> BTreeMap<String, String> {
+    ownership.labels_for(kind, name).into_iter().collect()
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ImageError> + Send + 'static,
+) -> Result<T, ActionError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ActionError::Internal(e.to_string()))?
+        .map_err(ActionError::from)
+}
+
+/// Builds `Image/name` as `tag`. The context is read again: if it changed since the plan
+/// (its hash no longer gives `tag`), the build is refused rather than mislabelled.
+pub async fn build(
+    engine: &Engine,
+    ownership: &Ownership,
+    desired: &Desired,
+    name: &str,
+    tag: &str,
+    timeout: std::time::Duration,
+) -> Result<(), ActionError> {
+    let Some(ImageOrigin::Build(recipe)) = desired.images.get(name).map(|i| &i.origin) else {
+        return Err(ActionError::Internal(format!(
+            "Image/{name} is not a build"
+        )));
+    };
+    let recipe = recipe.clone();
+    let (prepared, tar) = blocking(move || {
+        let prepared = recipe.prepare()?;
+        let tar = prepared.tarball()?;
+        Ok((prepared, tar))
+    })
+    .await?;
+    if images::build_tag(ownership, name, &prepared.content_hash) != tag {
+        return Err(ActionError::ContextChanged {
+            image: name.to_string(),
+        });
+    }
+    let ImageOrigin::Build(recipe) = &desired.images[name].origin else {
+        return Ok(());
+    };
+    let mut labels = labels_for(ownership, Kind::Image, name);
+    labels.insert(CONTENT_HASH.into(), prepared.content_hash.clone());
+    engine
+        .build_image(&BuildRequest {
+            tag,
+            context_tar: &tar,
+            containerfile: CONTAINERFILE_IN_TAR,
+            args: &recipe.args,
+            target: recipe.target.as_deref(),
+            labels: &labels,
+            timeout,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Builds the embedded base in Rust and loads it; checks Podman gives it the expected id.
+pub async fn load_embedded(engine: &Engine, tag: &str) -> Result<(), ActionError> {
+    let base = blocking(|| embedded::build(&embedded::BaseInput::find()?)).await?;
+    if base.tag != tag {
+        return Err(ActionError::ContextChanged {
+            image: "base".into(),
+        });
+    }
+    engine.load_image_bytes(&base.archive).await?;
+    let loaded = engine.inspect_image(tag).await?;
+    if loaded.id.trim_start_matches("sha256:") != base.image_id.trim_start_matches("sha256:") {
+        return Err(ActionError::Engine(EngineError::Runtime {
+            op: Operation::ImageLoad,
+            id: Some(tag.to_string()),
+            status: None,
+            message: format!(
+                "Podman gave the base image id {} instead of {}",
+                loaded.id, base.image_id
+            ),
+        }));
+    }
+    Ok(())
+}
+
+/// Commits `Snapshot/name`'s running source sandbox to `tag`, never pausing or changing it.
+pub async fn commit(
+    engine: &Engine,
+    ownership: &Ownership,
+    desired: &Desired,
+    name: &str,
+    tag: &str,
+) -> Result<(), ActionError> {
+    let Some(snap) = desired.snapshots.get(name) else {
+        return Err(ActionError::Internal(format!(
+            "Snapshot/{name} is not declared"
+        )));
+    };
+    let source_failure = |reason: &str| ActionError::SnapshotSource {
+        sandbox: snap.sandbox.clone(),
+        reason: reason.to_string(),
+    };
+    let Some(sandbox) = desired.sandboxes.get(&snap.sandbox) else {
+        return Err(source_failure("it is not declared"));
+    };
+    let found = engine
+        .find_owned_by_name(
+            ownership,
+            &sandbox.container_name,
+            Operation::ContainerCommit,
+        )
+        .await?;
+    let Some((details, handle)) = found else {
+        return Err(source_failure("it has no container"));
+    };
+    if !details.state.is_running() {
+        return Err(source_failure("it is not running"));
+    }
+    let mut labels = labels_for(ownership, Kind::Snapshot, name);
+    labels.insert(SNAPSHOT_SOURCE.into(), snap.sandbox.clone());
+    labels.insert(
+        SNAPSHOT_SOURCE_SPEC_HASH.into(),
+        details.labels.get(SPEC_HASH).cloned().unwrap_or_default(),
+    );
+    labels.insert(SNAPSHOT_SOURCE_IMAGE.into(), details.image_id.clone());
+    labels.insert(SNAPSHOT_TAKEN_AT.into(), now_rfc3339());
+    labels.insert(SNAPSHOT_GENERATION.into(), snap.generation.to_string());
+    if let Some(d) = &snap.description {
+        labels.insert(SNAPSHOT_DESCRIPTION.into(), d.clone());
+    }
+    let (repository, tag_part) = images::split_tag(tag);
+    engine
+        .commit_container(&handle, repository, tag_part, &labels)
+        .await?;
+    Ok(())
+}
+
+/// Removes one image name. Gone already is fine; an image a container still uses is kept
+/// (logged) and tried again on the next apply.
+pub async fn remove(engine: &Engine, reference: &str) -> Result<(), ActionError> {
+    match engine.remove_image(reference).await {
+        Ok(()) | Err(EngineError::ImageNotFound { .. }) => Ok(()),
+        Err(EngineError::Conflict { message, .. }) => {
+            tracing::warn!(image = reference, "kept: {message}");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
