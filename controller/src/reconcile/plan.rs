@@ -170,30 +170,44 @@ pub fn image_reference(s: &DesiredSandbox, desired: &Desired) -> Option<String> 
     }
 }
 
-/// Sandboxes in an order where every dependency comes first (ties by name).
-pub fn dependency_order(desired: &Desired) -> Vec<&DesiredSandbox> {
+/// `items` in an order where every dependency comes first (ties keep the input order,
+/// which is by name). Dependencies that are not among `items` are ignored; a cycle
+/// (which validation reports) is appended as it is.
+fn in_dependency_order<'a, T>(
+    items: impl Iterator<Item = &'a T>,
+    name: impl Fn(&T) -> &str,
+    dependencies: impl Fn(&T) -> Vec<&str>,
+) -> Vec<&'a T> {
+    let mut pending: Vec<&T> = items.collect();
+    let known: BTreeSet<&str> = pending.iter().map(|i| name(i)).collect();
     let mut done: BTreeSet<&str> = BTreeSet::new();
     let mut order = Vec::new();
-    let mut pending: Vec<&DesiredSandbox> = desired.sandboxes.values().collect();
     while !pending.is_empty() {
         let before = pending.len();
-        pending.retain(|s| {
-            let ready = s
-                .depends_on
+        pending.retain(|item| {
+            let ready = dependencies(item)
                 .iter()
-                .all(|d| done.contains(d.as_str()) || !desired.sandboxes.contains_key(d));
+                .all(|d| done.contains(d) || !known.contains(d));
             if ready {
-                done.insert(&s.name);
-                order.push(*s);
+                done.insert(name(item));
+                order.push(*item);
             }
             !ready
         });
         if pending.len() == before {
-            // A cycle (validation reports it); keep going in name order.
             order.append(&mut pending);
         }
     }
     order
+}
+
+/// Sandboxes in an order where every `dependsOn` comes first.
+pub fn dependency_order(desired: &Desired) -> Vec<&DesiredSandbox> {
+    in_dependency_order(
+        desired.sandboxes.values(),
+        |s| s.name.as_str(),
+        |s| s.depends_on.iter().map(String::as_str).collect(),
+    )
 }
 
 pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Plan {
@@ -403,29 +417,13 @@ fn plan_images(
     }
 }
 
-/// Images in an order where every `build.from` parent comes first (ties by name).
+/// Images in an order where every `build.from` parent comes first.
 pub fn image_order(desired: &Desired) -> Vec<&DesiredImage> {
-    let mut done: BTreeSet<&str> = BTreeSet::new();
-    let mut order = Vec::new();
-    let mut pending: Vec<&DesiredImage> = desired.images.values().collect();
-    while !pending.is_empty() {
-        let before = pending.len();
-        pending.retain(|i| {
-            let ready = i
-                .parent
-                .as_deref()
-                .is_none_or(|p| done.contains(p) || !desired.images.contains_key(p));
-            if ready {
-                done.insert(&i.name);
-                order.push(*i);
-            }
-            !ready
-        });
-        if pending.len() == before {
-            order.append(&mut pending); // a cycle: each carries its problem
-        }
-    }
-    order
+    in_dependency_order(
+        desired.images.values(),
+        |i| i.name.as_str(),
+        |i| i.parent.as_deref().into_iter().collect(),
+    )
 }
 
 /// Commits for snapshot generations not taken yet.
