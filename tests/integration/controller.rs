@@ -386,3 +386,62 @@ async fn a_crashed_controller_leaves_no_stale_lock() {
     assert!(log.contains("controller started"), "{log}");
     ws.pd(&["delete", "--all"]);
 }
+
+#[tokio::test]
+async fn an_edit_in_a_build_context_rebuilds_the_image_and_moves_its_sandbox() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    std::fs::create_dir_all(ws.path("ctx")).unwrap();
+    std::fs::write(ws.path("ctx/Containerfile"), "FROM base\nCOPY f /f\n").unwrap();
+    std::fs::write(ws.path("ctx/f"), "one\n").unwrap();
+    ws.write(
+        "w.yaml",
+        "apiVersion: pocket-dock.dev/v1alpha1\nkind: Image\nmetadata: {name: base}\nspec: {embedded: base}\n---\napiVersion: pocket-dock.dev/v1alpha1\nkind: Image\nmetadata: {name: app}\nspec:\n  build: {context: ctx, from: {image: base}}\n---\napiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata: {name: a}\nspec:\n  imageFrom: {image: app}\n",
+    );
+    let controller = Running::start(&ws, podman);
+    until(Duration::from_secs(30), "initial convergence", || async {
+        running(&ws, podman, "a").await.is_some()
+    })
+    .await;
+    let first = running(&ws, podman, "a").await.unwrap();
+
+    // Only a file of the build context changes, not the YAML.
+    std::fs::write(ws.path("ctx/f"), "two\n").unwrap();
+    let took = until(
+        Duration::from_secs(30),
+        "the rebuild to converge",
+        || async {
+            running(&ws, podman, "a")
+                .await
+                .is_some_and(|id| id != first)
+        },
+    )
+    .await;
+    eprintln!("context edit to running on the new image: {took:?}");
+    let (code, _, log) = controller.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let c = podman
+        .engine()
+        .find_owned_by_name(
+            &ws.ownership(),
+            &ws.ownership()
+                .container_name(pocket_dock_spec::Kind::Sandbox, "a"),
+            pocket_dock::engine::Operation::ExecCreate,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .1;
+    let out = podman
+        .engine()
+        .exec_run(
+            &c,
+            &pocket_dock::engine::ExecConfig::new(["cat", "/f"]),
+            pocket_dock::engine::ExecOutput::new().capture(),
+            Some(Duration::from_secs(10)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.bytes, b"two\n");
+    ws.pd(&["delete", "--all"]);
+}

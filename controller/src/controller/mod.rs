@@ -200,6 +200,7 @@ pub async fn run(
     ));
 
     let mut declared = Declared::default();
+    let mut contexts = ContextWatch::default();
     let mut queue = WorkQueue::new(Duration::from_millis(200), Duration::from_secs(30));
     let mut summary = ControllerSummary::default();
     let mut full_resync = true; // every input is listed once before anything is reconciled
@@ -225,6 +226,7 @@ pub async fn run(
                 for key in declared.reload(&workspace.root) {
                     queue.add(key);
                 }
+                contexts.update(&declared, &workspace.root, &tx);
             }
             let only = if full_resync {
                 None
@@ -438,6 +440,63 @@ fn watch_files(
         }
     })?;
     watcher.watch(dir, notify::RecursiveMode::Recursive)?;
+    Ok(watcher)
+}
+
+/// Watches the build contexts of the declared `Image` objects: an edit there requeues the
+/// image (and, through `apply`, everything built on it and every sandbox on those).
+#[derive(Default)]
+struct ContextWatch {
+    dirs: BTreeMap<PathBuf, Vec<String>>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl ContextWatch {
+    fn update(&mut self, declared: &Declared, root: &Path, tx: &mpsc::Sender<Trigger>) {
+        let mut dirs: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
+        for object in declared.declarations.iter().flat_map(|d| &d.objects) {
+            if let pocket_dock_spec::model::Spec::Image(image) = &object.spec
+                && let Some(build) = &image.build
+            {
+                dirs.entry(root.join(&build.context))
+                    .or_default()
+                    .push(object.metadata.name.clone());
+            }
+        }
+        if dirs == self.dirs {
+            return;
+        }
+        self.dirs = dirs;
+        self._watcher = watch_contexts(&self.dirs, tx.clone())
+            .inspect_err(|e| {
+                tracing::warn!(target: "pocket_dock::controller", error = %e, "cannot watch build contexts; their edits are picked up by the periodic resync")
+            })
+            .ok();
+    }
+}
+
+fn watch_contexts(
+    dirs: &BTreeMap<PathBuf, Vec<String>>,
+    tx: mpsc::Sender<Trigger>,
+) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let lookup = dirs.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return;
+        }
+        for (dir, images) in &lookup {
+            if event.paths.iter().any(|p| p.starts_with(dir)) {
+                for name in images {
+                    let _ = tx.try_send(Trigger::Object(Key::new(Kind::Image, name.clone())));
+                }
+            }
+        }
+    })?;
+    for dir in dirs.keys().filter(|d| d.is_dir()) {
+        watcher.watch(dir, notify::RecursiveMode::Recursive)?;
+    }
     Ok(watcher)
 }
 

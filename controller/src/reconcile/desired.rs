@@ -1,6 +1,6 @@
 //! Desired state: what the declarations ask for, in the engine's terms. Pure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -234,6 +234,47 @@ impl Desired {
                 .map(|s| vec![Key::new(Kind::Sandbox, s.sandbox.clone())])
                 .unwrap_or_default(),
             _ => Vec::new(),
+        }
+    }
+
+    /// Every declared object's key.
+    pub fn keys(&self) -> Vec<Key> {
+        let mut keys = Vec::new();
+        keys.extend(
+            self.sandboxes
+                .keys()
+                .map(|n| Key::new(Kind::Sandbox, n.clone())),
+        );
+        keys.extend(
+            self.volumes
+                .keys()
+                .map(|n| Key::new(Kind::Volume, n.clone())),
+        );
+        keys.extend(self.images.keys().map(|n| Key::new(Kind::Image, n.clone())));
+        keys.extend(
+            self.snapshots
+                .keys()
+                .map(|n| Key::new(Kind::Snapshot, n.clone())),
+        );
+        keys
+    }
+
+    /// `keys` and everything that depends on them, directly or not: what changing them can
+    /// change (a rebuilt image renames the images built on it and recreates their sandboxes).
+    pub fn with_dependants(&self, keys: &BTreeSet<Key>) -> BTreeSet<Key> {
+        let mut all = keys.clone();
+        loop {
+            let before = all.len();
+            let more: Vec<Key> = self
+                .keys()
+                .into_iter()
+                .filter(|k| !all.contains(k))
+                .filter(|k| self.dependencies(k).iter().any(|d| all.contains(d)))
+                .collect();
+            all.extend(more);
+            if all.len() == before {
+                return all;
+            }
         }
     }
 

@@ -151,6 +151,10 @@ pub async fn apply(
     let calls_before = engine.stats();
     let ownership = workspace.ownership();
     let desired = Desired::from_declarations(declarations, &ownership);
+    // Acting on an object acts on what depends on it too: rebuilding an image renames the
+    // images built on it, and sandboxes on any of them move.
+    let mut options = options;
+    options.only = options.only.map(|only| desired.with_dependants(&only));
     let dir = workspace.root.join(DIR_NAME);
     let plan_options = PlanOptions {
         prune_volumes: options.prune_volumes,

@@ -72,6 +72,33 @@ pub fn references(desired: &Desired) -> BTreeSet<String> {
     refs
 }
 
+/// The order in which a reference is looked up locally: by its digest when it pins one
+/// (`name@sha256:…`, tag dropped), then as written. Only when none is found does the pull
+/// policy decide.
+pub fn local_candidates(reference: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some((name, digest)) = reference.split_once('@') {
+        let (repository, _) = crate::images::split_tag(name);
+        out.push(format!("{repository}@{digest}"));
+    }
+    if !out.contains(&reference.to_string()) {
+        out.push(reference.to_string());
+    }
+    out
+}
+
+async fn find_local(
+    engine: &Engine,
+    reference: &str,
+) -> Result<Option<crate::engine::ImageDetails>, EngineError> {
+    for candidate in local_candidates(reference) {
+        if let Some(found) = engine.find_image(&candidate).await? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
 pub async fn observe(
     engine: &Engine,
     ownership: &Ownership,
@@ -82,7 +109,7 @@ pub async fn observe(
         engine.list_owned(ownership),
         engine.list_owned_volumes(ownership),
         engine.list_owned_images(ownership),
-        futures_util::future::join_all(refs.iter().map(|r| engine.find_image(r))),
+        futures_util::future::join_all(refs.iter().map(|r| find_local(engine, r))),
     );
     let mut observed = Observed::default();
     for (summary, handle) in containers? {
@@ -123,4 +150,22 @@ pub async fn observe(
     }
     observed.owned_images = owned_images?;
     Ok(observed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_candidates;
+
+    #[test]
+    fn a_pinned_reference_is_looked_up_by_digest_first() {
+        assert_eq!(
+            local_candidates("quay.io/a/b:1.2@sha256:abc"),
+            ["quay.io/a/b@sha256:abc", "quay.io/a/b:1.2@sha256:abc"]
+        );
+        assert_eq!(
+            local_candidates("localhost:5000/x@sha256:abc"),
+            ["localhost:5000/x@sha256:abc"]
+        );
+        assert_eq!(local_candidates("busybox:1"), ["busybox:1"]);
+    }
 }

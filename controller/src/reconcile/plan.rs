@@ -955,6 +955,28 @@ mod tests {
     }
 
     #[test]
+    fn acting_on_an_image_acts_on_what_is_built_on_it_and_runs_it() {
+        let mut s = sandbox("web", "h", true, &[], &[]);
+        s.image = ImageSource::Object(Key::new(Kind::Image, "step-2"));
+        let mut d = desired(vec![s, sandbox("other", "h", true, &[], &[])], &[]);
+        for (name, parent) in [
+            ("step-1", None),
+            ("step-2", Some("step-1")),
+            ("step-3", Some("step-2")),
+        ] {
+            d.images
+                .insert(name.into(), image(name, build_origin(), name, parent));
+        }
+        let only = BTreeSet::from([Key::new(Kind::Image, "step-2")]);
+        let all: Vec<String> = d
+            .with_dependants(&only)
+            .iter()
+            .map(Key::to_string)
+            .collect();
+        assert_eq!(all, ["Sandbox/web", "Image/step-2", "Image/step-3"]);
+    }
+
+    #[test]
     fn an_absent_build_is_built_and_its_sandbox_recreated_in_the_same_apply() {
         let mut s = sandbox("web", "h", true, &[], &[]);
         s.image = ImageSource::Object(Key::new(Kind::Image, "app"));
