@@ -267,7 +267,7 @@ impl StateStore {
             .map_err(|e| self.err(e))
     }
 
-    /// Snapshots taken, oldest first: (name, image, image id, record).
+    /// Snapshots taken, oldest first: (name, generation, image, image id).
     pub fn snapshots(&self) -> Result<Vec<(String, String, String, String)>, StoreError> {
         let mut stmt = self
             .conn

@@ -242,8 +242,10 @@ async fn the_controller_survives_a_podman_restart_without_duplicates() {
         &format!("{}{}", sandbox("a", ""), sandbox("b", "")),
     );
     let controller = Running::start(&ws, &podman);
+    // Both running, not only created: a container created but not yet started when the
+    // service goes down is started after the restart, which is not what this checks.
     until(Duration::from_secs(20), "initial convergence", || async {
-        ws.sandboxes(&podman).await.len() == 2
+        running(&ws, &podman, "a").await.is_some() && running(&ws, &podman, "b").await.is_some()
     })
     .await;
 

@@ -297,6 +297,14 @@ async fn a_snapshot_round_trips_a_file_and_leaves_its_source_untouched() {
         pocket_dock::engine::ContainerState::Running
     );
 
+    // Recorded in the state store too.
+    let (store, _) = pocket_dock::store::StateStore::open(&ws.path(".pocket-dock")).unwrap();
+    let recorded = store.snapshots().unwrap();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].0, "saved");
+    assert_eq!(recorded[0].1, "1");
+    drop(store);
+
     // A new sandbox from the snapshot sees the file.
     ws.write(
         "clone.yaml",
