@@ -34,6 +34,43 @@ services:
     command: ["sleep", "infinity"]
 YAML
 
+# An unchanged image chain: how fast "up to date" is known. The workshop example (embedded
+# base + 3 builds, each on the previous), already built; the same three builds by podman
+# with its layer cache, chained with --from; podman-compose build of the same contexts.
+bench_images() {
+    local ws="$out/workshop"
+    rm -rf "$ws"; cp -r examples/workspaces/workshop "$ws"
+    "$pd_bin" --host "$host" -C "$ws" apply >/dev/null
+    local base; base=$("$pd_bin" --host "$host" -C "$ws" --output json image inspect base | sed 's/.*"image":"\([^"]*\)".*/\1/')
+    "${PD_PODMAN[@]}" tag "$base" localhost/base:latest
+    local chain="podman --url $host build -q --layers --from $base -t localhost/s1 $ws/steps/1-tools >/dev/null && podman --url $host build -q --layers --from localhost/s1 -t localhost/s2 $ws/steps/2-project >/dev/null && podman --url $host build -q --layers --from localhost/s2 --build-arg LEVEL=advanced -t localhost/s3 $ws/steps/3-tests >/dev/null"
+    sh -c "$chain"
+    # Compose has no --from: its copies of the contexts name the previous step themselves.
+    rm -rf "$ws/compose"; cp -r "$ws/steps" "$ws/compose"
+    sed -i 's|^FROM base|FROM localhost/c1|' "$ws/compose/2-project/Containerfile"
+    sed -i 's|^FROM base|FROM localhost/c2|' "$ws/compose/3-tests/Containerfile"
+    cat > "$ws/compose.yaml" <<YAML
+services:
+  s1: {build: {context: compose/1-tools}, image: localhost/c1}
+  s2: {build: {context: compose/2-project}, image: localhost/c2, depends_on: [s1]}
+  s3: {build: {context: compose/3-tests, args: {LEVEL: advanced}}, image: localhost/c3, depends_on: [s2]}
+YAML
+    # podman-compose builds services in parallel, ignoring depends_on: one at a time.
+    local compose="podman-compose --podman-args='$store' -f $ws/compose.yaml"
+    local compose_chain="$compose build s1 >/dev/null 2>&1 && $compose build s2 >/dev/null 2>&1 && $compose build s3 >/dev/null 2>&1"
+    sh -c "$compose_chain"
+    echo
+    echo "### An unchanged image chain (embedded base + 3 builds): knowing it is up to date"
+    hyperfine -N --warmup 2 --runs "${IMAGE_RUNS:-10}" --export-markdown "$out/images.md" \
+        -n "pocket-dock apply (workshop, all up to date)" "$pd_bin --host $host -C $ws apply" \
+        -n "podman build x3, layer cache (same socket)" "sh -c '$chain'" \
+        -n "podman-compose build s1, s2, s3 (layer cache)" "sh -c \"$compose_chain\""
+}
+if [ "${BENCH_ONLY:-}" = images ]; then
+    bench_images
+    exit 0
+fi
+
 echo "==> podman $(podman --version | awk '{print $3}'), hyperfine $(hyperfine --version | awk '{print $2}'), $(podman-compose --version 2>/dev/null | head -1), $RUNS runs each"
 echo
 echo "### Ephemeral sandbox: create, start, run \`true\`, remove"
@@ -117,10 +154,12 @@ hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$out/apply-noop.md" \
     -n "raw API: the same 3 reads, one after another (curl)" "sh -c 'curl -sf --unix-socket $PD_SOCKET http://d/v4.0.0/libpod/containers/json?all=true\\&filters=$labels >/dev/null; curl -sf --unix-socket $PD_SOCKET http://d/v1.41/volumes >/dev/null; curl -sf --unix-socket $PD_SOCKET http://d/v1.41/images/$image/json >/dev/null'" \
     -n "podman-compose up -d (100 services, all up)" "podman-compose --podman-args='$store' -f $noop/compose.yaml -p noop up -d"
 
+bench_images
+
 echo
 echo "### controller: edit-to-running and kill-to-repaired latency"
 CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" \
     cargo bench --locked --quiet --bench controller_latency | tee "$out/controller.md"
 
 echo
-echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,controller}.md"
+echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,images,controller}.md"

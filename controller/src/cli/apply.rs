@@ -214,6 +214,9 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                     "stopped",
                     "removed",
                     "pulled",
+                    "built",
+                    "loaded",
+                    "committed",
                 ]
                 .iter()
                 .map(|v| (v, count(v)))
