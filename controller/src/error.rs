@@ -44,6 +44,8 @@ pub enum Error {
     Workspace(#[from] WorkspaceError),
     #[error(transparent)]
     Image(#[from] crate::images::ImageError),
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
     #[error("{message}")]
     Usage { message: String },
     #[error("interrupted")]
@@ -62,6 +64,10 @@ impl Error {
             }
             Error::Interrupted => "interrupted",
             Error::Lock(_) => Category::Conflict.as_str(),
+            Error::Sandbox(crate::sandbox::SandboxError::Missing { .. }) => {
+                Category::NotFound.as_str()
+            }
+            Error::Sandbox(_) => Category::Conflict.as_str(),
         }
     }
 
@@ -75,7 +81,7 @@ impl Error {
             },
             Error::Workspace(_) | Error::Usage { .. } | Error::Image(_) => ExitCode::InvalidInput,
             Error::Interrupted => ExitCode::Interrupted,
-            Error::Lock(_) => ExitCode::Failed,
+            Error::Lock(_) | Error::Sandbox(_) => ExitCode::Failed,
         }
     }
 
@@ -83,7 +89,11 @@ impl Error {
         match self {
             Error::Engine(e) => e.hint(),
             Error::Workspace(_) => Some("pass -C with an existing folder".to_string()),
-            Error::Usage { .. } | Error::Interrupted | Error::Lock(_) | Error::Image(_) => None,
+            Error::Usage { .. }
+            | Error::Interrupted
+            | Error::Lock(_)
+            | Error::Image(_)
+            | Error::Sandbox(_) => None,
         }
     }
 }

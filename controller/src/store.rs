@@ -96,6 +96,21 @@ pub struct Instance {
     pub stopped_at: Option<String>,
 }
 
+/// One command run in a sandbox (`exec`), as the history lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryEntry {
+    pub sandbox: String,
+    /// The argv, as JSON (argv stays argv, even here).
+    pub command: Vec<String>,
+    /// `None` when the command was killed (timeout, Ctrl-C) before it exited.
+    pub exit_code: Option<i64>,
+    pub duration_ms: i64,
+    pub started_at: String,
+    pub finished_at: String,
+    pub stdout_bytes: i64,
+    pub stderr_bytes: i64,
+}
+
 /// One controller event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StoredEvent {
@@ -248,6 +263,52 @@ impl StateStore {
             .map_err(|e| self.err(e))?;
         }
         tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Appends a command to the history.
+    pub fn record_history(&self, entry: &HistoryEntry) -> Result<(), StoreError> {
+        let command = serde_json::to_string(&entry.command).unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT INTO history (sandbox, command, exit_code, duration_ms, started_at, finished_at, stdout_bytes, stderr_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![entry.sandbox, command, entry.exit_code, entry.duration_ms, entry.started_at, entry.finished_at, entry.stdout_bytes, entry.stderr_bytes],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The last `limit` commands (of one sandbox, or all), oldest first.
+    pub fn history(
+        &self,
+        sandbox: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT sandbox, command, exit_code, duration_ms, started_at, finished_at, stdout_bytes, stderr_bytes FROM history WHERE ?1 IS NULL OR sandbox = ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![sandbox, limit as i64], |r| {
+                let command: String = r.get(1)?;
+                Ok(HistoryEntry {
+                    sandbox: r.get(0)?,
+                    command: serde_json::from_str(&command).unwrap_or_else(|_| vec![command]),
+                    exit_code: r.get(2)?,
+                    duration_ms: r.get(3)?,
+                    started_at: r.get(4)?,
+                    finished_at: r.get(5)?,
+                    stdout_bytes: r.get(6)?,
+                    stderr_bytes: r.get(7)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        let mut entries = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        entries.reverse();
+        Ok(entries)
     }
 
     /// Records a snapshot generation once (later calls for the same image are no-ops).

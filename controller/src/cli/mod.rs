@@ -24,6 +24,7 @@ mod declared;
 mod delete;
 mod doctor;
 mod events;
+mod exec;
 mod get;
 mod image;
 mod init;
@@ -112,6 +113,10 @@ pub enum Command {
     Diff,
     /// List declared and running objects: desired vs actual state, phase, age
     Get(get::GetArgs),
+    /// Run a command in a running sandbox, streaming its output; its exit code is ours
+    Exec(exec::ExecArgs),
+    /// List the commands run with `exec` (latest last)
+    History(exec::HistoryArgs),
     /// Inspect, export or import the workspace's images (OCI archives, no network)
     Image(image::ImageArgs),
     /// Snapshot a running sandbox: writes .pocket-dock/snapshots/NAME.yaml, then applies it
@@ -148,6 +153,8 @@ pub async fn dispatch(cli: Cli) -> Outcome {
         Command::Get(args) => get::get(&cli.global, args).await,
         Command::Delete(args) => delete::delete(&cli.global, args).await,
         Command::Image(args) => image::image(&cli.global, args).await,
+        Command::Exec(args) => exec::exec(&cli.global, args).await,
+        Command::History(args) => exec::history(&cli.global, args),
         Command::Snapshot(args) => snapshot::snapshot(&cli.global, args).await,
         Command::Controller(args) => controller::controller(&cli.global, args).await,
         Command::Events(args) => events::events(&cli.global, args).await,

@@ -262,7 +262,7 @@ impl Engine {
     }
 
     /// After the output closed: the exit code, once Podman has recorded it.
-    async fn wait_exec_exit(&self, id: &ExecId) -> Result<i64, EngineError> {
+    pub(crate) async fn wait_exec_exit(&self, id: &ExecId) -> Result<i64, EngineError> {
         let deadline = Instant::now() + self.timeouts.exec_exit;
         let mut pause = Duration::from_millis(2);
         loop {

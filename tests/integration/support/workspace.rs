@@ -65,6 +65,11 @@ impl TestWorkspace {
         cli::pd(self.root(), &self.env, args)
     }
 
+    /// The binary as a `Command` in this workspace (for tests that signal it).
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        cli::command(self.root(), &self.env, args)
+    }
+
     /// Runs with `--output json` and returns the JSON lines printed on stdout.
     pub fn pd_json(&self, args: &[&str]) -> (CliRun, Vec<serde_json::Value>) {
         let mut all = vec!["--output", "json"];

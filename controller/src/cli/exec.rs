@@ -1,0 +1,183 @@
+//! `pocket-dock exec SANDBOX -- CMD...` and `pocket-dock history [SANDBOX]`.
+
+use std::io::Write;
+
+use clap::Args;
+use pocket_dock::engine::{Engine, ExecOutput, StreamKind};
+use pocket_dock::sandbox::{ExecEnd, ExecRequest, Sandbox};
+use pocket_dock::store::StateStore;
+use pocket_dock::workspace::DIR_NAME;
+use pocket_dock::{Error, ExitCode};
+use pocket_dock_spec::parse_duration;
+
+use super::run::shutdown_signal;
+use super::{GlobalArgs, Outcome, OutputFormat, emit};
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Working directory inside the sandbox
+    #[arg(long, short = 'w', value_name = "DIR")]
+    workdir: Option<String>,
+    /// Environment variable for the command (repeatable)
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Run as this user (name or uid[:gid])
+    #[arg(long, short = 'u')]
+    user: Option<String>,
+    /// Kill the command and what it started after this long (exit 5), e.g. 30s, 5m
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<std::time::Duration>,
+    /// The sandbox (a declared Sandbox, running)
+    sandbox: String,
+    /// Command and arguments (after --); never passed through a shell
+    #[arg(last = true, required = true, value_name = "CMD")]
+    cmd: Vec<String>,
+}
+
+pub async fn exec(global: &GlobalArgs, args: ExecArgs) -> Outcome {
+    if let Some(bad) = args.env.iter().find(|e| !e.contains('=')) {
+        return Err(Error::Usage {
+            message: format!("--env {bad:?} must be KEY=VALUE"),
+        });
+    }
+    let workspace = global.declared_workspace()?;
+    let engine = Engine::new(&global.engine_config()?)?;
+    let sandbox = Sandbox::find(&engine, &workspace.ownership(), &args.sandbox).await?;
+    let store = StateStore::open(&workspace.root.join(DIR_NAME))
+        .map(|(s, _)| s)
+        .inspect_err(|e| tracing::warn!(error = %e, "no history for this command"))
+        .ok();
+    let json = global.output != OutputFormat::Text;
+    let output = ExecOutput::new().on_chunk(move |stream, data| {
+        if json {
+            let line = serde_json::json!({
+                "stream": match stream { StreamKind::Stdout => "stdout", StreamKind::Stderr => "stderr" },
+                "data": String::from_utf8_lossy(data),
+            });
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{line}")?;
+            return out.flush();
+        }
+        match stream {
+            StreamKind::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(data)?;
+                out.flush()
+            }
+            StreamKind::Stderr => std::io::stderr().lock().write_all(data),
+        }
+    });
+    let output = if global.verbose >= 2 {
+        output.log()
+    } else {
+        output
+    };
+    let request = ExecRequest {
+        cmd: args.cmd,
+        env: args.env,
+        workdir: args.workdir,
+        user: args.user,
+        timeout: args.timeout,
+    };
+    let report = sandbox
+        .exec(&request, output, shutdown_signal(), store.as_ref())
+        .await?;
+    if json {
+        emit(
+            &serde_json::json!({
+                "event": "exit",
+                "end": report.end,
+                "exit_code": report.exit_code(),
+                "stdout_bytes": report.stdout.total,
+                "stderr_bytes": report.stderr.total,
+                "duration_ms": report.duration.as_millis() as u64,
+                "killed": report.killed,
+            }),
+            OutputFormat::Json,
+        );
+    }
+    Ok(match report.end {
+        // A process exit code is 0..=255; Podman reports the same range for exec exits.
+        ExecEnd::Exited(code) => {
+            u8::try_from(code.rem_euclid(256)).unwrap_or(ExitCode::Failed.code())
+        }
+        ExecEnd::TimedOut(_) => ExitCode::TimedOut.code(),
+        ExecEnd::Interrupted => {
+            err!(
+                "interrupted: {} process(es) stopped in Sandbox/{}",
+                report.killed,
+                sandbox.name()
+            );
+            ExitCode::Interrupted.code()
+        }
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this sandbox's commands
+    sandbox: Option<String>,
+    /// How many of the latest commands
+    #[arg(long, short = 'n', default_value_t = 50)]
+    limit: usize,
+}
+
+pub fn history(global: &GlobalArgs, args: HistoryArgs) -> Outcome {
+    let workspace = global.declared_workspace()?;
+    let (store, _) =
+        StateStore::open(&workspace.root.join(DIR_NAME)).map_err(|e| Error::Usage {
+            message: format!("cannot read the history: {e}"),
+        })?;
+    let entries = store
+        .history(args.sandbox.as_deref(), args.limit)
+        .map_err(|e| Error::Usage {
+            message: format!("cannot read the history: {e}"),
+        })?;
+    match global.output {
+        OutputFormat::Text => {
+            out!(
+                "{:<20} {:<16} {:>5} {:>9} {:>10} {:>10}  COMMAND",
+                "STARTED",
+                "SANDBOX",
+                "EXIT",
+                "TIME",
+                "STDOUT",
+                "STDERR"
+            );
+            for e in &entries {
+                let exit = e
+                    .exit_code
+                    .map_or_else(|| "killed".to_string(), |c| c.to_string());
+                out!(
+                    "{:<20} {:<16} {:>5} {:>8}ms {:>10} {:>10}  {}",
+                    e.started_at,
+                    e.sandbox,
+                    exit,
+                    e.duration_ms,
+                    e.stdout_bytes,
+                    e.stderr_bytes,
+                    shell_words(&e.command)
+                );
+            }
+        }
+        format => emit(&serde_json::to_value(&entries).unwrap_or_default(), format),
+    }
+    Ok(ExitCode::Success.code())
+}
+
+/// argv shown as a person would type it (display only; never executed).
+fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,141 @@
+//! `exec`: a command in a running sandbox, output streamed to any mix of sinks, exit code
+//! passed through, every run recorded in the history. A timeout or an interrupt kills the
+//! remote process tree, not only the client's reading of it.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use super::Sandbox;
+use crate::engine::{Captured, EngineError, ExecConfig, ExecOutput, Operation};
+use crate::store::{HistoryEntry, StateStore};
+use crate::timefmt::now_rfc3339;
+
+/// What to run. `cmd` is argv: it is never joined into a shell string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecRequest {
+    pub cmd: Vec<String>,
+    /// `KEY=VALUE` pairs added to the sandbox's environment.
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    /// Kill the command (and what it started) after this long.
+    pub timeout: Option<Duration>,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "end", content = "value")]
+pub enum ExecEnd {
+    Exited(i64),
+    /// Killed when the timeout ran out.
+    TimedOut(Duration),
+    /// Killed because the caller's interrupt fired (Ctrl-C).
+    Interrupted,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecReport {
+    pub end: ExecEnd,
+    pub stdout: Captured,
+    pub stderr: Captured,
+    pub duration: Duration,
+    /// Processes killed in the sandbox (after a timeout or an interrupt).
+    pub killed: usize,
+}
+
+impl ExecReport {
+    pub fn exit_code(&self) -> Option<i64> {
+        match self.end {
+            ExecEnd::Exited(code) => Some(code),
+            _ => None,
+        }
+    }
+}
+
+impl Sandbox {
+    /// Runs `request`, feeding `output`, until it exits, its timeout runs out, or
+    /// `interrupt` fires; the last two kill the remote processes. With `history`, the run
+    /// is recorded (command, exit code, duration, times, output sizes).
+    pub async fn exec(
+        &self,
+        request: &ExecRequest,
+        mut output: ExecOutput,
+        interrupt: impl Future<Output = ()>,
+        history: Option<&StateStore>,
+    ) -> Result<ExecReport, crate::Error> {
+        let config = ExecConfig {
+            cmd: request.cmd.clone(),
+            env: request.env.clone(),
+            workdir: request.workdir.clone(),
+            user: request.user.clone(),
+        };
+        let started_at = now_rfc3339();
+        let started = Instant::now();
+        let id = self.engine.exec_create(&self.container, &config).await?;
+        let end = {
+            let engine = &self.engine;
+            let id = &id;
+            let output = &mut output;
+            let pump = async move {
+                let mut stream = engine.exec_start(id).await?;
+                while let Some(chunk) = stream.next_chunk().await {
+                    output
+                        .deliver(chunk?)
+                        .await
+                        .map_err(|source| EngineError::OutputSink {
+                            id: id.to_string(),
+                            source,
+                        })?;
+                }
+                engine.wait_exec_exit(id).await
+            };
+            let limit = async {
+                match request.timeout {
+                    Some(t) => tokio::time::sleep(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                code = pump => ExecEnd::Exited(code?),
+                () = limit => ExecEnd::TimedOut(request.timeout.unwrap_or_default()),
+                () = interrupt => ExecEnd::Interrupted,
+            }
+        };
+        let killed = match end {
+            ExecEnd::Exited(_) => 0,
+            _ => self.kill_exec(&id).await?,
+        };
+        let (stdout, stderr) = output.take_captured();
+        let report = ExecReport {
+            end,
+            stdout,
+            stderr,
+            duration: started.elapsed(),
+            killed,
+        };
+        if let Some(store) = history {
+            let entry = HistoryEntry {
+                sandbox: self.name.clone(),
+                command: request.cmd.clone(),
+                exit_code: report.exit_code(),
+                duration_ms: i64::try_from(report.duration.as_millis()).unwrap_or(i64::MAX),
+                started_at,
+                finished_at: now_rfc3339(),
+                stdout_bytes: report.stdout.total as i64,
+                stderr_bytes: report.stderr.total as i64,
+            };
+            if let Err(e) = store.record_history(&entry) {
+                tracing::warn!(error = %e, "could not record the command in the history");
+            }
+        }
+        if let ExecEnd::TimedOut(after) = end {
+            return Err(EngineError::Timeout {
+                op: Operation::ExecStream,
+                id: Some(id.to_string()),
+                after,
+            }
+            .into());
+        }
+        Ok(report)
+    }
+}

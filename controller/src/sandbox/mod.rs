@@ -1,0 +1,113 @@
+//! Working inside a declared sandbox: commands (`exec`), with their history, and the
+//! process cleanup that makes timeouts and Ctrl-C real. The CLI's `exec` and `history` are
+//! thin layers over this.
+
+mod exec;
+
+use std::time::Duration;
+
+use pocket_dock_spec::Kind;
+
+use crate::engine::{Engine, EngineError, ExecId, Operation, OwnedContainer, Ownership};
+use crate::procs;
+
+pub use exec::{ExecEnd, ExecReport, ExecRequest};
+
+/// Why a sandbox cannot be worked in.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("Sandbox/{name} has no container; run `pocket-dock apply` first")]
+    Missing { name: String },
+    #[error("Sandbox/{name} is not running ({state}); declare `state: running` and apply")]
+    NotRunning { name: String, state: String },
+}
+
+/// A running sandbox of a workspace.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    engine: Engine,
+    name: String,
+    container: OwnedContainer,
+}
+
+impl Sandbox {
+    /// The running sandbox `name` of the workspace `ownership` identifies.
+    pub async fn find(
+        engine: &Engine,
+        ownership: &Ownership,
+        name: &str,
+    ) -> Result<Sandbox, crate::Error> {
+        let container_name = ownership.container_name(Kind::Sandbox, name);
+        let found = engine
+            .find_owned_by_name(ownership, &container_name, Operation::ExecCreate)
+            .await?;
+        let Some((details, container)) = found else {
+            return Err(SandboxError::Missing {
+                name: name.to_string(),
+            }
+            .into());
+        };
+        if !details.state.is_running() {
+            return Err(SandboxError::NotRunning {
+                name: name.to_string(),
+                state: format!("{:?}", details.state).to_lowercase(),
+            }
+            .into());
+        }
+        Ok(Sandbox {
+            engine: engine.clone(),
+            name: name.to_string(),
+            container,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn container(&self) -> &OwnedContainer {
+        &self.container
+    }
+
+    /// Kills an exec session's process and everything it started. From the host when this
+    /// host runs the container and may signal it; otherwise from inside the container.
+    /// Returns how many processes were signalled.
+    pub async fn kill_exec(&self, id: &ExecId) -> Result<usize, EngineError> {
+        let state = self.engine.exec_inspect(id).await?;
+        let Some(pid) = state.pid.filter(|p| *p > 0) else {
+            return Ok(0);
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return Ok(0); // exited already (or another host: nothing this side can see)
+        }
+        let pids = procs::tree(pid, &procs::process_table());
+        if procs::kill_on_host(&pids) {
+            return Ok(pids.len());
+        }
+        let inside: Vec<String> = pids
+            .iter()
+            .filter_map(|p| procs::container_pid(*p))
+            .map(|p| p.to_string())
+            .collect();
+        self.kill_inside(&inside).await?;
+        Ok(inside.len())
+    }
+
+    /// `kill -KILL PID...` run in the container (pids as it sees them).
+    async fn kill_inside(&self, pids: &[String]) -> Result<(), EngineError> {
+        if pids.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = vec!["kill".to_string(), "-KILL".to_string()];
+        cmd.extend(pids.iter().cloned());
+        self.engine
+            .exec_run(
+                &self.container,
+                &crate::engine::ExecConfig::new(cmd),
+                crate::engine::ExecOutput::new(),
+                Some(Duration::from_secs(10)),
+            )
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,175 @@
+//! `exec` and `history` against real Podman: streaming, exit codes, timeouts and Ctrl-C
+//! that really stop the remote processes (checked with ps inside the sandbox).
+
+use std::time::Duration;
+
+use crate::support::Podman;
+use crate::support::cli;
+use crate::support::workspace::{TestWorkspace, sandbox};
+
+fn workspace_with_a_sandbox(podman: &Podman) -> TestWorkspace {
+    let ws = TestWorkspace::new(podman);
+    ws.write("box.yaml", &sandbox("box", ""));
+    let run = ws.pd(&["apply"]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "{}{}",
+        run.stdout_text(),
+        run.stderr_text()
+    );
+    ws
+}
+
+/// The sandbox's process list, as `ps` inside it prints it.
+fn ps(ws: &TestWorkspace) -> String {
+    let run = ws.pd(&["exec", "box", "--", "ps", "-o", "pid,args"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    run.stdout_text()
+}
+
+#[test]
+fn exec_streams_50_mb_and_10_mb_byte_exact_and_passes_the_exit_code() {
+    let podman = Podman::shared();
+    let ws = workspace_with_a_sandbox(podman);
+    let run = ws.pd(&[
+        "exec",
+        "box",
+        "--",
+        "sh",
+        "-c",
+        "yes out | head -c 50000000; yes err | head -c 10000000 >&2; exit 7",
+    ]);
+    assert_eq!(
+        run.code,
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&run.stderr[..200.min(run.stderr.len())])
+    );
+    assert_eq!(run.stdout.len(), 50_000_000);
+    assert_eq!(run.stderr.len(), 10_000_000);
+    assert!(
+        run.stdout.chunks(4).all(|c| c == b"out\n"),
+        "stdout is only `out` lines"
+    );
+    assert!(
+        run.stderr.chunks(4).all(|c| c == b"err\n"),
+        "stderr is only `err` lines"
+    );
+    assert!(
+        run.peak_rss_kb > 0 && run.peak_rss_kb < 64 * 1024,
+        "peak RSS {} kB",
+        run.peak_rss_kb
+    );
+
+    // argv stays argv: nothing is interpreted by a shell on the way.
+    let run = ws.pd(&[
+        "exec",
+        "-e",
+        "X=a b;c",
+        "-w",
+        "/tmp",
+        "box",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$X\" \"$0\"; pwd",
+        "$(not run)",
+    ]);
+    assert_eq!(
+        run.stdout_text(),
+        "a b;c $(not run)\n/tmp\n",
+        "{}",
+        run.stderr_text()
+    );
+
+    // The history has both, with exit codes and sizes, and survives (it is on disk).
+    let (run, out) = ws.pd_json(&["history", "box"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let entries = out[0].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[0]["exit_code"], 7);
+    assert_eq!(entries[0]["stdout_bytes"], 50_000_000);
+    assert_eq!(entries[0]["stderr_bytes"], 10_000_000);
+    assert_eq!(entries[1]["command"][3], "$(not run)");
+    ws.pd(&["delete", "--all"]);
+}
+
+#[test]
+fn a_timeout_kills_the_remote_process_tree_and_exits_5() {
+    let podman = Podman::shared();
+    let ws = workspace_with_a_sandbox(podman);
+    let run = ws.pd(&[
+        "exec",
+        "--timeout",
+        "1s",
+        "box",
+        "--",
+        "sh",
+        "-c",
+        "sleep 311 & sleep 312; echo never",
+    ]);
+    assert_eq!(run.code, Some(5), "{}", run.stderr_text());
+    assert!(run.elapsed < Duration::from_secs(10), "{:?}", run.elapsed);
+    assert!(
+        run.stderr_text().contains("timed out after 1s"),
+        "{}",
+        run.stderr_text()
+    );
+    let processes = ps(&ws);
+    assert!(
+        !processes.contains("sleep 31"),
+        "nothing left running: {processes}"
+    );
+    let (_, out) = ws.pd_json(&["history"]);
+    assert_eq!(
+        out[0][0]["exit_code"],
+        serde_json::Value::Null,
+        "killed, no exit code"
+    );
+    ws.pd(&["delete", "--all"]);
+}
+
+#[test]
+fn ctrl_c_stops_the_remote_command_too() {
+    let podman = Podman::shared();
+    let ws = workspace_with_a_sandbox(podman);
+    let run = cli::run(
+        ws.command(&["exec", "box", "--", "sh", "-c", "echo started; sleep 321"]),
+        |pid| {
+            std::thread::sleep(Duration::from_millis(1500));
+            std::process::Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status()
+                .unwrap();
+        },
+    );
+    assert_eq!(run.code, Some(130), "{}", run.stderr_text());
+    assert!(run.stdout_text().contains("started"));
+    let processes = ps(&ws);
+    assert!(!processes.contains("sleep 321"), "{processes}");
+    ws.pd(&["delete", "--all"]);
+}
+
+#[test]
+fn exec_in_a_missing_or_stopped_sandbox_says_what_to_do() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write("box.yaml", &sandbox("box", "  state: stopped\n"));
+    let run = ws.pd(&["exec", "box", "--", "true"]);
+    assert_eq!(run.code, Some(4));
+    assert!(
+        run.stderr_text().contains("run `pocket-dock apply` first"),
+        "{}",
+        run.stderr_text()
+    );
+    ws.pd(&["apply"]);
+    let run = ws.pd(&["exec", "box", "--", "true"]);
+    assert_eq!(run.code, Some(4));
+    assert!(
+        run.stderr_text().contains("is not running"),
+        "{}",
+        run.stderr_text()
+    );
+    ws.pd(&["delete", "--all"]);
+}
