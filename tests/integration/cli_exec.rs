@@ -173,3 +173,84 @@ fn exec_in_a_missing_or_stopped_sandbox_says_what_to_do() {
     );
     ws.pd(&["delete", "--all"]);
 }
+
+#[test]
+fn logs_show_the_tail_and_follow_across_a_restart() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write(
+        "talker.yaml",
+        &sandbox(
+            "talker",
+            "  command: [sh, -c, 'i=0; while true; do echo \"line $i\"; echo \"err $i\" >&2; i=$((i+1)); sleep 0.2; done']\n",
+        ),
+    );
+    assert_eq!(ws.pd(&["apply"]).code, Some(0));
+    std::thread::sleep(Duration::from_millis(1500));
+    let run = ws.pd(&["logs", "--tail", "2", "talker"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let shown = run.stdout_text().lines().count() + run.stderr_text().lines().count();
+    assert!(
+        (1..=2).contains(&shown),
+        "{}{}",
+        run.stdout_text(),
+        run.stderr_text()
+    );
+    assert!(
+        !run.stdout_text().contains("line 0"),
+        "only the end: {}",
+        run.stdout_text()
+    );
+    let run = ws.pd(&["logs", "talker"]);
+    assert!(
+        run.stdout_text().starts_with("line 0\nline 1\n"),
+        "{}",
+        run.stdout_text()
+    );
+    assert!(
+        run.stderr_text().starts_with("err 0\n"),
+        "stderr apart: {}",
+        run.stderr_text()
+    );
+
+    // Follow; stop the sandbox; apply starts it again (its counter restarts at 0); the
+    // follower carries on with the new output, without repeating the old.
+    let ws_ref = &ws;
+    let run = cli::run(ws.command(&["logs", "-f", "talker"]), |pid| {
+        std::thread::sleep(Duration::from_millis(1000));
+        let stop = podman.podman(&[
+            "stop",
+            "-t",
+            "0",
+            &ws_ref
+                .ownership()
+                .container_name(pocket_dock_spec::Kind::Sandbox, "talker"),
+        ]);
+        assert!(
+            stop.status.success(),
+            "{}",
+            String::from_utf8_lossy(&stop.stderr)
+        );
+        assert_eq!(ws_ref.pd(&["apply"]).code, Some(0));
+        std::thread::sleep(Duration::from_millis(1500));
+        std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap();
+    });
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let text = run.stdout_text();
+    // Each run's lines in order, each once: 0, 1, ..., k, then 0, 1, ..., m.
+    let numbers: Vec<u32> = text
+        .lines()
+        .map(|l| l.trim_start_matches("line ").parse().unwrap())
+        .collect();
+    let restarts = numbers.windows(2).filter(|w| w[1] == 0).count();
+    assert_eq!(restarts, 1, "{text}");
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1 || w[1] == 0),
+        "no line lost or repeated: {text}"
+    );
+    assert!(numbers.len() > 8, "{text}");
+    ws.pd(&["delete", "--all"]);
+}

@@ -28,6 +28,7 @@ mod exec;
 mod get;
 mod image;
 mod init;
+mod logs;
 mod report;
 mod run;
 mod schema;
@@ -115,6 +116,8 @@ pub enum Command {
     Get(get::GetArgs),
     /// Run a command in a running sandbox, streaming its output; its exit code is ours
     Exec(exec::ExecArgs),
+    /// Show a sandbox's output (-f to follow it, across restarts)
+    Logs(logs::LogsArgs),
     /// List the commands run with `exec` (latest last)
     History(exec::HistoryArgs),
     /// Inspect, export or import the workspace's images (OCI archives, no network)
@@ -155,6 +158,7 @@ pub async fn dispatch(cli: Cli) -> Outcome {
         Command::Image(args) => image::image(&cli.global, args).await,
         Command::Exec(args) => exec::exec(&cli.global, args).await,
         Command::History(args) => exec::history(&cli.global, args),
+        Command::Logs(args) => logs::logs(&cli.global, args).await,
         Command::Snapshot(args) => snapshot::snapshot(&cli.global, args).await,
         Command::Controller(args) => controller::controller(&cli.global, args).await,
         Command::Events(args) => events::events(&cli.global, args).await,

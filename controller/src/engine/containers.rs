@@ -631,3 +631,60 @@ mod tests {
         );
     }
 }
+
+/// What a container log read asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogsRequest {
+    pub follow: bool,
+    /// Only lines after this time (seconds since the Unix epoch).
+    pub since: Option<i64>,
+    /// Only the last N lines.
+    pub tail: Option<u64>,
+}
+
+impl Engine {
+    /// A container's output, each line prefixed with its RFC 3339 timestamp and a space.
+    /// With `follow`, the stream ends when the container stops.
+    pub fn logs(
+        &self,
+        container: &OwnedContainer,
+        request: &LogsRequest,
+    ) -> impl futures_util::Stream<Item = Result<super::OutputChunk, EngineError>> + '_ {
+        use futures_util::StreamExt;
+        let options = bollard::query_parameters::LogsOptions {
+            follow: request.follow,
+            stdout: true,
+            stderr: true,
+            since: request
+                .since
+                .map_or(0, |s| i32::try_from(s).unwrap_or(i32::MAX)),
+            until: 0,
+            timestamps: true,
+            tail: request
+                .tail
+                .map_or_else(|| "all".to_string(), |n| n.to_string()),
+        };
+        let id = container.id().to_string();
+        let docker = if request.follow {
+            // A followed log can be quiet for as long as it likes.
+            self.docker_with_extra_time(Duration::from_secs(60 * 60 * 24 * 365))
+        } else {
+            self.docker.clone()
+        };
+        docker.logs(&id, Some(options)).map(move |item| match item {
+            Ok(bollard::container::LogOutput::StdErr { message }) => Ok(super::OutputChunk {
+                stream: super::StreamKind::Stderr,
+                data: message,
+            }),
+            Ok(
+                bollard::container::LogOutput::StdOut { message }
+                | bollard::container::LogOutput::Console { message }
+                | bollard::container::LogOutput::StdIn { message },
+            ) => Ok(super::OutputChunk {
+                stream: super::StreamKind::Stdout,
+                data: message,
+            }),
+            Err(e) => Err(self.map_error(Operation::ContainerLogs, Target::Container(&id), e)),
+        })
+    }
+}

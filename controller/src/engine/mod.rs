@@ -33,8 +33,8 @@ use bollard::{ClientVersion, Docker};
 
 pub use builds::BuildRequest;
 pub use containers::{
-    ContainerConfig, ContainerDetails, ContainerState, ContainerSummary, MountConfig, NetworkMode,
-    OwnedContainer, PODMAN_INIT, PortConfig, RemoveOutcome, RestartMode,
+    ContainerConfig, ContainerDetails, ContainerState, ContainerSummary, LogsRequest, MountConfig,
+    NetworkMode, OwnedContainer, PODMAN_INIT, PortConfig, RemoveOutcome, RestartMode,
 };
 pub use error::{Category, ConnectFailure, EngineError};
 pub use events::{Event, EventStream};

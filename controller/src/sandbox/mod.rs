@@ -3,6 +3,7 @@
 //! thin layers over this.
 
 mod exec;
+mod logs;
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use crate::engine::{Engine, EngineError, ExecId, Operation, OwnedContainer, Owne
 use crate::procs;
 
 pub use exec::{ExecEnd, ExecReport, ExecRequest};
+pub use logs::{LogsOptions, logs, parse_timestamp};
 
 /// Why a sandbox cannot be worked in.
 #[derive(Debug, thiserror::Error)]
