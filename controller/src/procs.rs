@@ -19,6 +19,19 @@ pub fn parse_stat(text: &str) -> Option<(i64, i64)> {
     Some((pid, ppid))
 }
 
+/// When a process started (clock ticks since boot, field 22 of `/proc/<pid>/stat`): with
+/// the pid, it names one process even after pids are reused.
+pub fn parse_start_time(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    // After the name: state is field 3, so start time (22) is the 20th from here.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The start time of a live process of this host.
+pub fn start_time(pid: i64) -> Option<u64> {
+    parse_start_time(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
 /// The pid as the innermost pid namespace (the container) sees it, from the `NSpid:` line of
 /// `/proc/<pid>/status`.
 pub fn parse_nspid(status: &str) -> Option<i64> {
@@ -113,6 +126,14 @@ mod tests {
         assert_eq!(parse_stat("42 (sh) S 7 42 42 0 -1"), Some((42, 7)));
         assert_eq!(parse_stat("43 (my (odd) name) R 42 43 1"), Some((43, 42)));
         assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn start_time_is_field_22() {
+        let stat = "7 (a b) S 1 7 7 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 100000 200";
+        assert_eq!(parse_start_time(stat), Some(123_456));
+        let me = start_time(i64::from(std::process::id()));
+        assert!(me.is_some_and(|t| t > 0));
     }
 
     #[test]

@@ -90,6 +90,7 @@ pub async fn run(
         env: request.env.clone(),
         workdir: request.workdir.clone(),
         user: None,
+        ..ExecConfig::default()
     };
     let result: Result<ExecResult, Error> = if interrupted {
         Err(Error::Interrupted)

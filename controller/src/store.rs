@@ -59,6 +59,13 @@ CREATE TABLE IF NOT EXISTS snapshots (
     description TEXT,
     PRIMARY KEY (name, generation, image_id)
 );
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    sandbox TEXT NOT NULL,
+    client_pid INTEGER NOT NULL,
+    client_start INTEGER NOT NULL,
+    started_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     time TEXT NOT NULL,
@@ -309,6 +316,45 @@ impl StateStore {
             .map_err(|e| self.err(e))?;
         entries.reverse();
         Ok(entries)
+    }
+
+    /// Registers an open session and the client process that holds it.
+    pub fn record_session(
+        &self,
+        id: &str,
+        sandbox: &str,
+        client_pid: i64,
+        client_start: u64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO sessions (id, sandbox, client_pid, client_start, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, sandbox, client_pid, client_start as i64, crate::timefmt::now_rfc3339()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Open sessions: (id, sandbox, client pid, client start time).
+    pub fn sessions(&self) -> Result<Vec<(String, String, i64, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, sandbox, client_pid, client_start FROM sessions")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let start: i64 = r.get(3)?;
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, start as u64))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    pub fn forget_session(&self, id: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM sessions WHERE id = ?1", params![id])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
     }
 
     /// Records a snapshot generation once (later calls for the same image are no-ops).

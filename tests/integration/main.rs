@@ -14,6 +14,7 @@ mod apply;
 mod cli_doctor;
 mod cli_exec;
 mod cli_run;
+mod cli_session;
 mod cli_spec;
 mod controller;
 mod engine_containers;

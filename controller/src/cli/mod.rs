@@ -32,6 +32,7 @@ mod logs;
 mod report;
 mod run;
 mod schema;
+mod session;
 mod snapshot;
 mod validate;
 
@@ -116,6 +117,8 @@ pub enum Command {
     Get(get::GetArgs),
     /// Run a command in a running sandbox, streaming its output; its exit code is ours
     Exec(exec::ExecArgs),
+    /// A shell session driven by JSON lines on stdin/stdout (for tools and agents)
+    Session(session::SessionArgs),
     /// Show a sandbox's output (-f to follow it, across restarts)
     Logs(logs::LogsArgs),
     /// List the commands run with `exec` (latest last)
@@ -159,6 +162,7 @@ pub async fn dispatch(cli: Cli) -> Outcome {
         Command::Exec(args) => exec::exec(&cli.global, args).await,
         Command::History(args) => exec::history(&cli.global, args),
         Command::Logs(args) => logs::logs(&cli.global, args).await,
+        Command::Session(args) => session::session(&cli.global, args).await,
         Command::Snapshot(args) => snapshot::snapshot(&cli.global, args).await,
         Command::Controller(args) => controller::controller(&cli.global, args).await,
         Command::Events(args) => events::events(&cli.global, args).await,

@@ -24,6 +24,10 @@ pub struct ExecConfig {
     pub env: Vec<String>,
     pub workdir: Option<String>,
     pub user: Option<String>,
+    /// Attach the process's standard input (see [`Engine::exec_start_interactive`]).
+    pub stdin: bool,
+    /// Give the process a terminal (stdout and stderr are then one stream).
+    pub tty: bool,
 }
 
 impl ExecConfig {
@@ -81,6 +85,9 @@ pub struct ExecResult {
     pub stderr: Captured,
     pub duration: Duration,
 }
+
+/// An exec's standard input.
+pub type ExecInput = Pin<Box<dyn tokio::io::AsyncWrite + Send>>;
 
 type RawStream = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
 
@@ -146,6 +153,8 @@ impl Engine {
             user: config.user.clone(),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
+            attach_stdin: Some(config.stdin),
+            tty: Some(config.tty),
             ..Default::default()
         };
         let created = self
@@ -185,6 +194,57 @@ impl Engine {
                 message: "Podman detached an exec that was started attached".to_string(),
             }),
         }
+    }
+
+    /// Starts an exec created with `stdin` and attaches to its input and output. Closing
+    /// (dropping) the input ends the process's standard input.
+    pub async fn exec_start_interactive(
+        &self,
+        id: &ExecId,
+        tty: bool,
+    ) -> Result<(ExecStream, ExecInput), EngineError> {
+        let options = StartExecOptions {
+            detach: false,
+            tty,
+            output_capacity: Some(64 * 1024),
+        };
+        let started = self
+            .call(
+                Operation::ExecStart,
+                Target::Exec(id.as_str()),
+                self.docker.start_exec(id.as_str(), Some(options)),
+            )
+            .await?;
+        match started {
+            StartExecResults::Attached { output, input } => Ok((
+                ExecStream {
+                    engine: self.clone(),
+                    id: id.clone(),
+                    inner: output,
+                },
+                input,
+            )),
+            StartExecResults::Detached => Err(EngineError::Runtime {
+                op: Operation::ExecStart,
+                id: Some(id.to_string()),
+                status: None,
+                message: "Podman detached an exec that was started attached".to_string(),
+            }),
+        }
+    }
+
+    /// Tells an exec's terminal its new size.
+    pub async fn exec_resize(&self, id: &ExecId, rows: u16, cols: u16) -> Result<(), EngineError> {
+        let options = bollard::exec::ResizeExecOptions {
+            height: rows,
+            width: cols,
+        };
+        self.call(
+            Operation::ExecResize,
+            Target::Exec(id.as_str()),
+            self.docker.resize_exec(id.as_str(), options),
+        )
+        .await
     }
 
     pub async fn exec_inspect(&self, id: &ExecId) -> Result<ExecState, EngineError> {

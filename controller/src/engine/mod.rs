@@ -38,7 +38,7 @@ pub use containers::{
 };
 pub use error::{Category, ConnectFailure, EngineError};
 pub use events::{Event, EventStream};
-pub use exec::{ExecConfig, ExecId, ExecPhase, ExecResult, ExecState, ExecStream};
+pub use exec::{ExecConfig, ExecId, ExecInput, ExecPhase, ExecResult, ExecState, ExecStream};
 pub use images::{ImageDetails, ImageSummary, PullOutcome};
 pub use labels::{Ownership, WorkspaceId};
 pub use operation::Operation;

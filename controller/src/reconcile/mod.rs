@@ -261,6 +261,13 @@ pub async fn apply(
         warnings.push(format!("could not write status files: {e}"));
         0
     });
+    // Sessions whose client died leave processes behind; every reconcile clears them.
+    if let Ok((sessions, _)) = StateStore::open(&dir) {
+        let swept = crate::sandbox::sweep_orphan_sessions(engine, &ownership, &sessions).await;
+        if swept > 0 {
+            tracing::info!(target: "pocket_dock::controller", swept, "cleaned up sessions whose client is gone");
+        }
+    }
     if let Some(store) = &journal.store {
         sync_registry(store, &observed, &mut warnings);
         record_snapshots(store, &desired, &observed, &mut warnings);

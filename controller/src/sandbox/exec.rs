@@ -68,6 +68,7 @@ impl Sandbox {
             env: request.env.clone(),
             workdir: request.workdir.clone(),
             user: request.user.clone(),
+            ..ExecConfig::default()
         };
         let started_at = now_rfc3339();
         let started = Instant::now();

@@ -4,6 +4,7 @@
 
 mod exec;
 mod logs;
+mod session;
 
 use std::time::Duration;
 
@@ -14,6 +15,39 @@ use crate::procs;
 
 pub use exec::{ExecEnd, ExecReport, ExecRequest};
 pub use logs::{LogsOptions, logs, parse_timestamp};
+pub use session::{CommandResult, SESSION_ENV, Session, sweep};
+
+/// Kills what is left of sessions whose client process is gone (it was killed, or the
+/// machine restarted), and forgets them. Run by every reconcile. Returns how many sessions
+/// were swept.
+pub async fn sweep_orphan_sessions(
+    engine: &Engine,
+    ownership: &Ownership,
+    store: &crate::store::StateStore,
+) -> usize {
+    let Ok(sessions) = store.sessions() else {
+        return 0;
+    };
+    let mut swept = 0;
+    for (id, sandbox, pid, start) in sessions {
+        if procs::start_time(pid) == Some(start) {
+            continue; // the client still runs
+        }
+        match Sandbox::find(engine, ownership, &sandbox).await {
+            Ok(found) => {
+                if let Err(e) = session::sweep(&found, &id).await {
+                    tracing::warn!(session = %id, error = %e, "could not clean up an orphaned session");
+                    continue;
+                }
+            }
+            // No running sandbox: its processes went with it.
+            Err(_) => {}
+        }
+        let _ = store.forget_session(&id);
+        swept += 1;
+    }
+    swept
+}
 
 /// Why a sandbox cannot be worked in.
 #[derive(Debug, thiserror::Error)]
