@@ -33,15 +33,12 @@ pub async fn sweep_orphan_sessions(
         if procs::start_time(pid) == Some(start) {
             continue; // the client still runs
         }
-        match Sandbox::find(engine, ownership, &sandbox).await {
-            Ok(found) => {
-                if let Err(e) = session::sweep(&found, &id).await {
-                    tracing::warn!(session = %id, error = %e, "could not clean up an orphaned session");
-                    continue;
-                }
-            }
-            // No running sandbox: its processes went with it.
-            Err(_) => {}
+        // No running sandbox: its processes went with it.
+        if let Ok(found) = Sandbox::find(engine, ownership, &sandbox).await
+            && let Err(e) = session::sweep(&found, &id).await
+        {
+            tracing::warn!(session = %id, error = %e, "could not clean up an orphaned session");
+            continue;
         }
         let _ = store.forget_session(&id);
         swept += 1;
