@@ -15,6 +15,7 @@ mod cli_doctor;
 mod cli_exec;
 mod cli_run;
 mod cli_session;
+mod cli_shell;
 mod cli_spec;
 mod controller;
 mod engine_containers;

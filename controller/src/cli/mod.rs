@@ -33,6 +33,7 @@ mod report;
 mod run;
 mod schema;
 mod session;
+mod shell;
 mod snapshot;
 mod validate;
 
@@ -117,6 +118,8 @@ pub enum Command {
     Get(get::GetArgs),
     /// Run a command in a running sandbox, streaming its output; its exit code is ours
     Exec(exec::ExecArgs),
+    /// An interactive shell in a running sandbox, with a terminal
+    Shell(shell::ShellArgs),
     /// A shell session driven by JSON lines on stdin/stdout (for tools and agents)
     Session(session::SessionArgs),
     /// Show a sandbox's output (-f to follow it, across restarts)
@@ -163,6 +166,7 @@ pub async fn dispatch(cli: Cli) -> Outcome {
         Command::History(args) => exec::history(&cli.global, args),
         Command::Logs(args) => logs::logs(&cli.global, args).await,
         Command::Session(args) => session::session(&cli.global, args).await,
+        Command::Shell(args) => shell::shell(&cli.global, args).await,
         Command::Snapshot(args) => snapshot::snapshot(&cli.global, args).await,
         Command::Controller(args) => controller::controller(&cli.global, args).await,
         Command::Events(args) => events::events(&cli.global, args).await,

@@ -144,3 +144,45 @@ impl Sandbox {
             .map(|_| ())
     }
 }
+
+/// An interactive process with a terminal, started by [`Sandbox::start_tty`].
+pub struct TtyExec {
+    pub id: ExecId,
+    pub output: crate::engine::ExecStream,
+    pub input: crate::engine::ExecInput,
+}
+
+impl Sandbox {
+    /// Starts `cmd` with a terminal of `rows` x `cols` and attached input (`shell`).
+    pub async fn start_tty(
+        &self,
+        cmd: Vec<String>,
+        env: Vec<String>,
+        rows: u16,
+        cols: u16,
+    ) -> Result<TtyExec, EngineError> {
+        let config = crate::engine::ExecConfig {
+            cmd,
+            env,
+            stdin: true,
+            tty: true,
+            ..crate::engine::ExecConfig::default()
+        };
+        let id = self.engine.exec_create(&self.container, &config).await?;
+        let (output, input) = self.engine.exec_start_interactive(&id, true).await?;
+        // Best effort: a terminal that cannot be sized still works, at 80x24.
+        if let Err(e) = self.engine.exec_resize(&id, rows, cols).await {
+            tracing::debug!(error = %e, "could not size the terminal");
+        }
+        Ok(TtyExec { id, output, input })
+    }
+
+    /// The exit code of a finished exec.
+    pub async fn exit_code(&self, id: &ExecId) -> Result<i64, EngineError> {
+        self.engine.wait_exec_exit(id).await
+    }
+
+    pub async fn resize(&self, id: &ExecId, rows: u16, cols: u16) -> Result<(), EngineError> {
+        self.engine.exec_resize(id, rows, cols).await
+    }
+}

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use pocket_dock::engine::{ContainerConfig, Engine, OwnedContainer, Ownership, WorkspaceId};
 use pocket_dock_spec::Kind;
 
-pub use podman::{Mode, Podman, TEST_IMAGE};
+pub use podman::{Mode, Podman, TEST_IMAGE, require_tool};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
