@@ -66,10 +66,27 @@ YAML
         -n "podman build x3, layer cache (same socket)" "sh -c '$chain'" \
         -n "podman-compose build s1, s2, s3 (layer cache)" "sh -c \"$compose_chain\""
 }
-if [ "${BENCH_ONLY:-}" = images ]; then
-    bench_images
-    exit 0
-fi
+# A command in a declared, running sandbox: `pocket-dock exec` (which also finds the
+# sandbox by its labels and records the command in the history) against podman exec.
+bench_exec() {
+    local ws="$out/exec-ws"
+    rm -rf "$ws"; mkdir -p "$ws/.pocket-dock"
+    printf 'apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata: {name: box}\nspec: {image: %s}\n' "$image" > "$ws/.pocket-dock/box.yaml"
+    "$pd_bin" --host "$host" -C "$ws" apply >/dev/null
+    local name
+    name=$("${PD_PODMAN[@]}" ps --filter label=pocket-dock.dev/name=box --format '{{.Names}}' | head -1)
+    echo
+    echo "### exec: \`true\` in a running sandbox"
+    hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$out/exec-sandbox.md" \
+        -n "pocket-dock exec box -- true" "$pd_bin --host $host -C $ws exec box -- true" \
+        -n "podman --remote exec (same socket)" "podman --url $host exec $name true" \
+        -n "podman exec (no service)" "podman $store exec $name true"
+    "$pd_bin" --host "$host" -C "$ws" delete --all >/dev/null
+}
+case "${BENCH_ONLY:-}" in
+    images) bench_images; exit 0 ;;
+    exec) bench_exec; exit 0 ;;
+esac
 
 echo "==> podman $(podman --version | awk '{print $3}'), hyperfine $(hyperfine --version | awk '{print $2}'), $(podman-compose --version 2>/dev/null | head -1), $RUNS runs each"
 echo
@@ -155,6 +172,7 @@ hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$out/apply-noop.md" \
     -n "podman-compose up -d (100 services, all up)" "podman-compose --podman-args='$store' -f $noop/compose.yaml -p noop up -d"
 
 bench_images
+bench_exec
 
 echo
 echo "### controller: edit-to-running and kill-to-repaired latency"
@@ -162,4 +180,4 @@ CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" \
     cargo bench --locked --quiet --bench controller_latency | tee "$out/controller.md"
 
 echo
-echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,images,controller}.md"
+echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,images,exec-sandbox,controller}.md"

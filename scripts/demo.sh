@@ -87,6 +87,12 @@ pocket_dock apply
 echo 'echo hello from the edited step 2' > steps/2-project/hello.sh
 step "pocket-dock apply      # after editing step 2: steps 2 and 3 rebuild, step 1 does not"
 pocket_dock apply
+step "pocket-dock exec attendee -- sh /workshop/hello.sh"
+pocket_dock exec attendee -- sh /workshop/hello.sh
+step "pocket-dock history"
+pocket_dock history
+step "the SDK: examples/sdk/exec_and_session.rs (an exec with three sinks, then a session)"
+CONTAINER_HOST="unix://$PD_SOCKET" cargo run -q --locked -p pocket-dock --example exec_and_session -- "$ws" attendee
 step "pocket-dock snapshot attendee checkpoint"
 pocket_dock snapshot attendee checkpoint
 step "pocket-dock get"

@@ -100,6 +100,14 @@ pub fn container_pid(host_pid: i64) -> Option<i64> {
     parse_nspid(&std::fs::read_to_string(format!("/proc/{host_pid}/status")).ok()?)
 }
 
+/// Whether two processes share a pid namespace (one container), by their
+/// `/proc/<pid>/ns/pid` links. Every host-side kill is limited to the sandbox's namespace,
+/// so a stale or reused pid can never reach a process outside it.
+pub fn same_pid_namespace(a: i64, b: i64) -> bool {
+    let ns = |p: i64| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    matches!((ns(a), ns(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// Sends SIGKILL to `pids` from the host; true when every one is gone or was killed.
 pub fn kill_on_host(pids: &[i64]) -> bool {
     if pids.is_empty() {
@@ -141,6 +149,16 @@ mod tests {
         assert_eq!(parse_nspid("Name:\tsh\nNSpid:\t9123\t7\n"), Some(7));
         assert_eq!(parse_nspid("NSpid:\t55\n"), Some(55));
         assert_eq!(parse_nspid("Name:\tsh\n"), None);
+    }
+
+    #[test]
+    fn namespaces_compare_by_their_links() {
+        let me = i64::from(std::process::id());
+        assert!(same_pid_namespace(me, me));
+        assert!(
+            !same_pid_namespace(me, i64::MAX),
+            "an absent process shares nothing"
+        );
     }
 
     #[test]

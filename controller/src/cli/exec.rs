@@ -8,25 +8,18 @@ use pocket_dock::sandbox::{ExecEnd, ExecRequest, Sandbox};
 use pocket_dock::store::StateStore;
 use pocket_dock::workspace::DIR_NAME;
 use pocket_dock::{Error, ExitCode};
-use pocket_dock_spec::parse_duration;
 
 use super::run::shutdown_signal;
-use super::{GlobalArgs, Outcome, OutputFormat, emit};
+use super::{CommandOptions, GlobalArgs, Outcome, OutputFormat, emit, write_chunk};
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// Working directory inside the sandbox
-    #[arg(long, short = 'w', value_name = "DIR")]
-    workdir: Option<String>,
-    /// Environment variable for the command (repeatable)
-    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
-    env: Vec<String>,
+    /// (--timeout also kills the command and everything it started in the sandbox)
+    #[command(flatten)]
+    options: CommandOptions,
     /// Run as this user (name or uid[:gid])
     #[arg(long, short = 'u')]
     user: Option<String>,
-    /// Kill the command and what it started after this long (exit 5), e.g. 30s, 5m
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    timeout: Option<std::time::Duration>,
     /// The sandbox (a declared Sandbox, running)
     sandbox: String,
     /// Command and arguments (after --); never passed through a shell
@@ -35,11 +28,7 @@ pub struct ExecArgs {
 }
 
 pub async fn exec(global: &GlobalArgs, args: ExecArgs) -> Outcome {
-    if let Some(bad) = args.env.iter().find(|e| !e.contains('=')) {
-        return Err(Error::Usage {
-            message: format!("--env {bad:?} must be KEY=VALUE"),
-        });
-    }
+    args.options.check()?;
     let workspace = global.declared_workspace()?;
     let engine = Engine::new(&global.engine_config()?)?;
     let sandbox = Sandbox::find(&engine, &workspace.ownership(), &args.sandbox).await?;
@@ -58,14 +47,7 @@ pub async fn exec(global: &GlobalArgs, args: ExecArgs) -> Outcome {
             writeln!(out, "{line}")?;
             return out.flush();
         }
-        match stream {
-            StreamKind::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(data)?;
-                out.flush()
-            }
-            StreamKind::Stderr => std::io::stderr().lock().write_all(data),
-        }
+        write_chunk(stream, data)
     });
     let output = if global.verbose >= 2 {
         output.log()
@@ -74,10 +56,10 @@ pub async fn exec(global: &GlobalArgs, args: ExecArgs) -> Outcome {
     };
     let request = ExecRequest {
         cmd: args.cmd,
-        env: args.env,
-        workdir: args.workdir,
+        env: args.options.env,
+        workdir: args.options.workdir,
         user: args.user,
-        timeout: args.timeout,
+        timeout: args.options.timeout,
     };
     let report = sandbox
         .exec(&request, output, shutdown_signal(), store.as_ref())

@@ -1,15 +1,13 @@
 //! `pocket-dock logs SANDBOX [-f] [--since DUR] [--tail N] [--timestamps]`.
 
-use std::io::Write;
-
 use clap::Args;
 use pocket_dock::ExitCode;
-use pocket_dock::engine::{Engine, StreamKind};
+use pocket_dock::engine::Engine;
 use pocket_dock::sandbox::{LogsOptions, logs as follow_logs};
 use pocket_dock_spec::parse_duration;
 
 use super::run::shutdown_signal;
-use super::{GlobalArgs, Outcome};
+use super::{GlobalArgs, Outcome, write_chunk};
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -44,14 +42,7 @@ pub async fn logs(global: &GlobalArgs, args: LogsArgs) -> Outcome {
         &workspace.ownership(),
         &args.sandbox,
         &options,
-        |stream, data| match stream {
-            StreamKind::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(data)?;
-                out.flush()
-            }
-            StreamKind::Stderr => std::io::stderr().lock().write_all(data),
-        },
+        write_chunk,
         shutdown_signal(),
     )
     .await?;

@@ -88,6 +88,45 @@ pub enum OutputFormat {
     Yaml,
 }
 
+/// Writes a chunk of a command's output where it belongs: stdout (flushed, so that output
+/// shows as it comes) or stderr.
+pub fn write_chunk(stream: pocket_dock::engine::StreamKind, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    match stream {
+        pocket_dock::engine::StreamKind::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(data)?;
+            out.flush()
+        }
+        pocket_dock::engine::StreamKind::Stderr => std::io::stderr().lock().write_all(data),
+    }
+}
+
+/// Options for a command run in a sandbox (`run`, `exec`).
+#[derive(Debug, Args)]
+pub struct CommandOptions {
+    /// Working directory inside the sandbox
+    #[arg(long, short = 'w', value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Environment variable for the command (repeatable)
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Give up after this long (exit 5), e.g. 30s, 5m
+    #[arg(long, value_name = "DURATION", value_parser = pocket_dock_spec::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+impl CommandOptions {
+    pub fn check(&self) -> Result<(), Error> {
+        match self.env.iter().find(|e| !e.contains('=')) {
+            Some(bad) => Err(Error::Usage {
+                message: format!("--env {bad:?} must be KEY=VALUE"),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Prints a machine-readable value in the chosen format (text falls back to JSON).
 pub fn emit(value: &serde_json::Value, format: OutputFormat) {
     match format {

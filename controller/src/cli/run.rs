@@ -1,12 +1,9 @@
-use std::io::Write;
-
 use clap::Args;
-use pocket_dock::engine::{Engine, ExecOutput, NetworkMode, StreamKind};
+use pocket_dock::engine::{Engine, ExecOutput, NetworkMode};
 use pocket_dock::run::{self, RunRequest};
 use pocket_dock::{Error, ExitCode};
-use pocket_dock_spec::parse_duration;
 
-use super::{GlobalArgs, Outcome};
+use super::{CommandOptions, GlobalArgs, Outcome, write_chunk};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -19,18 +16,11 @@ pub struct RunArgs {
     /// Container name (default: pd-run-<random>)
     #[arg(long)]
     name: Option<String>,
-    /// Working directory inside the container
-    #[arg(long, value_name = "DIR")]
-    workdir: Option<String>,
-    /// Environment variable for the command (repeatable)
-    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
-    env: Vec<String>,
+    #[command(flatten)]
+    options: CommandOptions,
     /// Run without any network
     #[arg(long)]
     no_network: bool,
-    /// Give up (exit 5) after this long, e.g. 30s, 5m
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    timeout: Option<std::time::Duration>,
     /// Image to run
     image: String,
     /// Command and arguments (after --)
@@ -39,11 +29,7 @@ pub struct RunArgs {
 }
 
 pub async fn run(global: &GlobalArgs, args: RunArgs) -> Outcome {
-    if let Some(bad) = args.env.iter().find(|e| !e.contains('=')) {
-        return Err(Error::Usage {
-            message: format!("--env {bad:?} must be KEY=VALUE"),
-        });
-    }
+    args.options.check()?;
     if let Some(name) = &args.name
         && !is_valid_container_name(name)
     {
@@ -58,21 +44,14 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Outcome {
     let mut request = RunRequest::new(args.image, args.cmd);
     request.name = args.name;
     request.keep = args.keep && !args.rm;
-    request.env = args.env;
-    request.workdir = args.workdir;
-    request.timeout = args.timeout;
+    request.env = args.options.env;
+    request.workdir = args.options.workdir;
+    request.timeout = args.options.timeout;
     if args.no_network {
         request.network = NetworkMode::None;
     }
 
-    let output = ExecOutput::new().on_chunk(|stream, data| match stream {
-        StreamKind::Stdout => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(data)?;
-            out.flush()
-        }
-        StreamKind::Stderr => std::io::stderr().lock().write_all(data),
-    });
+    let output = ExecOutput::new().on_chunk(write_chunk);
     let output = if global.verbose >= 2 {
         output.log()
     } else {

@@ -169,31 +169,7 @@ impl Engine {
 
     /// Starts an exec and attaches to its output.
     pub async fn exec_start(&self, id: &ExecId) -> Result<ExecStream, EngineError> {
-        let options = StartExecOptions {
-            detach: false,
-            tty: false,
-            output_capacity: Some(64 * 1024),
-        };
-        let started = self
-            .call(
-                Operation::ExecStart,
-                Target::Exec(id.as_str()),
-                self.docker.start_exec(id.as_str(), Some(options)),
-            )
-            .await?;
-        match started {
-            StartExecResults::Attached { output, .. } => Ok(ExecStream {
-                engine: self.clone(),
-                id: id.clone(),
-                inner: output,
-            }),
-            StartExecResults::Detached => Err(EngineError::Runtime {
-                op: Operation::ExecStart,
-                id: Some(id.to_string()),
-                status: None,
-                message: "Podman detached an exec that was started attached".to_string(),
-            }),
-        }
+        Ok(self.exec_start_interactive(id, false).await?.0)
     }
 
     /// Starts an exec created with `stdin` and attaches to its input and output. Closing
@@ -288,16 +264,7 @@ impl Engine {
         let id = self.exec_create(container, config).await?;
         let run = async {
             let mut stream = self.exec_start(&id).await?;
-            while let Some(chunk) = stream.next_chunk().await {
-                output
-                    .deliver(chunk?)
-                    .await
-                    .map_err(|source| EngineError::OutputSink {
-                        id: id.to_string(),
-                        source,
-                    })?;
-            }
-            self.wait_exec_exit(&id).await
+            self.pump(&mut stream, &mut output).await
         };
         let exit_code = match timeout {
             Some(limit) => {
@@ -319,6 +286,24 @@ impl Engine {
             stderr,
             duration: started.elapsed(),
         })
+    }
+
+    /// Feeds an exec's output to `output` until it closes; then the exit code.
+    pub(crate) async fn pump(
+        &self,
+        stream: &mut ExecStream,
+        output: &mut ExecOutput,
+    ) -> Result<i64, EngineError> {
+        while let Some(chunk) = stream.next_chunk().await {
+            output
+                .deliver(chunk?)
+                .await
+                .map_err(|source| EngineError::OutputSink {
+                    id: stream.id.to_string(),
+                    source,
+                })?;
+        }
+        self.wait_exec_exit(&stream.id).await
     }
 
     /// After the output closed: the exit code, once Podman has recorded it.

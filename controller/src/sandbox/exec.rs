@@ -79,16 +79,7 @@ impl Sandbox {
             let output = &mut output;
             let pump = async move {
                 let mut stream = engine.exec_start(id).await?;
-                while let Some(chunk) = stream.next_chunk().await {
-                    output
-                        .deliver(chunk?)
-                        .await
-                        .map_err(|source| EngineError::OutputSink {
-                            id: id.to_string(),
-                            source,
-                        })?;
-                }
-                engine.wait_exec_exit(id).await
+                engine.pump(&mut stream, output).await
             };
             let limit = async {
                 match request.timeout {

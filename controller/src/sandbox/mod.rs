@@ -61,6 +61,9 @@ pub struct Sandbox {
     engine: Engine,
     name: String,
     container: OwnedContainer,
+    /// The container's main process on the host, when known: host-side kills are limited
+    /// to processes in its pid namespace.
+    init_pid: Option<i64>,
 }
 
 impl Sandbox {
@@ -91,6 +94,7 @@ impl Sandbox {
             engine: engine.clone(),
             name: name.to_string(),
             container,
+            init_pid: details.pid.filter(|p| *p > 0),
         })
     }
 
@@ -107,14 +111,15 @@ impl Sandbox {
     /// Returns how many processes were signalled.
     pub async fn kill_exec(&self, id: &ExecId) -> Result<usize, EngineError> {
         let state = self.engine.exec_inspect(id).await?;
-        let Some(pid) = state.pid.filter(|p| *p > 0) else {
+        // Only a running exec's pid is its own: once it exited, the number may be reused.
+        let (crate::engine::ExecPhase::Running, Some(pid)) = (state.phase, state.pid) else {
             return Ok(0);
         };
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             return Ok(0); // exited already (or another host: nothing this side can see)
         }
-        let pids = procs::tree(pid, &procs::process_table());
-        if procs::kill_on_host(&pids) {
+        let pids = self.in_sandbox(procs::tree(pid, &procs::process_table()));
+        if !pids.is_empty() && procs::kill_on_host(&pids) {
             return Ok(pids.len());
         }
         let inside: Vec<String> = pids
@@ -124,6 +129,16 @@ impl Sandbox {
             .collect();
         self.kill_inside(&inside).await?;
         Ok(inside.len())
+    }
+
+    /// The pids, of those given, that run in this sandbox (none when that cannot be told).
+    pub(crate) fn in_sandbox(&self, pids: Vec<i64>) -> Vec<i64> {
+        let Some(init) = self.init_pid else {
+            return Vec::new();
+        };
+        pids.into_iter()
+            .filter(|p| procs::same_pid_namespace(*p, init))
+            .collect()
     }
 
     /// `kill -KILL PID...` run in the container (pids as it sees them).

@@ -340,8 +340,11 @@ impl Session {
         let Ok(state) = self.sandbox.engine.exec_inspect(&self.exec).await else {
             return;
         };
-        if let Some(shell) = state.pid {
-            let mut tree = crate::procs::tree(shell, &crate::procs::process_table());
+        // Only a running shell's pid is its own: once it exited, the number may be reused.
+        if let (crate::engine::ExecPhase::Running, Some(shell)) = (state.phase, state.pid) {
+            let mut tree = self
+                .sandbox
+                .in_sandbox(crate::procs::tree(shell, &crate::procs::process_table()));
             tree.retain(|p| *p != shell);
             crate::procs::kill_on_host(&tree);
         }
@@ -372,7 +375,7 @@ impl Session {
 /// can, else from inside the container. Returns how many were found from the host.
 pub async fn sweep(sandbox: &Sandbox, id: &str) -> Result<usize, EngineError> {
     let entry = format!("{SESSION_ENV}={id}");
-    let pids = crate::procs::with_environment(&entry);
+    let pids = sandbox.in_sandbox(crate::procs::with_environment(&entry));
     if !pids.is_empty() && crate::procs::kill_on_host(&pids) {
         return Ok(pids.len());
     }
