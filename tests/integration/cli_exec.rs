@@ -22,10 +22,19 @@ fn workspace_with_a_sandbox(podman: &Podman) -> TestWorkspace {
 }
 
 /// The sandbox's process list, as `ps` inside it prints it.
-fn ps(ws: &TestWorkspace) -> String {
+pub fn ps(ws: &TestWorkspace) -> String {
     let run = ws.pd(&["exec", "box", "--", "ps", "-o", "pid,args"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr_text());
     run.stdout_text()
+}
+
+/// Waits (up to 20 s) until `ps` in the sandbox shows `what`.
+pub fn wait_for_process(ws: &TestWorkspace, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !ps(ws).contains(what) {
+        assert!(std::time::Instant::now() < deadline, "{what} never ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -137,7 +146,7 @@ fn ctrl_c_stops_the_remote_command_too() {
     let run = cli::run(
         ws.command(&["exec", "box", "--", "sh", "-c", "echo started; sleep 321"]),
         |pid| {
-            std::thread::sleep(Duration::from_millis(1500));
+            wait_for_process(&ws, "sleep 321");
             std::process::Command::new("kill")
                 .args(["-INT", &pid.to_string()])
                 .status()
@@ -232,7 +241,17 @@ fn logs_show_the_tail_and_follow_across_a_restart() {
             String::from_utf8_lossy(&stop.stderr)
         );
         assert_eq!(ws_ref.pd(&["apply"]).code, Some(0));
-        std::thread::sleep(Duration::from_millis(1500));
+        // Until the second run has written a few lines (its counter restarted at 0).
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let all = ws_ref.pd(&["logs", "talker"]).stdout_text();
+            if all.lines().filter(|l| *l == "line 2").count() == 2 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no second run: {all}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300));
         std::process::Command::new("kill")
             .args(["-INT", &pid.to_string()])
             .status()

@@ -124,14 +124,10 @@ fn a_killed_client_leaves_nothing_running_after_the_next_reconcile() {
     let ws = workspace(podman);
     let mut client = Client::start(&ws);
     client.send(json!({"id": 1, "run": "sleep 331"}));
-    std::thread::sleep(Duration::from_millis(1000));
+    crate::cli_exec::wait_for_process(&ws, "sleep 331");
     client.child.kill().unwrap(); // SIGKILL: no cleanup of its own
     client.child.wait().unwrap();
-    let ps = || {
-        let run = ws.pd(&["exec", "box", "--", "ps", "-o", "pid,args"]);
-        assert_eq!(run.code, Some(0), "{}", run.stderr_text());
-        run.stdout_text()
-    };
+    let ps = || crate::cli_exec::ps(&ws);
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         ps().contains("sleep 331"),

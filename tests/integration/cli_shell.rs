@@ -87,9 +87,19 @@ fn an_interactive_shell_runs_commands_follows_resizes_and_restores_the_terminal(
 
     // The sandbox's terminal follows the window.
     tmux.tmux(&["resize-window", "-x", "120", "-y", "40"]);
-    std::thread::sleep(Duration::from_millis(300));
-    tmux.tmux(&["send-keys", "stty size", "Enter"]);
-    tmux.wait_for("40 120");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        tmux.tmux(&["send-keys", "stty size", "Enter"]);
+        std::thread::sleep(Duration::from_millis(300));
+        if tmux.screen().contains("40 120") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the size never followed:\n{}",
+            tmux.screen()
+        );
+    }
 
     // Ctrl-C goes to the sandbox (it stops the command there), not to pocket-dock.
     tmux.tmux(&["send-keys", "sleep 100", "Enter"]);
