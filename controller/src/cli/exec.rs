@@ -14,7 +14,6 @@ use super::{CommandOptions, GlobalArgs, Outcome, OutputFormat, emit, write_chunk
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// (--timeout also kills the command and everything it started in the sandbox)
     #[command(flatten)]
     options: CommandOptions,
     /// Run as this user (name or uid[:gid])

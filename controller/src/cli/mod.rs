@@ -52,7 +52,7 @@ pub use report::print_error;
     version,
     about = "Declarative, reconciled sandboxes on Podman",
     after_help = "Exit codes: 0 ok, 1 changes pending, 2 invalid input, 3 Podman unreachable, \
-                  4 operation failed, 5 timed out, 130 interrupted; `run` passes its command's code through."
+                  4 operation failed, 5 timed out, 130 interrupted; `run`, `exec` and `shell` pass their command's code through."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -111,7 +111,8 @@ pub struct CommandOptions {
     /// Environment variable for the command (repeatable)
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// Give up after this long (exit 5), e.g. 30s, 5m
+    /// Give up after this long (exit 5), e.g. 30s, 5m; exec kills the command and what it
+    /// started
     #[arg(long, value_name = "DURATION", value_parser = pocket_dock_spec::parse_duration)]
     pub timeout: Option<std::time::Duration>,
 }
