@@ -7,25 +7,18 @@ use crate::support::Podman;
 use crate::support::cli;
 use crate::support::workspace::{TestWorkspace, sandbox};
 
-fn workspace_with_a_sandbox(podman: &Podman) -> TestWorkspace {
+/// A workspace with one running sandbox, `box`, on the test image.
+pub fn workspace_with_a_sandbox(podman: &Podman) -> TestWorkspace {
     let ws = TestWorkspace::new(podman);
     ws.write("box.yaml", &sandbox("box", ""));
-    let run = ws.pd(&["apply"]);
-    assert_eq!(
-        run.code,
-        Some(0),
-        "{}{}",
-        run.stdout_text(),
-        run.stderr_text()
-    );
+    ws.pd_ok(&["apply"]);
     ws
 }
 
 /// The sandbox's process list, as `ps` inside it prints it.
 pub fn ps(ws: &TestWorkspace) -> String {
-    let run = ws.pd(&["exec", "box", "--", "ps", "-o", "pid,args"]);
-    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
-    run.stdout_text()
+    ws.pd_ok(&["exec", "box", "--", "ps", "-o", "pid,args"])
+        .stdout_text()
 }
 
 /// Waits (up to 20 s) until `ps` in the sandbox shows `what`.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::Podman;
-use crate::support::workspace::{TestWorkspace, sandbox};
+use crate::support::workspace::TestWorkspace;
 
 struct Client {
     child: Child,
@@ -62,17 +62,10 @@ impl Client {
     }
 }
 
-fn workspace(podman: &Podman) -> TestWorkspace {
-    let ws = TestWorkspace::new(podman);
-    ws.write("box.yaml", &sandbox("box", ""));
-    assert_eq!(ws.pd(&["apply"]).code, Some(0));
-    ws
-}
-
 #[test]
 fn a_session_runs_200_commands_with_the_right_exit_codes_whatever_they_print() {
     let podman = Podman::shared();
-    let ws = workspace(podman);
+    let ws = crate::cli_exec::workspace_with_a_sandbox(podman);
     let mut client = Client::start(&ws);
     for i in 0..200usize {
         let code = i % 7;
@@ -121,7 +114,7 @@ fn a_session_runs_200_commands_with_the_right_exit_codes_whatever_they_print() {
 #[test]
 fn a_killed_client_leaves_nothing_running_after_the_next_reconcile() {
     let podman = Podman::shared();
-    let ws = workspace(podman);
+    let ws = crate::cli_exec::workspace_with_a_sandbox(podman);
     let mut client = Client::start(&ws);
     client.send(json!({"id": 1, "run": "sleep 331"}));
     crate::cli_exec::wait_for_process(&ws, "sleep 331");

@@ -29,15 +29,13 @@ fn actions(values: &[serde_json::Value]) -> Vec<String> {
 
 /// Applies and insists on exit 0; returns the sorted actions.
 fn apply_ok(ws: &TestWorkspace) -> Vec<String> {
-    let (run, out) = ws.pd_json(&["apply"]);
-    assert_eq!(
-        run.code,
-        Some(0),
-        "{}{}",
-        run.stdout_text(),
-        run.stderr_text()
-    );
-    actions(&out)
+    let run = ws.pd_ok(&["--output", "json", "apply"]);
+    let values: Vec<serde_json::Value> = run
+        .stdout_text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    actions(&values)
 }
 
 /// The image id of an Image or Snapshot object, through `pocket-dock image inspect`.

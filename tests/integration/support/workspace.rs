@@ -65,6 +65,19 @@ impl TestWorkspace {
         cli::pd(self.root(), &self.env, args)
     }
 
+    /// Runs the binary and insists on exit 0 (showing its output otherwise).
+    pub fn pd_ok(&self, args: &[&str]) -> CliRun {
+        let run = self.pd(args);
+        assert_eq!(
+            run.code,
+            Some(0),
+            "pocket-dock {args:?}:\n{}{}",
+            run.stdout_text(),
+            run.stderr_text()
+        );
+        run
+    }
+
     /// The binary as a `Command` in this workspace (for tests that signal it).
     pub fn command(&self, args: &[&str]) -> std::process::Command {
         cli::command(self.root(), &self.env, args)
