@@ -42,27 +42,7 @@ fn exec_streams_50_mb_and_10_mb_byte_exact_and_passes_the_exit_code() {
         "-c",
         "yes out | head -c 50000000; yes err | head -c 10000000 >&2; exit 7",
     ]);
-    assert_eq!(
-        run.code,
-        Some(7),
-        "{}",
-        String::from_utf8_lossy(&run.stderr[..200.min(run.stderr.len())])
-    );
-    assert_eq!(run.stdout.len(), 50_000_000);
-    assert_eq!(run.stderr.len(), 10_000_000);
-    assert!(
-        run.stdout.chunks(4).all(|c| c == b"out\n"),
-        "stdout is only `out` lines"
-    );
-    assert!(
-        run.stderr.chunks(4).all(|c| c == b"err\n"),
-        "stderr is only `err` lines"
-    );
-    assert!(
-        run.peak_rss_kb > 0 && run.peak_rss_kb < 64 * 1024,
-        "peak RSS {} kB",
-        run.peak_rss_kb
-    );
+    cli::assert_streamed(&run, 7, 50_000_000, 10_000_000);
 
     // argv stays argv: nothing is interpreted by a shell on the way.
     let run = ws.pd(&[

@@ -37,22 +37,7 @@ fn run_streams_25_mb_byte_exact_passes_the_exit_code_and_leaves_nothing() {
         "yes out | head -c 20000000; yes err | head -c 5000000 >&2; exit 7",
     ];
     let run = cli::pd(workdir().path(), &host_env(podman), &args);
-    assert_eq!(run.code, Some(7), "{}", run.stderr_text());
-    assert_eq!(run.stdout.len(), 20_000_000);
-    assert_eq!(run.stderr.len(), 5_000_000);
-    assert!(
-        run.stdout.chunks(4).all(|c| c == b"out\n"),
-        "stdout is only `out` lines"
-    );
-    assert!(
-        run.stderr.chunks(4).all(|c| c == b"err\n"),
-        "stderr is only `err` lines"
-    );
-    assert!(
-        run.peak_rss_kb > 0 && run.peak_rss_kb < 64 * 1024,
-        "peak RSS {} kB",
-        run.peak_rss_kb
-    );
+    cli::assert_streamed(&run, 7, 20_000_000, 5_000_000);
     assert_eq!(leftover_runs(podman, &name), 0, "the container is removed");
 }
 

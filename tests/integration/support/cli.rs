@@ -96,3 +96,25 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
+
+/// Checks a run of `yes out | head -c OUT; yes err | head -c ERR >&2; exit CODE`: the exit
+/// code, both streams byte-exact and apart, and a peak RSS under 64 MB.
+pub fn assert_streamed(run: &CliRun, code: i32, out: usize, err: usize) {
+    let head = |b: &[u8]| String::from_utf8_lossy(&b[..200.min(b.len())]).into_owned();
+    assert_eq!(run.code, Some(code), "{}", head(&run.stderr));
+    assert_eq!(run.stdout.len(), out);
+    assert_eq!(run.stderr.len(), err);
+    assert!(
+        run.stdout.chunks(4).all(|c| c == b"out\n"),
+        "stdout is only `out` lines"
+    );
+    assert!(
+        run.stderr.chunks(4).all(|c| c == b"err\n"),
+        "stderr is only `err` lines"
+    );
+    assert!(
+        run.peak_rss_kb > 0 && run.peak_rss_kb < 64 * 1024,
+        "peak RSS {} kB",
+        run.peak_rss_kb
+    );
+}
