@@ -83,9 +83,34 @@ bench_exec() {
         -n "podman exec (no service)" "podman $store exec $name true"
     "$pd_bin" --host "$host" -C "$ws" delete --all >/dev/null
 }
+# A workspace of N idle sandboxes, and the equivalent compose file.
+make_workspace() {
+    local dir=$1 n=$2
+    rm -rf "$dir" && mkdir -p "$dir/.pocket-dock"
+    : > "$dir/compose.yaml"
+    echo "services:" >> "$dir/compose.yaml"
+    for i in $(seq 1 "$n"); do
+        printf -- '---\napiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: s%s\nspec:\n  image: %s\n' "$i" "$image"
+        printf '  s%s:\n    image: %s\n    entrypoint: ["/run/podman-init", "-P"]\n    init: true\n' "$i" "$image" >> "$dir/compose.yaml"
+    done > "$dir/.pocket-dock/sandboxes.yaml"
+}
+# A no-op apply of 100 converged sandboxes: pocket-dock, the same reads with curl, compose.
+bench_noop() {
+    local noop="$out/apply-100"
+    make_workspace "$noop" 100
+    "$pd_bin" --host "$host" -C "$noop" apply > /dev/null
+    podman-compose --podman-args="$store" -f "$noop/compose.yaml" -p noop up -d >/dev/null 2>&1
+    local labels="%7B%22label%22%3A%5B%22pocket-dock.dev%2Fmanaged-by%3Dpocket-dock%22%5D%7D"
+    hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$out/apply-noop.md" \
+        -n "pocket-dock apply (100 converged, no-op)" "$pd_bin --host $host -C $noop apply" \
+        -n "raw API: the same 4 reads, one after another (curl)" "sh -c 'curl -sf --unix-socket $PD_SOCKET http://d/v4.0.0/libpod/containers/json?all=true\\&filters=$labels >/dev/null; curl -sf --unix-socket $PD_SOCKET http://d/v1.41/volumes >/dev/null; curl -sf --unix-socket $PD_SOCKET http://d/v1.41/images/json?filters=$labels >/dev/null; curl -sf --unix-socket $PD_SOCKET http://d/v1.41/images/$image/json >/dev/null'" \
+        -n "podman-compose up -d (100 services, all up)" "podman-compose --podman-args='$store' -f $noop/compose.yaml -p noop up -d"
+    "${PD_PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1
+}
 case "${BENCH_ONLY:-}" in
     images) bench_images; exit 0 ;;
     exec) bench_exec; exit 0 ;;
+    noop) bench_noop; exit 0 ;;
 esac
 
 echo "==> podman $(podman --version | awk '{print $3}'), hyperfine $(hyperfine --version | awk '{print $2}'), $(podman-compose --version 2>/dev/null | head -1), $RUNS runs each"
@@ -131,17 +156,6 @@ hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$out/validate.md" \
 
 echo
 echo "### apply: cold (30 sandboxes) and no-op (100 converged sandboxes)"
-# A workspace of N idle sandboxes, and the equivalent compose file.
-make_workspace() {
-    local dir=$1 n=$2
-    rm -rf "$dir" && mkdir -p "$dir/.pocket-dock"
-    : > "$dir/compose.yaml"
-    echo "services:" >> "$dir/compose.yaml"
-    for i in $(seq 1 "$n"); do
-        printf -- '---\napiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: s%s\nspec:\n  image: %s\n' "$i" "$image"
-        printf '  s%s:\n    image: %s\n    entrypoint: ["/run/podman-init", "-P"]\n    init: true\n' "$i" "$image" >> "$dir/compose.yaml"
-    done > "$dir/.pocket-dock/sandboxes.yaml"
-}
 # The raw lower bound: the same create and start calls, 8 at a time, with curl.
 raw_cold() {
     local n=$1
@@ -153,7 +167,6 @@ raw_cold() {
 }
 export -f raw_cold; export PD_SOCKET image
 cold="$out/apply-30"; make_workspace "$cold" 30
-noop="$out/apply-100"; make_workspace "$noop" 100
 pd() { "$pd_bin" --host "$host" "$@"; }
 hyperfine -N --warmup 1 --runs "${COLD_RUNS:-10}" --export-markdown "$out/apply-cold.md" \
     --prepare "$pd_bin --host $host -C $cold delete --all" \
@@ -163,13 +176,7 @@ hyperfine -N --warmup 1 --runs "${COLD_RUNS:-10}" --export-markdown "$out/apply-
     --prepare "sh -c '${PD_PODMAN[*]} rm -af -t 0 >/dev/null 2>&1'" \
     -n "podman-compose up -d (30 services)" "podman-compose --podman-args='$store' -f $cold/compose.yaml -p cold up -d"
 "${PD_PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1
-pd -C "$noop" apply > /dev/null
-podman-compose --podman-args="$store" -f "$noop/compose.yaml" -p noop up -d >/dev/null 2>&1
-labels="%7B%22label%22%3A%5B%22pocket-dock.dev%2Fmanaged-by%3Dpocket-dock%22%5D%7D"
-hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$out/apply-noop.md" \
-    -n "pocket-dock apply (100 converged, no-op)" "$pd_bin --host $host -C $noop apply" \
-    -n "raw API: the same 3 reads, one after another (curl)" "sh -c 'curl -sf --unix-socket $PD_SOCKET http://d/v4.0.0/libpod/containers/json?all=true\\&filters=$labels >/dev/null; curl -sf --unix-socket $PD_SOCKET http://d/v1.41/volumes >/dev/null; curl -sf --unix-socket $PD_SOCKET http://d/v1.41/images/$image/json >/dev/null'" \
-    -n "podman-compose up -d (100 services, all up)" "podman-compose --podman-args='$store' -f $noop/compose.yaml -p noop up -d"
+bench_noop
 
 bench_images
 bench_exec
