@@ -142,6 +142,13 @@ pub struct JournalEntry {
     pub duration_ms: i64,
 }
 
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 impl StateStore {
     /// Opens (or creates) the store in `dir`. A corrupt database is renamed to
     /// `state.db.corrupt-<time>` and a fresh one created; the warning says so.
@@ -149,6 +156,9 @@ impl StateStore {
         let path = dir.join(FILE_NAME);
         match Self::open_at(&path) {
             Ok(store) => Ok((store, None)),
+            // Busy is not corrupt: another process (the controller, an exec) holds a lock
+            // for longer than the busy timeout. Never move a healthy database aside.
+            Err(e) if is_busy(&e.source) => Err(e),
             Err(first) => {
                 let aside = dir.join(format!(
                     "{FILE_NAME}.corrupt-{}",

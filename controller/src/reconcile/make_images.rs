@@ -49,6 +49,7 @@ pub async fn build(
             "Image/{name} is not a build"
         )));
     };
+    let (args, target) = (recipe.args.clone(), recipe.target.clone());
     let recipe = recipe.clone();
     let (prepared, tar) = blocking(move || {
         let prepared = recipe.prepare()?;
@@ -61,9 +62,6 @@ pub async fn build(
             image: name.to_string(),
         });
     }
-    let ImageOrigin::Build(recipe) = &desired.images[name].origin else {
-        return Ok(());
-    };
     let mut labels = labels_for(ownership, Kind::Image, name);
     labels.insert(CONTENT_HASH.into(), prepared.content_hash.clone());
     engine
@@ -71,8 +69,8 @@ pub async fn build(
             tag,
             context_tar: &tar,
             containerfile: CONTAINERFILE_IN_TAR,
-            args: &recipe.args,
-            target: recipe.target.as_deref(),
+            args: &args,
+            target: target.as_deref(),
             labels: &labels,
             timeout,
         })
