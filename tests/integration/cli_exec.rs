@@ -246,3 +246,56 @@ fn logs_show_the_tail_and_follow_across_a_restart() {
     assert!(numbers.len() > 8, "{text}");
     ws.pd(&["delete", "--all"]);
 }
+
+// Multi-threaded: the test blocks on `ps` through the CLI while the exec runs on the runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_handle_streams_buffers_and_kills_at_once() {
+    use pocket_dock::engine::StreamKind;
+    use pocket_dock::sandbox::{ExecEnd, ExecRequest, Sandbox};
+    let podman = Podman::shared();
+    let ws = workspace_with_a_sandbox(podman);
+    let sandbox = Sandbox::find(&podman.engine(), &ws.ownership(), "box")
+        .await
+        .unwrap();
+    let request = |script: &str| ExecRequest {
+        cmd: vec!["sh".into(), "-c".into(), script.into()],
+        ..ExecRequest::default()
+    };
+
+    let mut handle = sandbox.spawn(request("echo one; echo two >&2; exit 4"), 1 << 20);
+    let mut seen = Vec::new();
+    while let Some(chunk) = handle.next_chunk().await {
+        seen.push((chunk.stream, chunk.data.to_vec()));
+    }
+    let report = handle.wait().await.unwrap();
+    assert_eq!(report.end, ExecEnd::Exited(4));
+    assert_eq!(report.stdout.bytes, b"one\n", "buffered too");
+    assert_eq!(report.stderr.bytes, b"two\n");
+    assert!(
+        seen.contains(&(StreamKind::Stdout, b"one\n".to_vec())),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&(StreamKind::Stderr, b"two\n".to_vec())),
+        "{seen:?}"
+    );
+
+    // A capture limit is explicit: what goes past it is counted as dropped.
+    let report = sandbox
+        .spawn(request("head -c 100000 /dev/zero"), 1000)
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(report.stdout.bytes.len(), 1000);
+    assert_eq!(report.stdout.total, 100_000);
+    assert!(report.stdout.is_truncated());
+
+    // Kill: the remote command goes too.
+    let mut handle = sandbox.spawn(request("sleep 341"), 1024);
+    wait_for_process(&ws, "sleep 341");
+    handle.kill();
+    let report = handle.wait().await.unwrap();
+    assert_eq!(report.end, ExecEnd::Interrupted);
+    assert!(!ps(&ws).contains("sleep 341"));
+    ws.pd(&["delete", "--all"]);
+}

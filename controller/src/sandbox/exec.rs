@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::Sandbox;
-use crate::engine::{Captured, EngineError, ExecConfig, ExecOutput, Operation};
+use crate::engine::{Captured, EngineError, ExecConfig, ExecId, ExecOutput, Operation};
 use crate::store::{HistoryEntry, StateStore};
 use crate::timefmt::now_rfc3339;
 
@@ -59,10 +59,37 @@ impl Sandbox {
     pub async fn exec(
         &self,
         request: &ExecRequest,
-        mut output: ExecOutput,
+        output: ExecOutput,
         interrupt: impl Future<Output = ()>,
         history: Option<&StateStore>,
     ) -> Result<ExecReport, crate::Error> {
+        let started_at = now_rfc3339();
+        let (report, id) = self.run_exec(request, output, interrupt).await?;
+        if let Some(store) = history {
+            let entry = HistoryEntry {
+                sandbox: self.name.clone(),
+                command: request.cmd.clone(),
+                exit_code: report.exit_code(),
+                duration_ms: i64::try_from(report.duration.as_millis()).unwrap_or(i64::MAX),
+                started_at,
+                finished_at: now_rfc3339(),
+                stdout_bytes: report.stdout.total as i64,
+                stderr_bytes: report.stderr.total as i64,
+            };
+            if let Err(e) = store.record_history(&entry) {
+                tracing::warn!(error = %e, "could not record the command in the history");
+            }
+        }
+        timed_out_is_an_error(report, &id)
+    }
+
+    /// The run itself (no history: it holds nothing that cannot cross threads).
+    async fn run_exec(
+        &self,
+        request: &ExecRequest,
+        mut output: ExecOutput,
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<(ExecReport, ExecId), crate::Error> {
         let config = ExecConfig {
             cmd: request.cmd.clone(),
             env: request.env.clone(),
@@ -70,7 +97,6 @@ impl Sandbox {
             user: request.user.clone(),
             ..ExecConfig::default()
         };
-        let started_at = now_rfc3339();
         let started = Instant::now();
         let id = self.engine.exec_create(&self.container, &config).await?;
         let end = {
@@ -105,29 +131,79 @@ impl Sandbox {
             duration: started.elapsed(),
             killed,
         };
-        if let Some(store) = history {
-            let entry = HistoryEntry {
-                sandbox: self.name.clone(),
-                command: request.cmd.clone(),
-                exit_code: report.exit_code(),
-                duration_ms: i64::try_from(report.duration.as_millis()).unwrap_or(i64::MAX),
-                started_at,
-                finished_at: now_rfc3339(),
-                stdout_bytes: report.stdout.total as i64,
-                stderr_bytes: report.stderr.total as i64,
+        Ok((report, id))
+    }
+}
+
+/// A run whose timeout ran out is a typed timeout error (its processes were killed).
+fn timed_out_is_an_error(report: ExecReport, id: &ExecId) -> Result<ExecReport, crate::Error> {
+    match report.end {
+        ExecEnd::TimedOut(after) => Err(EngineError::Timeout {
+            op: Operation::ExecStream,
+            id: Some(id.to_string()),
+            after,
+        }
+        .into()),
+        _ => Ok(report),
+    }
+}
+
+/// A command started with [`Sandbox::spawn`]: its chunks as they come, its buffered output
+/// and exit when it ends, and a way to stop it, all from one handle.
+pub struct ExecHandle {
+    chunks: Option<tokio::sync::mpsc::Receiver<crate::engine::OutputChunk>>,
+    task: tokio::task::JoinHandle<Result<ExecReport, crate::Error>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl ExecHandle {
+    /// The next chunk of output (either stream, each in order); `None` once it ended.
+    pub async fn next_chunk(&mut self) -> Option<crate::engine::OutputChunk> {
+        self.chunks.as_mut()?.recv().await
+    }
+
+    /// Kills the command and everything it started in the sandbox.
+    pub fn kill(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits for the end: exit code and the buffered output (chunks not read are still in
+    /// it; reading stops pausing the command once this is called).
+    pub async fn wait(mut self) -> Result<ExecReport, crate::Error> {
+        self.chunks = None;
+        self.task.await.map_err(|e| crate::Error::Usage {
+            message: format!("the exec task failed: {e}"),
+        })?
+    }
+}
+
+impl Sandbox {
+    /// Starts `request` in the background. Output is buffered (up to `capture_limit` bytes a
+    /// stream, reported as dropped beyond), offered chunk by chunk through the handle (a
+    /// bounded channel: not reading pauses the command), and logged at trace level, at once.
+    pub fn spawn(&self, request: ExecRequest, capture_limit: usize) -> ExecHandle {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let sandbox = self.clone();
+        let task = tokio::spawn(async move {
+            let output = ExecOutput::new()
+                .capture_up_to(capture_limit)
+                .channel(tx)
+                .log();
+            let stopped = async {
+                if stop_rx.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
             };
-            if let Err(e) = store.record_history(&entry) {
-                tracing::warn!(error = %e, "could not record the command in the history");
-            }
+            let (report, id) = sandbox.run_exec(&request, output, stopped).await?;
+            timed_out_is_an_error(report, &id)
+        });
+        ExecHandle {
+            chunks: Some(rx),
+            task,
+            stop: Some(stop_tx),
         }
-        if let ExecEnd::TimedOut(after) = end {
-            return Err(EngineError::Timeout {
-                op: Operation::ExecStream,
-                id: Some(id.to_string()),
-                after,
-            }
-            .into());
-        }
-        Ok(report)
     }
 }

@@ -13,7 +13,7 @@ use pocket_dock_spec::Kind;
 use crate::engine::{Engine, EngineError, ExecId, Operation, OwnedContainer, Ownership};
 use crate::procs;
 
-pub use exec::{ExecEnd, ExecReport, ExecRequest};
+pub use exec::{ExecEnd, ExecHandle, ExecReport, ExecRequest};
 pub use logs::{LogsOptions, logs, parse_timestamp};
 pub use session::{CommandResult, SESSION_ENV, Session, sweep};
 
