@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use pocket_dock_spec::{Declarations, Kind};
 
-use crate::engine::{CallStats, Engine};
+use crate::engine::{CallStats, Engine, Ownership};
 use crate::error::Error;
 use crate::store::{Instance, JournalEntry, StateStore};
 use crate::timefmt::now_rfc3339;
@@ -261,14 +261,8 @@ pub async fn apply(
         warnings.push(format!("could not write status files: {e}"));
         0
     });
-    // Sessions whose client died leave processes behind; every reconcile clears them.
-    if let Ok((sessions, _)) = StateStore::open(&dir) {
-        let swept = crate::sandbox::sweep_orphan_sessions(engine, &ownership, &sessions).await;
-        if swept > 0 {
-            tracing::info!(target: "pocket_dock::controller", swept, "cleaned up sessions whose client is gone");
-        }
-    }
     if let Some(store) = &journal.store {
+        sweep_sessions(engine, &ownership, store).await;
         sync_registry(store, &observed, &mut warnings);
         record_snapshots(store, &desired, &observed, &mut warnings);
     }
@@ -355,6 +349,26 @@ fn orphans(observed: &Observed, desired: &Desired, store: Option<&StateStore>) -
         })
         .flat_map(|(_, cs)| cs.iter().map(|c| c.container_name.clone()))
         .collect()
+}
+
+/// Sessions whose client died leave processes behind; every reconcile clears them. The
+/// store is read and written under its lock, never held across the Podman calls.
+async fn sweep_sessions(engine: &Engine, ownership: &Ownership, store: &Mutex<StateStore>) {
+    let sessions = match store.lock() {
+        Ok(store) => store.sessions().unwrap_or_default(),
+        Err(_) => return,
+    };
+    let orphans = crate::sandbox::orphaned_sessions(sessions);
+    if orphans.is_empty() {
+        return;
+    }
+    let swept = crate::sandbox::sweep_orphan_sessions(engine, ownership, orphans).await;
+    if let Ok(store) = store.lock() {
+        for id in &swept {
+            let _ = store.forget_session(id);
+        }
+    }
+    tracing::info!(target: "pocket_dock::controller", swept = swept.len(), "cleaned up sessions whose client is gone");
 }
 
 fn record_snapshots(

@@ -17,22 +17,25 @@ pub use exec::{ExecEnd, ExecHandle, ExecReport, ExecRequest};
 pub use logs::{LogsOptions, logs, parse_timestamp};
 pub use session::{CommandResult, SESSION_ENV, Session, sweep};
 
-/// Kills what is left of sessions whose client process is gone (it was killed, or the
-/// machine restarted), and forgets them. Run by every reconcile. Returns how many sessions
-/// were swept.
+/// The registered sessions (`(id, sandbox, client pid, client start)`, as the state store
+/// lists them) whose client process is gone: it was killed, or the machine restarted.
+pub fn orphaned_sessions(sessions: Vec<(String, String, i64, u64)>) -> Vec<(String, String)> {
+    sessions
+        .into_iter()
+        .filter(|(_, _, pid, start)| procs::start_time(*pid) != Some(*start))
+        .map(|(id, sandbox, _, _)| (id, sandbox))
+        .collect()
+}
+
+/// Kills what is left of `orphans` (`(session id, sandbox)`). Run by every reconcile that
+/// finds any. Returns the ids that are clean now (to be forgotten).
 pub async fn sweep_orphan_sessions(
     engine: &Engine,
     ownership: &Ownership,
-    store: &crate::store::StateStore,
-) -> usize {
-    let Ok(sessions) = store.sessions() else {
-        return 0;
-    };
-    let mut swept = 0;
-    for (id, sandbox, pid, start) in sessions {
-        if procs::start_time(pid) == Some(start) {
-            continue; // the client still runs
-        }
+    orphans: Vec<(String, String)>,
+) -> Vec<String> {
+    let mut swept = Vec::new();
+    for (id, sandbox) in orphans {
         // No running sandbox: its processes went with it.
         if let Ok(found) = Sandbox::find(engine, ownership, &sandbox).await
             && let Err(e) = session::sweep(&found, &id).await
@@ -40,8 +43,7 @@ pub async fn sweep_orphan_sessions(
             tracing::warn!(session = %id, error = %e, "could not clean up an orphaned session");
             continue;
         }
-        let _ = store.forget_session(&id);
-        swept += 1;
+        swept.push(id);
     }
     swept
 }
