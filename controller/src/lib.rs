@@ -5,10 +5,12 @@
 //! [`doctor`] (diagnosing the setup).
 
 pub mod controller;
+pub mod declared;
 pub mod doctor;
 pub mod engine;
 pub mod error;
 pub mod images;
+pub mod owned_files;
 pub mod procs;
 pub mod reconcile;
 pub mod run;

@@ -1,6 +1,7 @@
 //! The state store: a SQLite database (WAL) at `.pocket-dock/state.db` holding the instance
-//! registry, a journal of every action, the snapshots taken, and the command history `exec`
-//! appends to.
+//! registry, a journal of every action, the snapshots taken, the command history `exec`
+//! appends to, and the last valid documents of every declaration file (so that a broken file
+//! keeps its objects, across restarts too).
 //!
 //! It is a cache plus history, never the source of truth: labels on Podman's objects are.
 //! A missing database is created; a corrupt one is moved aside and replaced (with a warning);
@@ -9,6 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::declared::{FileDocuments, LastValid};
 
 pub const FILE_NAME: &str = "state.db";
 
@@ -65,6 +68,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     client_pid INTEGER NOT NULL,
     client_start INTEGER NOT NULL,
     started_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS last_valid (
+    file TEXT PRIMARY KEY,
+    documents TEXT NOT NULL,
+    saved_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -149,6 +157,37 @@ fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// Refuses a database whose folder, file or journal files are symlinks (SQLite would follow
+/// them and write elsewhere).
+fn refuse_symlinks(path: &Path) -> Result<(), rusqlite::Error> {
+    let mut checked = Vec::new();
+    if let Some(dir) = path.parent() {
+        checked.push(dir.to_path_buf());
+    }
+    checked.push(path.to_path_buf());
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        checked.push(PathBuf::from(name));
+    }
+    for p in checked {
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!(
+                    "{} is a symlink; pocket-dock never writes through one",
+                    p.display()
+                )),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_refused_symlink(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(_, Some(message)) if message.contains("is a symlink"))
+}
+
 impl StateStore {
     /// Opens (or creates) the store in `dir`. A corrupt database is renamed to
     /// `state.db.corrupt-<time>` and a fresh one created; the warning says so.
@@ -159,6 +198,8 @@ impl StateStore {
             // Busy is not corrupt: another process (the controller, an exec) holds a lock
             // for longer than the busy timeout. Never move a healthy database aside.
             Err(e) if is_busy(&e.source) => Err(e),
+            // A planted symlink is not corruption: nothing is moved or replaced.
+            Err(e) if is_refused_symlink(&e.source) => Err(e),
             Err(first) => {
                 let aside = dir.join(format!(
                     "{FILE_NAME}.corrupt-{}",
@@ -181,12 +222,27 @@ impl StateStore {
         }
     }
 
+    /// Opens the store only when it exists (for commands that only read).
+    pub fn open_existing(dir: &Path) -> Result<Option<StateStore>, StoreError> {
+        if std::fs::symlink_metadata(dir.join(FILE_NAME)).is_err() {
+            return Ok(None);
+        }
+        Self::open(dir).map(|(store, _)| Some(store))
+    }
+
     fn open_at(path: &Path) -> Result<StateStore, StoreError> {
         let wrap = |source| StoreError {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open(path).map_err(wrap)?;
+        refuse_symlinks(path).map_err(wrap)?;
+        // Never through a symlink: the database file is opened with O_NOFOLLOW, and its
+        // folder and journal files were checked just above.
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+            | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(path, flags).map_err(wrap)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(wrap)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -441,6 +497,42 @@ impl StateStore {
             .map_err(|e| self.err(e))
     }
 
+    /// The last valid documents of every declaration file. A row that cannot be read back
+    /// (written by another version) counts as no valid version.
+    pub fn last_valid(&self) -> Result<LastValid, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT file, documents FROM last_valid")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut last_valid = LastValid::default();
+        for row in rows {
+            let (file, documents) = row.map_err(|e| self.err(e))?;
+            if let Some(documents) = FileDocuments::from_json(&documents) {
+                last_valid.files.insert(PathBuf::from(file), documents);
+            }
+        }
+        Ok(last_valid)
+    }
+
+    /// Replaces the stored last valid documents with `last_valid`.
+    pub fn save_last_valid(&self, last_valid: &LastValid) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM last_valid", [])
+            .map_err(|e| self.err(e))?;
+        let now = crate::timefmt::now_rfc3339();
+        for (file, documents) in &last_valid.files {
+            tx.execute(
+                "INSERT INTO last_valid (file, documents, saved_at) VALUES (?1, ?2, ?3)",
+                params![file.to_string_lossy(), documents.to_json(), now],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
     pub fn instances(&self) -> Result<Vec<Instance>, StoreError> {
         let mut stmt = self
             .conn
@@ -528,6 +620,50 @@ mod tests {
         assert_eq!(a.created_at.as_deref(), Some("2026-01-01T00:00:00Z"));
         assert!(store.knows("Sandbox", "a").unwrap());
         assert!(!store.knows("Sandbox", "b").unwrap());
+    }
+
+    #[test]
+    fn a_symlinked_database_is_refused_and_nothing_is_moved_or_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim.db");
+        std::fs::write(&victim, b"not ours").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(FILE_NAME)).unwrap();
+        let err = StateStore::open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("is a symlink"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"not ours");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, [FILE_NAME], "nothing moved aside, nothing created");
+
+        // A symlinked journal file is refused the same way.
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("state.db-wal")).unwrap();
+        assert!(StateStore::open(dir.path()).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"not ours");
+    }
+
+    #[test]
+    fn last_valid_documents_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = tempfile::tempdir().unwrap();
+        std::fs::create_dir(ws.path().join(".pocket-dock")).unwrap();
+        std::fs::write(
+            ws.path().join(".pocket-dock/a.yaml"),
+            "apiVersion: pocket-dock.dev/v1alpha1\nkind: Volume\nmetadata: {name: data}\nspec: {}\n",
+        )
+        .unwrap();
+        let declared = crate::declared::Declared::load(ws.path(), &LastValid::default());
+        assert!(declared.is_valid(), "{:?}", declared.problems);
+        {
+            let (store, _) = StateStore::open(dir.path()).unwrap();
+            store.save_last_valid(&declared.last_valid).unwrap();
+        }
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        assert_eq!(store.last_valid().unwrap(), declared.last_valid);
+        assert!(StateStore::open_existing(ws.path()).unwrap().is_none());
     }
 
     #[test]

@@ -20,5 +20,7 @@ pub use diagnostic::Diagnostic;
 pub use duration::{DurationParseError, parse_duration};
 pub use hash::{effective, spec_hash};
 pub use kind::Kind;
-pub use load::{Declarations, Loaded, Object, Source, load};
+pub use load::{
+    Declarations, KnownElsewhere, Loaded, Object, ResolvedPaths, Source, load, load_with,
+};
 pub use validate::{dns_label_problem, reference_problem};

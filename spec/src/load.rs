@@ -24,7 +24,9 @@ pub const STATUS_DIR: &str = "status";
 pub const MAX_FILES: usize = 10_000;
 
 /// Where an object was declared.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Source {
     /// Relative to the workspace root, e.g. `.pocket-dock/web.yaml`.
     pub file: PathBuf,
@@ -45,6 +47,25 @@ pub struct Object {
     pub metadata: Metadata,
     pub spec: Spec,
     pub source: Source,
+    /// The host paths validation resolved for it. What was validated is what is used: these,
+    /// not the paths as written, go to Podman and to builds.
+    pub resolved: ResolvedPaths,
+}
+
+/// Host paths of one object as validation resolved them: symlinks followed, and checked to
+/// stay inside the workspace root (unless a mount allows otherwise). Absolute.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedPaths {
+    /// Bind mount sources, by the mount's index in `spec.mounts`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mounts: BTreeMap<usize, PathBuf>,
+    /// An `Image` build's context folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_context: Option<PathBuf>,
+    /// An `Image` build's `containerfile`, when one is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containerfile: Option<PathBuf>,
 }
 
 impl Object {
@@ -65,6 +86,12 @@ pub struct Declarations {
     pub settings: WorkspaceSpec,
     /// Every file read, relative to the root, sorted.
     pub files: Vec<PathBuf>,
+    /// Whether `objects` is the whole picture: every file was found, parsed and validated.
+    /// Only a complete picture proves that an object is no longer wanted, so nothing is
+    /// pruned when this is false.
+    pub complete: bool,
+    /// Where the `Workspace` document is, if there is one.
+    pub workspace_source: Option<Source>,
 }
 
 impl Declarations {
@@ -81,13 +108,27 @@ pub struct Loaded {
     pub declarations: Declarations,
     /// Sorted by file, line and column.
     pub diagnostics: Vec<Diagnostic>,
+    /// False when a folder could not be listed, a symlinked folder was not followed, or the
+    /// file list was cut at [`MAX_FILES`]: files that exist may be missing from
+    /// `declarations.files`. (Problems with one file name that file in their diagnostic.)
+    pub discovery_complete: bool,
 }
 
 impl Loaded {
     pub fn is_valid(&self) -> bool {
         self.diagnostics.is_empty()
     }
+
+    /// Files that have at least one problem.
+    pub fn invalid_files(&self) -> std::collections::BTreeSet<&Path> {
+        self.diagnostics.iter().map(|d| d.file.as_path()).collect()
+    }
 }
+
+/// Objects that count as declared although their file is not readable now: the last valid
+/// version of a broken file, which stays in effect. References to them are not reported as
+/// unknown.
+pub type KnownElsewhere = std::collections::BTreeSet<(Kind, String)>;
 
 /// A decoded document together with its tree, kept for locating later problems.
 pub(crate) struct Entry {
@@ -103,85 +144,360 @@ pub(crate) struct Entry {
 
 /// Loads the workspace whose root is `root` (the folder holding `.pocket-dock/`).
 pub fn load(root: &Path) -> Loaded {
+    load_with(root, &KnownElsewhere::new())
+}
+
+/// [`load`], with objects that are declared in files that cannot be read now (their last
+/// valid version stays in effect) counted as declared for references.
+pub fn load_with(root: &Path, known_elsewhere: &KnownElsewhere) -> Loaded {
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut diagnostics = Vec::new();
-    let files = discover(&root, &mut diagnostics);
+    let discovery = discover(&root, &mut diagnostics);
     let schemas: BTreeMap<Kind, Schema> = DECLARABLE
         .iter()
         .map(|&k| (k, schema::document_schema(k)))
         .collect();
 
     let mut entries = Vec::new();
-    for file in &files {
+    for file in &discovery.files {
         load_file(&root, file, &schemas, &mut entries, &mut diagnostics);
     }
-    let (workspace_name, settings) = validate::validate(&root, &entries, &mut diagnostics);
+    let validated = validate::validate(&root, &entries, known_elsewhere, &mut diagnostics);
     diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     diagnostics.dedup();
 
+    let workspace_source = entries
+        .iter()
+        .find(|e| e.object.kind == Kind::Workspace)
+        .map(|e| e.object.source.clone());
+    let mut resolved = validated.resolved;
     Loaded {
         declarations: Declarations {
             root,
             objects: entries
                 .into_iter()
                 .filter(|e| e.complete && e.object.kind != Kind::Workspace)
-                .map(|e| e.object)
+                .map(|mut e| {
+                    if let Some(paths) = resolved.remove(&e.object.source) {
+                        e.object.resolved = paths;
+                    }
+                    e.object
+                })
                 .collect(),
-            workspace_name,
-            settings,
-            files,
+            workspace_name: validated.workspace_name,
+            settings: validated.settings,
+            files: discovery.files,
+            complete: diagnostics.is_empty(),
+            workspace_source,
         },
         diagnostics,
+        discovery_complete: discovery.complete,
     }
 }
 
-/// Every `*.yaml`/`*.yml` file under `.pocket-dock/`, sorted, relative to `root`; skipping
-/// the status folder, hidden files and folders (editor swap files), and symlinked folders.
-fn discover(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![root.join(DIR_NAME)];
-    while let Some(dir) = pending.pop() {
-        let Ok(listing) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in listing.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Ok(file_type) = entry.file_type() else {
-                continue;
-            };
-            if name.starts_with('.') {
-                continue;
-            }
-            if file_type.is_dir() {
-                let is_status = dir == root.join(DIR_NAME) && name == STATUS_DIR;
-                if !is_status {
-                    pending.push(path);
-                }
-            } else if (name.ends_with(".yaml") || name.ends_with(".yml"))
-                && (file_type.is_file() || path.is_file())
-            {
-                found.push(path.strip_prefix(root).unwrap_or(&path).to_path_buf());
-            }
-        }
-    }
-    found.sort();
-    if found.len() > MAX_FILES {
+/// The YAML files of a workspace, and whether that list is all of them.
+struct Discovery {
+    files: Vec<PathBuf>,
+    complete: bool,
+}
+
+/// At most this many folder entries are looked at; beyond, the file list is incomplete.
+const MAX_ENTRIES: usize = 100_000;
+
+/// Every `*.yaml`/`*.yml` file under `.pocket-dock/`, sorted, relative to `root`. Skips the
+/// status folder and hidden files and folders (editor swap files). Never follows a
+/// symlinked folder; reads a symlinked YAML file only when it leads to a regular file inside
+/// the workspace. Anything named like a document that is not a regular file (a FIFO, a
+/// device, a dangling link) is a problem of that file, found without opening it.
+fn discover(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Discovery {
+    let top = root.join(DIR_NAME);
+    let relative = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_path_buf();
+    let mut report = |path: &Path, code: &'static str, message: String, hint: &str| {
         diagnostics.push(Diagnostic {
-            file: PathBuf::from(DIR_NAME),
+            file: relative(path),
             line: 1,
             column: 1,
             path: String::new(),
-            code: "too-many-files",
-            message: format!(
+            code,
+            message,
+            hint: (!hint.is_empty()).then(|| hint.to_string()),
+        });
+    };
+    let incomplete = |files| Discovery {
+        files,
+        complete: false,
+    };
+    match std::fs::symlink_metadata(&top) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(meta) if meta.file_type().is_symlink() => {
+            report(
+                &top,
+                "symlinked-folder",
+                format!(
+                    "{DIR_NAME} is a symlink; pocket-dock writes status and state inside it and never writes through a symlink"
+                ),
+                "make it a real folder (move the files in)",
+            );
+            return incomplete(Vec::new());
+        }
+        Ok(_) => {
+            report(
+                &top,
+                "not-a-folder",
+                format!("{DIR_NAME} is not a folder"),
+                "",
+            );
+            return incomplete(Vec::new());
+        }
+        Err(e) => {
+            let (code, message, hint) = if e.kind() == std::io::ErrorKind::NotFound {
+                (
+                    "missing-folder",
+                    format!("there is no {DIR_NAME} folder"),
+                    "create it with `pocket-dock init`",
+                )
+            } else {
+                (
+                    "unreadable-folder",
+                    format!("cannot read the folder: {e}"),
+                    "",
+                )
+            };
+            report(&top, code, message, hint);
+            return incomplete(Vec::new());
+        }
+    }
+
+    let mut found = Vec::new();
+    let mut complete = true;
+    let mut seen = 0usize;
+    let mut pending = vec![top.clone()];
+    while let Some(dir) = pending.pop() {
+        let listing = match std::fs::read_dir(&dir) {
+            Ok(listing) => listing,
+            Err(e) => {
+                report(
+                    &dir,
+                    "unreadable-folder",
+                    format!("cannot list the folder: {e}"),
+                    "fix its permissions; until then nothing is pruned",
+                );
+                complete = false;
+                continue;
+            }
+        };
+        for entry in listing {
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                report(
+                    &top,
+                    "too-many-files",
+                    format!("more than {MAX_ENTRIES} entries under {DIR_NAME}"),
+                    "keep only declarations there",
+                );
+                return incomplete(sorted(found));
+            }
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    report(
+                        &dir,
+                        "unreadable-folder",
+                        format!("cannot list the folder: {e}"),
+                        "",
+                    );
+                    complete = false;
+                    break;
+                }
+            };
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') {
+                continue;
+            }
+            let is_document = name.ends_with(".yaml") || name.ends_with(".yml");
+            let file_type = match entry.file_type() {
+                Ok(t) => t,
+                Err(e) => {
+                    if is_document {
+                        report(
+                            &path,
+                            "unreadable",
+                            format!("cannot read the file: {e}"),
+                            "",
+                        );
+                    }
+                    continue;
+                }
+            };
+            if file_type.is_dir() {
+                if !(dir == top && name == STATUS_DIR) {
+                    pending.push(path);
+                }
+            } else if file_type.is_file() {
+                if is_document {
+                    found.push(relative(&path));
+                }
+            } else if file_type.is_symlink() {
+                if dir == top && name == STATUS_DIR {
+                    continue; // generated content; the status writer reports the link
+                }
+                match symlink_target(root, &path) {
+                    SymlinkTarget::Folder => {
+                        report(
+                            &path,
+                            "symlinked-folder",
+                            "a symlinked folder is not followed, so the documents in it are not read".into(),
+                            "move the folder in, or symlink its files one by one; until then nothing is pruned",
+                        );
+                        complete = false;
+                    }
+                    _ if !is_document => {}
+                    SymlinkTarget::File => found.push(relative(&path)),
+                    SymlinkTarget::Outside(target) => report(
+                        &path,
+                        "outside-workspace",
+                        format!(
+                            "the file is a symlink to {}, outside the workspace root",
+                            target.display()
+                        ),
+                        "copy the file into the workspace",
+                    ),
+                    SymlinkTarget::Special(what) => report(
+                        &path,
+                        "not-a-regular-file",
+                        format!("the file is a symlink to {what}; only regular files are read"),
+                        "replace it with a regular file",
+                    ),
+                    SymlinkTarget::Dangling(e) => report(
+                        &path,
+                        "unreadable",
+                        format!("the file is a symlink that leads nowhere ({e})"),
+                        "fix or remove the link",
+                    ),
+                }
+            } else if is_document {
+                report(
+                    &path,
+                    "not-a-regular-file",
+                    format!(
+                        "the file is {}; only regular files are read",
+                        special_kind(&file_type)
+                    ),
+                    "replace it with a regular file",
+                );
+            }
+        }
+    }
+    let mut found = sorted(found);
+    if found.len() > MAX_FILES {
+        report(
+            &top,
+            "too-many-files",
+            format!(
                 "{} YAML files, more than the limit of {MAX_FILES}",
                 found.len()
             ),
-            hint: None,
-        });
+            "until there are fewer, nothing is pruned",
+        );
         found.truncate(MAX_FILES);
+        complete = false;
     }
-    found
+    Discovery {
+        files: found,
+        complete,
+    }
+}
+
+fn sorted(mut files: Vec<PathBuf>) -> Vec<PathBuf> {
+    files.sort();
+    files
+}
+
+enum SymlinkTarget {
+    Folder,
+    File,
+    Outside(PathBuf),
+    Special(&'static str),
+    Dangling(std::io::Error),
+}
+
+/// What a symlink under `.pocket-dock/` leads to (following it; never opening it).
+fn symlink_target(root: &Path, link: &Path) -> SymlinkTarget {
+    let meta = match std::fs::metadata(link) {
+        Ok(meta) => meta,
+        Err(e) => return SymlinkTarget::Dangling(e),
+    };
+    if meta.is_dir() {
+        return SymlinkTarget::Folder;
+    }
+    if !meta.is_file() {
+        return SymlinkTarget::Special(special_kind(&meta.file_type()));
+    }
+    match link.canonicalize() {
+        Ok(target) if target.starts_with(root) => SymlinkTarget::File,
+        Ok(target) => SymlinkTarget::Outside(target),
+        Err(e) => SymlinkTarget::Dangling(e),
+    }
+}
+
+fn special_kind(file_type: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Reads a document file without ever blocking on it: opened non-blocking, checked to be a
+/// regular file on the opened descriptor (a FIFO or device swapped in after discovery is
+/// refused unread), and read up to one byte past `max_bytes`.
+fn read_document(path: &Path, max_bytes: usize) -> Result<Vec<u8>, (&'static str, String)> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| ("unreadable", format!("cannot read the file: {e}"));
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(|e| unreadable(e.into()))?;
+    let stat = rustix::fs::fstat(&fd).map_err(|e| unreadable(e.into()))?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err((
+            "not-a-regular-file",
+            "the file is not a regular file; only regular files are read".into(),
+        ));
+    }
+    let too_large = |size: u64| {
+        (
+            "file-too-large",
+            format!("file is {size} bytes, over the limit of {max_bytes} bytes"),
+        )
+    };
+    let size = u64::try_from(stat.st_size).unwrap_or(0);
+    if size > max_bytes as u64 {
+        return Err(too_large(size));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    std::fs::File::from(fd)
+        .take(max_bytes as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() > max_bytes {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 fn file_issue(file: &Path, loc: Loc, code: &'static str, message: String) -> Diagnostic {
@@ -197,33 +513,7 @@ fn load_file(
 ) {
     let start = Loc { line: 1, column: 1 };
     let limits = Limits::default();
-    let full = root.join(file);
-    let unreadable = |e: std::io::Error| {
-        file_issue(
-            file,
-            start,
-            "unreadable",
-            format!("cannot read the file: {e}"),
-        )
-    };
-    match std::fs::metadata(&full) {
-        Ok(meta) if meta.len() > limits.max_bytes as u64 => {
-            diagnostics.push(file_issue(
-                file,
-                start,
-                "file-too-large",
-                format!(
-                    "file is {} bytes, over the limit of {} bytes",
-                    meta.len(),
-                    limits.max_bytes
-                ),
-            ));
-            return;
-        }
-        Ok(_) => {}
-        Err(e) => return diagnostics.push(unreadable(e)),
-    }
-    let text = match std::fs::read(&full).map(String::from_utf8) {
+    let text = match read_document(&root.join(file), limits.max_bytes).map(String::from_utf8) {
         Ok(Ok(text)) => text,
         Ok(Err(_)) => {
             diagnostics.push(file_issue(
@@ -234,7 +524,7 @@ fn load_file(
             ));
             return;
         }
-        Err(e) => return diagnostics.push(unreadable(e)),
+        Err((code, message)) => return diagnostics.push(file_issue(file, start, code, message)),
     };
     let documents = match yaml::parse(&text, limits) {
         Ok(docs) => docs,
@@ -308,6 +598,7 @@ fn decode_document(
                 line: doc_loc.line,
                 column: doc_loc.column,
             },
+            resolved: ResolvedPaths::default(),
         },
         node: root,
         complete,

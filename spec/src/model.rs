@@ -403,3 +403,22 @@ pub enum Spec {
     Volume(VolumeSpec),
     Workspace(WorkspaceSpec),
 }
+
+impl Spec {
+    /// Decodes the JSON form of a `kind`'s spec (as [`Spec`] serializes it) back into a typed
+    /// spec. `None` for kinds that are never declared (`Run`).
+    pub fn from_json(
+        kind: crate::Kind,
+        value: serde_json::Value,
+    ) -> Option<Result<Spec, serde_json::Error>> {
+        use crate::Kind;
+        Some(match kind {
+            Kind::Sandbox => serde_json::from_value(value).map(Spec::Sandbox),
+            Kind::Image => serde_json::from_value(value).map(Spec::Image),
+            Kind::Snapshot => serde_json::from_value(value).map(Spec::Snapshot),
+            Kind::Volume => serde_json::from_value(value).map(Spec::Volume),
+            Kind::Workspace => serde_json::from_value(value).map(Spec::Workspace),
+            Kind::Run => return None,
+        })
+    }
+}

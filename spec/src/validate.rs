@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::diagnostic::{Diagnostic, FieldPath, Issue, Seg};
 use crate::duration::parse_duration;
 use crate::kind::Kind;
-use crate::load::Entry;
+use crate::load::{Entry, KnownElsewhere, ResolvedPaths, Source};
 use crate::model::{
     Build, ImageSpec, MountType, Network, Profile, Protocol, SandboxSpec, SnapshotSpec, Spec,
     WorkspaceSpec,
@@ -17,17 +17,28 @@ use crate::model::{
 use crate::quantity::parse_memory;
 use crate::yaml::{Loc, Node, Value};
 
-/// Runs every check; returns the workspace name and settings (from the first `Workspace`
-/// document, if any).
+/// What validation found besides problems.
+pub(crate) struct Validated {
+    /// The first `Workspace` document's name and settings, if there is one.
+    pub workspace_name: Option<String>,
+    pub settings: WorkspaceSpec,
+    /// Host paths resolved while checking them, by the declaring document.
+    pub resolved: BTreeMap<Source, ResolvedPaths>,
+}
+
+/// Runs every check. Objects in `known_elsewhere` count as declared for references.
 pub(crate) fn validate(
     root: &Path,
     entries: &[Entry],
+    known_elsewhere: &KnownElsewhere,
     out: &mut Vec<Diagnostic>,
-) -> (Option<String>, WorkspaceSpec) {
+) -> Validated {
     let mut ctx = Ctx {
         root,
         entries,
         first: HashMap::new(),
+        known_elsewhere,
+        resolved: BTreeMap::new(),
         out,
     };
     ctx.index();
@@ -43,14 +54,19 @@ pub(crate) fn validate(
     ctx.check_ports();
     ctx.check_cycles();
 
-    entries
+    let (workspace_name, settings) = entries
         .iter()
         .find(|e| e.object.kind == Kind::Workspace)
         .map(|e| match &e.object.spec {
             Spec::Workspace(spec) => (Some(e.object.metadata.name.clone()), spec.clone()),
             _ => (None, WorkspaceSpec::default()),
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    Validated {
+        workspace_name,
+        settings,
+        resolved: ctx.resolved,
+    }
 }
 
 struct Ctx<'a> {
@@ -58,6 +74,8 @@ struct Ctx<'a> {
     entries: &'a [Entry],
     /// The first declaration of each kind/name.
     first: HashMap<(Kind, &'a str), usize>,
+    known_elsewhere: &'a KnownElsewhere,
+    resolved: BTreeMap<Source, ResolvedPaths>,
     out: &'a mut Vec<Diagnostic>,
 }
 
@@ -167,6 +185,13 @@ impl<'a> Ctx<'a> {
 
     fn exists(&self, kind: Kind, name: &str) -> bool {
         self.first.contains_key(&(kind, name))
+            || self.known_elsewhere.contains(&(kind, name.to_string()))
+    }
+
+    fn resolved(&mut self, entry: &Entry) -> &mut ResolvedPaths {
+        self.resolved
+            .entry(entry.object.source.clone())
+            .or_default()
     }
 
     fn check_reference(&mut self, entry: &Entry, path: FieldPath, kind: Kind, name: &str) {
@@ -449,16 +474,19 @@ impl<'a> Ctx<'a> {
                 (MountType::Volume, Some(volume)) => {
                     self.check_reference(entry, path.key("source"), Kind::Volume, volume);
                 }
-                (MountType::Bind, Some(source)) => {
-                    if let Err((code, message, hint)) = check_host_path(
-                        self.root,
-                        source,
-                        mount.allow_outside_workspace,
-                        PathKind::Any,
-                    ) {
+                (MountType::Bind, Some(source)) => match check_host_path(
+                    self.root,
+                    source,
+                    mount.allow_outside_workspace,
+                    PathKind::Any,
+                ) {
+                    Ok(resolved) => {
+                        self.resolved(entry).mounts.insert(i, resolved);
+                    }
+                    Err((code, message, hint)) => {
                         self.report_hint(entry, path.key("source"), code, message, hint);
                     }
-                }
+                },
                 (MountType::Tmpfs, None) => {}
             }
             if mount.allow_outside_workspace && mount.kind != MountType::Bind {
@@ -512,20 +540,22 @@ impl<'a> Ctx<'a> {
     fn check_build(&mut self, entry: &Entry, build: &Build) {
         let path = spec().key("build");
         let context = match check_host_path(self.root, &build.context, false, PathKind::Dir) {
-            Ok(dir) => Some(dir),
+            Ok(dir) => {
+                self.resolved(entry).build_context = Some(dir.clone());
+                Some(dir)
+            }
             Err((code, message, hint)) => {
                 self.report_hint(entry, path.key("context"), code, message, hint);
                 None
             }
         };
         match &build.containerfile {
-            Some(file) => {
-                if let Err((code, message, hint)) =
-                    check_host_path(self.root, file, false, PathKind::File)
-                {
+            Some(file) => match check_host_path(self.root, file, false, PathKind::File) {
+                Ok(resolved) => self.resolved(entry).containerfile = Some(resolved),
+                Err((code, message, hint)) => {
                     self.report_hint(entry, path.key("containerfile"), code, message, hint);
                 }
-            }
+            },
             None => {
                 if let Some(dir) = context
                     && !dir.join("Containerfile").is_file()

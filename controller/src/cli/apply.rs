@@ -124,7 +124,7 @@ fn ms(d: std::time::Duration) -> String {
 
 pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Outcome {
     let (workspace, declarations) = match load_valid(global)? {
-        Loaded::Valid(w, d) => (w, d),
+        Loaded::Valid(w, d) => (w, d.declarations),
         Loaded::Invalid(code) => return Ok(code),
     };
     let options = ApplyOptions {
@@ -259,7 +259,7 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
 /// `diff`: what apply would do, and why; exit 1 when anything is pending.
 pub async fn diff(global: &GlobalArgs) -> Outcome {
     let (workspace, declarations) = match load_valid(global)? {
-        Loaded::Valid(w, d) => (w, d),
+        Loaded::Valid(w, d) => (w, d.declarations),
         Loaded::Invalid(code) => return Ok(code),
     };
     let engine = Engine::new(&global.engine_config()?)?;

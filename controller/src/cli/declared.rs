@@ -1,43 +1,65 @@
-//! The step every declarative command starts with: find the workspace, load it, and stop
+//! The step every declarative command starts with: find the workspace, load it (with the
+//! last valid version of files that are broken now, for commands that only show), and stop
 //! (exit 2, nothing touched) when any document is invalid.
 
-use pocket_dock::workspace::Workspace;
+use pocket_dock::declared::{Declared, LastValid};
+use pocket_dock::store::StateStore;
+use pocket_dock::workspace::{DIR_NAME, Workspace};
 use pocket_dock::{Error, ExitCode};
-use pocket_dock_spec::{Declarations, load};
+use pocket_dock_spec::Diagnostic;
 
 use super::{GlobalArgs, OutputFormat};
 
 pub enum Loaded {
-    Valid(Workspace, Declarations),
+    Valid(Workspace, Box<Declared>),
     /// Diagnostics were printed; exit with this code.
     Invalid(u8),
 }
 
-pub fn load_valid(global: &GlobalArgs) -> Result<Loaded, Error> {
+/// The last valid declarations remembered in the state store (none when there is no store
+/// or it cannot be read: then a broken file simply declares nothing).
+pub fn last_valid(workspace: &Workspace) -> LastValid {
+    StateStore::open_existing(&workspace.root.join(DIR_NAME))
+        .ok()
+        .flatten()
+        .and_then(|store| store.last_valid().ok())
+        .unwrap_or_default()
+}
+
+/// Loads the workspace, whatever its state.
+pub fn load_any(global: &GlobalArgs) -> Result<(Workspace, Declared), Error> {
     let workspace = global.declared_workspace()?;
-    let loaded = load(&workspace.root);
-    if loaded.is_valid() {
-        return Ok(Loaded::Valid(workspace, loaded.declarations));
+    let previous = last_valid(&workspace);
+    let declared = Declared::load(&workspace.root, &previous);
+    Ok((workspace, declared))
+}
+
+/// Loads the workspace and insists that every file is valid.
+pub fn load_valid(global: &GlobalArgs) -> Result<Loaded, Error> {
+    let (workspace, declared) = load_any(global)?;
+    if declared.is_valid() {
+        return Ok(Loaded::Valid(workspace, Box::new(declared)));
     }
-    match global.output {
+    print_problems(&declared.problems, global.output, "nothing was changed");
+    Ok(Loaded::Invalid(ExitCode::InvalidInput.code()))
+}
+
+/// Prints problems on stderr (text), or as one JSON object on stdout (json, yaml).
+pub fn print_problems(problems: &[Diagnostic], format: OutputFormat, consequence: &str) {
+    match format {
         OutputFormat::Text => {
-            for d in &loaded.diagnostics {
+            for d in problems {
                 err!("{d}");
             }
             err!(
-                "invalid: {} problem{}; nothing was changed (see `pocket-dock validate`)",
-                loaded.diagnostics.len(),
-                if loaded.diagnostics.len() == 1 {
-                    ""
-                } else {
-                    "s"
-                }
+                "invalid: {} problem{}; {consequence} (see `pocket-dock validate`)",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
             );
         }
         _ => {
-            let value = serde_json::json!({ "valid": false, "diagnostics": loaded.diagnostics });
+            let value = serde_json::json!({ "valid": false, "diagnostics": problems });
             out!("{value}");
         }
     }
-    Ok(Loaded::Invalid(ExitCode::InvalidInput.code()))
 }

@@ -1,5 +1,6 @@
 use clap::Args;
 use pocket_dock::engine::Engine;
+use pocket_dock::reconcile::Key;
 use pocket_dock::reconcile::desired::Desired;
 use pocket_dock::reconcile::observe::observe;
 use pocket_dock::reconcile::status::{read, status_path};
@@ -7,7 +8,7 @@ use pocket_dock::workspace::DIR_NAME;
 use pocket_dock::{Error, ExitCode};
 use pocket_dock_spec::Kind;
 
-use super::declared::{Loaded, load_valid};
+use super::declared::load_any;
 use super::{GlobalArgs, Outcome, OutputFormat, emit};
 
 #[derive(Debug, Args)]
@@ -53,13 +54,16 @@ fn age(created: i64) -> String {
 
 pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
     let filter = args.target.as_deref().map(parse_target).transpose()?;
-    let (workspace, declarations) = match load_valid(global)? {
-        Loaded::Valid(w, d) => (w, d),
-        Loaded::Invalid(code) => return Ok(code),
-    };
+    // Always the table: of an invalid file, its last valid version, which is in effect.
+    let (workspace, declared) = load_any(global)?;
     let engine = Engine::new(&global.engine_config()?)?;
     let ownership = workspace.ownership();
-    let desired = Desired::from_declarations(&declarations, &ownership);
+    let desired = Desired::from_declarations(&declared.declarations, &ownership);
+    let undeclared = if desired.complete {
+        "absent"
+    } else {
+        "unknown"
+    };
     let observed = observe(&engine, &ownership, &desired).await?;
     let dir = workspace.root.join(DIR_NAME);
 
@@ -76,10 +80,15 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
             .as_ref()
             .and_then(|s| s["phase"].as_str().map(str::to_string))
             .unwrap_or_else(|| "-".into());
-        rows.push(serde_json::json!({
+        let mut row = serde_json::json!({
             "kind": kind, "name": name, "desired": want, "actual": actual, "phase": phase, "age": age,
             "status": status,
-        }));
+        });
+        if let Some(problem) = declared.retained.get(&Key::new(kind, name)) {
+            row["problem"] =
+                serde_json::json!(format!("{problem}; its last valid version is shown"));
+        }
+        rows.push(row);
     };
     for (name, s) in &desired.sandboxes {
         let current = observed
@@ -109,7 +118,7 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
         push(
             Kind::Sandbox,
             name,
-            "absent",
+            undeclared,
             "present".into(),
             age(created),
         );
@@ -127,7 +136,7 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
         .keys()
         .filter(|n| !desired.volumes.contains_key(*n))
     {
-        push(Kind::Volume, name, "absent", "present".into(), "-".into());
+        push(Kind::Volume, name, undeclared, "present".into(), "-".into());
     }
     for (name, image) in &desired.images {
         let actual = if observed.image_id(&image.tag).is_some() {
@@ -177,5 +186,30 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
         }
         format => emit(&serde_json::Value::Array(rows), format),
     }
-    Ok(ExitCode::Success.code())
+    if declared.is_valid() {
+        return Ok(ExitCode::Success.code());
+    }
+    print_problems_after_table(&declared.problems, global.output);
+    Ok(ExitCode::InvalidInput.code())
+}
+
+/// The problems, on stderr, after the table: text lines, or one JSON object (stdout keeps
+/// only the table's rows).
+fn print_problems_after_table(problems: &[pocket_dock_spec::Diagnostic], format: OutputFormat) {
+    match format {
+        OutputFormat::Text => {
+            for d in problems {
+                err!("{d}");
+            }
+            err!(
+                "invalid: {} problem{}; objects of invalid files are shown in their last valid version, which stays in effect, and nothing is pruned until every file is valid",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+        }
+        _ => {
+            let value = serde_json::json!({ "valid": false, "diagnostics": problems });
+            err!("{value}");
+        }
+    }
 }

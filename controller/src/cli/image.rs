@@ -53,7 +53,7 @@ pub async fn image(global: &GlobalArgs, args: ImageArgs) -> Outcome {
 /// The object's key and local image name.
 fn resolve(global: &GlobalArgs, name: &str) -> Result<Result<(Key, String), u8>, Error> {
     let (workspace, declarations) = match load_valid(global)? {
-        Loaded::Valid(w, d) => (w, d),
+        Loaded::Valid(w, d) => (w, d.declarations),
         Loaded::Invalid(code) => return Ok(Err(code)),
     };
     let desired = Desired::from_declarations(&declarations, &workspace.ownership());

@@ -1,5 +1,4 @@
-use std::path::Path;
-
+use pocket_dock::owned_files::{OwnedDir, OwnedFileError};
 use pocket_dock::workspace::DIR_NAME;
 use pocket_dock::{Error, ExitCode};
 use pocket_dock_spec::schema::{COMBINED_FILE, combined_schema};
@@ -44,23 +43,43 @@ pub fn init(global: &GlobalArgs) -> Outcome {
     let cwd = std::env::current_dir().map_err(|e| Error::Usage {
         message: format!("cannot read the current folder: {e}"),
     })?;
-    let root = global.dir.as_ref().map_or(cwd.clone(), |d| cwd.join(d));
-    let dir = root.join(DIR_NAME);
+    let given = global.dir.as_ref().map_or(cwd.clone(), |d| cwd.join(d));
+    let root = given.canonicalize().map_err(|e| Error::Usage {
+        message: format!("cannot use {} as the workspace root: {e}", given.display()),
+    })?;
     let schema = serde_json::to_string_pretty(&combined_schema()).unwrap_or_default() + "\n";
     let files = [
         ("sandbox.yaml", EXAMPLE.to_string()),
         (".gitignore", GITIGNORE.to_string()),
         ("schema/pocket-dock.json", schema),
     ];
+    let fail = |e: OwnedFileError| Error::Usage {
+        message: format!("cannot initialise {}: {e}", root.join(DIR_NAME).display()),
+    };
+    // Never through a symlink: `.pocket-dock` and `schema` are opened as real folders, and
+    // a name that exists in any form (a dangling symlink too) is left as it is.
+    let top = OwnedDir::open(&root)
+        .and_then(|r| r.subdir(DIR_NAME, true))
+        .map_err(fail)?
+        .ok_or_else(|| Error::Usage {
+            message: format!("cannot create {}", root.join(DIR_NAME).display()),
+        })?;
     let mut created = Vec::new();
     for (name, content) in files {
-        let path = dir.join(name);
-        if path.exists() {
-            continue;
+        let (dir, file) = match name.split_once('/') {
+            Some((sub, file)) => match top.subdir(sub, true).map_err(fail)? {
+                Some(dir) => (dir, file),
+                None => continue,
+            },
+            None => (OwnedDir::open(top.path()).map_err(fail)?, name),
+        };
+        match dir.create_new(file, content.as_bytes()) {
+            Ok(()) => created.push(name),
+            Err(OwnedFileError::Exists { .. }) => {}
+            Err(e) => return Err(fail(e)),
         }
-        write(&path, &content)?;
-        created.push(name);
     }
+    let dir = root.join(DIR_NAME);
     if created.is_empty() {
         out!("{} is already initialised; nothing changed", dir.display());
     } else {
@@ -73,14 +92,4 @@ pub fn init(global: &GlobalArgs) -> Outcome {
         );
     }
     Ok(ExitCode::Success.code())
-}
-
-fn write(path: &Path, content: &str) -> Result<(), Error> {
-    let fail = |e: std::io::Error| Error::Usage {
-        message: format!("cannot write {}: {e}", path.display()),
-    };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(fail)?;
-    }
-    std::fs::write(path, content).map_err(fail)
 }

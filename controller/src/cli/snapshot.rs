@@ -5,10 +5,11 @@ use std::collections::BTreeSet;
 
 use clap::Args;
 use pocket_dock::Error;
+use pocket_dock::owned_files::{OwnedDir, OwnedFileError};
 use pocket_dock::reconcile::{ApplyOptions, Key};
 use pocket_dock::workspace::DIR_NAME;
+use pocket_dock_spec::Kind;
 use pocket_dock_spec::model::Spec;
-use pocket_dock_spec::{Kind, load};
 
 use super::declared::{Loaded, load_valid};
 use super::{GlobalArgs, Outcome, OutputFormat};
@@ -24,9 +25,12 @@ pub struct SnapshotArgs {
     description: Option<String>,
 }
 
+/// Where `pocket-dock snapshot` writes Snapshot documents, under `.pocket-dock/`.
+const SNAPSHOTS_DIR: &str = "snapshots";
+
 pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
     let (workspace, declarations) = match load_valid(global)? {
-        Loaded::Valid(w, d) => (w, d),
+        Loaded::Valid(w, d) => (w, d.declarations),
         Loaded::Invalid(code) => return Ok(code),
     };
     if let Some(problem) = pocket_dock_spec::dns_label_problem(&args.name) {
@@ -49,7 +53,7 @@ pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
         });
     }
     let relative = std::path::Path::new(DIR_NAME)
-        .join("snapshots")
+        .join(SNAPSHOTS_DIR)
         .join(format!("{}.yaml", args.name));
     let file = workspace.root.join(&relative);
     let generation = match declared(Kind::Snapshot, &args.name) {
@@ -89,19 +93,23 @@ pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
         })
         .unwrap_or_default();
     let text = format!(
-        "# Written by `pocket-dock snapshot`; commit it to keep the snapshot declared.\n\
+        "{WRITTEN_BY}; commit it to keep the snapshot declared.\n\
          apiVersion: pocket-dock.dev/v1alpha1\nkind: Snapshot\nmetadata:\n  name: {name}\n\
          spec:\n  sandbox: {sandbox}\n  generation: {generation}\n{description}",
         name = args.name,
         sandbox = args.sandbox,
     );
-    let write = |e: std::io::Error| Error::Usage {
-        message: format!("cannot write {}: {e}", file.display()),
-    };
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir).map_err(write)?;
-    }
-    std::fs::write(&file, text).map_err(write)?;
+    write_snapshot_file(&workspace.root.join(DIR_NAME), &args.name, &text).map_err(|e| {
+        Error::Usage {
+            message: match e {
+                OwnedFileError::Foreign { .. } => format!(
+                    "{e}: bump the generation of Snapshot/{} there by hand and apply",
+                    args.name
+                ),
+                e => format!("cannot write {}: {e}", file.display()),
+            },
+        }
+    })?;
     if global.output == OutputFormat::Text {
         out!(
             "wrote {} (Snapshot/{} generation {generation})",
@@ -109,8 +117,12 @@ pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
             args.name
         );
     }
-    // Load again so that the new document is applied exactly as a later `apply` would.
-    let loaded = load(&workspace.root);
+    // Load again so that the new document is applied exactly as a later `apply` would, and
+    // only if everything is still valid.
+    let declarations = match load_valid(global)? {
+        Loaded::Valid(_, d) => d.declarations,
+        Loaded::Invalid(code) => return Ok(code),
+    };
     let options = ApplyOptions {
         only: Some(BTreeSet::from([Key::new(
             Kind::Snapshot,
@@ -118,5 +130,25 @@ pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
         )])),
         ..ApplyOptions::default()
     };
-    super::apply::converge(global, &workspace, &loaded.declarations, options).await
+    super::apply::converge(global, &workspace, &declarations, options).await
+}
+
+/// The first line of every snapshot file `pocket-dock snapshot` writes; it replaces only
+/// files that start with it.
+const WRITTEN_BY: &str = "# Written by `pocket-dock snapshot`";
+
+/// Writes `.pocket-dock/snapshots/NAME.yaml` atomically, never through a symlink, and only
+/// over a file this command wrote.
+fn write_snapshot_file(
+    pocket_dock_dir: &std::path::Path,
+    name: &str,
+    text: &str,
+) -> Result<(), OwnedFileError> {
+    let dir = OwnedDir::open(pocket_dock_dir)?;
+    let Some(snapshots) = dir.subdir(SNAPSHOTS_DIR, true)? else {
+        return Ok(());
+    };
+    snapshots.write_atomic(&format!("{name}.yaml"), text.as_bytes(), |head| {
+        head.starts_with(WRITTEN_BY.as_bytes())
+    })
 }

@@ -14,13 +14,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pocket_dock_spec::{Declarations, Kind, Object, load};
+use pocket_dock_spec::{Declarations, Kind, Object};
 use tokio::sync::mpsc;
 
+use crate::declared::{Declared, LastValid};
 use crate::engine::Engine;
 use crate::engine::labels::{KIND, NAME, WORKSPACE};
 use crate::error::Error;
-use crate::reconcile::{self, ApplyOptions, Key, Observer, Readiness};
+use crate::reconcile::{self, ApplyOptions, Key, Observer, Readiness, status};
 use crate::store::StateStore;
 use crate::workspace::{DIR_NAME, Workspace};
 
@@ -75,89 +76,108 @@ enum Trigger {
     Resync,
 }
 
-/// Declarations as last seen, with the last valid version of every file kept for files that
-/// stopped parsing (a half-saved file must never make its objects look deleted).
-#[derive(Default)]
-struct Declared {
-    by_file: BTreeMap<PathBuf, Vec<Object>>,
-    /// Objects whose file is currently invalid, with the first problem (file:line: message).
-    invalid: BTreeMap<Key, String>,
-    declarations: Option<Declarations>,
+/// The declarations as last loaded, and the last valid version of every file, which is
+/// remembered in the state store so that a restarted controller keeps a broken file's
+/// objects too.
+struct Current {
+    root: PathBuf,
+    dir: PathBuf,
+    declared: Option<Declared>,
+    last_valid: LastValid,
 }
 
-impl Declared {
-    /// Reloads everything; returns the keys whose declaration appeared, changed or vanished.
-    fn reload(&mut self, root: &Path) -> BTreeSet<Key> {
-        let loaded = load(root);
-        let bad_files: BTreeMap<&PathBuf, String> = loaded
-            .diagnostics
-            .iter()
-            .rev()
-            .map(|d| (&d.file, d.to_string()))
-            .collect();
-        for d in &loaded.diagnostics {
-            tracing::warn!(target: "pocket_dock::controller", problem = %d, "invalid document; keeping the last valid version of its file");
-        }
-        let mut by_file: BTreeMap<PathBuf, Vec<Object>> = BTreeMap::new();
-        for object in &loaded.declarations.objects {
-            by_file
-                .entry(object.source.file.clone())
-                .or_default()
-                .push(object.clone());
-        }
-        self.invalid.clear();
-        for (file, problem) in &bad_files {
-            let kept = self.by_file.get(*file).cloned().unwrap_or_default();
-            for o in &kept {
-                self.invalid
-                    .insert(Key::new(o.kind, o.metadata.name.clone()), problem.clone());
+impl Current {
+    fn new(workspace: &Workspace) -> Current {
+        let dir = workspace.root.join(DIR_NAME);
+        let last_valid = match StateStore::open(&dir).and_then(|(store, _)| store.last_valid()) {
+            Ok(last_valid) => last_valid,
+            Err(e) => {
+                tracing::warn!(target: "pocket_dock::controller", error = %e, "cannot read the last valid declarations; a file that is broken now declares nothing until it is fixed");
+                LastValid::default()
             }
-            by_file.insert((*file).clone(), kept);
+        };
+        Current {
+            root: workspace.root.clone(),
+            dir,
+            declared: None,
+            last_valid,
         }
-        let before: BTreeMap<Key, &Object> = self
-            .by_file
-            .values()
-            .flatten()
-            .map(|o| (Key::new(o.kind, o.metadata.name.clone()), o))
-            .collect();
-        let after: BTreeMap<Key, &Object> = by_file
-            .values()
-            .flatten()
-            .map(|o| (Key::new(o.kind, o.metadata.name.clone()), o))
-            .collect();
-        let mut changed: BTreeSet<Key> = before
-            .keys()
-            .filter(|k| !after.contains_key(*k))
-            .cloned()
-            .collect();
-        for (key, object) in &after {
-            let same = before
-                .get(key)
-                .is_some_and(|b| b.spec == object.spec && b.metadata == object.metadata);
-            if !same {
-                changed.insert(key.clone());
+    }
+
+    fn declarations(&self) -> Option<&Declarations> {
+        self.declared.as_ref().map(|d| &d.declarations)
+    }
+
+    /// Reloads everything; returns the keys whose declaration appeared, changed or
+    /// vanished, or whose file became valid or invalid.
+    fn reload(&mut self) -> BTreeSet<Key> {
+        let next = Declared::load(&self.root, &self.last_valid);
+        let problems_before = self.declared.as_ref().map(|d| d.problems.clone());
+        if problems_before.as_ref() != Some(&next.problems) {
+            for problem in &next.problems {
+                tracing::warn!(target: "pocket_dock::controller", problem = %problem, "invalid declaration; the last valid version of its file stays in effect and nothing is pruned");
             }
-        }
-        // Workspace-wide settings changing affects every sandbox.
-        let settings_changed = self
-            .declarations
-            .as_ref()
-            .is_some_and(|d| d.settings != loaded.declarations.settings);
-        let mut declarations = loaded.declarations;
-        declarations.objects = by_file.values().flatten().cloned().collect();
-        if settings_changed {
-            changed.extend(
-                declarations
-                    .objects
-                    .iter()
-                    .filter(|o| o.kind == Kind::Sandbox)
-                    .map(|o| Key::new(o.kind, o.metadata.name.clone())),
+            let written = status::write_workspace(
+                &self.dir,
+                status::WorkspaceStatus::new(
+                    next.declarations.workspace_name.clone(),
+                    next.problems.clone(),
+                ),
             );
+            for skipped in written.skipped {
+                tracing::warn!(target: "pocket_dock::controller", problem = %skipped, "status file left alone");
+            }
         }
-        self.by_file = by_file;
-        self.declarations = Some(declarations);
+        if next.last_valid != self.last_valid {
+            let saved = StateStore::open(&self.dir)
+                .and_then(|(store, _)| store.save_last_valid(&next.last_valid));
+            if let Err(e) = saved {
+                tracing::warn!(target: "pocket_dock::controller", error = %e, "cannot remember the last valid declarations; after a restart, a broken file would declare nothing");
+            }
+            self.last_valid = next.last_valid.clone();
+        }
+        let changed = match &self.declared {
+            Some(before) => changed_keys(before, &next),
+            None => next.declarations.objects.iter().map(key_of).collect(),
+        };
+        self.declared = Some(next);
         changed
     }
+}
+
+fn key_of(object: &Object) -> Key {
+    Key::new(object.kind, object.metadata.name.clone())
+}
+
+/// Keys whose object or whose validity differs between two loads; every sandbox when the
+/// workspace-wide defaults changed.
+fn changed_keys(before: &Declared, after: &Declared) -> BTreeSet<Key> {
+    let index = |d: &'_ Declared| -> BTreeMap<Key, Object> {
+        d.declarations
+            .objects
+            .iter()
+            .map(|o| (key_of(o), o.clone()))
+            .collect()
+    };
+    let (old, new) = (index(before), index(after));
+    let mut changed: BTreeSet<Key> = old
+        .keys()
+        .chain(new.keys())
+        .filter(|k| {
+            let same = match (old.get(*k), new.get(*k)) {
+                (Some(a), Some(b)) => {
+                    a.spec == b.spec && a.metadata == b.metadata && a.resolved == b.resolved
+                }
+                _ => false,
+            };
+            !same || before.retained.get(*k) != after.retained.get(*k)
+        })
+        .cloned()
+        .collect();
+    if before.declarations.settings != after.declarations.settings {
+        changed.extend(new.keys().filter(|k| k.kind == Kind::Sandbox).cloned());
+    }
+    changed
 }
 
 /// Logs each action (the CLI's apply printer is not used by the controller).
@@ -199,7 +219,7 @@ pub async fn run(
         tx.clone(),
     ));
 
-    let mut declared = Declared::default();
+    let mut declared = Current::new(workspace);
     let mut contexts = ContextWatch::default();
     let mut queue = WorkQueue::new(Duration::from_millis(200), Duration::from_secs(30));
     let mut summary = ControllerSummary::default();
@@ -223,7 +243,7 @@ pub async fn run(
                 files_changed = false;
                 last_file_event = None;
                 burst_began = None;
-                for key in declared.reload(&workspace.root) {
+                for key in declared.reload() {
                     queue.add(key);
                 }
                 contexts.update(&declared, &workspace.root, &tx);
@@ -306,20 +326,21 @@ pub async fn run(
 async fn pass(
     engine: &Engine,
     workspace: &Workspace,
-    declared: &Declared,
+    declared: &Current,
     only: Option<BTreeSet<Key>>,
     queue: &mut WorkQueue,
     summary: &mut ControllerSummary,
     options: ControllerOptions,
 ) {
-    let Some(declarations) = &declared.declarations else {
+    let Some(current) = &declared.declared else {
         return;
     };
+    let declarations = &current.declarations;
     let started = Instant::now();
     let apply_options = ApplyOptions {
         readiness: Readiness::Once,
         only: only.clone(),
-        invalid: declared.invalid.clone(),
+        invalid: current.retained.clone(),
         ..ApplyOptions::default()
     };
     summary.passes += 1;
@@ -452,9 +473,9 @@ struct ContextWatch {
 }
 
 impl ContextWatch {
-    fn update(&mut self, declared: &Declared, root: &Path, tx: &mpsc::Sender<Trigger>) {
+    fn update(&mut self, declared: &Current, root: &Path, tx: &mpsc::Sender<Trigger>) {
         let mut dirs: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
-        for object in declared.declarations.iter().flat_map(|d| &d.objects) {
+        for object in declared.declarations().iter().flat_map(|d| &d.objects) {
             if let pocket_dock_spec::model::Spec::Image(image) = &object.spec
                 && let Some(build) = &image.build
             {

@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use pocket_dock_spec::model::{
     Build, DesiredState, MountType, Network, Protocol, PullPolicy, RestartPolicy, SandboxSpec, Spec,
 };
-use pocket_dock_spec::{Declarations, Kind, parse_duration};
+use pocket_dock_spec::{Declarations, Kind, Object, parse_duration};
 
 use crate::engine::labels::{SPEC, SPEC_HASH};
 use crate::engine::{
@@ -69,7 +69,47 @@ pub struct DesiredSandbox {
     pub running: bool,
     pub depends_on: Vec<String>,
     pub volumes: Vec<String>,
+    /// The host folders and files it bind-mounts, as validated.
+    pub bind_sources: Vec<BindSource>,
     pub probe: Option<Probe>,
+}
+
+/// A bind mount's host path, as validation resolved it, and the folder it must stay in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindSource {
+    pub path: PathBuf,
+    /// The workspace root, unless the mount allows paths outside it.
+    pub within: Option<PathBuf>,
+}
+
+impl BindSource {
+    /// Checks that the path is still what was validated: it exists, no component of it has
+    /// become a symlink since (its canonical form is itself), and it is still inside the
+    /// workspace. Run right before every create and start. Why not, when it fails.
+    pub fn recheck(&self) -> Result<(), String> {
+        let canonical = self.path.canonicalize().map_err(|e| {
+            format!(
+                "bind mount source {} is no longer there ({e})",
+                self.path.display()
+            )
+        })?;
+        if canonical != self.path {
+            return Err(format!(
+                "bind mount source {} now leads to {} (a symlink appeared after validation); refusing to mount it",
+                self.path.display(),
+                canonical.display()
+            ));
+        }
+        if let Some(root) = &self.within
+            && !canonical.starts_with(root)
+        {
+            return Err(format!(
+                "bind mount source {} is outside the workspace root",
+                self.path.display()
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +162,9 @@ pub struct Desired {
     pub snapshots: BTreeMap<String, DesiredSnapshot>,
     /// Every image name this workspace makes starts with it (`localhost/pocket-dock/<id>/`).
     pub image_repository_prefix: String,
+    /// Whether this is everything the workspace wants (every file read and valid). Only
+    /// then can an object that is not here be pruned.
+    pub complete: bool,
 }
 
 /// The podman name of a Volume object's volume.
@@ -133,6 +176,7 @@ impl Desired {
     pub fn from_declarations(declarations: &Declarations, ownership: &Ownership) -> Desired {
         let mut desired = Desired {
             image_repository_prefix: images::repository(ownership, ""),
+            complete: declarations.complete,
             ..Desired::default()
         };
         for object in &declarations.objects {
@@ -195,7 +239,7 @@ impl Desired {
                     {
                         desired.sandboxes.insert(
                             name.clone(),
-                            sandbox(&name, &effective, declarations, ownership),
+                            sandbox(&name, &effective, object, declarations, ownership),
                         );
                     }
                 }
@@ -262,20 +306,22 @@ impl Desired {
     /// `keys` and everything that depends on them, directly or not: what changing them can
     /// change (a rebuilt image renames the images built on it and recreates their sandboxes).
     pub fn with_dependants(&self, keys: &BTreeSet<Key>) -> BTreeSet<Key> {
-        let mut all = keys.clone();
-        loop {
-            let before = all.len();
-            let more: Vec<Key> = self
-                .keys()
-                .into_iter()
-                .filter(|k| !all.contains(k))
-                .filter(|k| self.dependencies(k).iter().any(|d| all.contains(d)))
-                .collect();
-            all.extend(more);
-            if all.len() == before {
-                return all;
+        let mut dependants: BTreeMap<Key, Vec<Key>> = BTreeMap::new();
+        for key in self.keys() {
+            for dependency in self.dependencies(&key) {
+                dependants.entry(dependency).or_default().push(key.clone());
             }
         }
+        let mut all = keys.clone();
+        let mut pending: Vec<Key> = keys.iter().cloned().collect();
+        while let Some(key) = pending.pop() {
+            for dependant in dependants.get(&key).into_iter().flatten() {
+                if all.insert(dependant.clone()) {
+                    pending.push(dependant.clone());
+                }
+            }
+        }
+        all
     }
 
     /// The local reference of an `Image` or `Snapshot` object, if it can be known.
@@ -323,53 +369,48 @@ fn resolve_image_tags(images: &mut BTreeMap<String, DesiredImage>, ownership: &O
             }
         }
     }
-    // Builds, parents first: each pass resolves the builds whose parent is settled.
-    let mut pending: Vec<String> = names
-        .into_iter()
-        .filter(|n| matches!(images[n].origin, ImageOrigin::Build(_)))
-        .collect();
-    while !pending.is_empty() {
-        let before = pending.len();
-        pending.retain(|name| {
-            let parent = images[name].parent.clone();
-            let base = match parent.as_deref().map(|p| images.get(p)) {
-                None => Ok(None),
-                Some(None) => Err(format!(
-                    "builds on Image/{}, which is not declared",
-                    parent.unwrap_or_default()
-                )),
-                Some(Some(p)) if p.problem.is_some() => {
-                    Err(format!("builds on Image/{}, which cannot be made", p.name))
-                }
-                Some(Some(p)) if p.tag.is_empty() => return true, // not resolved yet
-                Some(Some(p)) => Ok(Some(p.tag.clone())),
-            };
-            let Some(image) = images.get_mut(name) else {
-                return false;
-            };
-            let ImageOrigin::Build(recipe) = &mut image.origin else {
-                return false;
-            };
-            match base {
-                Ok(base) => {
-                    recipe.base = base;
-                    match recipe.prepare() {
-                        Ok(prepared) => {
-                            image.tag = images::build_tag(ownership, name, &prepared.content_hash);
-                        }
-                        Err(e) => image.problem = Some(e.to_string()),
+    // Builds, parents first; a parent that is still unresolved when its child comes is in a
+    // `build.from` cycle (which validation reports).
+    let order: Vec<String> = crate::reconcile::plan::in_dependency_order(
+        images.values(),
+        |i| i.name.as_str(),
+        |i| i.parent.as_deref().into_iter().collect(),
+    )
+    .into_iter()
+    .filter(|i| matches!(i.origin, ImageOrigin::Build(_)))
+    .map(|i| i.name.clone())
+    .collect();
+    for name in &order {
+        let parent = images[name].parent.clone();
+        let base = match parent.as_deref().map(|p| images.get(p)) {
+            None => Ok(None),
+            Some(None) => Err(format!(
+                "builds on Image/{}, which is not declared",
+                parent.unwrap_or_default()
+            )),
+            Some(Some(p)) if p.problem.is_some() => {
+                Err(format!("builds on Image/{}, which cannot be made", p.name))
+            }
+            Some(Some(p)) if p.tag.is_empty() => Err("its build.from chain is a cycle".into()),
+            Some(Some(p)) => Ok(Some(p.tag.clone())),
+        };
+        let Some(image) = images.get_mut(name) else {
+            continue;
+        };
+        let ImageOrigin::Build(recipe) = &mut image.origin else {
+            continue;
+        };
+        match base {
+            Ok(base) => {
+                recipe.base = base;
+                match recipe.prepare() {
+                    Ok(prepared) => {
+                        image.tag = images::build_tag(ownership, name, &prepared.content_hash);
                     }
-                }
-                Err(problem) => image.problem = Some(problem),
-            }
-            false
-        });
-        if pending.len() == before {
-            for name in pending.drain(..) {
-                if let Some(image) = images.get_mut(&name) {
-                    image.problem = Some("its build.from chain is a cycle".into());
+                    Err(e) => image.problem = Some(e.to_string()),
                 }
             }
+            Err(problem) => image.problem = Some(problem),
         }
     }
 }
@@ -386,6 +427,7 @@ fn container_spec(s: &SandboxSpec) -> SandboxSpec {
 fn sandbox(
     name: &str,
     s: &SandboxSpec,
+    object: &Object,
     declarations: &Declarations,
     ownership: &Ownership,
 ) -> DesiredSandbox {
@@ -424,14 +466,29 @@ fn sandbox(
         _ => RestartMode::No,
     };
     let mut volumes = Vec::new();
-    for m in &s.mounts {
+    let mut bind_sources = Vec::new();
+    for (i, m) in s.mounts.iter().enumerate() {
         let source = m.source.clone().unwrap_or_default();
         config.mounts.push(match m.kind {
-            MountType::Bind => MountConfig::Bind {
-                source: declarations.root.join(&source),
-                target: m.target.clone(),
-                read_only: m.read_only,
-            },
+            MountType::Bind => {
+                // What validation resolved, not what is written: a symlink swapped in later
+                // cannot redirect it (and each start checks that it still holds).
+                let path = object
+                    .resolved
+                    .mounts
+                    .get(&i)
+                    .cloned()
+                    .unwrap_or_else(|| declarations.root.join(&source));
+                bind_sources.push(BindSource {
+                    path: path.clone(),
+                    within: (!m.allow_outside_workspace).then(|| declarations.root.clone()),
+                });
+                MountConfig::Bind {
+                    source: path,
+                    target: m.target.clone(),
+                    read_only: m.read_only,
+                }
+            }
             MountType::Volume => {
                 volumes.push(source.clone());
                 MountConfig::Volume {
@@ -495,6 +552,47 @@ fn sandbox(
         running: s.state == DesiredState::Running,
         depends_on: s.depends_on.clone(),
         volumes,
+        bind_sources,
         probe,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bind_source_must_stay_what_was_validated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.join("data")).unwrap();
+        let source = BindSource {
+            path: root.join("data"),
+            within: Some(root.clone()),
+        };
+        source.recheck().unwrap();
+
+        // Swapped for a symlink to a folder outside the workspace after validation.
+        std::fs::remove_dir(root.join("data")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("data")).unwrap();
+        let reason = source.recheck().unwrap_err();
+        assert!(reason.contains("a symlink appeared"), "{reason}");
+
+        std::fs::remove_file(root.join("data")).unwrap();
+        let reason = source.recheck().unwrap_err();
+        assert!(reason.contains("no longer there"), "{reason}");
+
+        // Outside is allowed only when the mount says so.
+        let elsewhere = BindSource {
+            path: outside.path().canonicalize().unwrap(),
+            within: Some(root.clone()),
+        };
+        assert!(elsewhere.recheck().is_err());
+        let allowed = BindSource {
+            within: None,
+            ..elsewhere
+        };
+        allowed.recheck().unwrap();
     }
 }

@@ -68,6 +68,8 @@ pub enum ActionError {
     ContextChanged { image: String },
     #[error("cannot snapshot Sandbox/{sandbox}: {reason}")]
     SnapshotSource { sandbox: String, reason: String },
+    #[error("Sandbox/{sandbox} was not started: {reason}")]
+    UnsafeMount { sandbox: String, reason: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -79,7 +81,7 @@ impl ActionError {
             ActionError::DependencyFailed { .. } | ActionError::NotReady { .. } => "runtime",
             ActionError::ForeignName { .. } | ActionError::ContextChanged { .. } => "conflict",
             ActionError::TimedOut => "timeout",
-            ActionError::Image(_) => "invalid-input",
+            ActionError::Image(_) | ActionError::UnsafeMount { .. } => "invalid-input",
             ActionError::SnapshotSource { .. } => "conflict",
             ActionError::Internal(_) => "internal",
         }
@@ -200,35 +202,42 @@ fn levels(plan: &Plan, desired: &Desired) -> Vec<Vec<Action>> {
                 image_removals += 1;
                 removals_from + image_removals
             }
-            _ => 1 + depth(&action.key, desired, &mut depths, &mut BTreeSet::new()),
+            _ => 1 + depth(&action.key, desired, &mut depths),
         };
         by_level.entry(level).or_default().push(action.clone());
     }
     by_level.into_values().collect()
 }
 
-/// How many dependency steps lie under `key` (cycles, which validation reports, count 0).
-fn depth(
-    key: &Key,
-    desired: &Desired,
-    memo: &mut BTreeMap<Key, usize>,
-    visiting: &mut BTreeSet<Key>,
-) -> usize {
-    if let Some(d) = memo.get(key) {
-        return *d;
+/// How many dependency steps lie under `key` (a dependency in a cycle, which validation
+/// reports, counts as a leaf). Iterative: the depth of a chain comes from user input.
+fn depth(key: &Key, desired: &Desired, memo: &mut BTreeMap<Key, usize>) -> usize {
+    let mut visiting: BTreeSet<Key> = BTreeSet::new();
+    let mut stack: Vec<(Key, bool)> = vec![(key.clone(), false)];
+    while let Some((k, expanded)) = stack.pop() {
+        if memo.contains_key(&k) {
+            continue;
+        }
+        if expanded {
+            let d = desired
+                .dependencies(&k)
+                .iter()
+                .map(|dep| memo.get(dep).map_or(1, |d| d + 1))
+                .max()
+                .unwrap_or(0);
+            visiting.remove(&k);
+            memo.insert(k, d);
+        } else if visiting.insert(k.clone()) {
+            let deps = desired.dependencies(&k);
+            stack.push((k, true));
+            for dep in deps {
+                if !memo.contains_key(&dep) && !visiting.contains(&dep) {
+                    stack.push((dep, false));
+                }
+            }
+        }
     }
-    if !visiting.insert(key.clone()) {
-        return 0;
-    }
-    let d = desired
-        .dependencies(key)
-        .iter()
-        .map(|dep| 1 + depth(dep, desired, memo, visiting))
-        .max()
-        .unwrap_or(0);
-    visiting.remove(key);
-    memo.insert(key.clone(), d);
-    d
+    memo.get(key).copied().unwrap_or(0)
 }
 
 /// The first failed object this action depends on, if any.
@@ -289,6 +298,7 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
         Op::Start => {
             let s = sandbox(ctx, name)?;
             if let Some(c) = find_observed(ctx, name, &s.container_name) {
+                recheck_sources(s)?;
                 engine.start_container(&c).await?;
                 wait_ready(ctx, s, &c).await?;
             }
@@ -340,7 +350,23 @@ fn find_observed(ctx: &Ctx, name: &str, container_name: &str) -> Option<OwnedCon
         .map(|c| c.handle.clone())
 }
 
+/// What was validated is what is used: every bind source is re-checked right before a
+/// create or start, so a symlink swapped in since (from inside a sandbox that mounts the
+/// workspace, say) cannot make it reach elsewhere.
+fn recheck_sources(s: &DesiredSandbox) -> Result<(), ActionError> {
+    for source in &s.bind_sources {
+        source
+            .recheck()
+            .map_err(|reason| ActionError::UnsafeMount {
+                sandbox: s.name.clone(),
+                reason,
+            })?;
+    }
+    Ok(())
+}
+
 async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), ActionError> {
+    recheck_sources(s)?;
     let mut config = s.config.clone();
     config.image = image_reference(s, &ctx.desired).unwrap_or_default();
     let container = match ctx.engine.create_container(&ctx.ownership, &config).await {
@@ -376,6 +402,7 @@ async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), Action
         Err(e) => return Err(e.into()),
     };
     if start {
+        recheck_sources(s)?;
         ctx.engine.start_container(&container).await?;
         wait_ready(ctx, s, &container).await?;
     }

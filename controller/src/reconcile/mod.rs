@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use pocket_dock_spec::{Declarations, Kind};
 
+use crate::declared::LastValid;
 use crate::engine::{CallStats, Engine, Ownership};
 use crate::error::Error;
 use crate::store::{Instance, JournalEntry, StateStore};
@@ -257,11 +258,20 @@ pub async fn apply(
         .map(|(k, r)| (k.clone(), r.clone()))
         .collect();
     let mut statuses = status::compute(&desired, &observed, &findings);
-    let status_files_written = status::write_all(&dir, &mut statuses).unwrap_or_else(|e| {
-        warnings.push(format!("could not write status files: {e}"));
-        0
-    });
+    let written = status::write_all(&dir, &mut statuses, declarations.complete);
+    warnings.extend(written.skipped);
+    let status_files_written = written.files;
+    if declarations.complete {
+        // Every file is valid: that is the workspace's status, and each file's last valid
+        // version from now on.
+        let written = status::write_workspace(
+            &dir,
+            status::WorkspaceStatus::new(declarations.workspace_name.clone(), Vec::new()),
+        );
+        warnings.extend(written.skipped);
+    }
     if let Some(store) = &journal.store {
+        remember_last_valid(store, declarations, &mut warnings);
         sweep_sessions(engine, &ownership, store).await;
         sync_registry(store, &observed, &mut warnings);
         record_snapshots(store, &desired, &observed, &mut warnings);
@@ -369,6 +379,24 @@ async fn sweep_sessions(engine: &Engine, ownership: &Ownership, store: &Mutex<St
         }
     }
     tracing::info!(target: "pocket_dock::controller", swept = swept.len(), "cleaned up sessions whose client is gone");
+}
+
+/// Stores each file's documents as its last valid version, when all are valid and differ
+/// from what is stored.
+fn remember_last_valid(
+    store: &Mutex<StateStore>,
+    declarations: &Declarations,
+    warnings: &mut Vec<String>,
+) {
+    let (Some(current), Ok(store)) = (LastValid::of_complete(declarations), store.lock()) else {
+        return;
+    };
+    if store.last_valid().is_ok_and(|stored| stored == current) {
+        return;
+    }
+    if let Err(e) = store.save_last_valid(&current) {
+        warnings.push(format!("could not remember the valid declarations: {e}"));
+    }
 }
 
 fn record_snapshots(

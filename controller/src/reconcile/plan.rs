@@ -120,12 +120,27 @@ pub struct Blocked {
     pub reason: String,
 }
 
+/// An undeclared object that was not pruned because the declarations are not the complete
+/// picture: a file is invalid (its objects may be among these), or the file list was cut.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Kept {
+    pub key: Key,
+    pub reason: String,
+}
+
+/// Why undeclared objects are kept while the declarations are incomplete.
+pub const INCOMPLETE: &str =
+    "not pruned: some declarations could not be read or are invalid, so it may still be wanted";
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Plan {
     pub actions: Vec<Action>,
     pub blocked: Vec<Blocked>,
     /// Undeclared volumes left alone because `--prune-volumes` was not given.
     pub kept_volumes: Vec<String>,
+    /// Undeclared containers and images left alone because the declarations are incomplete.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<Kept>,
 }
 
 impl Plan {
@@ -170,35 +185,52 @@ pub fn image_reference(s: &DesiredSandbox, desired: &Desired) -> Option<String> 
     }
 }
 
-/// `items` in an order where every dependency comes first (ties keep the input order,
-/// which is by name). Dependencies that are not among `items` are ignored; a cycle
-/// (which validation reports) is appended as it is.
-fn in_dependency_order<'a, T>(
+/// `items` in an order where every dependency comes first: in passes over the input, each
+/// taking, in input order, every item whose dependencies are all taken (ties keep the input
+/// order, which is by name). Dependencies that are not among `items` are ignored; items in
+/// or behind a cycle (which validation reports) are appended as they are.
+///
+/// Computed without the passes, in linear time: an item's pass is the latest pass of its
+/// dependencies, plus one for a dependency that comes after it in the input (the pass had
+/// already looked at the item when it took that dependency).
+pub(crate) fn in_dependency_order<'a, T>(
     items: impl Iterator<Item = &'a T>,
     name: impl Fn(&T) -> &str,
     dependencies: impl Fn(&T) -> Vec<&str>,
 ) -> Vec<&'a T> {
-    let mut pending: Vec<&T> = items.collect();
-    let known: BTreeSet<&str> = pending.iter().map(|i| name(i)).collect();
-    let mut done: BTreeSet<&str> = BTreeSet::new();
-    let mut order = Vec::new();
-    while !pending.is_empty() {
-        let before = pending.len();
-        pending.retain(|item| {
-            let ready = dependencies(item)
-                .iter()
-                .all(|d| done.contains(d) || !known.contains(d));
-            if ready {
-                done.insert(name(item));
-                order.push(*item);
-            }
-            !ready
-        });
-        if pending.len() == before {
-            order.append(&mut pending);
+    let items: Vec<&T> = items.collect();
+    let mut position: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        position.entry(name(item)).or_insert(i);
+    }
+    let mut waiting_on = vec![0usize; items.len()];
+    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
+    for (i, item) in items.iter().enumerate() {
+        let deps: BTreeSet<usize> = dependencies(item)
+            .into_iter()
+            .filter_map(|d| position.get(d).copied())
+            .collect();
+        waiting_on[i] = deps.len();
+        for d in deps {
+            dependants[d].push(i);
         }
     }
-    order
+    let mut pass = vec![0usize; items.len()];
+    let mut ready: Vec<usize> = (0..items.len()).filter(|&i| waiting_on[i] == 0).collect();
+    let mut settled = Vec::with_capacity(items.len());
+    while let Some(j) = ready.pop() {
+        settled.push(j);
+        for &i in &dependants[j] {
+            pass[i] = pass[i].max(pass[j] + usize::from(j > i));
+            waiting_on[i] -= 1;
+            if waiting_on[i] == 0 {
+                ready.push(i);
+            }
+        }
+    }
+    settled.sort_by_key(|&i| (pass[i], i));
+    let stuck = (0..items.len()).filter(|&i| waiting_on[i] > 0);
+    settled.into_iter().chain(stuck).map(|i| items[i]).collect()
 }
 
 /// Sandboxes in an order where every `dependsOn` comes first.
@@ -213,9 +245,18 @@ pub fn dependency_order(desired: &Desired) -> Vec<&DesiredSandbox> {
 pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Plan {
     let mut plan = Plan::default();
 
-    // 1. Containers that should not exist: undeclared, or strays next to the right one.
+    // 1. Containers that should not exist: undeclared, or strays next to the right one. An
+    // undeclared one is pruned only when the declarations are complete: until then it may
+    // belong to a file that does not parse.
     for (name, containers) in &observed.sandboxes {
         let declared = desired.sandboxes.get(name);
+        if declared.is_none() && !desired.complete {
+            plan.kept.push(Kept {
+                key: Key::new(Kind::Sandbox, name.clone()),
+                reason: INCOMPLETE.to_string(),
+            });
+            continue;
+        }
         for c in containers {
             let keep = declared.is_some_and(|d| d.container_name == c.container_name);
             if !keep {
@@ -313,7 +354,7 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
         .keys()
         .filter(|n| !desired.volumes.contains_key(*n))
     {
-        if options.prune_volumes {
+        if options.prune_volumes && desired.complete {
             plan.actions.push(Action {
                 key: Key::new(Kind::Volume, name.clone()),
                 op: Op::RemoveVolume,
@@ -485,7 +526,15 @@ fn prune_images(desired: &Desired, observed: &Observed, plan: &mut Plan) {
         for tag in &image.repo_tags {
             let (repository, _) = crate::images::split_tag(tag);
             let ours = repository.starts_with(&desired.image_repository_prefix);
-            if ours && !wanted.contains(tag.as_str()) {
+            if ours && !wanted.contains(tag.as_str()) && !desired.complete {
+                let key = Key::new(kind, name.clone());
+                if !plan.kept.iter().any(|k| k.key == key) {
+                    plan.kept.push(Kept {
+                        key,
+                        reason: INCOMPLETE.to_string(),
+                    });
+                }
+            } else if ours && !wanted.contains(tag.as_str()) {
                 plan.actions.push(Action {
                     key: Key::new(kind, name.clone()),
                     op: Op::RemoveImage {
@@ -695,6 +744,69 @@ pub fn simulate(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The definition `in_dependency_order` computes in linear time.
+    fn in_passes(items: &[(String, Vec<String>)]) -> Vec<&str> {
+        let mut pending: Vec<&(String, Vec<String>)> = items.iter().collect();
+        let known: BTreeSet<&str> = items.iter().map(|(n, _)| n.as_str()).collect();
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        let mut order = Vec::new();
+        while !pending.is_empty() {
+            let before = pending.len();
+            pending.retain(|(name, deps)| {
+                let ready = deps
+                    .iter()
+                    .all(|d| done.contains(d.as_str()) || !known.contains(d.as_str()));
+                if ready {
+                    done.insert(name);
+                    order.push(name.as_str());
+                }
+                !ready
+            });
+            if pending.len() == before {
+                order.extend(pending.drain(..).map(|(n, _)| n.as_str()));
+            }
+        }
+        order
+    }
+
+    proptest! {
+        #[test]
+        fn dependency_order_matches_its_definition(
+            edges in proptest::collection::vec(proptest::collection::vec(0usize..12, 0..4), 1..12)
+        ) {
+            let items: Vec<(String, Vec<String>)> = edges
+                .iter()
+                .enumerate()
+                .map(|(i, deps)| (format!("n{i}"), deps.iter().map(|d| format!("n{d}")).collect()))
+                .collect();
+            let fast: Vec<&str> = in_dependency_order(
+                items.iter(),
+                |(n, _)| n.as_str(),
+                |(_, deps)| deps.iter().map(String::as_str).collect(),
+            )
+            .into_iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+            prop_assert_eq!(fast, in_passes(&items));
+        }
+    }
+
+    #[test]
+    fn a_long_dependency_chain_is_ordered_in_linear_time() {
+        let n = 20_000;
+        let items: Vec<(String, Vec<String>)> = (0..n)
+            .map(|i| (format!("s{i:05}"), vec![format!("s{:05}", i + 1)]))
+            .collect();
+        let started = std::time::Instant::now();
+        let order = in_dependency_order(
+            items.iter(),
+            |(n, _)| n.as_str(),
+            |(_, deps)| deps.iter().map(String::as_str).collect(),
+        );
+        assert_eq!(order.first().unwrap().0, format!("s{:05}", n - 1));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
     use crate::engine::{ContainerConfig, ContainerState, OwnedContainer, VolumeSummary};
     use crate::reconcile::desired::{DesiredVolume, ImageSource};
     use proptest::prelude::*;
@@ -716,6 +828,7 @@ mod tests {
             running,
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
             volumes: volumes.iter().map(|v| v.to_string()).collect(),
+            bind_sources: Vec::new(),
             probe: None,
         }
     }
@@ -748,6 +861,7 @@ mod tests {
                     )
                 })
                 .collect(),
+            complete: true,
             ..Desired::default()
         }
     }
@@ -881,19 +995,33 @@ mod tests {
                 mountpoint: String::new(),
             },
         );
-        let p = plan(&Desired::default(), &o, PlanOptions::default());
+        let nothing = desired(Vec::new(), &[]);
+        let p = plan(&nothing, &o, PlanOptions::default());
         assert_eq!(ops(&p), ["remove Sandbox/old"]);
         assert_eq!(p.actions[0].reason, "no longer declared");
         assert_eq!(p.kept_volumes, ["data"]);
-        let p = plan(
-            &Desired::default(),
-            &o,
-            PlanOptions {
-                prune_volumes: true,
-                ..PlanOptions::default()
-            },
-        );
+        let prune_volumes = PlanOptions {
+            prune_volumes: true,
+            ..PlanOptions::default()
+        };
+        let p = plan(&nothing, &o, prune_volumes);
         assert_eq!(ops(&p), ["remove Sandbox/old", "remove Volume/data"]);
+
+        // An incomplete picture (a file does not parse) proves nothing is unwanted.
+        let incomplete = Desired {
+            complete: false,
+            ..nothing
+        };
+        let p = plan(&incomplete, &o, prune_volumes);
+        assert!(p.is_empty(), "{:?}", ops(&p));
+        assert_eq!(
+            p.kept,
+            [Kept {
+                key: Key::new(Kind::Sandbox, "old"),
+                reason: INCOMPLETE.to_string()
+            }]
+        );
+        assert_eq!(p.kept_volumes, ["data"]);
     }
 
     #[test]
@@ -1053,6 +1181,17 @@ mod tests {
                 "localhost/pocket-dock/ws/x:old-1"
             ]
         );
+
+        d.complete = false;
+        let p = plan(&d, &o, PlanOptions::default());
+        assert!(
+            !p.actions
+                .iter()
+                .any(|a| matches!(a.op, Op::RemoveImage { .. })),
+            "an incomplete picture prunes no image"
+        );
+        assert_eq!(p.kept.len(), 1);
+        assert_eq!(p.kept[0].key, Key::new(Kind::Image, "x"));
     }
 
     #[test]
