@@ -175,7 +175,7 @@ fn walk(
         })?;
         let excluded = rules.excludes(&rel);
         if meta.is_dir() {
-            if excluded && !rules.has_exceptions() {
+            if excluded && !rules.may_reinclude_under(&rel) {
                 continue;
             }
             if !excluded {
