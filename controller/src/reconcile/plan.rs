@@ -932,6 +932,7 @@ mod tests {
             args: Default::default(),
             target: None,
             base: None,
+            workspace_root: "/".into(),
         })
     }
 
