@@ -1,6 +1,6 @@
-//! Build contexts: the files a build sees (after `.containerignore`/`.dockerignore`), their
-//! content hash (which names the image, so an unchanged context is never rebuilt), and the
-//! tarball sent to Podman.
+//! Build contexts: the files a build sees (after pocket-dock's own exclusions and
+//! `.containerignore`/`.dockerignore`), their content hash (which names the image, so an
+//! unchanged context is never rebuilt), and the tarball sent to Podman.
 //!
 //! Every read goes through [`nofollow`](super::nofollow): the context folder is opened by
 //! its canonical path, everything in it relative to that descriptor, and no symlink is ever
@@ -89,10 +89,45 @@ pub fn resolve_file(root: &Path, written: &str) -> PathBuf {
     }
 }
 
+/// Whether `path`, relative to the workspace root, is one of the files pocket-dock writes
+/// itself in `.pocket-dock/`: the state store (`state.db` and its `-wal`, `-shm` and
+/// `.corrupt-…` companions), the `status/` folder and everything in it, `controller.lock`,
+/// and temporary files (`.tmp-` in the name). They are never part of a build context, and
+/// a change to one is not an edit of the workspace.
+pub fn is_pocket_dock_own_file(path: &Path) -> bool {
+    let mut names = path.components().filter_map(|c| match c {
+        Component::Normal(name) => Some(name.as_encoded_bytes()),
+        _ => None,
+    });
+    if names.next() != Some(crate::workspace::DIR_NAME.as_bytes()) {
+        return false;
+    }
+    let Some(first) = names.next() else {
+        return false;
+    };
+    let temporary = |name: &[u8]| name.windows(5).any(|w| w == b".tmp-");
+    first.starts_with(crate::store::FILE_NAME.as_bytes())
+        || first == crate::reconcile::status::STATUS_DIR.as_bytes()
+        || first == crate::controller::lock::FILE_NAME.as_bytes()
+        || temporary(first)
+        || names.any(temporary)
+}
+
+/// Left out unless the ignore file re-includes them (`!.git`): the repository's history,
+/// and in a context at the workspace root the declarations, whose edits must not rebuild
+/// an image. Applied before the ignore file, whose patterns therefore win.
+fn default_exclusions(context_in_workspace: &Path) -> IgnoreRules {
+    let mut text = String::from(".git\n");
+    if context_in_workspace.as_os_str().is_empty() {
+        text.push_str(crate::workspace::DIR_NAME);
+    }
+    IgnoreRules::parse(&text)
+}
+
 impl BuildRecipe {
     /// Reads the context and the Containerfile; hashes them with the args, target and base.
     pub fn prepare(&self) -> Result<PreparedBuild, ImageError> {
-        self.context_in_workspace()?;
+        let context_in_workspace = self.context_in_workspace()?;
         let context = DirHandle::open_canonical(&self.context)?;
         let (path, text) = self.read_containerfile(&context)?;
         let containerfile = match &self.base {
@@ -101,8 +136,9 @@ impl BuildRecipe {
             }
             None => text,
         };
-        let rules = read_ignore_file(&context)?;
-        let entries = walk(context, &rules)?;
+        let rules =
+            default_exclusions(context_in_workspace).followed_by(read_ignore_file(&context)?);
+        let entries = walk(context, &rules, context_in_workspace)?;
         Ok(PreparedBuild {
             content_hash: self.content_hash(&containerfile, &entries),
             containerfile,
@@ -257,9 +293,13 @@ impl Frame {
 }
 
 /// Collects the context's entries in sorted order (a folder before what is in it), leaving
-/// out what the rules exclude, and hashes every file read. A
+/// out pocket-dock's own files and what the rules exclude, and hashes every file read. A
 /// loop over a stack of open folders rather than recursion, so depth costs no call stack.
-fn walk(context: DirHandle, rules: &IgnoreRules) -> Result<Vec<(String, Entry)>, ImageError> {
+fn walk(
+    context: DirHandle,
+    rules: &IgnoreRules,
+    context_in_workspace: &Path,
+) -> Result<Vec<(String, Entry)>, ImageError> {
     let mut entries = Vec::new();
     let mut stack = vec![Frame::new(context, String::new())?];
     while let Some(frame) = stack.last_mut() {
@@ -268,6 +308,9 @@ fn walk(context: DirHandle, rules: &IgnoreRules) -> Result<Vec<(String, Entry)>,
             continue;
         };
         let rel = format!("{}{name}", frame.prefix);
+        if is_pocket_dock_own_file(&context_in_workspace.join(&rel)) {
+            continue;
+        }
         // Gone since the folder was listed: not part of this context.
         let Some(kind) = frame.dir.kind_of(&name)? else {
             continue;
@@ -553,6 +596,126 @@ mod tests {
         let (_keep, root) = workspace();
         let err = recipe(&root).prepare().unwrap_err();
         assert!(err.to_string().contains("no Containerfile"), "{err}");
+    }
+
+    /// A workspace whose root is the context, with every kind of file pocket-dock writes.
+    fn workspace_with_own_files(root: &Path) {
+        write(root, "Containerfile", "FROM x\nCOPY . /app\n");
+        write(root, "app.txt", "app");
+        write(root, ".pocket-dock/state.db", "db");
+        write(root, ".pocket-dock/state.db-wal", "wal");
+        write(root, ".pocket-dock/state.db.corrupt-2026", "old");
+        write(root, ".pocket-dock/status/sandbox/a.yaml", "phase: Running");
+        write(root, ".pocket-dock/controller.lock", "");
+        write(root, ".pocket-dock/images/web.yaml.tmp-42", "half");
+        write(root, ".pocket-dock/web.yaml", "kind: Sandbox");
+        write(root, ".git/HEAD", "ref: refs/heads/main");
+    }
+
+    const OWN_FILES: [&str; 6] = [
+        ".pocket-dock/state.db",
+        ".pocket-dock/state.db-wal",
+        ".pocket-dock/state.db.corrupt-2026",
+        ".pocket-dock/status/sandbox/a.yaml",
+        ".pocket-dock/controller.lock",
+        ".pocket-dock/images/web.yaml.tmp-42",
+    ];
+
+    #[test]
+    fn pocket_dock_files_and_git_are_not_in_a_context_at_the_root() {
+        let (_keep, root) = workspace();
+        workspace_with_own_files(&root);
+        let r = recipe(&root);
+        let first = hash(&r);
+        for rel in OWN_FILES
+            .iter()
+            .chain(&[".pocket-dock/web.yaml", ".git/HEAD"])
+        {
+            write(&root, rel, "changed by the apply");
+            assert_eq!(first, hash(&r), "{rel} is not part of the context");
+        }
+        write(&root, ".pocket-dock/state.db-shm", "new");
+        assert_eq!(first, hash(&r), "a new companion of the store");
+        assert_eq!(
+            tar_names(&r.prepare().unwrap()),
+            ["Containerfile", "app.txt", CONTAINERFILE_IN_TAR]
+        );
+        write(&root, "app.txt", "edited");
+        assert_ne!(first, hash(&r), "the workspace's own files still count");
+    }
+
+    #[test]
+    fn the_ignore_file_brings_git_and_declarations_back_but_never_own_files() {
+        let (_keep, root) = workspace();
+        workspace_with_own_files(&root);
+        let r = recipe(&root);
+        write(&root, ".containerignore", "!.git\n");
+        let with_git = tar_names(&r.prepare().unwrap());
+        assert!(with_git.contains(&".git/HEAD".to_string()), "{with_git:?}");
+        let before = hash(&r);
+        write(&root, ".git/HEAD", "ref: refs/heads/other");
+        assert_ne!(before, hash(&r), "re-included .git is hashed");
+
+        write(
+            &root,
+            ".containerignore",
+            "!.pocket-dock\n!.pocket-dock/**\n!**/state.db*\n",
+        );
+        let names = tar_names(&r.prepare().unwrap());
+        assert!(
+            names.contains(&".pocket-dock/web.yaml".to_string()),
+            "{names:?}"
+        );
+        for own in OWN_FILES {
+            assert!(!names.iter().any(|n| n == own), "{own} in {names:?}");
+        }
+        assert!(!names.iter().any(|n| n.contains("status")), "{names:?}");
+        let before = hash(&r);
+        for own in OWN_FILES {
+            write(&root, own, "changed again");
+        }
+        assert_eq!(before, hash(&r));
+    }
+
+    #[test]
+    fn only_the_files_pocket_dock_writes_are_its_own() {
+        for own in OWN_FILES
+            .iter()
+            .chain(&[".pocket-dock/status", "./.pocket-dock/state.db-shm"])
+        {
+            assert!(is_pocket_dock_own_file(Path::new(own)), "{own}");
+        }
+        for not_own in [
+            ".pocket-dock",
+            ".pocket-dock/web.yaml",
+            ".pocket-dock/snapshots/snap.yaml",
+            ".pocket-dock/statusquo.yaml",
+            "state.db",
+            "sub/.pocket-dock/state.db",
+            "status/a.yaml",
+        ] {
+            assert!(!is_pocket_dock_own_file(Path::new(not_own)), "{not_own}");
+        }
+    }
+
+    #[test]
+    fn a_context_in_a_subfolder_keeps_its_own_dot_folders_but_not_git() {
+        let (_keep, root) = workspace();
+        write(&root, "app/Containerfile", "FROM x\n");
+        write(&root, "app/.pocket-dock/notes", "user data");
+        write(&root, "app/.git/HEAD", "ref");
+        write(&root, ".pocket-dock/state.db", "db");
+        let mut r = recipe(&root.join("app"));
+        r.workspace_root = root.clone();
+        assert_eq!(
+            tar_names(&r.prepare().unwrap()),
+            [
+                ".pocket-dock",
+                ".pocket-dock/notes",
+                "Containerfile",
+                CONTAINERFILE_IN_TAR
+            ]
+        );
     }
 
     #[test]

@@ -67,6 +67,12 @@ impl IgnoreRules {
         IgnoreRules { patterns }
     }
 
+    /// These rules, then `later`'s: a pattern of `later` wins over these where both match.
+    pub fn followed_by(mut self, later: IgnoreRules) -> Self {
+        self.patterns.extend(later.patterns);
+        self
+    }
+
     /// Whether `path` (relative, `/`-separated) is left out of the context.
     pub fn excludes(&self, path: &str) -> bool {
         let parts = split_path(path);
@@ -340,6 +346,17 @@ mod tests {
         );
         assert!(IgnoreRules::parse("**").excludes("any/thing"));
         assert!(IgnoreRules::parse("a/**").excludes("a/x"));
+    }
+
+    #[test]
+    fn later_rules_win_over_earlier_ones() {
+        let defaults = IgnoreRules::parse(".git\n");
+        assert!(defaults.clone().excludes(".git/HEAD"));
+        let back = defaults.clone().followed_by(IgnoreRules::parse("!.git\n"));
+        assert!(!back.excludes(".git/HEAD"));
+        let partly = defaults.followed_by(IgnoreRules::parse("!.git\n.git/objects\n"));
+        assert!(!partly.excludes(".git/HEAD"));
+        assert!(partly.excludes(".git/objects/ab/cdef"));
     }
 
     #[test]
