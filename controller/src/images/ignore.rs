@@ -498,6 +498,25 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Skipping an excluded folder that no exception can reach inside loses nothing:
+        /// everything under it is excluded too.
+        #[test]
+        fn a_skipped_folder_holds_nothing_re_included(
+            lines in proptest::collection::vec(arb_line(), 1..4),
+            dir in r"[ab]{1,2}(/[ab]{1,2}){0,2}",
+            below in proptest::collection::vec(r"[ab]{1,2}(/[ab]{1,2}){0,2}", 1..6),
+        ) {
+            let rules = IgnoreRules::parse(&lines.join("\n"));
+            if rules.excludes(&dir) && !rules.may_reinclude_under(&dir) {
+                for path in &below {
+                    let path = format!("{dir}/{path}");
+                    proptest::prop_assert!(rules.excludes(&path), "{:?}: {}", lines, path);
+                }
+            }
+        }
+    }
+
     fn assert_fast(pattern: &str, name: &str) {
         let rules = IgnoreRules::parse(pattern);
         let start = Instant::now();
