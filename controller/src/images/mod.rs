@@ -8,6 +8,7 @@ pub mod containerfile;
 pub mod context;
 pub mod embedded;
 mod ignore;
+mod nofollow;
 
 use std::path::PathBuf;
 
@@ -23,6 +24,20 @@ pub enum ImageError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{} now resolves to {}: a symlink was put in its way after it was checked",
+        path.display(),
+        resolved.display()
+    )]
+    NoLongerCanonical { path: PathBuf, resolved: PathBuf },
+    #[error("{} is a symlink, which a build never follows", path.display())]
+    Symlink { path: PathBuf },
+    #[error("{} is not a regular file", path.display())]
+    NotRegularFile { path: PathBuf },
+    #[error("{} is outside the workspace {}", path.display(), root.display())]
+    OutsideWorkspace { path: PathBuf, root: PathBuf },
+    #[error("{} changed while the build context was read", path.display())]
+    FileChanged { path: PathBuf },
     #[error("no Containerfile or Dockerfile in {}; set build.containerfile", context.display())]
     NoContainerfile { context: PathBuf },
     #[error("{} has no FROM instruction for build.from to replace", path.display())]

@@ -338,13 +338,19 @@ impl Desired {
     }
 }
 
+/// The recipe's paths are resolved now (validation checked they stay in the workspace);
+/// reading the context later refuses them if a symlink was swapped in since.
 fn recipe(build: &Build, root: &Path) -> BuildRecipe {
     BuildRecipe {
-        context: root.join(&build.context),
-        containerfile: build.containerfile.as_ref().map(|c| root.join(c)),
+        context: images::context::resolve_folder(root, &build.context),
+        containerfile: build
+            .containerfile
+            .as_deref()
+            .map(|c| images::context::resolve_file(root, c)),
         args: build.args.clone(),
         target: build.target.clone(),
         base: None,
+        workspace_root: root.to_path_buf(),
     }
 }
 

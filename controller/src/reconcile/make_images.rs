@@ -51,16 +51,22 @@ pub async fn build(
     };
     let (args, target) = (recipe.args.clone(), recipe.target.clone());
     let recipe = recipe.clone();
+    let context_changed = || ActionError::ContextChanged {
+        image: name.to_string(),
+    };
     let (prepared, tar) = blocking(move || {
         let prepared = recipe.prepare()?;
         let tar = prepared.tarball()?;
         Ok((prepared, tar))
     })
-    .await?;
+    .await
+    .map_err(|e| match e {
+        // A file edited between hashing and packing: the same conflict as below.
+        ActionError::Image(ImageError::FileChanged { .. }) => context_changed(),
+        e => e,
+    })?;
     if images::build_tag(ownership, name, &prepared.content_hash) != tag {
-        return Err(ActionError::ContextChanged {
-            image: name.to_string(),
-        });
+        return Err(context_changed());
     }
     let mut labels = labels_for(ownership, Kind::Image, name);
     labels.insert(CONTENT_HASH.into(), prepared.content_hash.clone());

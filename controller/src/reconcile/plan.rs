@@ -1060,6 +1060,7 @@ mod tests {
             args: Default::default(),
             target: None,
             base: None,
+            workspace_root: "/".into(),
         })
     }
 
