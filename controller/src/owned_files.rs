@@ -210,6 +210,32 @@ impl OwnedDir {
         rustix::fs::fsync(&self.fd).map_err(|e| OwnedFileError::io("sync", temp_path, e))
     }
 
+    /// Opens the regular file `name` for reading and writing, creating it when absent;
+    /// refuses a symlink or anything else that is not a regular file.
+    pub fn open_or_create(&self, name: &str) -> Result<std::fs::File, OwnedFileError> {
+        let path = self.child(name);
+        let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = match rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o644)) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::LOOP) => {
+                return Err(OwnedFileError::NotOurs {
+                    path,
+                    what: EntryKind::Symlink.describe(),
+                });
+            }
+            Err(e) => return Err(OwnedFileError::io("open", path, e)),
+        };
+        let stat =
+            rustix::fs::fstat(&fd).map_err(|e| OwnedFileError::io("open", path.clone(), e))?;
+        match kind_of_mode(stat.st_mode) {
+            EntryKind::File => Ok(std::fs::File::from(fd)),
+            kind => Err(OwnedFileError::NotOurs {
+                path,
+                what: kind.describe(),
+            }),
+        }
+    }
+
     /// Creates `name` with `bytes`; refuses when anything by that name exists (a dangling
     /// symlink included).
     pub fn create_new(&self, name: &str, bytes: &[u8]) -> Result<(), OwnedFileError> {

@@ -222,12 +222,14 @@ impl StateStore {
         }
     }
 
-    /// Opens the store only when it exists (for commands that only read).
+    /// Opens the store only when it exists, as it is (for commands that only read): an
+    /// unreadable one is an error here, never moved aside.
     pub fn open_existing(dir: &Path) -> Result<Option<StateStore>, StoreError> {
-        if std::fs::symlink_metadata(dir.join(FILE_NAME)).is_err() {
+        let path = dir.join(FILE_NAME);
+        if std::fs::symlink_metadata(&path).is_err() {
             return Ok(None);
         }
-        Self::open(dir).map(|(store, _)| Some(store))
+        Self::open_at(&path).map(Some)
     }
 
     fn open_at(path: &Path) -> Result<StateStore, StoreError> {

@@ -24,4 +24,5 @@ mod engine_faults;
 mod engine_images;
 mod engine_system;
 mod images;
+mod never_destroy;
 mod rootless;

@@ -2,10 +2,11 @@
 //! The kernel releases it when the process exits, however it exits, so a crash never leaves
 //! a stale lock behind; the file keeps the holder's pid for the error message.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+use crate::owned_files::OwnedDir;
 
 pub const FILE_NAME: &str = "controller.lock";
 
@@ -15,6 +16,9 @@ pub enum LockError {
         "another controller (pid {pid}) is already running for this workspace ({path}); stop it first"
     )]
     Held { pid: String, path: PathBuf },
+    /// `.pocket-dock` or the lock file is a symlink (or not a regular file).
+    #[error(transparent)]
+    Unsafe(#[from] crate::owned_files::OwnedFileError),
     #[error("cannot open the controller lock {path}")]
     Io {
         path: PathBuf,
@@ -32,26 +36,15 @@ pub struct ControllerLock {
 impl ControllerLock {
     pub fn acquire(pocket_dock_dir: &Path) -> Result<ControllerLock, LockError> {
         let path = pocket_dock_dir.join(FILE_NAME);
+        // Never through a symlink, neither `.pocket-dock` nor the lock file: a planted link
+        // would otherwise make the pid be written over its target.
+        let mut file = OwnedDir::open(pocket_dock_dir)
+            .and_then(|dir| dir.open_or_create(FILE_NAME))
+            .map_err(LockError::Unsafe)?;
         let io = |source| LockError::Io {
             path: path.clone(),
             source,
         };
-        // Never through a symlink: a planted `controller.lock` link would otherwise make
-        // the pid be written over its target.
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .custom_flags(no_follow())
-            .open(&path)
-            .map_err(io)?;
-        if !file.metadata().map_err(io)?.is_file() {
-            return Err(io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "not a regular file",
-            )));
-        }
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -69,10 +62,6 @@ impl ControllerLock {
         write!(file, "{}", std::process::id()).map_err(io)?;
         Ok(ControllerLock { _file: file })
     }
-}
-
-fn no_follow() -> i32 {
-    i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -100,7 +89,8 @@ mod tests {
         std::fs::write(&victim, "keep me").unwrap();
         std::os::unix::fs::symlink(&victim, dir.path().join(FILE_NAME)).unwrap();
         let err = ControllerLock::acquire(dir.path()).unwrap_err();
-        assert!(matches!(err, LockError::Io { .. }), "{err}");
+        assert!(matches!(err, LockError::Unsafe(_)), "{err}");
+        assert!(err.to_string().contains("is a symlink"), "{err}");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
     }
 }

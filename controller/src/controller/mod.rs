@@ -438,22 +438,17 @@ fn watch_files(
     tx: mpsc::Sender<Trigger>,
 ) -> notify::Result<notify::RecommendedWatcher> {
     use notify::Watcher;
-    let status = dir.join(reconcile::status::STATUS_DIR);
+    let root = dir.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
         if matches!(event.kind, notify::EventKind::Access(_)) {
             return;
         }
         let relevant = event.paths.iter().any(|p| {
-            let name = p
+            let hidden = p
                 .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            !p.starts_with(&status)
-                && !name.starts_with('.')
-                && !name.starts_with("state.db")
-                && !name.ends_with(".lock")
-                && !name.contains(".tmp-")
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            !hidden && !is_own_file(&root, p)
         });
         if relevant {
             // A full channel already holds a Files trigger; dropping this one loses nothing.
@@ -462,6 +457,11 @@ fn watch_files(
     })?;
     watcher.watch(dir, notify::RecursiveMode::Recursive)?;
     Ok(watcher)
+}
+
+fn is_own_file(root: &Path, path: &Path) -> bool {
+    path.strip_prefix(root)
+        .is_ok_and(crate::images::context::is_pocket_dock_own_file)
 }
 
 /// Watches the build contexts of the declared `Image` objects: an edit there requeues the
@@ -479,7 +479,12 @@ impl ContextWatch {
             if let pocket_dock_spec::model::Spec::Image(image) = &object.spec
                 && let Some(build) = &image.build
             {
-                dirs.entry(root.join(&build.context))
+                let context = object
+                    .resolved
+                    .build_context
+                    .clone()
+                    .unwrap_or_else(|| root.join(&build.context));
+                dirs.entry(context)
                     .or_default()
                     .push(object.metadata.name.clone());
             }
@@ -488,7 +493,7 @@ impl ContextWatch {
             return;
         }
         self.dirs = dirs;
-        self._watcher = watch_contexts(&self.dirs, tx.clone())
+        self._watcher = watch_contexts(root, &self.dirs, tx.clone())
             .inspect_err(|e| {
                 tracing::warn!(target: "pocket_dock::controller", error = %e, "cannot watch build contexts; their edits are picked up by the periodic resync")
             })
@@ -496,19 +501,28 @@ impl ContextWatch {
     }
 }
 
+/// pocket-dock's own writes (the state store, status files, temp files) are never part of
+/// a context: they must not requeue an image, or every apply would wake the controller.
 fn watch_contexts(
+    root: &Path,
     dirs: &BTreeMap<PathBuf, Vec<String>>,
     tx: mpsc::Sender<Trigger>,
 ) -> notify::Result<notify::RecommendedWatcher> {
     use notify::Watcher;
     let lookup = dirs.clone();
+    let root = root.to_path_buf();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
         if matches!(event.kind, notify::EventKind::Access(_)) {
             return;
         }
+        let edited: Vec<&PathBuf> = event
+            .paths
+            .iter()
+            .filter(|p| !is_own_file(&root, p))
+            .collect();
         for (dir, images) in &lookup {
-            if event.paths.iter().any(|p| p.starts_with(dir)) {
+            if edited.iter().any(|p| p.starts_with(dir)) {
                 for name in images {
                     let _ = tx.try_send(Trigger::Object(Key::new(Kind::Image, name.clone())));
                 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use pocket_dock_spec::model::{
     Build, DesiredState, MountType, Network, Protocol, PullPolicy, RestartPolicy, SandboxSpec, Spec,
 };
-use pocket_dock_spec::{Declarations, Kind, Object, parse_duration};
+use pocket_dock_spec::{Declarations, Kind, Object, ResolvedPaths, parse_duration};
 
 use crate::engine::labels::{SPEC, SPEC_HASH};
 use crate::engine::{
@@ -200,7 +200,7 @@ impl Desired {
                             None,
                         ),
                         (None, Some(build)) => (
-                            ImageOrigin::Build(recipe(build, &declarations.root)),
+                            ImageOrigin::Build(recipe(build, &object.resolved, &declarations.root)),
                             build.from.as_ref().map(|f| f.image.clone()),
                         ),
                         (None, None) => (ImageOrigin::Embedded, None),
@@ -340,13 +340,20 @@ impl Desired {
 
 /// The recipe's paths are resolved now (validation checked they stay in the workspace);
 /// reading the context later refuses them if a symlink was swapped in since.
-fn recipe(build: &Build, root: &Path) -> BuildRecipe {
+/// A build as validated: the context and Containerfile paths validation resolved (an
+/// object made by hand, without them, has them resolved here).
+fn recipe(build: &Build, resolved: &ResolvedPaths, root: &Path) -> BuildRecipe {
     BuildRecipe {
-        context: images::context::resolve_folder(root, &build.context),
-        containerfile: build
-            .containerfile
-            .as_deref()
-            .map(|c| images::context::resolve_file(root, c)),
+        context: resolved
+            .build_context
+            .clone()
+            .unwrap_or_else(|| images::context::resolve_folder(root, &build.context)),
+        containerfile: build.containerfile.as_deref().map(|c| {
+            resolved
+                .containerfile
+                .clone()
+                .unwrap_or_else(|| images::context::resolve_file(root, c))
+        }),
         args: build.args.clone(),
         target: build.target.clone(),
         base: None,

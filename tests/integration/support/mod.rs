@@ -1,6 +1,7 @@
 //! Shared test support: the private Podman service, per-test ownership, the CLI runner.
 
 pub mod cli;
+pub mod controller;
 pub mod podman;
 pub mod registry;
 pub mod watchdog;
