@@ -22,7 +22,7 @@ use pocket_dock_spec::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::reconcile::Key;
+use crate::key::Key;
 
 /// The `Workspace` document of a file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod engine;
 pub mod error;
 pub mod images;
+pub mod key;
 pub mod owned_files;
 pub mod procs;
 pub mod reconcile;

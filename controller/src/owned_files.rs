@@ -73,7 +73,7 @@ pub struct OwnedDir {
 
 /// Where leftovers of an interrupted [`OwnedDir::write_atomic`] are recognised: the name,
 /// this marker, then the writer's pid.
-const TEMP_MARKER: &str = ".tmp-";
+const TEMP_MARKER: &str = crate::workspace::own_files::TEMP_MARKER;
 
 const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::declared::{FileDocuments, LastValid};
 
-pub const FILE_NAME: &str = "state.db";
+pub const FILE_NAME: &str = crate::workspace::own_files::STATE_STORE;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS instances (

@@ -8,6 +8,19 @@ use crate::engine::{Ownership, WorkspaceId};
 /// The folder, under the workspace root, that holds declarations and generated state.
 pub const DIR_NAME: &str = ".pocket-dock";
 
+/// What pocket-dock itself writes in that folder: never declarations, never part of a
+/// build context, never a reason to reconcile.
+pub mod own_files {
+    /// The state store (with its `-wal`, `-shm` and `.corrupt-…` companions).
+    pub const STATE_STORE: &str = "state.db";
+    /// Status files, one per object, and `workspace.yaml`.
+    pub const STATUS_DIR: &str = "status";
+    /// The controller's lock.
+    pub const CONTROLLER_LOCK: &str = "controller.lock";
+    /// Marks a temp file of an atomic write (`<name>.tmp-<pid>`).
+    pub const TEMP_MARKER: &str = ".tmp-";
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
     #[error("workspace root {path} is not a directory")]

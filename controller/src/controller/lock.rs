@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::owned_files::OwnedDir;
 
-pub const FILE_NAME: &str = "controller.lock";
+pub const FILE_NAME: &str = crate::workspace::own_files::CONTROLLER_LOCK;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {

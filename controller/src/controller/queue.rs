@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use crate::reconcile::Key;
+use crate::key::Key;
 
 /// Exponential backoff with jitter: `base * 2^attempt`, capped, then scaled by a factor in
 /// [0.8, 1.2) drawn from a small deterministic generator (no global random state).

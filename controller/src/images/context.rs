@@ -105,10 +105,12 @@ pub fn is_pocket_dock_own_file(path: &Path) -> bool {
     let Some(first) = names.next() else {
         return false;
     };
-    let temporary = |name: &[u8]| name.windows(5).any(|w| w == b".tmp-");
-    first.starts_with(crate::store::FILE_NAME.as_bytes())
-        || first == crate::reconcile::status::STATUS_DIR.as_bytes()
-        || first == crate::controller::lock::FILE_NAME.as_bytes()
+    use crate::workspace::own_files::{CONTROLLER_LOCK, STATE_STORE, STATUS_DIR, TEMP_MARKER};
+    let marker = TEMP_MARKER.as_bytes();
+    let temporary = |name: &[u8]| name.windows(marker.len()).any(|w| w == marker);
+    first.starts_with(STATE_STORE.as_bytes())
+        || first == STATUS_DIR.as_bytes()
+        || first == CONTROLLER_LOCK.as_bytes()
         || temporary(first)
         || names.any(temporary)
 }

@@ -1,7 +1,6 @@
 //! Desired state: what the declarations ask for, in the engine's terms. Pure.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::time::Duration;
 
 use std::path::{Path, PathBuf};
@@ -16,28 +15,7 @@ use crate::engine::{
     ContainerConfig, MountConfig, NetworkMode, Ownership, PortConfig, RestartMode,
 };
 use crate::images::{self, BuildRecipe};
-
-/// An object's identity: kind and name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub struct Key {
-    pub kind: Kind,
-    pub name: String,
-}
-
-impl Key {
-    pub fn new(kind: Kind, name: impl Into<String>) -> Self {
-        Key {
-            kind,
-            name: name.into(),
-        }
-    }
-}
-
-impl fmt::Display for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.kind, self.name)
-    }
-}
+pub use crate::key::Key;
 
 /// Where a sandbox's image comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -384,7 +362,7 @@ fn resolve_image_tags(images: &mut BTreeMap<String, DesiredImage>, ownership: &O
     }
     // Builds, parents first; a parent that is still unresolved when its child comes is in a
     // `build.from` cycle (which validation reports).
-    let order: Vec<String> = crate::reconcile::plan::in_dependency_order(
+    let order: Vec<String> = super::order::in_dependency_order(
         images.values(),
         |i| i.name.as_str(),
         |i| i.parent.as_deref().into_iter().collect(),

@@ -8,6 +8,7 @@ pub mod desired;
 pub mod execute;
 pub mod make_images;
 pub mod observe;
+pub mod order;
 pub mod plan;
 pub mod status;
 

@@ -19,7 +19,7 @@ use crate::owned_files::{EntryKind, OwnedDir, OwnedFileError, is_temp_name};
 use crate::timefmt::now_rfc3339;
 use crate::yaml_out::to_yaml;
 
-pub const STATUS_DIR: &str = "status";
+pub const STATUS_DIR: &str = crate::workspace::own_files::STATUS_DIR;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
