@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::yaml::Loc;
+use crate::yaml::{Loc, YamlError};
 
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -142,6 +142,16 @@ impl Issue {
             code: self.code,
             message: self.message,
             hint: self.hint,
+        }
+    }
+}
+
+impl From<YamlError> for Issue {
+    fn from(e: YamlError) -> Self {
+        let issue = Issue::new(e.loc, FieldPath::root(), e.code, e.message);
+        match e.hint {
+            Some(hint) => issue.hint(hint),
+            None => issue,
         }
     }
 }
