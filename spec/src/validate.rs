@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
 
-use crate::diagnostic::{Diagnostic, FieldPath, Issue, Seg};
+use crate::diagnostic::{Diagnostic, FieldPath, Issue, MAX_PER_DOCUMENT, Seg};
 use crate::duration::parse_duration;
 use crate::kind::Kind;
-use crate::load::Entry;
+use crate::load::{Entry, Source};
 use crate::model::{
     Build, ImageSpec, MountType, Network, Profile, Protocol, SandboxSpec, SnapshotSpec, Spec,
     WorkspaceSpec,
@@ -28,6 +28,7 @@ pub(crate) fn validate(
         root,
         entries,
         first: HashMap::new(),
+        reported: BTreeMap::new(),
         out,
     };
     ctx.index();
@@ -42,6 +43,7 @@ pub(crate) fn validate(
     }
     ctx.check_ports();
     ctx.check_cycles();
+    ctx.count_unlisted();
 
     entries
         .iter()
@@ -58,7 +60,18 @@ struct Ctx<'a> {
     entries: &'a [Entry],
     /// The first declaration of each kind/name.
     first: HashMap<(Kind, &'a str), usize>,
+    /// How many problems each document has, to list at most [`MAX_PER_DOCUMENT`].
+    reported: BTreeMap<Source, Reported>,
     out: &'a mut Vec<Diagnostic>,
+}
+
+#[derive(Default)]
+struct Reported {
+    listed: usize,
+    /// Problems beyond the limit, counted but not located (that walks the document).
+    unlisted: usize,
+    /// The furthest location listed, where the closing count goes.
+    last: Loc,
 }
 
 /// Finds where `path` points in a document: the key for mappings and lists (so the report
@@ -110,12 +123,33 @@ impl<'a> Ctx<'a> {
         message: impl Into<String>,
         hint: Option<impl Into<String>>,
     ) {
+        let source = &entry.object.source;
+        let reported = match self.reported.get_mut(source) {
+            Some(reported) => reported,
+            None => self.reported.entry(source.clone()).or_default(),
+        };
+        if reported.listed >= MAX_PER_DOCUMENT {
+            reported.unlisted += 1;
+            return;
+        }
         let loc = locate(&entry.node, &path);
+        reported.listed += 1;
+        reported.last = reported.last.max(loc);
         let mut issue = Issue::new(loc, path, code, message);
         if let Some(hint) = hint {
             issue = issue.hint(hint);
         }
         self.out.push(issue.in_file(&entry.object.source.file));
+    }
+
+    /// One line per document whose problems were not all listed.
+    fn count_unlisted(&mut self) {
+        for (source, reported) in &self.reported {
+            if reported.unlisted > 0 {
+                let closing = Issue::more_problems(reported.last, reported.unlisted);
+                self.out.push(closing.in_file(&source.file));
+            }
+        }
     }
 
     fn index(&mut self) {

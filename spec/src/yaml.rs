@@ -466,7 +466,7 @@ impl<'a> Builder<'a> {
                         key.loc,
                         format!(
                             "duplicate key `{}` (first defined on line {})",
-                            first.key(),
+                            crate::diagnostic::shown(first.key()),
                             first.get()
                         ),
                     ));
