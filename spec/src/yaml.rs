@@ -14,6 +14,8 @@ use std::collections::hash_map::Entry;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
+use crate::breakage;
+
 /// A position in a file, both 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Loc {
@@ -151,7 +153,7 @@ impl Default for Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct YamlError {
     pub loc: Loc,
-    /// A short identifier of the problem: `yaml` for syntax errors and the limits.
+    /// A short identifier of the problem, e.g. `yaml` for a syntax error or `merge-conflict`.
     pub code: &'static str,
     pub message: String,
     /// What to do about it.
@@ -191,7 +193,11 @@ pub fn parse(text: &str, limits: Limits) -> Result<Vec<Document>, YamlError> {
             ),
         ));
     }
+    if let Some(problem) = breakage::scan(text) {
+        return Err(problem);
+    }
     let mut builder = Builder {
+        text,
         parser: Parser::new_from_str(text),
         limits,
         anchors: HashMap::new(),
@@ -244,6 +250,7 @@ enum Charge {
 }
 
 struct Builder<'a> {
+    text: &'a str,
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     limits: Limits,
     /// Each anchor's value with its weight, cached so that an alias costs no walk.
@@ -271,7 +278,7 @@ impl<'a> Builder<'a> {
                     line: u32::try_from(e.marker().line()).unwrap_or(u32::MAX),
                     column: u32::try_from(e.marker().col() + 1).unwrap_or(u32::MAX),
                 };
-                Err(self.error(loc, format!("invalid YAML: {}", e.info())))
+                Err(self.syntax_error(loc, format!("invalid YAML: {}", e.info())))
             }
             None => Err(self.error(self.last, "unexpected end of input")),
         }
@@ -279,6 +286,12 @@ impl<'a> Builder<'a> {
 
     fn error(&self, loc: Loc, message: impl Into<String>) -> YamlError {
         YamlError::new(loc, YAML, message)
+    }
+
+    /// A syntax error, named as a common breakage (tabs, templates, JSON) when the text
+    /// shows its likely cause.
+    fn syntax_error(&self, loc: Loc, message: impl Into<String>) -> YamlError {
+        breakage::explain(self.text, self.error(loc, message))
     }
 
     fn documents(&mut self) -> Result<Vec<Document>, YamlError> {
@@ -453,7 +466,7 @@ impl<'a> Builder<'a> {
                     key.plain.clone().unwrap_or_default()
                 }
                 Value::Seq(_) | Value::Map(_) => {
-                    return Err(self.error(key.loc, "mapping keys must be plain strings"));
+                    return Err(self.syntax_error(key.loc, "mapping keys must be plain strings"));
                 }
             };
             let (value, value_weight) = match self.node(depth + 1)? {
@@ -462,11 +475,15 @@ impl<'a> Builder<'a> {
             };
             match first_lines.entry(name) {
                 Entry::Occupied(first) => {
+                    let name = first.key();
+                    if depth == 0 && key.loc.column == 1 && breakage::starts_a_document(name) {
+                        return Err(breakage::second_document(key.loc));
+                    }
                     return Err(self.error(
                         key.loc,
                         format!(
                             "duplicate key `{}` (first defined on line {})",
-                            crate::diagnostic::shown(first.key()),
+                            crate::diagnostic::shown(name),
                             first.get()
                         ),
                     ));
