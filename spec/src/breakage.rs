@@ -176,12 +176,20 @@ fn json_comment_start(line: &str) -> Option<usize> {
 /// previous value), or after `:`.
 fn misplaced_tab(text: &str, error: &YamlError) -> Option<YamlError> {
     let after_colon = error.message.contains("':' must be followed by");
-    if !error.message.contains("tab") && !after_colon {
+    // The word, not the letters: "found unprintable character" is no tab.
+    let about_tabs = error
+        .message
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .any(|word| word == "tab" || word == "tabs");
+    if !about_tabs && !after_colon {
         return None;
     }
     let indentation = |line: &str| {
         let blank = line.len() - line.trim_start_matches([' ', '\t']).len();
-        let content = line.get(blank..).is_some_and(|c| !c.is_empty());
+        // Tabs before a comment are allowed.
+        let content = line
+            .get(blank..)
+            .is_some_and(|c| !c.is_empty() && !c.starts_with('#'));
         line.get(..blank)
             .and_then(|lead| lead.find('\t'))
             .filter(|_| content)
@@ -374,6 +382,8 @@ mod tests {
         }
         let e = failure("a:\t1\n");
         assert_eq!((e.code, at(&e)), ("tab-indentation", (1, 3)));
+        let e = failure("a: b\n\0");
+        assert_eq!(e.message, "invalid YAML: found unprintable character");
         // Tabs inside a block scalar's content, in comments and in flow context are fine.
         for ok in ["a: |\n  x\n  \ty\n", "a: 1\n\t# c\n", "a: [1,\n\t2]\n"] {
             assert!(parse(ok, Limits::default()).is_ok(), "{ok:?}");
