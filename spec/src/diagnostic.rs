@@ -42,29 +42,39 @@ pub fn shown(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A message with every backticked piece of user text cut by [`shown`]. Every issue passes
-/// through here, so no check can echo megabytes even if it forgets to shorten what it quotes.
+/// The longest message or hint, whatever it quotes.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// A message with every backticked piece of user text cut by [`shown`], and at most
+/// [`MAX_MESSAGE_CHARS`] long in any case (user text may hold backticks itself). Every issue
+/// passes through here, so no check can echo megabytes, even one that forgets to shorten
+/// what it quotes.
 fn bounded(message: String) -> String {
-    let needs_work = message
+    let needs_cuts = message
         .split('`')
         .skip(1)
         .step_by(2)
         .any(|quoted| matches!(shown(quoted), Cow::Owned(_)));
-    if !needs_work {
-        return message;
+    let message = if needs_cuts {
+        message
+            .split('`')
+            .enumerate()
+            .map(|(i, part)| {
+                if i % 2 == 1 {
+                    shown(part)
+                } else {
+                    Cow::Borrowed(part)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("`")
+    } else {
+        message
+    };
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((end, _)) => format!("{}…", &message[..end]),
+        None => message,
     }
-    message
-        .split('`')
-        .enumerate()
-        .map(|(i, part)| {
-            if i % 2 == 1 {
-                shown(part)
-            } else {
-                Cow::Borrowed(part)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("`")
 }
 
 /// One step of a field path.
@@ -329,6 +339,14 @@ mod tests {
             issue.path.to_string(),
             format!("{}…", &long[..MAX_ECHO_CHARS])
         );
+        // A backtick in the user's text must not let the rest through.
+        let tricky = Issue::new(
+            Loc::default(),
+            FieldPath::root(),
+            "unknown-field",
+            format!("unknown field `a`b{long}`"),
+        );
+        assert!(tricky.message.chars().count() <= MAX_MESSAGE_CHARS + 1);
         let odd = FieldPath::root().key("env").key(&"a.".repeat(100));
         assert_eq!(odd.to_string(), format!("env[\"{}…\"]", &"a.".repeat(40)));
     }

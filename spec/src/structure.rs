@@ -9,7 +9,7 @@
 
 use serde_json::Value as Schema;
 
-use crate::diagnostic::{FieldPath, Issue, MAX_PER_DOCUMENT, closest};
+use crate::diagnostic::{FieldPath, Issue, MAX_PER_DOCUMENT, closest, shown};
 use crate::yaml::{Loc, Node, Value};
 
 /// A document's issues: the first [`MAX_PER_DOCUMENT`] are made, the rest only counted
@@ -205,12 +205,8 @@ fn unknown_field(
     let names: Vec<&str> = properties
         .map(|p| p.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    let issue = Issue::new(
-        loc,
-        path,
-        "unknown-field",
-        format!("unknown field `{name}`"),
-    );
+    let message = format!("unknown field `{}`", shown(name));
+    let issue = Issue::new(loc, path, "unknown-field", message);
     match closest(name, names.iter().copied()) {
         Some(near) => issue.hint(format!("did you mean `{near}`?")),
         None => issue.hint(format!("expected one of: {}", backticked(&names))),
@@ -245,7 +241,7 @@ fn invalid_constant(allowed: &[Schema], node: &Node, path: &FieldPath) -> Issue 
         .iter()
         .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
         .collect();
-    let shown = match &node.value {
+    let written = match &node.value {
         Value::Str(s) => s.clone(),
         _ => node
             .plain
@@ -253,16 +249,17 @@ fn invalid_constant(allowed: &[Schema], node: &Node, path: &FieldPath) -> Issue 
             .unwrap_or_else(|| node.describe().to_string()),
     };
     let message = if names.len() == 1 {
-        format!("must be `{}`, not `{shown}`", names[0])
+        format!("must be `{}`, not `{}`", names[0], shown(&written))
     } else {
         format!(
-            "invalid value `{shown}`: expected one of {}",
+            "invalid value `{}`: expected one of {}",
+            shown(&written),
             backticked(&names.iter().map(String::as_str).collect::<Vec<_>>())
         )
     };
     let issue = Issue::new(node.loc, path.clone(), "invalid-value", message);
-    match closest(&shown, names.iter().map(String::as_str)) {
-        Some(near) if near != shown && names.len() > 1 => {
+    match closest(&written, names.iter().map(String::as_str)) {
+        Some(near) if near != written && names.len() > 1 => {
             issue.hint(format!("did you mean `{near}`?"))
         }
         _ => issue,
