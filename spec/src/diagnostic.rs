@@ -1,9 +1,81 @@
 //! Problems found in a workspace, each pinned to a file, line, column and field path.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::yaml::Loc;
+use crate::yaml::{Loc, YamlError};
+
+/// The most characters of one piece of user text (a key, a value, a name) that a message
+/// repeats: enough to recognise it, never a hostile megabyte.
+pub const MAX_ECHO_CHARS: usize = 80;
+
+/// Each pass over a document (the structural check, the semantic checks) lists at most this
+/// many problems, then one line counting the rest. A real document never comes close; a
+/// generated or hostile one gets a report that stays short and cheap to make (finding the
+/// location of a problem walks the document, so an unbounded count would be quadratic).
+pub const MAX_PER_DOCUMENT: usize = 100;
+
+/// `text` cut to [`MAX_ECHO_CHARS`] characters, with `…` when something was cut.
+fn cut(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(MAX_ECHO_CHARS) {
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// `text` as a message shows it: cut to [`MAX_ECHO_CHARS`] characters with `…`, control
+/// characters escaped (a newline would break the one-line report).
+pub fn shown(text: &str) -> Cow<'_, str> {
+    let text = cut(text);
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The longest message or hint, whatever it quotes.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// A message with every backticked piece of user text cut by [`shown`], and at most
+/// [`MAX_MESSAGE_CHARS`] long in any case (user text may hold backticks itself). Every issue
+/// passes through here, so no check can echo megabytes, even one that forgets to shorten
+/// what it quotes.
+fn bounded(message: String) -> String {
+    let needs_cuts = message
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .any(|quoted| matches!(shown(quoted), Cow::Owned(_)));
+    let message = if needs_cuts {
+        message
+            .split('`')
+            .enumerate()
+            .map(|(i, part)| {
+                if i % 2 == 1 {
+                    shown(part)
+                } else {
+                    Cow::Borrowed(part)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("`")
+    } else {
+        message
+    };
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((end, _)) => format!("{}…", &message[..end]),
+        None => message,
+    }
+}
 
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -66,9 +138,9 @@ impl fmt::Display for FieldPath {
                     if i > 0 {
                         f.write_str(".")?;
                     }
-                    f.write_str(k)?;
+                    f.write_str(&cut(k))?;
                 }
-                Seg::Key(k) => write!(f, "[{k:?}]")?,
+                Seg::Key(k) => write!(f, "[{:?}]", cut(k).as_ref())?,
                 Seg::Index(n) => write!(f, "[{n}]")?,
             }
         }
@@ -123,14 +195,26 @@ impl Issue {
             loc,
             path,
             code,
-            message: message.into(),
+            message: bounded(message.into()),
             hint: None,
         }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hint = Some(bounded(hint.into()));
         self
+    }
+
+    /// The line that closes a list cut at [`MAX_PER_DOCUMENT`] problems.
+    pub fn more_problems(loc: Loc, more: usize) -> Self {
+        let problems = if more == 1 { "problem" } else { "problems" };
+        Issue::new(
+            loc,
+            FieldPath::root(),
+            "too-many-problems",
+            format!("… and {more} more {problems} in this document"),
+        )
+        .hint("fix the problems above, then validate again")
     }
 
     pub fn in_file(self, file: &std::path::Path) -> Diagnostic {
@@ -146,17 +230,37 @@ impl Issue {
     }
 }
 
+/// Words longer than this are not compared letter by letter: no field or value name is
+/// that long, and the comparison costs the product of the lengths.
+const MAX_TYPO_CHARS: usize = 64;
+
+impl From<YamlError> for Issue {
+    fn from(e: YamlError) -> Self {
+        let issue = Issue::new(e.loc, FieldPath::root(), e.code, e.message);
+        match e.hint {
+            Some(hint) => issue.hint(hint),
+            None => issue,
+        }
+    }
+}
+
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo:
 /// the same once case, `_` and `-` are ignored, or within a small edit distance.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let fold = |s: &str| s.to_lowercase().replace(['_', '-'], "");
     let folded = fold(word);
-    let limit = (word.chars().count() / 3).max(1);
+    let length = word.chars().count();
+    let limit = (length / 3).max(1);
     candidates
         .into_iter()
         .filter_map(|c| {
-            let d = if fold(c) == folded {
-                0
+            if fold(c) == folded {
+                return Some((0, c));
+            }
+            // The distance is at least the difference in length: skip hopeless pairs.
+            let hopeless = length > MAX_TYPO_CHARS || c.chars().count().abs_diff(length) > limit;
+            let d = if hopeless {
+                usize::MAX
             } else {
                 edit_distance(word, c)
             };
@@ -166,17 +270,19 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// Levenshtein distance over characters, one row at a time.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut row = vec![i + 1];
+    let mut row: Vec<usize> = Vec::with_capacity(b.len() + 1);
+    for (i, ca) in a.chars().enumerate() {
+        row.clear();
+        row.push(i + 1);
         for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
+            let cost = usize::from(ca != *cb);
             row.push((prev[j] + cost).min(prev[j + 1] + 1).min(row[j] + 1));
         }
-        prev = row;
+        std::mem::swap(&mut prev, &mut row);
     }
     prev[b.len()]
 }
@@ -206,5 +312,42 @@ mod tests {
         assert_eq!(closest("WorkDir", fields), Some("workdir"));
         assert_eq!(closest("depends_on", fields), Some("dependsOn"));
         assert_eq!(closest("completely-else", fields), None);
+        assert_eq!(closest(&"x".repeat(1_000_000), fields), None);
+        assert_eq!(closest(&"workdir".repeat(50), fields), None);
+    }
+
+    #[test]
+    fn echoed_user_text_is_cut_and_escaped() {
+        assert_eq!(shown("web"), "web");
+        let long = "k".repeat(10_000);
+        let cut = shown(&long);
+        assert_eq!(cut.chars().count(), MAX_ECHO_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(shown("a\nb"), "a\\nb");
+        assert_eq!(shown("a\nb\tc"), "a\\nb\\tc");
+
+        let issue = Issue::new(
+            Loc::default(),
+            FieldPath::root().key(&long),
+            "unknown-field",
+            format!("unknown field `{long}`"),
+        )
+        .hint(format!("did you mean `{long}`?"));
+        assert!(issue.message.len() < 120, "{}", issue.message);
+        assert!(issue.hint.as_ref().unwrap().len() < 120);
+        assert_eq!(
+            issue.path.to_string(),
+            format!("{}…", &long[..MAX_ECHO_CHARS])
+        );
+        // A backtick in the user's text must not let the rest through.
+        let tricky = Issue::new(
+            Loc::default(),
+            FieldPath::root(),
+            "unknown-field",
+            format!("unknown field `a`b{long}`"),
+        );
+        assert!(tricky.message.chars().count() <= MAX_MESSAGE_CHARS + 1);
+        let odd = FieldPath::root().key("env").key(&"a.".repeat(100));
+        assert_eq!(odd.to_string(), format!("env[\"{}…\"]", &"a.".repeat(40)));
     }
 }

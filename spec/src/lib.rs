@@ -3,6 +3,7 @@
 //!
 //! Everything in this crate is pure and synchronous: it reads files, never Podman.
 
+mod breakage;
 pub mod diagnostic;
 pub mod duration;
 pub mod hash;

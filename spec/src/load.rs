@@ -529,7 +529,7 @@ fn load_file(
     let documents = match yaml::parse(&text, limits) {
         Ok(docs) => docs,
         Err(e) => {
-            diagnostics.push(file_issue(file, e.loc, "yaml", e.message));
+            diagnostics.push(Issue::from(e).in_file(file));
             return;
         }
     };

@@ -9,8 +9,35 @@
 
 use serde_json::Value as Schema;
 
-use crate::diagnostic::{FieldPath, Issue, closest};
+use crate::diagnostic::{FieldPath, Issue, MAX_PER_DOCUMENT, closest, shown};
 use crate::yaml::{Loc, Node, Value};
+
+/// A document's issues: the first [`MAX_PER_DOCUMENT`] are made, the rest only counted
+/// (making one can cost a walk or a typo search, and a hostile document has 100,000).
+#[derive(Default)]
+struct Found {
+    issues: Vec<Issue>,
+    more: usize,
+}
+
+impl Found {
+    fn report(&mut self, make: impl FnOnce() -> Issue) {
+        if self.issues.len() < MAX_PER_DOCUMENT {
+            self.issues.push(make());
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// The issues, closed by a line counting the rest, placed after all of them.
+    fn into_issues(mut self) -> Vec<Issue> {
+        if self.more > 0 {
+            let last = self.issues.iter().map(|i| i.loc).max().unwrap_or_default();
+            self.issues.push(Issue::more_problems(last, self.more));
+        }
+        self.issues
+    }
+}
 
 pub struct Checker<'s> {
     root: &'s Schema,
@@ -24,10 +51,12 @@ impl<'s> Checker<'s> {
 
     /// Checks `node` against the root schema; `owner` is where the node is introduced
     /// (its key, or the document start), used for "missing field" reports.
+    /// Recursion follows the schema, which is a few levels deep, and the document, which the
+    /// parser keeps within `max_depth`.
     pub fn check_document(&self, node: &Node, owner: Loc) -> Vec<Issue> {
-        let mut issues = Vec::new();
-        self.check(self.root, node, owner, &FieldPath::root(), &mut issues);
-        issues
+        let mut found = Found::default();
+        self.check(self.root, node, owner, &FieldPath::root(), &mut found);
+        found.into_issues()
     }
 
     fn resolve(&self, mut schema: &'s Schema) -> &'s Schema {
@@ -53,7 +82,7 @@ impl<'s> Checker<'s> {
         node: &Node,
         owner: Loc,
         path: &FieldPath,
-        out: &mut Vec<Issue>,
+        out: &mut Found,
     ) {
         let schema = self.resolve(schema);
 
@@ -93,7 +122,7 @@ impl<'s> Checker<'s> {
             ("integer", Value::Int(i)) => check_range(schema, *i as f64, node, path, out),
             ("number", Value::Int(i)) => check_range(schema, *i as f64, node, path, out),
             ("number", Value::Float(f)) => check_range(schema, *f, node, path, out),
-            (expected, _) => out.push(type_mismatch(expected, node, path)),
+            (expected, _) => out.report(|| type_mismatch(expected, node, path)),
         }
     }
 
@@ -104,7 +133,7 @@ impl<'s> Checker<'s> {
         entries: &[(crate::yaml::Key, Node)],
         owner: Loc,
         path: &FieldPath,
-        out: &mut Vec<Issue>,
+        out: &mut Found,
     ) {
         let properties = schema.get("properties").and_then(Schema::as_object);
         let additional = schema.get("additionalProperties");
@@ -114,19 +143,7 @@ impl<'s> Checker<'s> {
                 Some(field_schema) => self.check(field_schema, value, key.loc, &field_path, out),
                 None => match additional {
                     Some(Schema::Bool(false)) => {
-                        let names: Vec<&str> = properties
-                            .map(|p| p.keys().map(String::as_str).collect())
-                            .unwrap_or_default();
-                        let issue = Issue::new(
-                            key.loc,
-                            field_path,
-                            "unknown-field",
-                            format!("unknown field `{}`", key.name),
-                        );
-                        out.push(match closest(&key.name, names.iter().copied()) {
-                            Some(near) => issue.hint(format!("did you mean `{near}`?")),
-                            None => issue.hint(format!("expected one of: {}", backticked(&names))),
-                        });
+                        out.report(|| unknown_field(properties, &key.name, key.loc, field_path));
                     }
                     Some(value_schema @ Schema::Object(_)) => {
                         self.check(value_schema, value, key.loc, &field_path, out);
@@ -138,12 +155,14 @@ impl<'s> Checker<'s> {
         if let Some(required) = schema.get("required").and_then(Schema::as_array) {
             for name in required.iter().filter_map(Schema::as_str) {
                 if node.get(name).is_none() {
-                    out.push(Issue::new(
-                        owner,
-                        path.key(name),
-                        "missing-field",
-                        format!("missing required field `{name}`"),
-                    ));
+                    out.report(|| {
+                        Issue::new(
+                            owner,
+                            path.key(name),
+                            "missing-field",
+                            format!("missing required field `{name}`"),
+                        )
+                    });
                 }
             }
         }
@@ -155,7 +174,7 @@ impl<'s> Checker<'s> {
         node: &Node,
         owner: Loc,
         path: &FieldPath,
-        out: &mut Vec<Issue>,
+        out: &mut Found,
     ) {
         let resolved: Vec<&Schema> = branches.iter().map(|b| self.resolve(b)).collect();
         let allows_null = |s: &&Schema| types_of(s).contains(&"null");
@@ -177,6 +196,23 @@ impl<'s> Checker<'s> {
     }
 }
 
+fn unknown_field(
+    properties: Option<&serde_json::Map<String, Schema>>,
+    name: &str,
+    loc: Loc,
+    path: FieldPath,
+) -> Issue {
+    let names: Vec<&str> = properties
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let message = format!("unknown field `{}`", shown(name));
+    let issue = Issue::new(loc, path, "unknown-field", message);
+    match closest(name, names.iter().copied()) {
+        Some(near) => issue.hint(format!("did you mean `{near}`?")),
+        None => issue.hint(format!("expected one of: {}", backticked(&names))),
+    }
+}
+
 fn types_of(schema: &Schema) -> Vec<&str> {
     match schema.get("type") {
         Some(Schema::String(t)) => vec![t.as_str()],
@@ -193,16 +229,19 @@ fn backticked(names: &[&str]) -> String {
         .join(", ")
 }
 
-fn check_constant(allowed: &[Schema], node: &Node, path: &FieldPath, out: &mut Vec<Issue>) {
+fn check_constant(allowed: &[Schema], node: &Node, path: &FieldPath, out: &mut Found) {
     let as_json = node.to_json();
-    if allowed.contains(&as_json) {
-        return;
+    if !allowed.contains(&as_json) {
+        out.report(|| invalid_constant(allowed, node, path));
     }
+}
+
+fn invalid_constant(allowed: &[Schema], node: &Node, path: &FieldPath) -> Issue {
     let names: Vec<String> = allowed
         .iter()
         .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
         .collect();
-    let shown = match &node.value {
+    let written = match &node.value {
         Value::Str(s) => s.clone(),
         _ => node
             .plain
@@ -210,23 +249,24 @@ fn check_constant(allowed: &[Schema], node: &Node, path: &FieldPath, out: &mut V
             .unwrap_or_else(|| node.describe().to_string()),
     };
     let message = if names.len() == 1 {
-        format!("must be `{}`, not `{shown}`", names[0])
+        format!("must be `{}`, not `{}`", names[0], shown(&written))
     } else {
         format!(
-            "invalid value `{shown}`: expected one of {}",
+            "invalid value `{}`: expected one of {}",
+            shown(&written),
             backticked(&names.iter().map(String::as_str).collect::<Vec<_>>())
         )
     };
     let issue = Issue::new(node.loc, path.clone(), "invalid-value", message);
-    out.push(match closest(&shown, names.iter().map(String::as_str)) {
-        Some(near) if near != shown && names.len() > 1 => {
+    match closest(&written, names.iter().map(String::as_str)) {
+        Some(near) if near != written && names.len() > 1 => {
             issue.hint(format!("did you mean `{near}`?"))
         }
         _ => issue,
-    });
+    }
 }
 
-fn check_range(schema: &Schema, value: f64, node: &Node, path: &FieldPath, out: &mut Vec<Issue>) {
+fn check_range(schema: &Schema, value: f64, node: &Node, path: &FieldPath, out: &mut Found) {
     let min = schema.get("minimum").and_then(Schema::as_f64);
     let max = schema.get("maximum").and_then(Schema::as_f64);
     let below = min.is_some_and(|m| value < m);
@@ -238,7 +278,7 @@ fn check_range(schema: &Schema, value: f64, node: &Node, path: &FieldPath, out: 
             (None, Some(hi)) => format!("must be at most {hi}"),
             (None, None) => String::new(),
         };
-        out.push(Issue::new(node.loc, path.clone(), "out-of-range", message));
+        out.report(|| Issue::new(node.loc, path.clone(), "out-of-range", message));
     }
 }
 

@@ -1,12 +1,15 @@
 //! Semantic checks, per object and across objects: names, references, cycles, paths that
 //! escape the workspace, port conflicts, units. Runs on documents whose structure already
 //! passed, so it works with typed values and uses the YAML tree only to locate problems.
+//!
+//! Every check is linear (or n log n) in what the documents declare, and nothing recurses:
+//! a workspace can hold 10,000 objects in one chain.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
 
-use crate::diagnostic::{Diagnostic, FieldPath, Issue, Seg};
+use crate::diagnostic::{Diagnostic, FieldPath, Issue, MAX_PER_DOCUMENT, Seg, shown};
 use crate::duration::parse_duration;
 use crate::kind::Kind;
 use crate::load::{Entry, KnownElsewhere, ResolvedPaths, Source};
@@ -39,6 +42,7 @@ pub(crate) fn validate(
         first: HashMap::new(),
         known_elsewhere,
         resolved: BTreeMap::new(),
+        reported: BTreeMap::new(),
         out,
     };
     ctx.index();
@@ -53,6 +57,7 @@ pub(crate) fn validate(
     }
     ctx.check_ports();
     ctx.check_cycles();
+    ctx.count_unlisted();
 
     let (workspace_name, settings) = entries
         .iter()
@@ -76,7 +81,18 @@ struct Ctx<'a> {
     first: HashMap<(Kind, &'a str), usize>,
     known_elsewhere: &'a KnownElsewhere,
     resolved: BTreeMap<Source, ResolvedPaths>,
+    /// How many problems each document has, to list at most [`MAX_PER_DOCUMENT`].
+    reported: BTreeMap<Source, Reported>,
     out: &'a mut Vec<Diagnostic>,
+}
+
+#[derive(Default)]
+struct Reported {
+    listed: usize,
+    /// Problems beyond the limit, counted but not located (that walks the document).
+    unlisted: usize,
+    /// The furthest location listed, where the closing count goes.
+    last: Loc,
 }
 
 /// Finds where `path` points in a document: the key for mappings and lists (so the report
@@ -128,12 +144,33 @@ impl<'a> Ctx<'a> {
         message: impl Into<String>,
         hint: Option<impl Into<String>>,
     ) {
+        let source = &entry.object.source;
+        let reported = match self.reported.get_mut(source) {
+            Some(reported) => reported,
+            None => self.reported.entry(source.clone()).or_default(),
+        };
+        if reported.listed >= MAX_PER_DOCUMENT {
+            reported.unlisted += 1;
+            return;
+        }
         let loc = locate(&entry.node, &path);
+        reported.listed += 1;
+        reported.last = reported.last.max(loc);
         let mut issue = Issue::new(loc, path, code, message);
         if let Some(hint) = hint {
             issue = issue.hint(hint);
         }
         self.out.push(issue.in_file(&entry.object.source.file));
+    }
+
+    /// One line per document whose problems were not all listed.
+    fn count_unlisted(&mut self) {
+        for (source, reported) in &self.reported {
+            if reported.unlisted > 0 {
+                let closing = Issue::more_problems(reported.last, reported.unlisted);
+                self.out.push(closing.in_file(&source.file));
+            }
+        }
     }
 
     fn index(&mut self) {
@@ -413,7 +450,7 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        let mut seen = Vec::new();
+        let mut seen = HashSet::new();
         for (i, dep) in s.depends_on.iter().enumerate() {
             let path = spec().key("dependsOn").index(i);
             if dep == name {
@@ -423,12 +460,11 @@ impl<'a> Ctx<'a> {
                     "self-reference",
                     "a sandbox cannot depend on itself",
                 );
-            } else if seen.contains(&dep) {
+            } else if !seen.insert(dep.as_str()) {
                 self.report(entry, path, "duplicate", format!("`{dep}` is listed twice"));
             } else {
                 self.check_reference(entry, path, Kind::Sandbox, dep);
             }
-            seen.push(dep);
         }
     }
 
@@ -598,7 +634,7 @@ impl<'a> Ctx<'a> {
     /// addresses (an unspecified address overlaps every address).
     fn check_ports(&mut self) {
         let entries = self.entries;
-        let mut claimed: Vec<(IpAddr, u16, Protocol, usize, usize)> = Vec::new();
+        let mut claims: HashMap<(u16, Protocol), PortClaims> = HashMap::new();
         for (e, entry) in entries.iter().enumerate() {
             let Spec::Sandbox(s) = &entry.object.spec else {
                 continue;
@@ -620,39 +656,74 @@ impl<'a> Ctx<'a> {
                 else {
                     continue;
                 };
-                let clash = claimed.iter().find(|(other_ip, other_port, proto, _, _)| {
-                    *other_port == host
-                        && *proto == port.protocol
-                        && (*other_ip == ip || other_ip.is_unspecified() || ip.is_unspecified())
-                });
-                if let Some(&(_, _, _, other_e, other_p)) = clash {
-                    let other = &entries[other_e].object;
-                    let proto = match port.protocol {
-                        Protocol::Tcp => "tcp",
-                        Protocol::Udp => "udp",
-                    };
-                    let owner = if other_e == e {
-                        format!("ports[{other_p}] of this sandbox")
-                    } else {
-                        format!("Sandbox `{}` ({})", other.metadata.name, other.source)
-                    };
-                    self.report(
-                        entry,
-                        spec().key("ports").index(p),
-                        "port-conflict",
-                        format!("host port {host}/{proto} is already published by {owner}"),
-                    );
+                let claim = claims.entry((host, port.protocol)).or_default();
+                let Some((other_e, other_p)) = claim.clash(ip) else {
+                    claim.add(ip, (e, p));
+                    continue;
+                };
+                let other = &entries[other_e].object;
+                let proto = match port.protocol {
+                    Protocol::Tcp => "tcp",
+                    Protocol::Udp => "udp",
+                };
+                let owner = if other_e == e {
+                    format!("ports[{other_p}] of this sandbox")
                 } else {
-                    claimed.push((ip, host, port.protocol, e, p));
-                }
+                    format!("Sandbox `{}` ({})", other.metadata.name, other.source)
+                };
+                self.report(
+                    entry,
+                    spec().key("ports").index(p),
+                    "port-conflict",
+                    format!("host port {host}/{proto} is already published by {owner}"),
+                );
             }
         }
     }
 
-    /// Cycles through dependsOn, imageFrom, build.from and a snapshot's sandbox.
+    /// Cycles through dependsOn, imageFrom, build.from and a snapshot's sandbox: the first
+    /// [`MAX_CYCLES`], then one line counting the rest.
     fn check_cycles(&mut self) {
         let entries = self.entries;
-        let mut edges: BTreeMap<usize, Vec<(usize, FieldPath)>> = BTreeMap::new();
+        let edges = self.dependency_edges();
+        let (cycles, unlisted) = find_cycles(&edges, MAX_CYCLES);
+        let mut last = None;
+        for cycle in &cycles {
+            let Some(&head) = cycle.first() else { continue };
+            let next = cycle.get(1).copied().unwrap_or(head);
+            let path = edges[head]
+                .iter()
+                .find(|(j, _)| *j == next)
+                .map(|(_, p)| p.clone())
+                .unwrap_or_else(spec);
+            self.report(
+                &entries[head],
+                path.clone(),
+                "cycle",
+                format!("dependency cycle: {}", describe_cycle(entries, cycle)),
+            );
+            last = Some((head, path));
+        }
+        // Where the last cycle was reported, so that it comes right after it.
+        if let Some((head, path)) = last
+            && unlisted > 0
+        {
+            let cycles = if unlisted == 1 { "cycle" } else { "cycles" };
+            self.report_hint(
+                &entries[head],
+                path,
+                "cycle",
+                format!("… and {unlisted} more dependency {cycles}"),
+                Some("break the cycles above, then validate again"),
+            );
+        }
+    }
+
+    /// For each object (by index), what it depends on and through which field; each
+    /// dependency once.
+    fn dependency_edges(&self) -> Vec<Vec<(usize, FieldPath)>> {
+        let entries = self.entries;
+        let mut edges: Vec<Vec<(usize, FieldPath)>> = vec![Vec::new(); entries.len()];
         for (i, entry) in entries.iter().enumerate() {
             let key = (entry.object.kind, entry.object.metadata.name.as_str());
             if self.first.get(&key) != Some(&i) {
@@ -695,86 +766,132 @@ impl<'a> Ctx<'a> {
                 }
                 Spec::Volume(_) | Spec::Workspace(_) => {}
             }
+            let mut seen = HashSet::new();
             for (kind, name, path) in targets {
                 if let Some(&j) = self.first.get(&(kind, name))
                     && j != i
+                    && seen.insert(j)
                 {
-                    edges.entry(i).or_default().push((j, path));
+                    edges[i].push((j, path));
                 }
             }
         }
+        edges
+    }
+}
 
-        let mut state = vec![0u8; entries.len()]; // 0 new, 1 on the stack, 2 done
-        let mut stack: Vec<usize> = Vec::new();
-        let mut cycles: Vec<Vec<usize>> = Vec::new();
-        for start in 0..entries.len() {
-            if state[start] == 0 {
-                visit(start, &edges, &mut state, &mut stack, &mut cycles);
-            }
+/// At most this many dependency cycles are listed.
+const MAX_CYCLES: usize = 10;
+/// A longer cycle is shown by its first objects and a count.
+const MAX_CYCLE_NAMES: usize = 8;
+
+/// Who holds one host port and protocol.
+#[derive(Default)]
+struct PortClaims {
+    /// The earliest claim: an unspecified address clashes with it.
+    first: Option<(usize, usize)>,
+    /// A claim on an unspecified address, which clashes with every later one.
+    any: Option<(usize, usize)>,
+    by_ip: HashMap<IpAddr, (usize, usize)>,
+}
+
+impl PortClaims {
+    /// The earliest claim (sandbox, port) that overlaps `ip`. An unspecified claim can only
+    /// be the first, since it clashes with any claim made before it.
+    fn clash(&self, ip: IpAddr) -> Option<(usize, usize)> {
+        if ip.is_unspecified() {
+            self.first
+        } else {
+            self.any.or_else(|| self.by_ip.get(&ip).copied())
         }
-        for cycle in cycles {
-            let Some(&head) = cycle.first() else { continue };
-            let next = cycle.get(1).copied().unwrap_or(head);
-            let path = edges
-                .get(&head)
-                .and_then(|es| es.iter().find(|(j, _)| *j == next))
-                .map(|(_, p)| p.clone())
-                .unwrap_or_else(spec);
-            let names: Vec<String> = cycle
-                .iter()
-                .chain(std::iter::once(&head))
-                .map(|&i| {
-                    format!(
-                        "{}/{}",
-                        entries[i].object.kind, entries[i].object.metadata.name
-                    )
-                })
-                .collect();
-            self.report(
-                &entries[head],
-                path,
-                "cycle",
-                format!("dependency cycle: {}", names.join(" -> ")),
-            );
+    }
+
+    fn add(&mut self, ip: IpAddr, claim: (usize, usize)) {
+        self.first.get_or_insert(claim);
+        if ip.is_unspecified() {
+            self.any = Some(claim);
+        } else {
+            self.by_ip.insert(ip, claim);
         }
     }
 }
 
-/// Depth-first search recording each cycle once, rotated to start at its earliest
-/// declaration.
-fn visit(
-    node: usize,
-    edges: &BTreeMap<usize, Vec<(usize, FieldPath)>>,
-    state: &mut [u8],
-    stack: &mut Vec<usize>,
-    cycles: &mut Vec<Vec<usize>>,
-) {
-    state[node] = 1;
-    stack.push(node);
-    for (next, _) in edges.get(&node).map(Vec::as_slice).unwrap_or_default() {
-        match state[*next] {
-            0 => visit(*next, edges, state, stack, cycles),
-            1 => {
-                if let Some(pos) = stack.iter().position(|n| n == next) {
-                    let mut cycle = stack[pos..].to_vec();
-                    if let Some(min_pos) = cycle
+/// Depth-first search with its own stack (a chain of dependencies can be as long as the
+/// workspace). Every edge back to an object on the current path closes a distinct cycle:
+/// the first `max` are returned, each rotated to start at its earliest declaration; the
+/// others are only counted, so the work stays linear in the edges plus what is returned.
+fn find_cycles(edges: &[Vec<(usize, FieldPath)>], max: usize) -> (Vec<Vec<usize>>, usize) {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Mark {
+        New,
+        /// On the current path, at this position.
+        OnPath(usize),
+        Done,
+    }
+    let mut marks = vec![Mark::New; edges.len()];
+    let mut cycles: Vec<Vec<usize>> = Vec::new();
+    let mut unlisted = 0;
+    // The current path: each object with the index of its next edge to follow.
+    let mut path: Vec<(usize, usize)> = Vec::new();
+    for start in 0..edges.len() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        marks[start] = Mark::OnPath(0);
+        path.push((start, 0));
+        while let Some(&(node, edge)) = path.last() {
+            let Some(next) = edges[node].get(edge).map(|(n, _)| *n) else {
+                marks[node] = Mark::Done;
+                path.pop();
+                continue;
+            };
+            if let Some(top) = path.last_mut() {
+                top.1 += 1;
+            }
+            match marks[next] {
+                Mark::New => {
+                    marks[next] = Mark::OnPath(path.len());
+                    path.push((next, 0));
+                }
+                Mark::OnPath(at) if cycles.len() < max => {
+                    let mut cycle: Vec<usize> = path[at..].iter().map(|(n, _)| *n).collect();
+                    if let Some(earliest) = cycle
                         .iter()
                         .enumerate()
                         .min_by_key(|(_, n)| **n)
                         .map(|(i, _)| i)
                     {
-                        cycle.rotate_left(min_pos);
+                        cycle.rotate_left(earliest);
                     }
-                    if !cycles.contains(&cycle) {
-                        cycles.push(cycle);
-                    }
+                    cycles.push(cycle);
                 }
+                Mark::OnPath(_) => unlisted += 1,
+                Mark::Done => {}
             }
-            _ => {}
         }
     }
-    stack.pop();
-    state[node] = 2;
+    (cycles, unlisted)
+}
+
+/// `Sandbox/a -> Sandbox/b -> Sandbox/a`, or for a long cycle its first objects and a count.
+fn describe_cycle(entries: &[Entry], cycle: &[usize]) -> String {
+    let name = |i: usize| {
+        let object = &entries[i].object;
+        format!("{}/{}", object.kind, shown(&object.metadata.name))
+    };
+    let Some(&head) = cycle.first() else {
+        return String::new();
+    };
+    let mut names: Vec<String> = cycle
+        .iter()
+        .take(MAX_CYCLE_NAMES)
+        .map(|&i| name(i))
+        .collect();
+    if cycle.len() > MAX_CYCLE_NAMES {
+        names.push(format!("… {} more", cycle.len() - MAX_CYCLE_NAMES));
+    }
+    names.push(name(head));
+    names.join(" -> ")
 }
 
 fn article(kind: Kind) -> &'static str {
@@ -985,6 +1102,39 @@ mod tests {
         for bad in ["", "a b", "Tools:1", "x:", "x@sha256:abc", "x:.bad"] {
             assert!(reference_problem(bad).is_some(), "{bad}");
         }
+    }
+
+    #[test]
+    fn cycles_are_found_once_each_and_counted_past_the_limit() {
+        let edges = |list: &[&[usize]]| -> Vec<Vec<(usize, FieldPath)>> {
+            list.iter()
+                .map(|to| to.iter().map(|&j| (j, FieldPath::root())).collect())
+                .collect()
+        };
+        // 0 -> 1 -> 2 -> 0, and 3 -> 3's neighbour 1 (no cycle through 3).
+        let (cycles, more) = find_cycles(&edges(&[&[1], &[2], &[0], &[1]]), 10);
+        assert_eq!((cycles, more), (vec![vec![0, 1, 2]], 0));
+        // Found from 1: still reported from the earliest declaration.
+        let (cycles, _) = find_cycles(&edges(&[&[], &[2], &[0, 1]]), 10);
+        assert_eq!(cycles, vec![vec![1, 2]]);
+        // Everyone depends on everyone: 3 + 2 + 1 back edges.
+        let all = edges(&[&[1, 2, 3], &[0, 2, 3], &[0, 1, 3], &[0, 1, 2]]);
+        let (cycles, more) = find_cycles(&all, 2);
+        assert_eq!((cycles.len(), more), (2, 4));
+    }
+
+    #[test]
+    fn port_claims_overlap_on_the_same_or_an_unspecified_address() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut claims = PortClaims::default();
+        claims.add(ip("127.0.0.1"), (0, 0));
+        claims.add(ip("127.0.0.2"), (0, 1));
+        assert_eq!(claims.clash(ip("127.0.0.2")), Some((0, 1)));
+        assert_eq!(claims.clash(ip("::")), Some((0, 0)));
+        assert_eq!(claims.clash(ip("10.0.0.1")), None);
+        let mut any = PortClaims::default();
+        any.add(ip("0.0.0.0"), (1, 0));
+        assert_eq!(any.clash(ip("127.0.0.9")), Some((1, 0)));
     }
 
     #[test]

@@ -2,13 +2,19 @@
 //!
 //! Every node keeps its line and column, so that later checks can point at the exact spot.
 //! Scalars are typed by the YAML 1.2 core schema (`no`, `on` and `yes` stay strings). The
-//! limits make hostile input harmless: file size, nesting depth, number of nodes, and alias
-//! expansion (an alias costs as many nodes as it copies, so an alias bomb runs out of budget
-//! long before it runs out of memory).
+//! limits make hostile input harmless: file size, nesting depth, number of nodes, and bytes
+//! of text. Everything the builder holds is charged when it is made: an alias costs the
+//! nodes and bytes it copies (so an alias bomb, even one made of a single long string, runs
+//! out of budget long before it runs out of memory), and an anchor the copy it keeps. An
+//! alias may not nest a tree deeper than `max_depth` either, so every recursive walk over a
+//! tree (here, in the checks, in derived `Clone` and `Drop`) is at most `max_depth` deep.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+use crate::breakage;
 
 /// A position in a file, both 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -110,14 +116,6 @@ impl Node {
             ),
         }
     }
-
-    fn weight(&self) -> usize {
-        match &self.value {
-            Value::Seq(items) => 1 + items.iter().map(Node::weight).sum::<usize>(),
-            Value::Map(entries) => 1 + entries.iter().map(|(_, v)| v.weight()).sum::<usize>(),
-            _ => 1,
-        }
-    }
 }
 
 /// One document of a multi-document file.
@@ -133,6 +131,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Nodes in a file, counting each alias as the nodes it copies.
     pub max_nodes: usize,
+    /// Bytes of scalar and key text in a file, counting each alias as the bytes it copies
+    /// and each anchor as the bytes of the copy it keeps.
+    pub max_text_bytes: usize,
     pub max_documents: usize,
 }
 
@@ -142,6 +143,8 @@ impl Default for Limits {
             max_bytes: 4 * 1024 * 1024,
             max_depth: 64,
             max_nodes: 200_000,
+            // Twice the file size: room for anchors and aliases, never a memory problem.
+            max_text_bytes: 8 * 1024 * 1024,
             max_documents: 10_000,
         }
     }
@@ -150,41 +153,115 @@ impl Default for Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct YamlError {
     pub loc: Loc,
+    /// A short identifier of the problem, e.g. `yaml` for a syntax error or `merge-conflict`.
+    pub code: &'static str,
     pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
 }
 
-/// Parses every document of `text`. Empty documents (a lone `---`) are skipped.
+impl YamlError {
+    pub(crate) fn new(loc: Loc, code: &'static str, message: impl Into<String>) -> Self {
+        YamlError {
+            loc,
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// The code of syntax errors and of the limits.
+const YAML: &str = "yaml";
+
+/// Parses every document of `text`. Empty documents (a lone `---`) are skipped; a file that
+/// is empty or holds only comments has no documents.
 pub fn parse(text: &str, limits: Limits) -> Result<Vec<Document>, YamlError> {
     if text.len() > limits.max_bytes {
-        return Err(YamlError {
-            loc: Loc { line: 1, column: 1 },
-            message: format!(
+        return Err(YamlError::new(
+            Loc { line: 1, column: 1 },
+            YAML,
+            format!(
                 "file is {} bytes, over the limit of {} bytes",
                 text.len(),
                 limits.max_bytes
             ),
-        });
+        ));
+    }
+    if let Some(problem) = breakage::scan(text) {
+        return Err(problem);
     }
     let mut builder = Builder {
+        text,
         parser: Parser::new_from_str(text),
         limits,
         anchors: HashMap::new(),
-        nodes: 0,
+        held: Weight::default(),
         last: Loc { line: 1, column: 1 },
     };
     builder.documents()
 }
 
+/// What a node holds, charged against the limits when it is built, anchored or copied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Weight {
+    nodes: usize,
+    /// Bytes of scalar and key text.
+    bytes: usize,
+    /// Levels of nested collections: 0 for a scalar, 1 for a list of scalars.
+    height: usize,
+}
+
+impl Weight {
+    fn scalar(bytes: usize) -> Self {
+        Weight {
+            nodes: 1,
+            bytes,
+            height: 0,
+        }
+    }
+
+    fn empty_collection() -> Self {
+        Weight {
+            nodes: 1,
+            bytes: 0,
+            height: 1,
+        }
+    }
+
+    fn add_child(&mut self, child: Weight) {
+        self.nodes = self.nodes.saturating_add(child.nodes);
+        self.bytes = self.bytes.saturating_add(child.bytes);
+        self.height = self.height.max(child.height.saturating_add(1));
+    }
+}
+
+/// Why something is charged, to say so when the budget runs out.
+#[derive(Clone, Copy)]
+enum Charge {
+    Parsed,
+    Alias,
+    Anchor,
+}
+
 struct Builder<'a> {
+    text: &'a str,
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     limits: Limits,
-    anchors: HashMap<usize, Node>,
-    nodes: usize,
+    /// Each anchor's value with its weight, cached so that an alias costs no walk.
+    anchors: HashMap<usize, (Node, Weight)>,
+    /// Everything charged so far in this file.
+    held: Weight,
     last: Loc,
 }
 
 enum Step {
-    Node(Node),
+    Node(Node, Weight),
     End,
 }
 
@@ -196,22 +273,25 @@ impl<'a> Builder<'a> {
                 self.last = loc;
                 Ok((event, loc))
             }
-            Some(Err(e)) => Err(YamlError {
-                loc: Loc {
+            Some(Err(e)) => {
+                let loc = Loc {
                     line: u32::try_from(e.marker().line()).unwrap_or(u32::MAX),
                     column: u32::try_from(e.marker().col() + 1).unwrap_or(u32::MAX),
-                },
-                message: format!("invalid YAML: {}", e.info()),
-            }),
+                };
+                Err(self.syntax_error(loc, format!("invalid YAML: {}", e.info())))
+            }
             None => Err(self.error(self.last, "unexpected end of input")),
         }
     }
 
     fn error(&self, loc: Loc, message: impl Into<String>) -> YamlError {
-        YamlError {
-            loc,
-            message: message.into(),
-        }
+        YamlError::new(loc, YAML, message)
+    }
+
+    /// A syntax error, named as a common breakage (tabs, templates, JSON) when the text
+    /// shows its likely cause.
+    fn syntax_error(&self, loc: Loc, message: impl Into<String>) -> YamlError {
+        breakage::explain(self.text, self.error(loc, message))
     }
 
     fn documents(&mut self) -> Result<Vec<Document>, YamlError> {
@@ -224,7 +304,7 @@ impl<'a> Builder<'a> {
                 Event::DocumentStart(_) => {
                     self.anchors.clear();
                     let root = match self.node(0)? {
-                        Step::Node(n) => n,
+                        Step::Node(n, _) => n,
                         Step::End => return Err(self.error(loc, "empty document")),
                     };
                     // DocumentEnd
@@ -250,67 +330,99 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn count(&mut self, n: usize, loc: Loc) -> Result<(), YamlError> {
-        self.nodes = self.nodes.saturating_add(n);
-        if self.nodes > self.limits.max_nodes {
-            return Err(self.error(
-                loc,
-                format!(
-                    "document too large: more than {} nodes (aliases count as the nodes they copy)",
-                    self.limits.max_nodes
+    fn charge(&mut self, weight: Weight, loc: Loc, why: Charge) -> Result<(), YamlError> {
+        self.held.nodes = self.held.nodes.saturating_add(weight.nodes);
+        self.held.bytes = self.held.bytes.saturating_add(weight.bytes);
+        let (max_nodes, max_bytes) = (self.limits.max_nodes, self.limits.max_text_bytes);
+        if self.held.nodes > max_nodes {
+            return Err(self
+                .error(
+                    loc,
+                    format!(
+                        "document too large: more than {max_nodes} nodes (an alias counts as the nodes it copies, an anchor as the copy it keeps)"
+                    ),
+                )
+                .hint("use fewer aliases, or split the file"));
+        }
+        if self.held.bytes > max_bytes {
+            let message = match why {
+                Charge::Alias => format!(
+                    "aliases expand this file beyond {max_bytes} bytes (an alias counts as the bytes it copies)"
                 ),
-            ));
+                Charge::Anchor => format!(
+                    "anchored values make this file hold more than {max_bytes} bytes (an anchor keeps a copy of its value)"
+                ),
+                Charge::Parsed => format!("this file holds more than {max_bytes} bytes of text"),
+            };
+            return Err(self
+                .error(loc, message)
+                .hint("copy long values fewer times, or split the file"));
         }
         Ok(())
     }
 
+    /// Reads one node. Recursion is bounded by `max_depth`: `enter` refuses a deeper
+    /// collection, and an alias cannot nest what it copies deeper either.
     fn node(&mut self, depth: usize) -> Result<Step, YamlError> {
         let (event, loc) = self.next()?;
-        let (anchor, value_node) = match event {
+        let (anchor, node, weight) = match event {
             Event::SequenceEnd | Event::MappingEnd | Event::DocumentEnd => return Ok(Step::End),
-            Event::Alias(id) => {
-                let Some(target) = self.anchors.get(&id).cloned() else {
-                    return Err(self.error(loc, "alias to an unknown anchor"));
-                };
-                self.count(target.weight(), loc)?;
-                return Ok(Step::Node(Node { loc, ..target }));
-            }
+            Event::Alias(id) => return self.alias(id, depth, loc),
             Event::Scalar(text, style, anchor, tag) => {
-                self.count(1, loc)?;
+                let weight = Weight::scalar(text.len());
+                self.charge(weight, loc, Charge::Parsed)?;
                 // Show core-schema tags the way they are written: `!!binary`.
                 let tag = tag.map(|t| match t.handle.as_str() {
                     "tag:yaml.org,2002:" => format!("!!{}", t.suffix),
                     handle => format!("{handle}{}", t.suffix),
                 });
-                (anchor, scalar(&text, style, tag.as_deref(), loc)?)
+                (anchor, scalar(&text, style, tag.as_deref(), loc)?, weight)
             }
             Event::SequenceStart(anchor, _) => {
                 self.enter(depth, loc)?;
-                self.count(1, loc)?;
-                let mut items = Vec::new();
-                while let Step::Node(n) = self.node(depth + 1)? {
-                    items.push(n);
-                }
-                (
-                    anchor,
-                    Node {
-                        loc,
-                        value: Value::Seq(items),
-                        plain: None,
-                    },
-                )
+                self.charge(Weight::empty_collection(), loc, Charge::Parsed)?;
+                let (node, weight) = self.sequence(depth, loc)?;
+                (anchor, node, weight)
             }
             Event::MappingStart(anchor, _) => {
                 self.enter(depth, loc)?;
-                self.count(1, loc)?;
-                (anchor, self.mapping(depth, loc)?)
+                self.charge(Weight::empty_collection(), loc, Charge::Parsed)?;
+                let (node, weight) = self.mapping(depth, loc)?;
+                (anchor, node, weight)
             }
             _ => return Err(self.error(loc, "unexpected YAML event")),
         };
         if anchor > 0 {
-            self.anchors.insert(anchor, value_node.clone());
+            self.charge(weight, loc, Charge::Anchor)?;
+            self.anchors.insert(anchor, (node.clone(), weight));
         }
-        Ok(Step::Node(value_node))
+        Ok(Step::Node(node, weight))
+    }
+
+    /// A copy of an anchored node, charged as what it copies before it is made.
+    fn alias(&mut self, id: usize, depth: usize, loc: Loc) -> Result<Step, YamlError> {
+        let unknown = |this: &Self| this.error(loc, "alias to an unknown anchor");
+        let Some(&(_, weight)) = self.anchors.get(&id) else {
+            return Err(unknown(self));
+        };
+        if weight.height > 0 && depth.saturating_add(weight.height) > self.limits.max_depth {
+            return Err(self.error(
+                loc,
+                format!(
+                    "nested deeper than {} levels (counting what aliases copy)",
+                    self.limits.max_depth
+                ),
+            ));
+        }
+        self.charge(weight, loc, Charge::Alias)?;
+        let Some((target, _)) = self.anchors.get(&id) else {
+            return Err(unknown(self));
+        };
+        let copy = Node {
+            loc,
+            ..target.clone()
+        };
+        Ok(Step::Node(copy, weight))
     }
 
     fn enter(&self, depth: usize, loc: Loc) -> Result<(), YamlError> {
@@ -323,12 +435,30 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn mapping(&mut self, depth: usize, loc: Loc) -> Result<Node, YamlError> {
+    fn sequence(&mut self, depth: usize, loc: Loc) -> Result<(Node, Weight), YamlError> {
+        let mut weight = Weight::empty_collection();
+        let mut items = Vec::new();
+        while let Step::Node(item, item_weight) = self.node(depth + 1)? {
+            weight.add_child(item_weight);
+            items.push(item);
+        }
+        let node = Node {
+            loc,
+            value: Value::Seq(items),
+            plain: None,
+        };
+        Ok((node, weight))
+    }
+
+    fn mapping(&mut self, depth: usize, loc: Loc) -> Result<(Node, Weight), YamlError> {
+        let mut weight = Weight::empty_collection();
         let mut entries: Vec<(Key, Node)> = Vec::new();
+        // The line of each key's first definition: duplicates are found in linear time.
+        let mut first_lines: HashMap<String, u32> = HashMap::new();
         loop {
-            let key = match self.node(depth + 1)? {
+            let (key, key_weight) = match self.node(depth + 1)? {
                 Step::End => break,
-                Step::Node(k) => k,
+                Step::Node(k, w) => (k, w),
             };
             let name = match &key.value {
                 Value::Str(s) => s.clone(),
@@ -336,29 +466,43 @@ impl<'a> Builder<'a> {
                     key.plain.clone().unwrap_or_default()
                 }
                 Value::Seq(_) | Value::Map(_) => {
-                    return Err(self.error(key.loc, "mapping keys must be plain strings"));
+                    return Err(self.syntax_error(key.loc, "mapping keys must be plain strings"));
                 }
             };
-            let value = match self.node(depth + 1)? {
-                Step::Node(v) => v,
+            let (value, value_weight) = match self.node(depth + 1)? {
+                Step::Node(v, w) => (v, w),
                 Step::End => return Err(self.error(key.loc, "a key without a value")),
             };
-            if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == name) {
-                return Err(self.error(
-                    key.loc,
-                    format!(
-                        "duplicate key `{name}` (first defined on line {})",
-                        first.loc.line
-                    ),
-                ));
+            match first_lines.entry(name) {
+                Entry::Occupied(first) => {
+                    let name = first.key();
+                    if depth == 0 && key.loc.column == 1 && breakage::starts_a_document(name) {
+                        return Err(breakage::second_document(key.loc));
+                    }
+                    return Err(self.error(
+                        key.loc,
+                        format!(
+                            "duplicate key `{}` (first defined on line {})",
+                            crate::diagnostic::shown(name),
+                            first.get()
+                        ),
+                    ));
+                }
+                Entry::Vacant(slot) => {
+                    let name = slot.key().clone();
+                    slot.insert(key.loc.line);
+                    weight.add_child(key_weight);
+                    weight.add_child(value_weight);
+                    entries.push((Key { name, loc: key.loc }, value));
+                }
             }
-            entries.push((Key { name, loc: key.loc }, value));
         }
-        Ok(Node {
+        let node = Node {
             loc,
             value: Value::Map(entries),
             plain: None,
-        })
+        };
+        Ok((node, weight))
     }
 }
 
@@ -373,10 +517,11 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&str>, loc: Loc) -> Result
         None => {}
         Some("!!str") => return Ok(string(text)),
         Some(other) => {
-            return Err(YamlError {
+            return Err(YamlError::new(
                 loc,
-                message: format!("YAML tag `{other}` is not supported (only `!!str`)"),
-            });
+                YAML,
+                format!("YAML tag `{other}` is not supported (only `!!str`)"),
+            ));
         }
     }
     if style != ScalarStyle::Plain {
@@ -515,6 +660,67 @@ mod tests {
             err.message
         );
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn aliases_are_charged_the_bytes_they_copy_as_values_and_as_keys() {
+        let long = "x".repeat(1024 * 1024);
+        let as_values = format!("a: &a \"{long}\"\nb: [{}]\n", vec!["*a"; 20].join(", "));
+        let err = parse(&as_values, Limits::default()).unwrap_err();
+        assert_eq!(
+            err.message,
+            "aliases expand this file beyond 8388608 bytes (an alias counts as the bytes it copies)"
+        );
+        // The value and the anchor's copy hold 2 MiB: 5 aliases fit, the 6th does not.
+        assert_eq!((err.loc.line, err.loc.column), (2, 5 + 5 * 4));
+
+        let as_keys: String = std::iter::once(format!("a: &a \"{long}\"\nb:\n"))
+            .chain((0..20).map(|i| format!("  c{i}: {{*a : 1}}\n")))
+            .collect();
+        let err = parse(&as_keys, Limits::default()).unwrap_err();
+        assert!(err.message.starts_with("aliases expand"), "{}", err.message);
+
+        let small = Limits {
+            max_text_bytes: 10,
+            ..Limits::default()
+        };
+        assert!(parse("a: &a 12345\nb: *a\n", small).is_err());
+        assert!(parse("a: 12345\nb: 123\n", small).is_ok());
+    }
+
+    #[test]
+    fn an_alias_cannot_nest_deeper_than_the_limit() {
+        let nest = |levels: usize| format!("{}x{}", "[".repeat(levels), "]".repeat(levels));
+        // The anchored list is 60 levels high; placed at depth 4 it reaches depth 63.
+        let at = |depth: usize| {
+            format!(
+                "a: &a {}\nb: {}*a{}\n",
+                nest(60),
+                "[".repeat(depth - 1),
+                "]".repeat(depth - 1)
+            )
+        };
+        assert!(parse(&at(4), Limits::default()).is_ok());
+        let err = parse(&at(5), Limits::default()).unwrap_err();
+        assert_eq!(
+            err.message,
+            "nested deeper than 64 levels (counting what aliases copy)"
+        );
+        // A chain of anchors, each holding an alias of the previous one deep down.
+        let mut chain = format!("a0: &a0 {}\n", nest(40));
+        for i in 1..10 {
+            chain.push_str(&format!("a{i}: &a{i} [[[[*a{}]]]]\n", i - 1));
+        }
+        assert!(parse(&chain, Limits::default()).is_err());
+    }
+
+    #[test]
+    fn crlf_line_endings_keep_locations() {
+        let root = one("kind: Sandbox\r\nspec:\r\n  image: x\r\n  env: {A: \"1\"}\r\n");
+        let spec = root.get("spec").unwrap();
+        assert_eq!(spec.key_loc("env"), Some(Loc { line: 4, column: 3 }));
+        let err = parse("a: 1\r\nb: 2\r\na: 3\r\n", Limits::default()).unwrap_err();
+        assert_eq!(err.loc, Loc { line: 3, column: 1 });
     }
 
     #[test]
