@@ -320,6 +320,8 @@ fn discover(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Discovery {
             let file_type = match entry.file_type() {
                 Ok(t) => t,
                 Err(e) => {
+                    // Vanished since the listing, or unreadable: it may have been a folder
+                    // of documents, so the list is not known to be complete.
                     if is_document {
                         report(
                             &path,
@@ -328,6 +330,7 @@ fn discover(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Discovery {
                             "",
                         );
                     }
+                    complete = false;
                     continue;
                 }
             };
@@ -570,7 +573,12 @@ fn decode_document(
     let complete = issues.is_empty();
     // Decode what is left once the offending fields are removed, so that semantic checks
     // still run; if that fails too, the structural report stands alone.
-    let pruned = prune(&root, &issues);
+    // A valid document (the usual case) is decoded as it is, without a copy of its tree.
+    let pruned = if complete {
+        std::borrow::Cow::Borrowed(&root)
+    } else {
+        std::borrow::Cow::Owned(prune(&root, &issues))
+    };
     diagnostics.extend(issues.iter().cloned().map(|i| i.in_file(file)));
     let mut decode_errors = Vec::new();
     let sink = if complete {

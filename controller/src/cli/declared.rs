@@ -26,10 +26,18 @@ pub fn last_valid(workspace: &Workspace) -> LastValid {
         .unwrap_or_default()
 }
 
-/// Loads the workspace, whatever its state.
+/// Loads the workspace, whatever its state: a broken file in its last valid version.
 pub fn load_any(global: &GlobalArgs) -> Result<(Workspace, Declared), Error> {
     let workspace = global.declared_workspace()?;
+    let declared = Declared::load(&workspace.root, &LastValid::default());
+    if declared.is_valid() {
+        // Every file is valid: what was valid before does not matter.
+        return Ok((workspace, declared));
+    }
     let previous = last_valid(&workspace);
+    if previous.files.is_empty() {
+        return Ok((workspace, declared));
+    }
     let declared = Declared::load(&workspace.root, &previous);
     Ok((workspace, declared))
 }
@@ -40,12 +48,29 @@ pub fn load_valid(global: &GlobalArgs) -> Result<Loaded, Error> {
     if declared.is_valid() {
         return Ok(Loaded::Valid(workspace, Box::new(declared)));
     }
-    print_problems(&declared.problems, global.output, "nothing was changed");
+    print_problems(
+        &declared.problems,
+        global.output,
+        "nothing was changed",
+        Stream::Stdout,
+    );
     Ok(Loaded::Invalid(ExitCode::InvalidInput.code()))
 }
 
-/// Prints problems on stderr (text), or as one JSON object on stdout (json, yaml).
-pub fn print_problems(problems: &[Diagnostic], format: OutputFormat, consequence: &str) {
+/// Where machine-readable problems go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Prints problems: text lines on stderr, or one JSON object on `json_to` (json, yaml).
+pub fn print_problems(
+    problems: &[Diagnostic],
+    format: OutputFormat,
+    consequence: &str,
+    json_to: Stream,
+) {
     match format {
         OutputFormat::Text => {
             for d in problems {
@@ -59,7 +84,10 @@ pub fn print_problems(problems: &[Diagnostic], format: OutputFormat, consequence
         }
         _ => {
             let value = serde_json::json!({ "valid": false, "diagnostics": problems });
-            out!("{value}");
+            match json_to {
+                Stream::Stdout => out!("{value}"),
+                Stream::Stderr => err!("{value}"),
+            }
         }
     }
 }

@@ -3,12 +3,12 @@ use pocket_dock::engine::Engine;
 use pocket_dock::reconcile::Key;
 use pocket_dock::reconcile::desired::Desired;
 use pocket_dock::reconcile::observe::observe;
-use pocket_dock::reconcile::status::{read, status_path};
+use pocket_dock::reconcile::status::StatusFiles;
 use pocket_dock::workspace::DIR_NAME;
 use pocket_dock::{Error, ExitCode};
 use pocket_dock_spec::Kind;
 
-use super::declared::load_any;
+use super::declared::{Stream, load_any, print_problems};
 use super::{GlobalArgs, Outcome, OutputFormat, emit};
 
 #[derive(Debug, Args)]
@@ -65,7 +65,10 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
         "unknown"
     };
     let observed = observe(&engine, &ownership, &desired).await?;
-    let dir = workspace.root.join(DIR_NAME);
+    // Read without following a symlink, and never a FIFO or device.
+    let status_files = StatusFiles::open(&workspace.root.join(DIR_NAME), false)
+        .ok()
+        .flatten();
 
     let mut rows = Vec::new();
     let mut push = |kind: Kind, name: &str, want: &str, actual: String, age: String| {
@@ -75,7 +78,7 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
         {
             return;
         }
-        let status = read(&status_path(&dir, kind, name));
+        let status = status_files.as_ref().and_then(|f| f.read(kind, name));
         let phase = status
             .as_ref()
             .and_then(|s| s["phase"].as_str().map(str::to_string))
@@ -189,27 +192,12 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
     if declared.is_valid() {
         return Ok(ExitCode::Success.code());
     }
-    print_problems_after_table(&declared.problems, global.output);
+    // After the table, on stderr: stdout keeps only the table's rows.
+    print_problems(
+        &declared.problems,
+        global.output,
+        "objects of invalid files are shown in their last valid version, which stays in effect, and nothing is pruned until every file is valid",
+        Stream::Stderr,
+    );
     Ok(ExitCode::InvalidInput.code())
-}
-
-/// The problems, on stderr, after the table: text lines, or one JSON object (stdout keeps
-/// only the table's rows).
-fn print_problems_after_table(problems: &[pocket_dock_spec::Diagnostic], format: OutputFormat) {
-    match format {
-        OutputFormat::Text => {
-            for d in problems {
-                err!("{d}");
-            }
-            err!(
-                "invalid: {} problem{}; objects of invalid files are shown in their last valid version, which stays in effect, and nothing is pruned until every file is valid",
-                problems.len(),
-                if problems.len() == 1 { "" } else { "s" }
-            );
-        }
-        _ => {
-            let value = serde_json::json!({ "valid": false, "diagnostics": problems });
-            err!("{value}");
-        }
-    }
 }

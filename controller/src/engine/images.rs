@@ -62,6 +62,9 @@ pub struct ImageSummary {
     pub created: i64,
 }
 
+/// How often an image list is taken when images vanish while Podman lists them.
+const LIST_ATTEMPTS: u32 = 3;
+
 impl Engine {
     /// Lists images matching every `key=value` label filter (all images when empty).
     pub async fn list_images(
@@ -73,13 +76,25 @@ impl Engine {
                 .then(|| HashMap::from([("label".to_string(), label_filter.to_vec())])),
             ..Default::default()
         };
-        let raw = self
-            .call(
-                Operation::ImageList,
-                Target::None,
-                self.docker.list_images(Some(options)),
-            )
-            .await?;
+        let mut attempts = 0;
+        let raw = loop {
+            attempts += 1;
+            match self
+                .call(
+                    Operation::ImageList,
+                    Target::None,
+                    self.docker.list_images(Some(options.clone())),
+                )
+                .await
+            {
+                // Podman reads every image while it lists them; one removed meanwhile (by
+                // another apply, a prune) fails the whole list. A list is a read: take it
+                // again.
+                Err(EngineError::Runtime { message, .. })
+                    if attempts < LIST_ATTEMPTS && message.contains("image not known") => {}
+                result => break result?,
+            }
+        };
         Ok(raw
             .into_iter()
             .map(|i| ImageSummary {

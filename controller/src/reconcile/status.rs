@@ -411,14 +411,6 @@ fn parse(bytes: &[u8]) -> Option<serde_json::Value> {
     docs.into_iter().next().map(|d| d.root.to_json())
 }
 
-/// Reads a status file back by path (for `get`): never through a symlink, never a FIFO or
-/// device.
-pub fn read(path: &Path) -> Option<serde_json::Value> {
-    let dir = OwnedDir::open(path.parent()?).ok()?;
-    let name = path.file_name()?.to_str()?;
-    parse(&dir.read(name, MAX_STATUS_BYTES).ok()??)
-}
-
 /// What writing status files did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Written {
@@ -477,21 +469,28 @@ fn write_if_changed(
     Ok(true)
 }
 
+/// The status folder, created if need be; `None` (with the reason in `skipped`) when it
+/// cannot be used.
+fn open_for_writing(pocket_dock_dir: &Path, written: &mut Written) -> Option<StatusFiles> {
+    match StatusFiles::open(pocket_dock_dir, true) {
+        Ok(files) => files,
+        Err(e) => {
+            written
+                .skipped
+                .push(format!("status files not written: {e}"));
+            None
+        }
+    }
+}
+
 /// Writes every status that changed. With `prune` (the declarations are the complete
 /// picture), removes the status files of objects no longer declared; without it, none. Only
 /// regular files that pocket-dock wrote are replaced or removed; anything else found in the
 /// status folder is reported in `skipped` and left alone.
 pub fn write_all(pocket_dock_dir: &Path, statuses: &mut [Status], prune: bool) -> Written {
     let mut written = Written::default();
-    let files = match StatusFiles::open(pocket_dock_dir, true) {
-        Ok(Some(files)) => files,
-        Ok(None) => return written,
-        Err(e) => {
-            written
-                .skipped
-                .push(format!("status files not written: {e}"));
-            return written;
-        }
+    let Some(files) = open_for_writing(pocket_dock_dir, &mut written) else {
+        return written;
     };
     let now = now_rfc3339();
     let mut kind_dirs: BTreeMap<Kind, Option<OwnedDir>> = BTreeMap::new();
@@ -666,15 +665,8 @@ fn plural(n: usize, word: &str) -> String {
 /// Writes `.pocket-dock/status/workspace.yaml` when it changed.
 pub fn write_workspace(pocket_dock_dir: &Path, mut status: WorkspaceStatus) -> Written {
     let mut written = Written::default();
-    let files = match StatusFiles::open(pocket_dock_dir, true) {
-        Ok(Some(files)) => files,
-        Ok(None) => return written,
-        Err(e) => {
-            written
-                .skipped
-                .push(format!("status files not written: {e}"));
-            return written;
-        }
+    let Some(files) = open_for_writing(pocket_dock_dir, &mut written) else {
+        return written;
     };
     let previous = match files.dir.read(WORKSPACE_FILE, MAX_STATUS_BYTES) {
         Ok(previous) => previous,
