@@ -100,6 +100,12 @@ async fn a_controller_started_on_a_broken_file_leaves_its_sandbox_and_snapshot_a
         let (code, _, log) = controller.stop();
         assert_eq!(code, Some(0), "{round}: {log}");
         assert!(!log.contains("no longer declared"), "{round}: {log}");
+        if round == "restart with no remembered version" {
+            assert!(
+                log.contains("not pruned"),
+                "the log says what was kept: {log}"
+            );
+        }
         assert!(untouched().await, "{round}");
     }
 

@@ -197,6 +197,9 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                     "  Volume/{v:<21} kept: no longer declared (remove with --prune-volumes; deletes its data)"
                 );
             }
+            for k in &report.plan.kept {
+                out!("  {:<28} kept: {}", k.key.to_string(), k.reason);
+            }
             for (key, reason) in &report.not_ready {
                 out!("! {:<28} not ready: {reason}", key.to_string());
             }
@@ -245,6 +248,7 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                 "failed": failed,
                 "blocked": report.plan.blocked,
                 "kept_volumes": report.plan.kept_volumes,
+                "kept": report.plan.kept,
                 "orphans": report.orphans,
                 "not_ready": report.not_ready.iter().map(|(k, r)| serde_json::json!({"kind": k.kind, "name": k.name, "reason": r})).collect::<Vec<_>>(),
                 "warnings": report.warnings,
@@ -306,6 +310,9 @@ fn print_plan(plan: &Plan, format: OutputFormat) {
             }
             for v in &plan.kept_volumes {
                 out!("  Volume/{v:<21} kept: no longer declared (remove with --prune-volumes)");
+            }
+            for k in &plan.kept {
+                out!("  {:<28} kept: {}", k.key.to_string(), k.reason);
             }
             match plan.actions.len() {
                 0 => out!("no changes"),

@@ -385,6 +385,9 @@ async fn pass(
             for (key, _) in &report.not_ready {
                 queue.add_at(key.clone(), now + options.recheck);
             }
+            for kept in &report.plan.kept {
+                tracing::info!(target: "pocket_dock::controller", object = %kept.key, "{}", kept.reason);
+            }
             record_events(workspace, &report);
             tracing::info!(
                 target: "pocket_dock::controller",
