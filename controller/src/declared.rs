@@ -168,7 +168,8 @@ fn merge(loaded: Loaded, previous: &LastValid) -> Declared {
     let Loaded {
         declarations: mut decl,
         diagnostics: problems,
-        ..
+        discovery_complete,
+        unparsed_workspace_files,
     } = loaded;
 
     let mut last_valid = LastValid::default();
@@ -207,6 +208,13 @@ fn merge(loaded: Loaded, previous: &LastValid) -> Declared {
         .workspace_source
         .as_ref()
         .is_some_and(|s| invalid.contains(&s.file));
+    // A file that does not parse, was never valid, and reads `kind: Workspace` may hold the
+    // defaults: they are unknown then, unless a valid Workspace document is known.
+    let workspace_unknown = decl.workspace_source.is_none()
+        && retained_workspace.is_none()
+        && unparsed_workspace_files
+            .iter()
+            .any(|f| !previous.files.contains_key(f));
     match retained_workspace {
         Some(w) if workspace_invalid || decl.workspace_source.is_none() => {
             decl.workspace_name = w.name;
@@ -225,29 +233,26 @@ fn merge(loaded: Loaded, previous: &LastValid) -> Declared {
                 decl.settings = WorkspaceSpec::default();
                 decl.workspace_source = None;
             } else {
-                // The workspace's defaults are unknown, so no sandbox's effective spec is:
-                // act on none of them (and prune nothing) until the file is fixed.
-                let withheld: Vec<Key> = decl
-                    .objects
-                    .iter()
-                    .filter(|o| o.kind == Kind::Sandbox)
-                    .map(|o| Key::new(o.kind, o.metadata.name.clone()))
-                    .collect();
-                decl.objects.retain(|o| o.kind != Kind::Sandbox);
-                for key in withheld {
-                    retained.remove(&key);
-                }
+                withhold_sandboxes(&mut decl, &mut retained);
             }
         }
+        _ if workspace_unknown => withhold_sandboxes(&mut decl, &mut retained),
         _ => {}
     }
-    decl.complete = problems.is_empty();
+    decl.complete = problems.is_empty() && discovery_complete;
     Declared {
         declarations: decl,
         problems,
         retained,
         last_valid,
     }
+}
+
+/// The workspace's defaults are unknown, so no sandbox's effective spec is: act on none of
+/// them (and prune nothing, the picture being incomplete) until the file is fixed.
+fn withhold_sandboxes(decl: &mut Declarations, retained: &mut BTreeMap<Key, String>) {
+    retained.retain(|key, _| key.kind != Kind::Sandbox);
+    decl.objects.retain(|o| o.kind != Kind::Sandbox);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -496,5 +501,18 @@ mod tests {
         let third = ws.load(&LastValid::default());
         assert!(names(&third).is_empty(), "{:?}", names(&third));
         assert!(!third.declarations.complete);
+
+        // Not even parsing, never valid, and it reads `kind: Workspace`: unknown too.
+        ws.write("workspace.yaml", &format!("<<<<<<< HEAD\n{workspace}"));
+        let fourth = ws.load(&LastValid::default());
+        assert!(names(&fourth).is_empty(), "{:?}", names(&fourth));
+        // With its last valid version known, that version's defaults hold.
+        let fifth = ws.load(&first.last_valid);
+        assert_eq!(names(&fifth), ["Sandbox/a"]);
+        assert_eq!(fifth.declarations.settings, first.declarations.settings);
+        // A broken file that is not about the workspace holds nothing.
+        ws.write("workspace.yaml", "<<<<<<< HEAD\nkind: Sandbox\n");
+        let sixth = ws.load(&LastValid::default());
+        assert_eq!(names(&sixth), ["Sandbox/a"]);
     }
 }

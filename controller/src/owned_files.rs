@@ -199,11 +199,12 @@ impl OwnedDir {
         self.check_replaceable(name, &ours)?;
         let temp = format!("{name}{TEMP_MARKER}{}", std::process::id());
         let temp_path = self.child(&temp);
-        let written = self.write_new(&temp, bytes).and_then(|()| {
-            rustix::fs::renameat(&self.fd, &temp, &self.fd, name)
-                .map_err(|e| OwnedFileError::io("rename into place", self.child(name), e))
-        });
-        if let Err(e) = written {
+        // Something else by the temp name is not ours to remove: only a temp file this call
+        // created is cleaned up after a failure.
+        self.write_new(&temp, bytes)?;
+        let renamed = rustix::fs::renameat(&self.fd, &temp, &self.fd, name)
+            .map_err(|e| OwnedFileError::io("rename into place", self.child(name), e));
+        if let Err(e) = renamed {
             let _ = rustix::fs::unlinkat(&self.fd, &temp, AtFlags::empty());
             return Err(e);
         }
@@ -228,6 +229,12 @@ impl OwnedDir {
         let stat =
             rustix::fs::fstat(&fd).map_err(|e| OwnedFileError::io("open", path.clone(), e))?;
         match kind_of_mode(stat.st_mode) {
+            // A second name for the file (a hard link to, say, README.md) would have that
+            // file rewritten through this one.
+            EntryKind::File if stat.st_nlink > 1 => Err(OwnedFileError::NotOurs {
+                path,
+                what: "a hard link to another file",
+            }),
             EntryKind::File => Ok(std::fs::File::from(fd)),
             kind => Err(OwnedFileError::NotOurs {
                 path,
@@ -253,9 +260,13 @@ impl OwnedDir {
             Err(e) => return Err(OwnedFileError::io("create", path, e)),
         };
         let mut file = std::fs::File::from(fd);
-        file.write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| OwnedFileError::io("write", path, e))
+        let written = file.write_all(bytes).and_then(|()| file.sync_all());
+        if let Err(e) = written {
+            // The file was made by this call: a half-written one is not left behind.
+            let _ = rustix::fs::unlinkat(&self.fd, name, AtFlags::empty());
+            return Err(OwnedFileError::io("write", path, e));
+        }
+        Ok(())
     }
 
     fn check_replaceable(
@@ -478,6 +489,33 @@ mod tests {
             dir.create_new("y", b"again"),
             Err(OwnedFileError::Exists { .. })
         ));
+    }
+
+    #[test]
+    fn a_hard_link_is_never_opened_for_writing_and_a_foreign_temp_name_is_never_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OwnedDir::open(tmp.path()).unwrap();
+        std::fs::write(tmp.path().join("README.md"), "keep me").unwrap();
+        std::fs::hard_link(tmp.path().join("README.md"), tmp.path().join("lock")).unwrap();
+        let err = dir.open_or_create("lock").unwrap_err();
+        assert!(err.to_string().contains("hard link"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("README.md")).unwrap(),
+            "keep me"
+        );
+
+        // Someone else's FIFO holds this process's temp name: the write fails, the FIFO stays.
+        let temp = format!("a.yaml{TEMP_MARKER}{}", std::process::id());
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            tmp.path().join(&temp),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        assert!(dir.write_atomic("a.yaml", b"# ours\n", ours).is_err());
+        assert_eq!(dir.entry(&temp).unwrap(), EntryKind::Special("a FIFO"));
     }
 
     #[test]

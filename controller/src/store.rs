@@ -157,35 +157,41 @@ fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// Refuses a database whose folder, file or journal files are symlinks (SQLite would follow
-/// them and write elsewhere).
-fn refuse_symlinks(path: &Path) -> Result<(), rusqlite::Error> {
-    let mut checked = Vec::new();
-    if let Some(dir) = path.parent() {
-        checked.push(dir.to_path_buf());
+/// Refuses a database whose folder is a symlink, or whose file or journal files are not
+/// regular files: SQLite would follow a symlink and write elsewhere, and block on a FIFO.
+fn refuse_unsafe_files(path: &Path) -> Result<(), rusqlite::Error> {
+    let refuse = |p: &Path, what: &str| {
+        Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            Some(format!("{} {what}{REFUSED}", p.display())),
+        ))
+    };
+    if let Some(dir) = path.parent()
+        && std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return refuse(dir, "is a symlink");
     }
-    checked.push(path.to_path_buf());
+    let mut files = vec![path.to_path_buf()];
     for suffix in ["-wal", "-shm", "-journal"] {
         let mut name = path.as_os_str().to_os_string();
         name.push(suffix);
-        checked.push(PathBuf::from(name));
+        files.push(PathBuf::from(name));
     }
-    for p in checked {
-        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                Some(format!(
-                    "{} is a symlink; pocket-dock never writes through one",
-                    p.display()
-                )),
-            ));
+    for p in files {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => return refuse(&p, "is a symlink"),
+            Ok(m) if !m.is_file() => return refuse(&p, "is not a regular file"),
+            _ => {}
         }
     }
     Ok(())
 }
 
-fn is_refused_symlink(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(_, Some(message)) if message.contains("is a symlink"))
+/// Ends the message of a refusal (so that it is never taken for corruption).
+const REFUSED: &str = "; pocket-dock never opens it (remove it, and the state store is made anew)";
+
+fn is_refused(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(_, Some(message)) if message.ends_with(REFUSED))
 }
 
 impl StateStore {
@@ -198,8 +204,8 @@ impl StateStore {
             // Busy is not corrupt: another process (the controller, an exec) holds a lock
             // for longer than the busy timeout. Never move a healthy database aside.
             Err(e) if is_busy(&e.source) => Err(e),
-            // A planted symlink is not corruption: nothing is moved or replaced.
-            Err(e) if is_refused_symlink(&e.source) => Err(e),
+            // A planted symlink or FIFO is not corruption: nothing is moved or replaced.
+            Err(e) if is_refused(&e.source) => Err(e),
             Err(first) => {
                 let aside = dir.join(format!(
                     "{FILE_NAME}.corrupt-{}",
@@ -237,7 +243,7 @@ impl StateStore {
             path: path.to_path_buf(),
             source,
         };
-        refuse_symlinks(path).map_err(wrap)?;
+        refuse_unsafe_files(path).map_err(wrap)?;
         // Never through a symlink: the database file is opened with O_NOFOLLOW, and its
         // folder and journal files were checked just above.
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -640,11 +646,29 @@ mod tests {
             .collect();
         assert_eq!(names, [FILE_NAME], "nothing moved aside, nothing created");
 
-        // A symlinked journal file is refused the same way.
+        // A symlinked journal file is refused the same way, and a FIFO never blocks.
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(&victim, dir.path().join("state.db-wal")).unwrap();
         assert!(StateStore::open(dir.path()).is_err());
         assert_eq!(std::fs::read(&victim).unwrap(), b"not ours");
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (store, _) = StateStore::open(dir.path()).unwrap();
+            store
+                .record_event("Sandbox", "a", "created", "kept")
+                .unwrap();
+        }
+        let _ = std::fs::remove_file(dir.path().join("state.db-shm"));
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(dir.path().join("state.db-shm"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        let err = StateStore::open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("is not a regular file"), "{err}");
+        assert!(dir.path().join(FILE_NAME).is_file(), "not moved aside");
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub const DIR_NAME: &str = ".pocket-dock";
 pub const STATUS_DIR: &str = "status";
 /// At most this many YAML files are read from one workspace.
 pub const MAX_FILES: usize = 10_000;
+/// Files are read until they hold this many bytes in all (each file is also capped, at
+/// [`yaml::Limits::max_bytes`]): so that loading a workspace stays within a few hundred MB.
+pub const MAX_TOTAL_BYTES: usize = 16 * 1024 * 1024;
 
 /// Where an object was declared.
 #[derive(
@@ -112,6 +115,9 @@ pub struct Loaded {
     /// file list was cut at [`MAX_FILES`]: files that exist may be missing from
     /// `declarations.files`. (Problems with one file name that file in their diagnostic.)
     pub discovery_complete: bool,
+    /// Files that did not parse but have a `kind: Workspace` line: the workspace's defaults
+    /// may be in one of them.
+    pub unparsed_workspace_files: Vec<PathBuf>,
 }
 
 impl Loaded {
@@ -159,8 +165,39 @@ pub fn load_with(root: &Path, known_elsewhere: &KnownElsewhere) -> Loaded {
         .collect();
 
     let mut entries = Vec::new();
-    for file in &discovery.files {
-        load_file(&root, file, &schemas, &mut entries, &mut diagnostics);
+    let mut unparsed_workspace_files = Vec::new();
+    let mut discovery = discovery;
+    let mut bytes = 0usize;
+    for (i, file) in discovery.files.iter().enumerate() {
+        if bytes > MAX_TOTAL_BYTES {
+            // The files not read now are treated as not found: their last valid versions
+            // stay in effect, and nothing is pruned.
+            diagnostics.push(Diagnostic {
+                file: file.clone(),
+                line: 1,
+                column: 1,
+                path: String::new(),
+                code: "too-many-bytes",
+                message: format!(
+                    "not read, nor the {} files after it: the workspace's YAML files hold more than {MAX_TOTAL_BYTES} bytes",
+                    discovery.files.len() - i - 1
+                ),
+                hint: Some("keep only declarations under .pocket-dock/".into()),
+            });
+            discovery.files.truncate(i);
+            discovery.complete = false;
+            break;
+        }
+        if load_file(
+            &root,
+            file,
+            &schemas,
+            &mut entries,
+            &mut diagnostics,
+            &mut bytes,
+        ) {
+            unparsed_workspace_files.push(file.clone());
+        }
     }
     let validated = validate::validate(&root, &entries, known_elsewhere, &mut diagnostics);
     diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
@@ -187,11 +224,12 @@ pub fn load_with(root: &Path, known_elsewhere: &KnownElsewhere) -> Loaded {
             workspace_name: validated.workspace_name,
             settings: validated.settings,
             files: discovery.files,
-            complete: diagnostics.is_empty(),
+            complete: diagnostics.is_empty() && discovery.complete,
             workspace_source,
         },
-        diagnostics,
         discovery_complete: discovery.complete,
+        diagnostics,
+        unparsed_workspace_files,
     }
 }
 
@@ -271,6 +309,10 @@ fn discover(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Discovery {
     let mut found = Vec::new();
     let mut complete = true;
     let mut seen = 0usize;
+    // Folders already walked, by their real path: a symlinked folder is followed once, so a
+    // link loop ends and no document is read twice.
+    let mut walked: std::collections::BTreeSet<PathBuf> = top.canonicalize().into_iter().collect();
+    let status = top.join(STATUS_DIR);
     let mut pending = vec![top.clone()];
     while let Some(dir) = pending.pop() {
         let listing = match std::fs::read_dir(&dir) {
@@ -322,20 +364,21 @@ fn discover(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Discovery {
                 Err(e) => {
                     // Vanished since the listing, or unreadable: it may have been a folder
                     // of documents, so the list is not known to be complete.
-                    if is_document {
-                        report(
-                            &path,
-                            "unreadable",
-                            format!("cannot read the file: {e}"),
-                            "",
-                        );
-                    }
+                    report(
+                        &path,
+                        "unreadable",
+                        format!("cannot tell what this is: {e}"),
+                        "",
+                    );
                     complete = false;
                     continue;
                 }
             };
             if file_type.is_dir() {
                 if !(dir == top && name == STATUS_DIR) {
+                    if let Ok(real) = path.canonicalize() {
+                        walked.insert(real);
+                    }
                     pending.push(path);
                 }
             } else if file_type.is_file() {
@@ -347,12 +390,21 @@ fn discover(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Discovery {
                     continue; // generated content; the status writer reports the link
                 }
                 match symlink_target(root, &path) {
-                    SymlinkTarget::Folder => {
+                    SymlinkTarget::Folder(real) if real.starts_with(&status) => {}
+                    SymlinkTarget::Folder(real) => {
+                        if walked.insert(real) {
+                            pending.push(path);
+                        }
+                    }
+                    SymlinkTarget::Outside(target) if target.is_dir() => {
                         report(
                             &path,
-                            "symlinked-folder",
-                            "a symlinked folder is not followed, so the documents in it are not read".into(),
-                            "move the folder in, or symlink its files one by one; until then nothing is pruned",
+                            "outside-workspace",
+                            format!(
+                                "the folder is a symlink to {}, outside the workspace root, and is not followed",
+                                target.display()
+                            ),
+                            "copy the folder into the workspace; until then nothing is pruned",
                         );
                         complete = false;
                     }
@@ -419,7 +471,8 @@ fn sorted(mut files: Vec<PathBuf>) -> Vec<PathBuf> {
 }
 
 enum SymlinkTarget {
-    Folder,
+    /// A folder inside the workspace, by its real path.
+    Folder(PathBuf),
     File,
     Outside(PathBuf),
     Special(&'static str),
@@ -432,15 +485,13 @@ fn symlink_target(root: &Path, link: &Path) -> SymlinkTarget {
         Ok(meta) => meta,
         Err(e) => return SymlinkTarget::Dangling(e),
     };
-    if meta.is_dir() {
-        return SymlinkTarget::Folder;
-    }
-    if !meta.is_file() {
+    if !meta.is_file() && !meta.is_dir() {
         return SymlinkTarget::Special(special_kind(&meta.file_type()));
     }
     match link.canonicalize() {
-        Ok(target) if target.starts_with(root) => SymlinkTarget::File,
-        Ok(target) => SymlinkTarget::Outside(target),
+        Ok(target) if !target.starts_with(root) => SymlinkTarget::Outside(target),
+        Ok(target) if meta.is_dir() => SymlinkTarget::Folder(target),
+        Ok(_) => SymlinkTarget::File,
         Err(e) => SymlinkTarget::Dangling(e),
     }
 }
@@ -465,7 +516,11 @@ fn special_kind(file_type: &std::fs::FileType) -> &'static str {
 /// Reads a document file without ever blocking on it: opened non-blocking, checked to be a
 /// regular file on the opened descriptor (a FIFO or device swapped in after discovery is
 /// refused unread), and read up to one byte past `max_bytes`.
-fn read_document(path: &Path, max_bytes: usize) -> Result<Vec<u8>, (&'static str, String)> {
+fn read_document(
+    path: &Path,
+    root: &Path,
+    max_bytes: usize,
+) -> Result<Vec<u8>, (&'static str, String)> {
     use rustix::fs::{FileType, Mode, OFlags};
     use std::io::Read;
     let unreadable = |e: std::io::Error| ("unreadable", format!("cannot read the file: {e}"));
@@ -475,6 +530,21 @@ fn read_document(path: &Path, max_bytes: usize) -> Result<Vec<u8>, (&'static str
         Mode::empty(),
     )
     .map_err(|e| unreadable(e.into()))?;
+    // What was opened is checked, not what discovery saw: a link swapped since for one
+    // that leads outside the workspace is refused before a byte is read.
+    if let Ok(opened) = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    )) && !opened.starts_with(root)
+    {
+        return Err((
+            "outside-workspace",
+            format!(
+                "the file leads to {}, outside the workspace root",
+                opened.display()
+            ),
+        ));
+    }
     let stat = rustix::fs::fstat(&fd).map_err(|e| unreadable(e.into()))?;
     if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
         return Err((
@@ -513,10 +583,15 @@ fn load_file(
     schemas: &BTreeMap<Kind, Schema>,
     entries: &mut Vec<Entry>,
     diagnostics: &mut Vec<Diagnostic>,
-) {
+    bytes_read: &mut usize,
+) -> bool {
     let start = Loc { line: 1, column: 1 };
     let limits = Limits::default();
-    let text = match read_document(&root.join(file), limits.max_bytes).map(String::from_utf8) {
+    let read = read_document(&root.join(file), root, limits.max_bytes);
+    if let Ok(bytes) = &read {
+        *bytes_read = bytes_read.saturating_add(bytes.len());
+    }
+    let text = match read.map(String::from_utf8) {
         Ok(Ok(text)) => text,
         Ok(Err(_)) => {
             diagnostics.push(file_issue(
@@ -525,15 +600,18 @@ fn load_file(
                 "not-utf8",
                 "the file is not UTF-8 text".into(),
             ));
-            return;
+            return false;
         }
-        Err((code, message)) => return diagnostics.push(file_issue(file, start, code, message)),
+        Err((code, message)) => {
+            diagnostics.push(file_issue(file, start, code, message));
+            return false;
+        }
     };
     let documents = match yaml::parse(&text, limits) {
         Ok(docs) => docs,
         Err(e) => {
             diagnostics.push(Issue::from(e).in_file(file));
-            return;
+            return mentions_workspace_kind(&text);
         }
     };
     for doc in documents {
@@ -541,6 +619,18 @@ fn load_file(
             entries.push(entry);
         }
     }
+    false
+}
+
+/// Whether a line of `text` reads `kind: Workspace`: a file that does not parse may still
+/// declare the workspace's defaults, which every sandbox's effective spec depends on.
+fn mentions_workspace_kind(text: &str) -> bool {
+    text.lines().any(|line| {
+        let line = line.trim_start_matches([' ', '-', '{', '\t']);
+        line.strip_prefix("kind:")
+            .or_else(|| line.strip_prefix("\"kind\":"))
+            .is_some_and(|v| v.trim().trim_matches(['"', '\'', ',', '}']) == "Workspace")
+    })
 }
 
 fn decode_document(

@@ -196,6 +196,7 @@ pub fn parse(text: &str, limits: Limits) -> Result<Vec<Document>, YamlError> {
     if let Some(problem) = breakage::scan(text) {
         return Err(problem);
     }
+    check_flow_entries(text, limits)?;
     let mut builder = Builder {
         text,
         parser: Parser::new_from_str(text),
@@ -205,6 +206,39 @@ pub fn parse(text: &str, limits: Limits) -> Result<Vec<Document>, YamlError> {
         last: Loc { line: 1, column: 1 },
     };
     builder.documents()
+}
+
+/// saphyr's scanner queues every token of a flow collection (`[a, b, …]`, `{k: v, …}`) that
+/// could still turn out to be a mapping key before it yields the first event, at about
+/// 200 bytes a token, so the node budget would be checked too late: a 4 MB one-line list
+/// took 700 MB. Flow separators are counted before parsing instead (all of them, those in
+/// strings and comments too: an over-count only refuses files no declaration resembles).
+fn check_flow_entries(text: &str, limits: Limits) -> Result<(), YamlError> {
+    let mut count = 0usize;
+    let mut loc = Loc { line: 1, column: 1 };
+    for c in text.chars() {
+        if matches!(c, ',' | '[' | '{') {
+            count += 1;
+            if count > limits.max_nodes {
+                return Err(YamlError::new(
+                    loc,
+                    YAML,
+                    format!(
+                        "more than {} flow collection entries (`,` `[` `{{`) in one file",
+                        limits.max_nodes
+                    ),
+                )
+                .hint("write long lists in block style (one `- item` a line), or split the file"));
+            }
+        }
+        if c == '\n' {
+            loc.line += 1;
+            loc.column = 1;
+        } else {
+            loc.column += 1;
+        }
+    }
+    Ok(())
 }
 
 /// What a node holds, charged against the limits when it is built, anchored or copied.

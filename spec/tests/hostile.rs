@@ -228,11 +228,50 @@ fn an_alias_of_a_string_at_the_size_limit_is_stopped_by_bytes() {
 }
 
 #[test]
-fn a_million_aliases_of_a_64k_string_are_stopped_by_bytes() {
+fn a_million_aliases_of_a_64k_string_are_stopped_before_parsing() {
     bounded(
-        "a_million_aliases_of_a_64k_string_are_stopped_by_bytes",
+        "a_million_aliases_of_a_64k_string_are_stopped_before_parsing",
         || long_string_aliases(64 * 1024, (MAX_BYTES - 70 * 1024) / 3),
-        alias_budget_error,
+        flow_entries_error,
+    );
+}
+
+fn flow_entries_error(loaded: &Loaded) {
+    let d = only_problem(loaded);
+    assert_eq!(
+        d.message,
+        "more than 200000 flow collection entries (`,` `[` `{`) in one file"
+    );
+    assert_eq!(d.code, "yaml");
+}
+
+/// saphyr queues a whole top-level flow collection before its first event: 700 MB for a
+/// 4 MB one-line list, before the entries were counted first.
+#[test]
+fn a_one_line_list_at_the_size_limit_is_stopped_before_parsing() {
+    bounded(
+        "a_one_line_list_at_the_size_limit_is_stopped_before_parsing",
+        || {
+            let mut text = String::from("[");
+            text.push_str(&"1,".repeat((MAX_BYTES - 10) / 2));
+            text.push_str("1]\n");
+            text
+        },
+        flow_entries_error,
+    );
+}
+
+#[test]
+fn a_flow_mapping_at_the_size_limit_is_stopped_before_parsing() {
+    bounded(
+        "a_flow_mapping_at_the_size_limit_is_stopped_before_parsing",
+        || {
+            let entries: Vec<String> = (0..(MAX_BYTES - 100) / 12)
+                .map(|i| format!("k{i:06}: v"))
+                .collect();
+            format!("{{{}}}\n", entries.join(","))
+        },
+        flow_entries_error,
     );
 }
 

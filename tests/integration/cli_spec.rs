@@ -49,6 +49,39 @@ fn init_creates_a_valid_workspace_and_is_idempotent() {
 }
 
 #[test]
+fn init_creates_a_missing_root_and_never_writes_through_a_symlink() {
+    let dir = tempdir();
+    let run = cli::pd(dir.path(), &[], &["-C", "new/project", "init"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    assert!(
+        dir.path()
+            .join("new/project/.pocket-dock/sandbox.yaml")
+            .is_file()
+    );
+
+    // A dangling link where init would write: the file it points to is never created.
+    let other = tempdir();
+    let outside = tempdir();
+    std::fs::create_dir(other.path().join(".pocket-dock")).unwrap();
+    let target = outside.path().join("made-through-the-link");
+    std::os::unix::fs::symlink(&target, other.path().join(".pocket-dock/sandbox.yaml")).unwrap();
+    let run = cli::pd(other.path(), &[], &["init"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    assert!(!target.exists());
+    // A symlinked .pocket-dock is refused.
+    let linked = tempdir();
+    std::os::unix::fs::symlink(outside.path(), linked.path().join(".pocket-dock")).unwrap();
+    let run = cli::pd(linked.path(), &[], &["init"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr_text());
+    assert!(
+        run.stderr_text().contains("is a symlink"),
+        "{}",
+        run.stderr_text()
+    );
+    assert!(!outside.path().join("sandbox.yaml").exists());
+}
+
+#[test]
 fn validate_reports_every_problem_with_its_location_and_exits_2() {
     let dir = tempdir();
     write(

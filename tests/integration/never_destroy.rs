@@ -361,6 +361,79 @@ async fn a_bind_source_swapped_for_a_symlink_after_validation_is_never_started()
         "{}",
         run.stderr_text()
     );
+
+    // `data` now leads to a folder inside the workspace: valid, but not what the container
+    // was made with, so it is made again rather than started on a path nobody validated.
+    std::fs::remove_file(ws.path("data")).unwrap();
+    std::fs::create_dir(ws.path("data-real")).unwrap();
+    std::os::unix::fs::symlink("data-real", ws.path("data")).unwrap();
+    let (run, out) = ws.pd_json(&["apply"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let reasons: Vec<&str> = out
+        .iter()
+        .filter(|v| v["event"] == "action")
+        .map(|v| v["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["bind mount source changed"], "{out:?}");
+    assert!(running(&ws, podman, "a").await.is_some());
+    ws.pd_ok(&["delete", "--all"]);
+}
+
+#[tokio::test]
+async fn a_declaration_that_leaves_and_comes_back_within_the_grace_is_never_pruned() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write("web.yaml", &sandbox("web", ""));
+    ws.write("db.yaml", &sandbox("db", ""));
+    let controller = Running::start(&ws, podman);
+    until(Duration::from_secs(20), "both running", || async {
+        running(&ws, podman, "web").await.is_some() && running(&ws, podman, "db").await.is_some()
+    })
+    .await;
+    let web = running(&ws, podman, "web").await.unwrap();
+
+    // A checkout that moves web.yaml: git unlinks it, works on other files for a while, then
+    // writes it in its new place. The controller reloads in between and sees web gone.
+    ws.remove("web.yaml");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    ws.write("svc/web.yaml", &sandbox("web", ""));
+    tokio::time::sleep(pocket_dock::controller::PRUNE_GRACE + Duration::from_secs(1)).await;
+    assert_eq!(
+        running(&ws, podman, "web").await.as_deref(),
+        Some(web.as_str()),
+        "never removed: {}",
+        controller.log()
+    );
+
+    // While git holds its index lock, nothing is pruned however long it takes.
+    std::fs::create_dir_all(ws.path(".git")).unwrap();
+    std::fs::write(ws.path(".git/index.lock"), "").unwrap();
+    drop(controller);
+    let controller = Running::start(&ws, podman);
+    until(Duration::from_secs(20), "a first pass", || async {
+        controller.reconciles() >= 1
+    })
+    .await;
+    ws.remove("db.yaml");
+    tokio::time::sleep(pocket_dock::controller::PRUNE_GRACE + Duration::from_secs(2)).await;
+    assert!(
+        running(&ws, podman, "db").await.is_some(),
+        "{}",
+        controller.log()
+    );
+    std::fs::remove_file(ws.path(".git/index.lock")).unwrap();
+
+    // Gone for good: pruned once the grace is over.
+    let took = until(Duration::from_secs(10), "db pruned", || async {
+        !ws.sandboxes(podman).await.contains_key("db")
+    })
+    .await;
+    eprintln!("pruned {took:?} after git let go");
+    assert_eq!(
+        running(&ws, podman, "web").await.as_deref(),
+        Some(web.as_str())
+    );
+    drop(controller);
     ws.pd_ok(&["delete", "--all"]);
 }
 

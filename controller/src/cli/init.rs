@@ -44,6 +44,10 @@ pub fn init(global: &GlobalArgs) -> Outcome {
         message: format!("cannot read the current folder: {e}"),
     })?;
     let given = global.dir.as_ref().map_or(cwd.clone(), |d| cwd.join(d));
+    // The root named with -C may not exist yet: it is the user's to create.
+    std::fs::create_dir_all(&given).map_err(|e| Error::Usage {
+        message: format!("cannot create the workspace root {}: {e}", given.display()),
+    })?;
     let root = given.canonicalize().map_err(|e| Error::Usage {
         message: format!("cannot use {} as the workspace root: {e}", given.display()),
     })?;

@@ -5,6 +5,7 @@
 //! [`reconcile::apply`] that `pocket-dock apply` uses. Nothing polls: the loop sleeps until
 //! an input arrives or the next timer is due.
 
+mod current;
 pub mod lock;
 pub mod queue;
 
@@ -14,17 +15,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pocket_dock_spec::{Declarations, Kind, Object};
+use pocket_dock_spec::Kind;
 use tokio::sync::mpsc;
 
-use crate::declared::{Declared, LastValid};
 use crate::engine::Engine;
 use crate::engine::labels::{KIND, NAME, WORKSPACE};
 use crate::error::Error;
-use crate::reconcile::{self, ApplyOptions, Key, Observer, Readiness, status};
+use crate::reconcile::{self, ApplyOptions, Key, Observer, Readiness};
 use crate::store::StateStore;
 use crate::workspace::{DIR_NAME, Workspace};
 
+use current::Current;
+pub use current::PRUNE_GRACE;
 pub use lock::{ControllerLock, LockError};
 pub use queue::{Backoff, WorkQueue};
 
@@ -71,113 +73,8 @@ pub struct ControllerSummary {
 
 #[derive(Debug)]
 enum Trigger {
-    Files,
     Object(Key),
     Resync,
-}
-
-/// The declarations as last loaded, and the last valid version of every file, which is
-/// remembered in the state store so that a restarted controller keeps a broken file's
-/// objects too.
-struct Current {
-    root: PathBuf,
-    dir: PathBuf,
-    declared: Option<Declared>,
-    last_valid: LastValid,
-}
-
-impl Current {
-    fn new(workspace: &Workspace) -> Current {
-        let dir = workspace.root.join(DIR_NAME);
-        let last_valid = match StateStore::open(&dir).and_then(|(store, _)| store.last_valid()) {
-            Ok(last_valid) => last_valid,
-            Err(e) => {
-                tracing::warn!(target: "pocket_dock::controller", error = %e, "cannot read the last valid declarations; a file that is broken now declares nothing until it is fixed");
-                LastValid::default()
-            }
-        };
-        Current {
-            root: workspace.root.clone(),
-            dir,
-            declared: None,
-            last_valid,
-        }
-    }
-
-    fn declarations(&self) -> Option<&Declarations> {
-        self.declared.as_ref().map(|d| &d.declarations)
-    }
-
-    /// Reloads everything; returns the keys whose declaration appeared, changed or
-    /// vanished, or whose file became valid or invalid.
-    fn reload(&mut self) -> BTreeSet<Key> {
-        let next = Declared::load(&self.root, &self.last_valid);
-        let problems_before = self.declared.as_ref().map(|d| d.problems.clone());
-        if problems_before.as_ref() != Some(&next.problems) {
-            for problem in &next.problems {
-                tracing::warn!(target: "pocket_dock::controller", problem = %problem, "invalid declaration; the last valid version of its file stays in effect and nothing is pruned");
-            }
-            let written = status::write_workspace(
-                &self.dir,
-                status::WorkspaceStatus::new(
-                    next.declarations.workspace_name.clone(),
-                    next.problems.clone(),
-                ),
-            );
-            for skipped in written.skipped {
-                tracing::warn!(target: "pocket_dock::controller", problem = %skipped, "status file left alone");
-            }
-        }
-        if next.last_valid != self.last_valid {
-            let saved = StateStore::open(&self.dir)
-                .and_then(|(store, _)| store.save_last_valid(&next.last_valid));
-            if let Err(e) = saved {
-                tracing::warn!(target: "pocket_dock::controller", error = %e, "cannot remember the last valid declarations; after a restart, a broken file would declare nothing");
-            }
-            self.last_valid = next.last_valid.clone();
-        }
-        let changed = match &self.declared {
-            Some(before) => changed_keys(before, &next),
-            None => next.declarations.objects.iter().map(key_of).collect(),
-        };
-        self.declared = Some(next);
-        changed
-    }
-}
-
-fn key_of(object: &Object) -> Key {
-    Key::new(object.kind, object.metadata.name.clone())
-}
-
-/// Keys whose object or whose validity differs between two loads; every sandbox when the
-/// workspace-wide defaults changed.
-fn changed_keys(before: &Declared, after: &Declared) -> BTreeSet<Key> {
-    let index = |d: &'_ Declared| -> BTreeMap<Key, Object> {
-        d.declarations
-            .objects
-            .iter()
-            .map(|o| (key_of(o), o.clone()))
-            .collect()
-    };
-    let (old, new) = (index(before), index(after));
-    let mut changed: BTreeSet<Key> = old
-        .keys()
-        .chain(new.keys())
-        .filter(|k| {
-            let same = match (old.get(*k), new.get(*k)) {
-                (Some(a), Some(b)) => {
-                    a.spec == b.spec && a.metadata == b.metadata && a.resolved == b.resolved
-                }
-                _ => false,
-            };
-            !same || before.retained.get(*k) != after.retained.get(*k)
-        })
-        .cloned()
-        .collect();
-    if before.declarations.settings != after.declarations.settings {
-        changed.extend(new.keys().filter(|k| k.kind == Kind::Sandbox).cloned());
-    }
-    changed
 }
 
 /// Logs each action (the CLI's apply printer is not used by the controller).
@@ -210,7 +107,10 @@ pub async fn run(
     let dir = workspace.root.join(DIR_NAME);
     let _lock = ControllerLock::acquire(&dir).map_err(Error::Lock)?;
     let (tx, mut rx) = mpsc::channel::<Trigger>(256);
-    let _watcher = watch_files(&dir, tx.clone()).map_err(|e| Error::Usage {
+    // File changes have a channel of their own, of one: a pending signal covers every later
+    // change, and a burst of Podman events can never crowd one out.
+    let (files_tx, mut files_rx) = mpsc::channel::<()>(1);
+    let _watcher = watch_files(&dir, files_tx).map_err(|e| Error::Usage {
         message: format!("cannot watch {}: {e}", dir.display()),
     })?;
     let events = tokio::spawn(watch_podman(
@@ -237,13 +137,16 @@ pub async fn run(
         let files_quiet = last_file_event.is_none_or(|t| now >= t + options.debounce)
             || burst_began.is_some_and(|t| now >= t + options.debounce_max);
         let settled = now >= last_trigger + options.settle;
+        for key in declared.release(now) {
+            queue.add(key);
+        }
         let due = queue.next_due().is_some_and(|t| t <= now);
         if files_quiet && settled && (files_changed || full_resync || queue.has_ready() || due) {
             if files_changed {
                 files_changed = false;
                 last_file_event = None;
                 burst_began = None;
-                for key in declared.reload() {
+                for key in declared.reload(now) {
                     queue.add(key);
                 }
                 contexts.update(&declared, &workspace.root, &tx);
@@ -264,7 +167,7 @@ pub async fn run(
             let pass = pass(
                 engine,
                 workspace,
-                &declared,
+                &mut declared,
                 only.clone(),
                 &mut queue,
                 &mut summary,
@@ -286,6 +189,9 @@ pub async fn run(
         if let Some(t) = queue.next_due() {
             wake = wake.min(t);
         }
+        if let Some(t) = declared.hold_until() {
+            wake = wake.min(t);
+        }
         if let Some(t) = last_file_event {
             wake = wake.min(t + options.debounce);
         }
@@ -297,22 +203,28 @@ pub async fn run(
         }
         tokio::select! {
             () = &mut shutdown => break,
+            Some(()) = files_rx.recv() => {
+                files_changed = true;
+                let now = Instant::now();
+                last_file_event = Some(now);
+                burst_began.get_or_insert(now);
+            }
             trigger = rx.recv() => match trigger {
-                Some(Trigger::Files) => {
-                    files_changed = true;
-                    let now = Instant::now();
-                    last_file_event = Some(now);
-                    burst_began.get_or_insert(now);
-                }
                 Some(Trigger::Object(key)) => {
                     queue.add(key);
                     last_trigger = Instant::now();
                 }
-                Some(Trigger::Resync) | None => full_resync = true,
+                // A resync reads the files again too: a change the watcher missed (its
+                // folder replaced, say) is picked up at the latest then.
+                Some(Trigger::Resync) | None => {
+                    full_resync = true;
+                    files_changed = true;
+                }
             },
             () = tokio::time::sleep_until(wake.into()) => {
                 if Instant::now() >= next_resync {
                     full_resync = true;
+                    files_changed = true;
                 }
             }
         }
@@ -326,17 +238,17 @@ pub async fn run(
 async fn pass(
     engine: &Engine,
     workspace: &Workspace,
-    declared: &Current,
+    declared: &mut Current,
     only: Option<BTreeSet<Key>>,
     queue: &mut WorkQueue,
     summary: &mut ControllerSummary,
     options: ControllerOptions,
 ) {
-    let Some(current) = &declared.declared else {
+    let started = Instant::now();
+    let Some((declarations, current)) = declared.for_pass(started) else {
         return;
     };
-    let declarations = &current.declarations;
-    let started = Instant::now();
+    let declarations = declarations.as_ref();
     let apply_options = ApplyOptions {
         readiness: Readiness::Once,
         only: only.clone(),
@@ -436,13 +348,10 @@ fn record_events(workspace: &Workspace, report: &reconcile::ApplyReport) {
 }
 
 /// Watches `.pocket-dock/` for changes to declarations (not to generated content).
-fn watch_files(
-    dir: &Path,
-    tx: mpsc::Sender<Trigger>,
-) -> notify::Result<notify::RecommendedWatcher> {
+fn watch_files(dir: &Path, tx: mpsc::Sender<()>) -> notify::Result<notify::RecommendedWatcher> {
     use notify::Watcher;
     let root = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+    let mut watcher = unfollowing_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
         if matches!(event.kind, notify::EventKind::Access(_)) {
             return;
@@ -454,12 +363,24 @@ fn watch_files(
             !hidden && !is_own_file(&root, p)
         });
         if relevant {
-            // A full channel already holds a Files trigger; dropping this one loses nothing.
-            let _ = tx.try_send(Trigger::Files);
+            // A full channel already holds a signal; dropping this one loses nothing.
+            let _ = tx.try_send(());
         }
     })?;
     watcher.watch(dir, notify::RecursiveMode::Recursive)?;
     Ok(watcher)
+}
+
+/// A watcher that never follows a symlink: a link to `/` or `~` under a watched folder would
+/// otherwise add a watch for every folder behind it (and exhaust the inotify watches).
+fn unfollowing_watcher(
+    handler: impl notify::EventHandler,
+) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    notify::RecommendedWatcher::new(
+        handler,
+        notify::Config::default().with_follow_symlinks(false),
+    )
 }
 
 fn is_own_file(root: &Path, path: &Path) -> bool {
@@ -514,7 +435,7 @@ fn watch_contexts(
     use notify::Watcher;
     let lookup = dirs.clone();
     let root = root.to_path_buf();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+    let mut watcher = unfollowing_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
         if matches!(event.kind, notify::EventKind::Access(_)) {
             return;

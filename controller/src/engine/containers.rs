@@ -82,6 +82,8 @@ pub struct ContainerDetails {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub labels: HashMap<String, String>,
+    /// Bind mounts as Podman recorded them: (host path, path in the container).
+    pub bind_mounts: Vec<(std::path::PathBuf, String)>,
 }
 
 /// A container this workspace owns. Only the engine makes these (see module docs).
@@ -369,6 +371,19 @@ struct RawInspect {
     state: RawState,
     #[serde(default)]
     config: RawConfig,
+    #[serde(default)]
+    mounts: Vec<RawMount>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct RawMount {
+    #[serde(default, rename = "Type")]
+    kind: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    destination: String,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -474,6 +489,12 @@ impl Engine {
             started_at: raw.state.started_at,
             finished_at: raw.state.finished_at,
             labels: raw.config.labels.unwrap_or_default(),
+            bind_mounts: raw
+                .mounts
+                .into_iter()
+                .filter(|m| m.kind == "bind")
+                .map(|m| (std::path::PathBuf::from(m.source), m.destination))
+                .collect(),
         })
     }
 

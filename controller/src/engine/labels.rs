@@ -23,6 +23,9 @@ pub const NAME: &str = "pocket-dock.dev/name";
 pub const SPEC_HASH: &str = "pocket-dock.dev/spec-hash";
 /// The effective spec a container was made from (compact JSON), to explain recreates.
 pub const SPEC: &str = "pocket-dock.dev/spec";
+/// The host paths a container bind-mounts, as resolved when it was created (a JSON list in
+/// mount order): a path that resolves elsewhere now makes it be created again.
+pub const BIND_SOURCES: &str = "pocket-dock.dev/bind-sources";
 
 /// A workspace's identity: 12 hex digits of a sha256 over its canonical root path, so two
 /// checkouts of one repository never share (and never fight over) containers.

@@ -10,7 +10,7 @@ use pocket_dock_spec::model::{
 };
 use pocket_dock_spec::{Declarations, Kind, Object, ResolvedPaths, parse_duration};
 
-use crate::engine::labels::{SPEC, SPEC_HASH};
+use crate::engine::labels::{BIND_SOURCES, SPEC, SPEC_HASH};
 use crate::engine::{
     ContainerConfig, MountConfig, NetworkMode, Ownership, PortConfig, RestartMode,
 };
@@ -56,6 +56,8 @@ pub struct DesiredSandbox {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindSource {
     pub path: PathBuf,
+    /// Where it is mounted in the container.
+    pub target: String,
     /// The workspace root, unless the mount allows paths outside it.
     pub within: Option<PathBuf>,
 }
@@ -472,6 +474,7 @@ fn sandbox(
                     .unwrap_or_else(|| declarations.root.join(&source));
                 bind_sources.push(BindSource {
                     path: path.clone(),
+                    target: m.target.clone(),
                     within: (!m.allow_outside_workspace).then(|| declarations.root.clone()),
                 });
                 MountConfig::Bind {
@@ -519,6 +522,13 @@ fn sandbox(
         .labels
         .insert(SPEC_HASH.to_string(), spec_hash.clone());
     config.labels.insert(SPEC.to_string(), spec.to_string());
+    if !bind_sources.is_empty() {
+        let paths: Vec<&PathBuf> = bind_sources.iter().map(|b| &b.path).collect();
+        config.labels.insert(
+            BIND_SOURCES.to_string(),
+            serde_json::to_string(&paths).unwrap_or_default(),
+        );
+    }
     let probe = s.readiness.as_ref().map(|p| Probe {
         exec: p.exec.clone(),
         interval: p
@@ -560,6 +570,7 @@ mod tests {
         std::fs::create_dir(root.join("data")).unwrap();
         let source = BindSource {
             path: root.join("data"),
+            target: "/data".into(),
             within: Some(root.clone()),
         };
         source.recheck().unwrap();
@@ -577,6 +588,7 @@ mod tests {
         // Outside is allowed only when the mount says so.
         let elsewhere = BindSource {
             path: outside.path().canonicalize().unwrap(),
+            target: "/data".into(),
             within: Some(root.clone()),
         };
         assert!(elsewhere.recheck().is_err());

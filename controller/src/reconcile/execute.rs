@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use super::desired::{Desired, DesiredSandbox, Key, Probe};
+use super::desired::{BindSource, Desired, DesiredSandbox, Key, Probe};
 use super::make_images;
 use super::observe::Observed;
 use super::plan::{Action, Op, Plan, image_reference};
@@ -298,7 +298,7 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
         Op::Start => {
             let s = sandbox(ctx, name)?;
             if let Some(c) = find_observed(ctx, name, &s.container_name) {
-                recheck_sources(s)?;
+                recheck_mounted(ctx, s, &c).await?;
                 engine.start_container(&c).await?;
                 wait_ready(ctx, s, &c).await?;
             }
@@ -356,6 +356,36 @@ fn find_observed(ctx: &Ctx, name: &str, container_name: &str) -> Option<OwnedCon
 fn recheck_sources(s: &DesiredSandbox) -> Result<(), ActionError> {
     for source in &s.bind_sources {
         source
+            .recheck()
+            .map_err(|reason| ActionError::UnsafeMount {
+                sandbox: s.name.clone(),
+                reason,
+            })?;
+    }
+    Ok(())
+}
+
+/// Before starting a container that exists: what it really mounts (as Podman recorded it
+/// when it was created, which the runtime resolves again at every start) must still be
+/// what was validated.
+async fn recheck_mounted(
+    ctx: &Ctx,
+    s: &DesiredSandbox,
+    c: &OwnedContainer,
+) -> Result<(), ActionError> {
+    recheck_sources(s)?;
+    let details = ctx.engine.inspect_container(c.id()).await?;
+    for (path, target) in details.bind_mounts {
+        // Only the declared mounts: Podman adds its own (the init binary, say).
+        let Some(declared) = s.bind_sources.iter().find(|b| b.target == target) else {
+            continue;
+        };
+        let mounted = BindSource {
+            path,
+            target,
+            within: declared.within.clone(),
+        };
+        mounted
             .recheck()
             .map_err(|reason| ActionError::UnsafeMount {
                 sandbox: s.name.clone(),

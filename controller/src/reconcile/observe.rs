@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use pocket_dock_spec::Kind;
 
 use super::desired::{Desired, ImageSource};
-use crate::engine::labels::{KIND, NAME, SPEC, SPEC_HASH};
+use crate::engine::labels::{BIND_SOURCES, KIND, NAME, SPEC, SPEC_HASH};
 use crate::engine::{
     ContainerState, Engine, EngineError, ImageSummary, OwnedContainer, Ownership, VolumeSummary,
 };
@@ -23,6 +23,8 @@ pub struct ObservedContainer {
     pub image_id: String,
     /// Seconds since the Unix epoch.
     pub created: i64,
+    /// The bind sources it was created with (`None`: made before they were recorded).
+    pub bind_sources: Option<Vec<std::path::PathBuf>>,
     pub handle: OwnedContainer,
 }
 
@@ -131,6 +133,10 @@ pub async fn observe(
                 spec: summary.labels.get(SPEC).cloned(),
                 image_id: summary.image_id,
                 created: summary.created,
+                bind_sources: summary
+                    .labels
+                    .get(BIND_SOURCES)
+                    .and_then(|l| serde_json::from_str(l).ok()),
                 handle,
             });
     }

@@ -528,6 +528,25 @@ fn sandbox_action(
             changes: spec_changes(c.spec.as_deref(), &s.spec),
         });
     }
+    let desired_sources: Vec<&std::path::Path> =
+        s.bind_sources.iter().map(|b| b.path.as_path()).collect();
+    if let Some(recorded) = &c.bind_sources
+        && recorded
+            .iter()
+            .map(|p| p.as_path())
+            .ne(desired_sources.iter().copied())
+    {
+        return Some(Action {
+            key,
+            op: Op::Recreate { start: s.running },
+            reason: "bind mount source changed".into(),
+            changes: vec![Change {
+                path: "mounts".into(),
+                old: Some(format!("{recorded:?}")),
+                new: Some(format!("{desired_sources:?}")),
+            }],
+        });
+    }
     let image_changed = match (image, made_here) {
         (Some(image), _) => (!same_image(&c.image_id, image)).then(|| short_id(image)),
         (None, made) => made.map(str::to_string),
@@ -686,6 +705,7 @@ pub fn simulate(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed
                     spec: Some(s.spec.to_string()),
                     image_id: image,
                     created: 0,
+                    bind_sources: Some(s.bind_sources.iter().map(|b| b.path.clone()).collect()),
                     handle: OwnedContainer::for_tests(&s.container_name),
                 });
             }
@@ -733,6 +753,7 @@ mod tests {
             spec: Some(serde_json::json!({"env": {"A": hash}}).to_string()),
             image_id: image.into(),
             created: 0,
+            bind_sources: None,
             handle: OwnedContainer::for_tests(&format!("pd-{name}")),
         }
     }
@@ -869,6 +890,31 @@ mod tests {
             PlanOptions::default(),
         );
         assert_eq!(ops(&p), ["stop Sandbox/web"]);
+    }
+
+    #[test]
+    fn a_bind_source_that_resolves_elsewhere_now_recreates_the_container() {
+        let mut web = sandbox("web", "h", true, &[], &[]);
+        web.bind_sources = vec![super::super::desired::BindSource {
+            path: "/ws/data-real".into(),
+            target: "/data".into(),
+            within: Some("/ws".into()),
+        }];
+        let d = desired(vec![web], &[]);
+        let mut o = Observed::default();
+        o.images.insert("img:1".into(), Some("sha256:img".into()));
+        let mut c = container("web", "h", ContainerState::Running, "sha256:img");
+        c.bind_sources = Some(vec!["/ws/data".into()]);
+        o.sandboxes.insert("web".into(), vec![c.clone()]);
+        let p = plan(&d, &o, PlanOptions::default());
+        assert_eq!(ops(&p), ["recreate Sandbox/web"]);
+        assert_eq!(p.actions[0].reason, "bind mount source changed");
+        // The same sources, or none recorded (made by an older version): nothing to do.
+        for recorded in [Some(vec!["/ws/data-real".into()]), None] {
+            c.bind_sources = recorded;
+            o.sandboxes.insert("web".into(), vec![c.clone()]);
+            assert!(plan(&d, &o, PlanOptions::default()).is_empty());
+        }
     }
 
     #[test]
