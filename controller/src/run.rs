@@ -155,6 +155,23 @@ async fn prepare(
             }
             .into());
         }
+        // Only a container `run` made is reused: a Sandbox's is started by the reconciler,
+        // which checks its mounts first.
+        if details
+            .labels
+            .get(crate::engine::labels::KIND)
+            .map(String::as_str)
+            != Some(Kind::Run.as_str())
+        {
+            return Err(EngineError::Conflict {
+                op: Operation::ContainerStart,
+                id: name,
+                message: "this is a declared object's container, not one `run` made; use \
+                          `pocket-dock exec` in it, or choose another --name"
+                    .to_string(),
+            }
+            .into());
+        }
         if !details.state.is_running() {
             engine.start_container(&owned).await?;
         }
