@@ -52,6 +52,8 @@ pub enum Error {
     Interrupted,
     #[error(transparent)]
     Lock(#[from] crate::controller::LockError),
+    #[error(transparent)]
+    WriterLock(#[from] crate::writer_lock::WriterLockError),
 }
 
 impl Error {
@@ -64,6 +66,10 @@ impl Error {
             }
             Error::Interrupted => "interrupted",
             Error::Lock(_) => Category::Conflict.as_str(),
+            Error::WriterLock(crate::writer_lock::WriterLockError::TimedOut { .. }) => {
+                Category::Timeout.as_str()
+            }
+            Error::WriterLock(_) => Category::Conflict.as_str(),
             Error::Sandbox(crate::sandbox::SandboxError::Missing { .. }) => {
                 Category::NotFound.as_str()
             }
@@ -81,7 +87,10 @@ impl Error {
             },
             Error::Workspace(_) | Error::Usage { .. } | Error::Image(_) => ExitCode::InvalidInput,
             Error::Interrupted => ExitCode::Interrupted,
-            Error::Lock(_) | Error::Sandbox(_) => ExitCode::Failed,
+            Error::WriterLock(crate::writer_lock::WriterLockError::TimedOut { .. }) => {
+                ExitCode::TimedOut
+            }
+            Error::Lock(_) | Error::Sandbox(_) | Error::WriterLock(_) => ExitCode::Failed,
         }
     }
 
@@ -89,9 +98,13 @@ impl Error {
         match self {
             Error::Engine(e) => e.hint(),
             Error::Workspace(_) => Some("pass -C with an existing folder".to_string()),
+            Error::WriterLock(crate::writer_lock::WriterLockError::TimedOut { .. }) => {
+                Some("run again once it is done, or give a longer --timeout".to_string())
+            }
             Error::Usage { .. }
             | Error::Interrupted
             | Error::Lock(_)
+            | Error::WriterLock(_)
             | Error::Image(_)
             | Error::Sandbox(_) => None,
         }

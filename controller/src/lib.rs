@@ -19,6 +19,7 @@ pub mod sandbox;
 pub mod store;
 pub mod timefmt;
 pub mod workspace;
+pub mod writer_lock;
 pub mod yaml_out;
 
 pub use error::{Error, ExitCode};

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use std::collections::BTreeMap;
+
 use crate::declared::{FileDocuments, LastValid};
+use crate::reconcile::restarts::RestartRecord;
 
 pub const FILE_NAME: &str = crate::workspace::own_files::STATE_STORE;
 
@@ -68,6 +71,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     client_pid INTEGER NOT NULL,
     client_start INTEGER NOT NULL,
     started_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS restarts (
+    name TEXT PRIMARY KEY,
+    record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS last_valid (
     file TEXT PRIMARY KEY,
@@ -503,6 +510,44 @@ impl StateStore {
         self.conn
             .query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))
             .map_err(|e| self.err(e))
+    }
+
+    /// What is remembered of each sandbox's restarts (crash-loop backoff). A row that cannot
+    /// be read back counts as no restarts.
+    pub fn restarts(&self) -> Result<BTreeMap<String, RestartRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, record FROM restarts")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut records = BTreeMap::new();
+        for row in rows {
+            let (name, record) = row.map_err(|e| self.err(e))?;
+            if let Ok(record) = serde_json::from_str(&record) {
+                records.insert(name, record);
+            }
+        }
+        Ok(records)
+    }
+
+    /// Remembers a sandbox's restarts; `None` forgets them (a new container).
+    pub fn save_restarts(
+        &self,
+        name: &str,
+        record: Option<&RestartRecord>,
+    ) -> Result<(), StoreError> {
+        let result = match record {
+            Some(record) => self.conn.execute(
+                "INSERT OR REPLACE INTO restarts (name, record) VALUES (?1, ?2)",
+                params![name, serde_json::to_string(record).unwrap_or_default()],
+            ),
+            None => self
+                .conn
+                .execute("DELETE FROM restarts WHERE name = ?1", params![name]),
+        };
+        result.map(|_| ()).map_err(|e| self.err(e))
     }
 
     /// The last valid documents of every declaration file. A row that cannot be read back

@@ -4,10 +4,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, as `2026-11-22T01:02:03Z`.
 pub fn now_rfc3339() -> String {
-    let secs = SystemTime::now()
+    rfc3339(unix_now().unsigned_abs())
+}
+
+/// Now, in seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    rfc3339(secs)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Seconds since the Unix epoch as RFC 3339 (days-from-civil, Howard Hinnant's algorithm).

@@ -15,8 +15,10 @@ pub mod own_files {
     pub const STATE_STORE: &str = "state.db";
     /// Status files, one per object, and `workspace.yaml`.
     pub const STATUS_DIR: &str = "status";
-    /// The controller's lock.
+    /// The controller's lock (one controller per workspace).
     pub const CONTROLLER_LOCK: &str = "controller.lock";
+    /// The writers' lock (one writer at a time: apply, delete, snapshot, a controller pass).
+    pub const WRITER_LOCK: &str = "writer.lock";
     /// Marks a temp file of an atomic write (`<name>.tmp-<pid>`).
     pub const TEMP_MARKER: &str = ".tmp-";
 }

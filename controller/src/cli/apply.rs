@@ -36,6 +36,12 @@ struct Printer {
 }
 
 impl Observer for Printer {
+    fn waiting_for_writer(&self, holder: &pocket_dock::writer_lock::Holder) {
+        if self.format == OutputFormat::Text {
+            err!("waiting for {holder} to finish writing to this workspace...");
+        }
+    }
+
     fn started(&self, action: &Action) {
         if self.format != OutputFormat::Text {
             return;
@@ -54,6 +60,9 @@ impl Observer for Printer {
         match self.format {
             OutputFormat::Text => {
                 let line = match &outcome.result {
+                    Err(e @ ActionError::DependencyNotReady { .. }) => {
+                        format!("! {:<28} {}: {e}", a.key.to_string(), a.op.verb())
+                    }
                     Ok(()) => format!(
                         "{} {:<28} {} ({}) {}",
                         a.op.sign(),
@@ -200,11 +209,18 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
             for k in &report.plan.kept {
                 out!("  {:<28} kept: {}", k.key.to_string(), k.reason);
             }
+            for c in &report.plan.crash_loops {
+                out!("! {:<28} {}", c.key.to_string(), c.reason());
+            }
             for (key, reason) in &report.not_ready {
                 out!("! {:<28} not ready: {reason}", key.to_string());
             }
             let elapsed = ms(report.elapsed);
-            if report.outcomes.is_empty() && report.plan.blocked.is_empty() {
+            if report.outcomes.is_empty()
+                && report.plan.blocked.is_empty()
+                && report.not_ready.is_empty()
+                && report.plan.crash_loops.is_empty()
+            {
                 out!(
                     "apply: no changes ({} objects up to date, {elapsed})",
                     report.statuses.len()
@@ -234,6 +250,15 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                 if failed > 0 {
                     line.push_str(&format!(", {failed} failed"));
                 }
+                if !report.not_ready.is_empty() {
+                    line.push_str(&format!(", {} not ready", report.not_ready.len()));
+                }
+                if !report.plan.crash_loops.is_empty() {
+                    line.push_str(&format!(
+                        ", {} in crash-loop back-off",
+                        report.plan.crash_loops.len()
+                    ));
+                }
                 if !report.plan.blocked.is_empty() {
                     line.push_str(&format!(", {} waiting", report.plan.blocked.len()));
                 }
@@ -249,6 +274,7 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                 "blocked": report.plan.blocked,
                 "kept_volumes": report.plan.kept_volumes,
                 "kept": report.plan.kept,
+                "crash_loops": report.plan.crash_loops,
                 "orphans": report.orphans,
                 "not_ready": report.not_ready.iter().map(|(k, r)| serde_json::json!({"kind": k.kind, "name": k.name, "reason": r})).collect::<Vec<_>>(),
                 "warnings": report.warnings,
@@ -313,6 +339,9 @@ fn print_plan(plan: &Plan, format: OutputFormat) {
             }
             for k in &plan.kept {
                 out!("  {:<28} kept: {}", k.key.to_string(), k.reason);
+            }
+            for c in &plan.crash_loops {
+                out!("! {:<28} {}", c.key.to_string(), c.reason());
             }
             match plan.actions.len() {
                 0 => out!("no changes"),

@@ -5,7 +5,9 @@ use pocket_dock::{Error, ExitCode};
 use pocket_dock_spec::Kind;
 
 use super::get::parse_target;
-use super::{GlobalArgs, Outcome};
+use super::{GlobalArgs, Outcome, OutputFormat};
+use pocket_dock::workspace::DIR_NAME;
+use pocket_dock::writer_lock::WriterLock;
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
@@ -41,6 +43,20 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
     let workspace = global.workspace()?;
     let ownership = workspace.ownership();
     let engine = Engine::new(&global.engine_config()?)?;
+    // One writer at a time (a declared workspace only: without .pocket-dock/ there is no
+    // lock to share, and nothing else writes).
+    let _lock = if workspace.declared {
+        Some(
+            WriterLock::acquire(&workspace.root.join(DIR_NAME), "delete", None, |holder| {
+                if global.output == OutputFormat::Text {
+                    err!("waiting for {holder} to finish writing to this workspace...");
+                }
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
     let mut removed = Vec::new();
 
     let wants = |kind: Kind, name: &str| match &target {

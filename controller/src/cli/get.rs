@@ -83,9 +83,21 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
             .as_ref()
             .and_then(|s| s["phase"].as_str().map(str::to_string))
             .unwrap_or_else(|| "-".into());
+        // READY: the Ready condition (`true`, `false`, `unknown` when not probed yet).
+        let ready = status
+            .as_ref()
+            .and_then(|s| s["conditions"].as_array())
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+            .and_then(|c| c["status"].as_str())
+            .map_or("-", |s| match s {
+                "True" => "true",
+                "False" => "false",
+                _ => "unknown",
+            });
+        let restarts = status.as_ref().and_then(|s| s["restartCount"].as_u64());
         let mut row = serde_json::json!({
             "kind": kind, "name": name, "desired": want, "actual": actual, "phase": phase, "age": age,
-            "status": status,
+            "ready": ready, "restarts": restarts, "status": status,
         });
         if let Some(problem) = declared.retained.get(&Key::new(kind, name)) {
             row["problem"] =
@@ -168,21 +180,27 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
     match global.output {
         OutputFormat::Text => {
             out!(
-                "{:<10} {:<24} {:<9} {:<9} {:<9} AGE",
+                "{:<10} {:<24} {:<9} {:<9} {:<16} {:<7} {:<8} AGE",
                 "KIND",
                 "NAME",
                 "DESIRED",
                 "ACTUAL",
-                "PHASE"
+                "PHASE",
+                "READY",
+                "RESTARTS"
             );
             for r in &rows {
                 out!(
-                    "{:<10} {:<24} {:<9} {:<9} {:<9} {}",
+                    "{:<10} {:<24} {:<9} {:<9} {:<16} {:<7} {:<8} {}",
                     r["kind"].as_str().unwrap_or_default(),
                     r["name"].as_str().unwrap_or_default(),
                     r["desired"].as_str().unwrap_or_default(),
                     r["actual"].as_str().unwrap_or_default(),
                     r["phase"].as_str().unwrap_or_default(),
+                    r["ready"].as_str().unwrap_or_default(),
+                    r["restarts"]
+                        .as_u64()
+                        .map_or_else(|| "-".to_string(), |n| n.to_string()),
                     r["age"].as_str().unwrap_or_default()
                 );
             }

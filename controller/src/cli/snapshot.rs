@@ -124,6 +124,7 @@ pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
         Loaded::Invalid(code) => return Ok(code),
     };
     let options = ApplyOptions {
+        writer: "snapshot",
         only: Some(BTreeSet::from([Key::new(
             Kind::Snapshot,
             args.name.clone(),

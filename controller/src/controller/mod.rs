@@ -8,6 +8,7 @@
 mod current;
 pub mod lock;
 pub mod queue;
+pub mod schedule;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -29,6 +30,7 @@ use current::Current;
 pub use current::PRUNE_GRACE;
 pub use lock::{ControllerLock, LockError};
 pub use queue::{Backoff, WorkQueue};
+use schedule::Schedule;
 
 /// Podman event actions that change a container's or volume's state (exec events do not).
 const LIFECYCLE_EVENTS: [&str; 12] = [
@@ -45,8 +47,11 @@ pub struct ControllerOptions {
     /// ...or once this long has passed since the burst began (a steady stream of saves must
     /// not starve reconciles).
     pub debounce_max: Duration,
-    /// Podman events that arrive together are handled together after this long.
+    /// Podman events that arrive together are handled together after this long...
     pub settle: Duration,
+    /// ...or once this long has passed since the first of them (a storm of events must not
+    /// starve reconciles).
+    pub settle_max: Duration,
     /// Objects waiting for something (a dependency, readiness) are looked at again after this.
     pub recheck: Duration,
 }
@@ -58,6 +63,7 @@ impl Default for ControllerOptions {
             debounce: Duration::from_millis(100),
             debounce_max: Duration::from_secs(1),
             settle: Duration::from_millis(20),
+            settle_max: Duration::from_millis(500),
             recheck: Duration::from_secs(2),
         }
     }
@@ -123,44 +129,26 @@ pub async fn run(
     let mut contexts = ContextWatch::default();
     let mut queue = WorkQueue::new(Duration::from_millis(200), Duration::from_secs(30));
     let mut summary = ControllerSummary::default();
-    let mut full_resync = true; // every input is listed once before anything is reconciled
-    let mut files_changed = true;
-    let mut last_file_event: Option<Instant> = None;
-    let mut burst_began: Option<Instant> = None;
-    let mut last_trigger = Instant::now();
-    let mut next_resync = Instant::now() + options.resync;
+    let mut schedule = Schedule::new(Instant::now(), options);
     tracing::info!(target: "pocket_dock::controller", workspace = %workspace.root.display(), id = %workspace.id, "controller started");
 
     tokio::pin!(shutdown);
     loop {
         let now = Instant::now();
-        let files_quiet = last_file_event.is_none_or(|t| now >= t + options.debounce)
-            || burst_began.is_some_and(|t| now >= t + options.debounce_max);
-        let settled = now >= last_trigger + options.settle;
         for key in declared.release(now) {
             queue.add(key);
         }
-        let due = queue.next_due().is_some_and(|t| t <= now);
-        if files_quiet && settled && (files_changed || full_resync || queue.has_ready() || due) {
-            if files_changed {
-                files_changed = false;
-                last_file_event = None;
-                burst_began = None;
+        let queued = queue.has_ready() || queue.next_due().is_some_and(|t| t <= now);
+        if let Some(due) = schedule.due(now, queued) {
+            if due.reload {
                 for key in declared.reload(now) {
                     queue.add(key);
                 }
                 contexts.update(&declared, &workspace.root, &tx);
             }
-            let only = if full_resync {
-                None
-            } else {
-                Some(queue.take_due(now))
-            };
-            if full_resync {
-                let _ = queue.take_due(now);
-                full_resync = false;
-                next_resync = now + options.resync;
-            }
+            // A full pass reconciles everything; what was queued is part of it.
+            let taken = queue.take_due(now);
+            let only = (!due.full).then_some(taken);
             if only.as_ref().is_some_and(BTreeSet::is_empty) {
                 continue;
             }
@@ -185,48 +173,23 @@ pub async fn run(
             continue;
         }
 
-        let mut wake = next_resync;
-        if let Some(t) = queue.next_due() {
-            wake = wake.min(t);
-        }
+        let mut wake = schedule.wake_at(now, queue.next_due(), queue.has_ready());
         if let Some(t) = declared.hold_until() {
             wake = wake.min(t);
         }
-        if let Some(t) = last_file_event {
-            wake = wake.min(t + options.debounce);
-        }
-        if let Some(t) = burst_began {
-            wake = wake.min(t + options.debounce_max);
-        }
-        if queue.has_ready() || full_resync || files_changed {
-            wake = wake.min(last_trigger + options.settle);
-        }
         tokio::select! {
             () = &mut shutdown => break,
-            Some(()) = files_rx.recv() => {
-                files_changed = true;
-                let now = Instant::now();
-                last_file_event = Some(now);
-                burst_began.get_or_insert(now);
-            }
+            Some(()) = files_rx.recv() => schedule.file_changed(Instant::now()),
             trigger = rx.recv() => match trigger {
                 Some(Trigger::Object(key)) => {
                     queue.add(key);
-                    last_trigger = Instant::now();
+                    schedule.event(Instant::now());
                 }
                 // A resync reads the files again too: a change the watcher missed (its
                 // folder replaced, say) is picked up at the latest then.
-                Some(Trigger::Resync) | None => {
-                    full_resync = true;
-                    files_changed = true;
-                }
+                Some(Trigger::Resync) | None => schedule.resync(),
             },
-            () = tokio::time::sleep_until(wake.into()) => {
-                if Instant::now() >= next_resync {
-                    full_resync = true;
-                    files_changed = true;
-                }
-            }
+            () = tokio::time::sleep_until(wake.into()) => {}
         }
     }
     events.abort();
@@ -250,6 +213,7 @@ async fn pass(
     };
     let declarations = declarations.as_ref();
     let apply_options = ApplyOptions {
+        writer: "controller",
         readiness: Readiness::Once,
         only: only.clone(),
         invalid: current.retained.clone(),
@@ -297,6 +261,11 @@ async fn pass(
             for (key, _) in &report.not_ready {
                 queue.add_at(key.clone(), now + options.recheck);
             }
+            for crash in &report.plan.crash_loops {
+                let retry = Duration::from_millis(crash.retry_in_ms);
+                tracing::info!(target: "pocket_dock::controller", object = %crash.key, "{}", crash.reason());
+                queue.add_at(crash.key.clone(), now + retry);
+            }
             for kept in &report.plan.kept {
                 tracing::info!(target: "pocket_dock::controller", object = %kept.key, "{}", kept.reason);
             }
@@ -306,7 +275,7 @@ async fn pass(
                 keys = %keys,
                 actions = report.outcomes.len(),
                 failed = failed.len(),
-                waiting = report.plan.blocked.len() + report.not_ready.len(),
+                waiting = report.plan.blocked.len() + report.not_ready.len() + report.plan.crash_loops.len(),
                 outcome = if report.converged() { "converged" } else { "pending" },
                 duration_ms = started.elapsed().as_millis() as u64,
                 "reconcile"

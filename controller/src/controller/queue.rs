@@ -112,6 +112,15 @@ impl WorkQueue {
         self.later.values().min().copied()
     }
 
+    /// How many keys are queued (ready or delayed).
+    pub fn len(&self) -> usize {
+        self.ready.len() + self.later.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn has_ready(&self) -> bool {
         !self.ready.is_empty()
     }

@@ -67,6 +67,11 @@ pub struct ContainerSummary {
     pub labels: HashMap<String, String>,
     /// Creation time, seconds since the Unix epoch.
     pub created: i64,
+    /// How its main process last ended, when the engine says (Podman's own list does; the
+    /// compat list does not): exit code, and start and end in seconds since the epoch.
+    pub exit_code: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
 }
 
 /// What an inspect tells about one container.
@@ -334,6 +339,15 @@ struct RawSummary {
     labels: Option<HashMap<String, String>>,
     #[serde(default)]
     created: serde_json::Value,
+    // Podman's own list only.
+    #[serde(default)]
+    exit_code: Option<i64>,
+    #[serde(default)]
+    exited: Option<bool>,
+    #[serde(default)]
+    exited_at: Option<i64>,
+    #[serde(default)]
+    started_at: Option<i64>,
 }
 
 impl RawSummary {
@@ -355,6 +369,10 @@ impl RawSummary {
             state: ContainerState::parse(&self.state),
             labels: self.labels.unwrap_or_default(),
             created,
+            // A time that was never set comes as year 1 (a large negative number).
+            exit_code: self.exit_code.filter(|_| self.exited == Some(true)),
+            started_at: self.started_at.filter(|t| *t > 0),
+            finished_at: self.exited_at.filter(|t| *t > 0),
         }
     }
 }

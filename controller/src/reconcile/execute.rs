@@ -14,16 +14,19 @@ use super::make_images;
 use super::observe::Observed;
 use super::plan::{Action, Op, Plan, image_reference};
 use crate::engine::{
-    Engine, EngineError, ExecConfig, ExecOutput, Operation, OwnedContainer, Ownership,
+    Engine, EngineError, ExecConfig, ExecId, ExecOutput, Operation, OwnedContainer, Ownership,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecuteOptions {
     pub concurrency: usize,
-    /// Wait for readiness probes (and for dependencies' readiness before dependants start).
+    /// Before a sandbox starts, wait for the sandboxes it depends on to be ready (their
+    /// readiness probes pass), until the deadline.
     pub wait_ready: bool,
     /// When everything must be done by.
     pub deadline: Option<Instant>,
+    /// When dependencies must be ready by (with `wait_ready`).
+    pub ready_deadline: Option<Instant>,
     pub stop_grace: Duration,
     pub pull_timeout: Duration,
 }
@@ -34,6 +37,7 @@ impl Default for ExecuteOptions {
             concurrency: 8,
             wait_ready: false,
             deadline: None,
+            ready_deadline: None,
             stop_grace: Duration::from_secs(10),
             pull_timeout: Duration::from_secs(600),
         }
@@ -58,8 +62,8 @@ pub enum ActionError {
         "a container named {name} exists and is not owned by this workspace; pocket-dock will not touch it"
     )]
     ForeignName { name: String },
-    #[error("not ready: readiness probe failed {failures} times (last exit code {last_exit})")]
-    NotReady { failures: u32, last_exit: i64 },
+    #[error("waiting for {dependency} to be ready")]
+    DependencyNotReady { dependency: String },
     #[error("timed out")]
     TimedOut,
     #[error(transparent)]
@@ -78,7 +82,9 @@ impl ActionError {
     pub fn category(&self) -> &'static str {
         match self {
             ActionError::Engine(e) => e.category().as_str(),
-            ActionError::DependencyFailed { .. } | ActionError::NotReady { .. } => "runtime",
+            ActionError::DependencyFailed { .. } | ActionError::DependencyNotReady { .. } => {
+                "runtime"
+            }
             ActionError::ForeignName { .. } | ActionError::ContextChanged { .. } => "conflict",
             ActionError::TimedOut => "timeout",
             ActionError::Image(_) | ActionError::UnsafeMount { .. } => "invalid-input",
@@ -99,6 +105,8 @@ impl ActionError {
 pub trait Observer: Send + Sync {
     fn started(&self, action: &Action);
     fn finished(&self, outcome: &ActionOutcome);
+    /// Another writer holds the workspace; this apply waits for it (told once).
+    fn waiting_for_writer(&self, _holder: &crate::writer_lock::Holder) {}
 }
 
 struct Ctx {
@@ -107,6 +115,8 @@ struct Ctx {
     desired: Desired,
     observed: Observed,
     options: ExecuteOptions,
+    /// Sandboxes whose readiness probe passed during this execution.
+    ready: tokio::sync::Mutex<BTreeSet<String>>,
 }
 
 /// Runs `plan`; returns one outcome per action (skipped ones included).
@@ -125,6 +135,7 @@ pub async fn execute(
         desired: desired.clone(),
         observed: observed.clone(),
         options,
+        ready: tokio::sync::Mutex::new(BTreeSet::new()),
     });
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut failed: BTreeSet<Key> = BTreeSet::new();
@@ -298,13 +309,19 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
         Op::Start => {
             let s = sandbox(ctx, name)?;
             if let Some(c) = find_observed(ctx, name, &s.container_name) {
+                dependencies_ready(ctx, s).await?;
                 recheck_mounted(ctx, s, &c).await?;
                 engine.start_container(&c).await?;
-                wait_ready(ctx, s, &c).await?;
             }
             Ok(())
         }
-        Op::Create { start } => create(ctx, sandbox(ctx, name)?, *start).await,
+        Op::Create { start } => {
+            let s = sandbox(ctx, name)?;
+            if *start {
+                dependencies_ready(ctx, s).await?;
+            }
+            create(ctx, s, *start).await
+        }
         Op::Build { tag } => {
             make_images::build(
                 engine,
@@ -323,6 +340,9 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
         Op::RemoveImage { reference } => make_images::remove(engine, reference).await,
         Op::Recreate { start } => {
             let s = sandbox(ctx, name)?;
+            if *start {
+                dependencies_ready(ctx, s).await?;
+            }
             if let Some(c) = find_observed(ctx, name, &s.container_name) {
                 engine.remove_container(&c).await?;
             }
@@ -434,38 +454,56 @@ async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), Action
     if start {
         recheck_sources(s)?;
         ctx.engine.start_container(&container).await?;
-        wait_ready(ctx, s, &container).await?;
     }
     Ok(())
 }
 
-/// With `--wait`: until the probe passes (or, without a probe, at once).
-async fn wait_ready(ctx: &Ctx, s: &DesiredSandbox, c: &OwnedContainer) -> Result<(), ActionError> {
-    let (true, Some(probe)) = (ctx.options.wait_ready, &s.probe) else {
+/// With `--wait`: the sandboxes `s` depends on must be ready before it starts (compose's
+/// `service_healthy`). Each is probed until its probe passes; one that is not ready by the
+/// deadline makes `s` wait (reported as waiting, not as a failure of `s`).
+async fn dependencies_ready(ctx: &Ctx, s: &DesiredSandbox) -> Result<(), ActionError> {
+    if !ctx.options.wait_ready {
         return Ok(());
-    };
-    let mut failures = 0;
-    loop {
-        match run_probe(&ctx.engine, c, probe).await {
-            Ok(0) => return Ok(()),
-            Ok(code) => {
-                failures += 1;
-                if ctx.options.deadline.is_none() && failures >= probe.failure_threshold.max(1) * 10
-                {
-                    return Err(ActionError::NotReady {
-                        failures,
-                        last_exit: code,
-                    });
-                }
-            }
-            Err(e) if e.category() == crate::engine::Category::Connection => return Err(e.into()),
-            Err(_) => failures += 1,
-        }
-        tokio::time::sleep(probe.interval).await;
     }
+    for dependency in &s.depends_on {
+        let Some(d) = ctx.desired.sandboxes.get(dependency) else {
+            continue;
+        };
+        let Some(probe) = &d.probe else {
+            continue;
+        };
+        if ctx.ready.lock().await.contains(dependency) {
+            continue;
+        }
+        let not_ready = || ActionError::DependencyNotReady {
+            dependency: format!("Sandbox/{dependency}"),
+        };
+        loop {
+            // Made or restarted earlier in this apply: found again by name.
+            let container = ctx
+                .engine
+                .find_owned_by_name(&ctx.ownership, &d.container_name, Operation::ExecCreate)
+                .await?
+                .map(|(_, c)| c);
+            if let Some(c) = container
+                && matches!(run_probe(&ctx.engine, &c, probe).await, Ok(0))
+            {
+                ctx.ready.lock().await.insert(dependency.clone());
+                break;
+            }
+            let next = Instant::now() + probe.interval;
+            if ctx.options.ready_deadline.is_none_or(|d| next >= d) {
+                return Err(not_ready());
+            }
+            tokio::time::sleep(probe.interval).await;
+        }
+    }
+    Ok(())
 }
 
 /// Runs a readiness probe once; its exit code.
+/// An attempt that outlives the probe's `timeout` is killed, with everything it started,
+/// in the sandbox: a hanging probe must not leave a process behind at every interval.
 pub async fn run_probe(
     engine: &Engine,
     c: &OwnedContainer,
@@ -478,6 +516,27 @@ pub async fn run_probe(
             ExecOutput::new().capture_up_to(4096),
             Some(probe.timeout),
         )
-        .await?;
-    Ok(result.exit_code)
+        .await;
+    match result {
+        Ok(result) => Ok(result.exit_code),
+        Err(EngineError::Timeout {
+            op,
+            id: Some(exec),
+            after,
+        }) => {
+            let killed = match crate::sandbox::Sandbox::of_container(engine, c).await {
+                Ok(sandbox) => sandbox.kill_exec(&ExecId::new(exec.clone())).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = killed {
+                tracing::warn!(error = %e, exec = %exec, "could not kill a readiness probe that timed out");
+            }
+            Err(EngineError::Timeout {
+                op,
+                id: Some(exec),
+                after,
+            })
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -10,6 +10,7 @@ pub mod make_images;
 pub mod observe;
 pub mod order;
 pub mod plan;
+pub mod restarts;
 pub mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +25,7 @@ use crate::error::Error;
 use crate::store::{Instance, JournalEntry, StateStore};
 use crate::timefmt::now_rfc3339;
 use crate::workspace::{DIR_NAME, Workspace};
+use crate::writer_lock::WriterLock;
 
 pub use desired::{Desired, Key};
 pub use execute::{ActionError, ActionOutcome, ExecuteOptions, Observer};
@@ -55,6 +57,10 @@ pub struct ApplyOptions {
     /// Objects whose declaring file is currently invalid, with the problem: acted on in their
     /// last valid version, and reported as degraded.
     pub invalid: BTreeMap<Key, String>,
+    /// Who is writing, as other writers are told while they wait (`apply` when empty).
+    pub writer: &'static str,
+    /// How sandboxes that keep exiting are restarted (kubelet's numbers by default).
+    pub crash_loop: restarts::CrashLoopPolicy,
 }
 
 impl ApplyOptions {
@@ -85,21 +91,41 @@ pub struct ApplyReport {
     pub status_files_written: usize,
     /// With `--wait`: sandboxes whose readiness probe did not pass in time, and why.
     pub not_ready: Vec<(Key, String)>,
+    /// Whether this apply waited for readiness (`--wait`).
+    pub waited: bool,
 }
 
 impl ApplyReport {
+    /// Actions that failed (not those that waited for a dependency to be ready).
     pub fn failures(&self) -> impl Iterator<Item = &ActionOutcome> {
-        self.outcomes.iter().filter(|o| o.result.is_err())
+        self.outcomes.iter().filter(|o| {
+            o.result.is_err() && !matches!(o.result, Err(ActionError::DependencyNotReady { .. }))
+        })
     }
 
+    /// The deadline ran out: an action timed out, or (with `--wait`) a sandbox was not
+    /// ready in time, whether or not this apply changed it.
     pub fn timed_out(&self) -> bool {
         self.failures()
             .any(|o| matches!(o.result, Err(ActionError::TimedOut)))
+            || (self.waited && (!self.not_ready.is_empty() || self.waiting().next().is_some()))
     }
 
-    /// Converged: nothing failed and nothing is left waiting.
+    /// Actions that did not run because a dependency was not ready in time.
+    pub fn waiting(&self) -> impl Iterator<Item = &ActionOutcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.result, Err(ActionError::DependencyNotReady { .. })))
+    }
+
+    /// Converged: nothing failed, nothing is left waiting, and (with `--wait`) every probed
+    /// sandbox is ready.
     pub fn converged(&self) -> bool {
-        self.failures().next().is_none() && self.plan.blocked.is_empty()
+        let all_ready = !self.waited || self.not_ready.is_empty();
+        self.outcomes.iter().all(|o| o.result.is_ok())
+            && self.plan.blocked.is_empty()
+            && self.plan.crash_loops.is_empty()
+            && all_ready
     }
 }
 
@@ -112,6 +138,10 @@ struct Journal {
 impl Observer for Journal {
     fn started(&self, action: &Action) {
         self.inner.started(action);
+    }
+
+    fn waiting_for_writer(&self, holder: &crate::writer_lock::Holder) {
+        self.inner.waiting_for_writer(holder);
     }
 
     fn finished(&self, outcome: &ActionOutcome) {
@@ -161,8 +191,27 @@ pub async fn apply(
     let plan_options = PlanOptions {
         prune_volumes: options.prune_volumes,
         pull_always: true,
+        crash_loop: options.crash_loop,
     };
     let mut warnings = Vec::new();
+
+    // One writer at a time: a second apply (or the controller's pass) waits for this one.
+    let _writer_lock = if options.dry_run {
+        None
+    } else {
+        let role = if options.writer.is_empty() {
+            "apply"
+        } else {
+            options.writer
+        };
+        let deadline = options.timeout.map(|t| started + t);
+        Some(
+            WriterLock::acquire(&dir, role, deadline, |holder| {
+                observer.waiting_for_writer(holder)
+            })
+            .await?,
+        )
+    };
 
     let store = if options.dry_run {
         None
@@ -179,7 +228,12 @@ pub async fn apply(
         }
     };
 
+    let mut restarts = store
+        .as_ref()
+        .and_then(|s| s.restarts().ok())
+        .unwrap_or_default();
     let mut observed = observe::observe(engine, &ownership, &desired).await?;
+    observed.restarts = restarts.clone();
     let first_plan = options.restrict(plan::plan(&desired, &observed, plan_options));
     let orphans = orphans(&observed, &desired, store.as_ref());
     if options.dry_run {
@@ -193,6 +247,7 @@ pub async fn apply(
             calls: delta(engine.stats(), calls_before),
             status_files_written: 0,
             not_ready: Vec::new(),
+            waited: false,
         });
     }
 
@@ -200,9 +255,11 @@ pub async fn apply(
         store: store.map(Mutex::new),
         inner: observer,
     });
+    let waited = options.readiness == Readiness::Wait;
     let execute_options = ExecuteOptions {
-        wait_ready: options.readiness == Readiness::Wait,
+        wait_ready: waited,
         deadline: options.timeout.map(|t| started + t),
+        ready_deadline: waited.then(|| started + options.timeout.unwrap_or(DEFAULT_WAIT)),
         ..ExecuteOptions::default()
     };
     let mut outcomes: Vec<ActionOutcome> = Vec::new();
@@ -223,8 +280,16 @@ pub async fn apply(
         )
         .await;
         let failed = round.iter().any(|o| o.result.is_err());
+        count_restarts(
+            &round,
+            &observed,
+            options.crash_loop,
+            &mut restarts,
+            journal.store.as_ref(),
+        );
         outcomes.extend(round);
         observed = observe::observe(engine, &ownership, &desired).await?;
+        observed.restarts = restarts.clone();
         let again = PlanOptions {
             pull_always: false,
             ..plan_options
@@ -238,6 +303,7 @@ pub async fn apply(
 
     let mut plan_for_status = first_plan.clone();
     plan_for_status.blocked = last_blocked;
+    plan_for_status.crash_loops = current_plan.crash_loops.clone();
     let mut findings = status::Findings::new(&plan_for_status, &outcomes);
     findings.invalid = options.invalid.clone();
     let deadline = match options.readiness {
@@ -288,11 +354,50 @@ pub async fn apply(
         calls: delta(engine.stats(), calls_before),
         status_files_written,
         not_ready,
+        waited,
     })
 }
 
+/// Remembers each sandbox's restarts after a round: a start after an exit counts (and
+/// lengthens the back-off); a new container starts over.
+fn count_restarts(
+    round: &[ActionOutcome],
+    observed: &Observed,
+    policy: restarts::CrashLoopPolicy,
+    records: &mut BTreeMap<String, restarts::RestartRecord>,
+    store: Option<&Mutex<StateStore>>,
+) {
+    for outcome in round.iter().filter(|o| o.result.is_ok()) {
+        let name = &outcome.action.key.name;
+        let record = match &outcome.action.op {
+            Op::Start => {
+                let Some(c) = observed.sandboxes.get(name).and_then(|cs| cs.first()) else {
+                    continue;
+                };
+                Some(restarts::after_restart(
+                    records.get(name),
+                    &c.id,
+                    c.exit,
+                    policy,
+                ))
+            }
+            Op::Create { .. } | Op::Recreate { .. } => None,
+            _ => continue,
+        };
+        match &record {
+            Some(r) => records.insert(name.clone(), r.clone()),
+            None => records.remove(name),
+        };
+        if let Some(Ok(store)) = store.map(Mutex::lock)
+            && let Err(e) = store.save_restarts(name, record.as_ref())
+        {
+            tracing::warn!(error = %e, sandbox = %name, "could not remember the restarts");
+        }
+    }
+}
+
 /// How long `--wait` waits for readiness when no `--timeout` is given.
-pub const DEFAULT_WAIT: Duration = Duration::from_secs(120);
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 
 /// Probes every running sandbox that has a readiness probe until it passes or `deadline`.
 async fn wait_for_readiness(

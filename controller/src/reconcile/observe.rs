@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use pocket_dock_spec::Kind;
 
 use super::desired::{Desired, ImageSource};
+use super::restarts::{Exit, RestartRecord};
 use crate::engine::labels::{BIND_SOURCES, KIND, NAME, SPEC, SPEC_HASH};
 use crate::engine::{
     ContainerState, Engine, EngineError, ImageSummary, OwnedContainer, Ownership, VolumeSummary,
@@ -25,6 +26,8 @@ pub struct ObservedContainer {
     pub created: i64,
     /// The bind sources it was created with (`None`: made before they were recorded).
     pub bind_sources: Option<Vec<std::path::PathBuf>>,
+    /// How its main process last ended (for crash-loop backoff).
+    pub exit: Exit,
     pub handle: OwnedContainer,
 }
 
@@ -39,6 +42,10 @@ pub struct Observed {
     pub image_labels: BTreeMap<String, HashMap<String, String>>,
     /// Images carrying this workspace's ownership labels (candidates for pruning).
     pub owned_images: Vec<ImageSummary>,
+    /// What the state store remembers of each sandbox's restarts.
+    pub restarts: BTreeMap<String, RestartRecord>,
+    /// When this was observed, seconds since the Unix epoch.
+    pub now: i64,
 }
 
 impl Observed {
@@ -113,7 +120,10 @@ pub async fn observe(
         engine.list_owned_images(ownership),
         futures_util::future::join_all(refs.iter().map(|r| find_local(engine, r))),
     );
-    let mut observed = Observed::default();
+    let mut observed = Observed {
+        now: crate::timefmt::unix_now(),
+        ..Observed::default()
+    };
     for (summary, handle) in containers? {
         if summary.labels.get(KIND).map(String::as_str) != Some(Kind::Sandbox.as_str()) {
             continue;
@@ -137,6 +147,11 @@ pub async fn observe(
                     .labels
                     .get(BIND_SOURCES)
                     .and_then(|l| serde_json::from_str(l).ok()),
+                exit: Exit {
+                    code: summary.exit_code,
+                    started_at: summary.started_at,
+                    finished_at: summary.finished_at,
+                },
                 handle,
             });
     }

@@ -11,6 +11,7 @@ use pocket_dock_spec::model::PullPolicy;
 use super::desired::{Desired, DesiredImage, DesiredSandbox, ImageOrigin, ImageSource, Key};
 use super::observe::{Observed, ObservedContainer, same_image};
 use super::order::in_dependency_order;
+use super::restarts;
 use crate::engine::labels::{KIND, NAME};
 
 /// What to do to one object.
@@ -133,6 +134,38 @@ pub struct Kept {
 pub const INCOMPLETE: &str =
     "not pruned: some declarations could not be read or are invalid, so it may still be wanted";
 
+/// A sandbox that keeps exiting, waiting out its back-off before it is started again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CrashLoop {
+    pub key: Key,
+    pub restart_count: u32,
+    pub last_exit_code: Option<i64>,
+    /// The current delay between an exit and the next start.
+    pub backoff_ms: u64,
+    /// When it is started again, from the observation.
+    pub retry_in_ms: u64,
+}
+
+impl CrashLoop {
+    /// `back-off 20s restarting failed container (exit code 1, 3 restarts)`, as kubelet says it.
+    pub fn reason(&self) -> String {
+        let exit = self
+            .last_exit_code
+            .map_or_else(String::new, |c| format!("exit code {c}, "));
+        format!(
+            "back-off {}s restarting failed container ({exit}{} restart{}); next start in {}s",
+            self.backoff_ms / 1000,
+            self.restart_count,
+            if self.restart_count == 1 { "" } else { "s" },
+            self.retry_in_ms.div_ceil(1000)
+        )
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Plan {
     pub actions: Vec<Action>,
@@ -142,6 +175,9 @@ pub struct Plan {
     /// Undeclared containers and images left alone because the declarations are incomplete.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<Kept>,
+    /// Sandboxes in crash-loop back-off: not started now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub crash_loops: Vec<CrashLoop>,
 }
 
 impl Plan {
@@ -155,6 +191,7 @@ pub struct PlanOptions {
     pub prune_volumes: bool,
     /// Pull `pullPolicy: Always` images (once per apply: its first round only).
     pub pull_always: bool,
+    pub crash_loop: restarts::CrashLoopPolicy,
 }
 
 /// The image id a sandbox should run, if it can be known now (`Ok(None)`: it is made in
@@ -278,11 +315,30 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
                 _ => image_reference(s, desired),
             },
         };
-        if let Some(action) =
-            sandbox_action(s, current, image.as_deref(), made_here.as_deref(), key)
-        {
-            plan.actions.push(action);
+        let Some(action) = sandbox_action(s, current, image.as_deref(), made_here.as_deref(), key)
+        else {
+            continue;
+        };
+        // A container that exited is started again at once the first time, later and later
+        // after that (crash-loop backoff).
+        if let (Op::Start, Some(c)) = (&action.op, current) {
+            let record = observed.restarts.get(&s.name);
+            let decision =
+                restarts::decide(record, &c.id, c.exit, observed.now, options.crash_loop);
+            if let restarts::Decision::Wait { after, backoff } = decision {
+                plan.crash_loops.push(CrashLoop {
+                    key: action.key,
+                    restart_count: record
+                        .filter(|r| r.container_id == c.id)
+                        .map_or(0, |r| r.restart_count),
+                    last_exit_code: c.exit.code,
+                    backoff_ms: millis(backoff),
+                    retry_in_ms: millis(after),
+                });
+                continue;
+            }
         }
+        plan.actions.push(action);
     }
     // Snapshots whose source sandbox waits, wait too.
     for snap in desired.snapshots.values() {
@@ -706,6 +762,7 @@ pub fn simulate(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed
                     image_id: image,
                     created: 0,
                     bind_sources: Some(s.bind_sources.iter().map(|b| b.path.clone()).collect()),
+                    exit: Default::default(),
                     handle: OwnedContainer::for_tests(&s.container_name),
                 });
             }
@@ -754,6 +811,7 @@ mod tests {
             image_id: image.into(),
             created: 0,
             bind_sources: None,
+            exit: Default::default(),
             handle: OwnedContainer::for_tests(&format!("pd-{name}")),
         }
     }
@@ -890,6 +948,50 @@ mod tests {
             PlanOptions::default(),
         );
         assert_eq!(ops(&p), ["stop Sandbox/web"]);
+    }
+
+    #[test]
+    fn a_sandbox_that_keeps_exiting_waits_out_its_back_off() {
+        let d = desired(vec![sandbox("web", "h", true, &[], &[])], &[]);
+        let mut o = Observed::default();
+        o.images.insert("img:1".into(), Some("sha256:img".into()));
+        let mut c = container("web", "h", ContainerState::Exited, "sha256:img");
+        c.exit = restarts::Exit {
+            code: Some(1),
+            started_at: Some(990),
+            finished_at: Some(995),
+        };
+        o.sandboxes.insert("web".into(), vec![c.clone()]);
+        o.now = 1000;
+        // First exit: started again at once.
+        assert_eq!(
+            ops(&plan(&d, &o, PlanOptions::default())),
+            ["start Sandbox/web"]
+        );
+        // After a restart (10 s back-off now), 5 s after the exit: it waits 5 s more.
+        o.restarts.insert(
+            "web".into(),
+            restarts::RestartRecord {
+                container_id: c.id.clone(),
+                restart_count: 1,
+                backoff_ms: 10_000,
+                last_exit_code: Some(1),
+                last_finished_at: Some(980),
+            },
+        );
+        let p = plan(&d, &o, PlanOptions::default());
+        assert!(p.actions.is_empty());
+        assert_eq!(p.crash_loops.len(), 1);
+        assert_eq!(p.crash_loops[0].retry_in_ms, 5_000);
+        assert_eq!(
+            p.crash_loops[0].reason(),
+            "back-off 10s restarting failed container (exit code 1, 1 restart); next start in 5s"
+        );
+        o.now = 1005;
+        assert_eq!(
+            ops(&plan(&d, &o, PlanOptions::default())),
+            ["start Sandbox/web"]
+        );
     }
 
     #[test]
@@ -1200,7 +1302,7 @@ mod tests {
             for v in &volumes_existing {
                 o.volumes.insert(v.clone(), VolumeSummary { name: format!("pd-{v}"), labels: Default::default(), mountpoint: String::new() });
             }
-            let options = PlanOptions { prune_volumes, pull_always: false };
+            let options = PlanOptions { prune_volumes, pull_always: false, ..PlanOptions::default() };
             let first = plan(&d, &o, options);
             let after = simulate(&d, &o, &first);
             let second = plan(&d, &after, options);

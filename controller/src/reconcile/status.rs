@@ -64,6 +64,14 @@ pub struct Status {
     /// For `Snapshot` objects: where the image came from (read back from its labels).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotRecord>,
+    /// For sandboxes: how often pocket-dock started it again after it exited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_count: Option<u32>,
+    /// For sandboxes: the exit code of the last exit, and when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_exit_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_finished_at: Option<String>,
     pub conditions: Vec<Condition>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
@@ -108,6 +116,8 @@ pub struct Findings<'a> {
     pub not_ready: BTreeMap<Key, String>,
     /// Objects whose declaring file is invalid (their last valid version is in effect).
     pub invalid: BTreeMap<Key, String>,
+    /// Sandboxes in crash-loop back-off, and why.
+    pub crash_loops: BTreeMap<Key, String>,
 }
 
 impl<'a> Findings<'a> {
@@ -122,6 +132,9 @@ impl<'a> Findings<'a> {
                         format!("waiting for {dependency}, which failed"),
                     );
                 }
+                Err(e @ super::execute::ActionError::DependencyNotReady { .. }) => {
+                    findings.blocked.insert(o.action.key.clone(), e.to_string());
+                }
                 Err(_) => {
                     findings.errors.insert(o.action.key.clone(), o);
                 }
@@ -130,6 +143,9 @@ impl<'a> Findings<'a> {
         }
         for b in &plan.blocked {
             findings.blocked.insert(b.key.clone(), b.reason.clone());
+        }
+        for c in &plan.crash_loops {
+            findings.crash_loops.insert(c.key.clone(), c.reason());
         }
         findings
     }
@@ -183,6 +199,12 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
         };
         let degraded = match (&last_error, findings.invalid.get(key)) {
             (Some(e), _) => condition("Degraded", Some(true), &e.category, e.message.clone()),
+            (None, _) if findings.crash_loops.contains_key(key) => condition(
+                "Degraded",
+                Some(true),
+                "CrashLoop",
+                findings.crash_loops[key].clone(),
+            ),
             (None, Some(problem)) => condition(
                 "Degraded",
                 Some(true),
@@ -205,6 +227,9 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             image_id: extra.3,
             image: None,
             snapshot: None,
+            restart_count: None,
+            last_exit_code: None,
+            last_finished_at: None,
             conditions: vec![ready, progressing, degraded],
             last_error,
         }
@@ -216,6 +241,15 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             .get(name)
             .and_then(|cs| cs.iter().find(|c| c.container_name == s.container_name));
         let (phase, ready) = match current {
+            Some(_) if findings.crash_loops.contains_key(&key) => (
+                "CrashLoopBackOff",
+                condition(
+                    "Ready",
+                    Some(false),
+                    "CrashLoopBackOff",
+                    findings.crash_loops[&key].clone(),
+                ),
+            ),
             None if findings.blocked.contains_key(&key) => (
                 "Pending",
                 condition(
@@ -270,7 +304,26 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             current.map(|c| c.container_name.clone()),
             current.map(|c| c.image_id.clone()),
         );
-        out.push(finish(&key, phase, ready, extra));
+        let mut status = finish(&key, phase, ready, extra);
+        if let Some(c) = current {
+            let record = observed
+                .restarts
+                .get(name)
+                .filter(|r| r.container_id == c.id);
+            status.restart_count = Some(record.map_or(0, |r| r.restart_count));
+            // The last exit: the current one while it is down, else the one it restarted from.
+            let (code, finished) = if c.state.is_running() {
+                (
+                    record.and_then(|r| r.last_exit_code),
+                    record.and_then(|r| r.last_finished_at),
+                )
+            } else {
+                (c.exit.code, c.exit.finished_at)
+            };
+            status.last_exit_code = code;
+            status.last_finished_at = finished.map(|t| crate::timefmt::rfc3339(t.unsigned_abs()));
+        }
+        out.push(status);
     }
     for name in desired.volumes.keys() {
         let key = Key::new(Kind::Volume, name.clone());

@@ -100,6 +100,24 @@ impl Sandbox {
         })
     }
 
+    /// The sandbox that runs in `container` (for killing what an exec in it started).
+    pub async fn of_container(
+        engine: &Engine,
+        container: &OwnedContainer,
+    ) -> Result<Sandbox, EngineError> {
+        let details = engine.inspect_container(container.id()).await?;
+        Ok(Sandbox {
+            engine: engine.clone(),
+            name: details
+                .labels
+                .get(crate::engine::labels::NAME)
+                .cloned()
+                .unwrap_or_default(),
+            container: container.clone(),
+            init_pid: details.pid.filter(|p| *p > 0),
+        })
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
