@@ -111,7 +111,18 @@ fn read_holder(file: &mut File) -> Holder {
     let mut text = String::new();
     let _ = file.rewind();
     let _ = file.take(256).read_to_string(&mut text);
-    parse_holder(&text)
+    let mut holder = parse_holder(&text);
+    // What a writer that is gone wrote there: the lock is held by someone who wrote nothing.
+    if holder
+        .pid
+        .is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists())
+    {
+        holder = Holder {
+            role: String::new(),
+            pid: None,
+        };
+    }
+    holder
 }
 
 fn parse_holder(text: &str) -> Holder {

@@ -193,6 +193,11 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
             for warning in &report.warnings {
                 err!("warning: {warning}");
             }
+            for error in &report.status_errors {
+                err!(
+                    "error: {error}; the objects themselves converged, their status files are stale (free space or fix the folder's permissions, then apply again)"
+                );
+            }
             for orphan in &report.orphans {
                 err!(
                     "note: {orphan} carried this workspace's labels but was not in the state registry (orphan); it was handled as undeclared"
@@ -278,6 +283,7 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                 "orphans": report.orphans,
                 "not_ready": report.not_ready.iter().map(|(k, r)| serde_json::json!({"kind": k.kind, "name": k.name, "reason": r})).collect::<Vec<_>>(),
                 "warnings": report.warnings,
+                "status_errors": report.status_errors,
                 "podman_calls": report.calls,
                 "elapsed_ms": report.elapsed.as_millis() as u64,
             });

@@ -125,6 +125,9 @@ impl Current {
             for skipped in written.skipped {
                 tracing::warn!(target: "pocket_dock::controller", problem = %skipped, "status file left alone");
             }
+            for failed in written.failed {
+                tracing::error!(target: "pocket_dock::controller", error = %failed, "status file not written");
+            }
         }
         if next.last_valid != self.last_valid {
             let saved = StateStore::open(&self.dir)

@@ -266,6 +266,9 @@ async fn pass(
                 tracing::info!(target: "pocket_dock::controller", object = %crash.key, "{}", crash.reason());
                 queue.add_at(crash.key.clone(), now + retry);
             }
+            for error in &report.status_errors {
+                tracing::error!(target: "pocket_dock::controller", error = %error, "status file not written");
+            }
             for kept in &report.plan.kept {
                 tracing::info!(target: "pocket_dock::controller", object = %kept.key, "{}", kept.reason);
             }

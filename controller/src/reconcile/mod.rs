@@ -89,6 +89,8 @@ pub struct ApplyReport {
     pub elapsed: Duration,
     pub calls: CallStats,
     pub status_files_written: usize,
+    /// Status files that could not be written (a full disk, a read-only folder).
+    pub status_errors: Vec<String>,
     /// With `--wait`: sandboxes whose readiness probe did not pass in time, and why.
     pub not_ready: Vec<(Key, String)>,
     /// Whether this apply waited for readiness (`--wait`).
@@ -122,7 +124,8 @@ impl ApplyReport {
     /// sandbox is ready.
     pub fn converged(&self) -> bool {
         let all_ready = !self.waited || self.not_ready.is_empty();
-        self.outcomes.iter().all(|o| o.result.is_ok())
+        self.status_errors.is_empty()
+            && self.outcomes.iter().all(|o| o.result.is_ok())
             && self.plan.blocked.is_empty()
             && self.plan.crash_loops.is_empty()
             && all_ready
@@ -246,6 +249,7 @@ pub async fn apply(
             elapsed: started.elapsed(),
             calls: delta(engine.stats(), calls_before),
             status_files_written: 0,
+            status_errors: Vec::new(),
             not_ready: Vec::new(),
             waited: false,
         });
@@ -327,6 +331,7 @@ pub async fn apply(
     let mut statuses = status::compute(&desired, &observed, &findings);
     let written = status::write_all(&dir, &mut statuses, declarations.complete);
     warnings.extend(written.skipped);
+    let mut status_errors = written.failed;
     let status_files_written = written.files;
     if declarations.complete {
         // Every file is valid: that is the workspace's status, and each file's last valid
@@ -336,6 +341,7 @@ pub async fn apply(
             status::WorkspaceStatus::new(declarations.workspace_name.clone(), Vec::new()),
         );
         warnings.extend(written.skipped);
+        status_errors.extend(written.failed);
     }
     if let Some(store) = &journal.store {
         remember_last_valid(store, declarations, &mut warnings);
@@ -353,6 +359,7 @@ pub async fn apply(
         elapsed: started.elapsed(),
         calls: delta(engine.stats(), calls_before),
         status_files_written,
+        status_errors,
         not_ready,
         waited,
     })

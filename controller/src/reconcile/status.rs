@@ -468,9 +468,25 @@ fn parse(bytes: &[u8]) -> Option<serde_json::Value> {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Written {
     pub files: usize,
-    /// Entries that were not written or deleted (not pocket-dock's, or an I/O error), and
-    /// why: reported, never acted on.
+    /// Entries that are not pocket-dock's (a symlink, a FIFO, a foreign file), and were left
+    /// alone: reported, never acted on.
     pub skipped: Vec<String>,
+    /// Status files that could not be written (a full disk, a read-only folder): errors.
+    pub failed: Vec<String>,
+}
+
+impl Written {
+    fn note(&mut self, e: OwnedFileError) {
+        match e {
+            OwnedFileError::Io { .. } => self.failed.push(e.to_string() + &io_cause(&e)),
+            _ => self.skipped.push(e.to_string()),
+        }
+    }
+}
+
+/// The cause of an I/O error, for a message that names it in one line.
+fn io_cause(e: &OwnedFileError) -> String {
+    std::error::Error::source(e).map_or_else(String::new, |c| format!(": {c}"))
 }
 
 /// Carries condition transition times (and the last error's time) over from the previous
@@ -528,9 +544,11 @@ fn open_for_writing(pocket_dock_dir: &Path, written: &mut Written) -> Option<Sta
     match StatusFiles::open(pocket_dock_dir, true) {
         Ok(files) => files,
         Err(e) => {
-            written
-                .skipped
-                .push(format!("status files not written: {e}"));
+            let message = format!("status files not written: {e}{}", io_cause(&e));
+            match e {
+                OwnedFileError::Io { .. } => written.failed.push(message),
+                _ => written.skipped.push(message),
+            }
             None
         }
     }
@@ -559,7 +577,7 @@ pub fn write_all(pocket_dock_dir: &Path, statuses: &mut [Status], prune: bool) -
             .or_insert_with(|| match files.kind_dir(kind, true) {
                 Ok(dir) => dir,
                 Err(e) => {
-                    written.skipped.push(e.to_string());
+                    written.note(e);
                     None
                 }
             });
@@ -567,7 +585,7 @@ pub fn write_all(pocket_dock_dir: &Path, statuses: &mut [Status], prune: bool) -
         let previous = match dir.read(&name, MAX_STATUS_BYTES) {
             Ok(previous) => previous,
             Err(e) => {
-                written.skipped.push(e.to_string());
+                written.note(e);
                 continue;
             }
         };
@@ -582,7 +600,7 @@ pub fn write_all(pocket_dock_dir: &Path, statuses: &mut [Status], prune: bool) -
         match write_if_changed(dir, &name, previous.as_deref(), &value) {
             Ok(true) => written.files += 1,
             Ok(false) => {}
-            Err(e) => written.skipped.push(e.to_string()),
+            Err(e) => written.note(e),
         }
     }
     sweep(&files, &keep, prune, &mut written.skipped);
@@ -724,7 +742,7 @@ pub fn write_workspace(pocket_dock_dir: &Path, mut status: WorkspaceStatus) -> W
     let previous = match files.dir.read(WORKSPACE_FILE, MAX_STATUS_BYTES) {
         Ok(previous) => previous,
         Err(e) => {
-            written.skipped.push(e.to_string());
+            written.note(e);
             return written;
         }
     };
@@ -739,7 +757,7 @@ pub fn write_workspace(pocket_dock_dir: &Path, mut status: WorkspaceStatus) -> W
     match write_if_changed(&files.dir, WORKSPACE_FILE, previous.as_deref(), &value) {
         Ok(true) => written.files += 1,
         Ok(false) => {}
-        Err(e) => written.skipped.push(e.to_string()),
+        Err(e) => written.note(e),
     }
     written
 }

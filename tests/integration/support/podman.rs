@@ -276,6 +276,11 @@ impl Podman {
     /// socket, as a crash and a restart by systemd would.
     pub fn restart_service(&mut self) {
         self.kill_service();
+        self.revive_service();
+    }
+
+    /// Starts the service again on the same store and socket (after `kill_service`).
+    pub fn revive_service(&mut self) {
         let n = self.restarted.len();
         let log_dir = self.dir.join(format!("restart-{n}"));
         std::fs::create_dir_all(&log_dir).unwrap();
