@@ -24,3 +24,7 @@ lint:
 # benchmarks against raw Podman and podman-compose; results in target/bench/
 bench:
     ./scripts/bench.sh
+
+# leak check: 1,000 create/exec/remove cycles beside a running controller
+leak-check:
+    BENCH_ONLY=leak ./scripts/bench.sh

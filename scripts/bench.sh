@@ -107,7 +107,15 @@ bench_noop() {
         -n "podman-compose up -d (100 services, all up)" "podman-compose --podman-args='$store' -f $noop/compose.yaml -p noop up -d"
     "${PD_PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1
 }
+# 1,000 create/exec/remove cycles through the library beside a running controller.
+bench_leak() {
+    echo
+    echo "### Leak check: 1,000 cycles beside a running controller"
+    CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" \
+        cargo bench --locked --quiet --bench leak_check | tee "$out/leak.md"
+}
 case "${BENCH_ONLY:-}" in
+    leak) bench_leak; exit 0 ;;
     images) bench_images; exit 0 ;;
     exec) bench_exec; exit 0 ;;
     noop) bench_noop; exit 0 ;;
@@ -186,5 +194,7 @@ echo "### controller: edit-to-running and kill-to-repaired latency"
 CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" \
     cargo bench --locked --quiet --bench controller_latency | tee "$out/controller.md"
 
+bench_leak
+
 echo
-echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,images,exec-sandbox,controller}.md"
+echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,images,exec-sandbox,controller,leak}.md"
