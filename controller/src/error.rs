@@ -52,6 +52,10 @@ pub enum Error {
     Interrupted,
     #[error(transparent)]
     Lock(#[from] crate::controller::LockError),
+    /// The state store cannot be opened or written (read-only, permissions, disk full,
+    /// busy, corrupt and held, refused).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl Error {
@@ -64,6 +68,7 @@ impl Error {
             }
             Error::Interrupted => "interrupted",
             Error::Lock(_) => Category::Conflict.as_str(),
+            Error::Store(_) => Category::Runtime.as_str(),
             Error::Sandbox(crate::sandbox::SandboxError::Missing { .. }) => {
                 Category::NotFound.as_str()
             }
@@ -81,7 +86,7 @@ impl Error {
             },
             Error::Workspace(_) | Error::Usage { .. } | Error::Image(_) => ExitCode::InvalidInput,
             Error::Interrupted => ExitCode::Interrupted,
-            Error::Lock(_) | Error::Sandbox(_) => ExitCode::Failed,
+            Error::Lock(_) | Error::Sandbox(_) | Error::Store(_) => ExitCode::Failed,
         }
     }
 
@@ -89,6 +94,7 @@ impl Error {
         match self {
             Error::Engine(e) => e.hint(),
             Error::Workspace(_) => Some("pass -C with an existing folder".to_string()),
+            Error::Store(e) => e.hint(),
             Error::Usage { .. }
             | Error::Interrupted
             | Error::Lock(_)
