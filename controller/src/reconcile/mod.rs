@@ -164,19 +164,14 @@ pub async fn apply(
     };
     let mut warnings = Vec::new();
 
+    // Opened before any Podman write: an apply that cannot record what it does (a read-only,
+    // full, busy, or corrupt and held store) fails and changes nothing. Dry runs only read.
     let store = if options.dry_run {
         None
     } else {
-        match StateStore::open(&dir) {
-            Ok((store, warning)) => {
-                warnings.extend(warning);
-                Some(store)
-            }
-            Err(e) => {
-                warnings.push(format!("{e}; continuing without it"));
-                None
-            }
-        }
+        let (store, warning) = StateStore::open(&dir)?;
+        warnings.extend(warning);
+        Some(store)
     };
 
     let mut observed = observe::observe(engine, &ownership, &desired).await?;
