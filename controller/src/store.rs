@@ -7,13 +7,15 @@
 //! A missing database is created; one that SQLite reports corrupt, and that no other process
 //! holds open, is moved aside and replaced (with a warning); any other failure is a
 //! [`StoreError`] that leaves the database alone. The registry is refreshed from what each
-//! apply observes.
+//! apply observes. History, events and journal keep their newest rows only ([`Retention`],
+//! from the Workspace document, kept in the `settings` table).
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::declared::{FileDocuments, LastValid};
+pub use pocket_dock_spec::model::Retention;
 
 pub const FILE_NAME: &str = crate::workspace::own_files::STATE_STORE;
 
@@ -84,7 +86,52 @@ CREATE TABLE IF NOT EXISTS events (
     reason TEXT NOT NULL,
     message TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 ";
+
+/// The tables that keep only their newest rows (see [`Retention`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bounded {
+    History,
+    Events,
+    Journal,
+}
+
+impl Bounded {
+    pub const ALL: [Bounded; 3] = [Bounded::History, Bounded::Events, Bounded::Journal];
+
+    fn table(self) -> &'static str {
+        match self {
+            Bounded::History => "history",
+            Bounded::Events => "events",
+            Bounded::Journal => "journal",
+        }
+    }
+
+    /// Its key in the `settings` table.
+    fn setting(self) -> &'static str {
+        match self {
+            Bounded::History => "retention.history",
+            Bounded::Events => "retention.events",
+            Bounded::Journal => "retention.journal",
+        }
+    }
+
+    fn limit(self, retention: &Retention) -> u64 {
+        let limit = match self {
+            Bounded::History => retention.history,
+            Bounded::Events => retention.events,
+            Bounded::Journal => retention.journal,
+        };
+        limit.unwrap_or(DEFAULT_RETENTION)
+    }
+}
+
+/// Rows kept per bounded table when the Workspace document does not say.
+pub const DEFAULT_RETENTION: u64 = pocket_dock_spec::model::DEFAULT_RETENTION;
 
 /// How long a statement waits for another process's lock before it fails as busy.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -575,13 +622,86 @@ impl StateStore {
     }
 
     pub fn journal(&self, entry: &JournalEntry) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO journal (time, kind, name, action, reason, outcome, error, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![entry.time, entry.kind, entry.name, entry.action, entry.reason, entry.outcome, entry.error, entry.duration_ms],
+        self.insert_bounded(
+            Bounded::Journal,
+            "INSERT INTO journal (time, kind, name, action, reason, outcome, error, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![entry.time, entry.kind, entry.name, entry.action, entry.reason, entry.outcome, entry.error, entry.duration_ms],
+        )
+    }
+
+    /// Inserts a row, then deletes the rows of `table` that fall out of its retention, in
+    /// one transaction. Ids only grow, so the newest N are those above `max(id) - N`: one
+    /// range delete on the rowid, usually of one row. The limit is read from the
+    /// `settings` table each time, so that writers that never load the declarations
+    /// (`exec`) follow the Workspace document too.
+    fn insert_bounded(
+        &self,
+        table: Bounded,
+        insert: &str,
+        values: impl rusqlite::Params,
+    ) -> Result<(), StoreError> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute(insert, values).map_err(|e| self.err(e))?;
+        let newest = tx.last_insert_rowid();
+        tx.execute(
+            &format!(
+                "DELETE FROM {} WHERE id <= ?1 - COALESCE((SELECT value FROM settings WHERE key = ?2), ?3)",
+                table.table()
+            ),
+            params![newest, table.setting(), DEFAULT_RETENTION as i64],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Stores how many rows each bounded table keeps (absent limits: the default), and
+    /// trims a table at once when its limit changed.
+    pub fn set_retention(&self, retention: &Retention) -> Result<(), StoreError> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.err(e))?;
+        for table in Bounded::ALL {
+            let limit = i64::try_from(table.limit(retention)).unwrap_or(i64::MAX);
+            let changed = tx
+                .execute(
+                    "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE value <> excluded.value",
+                    params![table.setting(), limit],
+                )
+                .map_err(|e| self.err(e))?;
+            if changed > 0 {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {0} WHERE id <= (SELECT MAX(id) FROM {0}) - ?1",
+                        table.table()
+                    ),
+                    params![limit],
+                )
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// How many rows `table` keeps, as stored (the default when never set).
+    pub fn retention(&self, table: Bounded) -> Result<u64, StoreError> {
+        let stored: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT value FROM settings WHERE key = ?1",
+                params![table.setting()],
+                |r| r.get(0),
             )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(stored
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(DEFAULT_RETENTION))
     }
 
     pub fn journal_entries(&self, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
@@ -646,13 +766,11 @@ impl StateStore {
     /// Appends a command to the history.
     pub fn record_history(&self, entry: &HistoryEntry) -> Result<(), StoreError> {
         let command = serde_json::to_string(&entry.command).unwrap_or_default();
-        self.conn
-            .execute(
-                "INSERT INTO history (sandbox, command, exit_code, duration_ms, started_at, finished_at, stdout_bytes, stderr_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![entry.sandbox, command, entry.exit_code, entry.duration_ms, entry.started_at, entry.finished_at, entry.stdout_bytes, entry.stderr_bytes],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        self.insert_bounded(
+            Bounded::History,
+            "INSERT INTO history (sandbox, command, exit_code, duration_ms, started_at, finished_at, stdout_bytes, stderr_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![entry.sandbox, command, entry.exit_code, entry.duration_ms, entry.started_at, entry.finished_at, entry.stdout_bytes, entry.stderr_bytes],
+        )
     }
 
     /// The last `limit` commands (of one sandbox, or all), oldest first.
@@ -765,13 +883,11 @@ impl StateStore {
         reason: &str,
         message: &str,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO events (time, kind, name, reason, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![crate::timefmt::now_rfc3339(), kind, name, reason, message],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        self.insert_bounded(
+            Bounded::Events,
+            "INSERT INTO events (time, kind, name, reason, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![crate::timefmt::now_rfc3339(), kind, name, reason, message],
+        )
     }
 
     /// Events with an id above `after`, oldest first.
@@ -1282,5 +1398,84 @@ mod tests {
         b.conn.execute_batch("COMMIT").unwrap();
         a.record_event("Sandbox", "a", "created", "x").unwrap();
         assert_eq!(names_in(dir.path()).len(), 3, "state.db, -wal, -shm only");
+    }
+
+    fn history_entry(n: usize) -> HistoryEntry {
+        HistoryEntry {
+            sandbox: "a".into(),
+            command: vec![n.to_string()],
+            exit_code: Some(0),
+            duration_ms: 1,
+            started_at: "t".into(),
+            finished_at: "t".into(),
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+        }
+    }
+
+    fn journal_entry(n: usize) -> JournalEntry {
+        JournalEntry {
+            time: "t".into(),
+            kind: "Sandbox".into(),
+            name: n.to_string(),
+            action: "create".into(),
+            reason: "r".into(),
+            outcome: "ok".into(),
+            error: None,
+            duration_ms: 1,
+        }
+    }
+
+    #[test]
+    fn bounded_tables_keep_exactly_their_newest_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        for table in Bounded::ALL {
+            assert_eq!(store.retention(table).unwrap(), DEFAULT_RETENTION);
+        }
+        store
+            .set_retention(&Retention {
+                history: Some(100),
+                events: Some(150),
+                journal: None,
+            })
+            .unwrap();
+        // Another process (an exec) that never loads the declarations trims by them too.
+        let (writer, _) = StateStore::open(dir.path()).unwrap();
+        for n in 0..250 {
+            writer.record_history(&history_entry(n)).unwrap();
+            writer
+                .record_event("Sandbox", &n.to_string(), "created", "")
+                .unwrap();
+            writer.journal(&journal_entry(n)).unwrap();
+        }
+        let history = store.history(None, 1000).unwrap();
+        let kept: Vec<String> = history.iter().map(|h| h.command[0].clone()).collect();
+        let newest: Vec<String> = (150..250).map(|n| n.to_string()).collect();
+        assert_eq!(kept, newest);
+        let events = store.events_after(0, 1000).unwrap();
+        assert_eq!(events.len(), 150);
+        assert_eq!(events[0].name, "100");
+        assert_eq!(events[149].name, "249");
+        assert_eq!(store.journal_entries(1000).unwrap().len(), 250);
+
+        // Lowering a limit trims at once; raising it keeps what is there.
+        store
+            .set_retention(&Retention {
+                journal: Some(100),
+                ..Retention::default()
+            })
+            .unwrap();
+        let journal = store.journal_entries(1000).unwrap();
+        assert_eq!(journal.len(), 100);
+        assert_eq!(journal[0].name, "249");
+        assert_eq!(journal[99].name, "150");
+        assert_eq!(
+            store.retention(Bounded::History).unwrap(),
+            DEFAULT_RETENTION
+        );
+        assert_eq!(store.history(None, 1000).unwrap().len(), 100);
+        store.record_history(&history_entry(250)).unwrap();
+        assert_eq!(store.history(None, 1000).unwrap().len(), 101);
     }
 }

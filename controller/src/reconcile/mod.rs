@@ -171,6 +171,7 @@ pub async fn apply(
     } else {
         let (store, warning) = StateStore::open(&dir)?;
         warnings.extend(warning);
+        remember_retention(&store, declarations, &mut warnings);
         Some(store)
     };
 
@@ -392,6 +393,19 @@ fn remember_last_valid(
     }
     if let Err(e) = store.save_last_valid(&current) {
         warnings.push(format!("could not remember the valid declarations: {e}"));
+    }
+}
+
+/// Stores the Workspace document's retention, which writers that never load the
+/// declarations (`exec`) trim by. Only from a complete picture: the Workspace document may
+/// be among what could not be read.
+fn remember_retention(store: &StateStore, declarations: &Declarations, warnings: &mut Vec<String>) {
+    if !declarations.complete {
+        return;
+    }
+    let retention = declarations.settings.retention.clone().unwrap_or_default();
+    if let Err(e) = store.set_retention(&retention) {
+        warnings.push(format!("could not store the retention settings: {e}"));
     }
 }
 
