@@ -26,3 +26,4 @@ mod engine_system;
 mod images;
 mod never_destroy;
 mod rootless;
+mod store_faults;
