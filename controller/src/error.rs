@@ -54,6 +54,10 @@ pub enum Error {
     Lock(#[from] crate::controller::LockError),
     #[error(transparent)]
     WriterLock(#[from] crate::writer_lock::WriterLockError),
+    /// The state store cannot be opened or written (read-only, permissions, disk full,
+    /// busy, corrupt and held, refused).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl Error {
@@ -70,6 +74,7 @@ impl Error {
                 Category::Timeout.as_str()
             }
             Error::WriterLock(_) => Category::Conflict.as_str(),
+            Error::Store(_) => Category::Runtime.as_str(),
             Error::Sandbox(crate::sandbox::SandboxError::Missing { .. }) => {
                 Category::NotFound.as_str()
             }
@@ -90,7 +95,9 @@ impl Error {
             Error::WriterLock(crate::writer_lock::WriterLockError::TimedOut { .. }) => {
                 ExitCode::TimedOut
             }
-            Error::Lock(_) | Error::Sandbox(_) | Error::WriterLock(_) => ExitCode::Failed,
+            Error::Lock(_) | Error::Sandbox(_) | Error::WriterLock(_) | Error::Store(_) => {
+                ExitCode::Failed
+            }
         }
     }
 
@@ -101,6 +108,7 @@ impl Error {
             Error::WriterLock(crate::writer_lock::WriterLockError::TimedOut { .. }) => {
                 Some("run again once it is done, or give a longer --timeout".to_string())
             }
+            Error::Store(e) => e.hint(),
             Error::Usage { .. }
             | Error::Interrupted
             | Error::Lock(_)

@@ -4,8 +4,11 @@
 //! keeps its objects, across restarts too).
 //!
 //! It is a cache plus history, never the source of truth: labels on Podman's objects are.
-//! A missing database is created; a corrupt one is moved aside and replaced (with a warning);
-//! the registry is refreshed from what each apply observes.
+//! A missing database is created; one that SQLite reports corrupt, and that no other process
+//! holds open, is moved aside and replaced (with a warning); any other failure is a
+//! [`StoreError`] that leaves the database alone. The registry is refreshed from what each
+//! apply observes. History, events and journal keep their newest rows only ([`Retention`],
+//! from the Workspace document, kept in the `settings` table).
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +18,7 @@ use std::collections::BTreeMap;
 
 use crate::declared::{FileDocuments, LastValid};
 use crate::reconcile::restarts::RestartRecord;
+pub use pocket_dock_spec::model::Retention;
 
 pub const FILE_NAME: &str = crate::workspace::own_files::STATE_STORE;
 
@@ -89,14 +93,342 @@ CREATE TABLE IF NOT EXISTS events (
     reason TEXT NOT NULL,
     message TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 ";
 
-#[derive(Debug, thiserror::Error)]
-#[error("state store {path}: {source}")]
+/// The tables that keep only their newest rows (see [`Retention`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bounded {
+    History,
+    Events,
+    Journal,
+}
+
+impl Bounded {
+    pub const ALL: [Bounded; 3] = [Bounded::History, Bounded::Events, Bounded::Journal];
+
+    fn table(self) -> &'static str {
+        match self {
+            Bounded::History => "history",
+            Bounded::Events => "events",
+            Bounded::Journal => "journal",
+        }
+    }
+
+    /// Its key in the `settings` table.
+    fn setting(self) -> &'static str {
+        match self {
+            Bounded::History => "retention.history",
+            Bounded::Events => "retention.events",
+            Bounded::Journal => "retention.journal",
+        }
+    }
+
+    fn limit(self, retention: &Retention) -> u64 {
+        let limit = match self {
+            Bounded::History => retention.history,
+            Bounded::Events => retention.events,
+            Bounded::Journal => retention.journal,
+        };
+        limit.unwrap_or(DEFAULT_RETENTION)
+    }
+}
+
+/// Rows kept per bounded table when the Workspace document does not say.
+pub const DEFAULT_RETENTION: u64 = pocket_dock_spec::model::DEFAULT_RETENTION;
+
+/// How long a statement waits for another process's lock before it fails as busy.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// An error of the state store: the database it is about, what went wrong (which decides the
+/// message, the hint and whether a database may ever be moved aside), and SQLite's or the
+/// system's own words as the source.
+#[derive(Debug)]
 pub struct StoreError {
+    /// The database (`.pocket-dock/state.db`).
     pub path: PathBuf,
-    #[source]
-    pub source: rusqlite::Error,
+    pub kind: StoreErrorKind,
+    /// Boxed: every store call returns this error, and SQLite's is large.
+    pub source: Option<Box<StoreCause>>,
+}
+
+/// What went wrong, as far as the user can act on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// `at` (the database, a journal file or their folder) cannot be written: on a read-only
+    /// file system or mount when `file_system`, else SQLite found it read-only.
+    ReadOnly { at: PathBuf, file_system: bool },
+    /// This user may not write `at`; `owner` is its owner's uid (0 after a `sudo apply`).
+    PermissionDenied { at: PathBuf, owner: Option<u32> },
+    /// The file system holding the database is full.
+    DiskFull,
+    /// Another process kept the database locked for longer than the busy timeout.
+    Busy,
+    /// SQLite reports the database corrupt or not a database (only ever moved aside by
+    /// [`StateStore::open`], when no other process holds it).
+    Corrupt,
+    /// Corrupt, but process `pid` (`command`) has it open: it is left where it is.
+    CorruptHeld { pid: u32, command: String },
+    /// `at` is a symlink or not a regular file: pocket-dock never opens it.
+    Refused { at: PathBuf, what: &'static str },
+    /// Anything else SQLite reports.
+    Other,
+}
+
+/// The underlying error of a [`StoreError`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreCause {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self.path.display();
+        // A path other than the database's own is named; the database's is said once.
+        let other = |at: &Path| {
+            if at == self.path {
+                String::new()
+            } else {
+                format!("{} ", at.display())
+            }
+        };
+        match &self.kind {
+            StoreErrorKind::ReadOnly { at, file_system } => {
+                let fs = if *file_system { " file system" } else { "" };
+                write!(f, "state store {path}: {}read-only{fs}", other(at))
+            }
+            StoreErrorKind::PermissionDenied { at, owner } => {
+                let owned = match owner {
+                    Some(0) => " (owned by root)",
+                    _ => "",
+                };
+                write!(
+                    f,
+                    "state store {path}: {}permission denied{owned}",
+                    other(at)
+                )
+            }
+            StoreErrorKind::DiskFull => write!(f, "state store {path}: the disk is full"),
+            StoreErrorKind::Busy => write!(
+                f,
+                "state store {path}: busy (another process kept it locked for more than {}s)",
+                BUSY_TIMEOUT.as_secs()
+            ),
+            StoreErrorKind::Corrupt => write!(f, "state store {path}: corrupt"),
+            StoreErrorKind::CorruptHeld { pid, command } => write!(
+                f,
+                "state store {path}: corrupt, and open in process {pid} ({command}), so it was left in place"
+            ),
+            StoreErrorKind::Refused { at, what } => write!(
+                f,
+                "state store {path}: {} {what}; pocket-dock never opens it",
+                at.display()
+            ),
+            // Unclassified: SQLite's words are all there is to go on, so they are shown
+            // without `-v` too.
+            StoreErrorKind::Other => match &self.source {
+                Some(source) => write!(f, "state store {path}: {source}"),
+                None => write!(f, "state store {path}: failed"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl StoreError {
+    fn new(path: &Path, kind: StoreErrorKind, source: impl Into<StoreCause>) -> StoreError {
+        StoreError {
+            path: path.to_path_buf(),
+            kind,
+            source: Some(Box::new(source.into())),
+        }
+    }
+
+    /// A SQLite error of the database at `path`, classified.
+    fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
+        StoreError::new(path, classify(path, &source), source)
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        let dir = self
+            .path
+            .parent()
+            .map_or_else(String::new, |d| d.display().to_string());
+        Some(match &self.kind {
+            StoreErrorKind::ReadOnly { at, file_system: true } => format!(
+                "pocket-dock records every action in its state store: remount the file system of {} read-write (or work in a writable copy of the workspace) and run again; nothing was changed",
+                at.display()
+            ),
+            StoreErrorKind::ReadOnly { at, .. } => format!(
+                "pocket-dock records every action in its state store: make {} writable and run again; nothing was changed",
+                at.display()
+            ),
+            StoreErrorKind::PermissionDenied { owner: Some(0), .. } => format!(
+                "it was probably written by `sudo pocket-dock ...`; give it back with `sudo chown -R $(id -u):$(id -g) {dir}` and run again"
+            ),
+            StoreErrorKind::PermissionDenied { at, .. } => format!(
+                "run as the user who owns {}, or make it writable for this user, and run again",
+                at.display()
+            ),
+            StoreErrorKind::DiskFull => {
+                format!("free space on the file system that holds {dir} and run again")
+            }
+            StoreErrorKind::Busy => "another pocket-dock process (the controller, an exec, a second apply) is writing to it; run again when it is done".to_string(),
+            StoreErrorKind::Corrupt => "a command that writes the state store (`pocket-dock apply`) moves it aside and starts a new one".to_string(),
+            StoreErrorKind::CorruptHeld { pid, .. } => format!(
+                "stop process {pid} and run again: the corrupt database is then moved aside and a new one started"
+            ),
+            StoreErrorKind::Refused { at, .. } => format!(
+                "remove {}, and the state store is made anew (it is rebuilt from Podman's labels)",
+                at.display()
+            ),
+            StoreErrorKind::Other => return None,
+        })
+    }
+}
+
+/// The kind of a SQLite error. Codes that stand for a failed system call (cannot open, read
+/// only, I/O error) are looked into: which file is in the way, and why.
+fn classify(path: &Path, e: &rusqlite::Error) -> StoreErrorKind {
+    use rusqlite::ErrorCode as Code;
+    let Some(code) = e.sqlite_error_code() else {
+        return StoreErrorKind::Other;
+    };
+    match code {
+        Code::DatabaseBusy | Code::DatabaseLocked => StoreErrorKind::Busy,
+        Code::DatabaseCorrupt | Code::NotADatabase => StoreErrorKind::Corrupt,
+        Code::DiskFull => StoreErrorKind::DiskFull,
+        Code::ReadOnly
+        | Code::CannotOpen
+        | Code::PermissionDenied
+        | Code::SystemIoFailure
+        | Code::FileLockingProtocolFailed => match probe(path) {
+            Some((kind, _)) => kind,
+            None if code == Code::ReadOnly => StoreErrorKind::ReadOnly {
+                at: path.to_path_buf(),
+                file_system: false,
+            },
+            None => StoreErrorKind::Other,
+        },
+        _ => StoreErrorKind::Other,
+    }
+}
+
+/// The kind of a system error on `at`, when it is one the user can act on.
+fn kind_of_io(at: &Path, e: &std::io::Error) -> Option<StoreErrorKind> {
+    use rustix::io::Errno;
+    let errno = e.raw_os_error()?;
+    if errno == Errno::ROFS.raw_os_error() {
+        Some(StoreErrorKind::ReadOnly {
+            at: at.to_path_buf(),
+            file_system: true,
+        })
+    } else if errno == Errno::ACCESS.raw_os_error() || errno == Errno::PERM.raw_os_error() {
+        Some(StoreErrorKind::PermissionDenied {
+            at: at.to_path_buf(),
+            owner: std::fs::symlink_metadata(at)
+                .ok()
+                .map(|m| std::os::unix::fs::MetadataExt::uid(&m)),
+        })
+    } else if errno == Errno::NOSPC.raw_os_error() || errno == Errno::DQUOT.raw_os_error() {
+        Some(StoreErrorKind::DiskFull)
+    } else {
+        None
+    }
+}
+
+/// The database, its journal files and their folder.
+fn database_files(path: &Path) -> Vec<PathBuf> {
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        files.push(PathBuf::from(name));
+    }
+    files
+}
+
+/// Why the store cannot be written, found the way SQLite would fail: each existing file and
+/// then the folder checked for writing (by `access`, which opens nothing: closing any
+/// descriptor of the database would drop this process's SQLite locks on it), then the free
+/// space. `None` when nothing is in the way.
+fn probe(path: &Path) -> Option<(StoreErrorKind, std::io::Error)> {
+    use rustix::fs::{Access, AtFlags, CWD, accessat};
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let existing = database_files(path)
+        .into_iter()
+        .filter(|f| std::fs::symlink_metadata(f).is_ok());
+    for at in existing.chain([dir.to_path_buf()]) {
+        if let Err(errno) = accessat(CWD, &at, Access::WRITE_OK, AtFlags::EACCESS) {
+            let e = std::io::Error::from(errno);
+            if let Some(kind) = kind_of_io(&at, &e) {
+                return Some((kind, e));
+            }
+        }
+    }
+    let full = rustix::fs::statvfs(dir).is_ok_and(|s| s.f_bavail == 0);
+    full.then(|| {
+        (
+            StoreErrorKind::DiskFull,
+            std::io::Error::from(rustix::io::Errno::NOSPC),
+        )
+    })
+}
+
+/// Another live process that has any of `files` open, found through `/proc/<pid>/fd` by
+/// device and inode (a path can be reached many ways, and a holder may have it open by
+/// another one). This process is skipped; entries that cannot be read (another user's
+/// process, one that just exited) count as not holding.
+fn holder(files: &[PathBuf]) -> Option<(u32, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let wanted: Vec<(u64, u64)> = files
+        .iter()
+        .filter_map(|f| std::fs::symlink_metadata(f).ok())
+        .map(|m| (m.dev(), m.ino()))
+        .collect();
+    if wanted.is_empty() {
+        return None;
+    }
+    let me = std::process::id();
+    for process in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = process
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(process.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::metadata(fd.path()).is_ok_and(|m| wanted.contains(&(m.dev(), m.ino())))
+        });
+        if holds {
+            let command = std::fs::read_to_string(process.path().join("comm"))
+                .map(|c| c.trim().to_string())
+                .unwrap_or_else(|_| "unknown".to_string());
+            return Some((pid, command));
+        }
+    }
+    None
 }
 
 pub struct StateStore {
@@ -157,34 +489,25 @@ pub struct JournalEntry {
     pub duration_ms: i64,
 }
 
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
-}
-
 /// Refuses a database whose folder is a symlink, or whose file or journal files are not
 /// regular files: SQLite would follow a symlink and write elsewhere, and block on a FIFO.
-fn refuse_unsafe_files(path: &Path) -> Result<(), rusqlite::Error> {
-    let refuse = |p: &Path, what: &str| {
-        Err(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-            Some(format!("{} {what}{REFUSED}", p.display())),
-        ))
+fn refuse_unsafe_files(path: &Path) -> Result<(), StoreError> {
+    let refuse = |at: &Path, what: &'static str| {
+        Err(StoreError {
+            path: path.to_path_buf(),
+            kind: StoreErrorKind::Refused {
+                at: at.to_path_buf(),
+                what,
+            },
+            source: None,
+        })
     };
     if let Some(dir) = path.parent()
         && std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink())
     {
         return refuse(dir, "is a symlink");
     }
-    let mut files = vec![path.to_path_buf()];
-    for suffix in ["-wal", "-shm", "-journal"] {
-        let mut name = path.as_os_str().to_os_string();
-        name.push(suffix);
-        files.push(PathBuf::from(name));
-    }
-    for p in files {
+    for p in database_files(path) {
         match std::fs::symlink_metadata(&p) {
             Ok(m) if m.file_type().is_symlink() => return refuse(&p, "is a symlink"),
             Ok(m) if !m.is_file() => return refuse(&p, "is not a regular file"),
@@ -194,49 +517,60 @@ fn refuse_unsafe_files(path: &Path) -> Result<(), rusqlite::Error> {
     Ok(())
 }
 
-/// Ends the message of a refusal (so that it is never taken for corruption).
-const REFUSED: &str = "; pocket-dock never opens it (remove it, and the state store is made anew)";
-
-fn is_refused(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(_, Some(message)) if message.ends_with(REFUSED))
-}
-
 impl StateStore {
-    /// Opens (or creates) the store in `dir`. A corrupt database is renamed to
-    /// `state.db.corrupt-<time>` and a fresh one created; the warning says so.
+    /// Opens (or creates) the store in `dir`. Only a database that SQLite reports corrupt,
+    /// and that no other live process holds open, is renamed to `state.db.corrupt-<time>`
+    /// and replaced by a fresh one; the warning says so. Everything else (read-only, no
+    /// permission, disk full, busy, corrupt but held) is an error that leaves the database
+    /// alone: it may be healthy, and others may be using it.
     pub fn open(dir: &Path) -> Result<(StateStore, Option<String>), StoreError> {
         let path = dir.join(FILE_NAME);
-        match Self::open_at(&path) {
-            Ok(store) => Ok((store, None)),
-            // Busy is not corrupt: another process (the controller, an exec) holds a lock
-            // for longer than the busy timeout. Never move a healthy database aside.
-            Err(e) if is_busy(&e.source) => Err(e),
-            // A planted symlink or FIFO is not corruption: nothing is moved or replaced.
-            Err(e) if is_refused(&e.source) => Err(e),
-            Err(first) => {
-                let aside = dir.join(format!(
-                    "{FILE_NAME}.corrupt-{}",
-                    crate::timefmt::now_rfc3339().replace(':', "")
-                ));
-                let _ = std::fs::rename(&path, &aside);
-                for suffix in ["-wal", "-shm"] {
-                    let _ = std::fs::remove_file(dir.join(format!("{FILE_NAME}{suffix}")));
-                }
-                let store = Self::open_at(&path)?;
-                Ok((
-                    store,
-                    Some(format!(
-                        "the state store was unreadable ({}); moved it to {} and started a new one (it is rebuilt from Podman's labels)",
-                        first.source,
-                        aside.display()
-                    )),
-                ))
+        let corrupt = match Self::open_at(&path) {
+            Ok(store) => return Ok((store, None)),
+            Err(e) if e.kind == StoreErrorKind::Corrupt => e,
+            Err(e) => return Err(e),
+        };
+        let files = database_files(&path);
+        // A process with the file open would keep writing to the moved file (and its WAL
+        // would be lost): it is named instead, so that it can be stopped first.
+        if let Some((pid, command)) = holder(&files) {
+            return Err(StoreError {
+                kind: StoreErrorKind::CorruptHeld { pid, command },
+                ..corrupt
+            });
+        }
+        let aside = dir.join(format!(
+            "{FILE_NAME}.corrupt-{}",
+            crate::timefmt::now_rfc3339().replace(':', "")
+        ));
+        let io = |at: &Path, e: std::io::Error| {
+            let kind = kind_of_io(at, &e).unwrap_or(StoreErrorKind::Other);
+            StoreError::new(&path, kind, e)
+        };
+        std::fs::rename(&path, &aside).map_err(|e| io(&path, e))?;
+        // The journal files belong to the corrupt database; a new one must not replay them.
+        for journal in &files[1..] {
+            match std::fs::remove_file(journal) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(journal, e)),
+                _ => {}
             }
         }
+        let store = Self::open_at(&path)?;
+        Ok((
+            store,
+            Some(format!(
+                "the state store was corrupt ({}); moved it to {} and started a new one (it is rebuilt from Podman's labels)",
+                corrupt
+                    .source
+                    .as_ref()
+                    .map_or_else(|| "corrupt".to_string(), ToString::to_string),
+                aside.display()
+            )),
+        ))
     }
 
     /// Opens the store only when it exists, as it is (for commands that only read): an
-    /// unreadable one is an error here, never moved aside.
+    /// unreadable or corrupt one is an error here, never moved aside.
     pub fn open_existing(dir: &Path) -> Result<Option<StateStore>, StoreError> {
         let path = dir.join(FILE_NAME);
         if std::fs::symlink_metadata(&path).is_err() {
@@ -246,11 +580,8 @@ impl StateStore {
     }
 
     fn open_at(path: &Path) -> Result<StateStore, StoreError> {
-        let wrap = |source| StoreError {
-            path: path.to_path_buf(),
-            source,
-        };
-        refuse_unsafe_files(path).map_err(wrap)?;
+        refuse_unsafe_files(path)?;
+        let wrap = |source| StoreError::sqlite(path, source);
         // Never through a symlink: the database file is opened with O_NOFOLLOW, and its
         // folder and journal files were checked just above.
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -258,8 +589,21 @@ impl StateStore {
             | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
             | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let conn = Connection::open_with_flags(path, flags).map_err(wrap)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(wrap)?;
+        // SQLite quietly opens a file it may not write read-only; every write would fail.
+        if conn.is_readonly(rusqlite::MAIN_DB).map_err(wrap)? {
+            return Err(match probe(path) {
+                Some((kind, cause)) => StoreError::new(path, kind, cause),
+                None => StoreError {
+                    path: path.to_path_buf(),
+                    kind: StoreErrorKind::ReadOnly {
+                        at: path.to_path_buf(),
+                        file_system: false,
+                    },
+                    source: None,
+                },
+            });
+        }
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(wrap)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(wrap)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -268,7 +612,10 @@ impl StateStore {
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(wrap)?;
         if check != "ok" {
-            return Err(wrap(rusqlite::Error::InvalidQuery));
+            return Err(wrap(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                Some(format!("quick_check: {check}")),
+            )));
         }
         conn.execute_batch(SCHEMA).map_err(wrap)?;
         Ok(StateStore {
@@ -278,20 +625,90 @@ impl StateStore {
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError {
-            path: self.path.clone(),
-            source,
-        }
+        StoreError::sqlite(&self.path, source)
     }
 
     pub fn journal(&self, entry: &JournalEntry) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO journal (time, kind, name, action, reason, outcome, error, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![entry.time, entry.kind, entry.name, entry.action, entry.reason, entry.outcome, entry.error, entry.duration_ms],
+        self.insert_bounded(
+            Bounded::Journal,
+            "INSERT INTO journal (time, kind, name, action, reason, outcome, error, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![entry.time, entry.kind, entry.name, entry.action, entry.reason, entry.outcome, entry.error, entry.duration_ms],
+        )
+    }
+
+    /// Inserts a row, then deletes the rows of `table` that fall out of its retention, in
+    /// one transaction. Ids only grow, so the newest N are those above `max(id) - N`: one
+    /// range delete on the rowid, usually of one row. The limit is read from the
+    /// `settings` table each time, so that writers that never load the declarations
+    /// (`exec`) follow the Workspace document too.
+    fn insert_bounded(
+        &self,
+        table: Bounded,
+        insert: &str,
+        values: impl rusqlite::Params,
+    ) -> Result<(), StoreError> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute(insert, values).map_err(|e| self.err(e))?;
+        let newest = tx.last_insert_rowid();
+        tx.execute(
+            &format!(
+                "DELETE FROM {} WHERE id <= ?1 - COALESCE((SELECT value FROM settings WHERE key = ?2), ?3)",
+                table.table()
+            ),
+            params![newest, table.setting(), DEFAULT_RETENTION as i64],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Stores how many rows each bounded table keeps (absent limits: the default), and
+    /// trims a table at once when its limit changed.
+    pub fn set_retention(&self, retention: &Retention) -> Result<(), StoreError> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.err(e))?;
+        for table in Bounded::ALL {
+            let limit = i64::try_from(table.limit(retention)).unwrap_or(i64::MAX);
+            let changed = tx
+                .execute(
+                    "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE value <> excluded.value",
+                    params![table.setting(), limit],
+                )
+                .map_err(|e| self.err(e))?;
+            if changed > 0 {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {0} WHERE id <= (SELECT MAX(id) FROM {0}) - ?1",
+                        table.table()
+                    ),
+                    params![limit],
+                )
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// How many rows `table` keeps, as stored (the default when never set).
+    pub fn retention(&self, table: Bounded) -> Result<u64, StoreError> {
+        let stored: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT value FROM settings WHERE key = ?1",
+                params![table.setting()],
+                |r| r.get(0),
             )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(stored
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(DEFAULT_RETENTION))
     }
 
     pub fn journal_entries(&self, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
@@ -356,13 +773,11 @@ impl StateStore {
     /// Appends a command to the history.
     pub fn record_history(&self, entry: &HistoryEntry) -> Result<(), StoreError> {
         let command = serde_json::to_string(&entry.command).unwrap_or_default();
-        self.conn
-            .execute(
-                "INSERT INTO history (sandbox, command, exit_code, duration_ms, started_at, finished_at, stdout_bytes, stderr_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![entry.sandbox, command, entry.exit_code, entry.duration_ms, entry.started_at, entry.finished_at, entry.stdout_bytes, entry.stderr_bytes],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        self.insert_bounded(
+            Bounded::History,
+            "INSERT INTO history (sandbox, command, exit_code, duration_ms, started_at, finished_at, stdout_bytes, stderr_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![entry.sandbox, command, entry.exit_code, entry.duration_ms, entry.started_at, entry.finished_at, entry.stdout_bytes, entry.stderr_bytes],
+        )
     }
 
     /// The last `limit` commands (of one sandbox, or all), oldest first.
@@ -475,13 +890,11 @@ impl StateStore {
         reason: &str,
         message: &str,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO events (time, kind, name, reason, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![crate::timefmt::now_rfc3339(), kind, name, reason, message],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        self.insert_bounded(
+            Bounded::Events,
+            "INSERT INTO events (time, kind, name, reason, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![crate::timefmt::now_rfc3339(), kind, name, reason, message],
+        )
     }
 
     /// Events with an id above `after`, oldest first.
@@ -753,5 +1166,361 @@ mod tests {
             .flatten()
             .any(|e| e.file_name().to_string_lossy().contains("corrupt"));
         assert!(aside);
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_journal_files_of_a_corrupt_unheld_database_go_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(FILE_NAME),
+            b"garbage, not a database at all",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("state.db-wal"), b"stale wal").unwrap();
+        let (store, warning) = StateStore::open(dir.path()).unwrap();
+        let warning = warning.unwrap();
+        assert!(warning.contains("corrupt"), "{warning}");
+        store
+            .record_event("Sandbox", "a", "created", "new")
+            .unwrap();
+        let names = names_in(dir.path());
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| n.starts_with("state.db.corrupt-"))
+                .count(),
+            1,
+            "{names:?}"
+        );
+        assert_eq!(store.events_after(0, 10).unwrap().len(), 1);
+    }
+
+    /// A child process (`sleep`) that holds `file` open as its stdin.
+    struct Holder(std::process::Child);
+
+    impl Holder {
+        fn of(file: &Path) -> Holder {
+            let held = std::fs::File::open(file).unwrap();
+            let child = std::process::Command::new("sleep")
+                .arg("60")
+                .stdin(held)
+                .spawn()
+                .unwrap();
+            Holder(child)
+        }
+    }
+
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn a_corrupt_database_another_process_holds_is_left_in_place_and_the_holder_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(FILE_NAME);
+        std::fs::write(&db, b"garbage, not a database at all").unwrap();
+        // Held through another name (a hard link): found by device and inode, not by path.
+        let other_name = dir.path().join("elsewhere");
+        std::fs::hard_link(&db, &other_name).unwrap();
+        let holder = Holder::of(&other_name);
+        let pid = holder.0.id();
+        let err = StateStore::open(dir.path()).err().unwrap();
+        assert_eq!(
+            err.kind,
+            StoreErrorKind::CorruptHeld {
+                pid,
+                command: "sleep".to_string()
+            }
+        );
+        assert!(err.to_string().contains(&format!("process {pid}")), "{err}");
+        let hint = err.hint().unwrap();
+        assert!(hint.contains(&format!("stop process {pid}")), "{hint}");
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            b"garbage, not a database at all"
+        );
+        assert_eq!(names_in(dir.path()), ["elsewhere", FILE_NAME]);
+
+        // Its WAL held is the same: a holder of the database's journal holds the database.
+        drop(holder);
+        std::fs::remove_file(&other_name).unwrap();
+        let wal = dir.path().join("state.db-wal");
+        std::fs::write(&wal, b"").unwrap();
+        let holder = Holder::of(&wal);
+        let err = StateStore::open(dir.path()).err().unwrap();
+        assert!(
+            matches!(err.kind, StoreErrorKind::CorruptHeld { pid, .. } if pid == holder.0.id()),
+            "{err}"
+        );
+        assert!(db.exists() && wal.exists());
+
+        // Once the holder is gone, it is moved aside.
+        drop(holder);
+        let (_, warning) = StateStore::open(dir.path()).unwrap();
+        assert!(warning.unwrap().contains("moved it to"));
+    }
+
+    #[test]
+    fn the_same_process_holding_it_does_not_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(FILE_NAME);
+        std::fs::write(&db, b"garbage, not a database at all").unwrap();
+        let _ours = std::fs::File::open(&db).unwrap();
+        assert!(holder(&database_files(&db)).is_none());
+    }
+
+    fn sqlite_error(code: std::ffi::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn sqlite_errors_are_classified_by_what_the_user_can_do() {
+        use rusqlite::ffi;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(FILE_NAME);
+        let kind = |code| classify(&db, &sqlite_error(code));
+        assert_eq!(kind(ffi::SQLITE_BUSY), StoreErrorKind::Busy);
+        assert_eq!(kind(ffi::SQLITE_LOCKED), StoreErrorKind::Busy);
+        assert_eq!(kind(ffi::SQLITE_CORRUPT), StoreErrorKind::Corrupt);
+        assert_eq!(kind(ffi::SQLITE_NOTADB), StoreErrorKind::Corrupt);
+        assert_eq!(kind(ffi::SQLITE_FULL), StoreErrorKind::DiskFull);
+        // Nothing in the way in a writable folder: read-only as SQLite says, else unknown.
+        assert_eq!(
+            kind(ffi::SQLITE_READONLY),
+            StoreErrorKind::ReadOnly {
+                at: db.clone(),
+                file_system: false
+            }
+        );
+        assert_eq!(kind(ffi::SQLITE_CANTOPEN), StoreErrorKind::Other);
+        assert_eq!(kind(ffi::SQLITE_IOERR), StoreErrorKind::Other);
+        assert_eq!(kind(ffi::SQLITE_ERROR), StoreErrorKind::Other);
+        assert_eq!(
+            classify(&db, &rusqlite::Error::InvalidQuery),
+            StoreErrorKind::Other
+        );
+    }
+
+    #[test]
+    fn system_errors_are_classified_by_what_the_user_can_do() {
+        use rustix::io::Errno;
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path().join(FILE_NAME);
+        std::fs::write(&at, b"").unwrap();
+        let kind = |errno: Errno| kind_of_io(&at, &std::io::Error::from(errno));
+        assert_eq!(
+            kind(Errno::ROFS),
+            Some(StoreErrorKind::ReadOnly {
+                at: at.clone(),
+                file_system: true
+            })
+        );
+        let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&at).unwrap());
+        for errno in [Errno::ACCESS, Errno::PERM] {
+            assert_eq!(
+                kind(errno),
+                Some(StoreErrorKind::PermissionDenied {
+                    at: at.clone(),
+                    owner: Some(owner)
+                })
+            );
+        }
+        assert_eq!(kind(Errno::NOSPC), Some(StoreErrorKind::DiskFull));
+        assert_eq!(kind(Errno::DQUOT), Some(StoreErrorKind::DiskFull));
+        assert_eq!(kind(Errno::NOENT), None);
+        assert_eq!(kind_of_io(&at, &std::io::Error::other("no errno")), None);
+    }
+
+    #[test]
+    fn every_kind_says_what_happened_and_what_to_do() {
+        let db = PathBuf::from("/w/.pocket-dock/state.db");
+        let error = |kind| StoreError {
+            path: db.clone(),
+            kind,
+            source: Some(Box::new(StoreCause::Sqlite(sqlite_error(
+                rusqlite::ffi::SQLITE_READONLY,
+            )))),
+        };
+        let cases = [
+            (
+                StoreErrorKind::ReadOnly {
+                    at: db.clone(),
+                    file_system: true,
+                },
+                "state.db: read-only file system",
+                "remount",
+            ),
+            (
+                StoreErrorKind::ReadOnly {
+                    at: PathBuf::from("/w/.pocket-dock"),
+                    file_system: false,
+                },
+                "/w/.pocket-dock read-only",
+                "make /w/.pocket-dock writable",
+            ),
+            (
+                StoreErrorKind::PermissionDenied {
+                    at: db.clone(),
+                    owner: Some(0),
+                },
+                "permission denied (owned by root)",
+                "sudo chown -R $(id -u):$(id -g) /w/.pocket-dock",
+            ),
+            (
+                StoreErrorKind::PermissionDenied {
+                    at: db.clone(),
+                    owner: Some(1000),
+                },
+                "permission denied",
+                "run as the user who owns",
+            ),
+            (StoreErrorKind::DiskFull, "the disk is full", "free space"),
+            (StoreErrorKind::Busy, "busy", "run again when it is done"),
+            (StoreErrorKind::Corrupt, "corrupt", "moves it aside"),
+            (
+                StoreErrorKind::CorruptHeld {
+                    pid: 42,
+                    command: "sqlite3".into(),
+                },
+                "open in process 42 (sqlite3)",
+                "stop process 42 and run again",
+            ),
+            (
+                StoreErrorKind::Refused {
+                    at: db.clone(),
+                    what: "is a symlink",
+                },
+                "is a symlink; pocket-dock never opens it",
+                "remove /w/.pocket-dock/state.db",
+            ),
+        ];
+        for (kind, message, hint) in cases {
+            let e = error(kind);
+            let text = e.to_string();
+            assert!(
+                text.starts_with("state store /w/.pocket-dock/state.db: "),
+                "{text}"
+            );
+            assert!(text.contains(message), "{text}");
+            assert!(!text.ends_with('.'), "{text}");
+            let h = e.hint().unwrap();
+            assert!(h.contains(hint), "{h}");
+            let err = crate::Error::from(e);
+            assert_eq!(err.exit_code().code(), 4);
+            assert_eq!(err.category(), "runtime");
+        }
+        let other = error(StoreErrorKind::Other);
+        assert!(other.to_string().contains("readonly"), "{other}");
+        assert!(other.hint().is_none());
+    }
+
+    #[test]
+    fn a_write_held_up_by_another_writer_is_busy_and_the_database_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _) = StateStore::open(dir.path()).unwrap();
+        let (b, _) = StateStore::open(dir.path()).unwrap();
+        b.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        a.conn
+            .busy_timeout(std::time::Duration::from_millis(20))
+            .unwrap();
+        let err = a
+            .record_event("Sandbox", "a", "created", "x")
+            .err()
+            .unwrap();
+        assert_eq!(err.kind, StoreErrorKind::Busy, "{err}");
+        b.conn.execute_batch("COMMIT").unwrap();
+        a.record_event("Sandbox", "a", "created", "x").unwrap();
+        assert_eq!(names_in(dir.path()).len(), 3, "state.db, -wal, -shm only");
+    }
+
+    fn history_entry(n: usize) -> HistoryEntry {
+        HistoryEntry {
+            sandbox: "a".into(),
+            command: vec![n.to_string()],
+            exit_code: Some(0),
+            duration_ms: 1,
+            started_at: "t".into(),
+            finished_at: "t".into(),
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+        }
+    }
+
+    fn journal_entry(n: usize) -> JournalEntry {
+        JournalEntry {
+            time: "t".into(),
+            kind: "Sandbox".into(),
+            name: n.to_string(),
+            action: "create".into(),
+            reason: "r".into(),
+            outcome: "ok".into(),
+            error: None,
+            duration_ms: 1,
+        }
+    }
+
+    #[test]
+    fn bounded_tables_keep_exactly_their_newest_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        for table in Bounded::ALL {
+            assert_eq!(store.retention(table).unwrap(), DEFAULT_RETENTION);
+        }
+        store
+            .set_retention(&Retention {
+                history: Some(100),
+                events: Some(150),
+                journal: None,
+            })
+            .unwrap();
+        // Another process (an exec) that never loads the declarations trims by them too.
+        let (writer, _) = StateStore::open(dir.path()).unwrap();
+        for n in 0..250 {
+            writer.record_history(&history_entry(n)).unwrap();
+            writer
+                .record_event("Sandbox", &n.to_string(), "created", "")
+                .unwrap();
+            writer.journal(&journal_entry(n)).unwrap();
+        }
+        let history = store.history(None, 1000).unwrap();
+        let kept: Vec<String> = history.iter().map(|h| h.command[0].clone()).collect();
+        let newest: Vec<String> = (150..250).map(|n| n.to_string()).collect();
+        assert_eq!(kept, newest);
+        let events = store.events_after(0, 1000).unwrap();
+        assert_eq!(events.len(), 150);
+        assert_eq!(events[0].name, "100");
+        assert_eq!(events[149].name, "249");
+        assert_eq!(store.journal_entries(1000).unwrap().len(), 250);
+
+        // Lowering a limit trims at once; raising it keeps what is there.
+        store
+            .set_retention(&Retention {
+                journal: Some(100),
+                ..Retention::default()
+            })
+            .unwrap();
+        let journal = store.journal_entries(1000).unwrap();
+        assert_eq!(journal.len(), 100);
+        assert_eq!(journal[0].name, "249");
+        assert_eq!(journal[99].name, "150");
+        assert_eq!(
+            store.retention(Bounded::History).unwrap(),
+            DEFAULT_RETENTION
+        );
+        assert_eq!(store.history(None, 1000).unwrap().len(), 100);
+        store.record_history(&history_entry(250)).unwrap();
+        assert_eq!(store.history(None, 1000).unwrap().len(), 101);
     }
 }

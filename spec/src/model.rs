@@ -372,6 +372,35 @@ pub struct WorkspaceSpec {
     /// Defaults for every sandbox that does not set the field itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub defaults: Option<SandboxDefaults>,
+    /// How many rows the state store keeps of each of its logs. Not part of any sandbox's
+    /// spec: changing it recreates nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+}
+
+/// Rows kept per log when the Workspace document does not say.
+pub const DEFAULT_RETENTION: u64 = 10_000;
+
+/// How many rows the state store (`.pocket-dock/state.db`) keeps of each log: the newest,
+/// older ones are deleted as new ones arrive. Each between 100 and 10000000, default 10000.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retention {
+    /// Commands run with `exec`, as `pocket-dock history` lists them: 100 to 10000000,
+    /// default 10000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 10_000_000))]
+    pub history: Option<u64>,
+    /// Controller events, as `pocket-dock events` shows them: 100 to 10000000, default
+    /// 10000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 10_000_000))]
+    pub events: Option<u64>,
+    /// Actions carried out by `apply` and the controller, with their outcome: 100
+    /// to 10000000, default 10000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 10_000_000))]
+    pub journal: Option<u64>,
 }
 
 /// Sandbox defaults.

@@ -134,3 +134,40 @@ fn workspace_defaults_are_part_of_the_effective_spec() {
         "defaulted and explicit `network: none` are the same spec"
     );
 }
+
+#[test]
+fn retention_is_not_part_of_any_sandbox_spec() {
+    let plain = sandbox_hash(BASE);
+    let header =
+        "apiVersion: pocket-dock.dev/v1alpha1\nkind: Workspace\nmetadata: {name: w}\nspec:\n";
+    for (defaults, expected) in [
+        ("", plain.clone()),
+        (
+            "  defaults: {network: none}\n",
+            hash_in(
+                &[
+                    ("a.yaml", BASE),
+                    (
+                        "w.yaml",
+                        &format!("{header}  defaults: {{network: none}}\n"),
+                    ),
+                ],
+                Kind::Sandbox,
+                "web",
+            ),
+        ),
+    ] {
+        for retention in [
+            "  retention: {history: 100}\n",
+            "  retention: {history: 100, events: 5000, journal: 10000000}\n",
+        ] {
+            let workspace = format!("{header}{defaults}{retention}");
+            let hash = hash_in(
+                &[("a.yaml", BASE), ("w.yaml", &workspace)],
+                Kind::Sandbox,
+                "web",
+            );
+            assert_eq!(hash, expected, "{retention} changed a sandbox's hash");
+        }
+    }
+}

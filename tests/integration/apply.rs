@@ -447,7 +447,8 @@ async fn the_state_store_is_a_cache_deleting_or_corrupting_it_breaks_nothing() {
     let run = ws.pd(&["apply"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr_text());
     assert!(
-        run.stderr_text().contains("state store was unreadable"),
+        run.stderr_text().contains("state store was corrupt")
+            && run.stderr_text().contains("moved it to"),
         "{}",
         run.stderr_text()
     );

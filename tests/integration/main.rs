@@ -27,3 +27,4 @@ mod faults;
 mod images;
 mod never_destroy;
 mod rootless;
+mod store_faults;

@@ -16,14 +16,20 @@ pub enum Loaded {
     Invalid(u8),
 }
 
-/// The last valid declarations remembered in the state store (none when there is no store
-/// or it cannot be read: then a broken file simply declares nothing).
+/// The last valid declarations remembered in the state store. Only looked up for a broken
+/// file, so a store that cannot be read is a warning, not a stop: the broken file simply
+/// declares nothing (and the load is reported invalid anyway).
 pub fn last_valid(workspace: &Workspace) -> LastValid {
-    StateStore::open_existing(&workspace.root.join(DIR_NAME))
-        .ok()
-        .flatten()
-        .and_then(|store| store.last_valid().ok())
-        .unwrap_or_default()
+    let read = StateStore::open_existing(&workspace.root.join(DIR_NAME))
+        .and_then(|store| store.map(|s| s.last_valid()).transpose());
+    match read {
+        Ok(last_valid) => last_valid.unwrap_or_default(),
+        Err(e) => {
+            let hint = e.hint().map(|h| format!("; {h}")).unwrap_or_default();
+            err!("warning: {e}; the last valid versions of broken files are not used{hint}");
+            LastValid::default()
+        }
+    }
 }
 
 /// Loads the workspace, whatever its state: a broken file in its last valid version.

@@ -1,9 +1,9 @@
 use std::time::Duration;
 
 use clap::Args;
+use pocket_dock::ExitCode;
 use pocket_dock::store::StateStore;
 use pocket_dock::workspace::DIR_NAME;
-use pocket_dock::{Error, ExitCode};
 
 use super::run::shutdown_signal;
 use super::{GlobalArgs, Outcome, OutputFormat};
@@ -21,23 +21,17 @@ pub struct EventsArgs {
 /// Shows the controller's recorded events (kept in the state store across restarts).
 pub async fn events(global: &GlobalArgs, args: EventsArgs) -> Outcome {
     let workspace = global.workspace()?;
-    let (store, warning) =
-        StateStore::open(&workspace.root.join(DIR_NAME)).map_err(|e| Error::Usage {
-            message: e.to_string(),
-        })?;
+    // The events are the store: without it there is nothing to show.
+    let (store, warning) = StateStore::open(&workspace.root.join(DIR_NAME))?;
     if let Some(w) = warning {
         err!("warning: {w}");
     }
-    let last = store.last_event_id().map_err(|e| Error::Usage {
-        message: e.to_string(),
-    })?;
+    let last = store.last_event_id()?;
     let mut cursor = (last - args.last as i64).max(0);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
-        let batch = store.events_after(cursor, 1000).map_err(|e| Error::Usage {
-            message: e.to_string(),
-        })?;
+        let batch = store.events_after(cursor, 1000)?;
         for e in &batch {
             cursor = e.id;
             match global.output {

@@ -3,11 +3,11 @@
 use std::io::Write;
 
 use clap::Args;
+use pocket_dock::ExitCode;
 use pocket_dock::engine::{Engine, ExecOutput, StreamKind};
 use pocket_dock::sandbox::{ExecEnd, ExecRequest, Sandbox};
 use pocket_dock::store::StateStore;
 use pocket_dock::workspace::DIR_NAME;
-use pocket_dock::{Error, ExitCode};
 
 use super::run::shutdown_signal;
 use super::{CommandOptions, GlobalArgs, Outcome, OutputFormat, emit, write_chunk};
@@ -31,10 +31,20 @@ pub async fn exec(global: &GlobalArgs, args: ExecArgs) -> Outcome {
     let workspace = global.declared_workspace()?;
     let engine = Engine::new(&global.engine_config()?)?;
     let sandbox = Sandbox::find(&engine, &workspace.ownership(), &args.sandbox).await?;
-    let store = StateStore::open(&workspace.root.join(DIR_NAME))
-        .map(|(s, _)| s)
-        .inspect_err(|e| tracing::warn!(error = %e, "no history for this command"))
-        .ok();
+    // The command matters more than its record: without the store it runs, unrecorded.
+    let store = match StateStore::open(&workspace.root.join(DIR_NAME)) {
+        Ok((store, warning)) => {
+            if let Some(w) = warning {
+                err!("warning: {w}");
+            }
+            Some(store)
+        }
+        Err(e) => {
+            let hint = e.hint().map(|h| format!("; {h}")).unwrap_or_default();
+            err!("warning: {e}; this command is not recorded in the history{hint}");
+            None
+        }
+    };
     let json = global.output != OutputFormat::Text;
     let output = ExecOutput::new().on_chunk(move |stream, data| {
         if json {
@@ -105,15 +115,12 @@ pub struct HistoryArgs {
 
 pub fn history(global: &GlobalArgs, args: HistoryArgs) -> Outcome {
     let workspace = global.declared_workspace()?;
-    let (store, _) =
-        StateStore::open(&workspace.root.join(DIR_NAME)).map_err(|e| Error::Usage {
-            message: format!("cannot read the history: {e}"),
-        })?;
-    let entries = store
-        .history(args.sandbox.as_deref(), args.limit)
-        .map_err(|e| Error::Usage {
-            message: format!("cannot read the history: {e}"),
-        })?;
+    // The history is the store: without it there is nothing to show.
+    let (store, warning) = StateStore::open(&workspace.root.join(DIR_NAME))?;
+    if let Some(w) = warning {
+        err!("warning: {w}");
+    }
+    let entries = store.history(args.sandbox.as_deref(), args.limit)?;
     match global.output {
         OutputFormat::Text => {
             out!(

@@ -57,11 +57,14 @@ pub async fn session(global: &GlobalArgs, args: SessionArgs) -> Outcome {
     let workspace = global.declared_workspace()?;
     let engine = Engine::new(&global.engine_config()?)?;
     let sandbox = Sandbox::find(&engine, &workspace.ownership(), &args.sandbox).await?;
-    let store = StateStore::open(&workspace.root.join(DIR_NAME))
-        .map(|(s, _)| s)
-        .ok();
+    // A session is registered so that a client that dies cannot leave its processes
+    // running in the sandbox (every reconcile sweeps them): no store, no session.
+    let (store, warning) = StateStore::open(&workspace.root.join(DIR_NAME))?;
+    if let Some(w) = warning {
+        err!("warning: {w}");
+    }
     let mut session = sandbox
-        .open_session(Some(&args.shell), store.as_ref())
+        .open_session(Some(&args.shell), Some(&store))
         .await?;
     emit_line(&json!({"event": "started", "session": session.id(), "sandbox": sandbox.name()}));
 
@@ -171,9 +174,7 @@ pub async fn session(global: &GlobalArgs, args: SessionArgs) -> Outcome {
                 }));
                 if done.session_ended {
                     emit_line(&json!({"event": "closed", "reason": "the shell exited"}));
-                    if let Some(store) = &store {
-                        let _ = store.forget_session(session.id());
-                    }
+                    let _ = store.forget_session(session.id());
                     return Ok(ExitCode::Success.code());
                 }
             }
@@ -183,7 +184,7 @@ pub async fn session(global: &GlobalArgs, args: SessionArgs) -> Outcome {
             }
         }
     }
-    session.close(store.as_ref()).await?;
+    session.close(Some(&store)).await?;
     emit_line(&json!({"event": "closed"}));
     Ok(ExitCode::Success.code())
 }

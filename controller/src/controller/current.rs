@@ -42,6 +42,8 @@ pub(super) struct Current {
 impl Current {
     pub(super) fn new(workspace: &Workspace) -> Current {
         let dir = workspace.root.join(DIR_NAME);
+        // Started without the remembered versions, the controller still runs: only a file
+        // broken right now declares nothing. Its passes fail while the store is unusable.
         let last_valid = match StateStore::open(&dir).and_then(|(store, _)| store.last_valid()) {
             Ok(last_valid) => last_valid,
             Err(e) => {
@@ -130,6 +132,7 @@ impl Current {
             }
         }
         if next.last_valid != self.last_valid {
+            // Not saving is a warning, not a stop: they stay in memory for this run.
             let saved = StateStore::open(&self.dir)
                 .and_then(|(store, _)| store.save_last_valid(&next.last_valid));
             if let Err(e) = saved {

@@ -299,8 +299,14 @@ fn record_events(workspace: &Workspace, report: &reconcile::ApplyReport) {
     if report.outcomes.is_empty() && report.not_ready.is_empty() {
         return;
     }
-    let Ok((store, _)) = StateStore::open(&workspace.root.join(DIR_NAME)) else {
-        return;
+    // The controller keeps running without its event log: the pass was done, and a store
+    // that stays unusable fails the next pass, which is retried with backoff.
+    let store = match StateStore::open(&workspace.root.join(DIR_NAME)) {
+        Ok((store, _)) => store,
+        Err(e) => {
+            tracing::warn!(target: "pocket_dock::controller", error = %e, hint = e.hint().unwrap_or_default(), "cannot record events");
+            return;
+        }
     };
     for o in &report.outcomes {
         let (reason, message) = match &o.result {

@@ -216,25 +216,27 @@ pub async fn apply(
         )
     };
 
+    // Opened before any Podman write: an apply that cannot record what it does (a read-only,
+    // full, busy, or corrupt and held store) fails and changes nothing. Dry runs only read.
     let store = if options.dry_run {
         None
     } else {
-        match StateStore::open(&dir) {
-            Ok((store, warning)) => {
-                warnings.extend(warning);
-                Some(store)
-            }
-            Err(e) => {
-                warnings.push(format!("{e}; continuing without it"));
-                None
-            }
-        }
+        let (store, warning) = StateStore::open(&dir)?;
+        warnings.extend(warning);
+        remember_retention(&store, declarations, &mut warnings);
+        Some(store)
     };
 
-    let mut restarts = store
-        .as_ref()
-        .and_then(|s| s.restarts().ok())
-        .unwrap_or_default();
+    // What is remembered of restarts decides crash-loop back-off; a dry run reads it too (if
+    // the store can be read as it is), so that it plans what apply would do.
+    let mut restarts = match &store {
+        Some(store) => store.restarts().ok(),
+        None => StateStore::open_existing(&dir)
+            .ok()
+            .flatten()
+            .and_then(|s| s.restarts().ok()),
+    }
+    .unwrap_or_default();
     let mut observed = observe::observe(engine, &ownership, &desired).await?;
     observed.restarts = restarts.clone();
     let first_plan = options.restrict(plan::plan(&desired, &observed, plan_options));
@@ -509,6 +511,19 @@ fn remember_last_valid(
     }
     if let Err(e) = store.save_last_valid(&current) {
         warnings.push(format!("could not remember the valid declarations: {e}"));
+    }
+}
+
+/// Stores the Workspace document's retention, which writers that never load the
+/// declarations (`exec`) trim by. Only from a complete picture: the Workspace document may
+/// be among what could not be read.
+fn remember_retention(store: &StateStore, declarations: &Declarations, warnings: &mut Vec<String>) {
+    if !declarations.complete {
+        return;
+    }
+    let retention = declarations.settings.retention.clone().unwrap_or_default();
+    if let Err(e) = store.set_retention(&retention) {
+        warnings.push(format!("could not store the retention settings: {e}"));
     }
 }
 
