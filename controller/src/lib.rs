@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod images;
 pub mod key;
+pub mod lease;
 pub mod owned_files;
 pub mod procs;
 pub mod reconcile;
