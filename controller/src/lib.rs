@@ -9,6 +9,7 @@ pub mod declared;
 pub mod doctor;
 pub mod engine;
 pub mod error;
+pub mod gc;
 pub mod images;
 pub mod key;
 pub mod lease;
