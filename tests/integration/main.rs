@@ -23,6 +23,7 @@ mod engine_exec;
 mod engine_faults;
 mod engine_images;
 mod engine_system;
+mod gc;
 mod images;
 mod never_destroy;
 mod rootless;

@@ -74,8 +74,12 @@ fn print_kept(kept: &[Item], without_path: usize) {
     }
     if without_path > 0 {
         out!(
-            "  note: {without_path} object{} of other workspaces carry no workspace path (made by an older pocket-dock), so their folder cannot be checked; left alone",
-            if without_path == 1 { "" } else { "s" }
+            "  note: {without_path} {} of other workspaces no workspace path (made by an older pocket-dock), so their folder cannot be checked; left alone",
+            if without_path == 1 {
+                "object carries"
+            } else {
+                "objects carry"
+            }
         );
     }
 }
