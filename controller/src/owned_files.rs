@@ -346,7 +346,7 @@ const OWNERSHIP_PROBE_BYTES: u64 = 4096;
 
 /// Whether `name` is a temp file of a writer that is gone (never our own: a write of this
 /// process may be under way).
-fn is_stale_temp_name(name: &str) -> bool {
+pub fn is_stale_temp_name(name: &str) -> bool {
     let Some((_, pid)) = name.rsplit_once(TEMP_MARKER) else {
         return false;
     };

@@ -1,6 +1,10 @@
 //! `run`: an ephemeral sandbox. Pull the image if missing, create and start an idle
 //! container, run the command in it as an exec, and remove the container afterwards on
 //! every path (success, failure, interruption) unless asked to keep it.
+//!
+//! SIGKILL is the one path that cannot clean up, so a container made without `--keep`
+//! carries a lease naming this process ([`crate::lease`]), and every `run` first sweeps the
+//! workspace's containers whose `run` is gone.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -75,12 +79,24 @@ pub async fn run(
     }
     tokio::pin!(shutdown);
 
-    // Only the pull is interruptible; create and start are quick and must not be cut
-    // between them, or a container could be left behind.
+    // Only the pull (and the sweep beside it) is interruptible; create and start are quick
+    // and must not be cut between them, or a container could be left behind.
+    let sweep_and_pull = async {
+        let (swept, pulled) = tokio::join!(
+            crate::lease::sweep_expired_runs(engine, ownership),
+            engine.pull_if_missing(&request.image, request.pull_timeout)
+        );
+        // A failed sweep is not this run's failure: the leftovers wait for the next one (a
+        // failed removal was logged; Podman unreachable fails the pull too).
+        if let Err(e) = swept {
+            tracing::debug!(error = %e, "the sweep of leftover run containers failed");
+        }
+        pulled
+    };
     tokio::select! {
         biased;
         () = &mut shutdown => return Err(Error::Interrupted),
-        pulled = engine.pull_if_missing(&request.image, request.pull_timeout) => { pulled?; }
+        pulled = sweep_and_pull => { pulled?; }
     }
     let container = prepare(engine, ownership, request).await?;
     let interrupted = (&mut shutdown).now_or_never().is_some();
@@ -172,6 +188,18 @@ async fn prepare(
             }
             .into());
         }
+        // A leased container belongs to a `run` without --keep, which removes it when it
+        // ends (or, killed, the next sweep does): reusing it would lose it mid-command.
+        if crate::lease::Lease::from_labels(&details.labels).is_some() {
+            return Err(EngineError::Conflict {
+                op: Operation::ContainerStart,
+                id: name,
+                message: "a `run` without --keep made this container and removes it when it \
+                          ends; choose another --name"
+                    .to_string(),
+            }
+            .into());
+        }
         if !details.state.is_running() {
             engine.start_container(&owned).await?;
         }
@@ -180,6 +208,16 @@ async fn prepare(
 
     let mut config = ContainerConfig::idle(Kind::Run, &name, &name, &request.image);
     config.network = request.network;
+    if !request.keep {
+        match crate::lease::Lease::of_this_process() {
+            Some(lease) => config.labels.extend(lease.labels()),
+            None => tracing::warn!(
+                container = name,
+                "/proc cannot say which process this is: the container has no lease, and \
+                 is left behind if this run is killed with SIGKILL"
+            ),
+        }
+    }
     let container = engine.create_container(ownership, &config).await?;
     if let Err(start_err) = engine.start_container(&container).await {
         if !request.keep {

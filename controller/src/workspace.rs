@@ -78,8 +78,9 @@ impl Workspace {
         })
     }
 
+    /// The workspace's ownership labels, its root path among them.
     pub fn ownership(&self) -> Ownership {
-        Ownership::new(self.id.clone())
+        Ownership::for_root(&self.root)
     }
 }
 

@@ -240,6 +240,7 @@ fn unreachable_socket_fails_every_engine_command_fast_with_exit_3() {
         vec!["--host", nowhere, "diff"],
         vec!["--host", nowhere, "get"],
         vec!["--host", nowhere, "delete", "--all"],
+        vec!["--host", nowhere, "gc"],
     ] {
         let run = cli::pd(dir.path(), &[], &args);
         assert_eq!(run.code, Some(3), "{args:?}: {}", run.stderr_text());

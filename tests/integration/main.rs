@@ -24,6 +24,7 @@ mod engine_faults;
 mod engine_images;
 mod engine_system;
 mod faults;
+mod gc;
 mod images;
 mod never_destroy;
 mod rootless;

@@ -25,6 +25,7 @@ mod delete;
 mod doctor;
 mod events;
 mod exec;
+mod gc;
 mod get;
 mod image;
 mod init;
@@ -172,6 +173,8 @@ pub enum Command {
     Snapshot(snapshot::SnapshotArgs),
     /// Remove a sandbox's or volume's runtime objects (not its YAML)
     Delete(delete::DeleteArgs),
+    /// Remove what pocket-dock made that nothing declares any more (--dry-run lists it)
+    Gc(gc::GcArgs),
     /// Keep the workspace converged: react to file edits and Podman events until stopped
     #[command(alias = "watch")]
     Controller(controller::ControllerArgs),
@@ -201,6 +204,7 @@ pub async fn dispatch(cli: Cli) -> Outcome {
         Command::Diff => apply::diff(&cli.global).await,
         Command::Get(args) => get::get(&cli.global, args).await,
         Command::Delete(args) => delete::delete(&cli.global, args).await,
+        Command::Gc(args) => gc::gc(&cli.global, args).await,
         Command::Image(args) => image::image(&cli.global, args).await,
         Command::Exec(args) => exec::exec(&cli.global, args).await,
         Command::History(args) => exec::history(&cli.global, args),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 use super::raw::{LIBPOD, RawBody, percent_encode};
-use super::{Engine, EngineError, Operation, Target};
+use super::{Engine, EngineError, Operation, Ownership, Target};
 
 /// Archives take as long as their size needs; this bounds a stuck transfer.
 const TRANSFER_TIME: Duration = Duration::from_secs(600);
@@ -107,5 +107,25 @@ impl Engine {
         )
         .await
         .map(|_| ())
+    }
+}
+
+impl Engine {
+    /// Removes the image name `reference` only when the image it names carries
+    /// `ownership`'s labels (checked right before), so a name that was moved to another
+    /// image meanwhile is never removed. A `NotOwned` error otherwise.
+    pub async fn remove_owned_image(
+        &self,
+        ownership: &Ownership,
+        reference: &str,
+    ) -> Result<(), EngineError> {
+        let image = self.inspect_image(reference).await?;
+        if !ownership.owns(&image.labels) {
+            return Err(EngineError::NotOwned {
+                op: Operation::ImageRemove,
+                id: reference.to_string(),
+            });
+        }
+        self.remove_image(reference).await
     }
 }

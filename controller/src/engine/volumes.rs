@@ -23,8 +23,21 @@ impl Engine {
         &self,
         ownership: &Ownership,
     ) -> Result<Vec<VolumeSummary>, EngineError> {
+        let mut volumes = self.list_volumes(&ownership.filters()).await?;
+        volumes.retain(|v| ownership.owns(&v.labels));
+        Ok(volumes)
+    }
+
+    /// Volumes matching every `key=value` label filter.
+    pub async fn list_volumes(
+        &self,
+        label_filter: &[String],
+    ) -> Result<Vec<VolumeSummary>, EngineError> {
         let options = ListVolumesOptions {
-            filters: Some(HashMap::from([("label".to_string(), ownership.filters())])),
+            filters: Some(HashMap::from([(
+                "label".to_string(),
+                label_filter.to_vec(),
+            )])),
         };
         let listed = self
             .call(
@@ -37,7 +50,6 @@ impl Engine {
             .volumes
             .unwrap_or_default()
             .into_iter()
-            .filter(|v| ownership.owns(&v.labels))
             .map(|v| VolumeSummary {
                 name: v.name,
                 labels: v.labels,

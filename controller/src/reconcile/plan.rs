@@ -505,20 +505,34 @@ fn plan_snapshots(
     }
 }
 
+/// An image name this workspace made that nothing declares any more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreferencedImage {
+    /// The `Image` or `Snapshot` object it was made for.
+    pub key: Key,
+    pub reference: String,
+    pub reason: &'static str,
+}
+
 /// Names of images this workspace made that nothing declares any more: builds whose
 /// content changed or whose `Image` is gone, and snapshots of removed `Snapshot` objects
 /// (a declared snapshot keeps its older generations). Only names under the workspace's own
 /// repositories are touched, never an image a user built on top of ours. Newest first, so
-/// that an image goes before the one it was built from.
-fn prune_images(desired: &Desired, observed: &Observed, plan: &mut Plan) {
+/// that an image goes before the one it was built from. Whether they may go (only when
+/// `desired.complete`) is the caller's to decide; `apply` and `gc` share this rule.
+pub fn unreferenced_images(
+    desired: &Desired,
+    owned_images: &[crate::engine::ImageSummary],
+) -> Vec<UnreferencedImage> {
     let wanted: BTreeSet<&str> = desired
         .images
         .values()
         .map(|i| i.tag.as_str())
         .chain(desired.snapshots.values().map(|s| s.tag.as_str()))
         .collect();
-    let mut owned: Vec<&crate::engine::ImageSummary> = observed.owned_images.iter().collect();
+    let mut owned: Vec<&crate::engine::ImageSummary> = owned_images.iter().collect();
     owned.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+    let mut out = Vec::new();
     for image in owned {
         let Some(kind) = image.labels.get(KIND).and_then(|k| k.parse::<Kind>().ok()) else {
             continue;
@@ -534,29 +548,43 @@ fn prune_images(desired: &Desired, observed: &Observed, plan: &mut Plan) {
         }
         for tag in &image.repo_tags {
             let (repository, _) = crate::images::split_tag(tag);
-            let ours = repository.starts_with(&desired.image_repository_prefix);
-            if ours && !wanted.contains(tag.as_str()) && !desired.complete {
-                let key = Key::new(kind, name.clone());
-                if !plan.kept.iter().any(|k| k.key == key) {
-                    plan.kept.push(Kept {
-                        key,
-                        reason: INCOMPLETE.to_string(),
-                    });
-                }
-            } else if ours && !wanted.contains(tag.as_str()) {
-                plan.actions.push(Action {
+            if repository.starts_with(&desired.image_repository_prefix)
+                && !wanted.contains(tag.as_str())
+            {
+                out.push(UnreferencedImage {
                     key: Key::new(kind, name.clone()),
-                    op: Op::RemoveImage {
-                        reference: tag.clone(),
-                    },
+                    reference: tag.clone(),
                     reason: if kind == Kind::Snapshot {
-                        "its Snapshot is no longer declared".to_string()
+                        "its Snapshot is no longer declared"
                     } else {
-                        "no longer referenced".to_string()
+                        "no longer referenced"
                     },
-                    changes: Vec::new(),
                 });
             }
+        }
+    }
+    out
+}
+
+/// Removes the [`unreferenced_images`], or keeps them while the declarations are incomplete.
+fn prune_images(desired: &Desired, observed: &Observed, plan: &mut Plan) {
+    for image in unreferenced_images(desired, &observed.owned_images) {
+        if !desired.complete {
+            if !plan.kept.iter().any(|k| k.key == image.key) {
+                plan.kept.push(Kept {
+                    key: image.key,
+                    reason: INCOMPLETE.to_string(),
+                });
+            }
+        } else {
+            plan.actions.push(Action {
+                key: image.key,
+                op: Op::RemoveImage {
+                    reference: image.reference,
+                },
+                reason: image.reason.to_string(),
+                changes: Vec::new(),
+            });
         }
     }
 }
