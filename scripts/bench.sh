@@ -111,7 +111,7 @@ bench_noop() {
 bench_leak() {
     echo
     echo "### Leak check: 1,000 cycles beside a running controller"
-    CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" \
+    CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" BENCH_STORE="$out/podman/" \
         cargo bench --locked --quiet --bench leak_check | tee "$out/leak.md"
 }
 case "${BENCH_ONLY:-}" in

@@ -829,6 +829,9 @@ mod tests {
             state: ContainerState::Running,
             labels,
             created: 0,
+            exit_code: None,
+            started_at: None,
+            finished_at: None,
         }
     }
 

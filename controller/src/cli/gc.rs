@@ -4,6 +4,7 @@ use clap::Args;
 use pocket_dock::ExitCode;
 use pocket_dock::engine::Engine;
 use pocket_dock::gc::{self, GcOptions, GcPlan, GcReport, Item, Refusal};
+use pocket_dock::writer_lock::WriterLock;
 use serde_json::json;
 
 use super::declared::{Stream, print_problems};
@@ -46,6 +47,24 @@ pub async fn gc(global: &GlobalArgs, args: GcArgs) -> Outcome {
         }
     };
     let engine = Engine::new(&global.engine_config()?)?;
+    // One writer at a time, from before the survey: what it finds is what it removes.
+    let _lock = if workspace.declared && !args.dry_run {
+        Some(
+            WriterLock::acquire(
+                &workspace.root.join(pocket_dock::workspace::DIR_NAME),
+                "gc",
+                None,
+                |holder| {
+                    if global.output == OutputFormat::Text {
+                        err!("waiting for {holder} to finish writing to this workspace...");
+                    }
+                },
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let options = GcOptions {
         all_workspaces: args.all_workspaces,
         volumes: args.volumes,

@@ -345,6 +345,14 @@ pub async fn apply(
         warnings.extend(written.skipped);
         status_errors.extend(written.failed);
     }
+    // `run` containers whose process was killed (SIGKILL skips their own cleanup).
+    match crate::lease::sweep_expired_runs(engine, &ownership).await {
+        Ok(removed) if !removed.is_empty() => {
+            tracing::info!(target: "pocket_dock::controller", removed = removed.len(), "removed containers of `run`s that were killed");
+        }
+        Ok(_) => {}
+        Err(e) => warnings.push(format!("could not sweep leftover `run` containers: {e}")),
+    }
     if let Some(store) = &journal.store {
         remember_last_valid(store, declarations, &mut warnings);
         sweep_sessions(engine, &ownership, store).await;

@@ -546,6 +546,16 @@ pub fn unreferenced_images(
         if !matches!(kind, Kind::Image | Kind::Snapshot) {
             continue;
         }
+        // An Image that cannot be made now (an unreadable context, no busybox) has no
+        // current name to compare with: none of its names is removed on a guess.
+        if kind == Kind::Image
+            && desired
+                .images
+                .get(name)
+                .is_some_and(|i| i.problem.is_some())
+        {
+            continue;
+        }
         for tag in &image.repo_tags {
             let (repository, _) = crate::images::split_tag(tag);
             if repository.starts_with(&desired.image_repository_prefix)
@@ -1143,8 +1153,25 @@ mod tests {
             "step-2".into(),
             image("step-2", build_origin(), "t2", Some("step-1")),
         );
-        let p = plan(&d, &Observed::default(), PlanOptions::default());
-        assert!(p.is_empty());
+        // Its names from before stay: which one is current cannot be known now.
+        d.image_repository_prefix = "localhost/pocket-dock/ws/".into();
+        let o = Observed {
+            owned_images: vec![crate::engine::ImageSummary {
+                id: "sha256:old".into(),
+                repo_tags: vec!["localhost/pocket-dock/ws/step-1:0123".into()],
+                labels: [
+                    (KIND.to_string(), "Image".to_string()),
+                    (NAME.to_string(), "step-1".to_string()),
+                ]
+                .into_iter()
+                .collect(),
+                size: 0,
+                created: 1,
+            }],
+            ..Observed::default()
+        };
+        let p = plan(&d, &o, PlanOptions::default());
+        assert!(p.is_empty(), "{:?}", ops(&p));
         let blocked: Vec<String> = p.blocked.iter().map(|b| b.key.to_string()).collect();
         assert_eq!(blocked, ["Image/step-1", "Image/step-2", "Sandbox/web"]);
         assert_eq!(p.blocked[1].reason, "waiting for Image/step-1");

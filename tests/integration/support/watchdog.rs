@@ -19,6 +19,14 @@ wait "$pid" 2>/dev/null
 # Exec sessions' conmons run a delayed `podman container cleanup` (exit_command_delay, 5 s
 # in scripts/containers.conf) that mounts the store again; let them finish first.
 sleep 7
+# Once no service of this store is left (a restarted one may have made a container while
+# the first cleanup ran), clean up again, and end any conmon of this store that remains:
+# its container would otherwise outlive the store.
+eval "$cleanup" >/dev/null 2>&1
+killtree() { for c in $(pgrep -P "$1"); do killtree "$c"; done; kill -KILL "$1" 2>/dev/null; }
+for p in $(pgrep -x conmon); do
+    tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF "$dir/" && killtree "$p"
+done
 # Podman's storage driver leaves a bind mount of its own folder behind.
 awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
     while read -r m; do umount "$m" 2>/dev/null; done
