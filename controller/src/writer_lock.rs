@@ -49,7 +49,8 @@ pub enum WriterLockError {
     TimedOut { holder: Holder, waited: Duration },
     #[error(transparent)]
     Unsafe(#[from] OwnedFileError),
-    #[error("cannot use the workspace lock {path}")]
+    /// The cause is part of the message: a read-only or full folder is what to fix.
+    #[error("cannot use the workspace lock {path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
@@ -78,7 +79,12 @@ impl WriterLock {
             path: path.clone(),
             source,
         };
-        let mut file = OwnedDir::open(dir)?.open_or_create(FILE_NAME)?;
+        let mut file = OwnedDir::open(dir)
+            .and_then(|d| d.open_or_create(FILE_NAME))
+            .map_err(|e| match e {
+                OwnedFileError::Io { source, .. } => io(source),
+                other => WriterLockError::Unsafe(other),
+            })?;
         let started = Instant::now();
         let mut waiting = Some(waiting);
         loop {

@@ -311,7 +311,22 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
             if let Some(c) = find_observed(ctx, name, &s.container_name) {
                 dependencies_ready(ctx, s).await?;
                 recheck_mounted(ctx, s, &c).await?;
-                engine.start_container(&c).await?;
+                match engine.start_container(&c).await {
+                    Ok(()) => {}
+                    // Never started (made by an apply that was killed before it started
+                    // it): nothing in it is worth keeping, and Podman may hold half-made
+                    // state for it (an address its network plugin still counts as taken),
+                    // so it is made again rather than failing at every apply.
+                    Err(e)
+                        if e.category() == crate::engine::Category::Runtime
+                            && never_started(ctx, name, &s.container_name) =>
+                    {
+                        tracing::info!(sandbox = %name, error = %e, "a container that never ran would not start; making it again");
+                        engine.remove_container(&c).await?;
+                        create(ctx, s, true).await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             Ok(())
         }
@@ -357,6 +372,14 @@ fn sandbox<'a>(ctx: &'a Ctx, name: &str) -> Result<&'a DesiredSandbox, ActionErr
             op: Operation::ContainerCreate,
             id: Some(name.to_string()),
             message: "the sandbox is not declared".into(),
+        })
+    })
+}
+
+fn never_started(ctx: &Ctx, name: &str, container_name: &str) -> bool {
+    ctx.observed.sandboxes.get(name).is_some_and(|cs| {
+        cs.iter().any(|c| {
+            c.container_name == container_name && c.state == crate::engine::ContainerState::Created
         })
     })
 }

@@ -198,6 +198,16 @@ pub async fn apply(
     };
     let mut warnings = Vec::new();
 
+    // Opened before any Podman write: an apply that cannot record what it does (a read-only,
+    // full, busy, or corrupt and held store) fails and changes nothing. Dry runs only read.
+    let store = if options.dry_run {
+        None
+    } else {
+        let (store, warning) = StateStore::open(&dir)?;
+        warnings.extend(warning);
+        Some(store)
+    };
+
     // One writer at a time: a second apply (or the controller's pass) waits for this one.
     let _writer_lock = if options.dry_run {
         None
@@ -216,16 +226,9 @@ pub async fn apply(
         )
     };
 
-    // Opened before any Podman write: an apply that cannot record what it does (a read-only,
-    // full, busy, or corrupt and held store) fails and changes nothing. Dry runs only read.
-    let store = if options.dry_run {
-        None
-    } else {
-        let (store, warning) = StateStore::open(&dir)?;
-        warnings.extend(warning);
-        remember_retention(&store, declarations, &mut warnings);
-        Some(store)
-    };
+    if let Some(store) = &store {
+        remember_retention(store, declarations, &mut warnings);
+    }
 
     // What is remembered of restarts decides crash-loop back-off; a dry run reads it too (if
     // the store can be read as it is), so that it plans what apply would do.
