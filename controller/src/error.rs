@@ -73,7 +73,7 @@ impl Error {
             Error::WriterLock(crate::writer_lock::WriterLockError::TimedOut { .. }) => {
                 Category::Timeout.as_str()
             }
-            Error::WriterLock(_) => Category::Conflict.as_str(),
+            Error::WriterLock(_) => Category::Runtime.as_str(),
             Error::Store(_) => Category::Runtime.as_str(),
             Error::Sandbox(crate::sandbox::SandboxError::Missing { .. }) => {
                 Category::NotFound.as_str()
@@ -107,6 +107,17 @@ impl Error {
             Error::Workspace(_) => Some("pass -C with an existing folder".to_string()),
             Error::WriterLock(crate::writer_lock::WriterLockError::TimedOut { .. }) => {
                 Some("run again once it is done, or give a longer --timeout".to_string())
+            }
+            Error::WriterLock(crate::writer_lock::WriterLockError::Io { source, .. }) => {
+                match source.kind() {
+                    std::io::ErrorKind::ReadOnlyFilesystem => Some(
+                        "the .pocket-dock folder is on a read-only file system: remount it read-write, or work in a writable copy of the workspace".to_string(),
+                    ),
+                    std::io::ErrorKind::PermissionDenied => Some(
+                        "this user may not write the .pocket-dock folder (after a `sudo pocket-dock`?): give it back with `sudo chown -R $(id -u):$(id -g) .pocket-dock`".to_string(),
+                    ),
+                    _ => None,
+                }
             }
             Error::Store(e) => e.hint(),
             Error::Usage { .. }

@@ -945,6 +945,16 @@ impl StateStore {
         Ok(records)
     }
 
+    /// Forgets the restarts of sandboxes not among `declared` (they are gone).
+    pub fn forget_restarts_except(&self, declared: &[&str]) -> Result<(), StoreError> {
+        for name in self.restarts()?.into_keys() {
+            if !declared.contains(&name.as_str()) {
+                self.save_restarts(&name, None)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Remembers a sandbox's restarts; `None` forgets them (a new container).
     pub fn save_restarts(
         &self,

@@ -11,7 +11,7 @@ use pocket_dock::reconcile::{
 use pocket_dock::workspace::Workspace;
 use pocket_dock_spec::{Declarations, parse_duration};
 
-use super::declared::{Loaded, load_valid};
+use super::declared::{Loaded, load_valid, load_valid_at, lock_writer};
 use super::{GlobalArgs, Outcome, OutputFormat};
 
 #[derive(Debug, Args)]
@@ -132,11 +132,26 @@ fn ms(d: std::time::Duration) -> String {
 }
 
 pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Outcome {
-    let (workspace, declarations) = match load_valid(global)? {
+    let started = std::time::Instant::now();
+    let workspace = global.declared_workspace()?;
+    // The lock first, then the files: an apply that waited for another writer acts on what
+    // the files say now, not on what they said when it started waiting.
+    let _lock = if args.dry_run {
+        None
+    } else {
+        let deadline = match (args.timeout, args.wait) {
+            (Some(t), _) => Some(started + t),
+            (None, true) => Some(started + reconcile::DEFAULT_WAIT),
+            (None, false) => None,
+        };
+        Some(lock_writer(global, &workspace, "apply", deadline).await?)
+    };
+    let (workspace, declarations) = match load_valid_at(global, workspace) {
         Loaded::Valid(w, d) => (w, d.declarations),
         Loaded::Invalid(code) => return Ok(code),
     };
     let options = ApplyOptions {
+        lock_held: !args.dry_run,
         dry_run: args.dry_run,
         prune_volumes: args.prune_volumes,
         readiness: if args.wait {

@@ -5,6 +5,7 @@
 use pocket_dock::declared::{Declared, LastValid};
 use pocket_dock::store::StateStore;
 use pocket_dock::workspace::{DIR_NAME, Workspace};
+use pocket_dock::writer_lock::WriterLock;
 use pocket_dock::{Error, ExitCode};
 use pocket_dock_spec::Diagnostic;
 
@@ -35,24 +36,35 @@ pub fn last_valid(workspace: &Workspace) -> LastValid {
 /// Loads the workspace, whatever its state: a broken file in its last valid version.
 pub fn load_any(global: &GlobalArgs) -> Result<(Workspace, Declared), Error> {
     let workspace = global.declared_workspace()?;
+    let declared = load_at(&workspace);
+    Ok((workspace, declared))
+}
+
+fn load_at(workspace: &Workspace) -> Declared {
     let declared = Declared::load(&workspace.root, &LastValid::default());
     if declared.is_valid() {
         // Every file is valid: what was valid before does not matter.
-        return Ok((workspace, declared));
+        return declared;
     }
-    let previous = last_valid(&workspace);
+    let previous = last_valid(workspace);
     if previous.files.is_empty() {
-        return Ok((workspace, declared));
+        return declared;
     }
-    let declared = Declared::load(&workspace.root, &previous);
-    Ok((workspace, declared))
+    Declared::load(&workspace.root, &previous)
 }
 
 /// Loads the workspace and insists that every file is valid.
 pub fn load_valid(global: &GlobalArgs) -> Result<Loaded, Error> {
-    let (workspace, declared) = load_any(global)?;
+    let workspace = global.declared_workspace()?;
+    Ok(load_valid_at(global, workspace))
+}
+
+/// [`load_valid`] of a workspace found already (a writer finds it, takes the lock, then
+/// loads: what it acts on is what the files say once no one else writes).
+pub fn load_valid_at(global: &GlobalArgs, workspace: Workspace) -> Loaded {
+    let declared = load_at(&workspace);
     if declared.is_valid() {
-        return Ok(Loaded::Valid(workspace, Box::new(declared)));
+        return Loaded::Valid(workspace, Box::new(declared));
     }
     print_problems(
         &declared.problems,
@@ -60,7 +72,25 @@ pub fn load_valid(global: &GlobalArgs) -> Result<Loaded, Error> {
         "nothing was changed",
         Stream::Stdout,
     );
-    Ok(Loaded::Invalid(ExitCode::InvalidInput.code()))
+    Loaded::Invalid(ExitCode::InvalidInput.code())
+}
+
+/// Takes the workspace's writer lock as `role`, saying (in text mode) whom it waits for.
+pub async fn lock_writer(
+    global: &GlobalArgs,
+    workspace: &Workspace,
+    role: &str,
+    deadline: Option<std::time::Instant>,
+) -> Result<WriterLock, Error> {
+    let format = global.output;
+    Ok(
+        WriterLock::acquire(&workspace.root.join(DIR_NAME), role, deadline, |holder| {
+            if format == OutputFormat::Text {
+                err!("waiting for {holder} to finish writing to this workspace...");
+            }
+        })
+        .await?,
+    )
 }
 
 /// Where machine-readable problems go.

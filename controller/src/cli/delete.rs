@@ -4,10 +4,9 @@ use pocket_dock::engine::labels::{KIND, NAME};
 use pocket_dock::{Error, ExitCode};
 use pocket_dock_spec::Kind;
 
+use super::declared::lock_writer;
 use super::get::parse_target;
-use super::{GlobalArgs, Outcome, OutputFormat};
-use pocket_dock::workspace::DIR_NAME;
-use pocket_dock::writer_lock::WriterLock;
+use super::{GlobalArgs, Outcome};
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
@@ -24,6 +23,9 @@ pub struct DeleteArgs {
     /// With --all: also remove the workspace's named volumes and their data
     #[arg(long, requires = "all")]
     volumes: bool,
+    /// Give up (exit 5) after this long waiting for another writer, e.g. 2m
+    #[arg(long, value_name = "DURATION", value_parser = pocket_dock_spec::parse_duration)]
+    timeout: Option<std::time::Duration>,
 }
 
 /// Removes owned runtime objects (containers, volumes); the YAML stays, so the next apply
@@ -45,15 +47,9 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
     let engine = Engine::new(&global.engine_config()?)?;
     // One writer at a time (a declared workspace only: without .pocket-dock/ there is no
     // lock to share, and nothing else writes).
+    let deadline = args.timeout.map(|t| std::time::Instant::now() + t);
     let _lock = if workspace.declared {
-        Some(
-            WriterLock::acquire(&workspace.root.join(DIR_NAME), "delete", None, |holder| {
-                if global.output == OutputFormat::Text {
-                    err!("waiting for {holder} to finish writing to this workspace...");
-                }
-            })
-            .await?,
-        )
+        Some(lock_writer(global, &workspace, "delete", deadline).await?)
     } else {
         None
     };

@@ -4,10 +4,9 @@ use clap::Args;
 use pocket_dock::ExitCode;
 use pocket_dock::engine::Engine;
 use pocket_dock::gc::{self, GcOptions, GcPlan, GcReport, Item, Refusal};
-use pocket_dock::writer_lock::WriterLock;
 use serde_json::json;
 
-use super::declared::{Stream, print_problems};
+use super::declared::{Stream, lock_writer, print_problems};
 use super::{GlobalArgs, Outcome, OutputFormat};
 
 #[derive(Debug, Args)]
@@ -22,10 +21,21 @@ pub struct GcArgs {
     /// Also remove volumes nothing declares (deletes their data)
     #[arg(long)]
     volumes: bool,
+    /// Give up (exit 5) after this long waiting for another writer, e.g. 2m
+    #[arg(long, value_name = "DURATION", value_parser = pocket_dock_spec::parse_duration)]
+    timeout: Option<std::time::Duration>,
 }
 
 pub async fn gc(global: &GlobalArgs, args: GcArgs) -> Outcome {
     let workspace = global.workspace()?;
+    // One writer at a time, from before the declarations are read: what it finds undeclared
+    // is what the files say once no one else writes.
+    let deadline = args.timeout.map(|t| std::time::Instant::now() + t);
+    let _lock = if workspace.declared && !args.dry_run {
+        Some(lock_writer(global, &workspace, "gc", deadline).await?)
+    } else {
+        None
+    };
     let desired = match gc::load_desired(&workspace) {
         Ok(desired) => desired,
         Err(Refusal::Invalid(problems)) => {
@@ -47,24 +57,6 @@ pub async fn gc(global: &GlobalArgs, args: GcArgs) -> Outcome {
         }
     };
     let engine = Engine::new(&global.engine_config()?)?;
-    // One writer at a time, from before the survey: what it finds is what it removes.
-    let _lock = if workspace.declared && !args.dry_run {
-        Some(
-            WriterLock::acquire(
-                &workspace.root.join(pocket_dock::workspace::DIR_NAME),
-                "gc",
-                None,
-                |holder| {
-                    if global.output == OutputFormat::Text {
-                        err!("waiting for {holder} to finish writing to this workspace...");
-                    }
-                },
-            )
-            .await?,
-        )
-    } else {
-        None
-    };
     let options = GcOptions {
         all_workspaces: args.all_workspaces,
         volumes: args.volumes,

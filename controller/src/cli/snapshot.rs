@@ -11,7 +11,7 @@ use pocket_dock::workspace::DIR_NAME;
 use pocket_dock_spec::Kind;
 use pocket_dock_spec::model::Spec;
 
-use super::declared::{Loaded, load_valid};
+use super::declared::{Loaded, load_valid, load_valid_at, lock_writer};
 use super::{GlobalArgs, Outcome, OutputFormat};
 
 #[derive(Debug, Args)]
@@ -23,13 +23,19 @@ pub struct SnapshotArgs {
     /// What the snapshot is for
     #[arg(long)]
     description: Option<String>,
+    /// Give up (exit 5) after this long, e.g. 2m (waiting for another writer included)
+    #[arg(long, value_name = "DURATION", value_parser = pocket_dock_spec::parse_duration)]
+    timeout: Option<std::time::Duration>,
 }
 
 /// Where `pocket-dock snapshot` writes Snapshot documents, under `.pocket-dock/`.
 const SNAPSHOTS_DIR: &str = "snapshots";
 
 pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
-    let (workspace, declarations) = match load_valid(global)? {
+    let workspace = global.declared_workspace()?;
+    let deadline = args.timeout.map(|t| std::time::Instant::now() + t);
+    let _lock = lock_writer(global, &workspace, "snapshot", deadline).await?;
+    let (workspace, declarations) = match load_valid_at(global, workspace) {
         Loaded::Valid(w, d) => (w, d.declarations),
         Loaded::Invalid(code) => return Ok(code),
     };
@@ -125,6 +131,8 @@ pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
     };
     let options = ApplyOptions {
         writer: "snapshot",
+        lock_held: true,
+        timeout: args.timeout,
         only: Some(BTreeSet::from([Key::new(
             Kind::Snapshot,
             args.name.clone(),

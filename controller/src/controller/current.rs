@@ -83,7 +83,7 @@ impl Current {
 
     /// Whether pruning is held at `now`; a git operation in progress extends the hold.
     fn holding(&mut self, now: Instant) -> bool {
-        if self.git_lock.as_ref().is_some_and(|lock| lock.exists()) {
+        if self.git_lock.as_deref().is_some_and(git_is_working) {
             let until = now + GIT_POLL;
             self.hold_until = Some(self.hold_until.map_or(until, |t| t.max(until)));
             return true;
@@ -159,6 +159,27 @@ impl Current {
         self.declared = Some(next);
         changed
     }
+}
+
+/// How old an `index.lock` may be and still be taken for a git operation at work: one left
+/// by a crashed git would otherwise hold pruning for good.
+const STALE_GIT_LOCK: Duration = Duration::from_secs(120);
+
+/// Whether git holds `lock` now (it exists and is recent).
+fn git_is_working(lock: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(lock) else {
+        return false;
+    };
+    let age = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .unwrap_or_default();
+    if age > STALE_GIT_LOCK {
+        tracing::warn!(target: "pocket_dock::controller", lock = %lock.display(), age_s = age.as_secs(), "ignoring a stale git index.lock (git crashed?); remove it");
+        return false;
+    }
+    true
 }
 
 /// The `index.lock` of the git repository that holds `root` (git holds it while checkout,

@@ -25,6 +25,7 @@ use crate::error::Error;
 use crate::reconcile::{self, ApplyOptions, Key, Observer, Readiness};
 use crate::store::StateStore;
 use crate::workspace::{DIR_NAME, Workspace};
+use crate::writer_lock::WriterLock;
 
 use current::Current;
 pub use current::PRUNE_GRACE;
@@ -146,9 +147,11 @@ pub async fn run(
                 }
                 contexts.update(&declared, &workspace.root, &tx);
             }
-            // A full pass reconciles everything; what was queued is part of it.
+            // A full pass reconciles everything; what was queued is part of it. A full pass
+            // that failed comes back as its own key.
             let taken = queue.take_due(now);
-            let only = (!due.full).then_some(taken);
+            let full = due.full || taken.contains(&Key::new(Kind::Workspace, FULL_PASS));
+            let only = (!full).then_some(taken);
             if only.as_ref().is_some_and(BTreeSet::is_empty) {
                 continue;
             }
@@ -208,12 +211,40 @@ async fn pass(
     options: ControllerOptions,
 ) {
     let started = Instant::now();
+    // One writer at a time. A pass that had to wait reads the files again: what the other
+    // writer was told to do may be what the files say now.
+    let mut waited = false;
+    let lock = WriterLock::acquire(
+        &workspace.root.join(DIR_NAME),
+        "controller",
+        None,
+        |holder| {
+            waited = true;
+            tracing::info!(target: "pocket_dock::controller", holder = %holder, "waiting for another writer");
+        },
+    )
+    .await;
+    let _lock = match lock {
+        Ok(lock) => lock,
+        Err(e) => {
+            let delay = queue.failed(&Key::new(Kind::Workspace, "*"), Instant::now());
+            tracing::warn!(target: "pocket_dock::controller", error = %e, retry_in_ms = delay.as_millis() as u64, "cannot take the workspace's writer lock");
+            requeue_pass(queue, only, delay);
+            return;
+        }
+    };
+    if waited {
+        for key in declared.reload(Instant::now()) {
+            queue.add(key);
+        }
+    }
     let Some((declarations, current)) = declared.for_pass(started) else {
         return;
     };
     let declarations = declarations.as_ref();
     let apply_options = ApplyOptions {
         writer: "controller",
+        lock_held: true,
         readiness: Readiness::Once,
         only: only.clone(),
         invalid: current.retained.clone(),
@@ -240,6 +271,7 @@ async fn pass(
     {
         Ok(report) => {
             let now = Instant::now();
+            queue.succeeded(&Key::new(Kind::Workspace, FULL_PASS));
             summary.actions += report.outcomes.len() as u64;
             let mut failed = BTreeSet::new();
             for o in report.failures() {
@@ -285,15 +317,31 @@ async fn pass(
             );
         }
         Err(e) => {
-            // The engine is unreachable or broke: try everything again after a backoff.
+            // The engine is unreachable or broke, or the store cannot be used: try again
+            // after a backoff, everything when this was a full pass.
             let delay = queue.failed(&Key::new(Kind::Workspace, "*"), Instant::now());
             tracing::warn!(target: "pocket_dock::controller", error = %e, retry_in_ms = delay.as_millis() as u64, "reconcile failed");
-            for key in only.into_iter().flatten() {
-                queue.add_at(key, Instant::now() + delay);
-            }
+            requeue_pass(queue, only, delay);
         }
     }
 }
+
+/// Comes back to a pass that could not run: its keys, or (a full pass) everything, after
+/// `delay`.
+fn requeue_pass(queue: &mut WorkQueue, only: Option<BTreeSet<Key>>, delay: Duration) {
+    let at = Instant::now() + delay;
+    match only {
+        Some(keys) => {
+            for key in keys {
+                queue.add_at(key, at);
+            }
+        }
+        None => queue.add_at(Key::new(Kind::Workspace, FULL_PASS), at),
+    }
+}
+
+/// The queue key that stands for "everything" (a full pass that has to be tried again).
+const FULL_PASS: &str = "*";
 
 fn record_events(workspace: &Workspace, report: &reconcile::ApplyReport) {
     if report.outcomes.is_empty() && report.not_ready.is_empty() {
@@ -441,9 +489,11 @@ fn watch_contexts(
 /// resync after every reconnect (events may have been missed).
 async fn watch_podman(engine: Engine, workspace_id: String, tx: mpsc::Sender<Trigger>) {
     let labels = vec![format!("{WORKSPACE}={workspace_id}")];
+    // Capped at 2 s (2.4 s with jitter): a Podman that comes back is followed, and
+    // everything resynced, within about 3 s of its return.
     let mut backoff = Backoff::new(
         Duration::from_millis(100),
-        Duration::from_secs(5),
+        Duration::from_secs(2),
         0x5DEE_CE66,
     );
     // The controller resyncs fully when it starts; after a reconnect, events may have
@@ -464,10 +514,12 @@ async fn watch_podman(engine: Engine, workspace_id: String, tx: mpsc::Sender<Tri
                     if !LIFECYCLE_EVENTS.contains(&event.action.as_str()) {
                         continue;
                     }
+                    // `run`'s containers are nobody's declaration: nothing to reconcile.
                     let kind = event
                         .attributes
                         .get(KIND)
-                        .and_then(|k| k.parse::<Kind>().ok());
+                        .and_then(|k| k.parse::<Kind>().ok())
+                        .filter(|k| *k != Kind::Run);
                     if let (Some(kind), Some(name)) = (kind, event.attributes.get(NAME))
                         && tx
                             .send(Trigger::Object(Key::new(kind, name.clone())))

@@ -109,25 +109,31 @@ impl Schedule {
         Some(due)
     }
 
-    /// When to look again, at the latest; `queue_due` is the queue's next timer, and `queued`
-    /// whether keys are ready now.
+    /// When to look again: the earliest moment something is wanted, but never before the
+    /// files are quiet and the events settled (or their maximum waits ran out), so that a
+    /// burst of saves or events is slept through, not spun through. `queue_due` is the
+    /// queue's next timer, and `queued` whether keys are ready now.
     pub fn wake_at(&self, now: Instant, queue_due: Option<Instant>, queued: bool) -> Instant {
-        let mut wake = self.next_resync;
-        let mut at = |t: Option<Instant>| {
-            if let Some(t) = t {
-                wake = wake.min(t);
+        let quiet_at = match (self.last_file_event, self.burst_began) {
+            (Some(last), Some(began)) => {
+                (last + self.options.debounce).min(began + self.options.debounce_max)
             }
+            (Some(last), None) => last + self.options.debounce,
+            _ => now,
         };
-        at(queue_due);
-        at(self.last_file_event.map(|t| t + self.options.debounce));
-        at(self.burst_began.map(|t| t + self.options.debounce_max));
-        if queued || self.full_resync || self.files_changed {
-            at(Some(
-                self.last_event.map_or(now, |t| t + self.options.settle),
-            ));
-            at(self.events_began.map(|t| t + self.options.settle_max));
-        }
-        wake
+        let settled_at = match (self.last_event, self.events_began) {
+            (Some(last), Some(began)) => {
+                (last + self.options.settle).min(began + self.options.settle_max)
+            }
+            (Some(last), None) => last + self.options.settle,
+            _ => now,
+        };
+        let wanted_at = if queued || self.full_resync || self.files_changed {
+            now
+        } else {
+            queue_due.map_or(self.next_resync, |t| t.min(self.next_resync))
+        };
+        wanted_at.max(quiet_at).max(settled_at)
     }
 }
 
@@ -210,6 +216,36 @@ mod tests {
         schedule.file_changed(t);
         assert_eq!(schedule.due(t + Duration::from_millis(50), false), None);
         assert!(schedule.due(t + options.debounce, false).is_some());
+    }
+
+    /// Between inputs the loop sleeps until a pass can run: never a wake-up time in the past
+    /// while a debounce or settle window is open (that would spin).
+    #[test]
+    fn the_loop_sleeps_through_open_windows_instead_of_spinning() {
+        let options = ControllerOptions::default();
+        let start = Instant::now();
+        let mut schedule = Schedule::new(start, options);
+        let _ = schedule.due(start, false);
+        let t = start + Duration::from_secs(1);
+        schedule.file_changed(t);
+        let now = t + Duration::from_millis(10);
+        assert_eq!(schedule.due(now, false), None);
+        assert_eq!(schedule.wake_at(now, None, false), t + options.debounce);
+
+        schedule.event(now);
+        let soon = now + Duration::from_millis(5);
+        // Keys are queued, but the events have not settled: wake when they do.
+        assert_eq!(schedule.due(soon, true), None);
+        let wake = schedule.wake_at(soon, Some(start), true);
+        assert!(wake > soon, "{:?}", wake - soon);
+        assert_eq!(wake, t + options.debounce);
+        // Nothing wanted: the next timer or the resync.
+        let _ = schedule.due(t + Duration::from_secs(2), true);
+        let idle = t + Duration::from_secs(3);
+        assert_eq!(
+            schedule.wake_at(idle, Some(idle + Duration::from_secs(7)), false),
+            idle + Duration::from_secs(7)
+        );
     }
 
     #[test]

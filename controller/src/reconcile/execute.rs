@@ -503,14 +503,18 @@ async fn dependencies_ready(ctx: &Ctx, s: &DesiredSandbox) -> Result<(), ActionE
         };
         loop {
             // Made or restarted earlier in this apply: found again by name.
-            let container = ctx
+            let found = ctx
                 .engine
                 .find_owned_by_name(&ctx.ownership, &d.container_name, Operation::ExecCreate)
-                .await?
-                .map(|(_, c)| c);
-            if let Some(c) = container
-                && matches!(run_probe(&ctx.engine, &c, probe).await, Ok(0))
-            {
+                .await?;
+            // A dependency that does not run will not become ready while this apply waits
+            // (nothing else may start it meanwhile): waiting for it would only hold the
+            // workspace until the deadline.
+            let Some((details, c)) = found.filter(|(d, _)| d.state.is_running()) else {
+                return Err(not_ready());
+            };
+            let _ = details;
+            if matches!(run_probe(&ctx.engine, &c, probe).await, Ok(0)) {
                 ctx.ready.lock().await.insert(dependency.clone());
                 break;
             }

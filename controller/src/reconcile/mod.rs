@@ -59,6 +59,9 @@ pub struct ApplyOptions {
     pub invalid: BTreeMap<Key, String>,
     /// Who is writing, as other writers are told while they wait (`apply` when empty).
     pub writer: &'static str,
+    /// The caller holds the workspace's writer lock already (it took it before it loaded the
+    /// declarations, so that they are current); otherwise apply takes it.
+    pub lock_held: bool,
     /// How sandboxes that keep exiting are restarted (kubelet's numbers by default).
     pub crash_loop: restarts::CrashLoopPolicy,
 }
@@ -70,8 +73,14 @@ impl ApplyOptions {
         })
     }
 
+    /// What concerns the selected objects only (all of them without a selection): their
+    /// actions, and the objects that wait or back off among them.
     fn restrict(&self, mut plan: Plan) -> Plan {
         plan.actions.retain(|a| self.keep(a));
+        if let Some(only) = &self.only {
+            plan.blocked.retain(|b| only.contains(&b.key));
+            plan.crash_loops.retain(|c| only.contains(&c.key));
+        }
         plan
     }
 }
@@ -209,7 +218,7 @@ pub async fn apply(
     };
 
     // One writer at a time: a second apply (or the controller's pass) waits for this one.
-    let _writer_lock = if options.dry_run {
+    let _writer_lock = if options.dry_run || options.lock_held {
         None
     } else {
         let role = if options.writer.is_empty() {
@@ -217,7 +226,11 @@ pub async fn apply(
         } else {
             options.writer
         };
-        let deadline = options.timeout.map(|t| started + t);
+        let deadline = match (options.timeout, options.readiness) {
+            (Some(t), _) => Some(started + t),
+            (None, Readiness::Wait) => Some(started + DEFAULT_WAIT),
+            _ => None,
+        };
         Some(
             WriterLock::acquire(&dir, role, deadline, |holder| {
                 observer.waiting_for_writer(holder)
@@ -291,6 +304,7 @@ pub async fn apply(
         let failed = round.iter().any(|o| o.result.is_err());
         count_restarts(
             &round,
+            &desired,
             &observed,
             options.crash_loop,
             &mut restarts,
@@ -327,6 +341,11 @@ pub async fn apply(
         for (key, reason) in not_ready {
             findings.not_ready.insert(key, reason);
         }
+        if options.readiness == Readiness::Wait {
+            // Minutes may have passed: the statuses say what is there now.
+            observed = observe::observe(engine, &ownership, &desired).await?;
+            observed.restarts = restarts.clone();
+        }
     }
     let not_ready: Vec<(Key, String)> = findings
         .not_ready
@@ -357,6 +376,14 @@ pub async fn apply(
         Err(e) => warnings.push(format!("could not sweep leftover `run` containers: {e}")),
     }
     if let Some(store) = &journal.store {
+        if declarations.complete
+            && let Ok(store) = store.lock()
+        {
+            let names: Vec<&str> = desired.sandboxes.keys().map(String::as_str).collect();
+            if let Err(e) = store.forget_restarts_except(&names) {
+                warnings.push(format!("could not forget removed sandboxes' restarts: {e}"));
+            }
+        }
         remember_last_valid(store, declarations, &mut warnings);
         sweep_sessions(engine, &ownership, store).await;
         sync_registry(store, &observed, &mut warnings);
@@ -382,6 +409,7 @@ pub async fn apply(
 /// lengthens the back-off); a new container starts over.
 fn count_restarts(
     round: &[ActionOutcome],
+    desired: &Desired,
     observed: &Observed,
     policy: restarts::CrashLoopPolicy,
     records: &mut BTreeMap<String, restarts::RestartRecord>,
@@ -391,13 +419,18 @@ fn count_restarts(
         let name = &outcome.action.key.name;
         let record = match &outcome.action.op {
             Op::Start => {
-                let Some(c) = observed.sandboxes.get(name).and_then(|cs| cs.first()) else {
+                let container_name = desired.sandboxes.get(name).map(|s| &s.container_name);
+                let Some(c) = observed.sandboxes.get(name).and_then(|cs| {
+                    cs.iter()
+                        .find(|c| Some(&c.container_name) == container_name)
+                }) else {
                     continue;
                 };
                 Some(restarts::after_restart(
                     records.get(name),
                     &c.id,
                     c.exit,
+                    crate::timefmt::unix_now(),
                     policy,
                 ))
             }

@@ -1015,6 +1015,7 @@ mod tests {
                 backoff_ms: 10_000,
                 last_exit_code: Some(1),
                 last_finished_at: Some(980),
+                restarted_at: None,
             },
         );
         let p = plan(&d, &o, PlanOptions::default());

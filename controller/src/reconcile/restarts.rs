@@ -41,6 +41,9 @@ pub struct RestartRecord {
     pub last_exit_code: Option<i64>,
     /// Seconds since the Unix epoch.
     pub last_finished_at: Option<i64>,
+    /// When pocket-dock last started it, on this machine's clock (seconds since the epoch).
+    #[serde(default)]
+    pub restarted_at: Option<i64>,
 }
 
 /// How a container ended, as Podman reports it (seconds since the Unix epoch).
@@ -62,25 +65,45 @@ pub enum Decision {
     },
 }
 
+/// How long the container ran before it exited, by the engine's clock alone (so that a
+/// skew between the engine's clock and this one cancels out).
+fn ran(exit: Exit) -> Option<i64> {
+    match (exit.started_at, exit.finished_at) {
+        (Some(s), Some(f)) if f >= s => Some(f - s),
+        _ => None,
+    }
+}
+
 /// The current delay for `container_id`, or zero: no record, another container's record,
 /// or a run long enough to start over.
 fn current_backoff(
     record: Option<&RestartRecord>,
     container_id: &str,
     exit: Exit,
+    now: i64,
     policy: CrashLoopPolicy,
 ) -> Duration {
     let Some(record) = record.filter(|r| r.container_id == container_id) else {
         return Duration::ZERO;
     };
-    let ran = match (exit.started_at, exit.finished_at) {
-        (Some(s), Some(f)) if f >= s => Some(Duration::from_secs((f - s).unsigned_abs())),
-        _ => None,
-    };
-    if ran.is_some_and(|r| r >= policy.reset_after) {
+    // Without the engine's times, the time since the last start is an upper bound.
+    let ran = ran(exit).or_else(|| record.restarted_at.map(|r| now - r));
+    let reset = i64::try_from(policy.reset_after.as_secs()).unwrap_or(i64::MAX);
+    if ran.is_some_and(|r| r >= reset) {
         return Duration::ZERO;
     }
     Duration::from_millis(record.backoff_ms)
+}
+
+/// When the container exited, on this machine's clock: when it was last started here, plus
+/// how long it ran by the engine's clock; without a start time of ours, the engine's exit
+/// time (never later than now).
+fn exited_at(record: Option<&RestartRecord>, exit: Exit, now: i64) -> i64 {
+    match (record.and_then(|r| r.restarted_at), ran(exit)) {
+        (Some(restarted), Some(ran)) => restarted.saturating_add(ran).min(now),
+        (Some(restarted), None) => restarted,
+        (None, _) => exit.finished_at.map_or(now, |f| f.min(now)),
+    }
 }
 
 /// Decides for an exited container that should run, at `now` (seconds since the epoch).
@@ -91,12 +114,12 @@ pub fn decide(
     now: i64,
     policy: CrashLoopPolicy,
 ) -> Decision {
-    let backoff = current_backoff(record, container_id, exit, policy);
+    let backoff = current_backoff(record, container_id, exit, now, policy);
     if backoff.is_zero() {
         return Decision::StartNow;
     }
-    // Without an exit time (an engine that does not say), wait from now: never spin.
-    let finished = exit.finished_at.unwrap_or(now);
+    let record = record.filter(|r| r.container_id == container_id);
+    let finished = exited_at(record, exit, now);
     let due = finished.saturating_add(i64::try_from(backoff.as_secs()).unwrap_or(i64::MAX));
     if now >= due {
         Decision::StartNow
@@ -108,14 +131,15 @@ pub fn decide(
     }
 }
 
-/// The record after `container_id` was started again following `exit`.
+/// The record after `container_id` was started again at `now` following `exit`.
 pub fn after_restart(
     record: Option<&RestartRecord>,
     container_id: &str,
     exit: Exit,
+    now: i64,
     policy: CrashLoopPolicy,
 ) -> RestartRecord {
-    let backoff = current_backoff(record, container_id, exit, policy);
+    let backoff = current_backoff(record, container_id, exit, now, policy);
     let next = if backoff.is_zero() {
         policy.initial
     } else {
@@ -130,6 +154,7 @@ pub fn after_restart(
         backoff_ms: u64::try_from(next.as_millis()).unwrap_or(u64::MAX),
         last_exit_code: exit.code,
         last_finished_at: exit.finished_at,
+        restarted_at: Some(now),
     }
 }
 
@@ -164,6 +189,7 @@ mod tests {
                         record.as_ref(),
                         ID,
                         exit(started, finished),
+                        now,
                         policy,
                     ));
                     starts.push(now);
@@ -200,7 +226,7 @@ mod tests {
             decide(Some(&record), ID, long_run, 600, policy),
             Decision::StartNow
         );
-        let next = after_restart(Some(&record), ID, long_run, policy);
+        let next = after_restart(Some(&record), ID, long_run, 600, policy);
         assert_eq!(next.backoff_ms, 10_000);
         assert_eq!(next.restart_count, 8);
 
@@ -228,8 +254,55 @@ mod tests {
             Decision::StartNow
         );
         assert_eq!(
-            after_restart(Some(&record), ID, exit(0, 1), policy).restart_count,
+            after_restart(Some(&record), ID, exit(0, 1), 1, policy).restart_count,
             1
+        );
+    }
+
+    /// The engine's clock may differ from this one (a remote socket, a VM): the wait is
+    /// measured from our own start time plus how long the engine says it ran.
+    #[test]
+    fn a_skewed_engine_clock_neither_spins_nor_stalls_the_backoff() {
+        let policy = CrashLoopPolicy::default();
+        for skew in [-600, 0, 600] {
+            let record = RestartRecord {
+                container_id: ID.into(),
+                restart_count: 1,
+                backoff_ms: 20_000,
+                restarted_at: Some(1000),
+                ..RestartRecord::default()
+            };
+            // Started by us at 1000, ran 2 s by the engine's (skewed) clock.
+            let e = exit(1000 + skew, 1002 + skew);
+            assert_eq!(
+                decide(Some(&record), ID, e, 1005, policy),
+                Decision::Wait {
+                    after: Duration::from_secs(17),
+                    backoff: Duration::from_secs(20)
+                },
+                "skew {skew}"
+            );
+            assert_eq!(
+                decide(Some(&record), ID, e, 1022, policy),
+                Decision::StartNow
+            );
+        }
+        // An engine that reports no times at all: from our start, not from every look.
+        let record = RestartRecord {
+            container_id: ID.into(),
+            restart_count: 1,
+            backoff_ms: 10_000,
+            restarted_at: Some(1000),
+            ..RestartRecord::default()
+        };
+        let unknown = Exit::default();
+        assert!(matches!(
+            decide(Some(&record), ID, unknown, 1004, policy),
+            Decision::Wait { .. }
+        ));
+        assert_eq!(
+            decide(Some(&record), ID, unknown, 1010, policy),
+            Decision::StartNow
         );
     }
 }
