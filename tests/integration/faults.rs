@@ -6,28 +6,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::controller::{Running, running, until};
-use crate::support::workspace::{TestWorkspace, sandbox};
+use crate::support::workspace::{TestWorkspace, actions, sandbox};
 use crate::support::{Mode, Podman};
 
 fn read(ws: &TestWorkspace, rel: &str) -> String {
     std::fs::read_to_string(ws.path(rel)).unwrap_or_default()
-}
-
-/// The actions of `--output json` lines, as `op Kind/name` (`FAILED` appended on failure).
-fn actions(values: &[serde_json::Value]) -> Vec<String> {
-    values
-        .iter()
-        .filter(|v| v["event"] == "action")
-        .map(|v| {
-            format!(
-                "{} {}/{}{}",
-                v["action"]["op"].as_str().unwrap_or_default(),
-                v["kind"].as_str().unwrap_or_default(),
-                v["name"].as_str().unwrap_or_default(),
-                if v["ok"] == true { "" } else { " FAILED" }
-            )
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -111,11 +94,7 @@ async fn wait_is_honest_about_readiness_and_kills_hanging_probes() {
     let (run, out) = ws.pd_json(&["apply", "--wait", "--timeout", "3s"]);
     assert_eq!(run.code, Some(5), "{}", run.stderr_text());
     assert_eq!(
-        {
-            let mut a = actions(&out);
-            a.sort();
-            a
-        },
+        actions(&out),
         ["create Sandbox/hang", "create Sandbox/never"],
         "created, not failed"
     );
@@ -146,29 +125,7 @@ async fn wait_is_honest_about_readiness_and_kills_hanging_probes() {
     );
 
     // Every probe attempt that outlived its timeout was killed in the sandbox.
-    let c = podman
-        .engine()
-        .find_owned_by_name(
-            &ws.ownership(),
-            &ws.ownership()
-                .container_name(pocket_dock_spec::Kind::Sandbox, "hang"),
-            pocket_dock::engine::Operation::ExecCreate,
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .1;
-    let ps = podman
-        .engine()
-        .exec_run(
-            &c,
-            &pocket_dock::engine::ExecConfig::new(["ps", "-o", "args"]),
-            pocket_dock::engine::ExecOutput::new().capture(),
-            Some(Duration::from_secs(10)),
-        )
-        .await
-        .unwrap();
-    let listing = String::from_utf8_lossy(&ps.stdout.bytes).to_string();
+    let (_, listing) = ws.exec(podman, "hang", &["ps", "-o", "args"]).await;
     assert!(
         !listing.contains("sleep 37"),
         "probes left behind:\n{listing}"
@@ -280,28 +237,10 @@ async fn apply_killed_at_random_moments_fifty_times_still_converges_exactly() {
     // Kills land anywhere in an apply: its start, its removals, its creates, its statuses.
     let span = u64::try_from(first.elapsed.as_millis()).unwrap().max(500) * 13 / 10;
     // Data in the volume, which every kill must leave alone.
-    let (_, c) = podman
-        .engine()
-        .find_owned_by_name(
-            &ws.ownership(),
-            &ws.ownership()
-                .container_name(pocket_dock_spec::Kind::Sandbox, "s0"),
-            pocket_dock::engine::Operation::ExecCreate,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let wrote = podman
-        .engine()
-        .exec_run(
-            &c,
-            &pocket_dock::engine::ExecConfig::new(["sh", "-c", "echo precious > /keep/data"]),
-            pocket_dock::engine::ExecOutput::new(),
-            Some(Duration::from_secs(10)),
-        )
-        .await
-        .unwrap();
-    assert_eq!(wrote.exit_code, 0);
+    let (wrote, _) = ws
+        .exec(podman, "s0", &["sh", "-c", "echo precious > /keep/data"])
+        .await;
+    assert_eq!(wrote, 0);
 
     let mut random = Lcg(0x5EED_0F0D_DB17);
     let mut killed_mid_run = 0;
@@ -345,28 +284,8 @@ async fn apply_killed_at_random_moments_fifty_times_still_converges_exactly() {
     );
     let (_, again) = ws.pd_json(&["apply"]);
     assert!(actions(&again).is_empty(), "converged: {again:?}");
-    let (_, c) = podman
-        .engine()
-        .find_owned_by_name(
-            &ws.ownership(),
-            &ws.ownership()
-                .container_name(pocket_dock_spec::Kind::Sandbox, "s9"),
-            pocket_dock::engine::Operation::ExecCreate,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let read = podman
-        .engine()
-        .exec_run(
-            &c,
-            &pocket_dock::engine::ExecConfig::new(["cat", "/keep/data"]),
-            pocket_dock::engine::ExecOutput::new().capture(),
-            Some(Duration::from_secs(10)),
-        )
-        .await
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&read.stdout.bytes), "precious\n");
+    let (_, data) = ws.exec(podman, "s9", &["cat", "/keep/data"]).await;
+    assert_eq!(data, "precious\n");
     ws.pd_ok(&["delete", "--all"]);
 }
 

@@ -6,26 +6,8 @@ use std::time::Duration;
 use pocket_dock::engine::{ExecConfig, ExecOutput, OwnedContainer};
 use pocket_dock_spec::Kind;
 
-use crate::support::workspace::TestWorkspace;
+use crate::support::workspace::{TestWorkspace, actions};
 use crate::support::{Mode, Podman};
-
-fn actions(values: &[serde_json::Value]) -> Vec<String> {
-    let mut done: Vec<String> = values
-        .iter()
-        .filter(|v| v["event"] == "action")
-        .map(|v| {
-            format!(
-                "{} {}/{}{}",
-                v["action"]["op"].as_str().unwrap(),
-                v["kind"].as_str().unwrap(),
-                v["name"].as_str().unwrap(),
-                if v["ok"] == true { "" } else { " FAILED" }
-            )
-        })
-        .collect();
-    done.sort();
-    done
-}
 
 /// Applies and insists on exit 0; returns the sorted actions.
 fn apply_ok(ws: &TestWorkspace) -> Vec<String> {

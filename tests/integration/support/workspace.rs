@@ -120,6 +120,35 @@ impl TestWorkspace {
         out
     }
 
+    /// Runs `argv` in `sandbox`'s container through the engine: (exit code, stdout).
+    pub async fn exec(&self, podman: &Podman, sandbox: &str, argv: &[&str]) -> (i64, String) {
+        let own = self.ownership();
+        let (_, c) = podman
+            .engine()
+            .find_owned_by_name(
+                &own,
+                &own.container_name(pocket_dock_spec::Kind::Sandbox, sandbox),
+                pocket_dock::engine::Operation::ExecCreate,
+            )
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no container for Sandbox/{sandbox}"));
+        let result = podman
+            .engine()
+            .exec_run(
+                &c,
+                &pocket_dock::engine::ExecConfig::new(argv.iter().copied()),
+                pocket_dock::engine::ExecOutput::new().capture(),
+                Some(std::time::Duration::from_secs(20)),
+            )
+            .await
+            .unwrap();
+        (
+            result.exit_code,
+            String::from_utf8_lossy(&result.stdout.bytes).into_owned(),
+        )
+    }
+
     /// Object name to container id, requiring exactly one running container each.
     pub async fn running_ids(&self, podman: &Podman) -> BTreeMap<String, String> {
         self.sandboxes(podman)
@@ -161,4 +190,24 @@ pub fn sandbox(name: &str, extra: &str) -> String {
 /// A host port unlikely to clash with other test runs: 20000 + 10 x (pid mod 4000) + `n`.
 pub fn port(n: u16) -> u16 {
     20000 + (std::process::id() % 4000) as u16 * 10 + n
+}
+
+/// The actions of `--output json` lines, as `op Kind/name`, with ` FAILED` on a failure,
+/// sorted.
+pub fn actions(values: &[serde_json::Value]) -> Vec<String> {
+    let mut done: Vec<String> = values
+        .iter()
+        .filter(|v| v["event"] == "action")
+        .map(|v| {
+            format!(
+                "{} {}/{}{}",
+                v["action"]["op"].as_str().unwrap_or_default(),
+                v["kind"].as_str().unwrap_or_default(),
+                v["name"].as_str().unwrap_or_default(),
+                if v["ok"] == true { "" } else { " FAILED" }
+            )
+        })
+        .collect();
+    done.sort();
+    done
 }
