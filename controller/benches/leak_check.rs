@@ -135,7 +135,12 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let left_ours = processes_with(&binary.display().to_string());
-    let left_conmon = processes_with("conmon");
+    let store = std::env::var("BENCH_STORE").unwrap_or_default();
+    let conmons_early = ConmonCount::now(&store);
+    // Podman keeps an exec session's conmon for its exit_command_delay (5 s by
+    // default); a second look tells that apart from a leak.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let conmons_late = ConmonCount::now(&store);
 
     println!(
         "{CYCLES} cycles (create, start, exec `true`, remove) in {:.0} s, a controller running on the same workspace",
@@ -158,10 +163,34 @@ async fn main() {
         println!("    {p}");
     }
     println!(
-        "conmon processes on the machine afterwards: {}",
-        left_conmon.len()
+        "conmon processes of this store 2 s after the last cycle: {} ({} of exec sessions); 10 s after: {} ({} of exec sessions); on the machine: {}",
+        conmons_early.of_store,
+        conmons_early.of_exec,
+        conmons_late.of_store,
+        conmons_late.of_exec,
+        conmons_late.on_machine
     );
-    for p in &left_conmon {
-        println!("    {p}");
+}
+
+/// Podman's conmon processes, counted rather than listed: the bench reports
+/// whether they go away, not their command lines.
+struct ConmonCount {
+    of_store: usize,
+    of_exec: usize,
+    on_machine: usize,
+}
+
+impl ConmonCount {
+    fn now(store: &str) -> Self {
+        let all = processes_with("conmon");
+        let ours: Vec<&String> = all
+            .iter()
+            .filter(|p| store.is_empty() || p.contains(store))
+            .collect();
+        Self {
+            of_store: ours.len(),
+            of_exec: ours.iter().filter(|p| p.contains("--exec")).count(),
+            on_machine: all.len(),
+        }
     }
 }
