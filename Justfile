@@ -8,7 +8,7 @@ default:
 demo:
     ./scripts/demo.sh
 
-# everything CI runs: fmt check, clippy, unit and real-Podman integration tests
+# everything CI runs: fmt check, clippy, unit and real-Podman integration tests (4.3 and 5.8)
 test:
     ./scripts/test.sh
 
@@ -28,3 +28,8 @@ bench:
 # leak check: 1,000 create/exec/remove cycles beside a running controller
 leak-check:
     BENCH_ONLY=leak ./scripts/bench.sh
+
+# the compatibility matrix: the integration suite on Podman 4.3, 5.4, 5.8 and Docker Engine
+# 20.10, 26 (or one of them); `all` writes docs/compatibility.md
+compat ENGINE="all" *ARGS:
+    ./scripts/compat.sh {{ENGINE}} {{ARGS}}

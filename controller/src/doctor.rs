@@ -1,8 +1,10 @@
-//! `doctor`: which socket, which Podman, rootless or not, and what to fix.
+//! `doctor`: which socket, which engine, rootless or not, what the engine can do (its
+//! capability table), and what to fix.
 
 use crate::engine::socket::{self, EnvSnapshot, SocketChoice};
 use crate::engine::{
-    Category, Engine, EngineConfig, EngineError, ServerInfo, ServerVersion, Timeouts,
+    Category, Engine, EngineConfig, EngineError, EngineKind, EngineProfile, ServerInfo,
+    ServerVersion, Timeouts,
 };
 use crate::error::ExitCode;
 
@@ -28,6 +30,8 @@ pub struct DoctorReport {
     pub socket: Option<SocketChoice>,
     pub version: Option<ServerVersion>,
     pub info: Option<ServerInfo>,
+    /// The engine's kind, version and capability table (what `apply` checks against).
+    pub engine: Option<EngineProfile>,
     pub checks: Vec<Check>,
     /// How the process should exit: 0 healthy, 3 unreachable, 4 otherwise broken.
     #[serde(skip)]
@@ -63,6 +67,7 @@ pub async fn diagnose(host: Option<&str>, env: &EnvSnapshot, timeouts: Timeouts)
         socket: None,
         version: None,
         info: None,
+        engine: None,
         checks: Vec::new(),
         exit: ExitCode::Success,
     };
@@ -121,13 +126,15 @@ pub async fn diagnose(host: Option<&str>, env: &EnvSnapshot, timeouts: Timeouts)
         fix: None,
     });
 
-    match engine.version().await {
-        Ok(version) => {
-            report.checks.push(server_check(&version));
+    match (engine.version().await, engine.profile().await) {
+        (Ok(version), Ok(profile)) => {
+            report.checks.push(server_check(&version, &profile));
             report.checks.push(api_check(&version));
+            report.checks.push(capabilities_check(&profile));
             report.version = Some(version);
+            report.engine = Some((*profile).clone());
         }
-        Err(err) => report.checks.push(fail("server", &err)),
+        (Err(err), _) | (_, Err(err)) => report.checks.push(fail("server", &err)),
     }
     match engine.info().await {
         Ok(info) => {
@@ -167,26 +174,65 @@ fn unreachable(mut report: DoctorReport, err: &EngineError) -> DoctorReport {
     report
 }
 
-fn server_check(version: &ServerVersion) -> Check {
-    if version.is_podman() {
-        Check {
+fn server_check(version: &ServerVersion, profile: &EngineProfile) -> Check {
+    let described = format!(
+        "{} {} ({}/{})",
+        version.product, version.version, version.os, version.arch
+    );
+    match profile.kind {
+        EngineKind::Podman | EngineKind::Docker if profile.tested => Check {
             name: "server",
             status: CheckStatus::Ok,
-            message: format!(
-                "{} {} ({}/{})",
-                version.product, version.version, version.os, version.arch
+            message: described,
+            fix: None,
+        },
+        EngineKind::Podman | EngineKind::Docker => Check {
+            name: "server",
+            status: CheckStatus::Warn,
+            message: format!("{described}: a version the compatibility matrix does not cover"),
+            fix: Some(
+                "carry on, and report what breaks; docs/compatibility.md lists the tested versions"
+                    .to_string(),
             ),
+        },
+        EngineKind::Other => Check {
+            name: "server",
+            status: CheckStatus::Warn,
+            message: format!("{described} is neither Podman nor Docker Engine"),
+            fix: Some(
+                "pocket-dock treats it as Docker Engine; point --host at Podman or Docker for a tested setup"
+                    .to_string(),
+            ),
+        },
+    }
+}
+
+/// One line for the whole table: what is missing, if anything. The table itself is in
+/// the report (`engine.capabilities`) and printed after the checks.
+fn capabilities_check(profile: &EngineProfile) -> Check {
+    let missing: Vec<&str> = profile
+        .capabilities
+        .iter()
+        .filter(|c| !c.available)
+        .map(|c| c.capability.as_str())
+        .collect();
+    if missing.is_empty() {
+        Check {
+            name: "features",
+            status: CheckStatus::Ok,
+            message: format!("all {} capabilities", profile.capabilities.len()),
             fix: None,
         }
     } else {
         Check {
-            name: "server",
+            name: "features",
             status: CheckStatus::Warn,
-            message: format!("{} {} is not Podman", version.product, version.version),
-            fix: Some(
-                "pocket-dock is built and tested for Podman; point --host at a Podman socket"
-                    .to_string(),
+            message: format!(
+                "{} lacks {}: declarations that need them are refused",
+                profile.describe(),
+                missing.join(", ")
             ),
+            fix: Some("see the capability table below for each one's fix".to_string()),
         }
     }
 }

@@ -58,6 +58,21 @@ pub enum Error {
     /// busy, corrupt and held, refused).
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The declarations need capabilities the engine lacks; nothing was changed.
+    #[error("{}", unsupported_message(.0))]
+    Unsupported(Vec<crate::requirements::Unmet>),
+}
+
+fn unsupported_message(unmet: &[crate::requirements::Unmet]) -> String {
+    let mut text = format!(
+        "the engine cannot do what the workspace declares ({} unmet need{}); nothing was changed",
+        unmet.len(),
+        if unmet.len() == 1 { "" } else { "s" }
+    );
+    for u in unmet {
+        text.push_str(&format!("\n  {u}"));
+    }
+    text
 }
 
 impl Error {
@@ -75,6 +90,7 @@ impl Error {
             }
             Error::WriterLock(_) => Category::Runtime.as_str(),
             Error::Store(_) => Category::Runtime.as_str(),
+            Error::Unsupported(_) => Category::Unsupported.as_str(),
             Error::Sandbox(crate::sandbox::SandboxError::Missing { .. }) => {
                 Category::NotFound.as_str()
             }
@@ -87,10 +103,12 @@ impl Error {
             Error::Engine(e) => match e.category() {
                 Category::Connection => ExitCode::EngineUnreachable,
                 Category::Timeout => ExitCode::TimedOut,
-                Category::InvalidInput => ExitCode::InvalidInput,
+                Category::InvalidInput | Category::Unsupported => ExitCode::InvalidInput,
                 Category::NotFound | Category::Conflict | Category::Runtime => ExitCode::Failed,
             },
-            Error::Workspace(_) | Error::Usage { .. } | Error::Image(_) => ExitCode::InvalidInput,
+            Error::Workspace(_) | Error::Usage { .. } | Error::Image(_) | Error::Unsupported(_) => {
+                ExitCode::InvalidInput
+            }
             Error::Interrupted => ExitCode::Interrupted,
             Error::WriterLock(crate::writer_lock::WriterLockError::TimedOut { .. }) => {
                 ExitCode::TimedOut
@@ -120,6 +138,10 @@ impl Error {
                 }
             }
             Error::Store(e) => e.hint(),
+            Error::Unsupported(_) => Some(
+                "`pocket-dock doctor` shows what this engine can do; see docs/compatibility.md"
+                    .to_string(),
+            ),
             Error::Usage { .. }
             | Error::Interrupted
             | Error::Lock(_)

@@ -16,6 +16,7 @@ pub mod lease;
 pub mod owned_files;
 pub mod procs;
 pub mod reconcile;
+pub mod requirements;
 pub mod run;
 pub mod sandbox;
 pub mod store;

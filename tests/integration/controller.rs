@@ -1,5 +1,7 @@
 //! The watching controller against real Podman.
 
+use crate::support::{Need, requires};
+use pocket_dock::engine::Capability;
 use std::time::{Duration, Instant};
 
 use crate::support::cli;
@@ -300,6 +302,15 @@ async fn a_crashed_controller_leaves_no_stale_lock() {
 
 #[tokio::test]
 async fn an_edit_in_a_build_context_rebuilds_the_image_and_moves_its_sandbox() {
+    if !requires(
+        "controller::an_edit_in_a_build_context_rebuilds_the_image_and_moves_its_sandbox",
+        Need::Engine(Capability::LoadOci),
+    ) || !requires(
+        "controller::an_edit_in_a_build_context_rebuilds_the_image_and_moves_its_sandbox",
+        Need::Engine(Capability::Build),
+    ) {
+        return;
+    }
     let podman = Podman::shared();
     let ws = TestWorkspace::new(podman);
     std::fs::create_dir_all(ws.path("ctx")).unwrap();

@@ -1,6 +1,8 @@
 //! Images and snapshots against real Podman, with no registry: the embedded base, the
 //! workshop chain, snapshots, and OCI archive round trips.
 
+use crate::support::{Need, requires};
+use pocket_dock::engine::Capability;
 use std::time::Duration;
 
 use pocket_dock::engine::{ExecConfig, ExecOutput, OwnedContainer};
@@ -67,6 +69,12 @@ async fn sh(ws: &TestWorkspace, podman: &Podman, sandbox: &str, script: &str) ->
 
 #[tokio::test]
 async fn the_embedded_base_has_the_same_digest_in_two_stores_and_runs_offline() {
+    if !requires(
+        "images::the_embedded_base_has_the_same_digest_in_two_stores_and_runs_offline",
+        Need::Engine(Capability::LoadOci),
+    ) {
+        return;
+    }
     let elsewhere = Podman::start(Mode::Rootful);
     let mut ids = Vec::new();
     for podman in [Podman::shared(), &elsewhere] {
@@ -102,6 +110,15 @@ async fn the_embedded_base_has_the_same_digest_in_two_stores_and_runs_offline() 
 
 #[tokio::test]
 async fn the_workshop_chain_rebuilds_only_what_changed_and_swaps_images_keeping_volumes() {
+    if !requires(
+        "images::the_workshop_chain_rebuilds_only_what_changed_and_swaps_images_keeping_volumes",
+        Need::Engine(Capability::LoadOci),
+    ) || !requires(
+        "images::the_workshop_chain_rebuilds_only_what_changed_and_swaps_images_keeping_volumes",
+        Need::Engine(Capability::Build),
+    ) {
+        return;
+    }
     let podman = Podman::shared();
     let ws = TestWorkspace::from_example(podman, "workshop", &[]);
     let first = apply_ok(&ws);
@@ -193,6 +210,15 @@ async fn the_workshop_chain_rebuilds_only_what_changed_and_swaps_images_keeping_
 
 #[tokio::test]
 async fn a_failed_build_names_its_step_and_blocks_only_its_dependants() {
+    if !requires(
+        "images::a_failed_build_names_its_step_and_blocks_only_its_dependants",
+        Need::Engine(Capability::LoadOci),
+    ) || !requires(
+        "images::a_failed_build_names_its_step_and_blocks_only_its_dependants",
+        Need::Engine(Capability::Build),
+    ) {
+        return;
+    }
     let podman = Podman::shared();
     let ws = TestWorkspace::new(podman);
     std::fs::create_dir_all(ws.path("bad")).unwrap();
@@ -233,6 +259,15 @@ async fn a_failed_build_names_its_step_and_blocks_only_its_dependants() {
 
 #[tokio::test]
 async fn a_snapshot_round_trips_a_file_and_leaves_its_source_untouched() {
+    if !requires(
+        "images::a_snapshot_round_trips_a_file_and_leaves_its_source_untouched",
+        Need::Engine(Capability::LoadOci),
+    ) || !requires(
+        "images::a_snapshot_round_trips_a_file_and_leaves_its_source_untouched",
+        Need::Engine(Capability::Commit),
+    ) {
+        return;
+    }
     let podman = Podman::shared();
     let ws = TestWorkspace::new(podman);
     ws.write(
@@ -327,6 +362,15 @@ async fn a_snapshot_round_trips_a_file_and_leaves_its_source_untouched() {
 
 #[tokio::test]
 async fn export_remove_import_gives_the_same_image_offline() {
+    if !requires(
+        "images::export_remove_import_gives_the_same_image_offline",
+        Need::Engine(Capability::LoadOci),
+    ) || !requires(
+        "images::export_remove_import_gives_the_same_image_offline",
+        Need::Engine(Capability::ExportOci),
+    ) {
+        return;
+    }
     let podman = Podman::shared();
     let ws = TestWorkspace::from_example(podman, "workshop", &[]);
     apply_ok(&ws);

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use crate::support::{Need, requires};
 use pocket_dock::engine::socket::{self, EnvSnapshot, SocketSource};
 use pocket_dock::engine::{
     ContainerConfig, Engine, EngineConfig, ExecConfig, ExecOutput, NetworkMode,
@@ -11,6 +12,12 @@ use crate::support::{Podman, TEST_IMAGE, cleanup, ownership};
 
 #[tokio::test]
 async fn rootless_service_is_discovered_and_fully_usable() {
+    if !requires(
+        "rootless::rootless_service_is_discovered_and_fully_usable",
+        Need::RootlessService,
+    ) {
+        return;
+    }
     let podman = Podman::rootless();
     let xdg = podman
         .xdg_runtime_dir
@@ -75,6 +82,12 @@ async fn rootless_service_is_discovered_and_fully_usable() {
 
 #[tokio::test]
 async fn apply_converges_against_a_rootless_service() {
+    if !requires(
+        "rootless::apply_converges_against_a_rootless_service",
+        Need::RootlessService,
+    ) {
+        return;
+    }
     use crate::support::workspace::{TestWorkspace, sandbox};
     let podman = Podman::rootless();
     let ws = TestWorkspace::new(podman);

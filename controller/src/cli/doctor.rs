@@ -30,6 +30,17 @@ pub async fn doctor(global: &GlobalArgs) -> Outcome {
                     out!("     {:<8} fix: {fix}", "");
                 }
             }
+            if let Some(engine) = &report.engine {
+                out!("");
+                out!("capabilities of {}:", engine.describe());
+                for c in &engine.capabilities {
+                    let mark = if c.available { "yes" } else { "no " };
+                    out!("  {mark} {:<16} {}", c.capability.as_str(), c.detail);
+                    if let Some(fix) = &c.fix {
+                        out!("      {:<16} fix: {fix}", "");
+                    }
+                }
+            }
         }
     }
     Ok(report.exit.code())

@@ -181,7 +181,7 @@ pub enum Command {
     /// Show the controller's events (-f to follow)
     Events(events::EventsArgs),
     /// Check every document under .pocket-dock/ and report all problems (exit 2 if any)
-    Validate,
+    Validate(validate::ValidateArgs),
     /// Print the JSON Schema, write all schemas to a folder, or check them for drift
     Schema(schema::SchemaArgs),
     /// Create .pocket-dock/ with an example Sandbox, a .gitignore and the schema
@@ -214,7 +214,7 @@ pub async fn dispatch(cli: Cli) -> Outcome {
         Command::Snapshot(args) => snapshot::snapshot(&cli.global, args).await,
         Command::Controller(args) => controller::controller(&cli.global, args).await,
         Command::Events(args) => events::events(&cli.global, args).await,
-        Command::Validate => validate::validate(&cli.global),
+        Command::Validate(args) => validate::validate(&cli.global, args).await,
         Command::Schema(args) => schema::schema(args),
         Command::Init => init::init(&cli.global),
         Command::Completions { shell } => {

@@ -1,16 +1,38 @@
 use pocket_dock::ExitCode;
+use pocket_dock::engine::{Engine, EngineProfile};
+use pocket_dock::requirements::{Unmet, requirements, unmet};
 use pocket_dock_spec::{Kind, load};
 
 use super::{GlobalArgs, Outcome, OutputFormat};
 
-pub fn validate(global: &GlobalArgs) -> Outcome {
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Also ask the engine what it can do, and report every declaration that needs a
+    /// capability it lacks (exit 2), at the file and line that declares it
+    #[arg(long)]
+    pub engine: bool,
+}
+
+pub async fn validate(global: &GlobalArgs, args: ValidateArgs) -> Outcome {
     let workspace = global.declared_workspace()?;
     let loaded = load(&workspace.root);
     let objects = &loaded.declarations.objects;
+    // The engine is asked only about valid declarations: an invalid file is the first fix.
+    let checked: Option<(std::sync::Arc<EngineProfile>, Vec<Unmet>)> =
+        if args.engine && loaded.is_valid() {
+            let engine = Engine::new(&global.engine_config()?)?;
+            let profile = engine.profile().await?;
+            let unmet = unmet(&requirements(objects), &profile);
+            Some((profile, unmet))
+        } else {
+            None
+        };
+    let unmet: &[Unmet] = checked.as_ref().map_or(&[], |(_, u)| u.as_slice());
+    let valid = loaded.is_valid() && unmet.is_empty();
     match global.output {
         OutputFormat::Json | OutputFormat::Yaml => {
-            let value = serde_json::json!({
-                "valid": loaded.is_valid(),
+            let mut value = serde_json::json!({
+                "valid": valid,
                 "root": workspace.root,
                 "files": loaded.declarations.files,
                 "objects": objects.iter().map(|o| serde_json::json!({
@@ -20,13 +42,35 @@ pub fn validate(global: &GlobalArgs) -> Outcome {
                 })).collect::<Vec<_>>(),
                 "diagnostics": loaded.diagnostics,
             });
+            if let Some((profile, unmet)) = &checked {
+                value["engine"] = serde_json::json!(**profile);
+                value["unsupported"] = serde_json::json!(unmet);
+            }
             out!("{value}");
         }
         OutputFormat::Text => {
             for diagnostic in &loaded.diagnostics {
                 err!("{diagnostic}");
             }
-            if loaded.is_valid() {
+            for u in unmet {
+                err!("{u}");
+            }
+            if let Some((profile, _)) = &checked {
+                for warning in &profile.warnings {
+                    err!("warning: {warning}");
+                }
+            }
+            if !unmet.is_empty() {
+                err!(
+                    "unsupported: {} declaration{} need{} what {} lacks (`pocket-dock doctor` shows its capabilities)",
+                    unmet.len(),
+                    if unmet.len() == 1 { "" } else { "s" },
+                    if unmet.len() == 1 { "s" } else { "" },
+                    checked
+                        .as_ref()
+                        .map_or_else(String::new, |(p, _)| p.describe()),
+                );
+            } else if loaded.is_valid() {
                 let count = |kind| objects.iter().filter(|o| o.kind == kind).count();
                 let summary: Vec<String> =
                     [Kind::Sandbox, Kind::Image, Kind::Snapshot, Kind::Volume]
@@ -65,7 +109,7 @@ pub fn validate(global: &GlobalArgs) -> Outcome {
             }
         }
     }
-    Ok(if loaded.is_valid() {
+    Ok(if valid {
         ExitCode::Success
     } else {
         ExitCode::InvalidInput

@@ -1,5 +1,6 @@
 //! Making images: Containerfile builds and container commits, through Podman's own API
-//! (its builds and commits are OCI images, whose ids survive an OCI archive round trip).
+//! (its builds and commits are OCI images, whose ids survive an OCI archive round trip),
+//! or Docker Engine's `/build` (classic builder) and `/commit`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
 
 use super::raw::{LIBPOD, RawBody, percent_encode};
-use super::{Engine, EngineError, Operation, OwnedContainer, Target};
+use super::{Capability, Engine, EngineError, Operation, OwnedContainer, Target};
 
 /// A build request: a context tarball that holds the Containerfile to use.
 #[derive(Debug, Clone)]
@@ -45,7 +46,8 @@ impl BuildLog {
     fn text(&mut self, image: &str, text: &str) {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             tracing::info!(target: "pocket_dock::build", image, "{line}");
-            if line.starts_with("STEP ") {
+            // Podman says `STEP 2/3: RUN …`, Docker's classic builder `Step 2/3 : RUN …`.
+            if line.starts_with("STEP ") || line.starts_with("Step ") {
                 self.step = Some(line.trim().to_string());
             }
             if self.tail.len() == OUTPUT_TAIL {
@@ -84,8 +86,9 @@ impl Engine {
     /// `BuildFailed` naming the failing step and the last lines of its output.
     pub async fn build_image(&self, request: &BuildRequest<'_>) -> Result<String, EngineError> {
         let op = Operation::ImageBuild;
+        let profile = self.require(Capability::Build, op).await?;
         let mut query = format!(
-            "t={}&dockerfile={}&rm=true&layers=true&pull=false&labels={}&buildargs={}",
+            "t={}&dockerfile={}&rm=true&labels={}&buildargs={}",
             percent_encode(request.tag),
             percent_encode(request.containerfile),
             percent_encode(&serde_json::to_string(request.labels).unwrap_or_default()),
@@ -94,7 +97,12 @@ impl Engine {
         if let Some(target) = request.target {
             query.push_str(&format!("&target={}", percent_encode(target)));
         }
-        let path = format!("{LIBPOD}/build?{query}");
+        // Docker's `/build` is its classic builder, which never pulls unless asked.
+        let path = if profile.is_podman() {
+            format!("{LIBPOD}/build?{query}&layers=true&pull=false")
+        } else {
+            format!("/build?{query}")
+        };
         let started = Instant::now();
         let lost = || EngineError::ConnectionLost {
             op,
@@ -156,8 +164,9 @@ impl Engine {
         labels: &BTreeMap<String, String>,
     ) -> Result<String, EngineError> {
         let op = Operation::ContainerCommit;
+        let profile = self.require(Capability::Commit, op).await?;
         let mut query = format!(
-            "container={}&repo={}&tag={}&format=oci&pause=false",
+            "container={}&repo={}&tag={}&pause=false",
             percent_encode(container.id()),
             percent_encode(repository),
             percent_encode(tag),
@@ -176,12 +185,25 @@ impl Engine {
             #[serde(rename = "Id")]
             id: String,
         }
+        // Podman: an OCI image. Docker: its own format, and a container config in the
+        // body (empty: keep the container's).
+        let (path, body) = if profile.is_podman() {
+            (
+                format!("{LIBPOD}/commit?{query}&format=oci"),
+                RawBody::Empty,
+            )
+        } else {
+            (
+                format!("/commit?{query}"),
+                RawBody::Bytes(b"{}", "application/json"),
+            )
+        };
         let committed: Committed = self
             .raw_json(
                 op,
                 "POST",
-                &format!("{LIBPOD}/commit?{query}"),
-                RawBody::Empty,
+                &path,
+                body,
                 Target::Container(container.id()),
                 self.timeouts
                     .request

@@ -547,10 +547,11 @@ impl Engine {
         // Ownership labels are applied last so that nothing can override them.
         all_labels.extend(ownership.labels_for(config.kind, &config.object_name));
 
+        let (entrypoint, cmd) = self.idle_for_engine(config).await?;
         let body = ContainerCreateBody {
             image: Some(config.image.clone()),
-            entrypoint: config.entrypoint.clone(),
-            cmd: config.cmd.clone(),
+            entrypoint,
+            cmd,
             env: Some(config.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             working_dir: config.workdir.clone(),
             user: config.user.clone(),
@@ -565,24 +566,84 @@ impl Engine {
             host_config: Some(config.host_config()),
             ..Default::default()
         };
-        let options = CreateContainerOptions {
-            name: Some(config.name.clone()),
-            ..Default::default()
+        let created = match self.create_named(config, body.clone()).await {
+            Err(EngineError::Conflict { message, .. }) if is_storage_leftover(&message) => {
+                // A create that was killed between Podman's storage and its database leaves
+                // a storage-only container holding the name (seen on Podman 5.x). The name
+                // is this workspace's own hash-derived one, so the leftover is ours: remove
+                // it from storage and create once more.
+                tracing::warn!(
+                    container = %config.name,
+                    "removing a storage-only leftover of an interrupted create"
+                );
+                self.remove_leftover_by_name(&config.name).await?;
+                self.create_named(config, body).await?
+            }
+            other => other?,
         };
-        let created = self
-            .call(
-                Operation::ContainerCreate,
-                Target::NewContainer {
-                    name: &config.name,
-                    image: &config.image,
-                },
-                self.docker.create_container(Some(options), body),
-            )
-            .await?;
         Ok(OwnedContainer {
             id: created.id,
             name: config.name.clone(),
         })
+    }
+
+    /// The entrypoint and command to send. An idle container is Podman's init in pause mode
+    /// (`/run/podman-init -P`, nothing needed from the image); Docker's init (tini) has no
+    /// pause mode, so there it idles in a shell loop under that init, which the image must
+    /// have (`sh` and `sleep`).
+    async fn idle_for_engine(
+        &self,
+        config: &ContainerConfig,
+    ) -> Result<(Option<Vec<String>>, Option<Vec<String>>), EngineError> {
+        let idle = config.init
+            && config.entrypoint.as_deref() == Some(&[PODMAN_INIT.to_string()][..])
+            && config.cmd.as_deref() == Some(&["-P".to_string()][..]);
+        if idle && !self.profile().await?.is_podman() {
+            let idle_loop = ["sh", "-c", "while :; do sleep 3600; done"];
+            return Ok((Some(idle_loop.map(String::from).to_vec()), None));
+        }
+        Ok((config.entrypoint.clone(), config.cmd.clone()))
+    }
+
+    async fn create_named(
+        &self,
+        config: &ContainerConfig,
+        body: ContainerCreateBody,
+    ) -> Result<bollard::models::ContainerCreateResponse, EngineError> {
+        let options = CreateContainerOptions {
+            name: Some(config.name.clone()),
+            ..Default::default()
+        };
+        self.call(
+            Operation::ContainerCreate,
+            Target::NewContainer {
+                name: &config.name,
+                image: &config.image,
+            },
+            self.docker.create_container(Some(options), body),
+        )
+        .await
+    }
+
+    /// Removes a container Podman knows only in its storage (no labels to check; callers
+    /// pass only names this workspace derives). Podman's remove falls back to storage.
+    async fn remove_leftover_by_name(&self, name: &str) -> Result<(), EngineError> {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: false,
+            ..Default::default()
+        };
+        match self
+            .call(
+                Operation::ContainerRemove,
+                Target::Container(name),
+                self.docker.remove_container(name, Some(options)),
+            )
+            .await
+        {
+            Ok(()) | Err(EngineError::ContainerNotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Starts a container; starting a running one is a no-op.
@@ -655,9 +716,25 @@ impl Engine {
     }
 }
 
+/// Podman's words for a name held by a container that is in its storage but not in its
+/// database ("an external entity", as buildah's are).
+fn is_storage_leftover(message: &str) -> bool {
+    message.contains("in use by an external entity")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_leftovers_are_told_from_live_name_conflicts() {
+        assert!(is_storage_leftover(
+            "creating container storage: the container name \"pd-s1-ad33c2ab\" is already in use by 30e8. You have to remove that container to be able to reuse that name: that name is already in use by an external entity"
+        ));
+        assert!(!is_storage_leftover(
+            "the container name \"pd-s1\" is already in use by 30e8. You have to remove that container to be able to reuse that name: that name is already in use"
+        ));
+    }
 
     #[test]
     fn podman_state_names_map_to_docker_states() {

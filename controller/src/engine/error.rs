@@ -9,6 +9,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::capabilities::Capability;
 use super::operation::Operation;
 
 /// Broad classes of failure; each maps to one documented exit code (see `crate::exit`).
@@ -27,6 +28,8 @@ pub enum Category {
     Runtime,
     /// An explicit timeout ran out.
     Timeout,
+    /// The engine lacks a capability the request needs (checked before anything changes).
+    Unsupported,
 }
 
 impl Category {
@@ -38,6 +41,7 @@ impl Category {
             Category::InvalidInput => "invalid-input",
             Category::Runtime => "runtime",
             Category::Timeout => "timeout",
+            Category::Unsupported => "unsupported",
         }
     }
 }
@@ -151,6 +155,16 @@ pub enum EngineError {
         after: Duration,
     },
 
+    #[error("{engine} cannot do {op}: it lacks {capability} ({detail})")]
+    Unsupported {
+        op: Operation,
+        capability: Capability,
+        /// `docker 20.10.24`.
+        engine: String,
+        detail: String,
+        fix: Option<String>,
+    },
+
     #[error("writing exec output of {id} failed")]
     OutputSink {
         id: String,
@@ -187,6 +201,7 @@ impl EngineError {
             | EngineError::Runtime { .. }
             | EngineError::OutputSink { .. } => Category::Runtime,
             EngineError::Timeout { .. } => Category::Timeout,
+            EngineError::Unsupported { .. } => Category::Unsupported,
         }
     }
 
@@ -202,7 +217,8 @@ impl EngineError {
             | EngineError::NotOwned { op, .. }
             | EngineError::InvalidInput { op, .. }
             | EngineError::Runtime { op, .. }
-            | EngineError::Timeout { op, .. } => *op,
+            | EngineError::Timeout { op, .. }
+            | EngineError::Unsupported { op, .. } => *op,
             EngineError::PullFailed { .. } => Operation::ImagePull,
             EngineError::BuildFailed { .. } => Operation::ImageBuild,
             EngineError::OutputSink { .. } => Operation::ExecStream,
@@ -212,7 +228,7 @@ impl EngineError {
     /// The container, exec session or image the failure is about, if any.
     pub fn subject(&self) -> Option<&str> {
         match self {
-            EngineError::Unreachable { .. } => None,
+            EngineError::Unreachable { .. } | EngineError::Unsupported { .. } => None,
             EngineError::ConnectionLost { id, .. }
             | EngineError::InvalidInput { id, .. }
             | EngineError::Runtime { id, .. }
@@ -265,6 +281,7 @@ impl EngineError {
                 "fix the Containerfile step shown above and apply again; `-v` streams the build"
                     .to_string(),
             ),
+            EngineError::Unsupported { fix, .. } => fix.clone(),
             EngineError::NotOwned { .. } => Some(
                 "pocket-dock only changes containers it created; rename or remove the other \
                  container yourself"

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 use super::raw::{LIBPOD, RawBody, percent_encode};
-use super::{Engine, EngineError, Operation, Ownership, Target};
+use super::{Capability, Engine, EngineError, Operation, Ownership, Target};
 
 /// Archives take as long as their size needs; this bounds a stuck transfer.
 const TRANSFER_TIME: Duration = Duration::from_secs(600);
@@ -24,6 +24,29 @@ impl Engine {
     }
 
     async fn load(&self, body: RawBody<'_>) -> Result<Vec<String>, EngineError> {
+        let op = Operation::ImageLoad;
+        let profile = self.require(Capability::LoadOci, op).await?;
+        if !profile.is_podman() {
+            // Docker answers with a JSON-lines progress stream naming what it loaded.
+            let (_, body) = self
+                .raw_exchange(
+                    op,
+                    "POST",
+                    "/images/load?quiet=1",
+                    body,
+                    Target::None,
+                    TRANSFER_TIME,
+                )
+                .await?;
+            return docker_loaded(&String::from_utf8_lossy(&body)).map_err(|message| {
+                EngineError::Runtime {
+                    op,
+                    id: None,
+                    status: None,
+                    message,
+                }
+            });
+        }
         #[derive(serde::Deserialize)]
         struct Loaded {
             #[serde(rename = "Names", default)]
@@ -31,7 +54,7 @@ impl Engine {
         }
         let loaded: Loaded = self
             .raw_json(
-                Operation::ImageLoad,
+                op,
                 "POST",
                 &format!("{LIBPOD}/images/load"),
                 body,
@@ -46,11 +69,17 @@ impl Engine {
     /// so a failed export never leaves a truncated archive under the final name).
     pub async fn export_image(&self, reference: &str, file: &Path) -> Result<(), EngineError> {
         let op = Operation::ImageExport;
+        let profile = self.require(Capability::ExportOci, op).await?;
         let started = Instant::now();
-        let path = format!(
-            "{LIBPOD}/images/{}/get?format=oci-archive",
-            percent_encode(reference)
-        );
+        // Docker 25 and later write OCI archives (with a docker manifest.json beside).
+        let path = if profile.is_podman() {
+            format!(
+                "{LIBPOD}/images/{}/get?format=oci-archive",
+                percent_encode(reference)
+            )
+        } else {
+            format!("/images/{}/get", percent_encode(reference))
+        };
         let partial = file.with_extension("partial");
         let io_error = |e: std::io::Error| EngineError::InvalidInput {
             op,
@@ -110,6 +139,32 @@ impl Engine {
     }
 }
 
+/// What Docker's `/images/load` stream says it loaded: `Loaded image: name` lines (or the
+/// id, for an image without a name); an `error` line is the failure.
+fn docker_loaded(stream: &str) -> Result<Vec<String>, String> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        stream: Option<String>,
+        error: Option<String>,
+    }
+    let mut names = Vec::new();
+    for item in serde_json::Deserializer::from_str(stream).into_iter::<Line>() {
+        let item = item.map_err(|e| format!("unexpected load progress from the engine: {e}"))?;
+        if let Some(error) = item.error {
+            return Err(error.trim().to_string());
+        }
+        for line in item.stream.iter().flat_map(|s| s.lines()) {
+            if let Some(name) = line
+                .strip_prefix("Loaded image: ")
+                .or_else(|| line.strip_prefix("Loaded image ID: "))
+            {
+                names.push(name.trim().to_string());
+            }
+        }
+    }
+    Ok(names)
+}
+
 impl Engine {
     /// Removes the image name `reference` only when the image it names carries
     /// `ownership`'s labels (checked right before), so a name that was moved to another
@@ -127,5 +182,21 @@ impl Engine {
             });
         }
         self.remove_image(reference).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::docker_loaded;
+
+    #[test]
+    fn docker_load_progress_names_the_images_or_fails_with_its_error() {
+        let ok = "{\"stream\":\"Loaded image: localhost/a:1\\n\"}\n{\"stream\":\"Loaded image ID: sha256:ab\\n\"}";
+        assert_eq!(
+            docker_loaded(ok).unwrap(),
+            ["localhost/a:1".to_string(), "sha256:ab".to_string()]
+        );
+        let bad = "{\"errorDetail\":{\"message\":\"unexpected EOF\"},\"error\":\"unexpected EOF\"}";
+        assert_eq!(docker_loaded(bad).unwrap_err(), "unexpected EOF");
     }
 }

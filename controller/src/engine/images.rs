@@ -178,10 +178,16 @@ impl Engine {
                             tracing::info!(target: "pocket_dock::engine", image = reference, "{status}");
                         }
                     }
-                    Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    // Podman 4 and Docker report a failed pull inside a 200 stream; Podman 5
+                    // answers it with an error status instead (500 for an unreachable
+                    // registry, 404 for an unknown image). Both are the same failure.
+                    Err(
+                        bollard::errors::Error::DockerStreamError { error: message }
+                        | bollard::errors::Error::DockerResponseServerError { message, .. },
+                    ) => {
                         return Err(EngineError::PullFailed {
                             reference: reference.to_string(),
-                            message: error,
+                            message,
                         });
                     }
                     Err(other) => {

@@ -9,6 +9,7 @@
 //! a restarted Podman service is picked up by the next call.
 
 mod builds;
+pub mod capabilities;
 mod containers;
 mod error;
 mod events;
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 use bollard::{ClientVersion, Docker};
 
 pub use builds::BuildRequest;
+pub use capabilities::{Capability, CapabilityState, EngineFacts, EngineKind, EngineProfile};
 pub use containers::{
     ContainerConfig, ContainerDetails, ContainerState, ContainerSummary, LogsRequest, MountConfig,
     NetworkMode, OwnedContainer, PODMAN_INIT, PortConfig, RemoveOutcome, RestartMode,
@@ -110,6 +112,8 @@ pub struct Engine {
     counters: Arc<Counters>,
     /// Set once the server turned out not to serve Podman's libpod API (Docker).
     compat_only: Arc<std::sync::atomic::AtomicBool>,
+    /// What the engine is and can do, read at the first call that needs it.
+    profile: Arc<tokio::sync::OnceCell<Arc<EngineProfile>>>,
 }
 
 /// What an API call is about; decides which "not found" a 404 means.
@@ -158,6 +162,7 @@ impl Engine {
             timeouts: config.timeouts,
             counters: Arc::default(),
             compat_only: Arc::default(),
+            profile: Arc::default(),
         })
     }
 

@@ -232,6 +232,28 @@ impl Engine {
         target: Target<'_>,
         time_limit: std::time::Duration,
     ) -> Result<T, EngineError> {
+        let (status, body) = self
+            .raw_exchange(op, method, path, body, target, time_limit)
+            .await?;
+        serde_json::from_slice(&body).map_err(|_| EngineError::Runtime {
+            op,
+            id: None,
+            status: Some(status),
+            message: "unexpected response from the Podman API".to_string(),
+        })
+    }
+
+    /// One request whose whole answer is read; a status of 300 or more is an error.
+    /// Returns the status and the body.
+    pub(crate) async fn raw_exchange(
+        &self,
+        op: Operation,
+        method: &str,
+        path: &str,
+        body: RawBody<'_>,
+        target: Target<'_>,
+        time_limit: std::time::Duration,
+    ) -> Result<(u16, Vec<u8>), EngineError> {
         let started = Instant::now();
         let lost = || EngineError::ConnectionLost {
             op,
@@ -262,12 +284,7 @@ impl Engine {
         if status >= 300 {
             return Err(self.status_error(op, target, status, &body));
         }
-        serde_json::from_slice(&body).map_err(|_| EngineError::Runtime {
-            op,
-            id: None,
-            status: Some(status),
-            message: "unexpected response from the Podman API".to_string(),
-        })
+        Ok((status, body))
     }
 
     /// Maps an error status of a raw request like bollard's errors are mapped.

@@ -1,5 +1,9 @@
-//! Service-level calls: ping, version, info.
+//! Service-level calls: ping, version, info, and the engine profile built from them.
 
+use std::sync::Arc;
+
+use super::capabilities::{EngineFacts, EngineProfile};
+use super::raw::LIBPOD;
 use super::{Engine, EngineError, Operation, Target};
 
 /// What the service says about itself.
@@ -55,6 +59,77 @@ impl Engine {
         })
     }
 
+    /// The engine's kind, version and capabilities, read at the first call and kept for the
+    /// life of this handle (and its clones). Its warnings are logged once, here.
+    pub async fn profile(&self) -> Result<Arc<EngineProfile>, EngineError> {
+        let profile = self
+            .profile
+            .get_or_try_init(|| async {
+                let profile = EngineProfile::derive(&self.facts().await?);
+                for warning in &profile.warnings {
+                    tracing::warn!(target: "pocket_dock::engine", "{warning}");
+                }
+                Ok::<_, EngineError>(Arc::new(profile))
+            })
+            .await?;
+        Ok(profile.clone())
+    }
+
+    /// Fails with `Unsupported` (before any request for `op` is made) when the engine lacks
+    /// `capability`.
+    pub async fn require(
+        &self,
+        capability: super::Capability,
+        op: Operation,
+    ) -> Result<Arc<EngineProfile>, EngineError> {
+        let profile = self.profile().await?;
+        match profile.state(capability) {
+            Some(state) if !state.available => Err(EngineError::Unsupported {
+                op,
+                capability,
+                engine: profile.describe(),
+                detail: state.detail.clone(),
+                fix: state.fix.clone(),
+            }),
+            _ => Ok(profile),
+        }
+    }
+
+    /// What the engine says about itself: `/version`, `/info`, and Podman's `/libpod/info`
+    /// for what only it reports (network backend, seccomp).
+    pub async fn facts(&self) -> Result<EngineFacts, EngineError> {
+        let version = self.version().await?;
+        let raw: RawInfo = self.raw_get_json(Operation::Info, "/info").await?;
+        let mut facts = EngineFacts {
+            product: version.product.clone(),
+            version: version.version.clone(),
+            api_version: version.api_version.clone(),
+            rootless: raw.rootless.unwrap_or(false)
+                || raw
+                    .security_options
+                    .iter()
+                    .any(|o| o.split(',').any(|part| part == "name=rootless")),
+            security_options: raw.security_options,
+            ..EngineFacts::default()
+        };
+        if version.is_podman() {
+            // Optional: an older Podman that answers differently keeps the defaults.
+            if let Ok(libpod) = self
+                .raw_get_json_at::<LibpodInfo>(Operation::Info, &format!("{LIBPOD}/info"))
+                .await
+            {
+                facts.network_backend = libpod.host.network_backend;
+                facts.dns_available = libpod
+                    .host
+                    .network_backend_info
+                    .and_then(|i| i.dns)
+                    .map(|dns| !dns.path.unwrap_or_default().is_empty());
+                facts.seccomp_enabled = libpod.host.security.and_then(|s| s.seccomp_enabled);
+            }
+        }
+        Ok(facts)
+    }
+
     /// Reads `/info` raw: Podman reports rootless mode as a top-level `Rootless` field that
     /// the Docker models do not have; Docker's rootless mode shows in `SecurityOptions`.
     pub async fn info(&self) -> Result<ServerInfo, EngineError> {
@@ -81,4 +156,34 @@ struct RawInfo {
     default_runtime: Option<String>,
     #[serde(rename = "Driver")]
     driver: Option<String>,
+}
+
+/// The parts of Podman's `/libpod/info` the profile uses.
+#[derive(Debug, serde::Deserialize)]
+struct LibpodInfo {
+    host: LibpodHost,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LibpodHost {
+    network_backend: Option<String>,
+    network_backend_info: Option<NetworkBackendInfo>,
+    security: Option<LibpodSecurity>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct NetworkBackendInfo {
+    dns: Option<DnsInfo>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct DnsInfo {
+    path: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LibpodSecurity {
+    seccomp_enabled: Option<bool>,
 }

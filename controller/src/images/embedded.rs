@@ -251,7 +251,12 @@ pub fn build(input: &BaseInput) -> Result<EmbeddedBase, ImageError> {
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "digest": manifest_digest,
             "size": manifest.len(),
-            "annotations": {"org.opencontainers.image.ref.name": tag},
+            // Podman names the image from the OCI ref name; Docker Engine (25 and later)
+            // from containerd's.
+            "annotations": {
+                "io.containerd.image.name": tag,
+                "org.opencontainers.image.ref.name": tag,
+            },
         }],
     }));
 

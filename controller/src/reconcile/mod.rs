@@ -183,6 +183,30 @@ impl Observer for Journal {
     }
 }
 
+/// Fails with every declared need the engine cannot meet (within `only`, when given).
+async fn refuse_unsupported(
+    engine: &Engine,
+    declarations: &Declarations,
+    only: Option<&BTreeSet<Key>>,
+) -> Result<(), Error> {
+    let objects: Vec<_> = declarations
+        .objects
+        .iter()
+        .filter(|o| only.is_none_or(|only| only.contains(&Key::new(o.kind, o.name()))))
+        .cloned()
+        .collect();
+    let needs = crate::requirements::requirements(&objects);
+    if needs.is_empty() {
+        return Ok(());
+    }
+    let unmet = crate::requirements::unmet(&needs, &*engine.profile().await?);
+    if unmet.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Unsupported(unmet))
+    }
+}
+
 /// Converges the workspace once. The declarations must be valid (the caller checked).
 pub async fn apply(
     engine: &Engine,
@@ -206,6 +230,9 @@ pub async fn apply(
         crash_loop: options.crash_loop,
     };
     let mut warnings = Vec::new();
+
+    // What the engine lacks is refused before anything is touched, named where declared.
+    refuse_unsupported(engine, declarations, options.only.as_ref()).await?;
 
     // Opened before any Podman write: an apply that cannot record what it does (a read-only,
     // full, busy, or corrupt and held store) fails and changes nothing. Dry runs only read.

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod controller;
+pub mod engine;
 pub mod podman;
 pub mod registry;
 pub mod watchdog;
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use pocket_dock::engine::{ContainerConfig, Engine, OwnedContainer, Ownership, WorkspaceId};
 use pocket_dock_spec::Kind;
 
+pub use engine::{EngineUnderTest, Need, requires, under_test};
 pub use podman::{Mode, Podman, TEST_IMAGE, require_tool};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);

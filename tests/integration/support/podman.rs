@@ -1,6 +1,8 @@
 //! A private Podman service for tests: its own storage (`--root`/`--runroot` in a temp
 //! folder), its own socket, its own containers.conf (via CONTAINERS_CONF), and an offline
-//! busybox image it builds itself, since no outside registry is reachable.
+//! busybox image it builds itself, since no outside registry is reachable. With
+//! `POCKET_DOCK_TEST_ENGINE=docker` the same is a private Docker Engine (see [`super::engine`]):
+//! its own data root, socket and bridge.
 //!
 //! The service runs under a [`Watched`] shell: when the test process exits, however it exits,
 //! every container is removed, the service is killed by PID and the folder deleted.
@@ -9,6 +11,7 @@
 
 use std::io::{Read, Write};
 
+use super::engine::{EngineUnderTest, under_test};
 use super::registry::Registry;
 use super::watchdog::{Watched, shell_quote};
 use std::os::unix::fs::PermissionsExt;
@@ -35,6 +38,9 @@ const ROOTFS_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/bus
 /// The user that the rootless service runs as, when the tests run as root.
 const ROOTLESS_USER: &str = "pdtest";
 
+const DOCKER_HINT: &str = "Docker Engine is needed for POCKET_DOCK_TEST_ENGINE=docker: \
+apt-get install -y --no-install-recommends docker.io containerd, or run scripts/compat.sh docker-20.10";
+
 pub const INSTALL_HINT: &str = "Podman and friends are needed for the integration tests. \
 Run ./scripts/test.sh (it installs what is missing), or: \
 apt-get install -y podman runc catatonit busybox-static uidmap docker-registry";
@@ -56,8 +62,11 @@ pub struct Podman {
     service: Watched,
     /// Services started by `restart_service`, on the same store and socket.
     restarted: Vec<Watched>,
-    /// The command prefix for the podman CLI on this service's storage.
+    /// The command prefix for the podman (or docker) CLI on this service's storage.
     prefix: Vec<String>,
+    /// The command that runs the service (again, after a kill).
+    service_command: Vec<String>,
+    engine: EngineUnderTest,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,11 +92,14 @@ impl Podman {
 
     /// A service of its own, for tests that break it. Dropping it stops it.
     pub fn start(mode: Mode) -> Podman {
-        require_tool("podman", INSTALL_HINT);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("pd-it-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the service folder");
+        if under_test() == EngineUnderTest::Docker {
+            return Podman::start_docker(mode, n, dir);
+        }
+        require_tool("podman", INSTALL_HINT);
 
         let user = match mode {
             Mode::Rootful => None,
@@ -183,6 +195,81 @@ impl Podman {
             service,
             restarted: Vec::new(),
             prefix,
+            service_command: command,
+            engine: EngineUnderTest::Podman,
+        };
+        podman.wait_until_ready();
+        podman.import_test_image();
+        podman
+    }
+
+    /// A private Docker Engine: its own data and exec roots in `dir`, and a bridge of its
+    /// own (so that several daemons can run side by side) without iptables rules; published
+    /// ports go through Docker's userland proxy. Run by scripts/compat.sh inside a network
+    /// namespace of its own, so that the bridge never reaches the host's.
+    fn start_docker(mode: Mode, n: u32, dir: PathBuf) -> Podman {
+        assert!(
+            mode == Mode::Rootful,
+            "no rootless Docker service: the test must ask requires(.., Need::RootlessService)"
+        );
+        require_tool("dockerd", DOCKER_HINT);
+        let socket = dir.join("podman.sock");
+        let bridge = format!("pdbr{n}");
+        let address = format!("172.30.{}.1/24", n % 250);
+        for args in [
+            vec!["link", "add", &bridge, "type", "bridge"],
+            vec!["addr", "add", &address, "dev", &bridge],
+            vec!["link", "set", &bridge, "up"],
+        ] {
+            let out = Command::new("ip").args(&args).output().expect("run ip");
+            assert!(
+                out.status.success(),
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let prefix: Vec<String> = vec![
+            "docker".into(),
+            "-H".into(),
+            format!("unix://{}", socket.display()),
+        ];
+        let docker = prefix
+            .iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let cleanup = format!(
+            "{docker} ps -aq | xargs -r {docker} rm -f; ip link delete {}",
+            shell_quote(&bridge)
+        );
+        let command: Vec<String> = [
+            "dockerd",
+            "--host",
+            &format!("unix://{}", socket.display()),
+            "--data-root",
+            &dir.join("root").display().to_string(),
+            "--exec-root",
+            &dir.join("x").display().to_string(),
+            "--pidfile",
+            &dir.join("docker.pid").display().to_string(),
+            "--iptables=false",
+            "--bridge",
+            &bridge,
+        ]
+        .map(String::from)
+        .to_vec();
+        let service = Watched::spawn(&dir, &cleanup, &command, &[]);
+        let podman = Podman {
+            dir,
+            socket,
+            xdg_runtime_dir: None,
+            user: None,
+            service,
+            restarted: Vec::new(),
+            prefix,
+            service_command: command,
+            engine: EngineUnderTest::Docker,
         };
         podman.wait_until_ready();
         podman.import_test_image();
@@ -255,11 +342,18 @@ impl Podman {
         );
     }
 
-    /// Runs the podman CLI on this service's storage.
+    /// Runs the podman CLI on this service's storage (the docker CLI on a Docker service,
+    /// with Podman's `exists` subcommands read as `inspect`).
     pub fn podman(&self, args: &[&str]) -> Output {
+        let mut args: Vec<&str> = args.to_vec();
+        if self.engine == EngineUnderTest::Docker
+            && matches!(args.as_slice(), ["container" | "image", "exists", ..])
+        {
+            args[1] = "inspect";
+        }
         Command::new(&self.prefix[0])
             .args(&self.prefix[1..])
-            .args(args)
+            .args(&args)
             .output()
             .expect("run the podman CLI")
     }
@@ -285,15 +379,8 @@ impl Podman {
         let log_dir = self.dir.join(format!("restart-{n}"));
         std::fs::create_dir_all(&log_dir).unwrap();
         let _ = std::fs::remove_file(&self.socket);
-        let mut command = self.prefix.clone();
-        command.extend([
-            "system".into(),
-            "service".into(),
-            "--time=0".into(),
-            format!("unix://{}", self.socket.display()),
-        ]);
         self.restarted
-            .push(Watched::spawn(&log_dir, "", &command, &[]));
+            .push(Watched::spawn(&log_dir, "", &self.service_command, &[]));
         self.wait_until_ready();
     }
 
