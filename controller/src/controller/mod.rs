@@ -33,11 +33,16 @@ pub use lock::{ControllerLock, LockError};
 pub use queue::{Backoff, WorkQueue};
 use schedule::Schedule;
 
-/// Podman event actions that change a container's or volume's state (exec events do not).
-const LIFECYCLE_EVENTS: [&str; 12] = [
-    "create", "start", "stop", "die", "died", "kill", "remove", "pause", "unpause", "restart",
-    "oom", "cleanup",
+/// Event actions that change a container's or volume's state (exec events do not).
+/// Podman says `remove` where Docker says `destroy`.
+const LIFECYCLE_EVENTS: [&str; 13] = [
+    "create", "start", "stop", "die", "died", "kill", "remove", "destroy", "pause", "unpause",
+    "restart", "oom", "cleanup",
 ];
+
+/// Event actions that end a container's run, looked at again after [`EXIT_SETTLE`].
+const EXIT_EVENTS: [&str; 4] = ["die", "died", "kill", "oom"];
+const EXIT_SETTLE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControllerOptions {
@@ -520,12 +525,21 @@ async fn watch_podman(engine: Engine, workspace_id: String, tx: mpsc::Sender<Tri
                         .get(KIND)
                         .and_then(|k| k.parse::<Kind>().ok())
                         .filter(|k| *k != Kind::Run);
-                    if let (Some(kind), Some(name)) = (kind, event.attributes.get(NAME))
-                        && tx
-                            .send(Trigger::Object(Key::new(kind, name.clone())))
-                            .await
-                            .is_err()
-                    {
+                    let Some((kind, name)) = kind.zip(event.attributes.get(NAME)) else {
+                        continue;
+                    };
+                    let key = Key::new(kind, name.clone());
+                    if EXIT_EVENTS.contains(&event.action.as_str()) {
+                        // Docker can send `die` before its container list shows the exit,
+                        // so a pass right away may still see the container running: look
+                        // once more when the engine has settled.
+                        let (tx, key) = (tx.clone(), key.clone());
+                        tokio::spawn(async move {
+                            tokio::time::sleep(EXIT_SETTLE).await;
+                            let _ = tx.send(Trigger::Object(key)).await;
+                        });
+                    }
+                    if tx.send(Trigger::Object(key)).await.is_err() {
                         return;
                     }
                 }

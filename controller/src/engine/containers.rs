@@ -281,6 +281,12 @@ impl ContainerConfig {
                 MountConfig::Tmpfs { target } => Mount {
                     typ: Some(MountType::TMPFS),
                     target: Some(target.clone()),
+                    // Writable by any user, sticky, as Podman makes it by default; Docker
+                    // otherwise leaves it to root alone, useless to a sandbox's own user.
+                    tmpfs_options: Some(bollard::models::MountTmpfsOptions {
+                        mode: Some(0o1777),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 },
             })
@@ -457,7 +463,42 @@ impl Engine {
         }
         let path = format!("/containers/json{query}");
         let raw: Vec<RawSummary> = self.raw_get_json(Operation::ContainerList, &path).await?;
-        Ok(raw.into_iter().map(RawSummary::into_summary).collect())
+        let mut listed: Vec<ContainerSummary> =
+            raw.into_iter().map(RawSummary::into_summary).collect();
+        self.add_exit_facts(&mut listed).await?;
+        Ok(listed)
+    }
+
+    /// The compat listing has no exit code or start and finish times, which back-off and
+    /// status need: for the containers that have exited, they are read by inspection (one
+    /// read each, concurrently). A container gone meanwhile keeps what the listing said.
+    async fn add_exit_facts(&self, listed: &mut [ContainerSummary]) -> Result<(), EngineError> {
+        let exited: Vec<usize> = (0..listed.len())
+            .filter(|&i| listed[i].state == ContainerState::Exited)
+            .collect();
+        let inspected = futures_util::future::join_all(
+            exited
+                .iter()
+                .map(|&i| self.inspect_container(&listed[i].id)),
+        )
+        .await;
+        for (&i, details) in exited.iter().zip(inspected) {
+            let details = match details {
+                Ok(d) => d,
+                Err(EngineError::ContainerNotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let time = |t: &Option<String>| {
+                t.as_deref()
+                    .and_then(crate::timefmt::parse_rfc3339)
+                    .filter(|t| *t > 0)
+            };
+            let c = &mut listed[i];
+            c.exit_code = details.exit_code;
+            c.started_at = time(&details.started_at);
+            c.finished_at = time(&details.finished_at);
+        }
+        Ok(())
     }
 
     /// Lists the containers this workspace owns, with a handle usable for writes.
@@ -693,7 +734,42 @@ impl Engine {
         match result {
             Ok(()) => Ok(RemoveOutcome::Removed),
             Err(EngineError::ContainerNotFound { .. }) => Ok(RemoveOutcome::AlreadyGone),
+            // Docker: a removal that a killed client started goes on in the daemon, and a
+            // second one is refused until it ends. Wait for the first instead.
+            Err(EngineError::Conflict { message, .. })
+                if message.contains("removal of container") && message.contains("in progress") =>
+            {
+                self.wait_until_gone(c).await
+            }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Waits (bounded by the request timeout) for a container another removal is taking away.
+    async fn wait_until_gone(&self, c: &OwnedContainer) -> Result<RemoveOutcome, EngineError> {
+        let deadline = tokio::time::Instant::now() + self.timeouts.request;
+        loop {
+            match self
+                .call(
+                    Operation::ContainerInspect,
+                    Target::Container(&c.id),
+                    self.docker.inspect_container(&c.id, None),
+                )
+                .await
+            {
+                Err(EngineError::ContainerNotFound { .. }) => {
+                    return Ok(RemoveOutcome::AlreadyGone);
+                }
+                Err(e) => return Err(e),
+                Ok(_) if tokio::time::Instant::now() >= deadline => {
+                    return Err(EngineError::Timeout {
+                        op: Operation::ContainerRemove,
+                        id: Some(c.id.clone()),
+                        after: self.timeouts.request,
+                    });
+                }
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
         }
     }
 

@@ -232,12 +232,14 @@ impl Engine {
             )
             .await?;
         let running = raw.running.unwrap_or(false);
+        let podman = self.profile().await?.is_podman();
         let phase = match (running, raw.can_remove, raw.exit_code) {
             (true, _, _) => ExecPhase::Running,
             (false, Some(true), code) => ExecPhase::Exited(code.unwrap_or(0)),
             (false, _, None) => ExecPhase::Created,
-            // Podman: not removable yet, so never started. (Docker's finished execs keep
-            // CanRemove false but set ExitCode; they are handled by `wait_exec_exit`.)
+            // Docker sets the exit code only once the process has exited.
+            (false, _, Some(code)) if !podman => ExecPhase::Exited(code),
+            // Podman: not removable yet, so never started.
             (false, _, Some(_)) => ExecPhase::Created,
         };
         Ok(ExecState {

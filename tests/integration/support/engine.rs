@@ -44,6 +44,9 @@ pub enum Need {
     /// A rootless service the harness can start: Podman's, as a dedicated user. Docker's
     /// rootless mode needs rootlesskit and a user session, which the harness does not set up.
     RootlessService,
+    /// Changing containers while the service is down: Podman's CLI works on the store
+    /// directly; Docker's CLI is only a client of the daemon.
+    DaemonlessCli,
 }
 
 impl std::fmt::Display for Need {
@@ -51,6 +54,7 @@ impl std::fmt::Display for Need {
         match self {
             Need::Engine(c) => write!(f, "{c}"),
             Need::RootlessService => f.write_str("rootless-service"),
+            Need::DaemonlessCli => f.write_str("daemonless-cli"),
         }
     }
 }
@@ -66,6 +70,12 @@ pub fn requires(test: &str, need: Need) -> bool {
                 _ => None,
             }
         }
+        Need::DaemonlessCli => match under_test() {
+            EngineUnderTest::Podman => None,
+            EngineUnderTest::Docker => {
+                Some("the docker CLI cannot change containers while dockerd is down".to_string())
+            }
+        },
         Need::RootlessService => match under_test() {
             EngineUnderTest::Podman => None,
             EngineUnderTest::Docker => Some(

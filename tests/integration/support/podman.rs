@@ -67,6 +67,8 @@ pub struct Podman {
     /// The command that runs the service (again, after a kill).
     service_command: Vec<String>,
     engine: EngineUnderTest,
+    /// A process the service needs beside it (Docker's containerd), stopped with it.
+    _helper: Option<Watched>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +199,7 @@ impl Podman {
             prefix,
             service_command: command,
             engine: EngineUnderTest::Podman,
+            _helper: None,
         };
         podman.wait_until_ready();
         podman.import_test_image();
@@ -243,8 +246,44 @@ impl Podman {
             "{docker} ps -aq | xargs -r {docker} rm -f; ip link delete {}",
             shell_quote(&bridge)
         );
+        // containerd runs apart from dockerd, as Debian's docker.service has it: a daemon
+        // that is killed and started again (the fault tests) finds its containers there.
+        // (A containerd that dockerd itself started does not survive dockerd's SIGKILL.)
+        let containerd_dir = dir.join("containerd");
+        std::fs::create_dir_all(&containerd_dir).expect("create the containerd folder");
+        let containerd_config = containerd_dir.join("config.toml");
+        std::fs::write(&containerd_config, "version = 2\n").expect("write containerd's config");
+        let containerd_socket = dir.join("x").join("containerd.sock");
+        let containerd = Watched::spawn(
+            &containerd_dir,
+            "",
+            &[
+                "containerd",
+                "--config",
+                &containerd_config.display().to_string(),
+                "--root",
+                &containerd_dir.join("root").display().to_string(),
+                "--state",
+                &dir.join("x").join("state").display().to_string(),
+                "--address",
+                &containerd_socket.display().to_string(),
+            ]
+            .map(String::from),
+            &[],
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !containerd_socket.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not start within 30 s; its log:\n{}",
+                containerd.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let command: Vec<String> = [
             "dockerd",
+            "--containerd",
+            &containerd_socket.display().to_string(),
             "--host",
             &format!("unix://{}", socket.display()),
             "--data-root",
@@ -254,6 +293,9 @@ impl Podman {
             "--pidfile",
             &dir.join("docker.pid").display().to_string(),
             "--iptables=false",
+            // Containers outlive a daemon that dies, as they outlive a Podman service (the
+            // fault tests kill the service and expect its containers still there).
+            "--live-restore",
             "--bridge",
             &bridge,
         ]
@@ -270,6 +312,7 @@ impl Podman {
             prefix,
             service_command: command,
             engine: EngineUnderTest::Docker,
+            _helper: Some(containerd),
         };
         podman.wait_until_ready();
         podman.import_test_image();
@@ -285,8 +328,8 @@ impl Podman {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!(
-            "the Podman service did not answer within 30 s; its log:\n{}",
-            self.service.log()
+            "the service did not answer within 30 s; its log:\n{}",
+            self.restarted.last().unwrap_or(&self.service).log()
         );
     }
 
@@ -379,6 +422,9 @@ impl Podman {
         let log_dir = self.dir.join(format!("restart-{n}"));
         std::fs::create_dir_all(&log_dir).unwrap();
         let _ = std::fs::remove_file(&self.socket);
+        // dockerd refuses a pid file whose process still exists, and the killed one lingers
+        // as its watchdog's zombie.
+        let _ = std::fs::remove_file(self.dir.join("docker.pid"));
         self.restarted
             .push(Watched::spawn(&log_dir, "", &self.service_command, &[]));
         self.wait_until_ready();
