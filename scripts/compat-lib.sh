@@ -141,7 +141,7 @@ write_wrappers() {
     local engine=$1 root="$COMPAT_DIR/$1/root" bin="$COMPAT_DIR/$1/bin" tool
     rm -rf "$bin"
     mkdir -p "$bin"
-    for tool in podman docker dockerd setpriv; do
+    for tool in podman docker dockerd containerd setpriv; do
         [ -x "$root/usr/bin/$tool" ] || [ -x "$root/usr/sbin/$tool" ] || continue
         printf '#!/bin/sh\n# Runs %s in the %s engine namespace (see scripts/compat-lib.sh).\nexec nsenter -t "$(cat %q)" -m -- %s "$@"\n' \
             "$tool" "$engine" "$COMPAT_DIR/$engine/namespace.pid" "$tool" >"$bin/$tool"
@@ -345,7 +345,7 @@ DOC
         echo "**$engine**"
         echo
         for name in $failed; do echo "- failed: \`$name\`"; done
-        [ -s "$skips" ] && sort -u "$skips" | sed -E 's/^[a-z]+: ([^:]+): needs ([^:]+): (.*)$/- skipped: `\1`, needs \2: \3/'
+        [ -s "$skips" ] && sort -u "$skips" | sed -E 's/^[a-z]+: ([a-z0-9_]+::[a-z0-9_]+): needs ([^:]+): (.*)$/- skipped: `\1`, needs \2: \3/'
         echo
     done
     cat <<'DOC'
@@ -378,12 +378,14 @@ once and runs that one binary against each engine:
 - **Supported**: Podman 4.3 to 5.8 (rootful and rootless) and Docker Engine 20.10 to 26.1,
   the versions in this matrix. Podman rows must pass in full: `scripts/compat.sh` fails when
   one does not, and CI runs the whole suite on Podman 4.3 and on Podman 5.8.
-- **Docker Engine** runs containers, exec, logs, volumes, events and the controller.
-  Images are built with Docker's `/build` (the classic builder), snapshots with `/commit`
-  (never pausing), and archives move through `/images/load` and `/images/{name}/get`;
-  Docker before 25 reads and writes only docker-archive files, so the embedded base image,
-  `image import` and `image export` are refused on it, up front, by the capability check.
-  Kubernetes YAML is Podman's only.
+- **Docker Engine** runs containers, exec, logs, volumes, events and the controller, and
+  makes images too: builds through Docker's `/build` (the classic builder), snapshots
+  through `/commit` (never pausing), the embedded base through `/images/load` (its archive
+  carries Docker's `manifest.json` beside the OCI layout), exports through
+  `/images/{name}/get`. What Docker cannot do is refused up front, by name: `image export`
+  before Docker 25 (`export-oci`), and `image import` of a plain OCI archive (one without
+  `manifest.json`, as Podman writes them) unless Docker keeps its images in containerd's
+  store (`load-oci`). Kubernetes YAML is Podman's only.
 - **An unknown version** (newer or older than the matrix): pocket-dock warns once at connect
   (`podman 6.0.0 is not a version pocket-dock was tested with ...`), `doctor` says so, and it
   carries on. Capabilities are still read from what the engine reports, so a missing one is
@@ -408,13 +410,13 @@ once and runs that one binary against each engine:
 | a killed create leaves a storage-only container holding the name | Podman 5.x | create removes that leftover (its name is pocket-dock's own hash-derived one) and creates again |
 | cgroups v1 deprecated | Podman 5.x | pocket-dock sets no cgroup-version-specific option; these runs are on cgroups v1 hosts with the deprecation warning |
 | no `/libpod` endpoints | Docker | builds, commits, loads and exports take Docker's endpoints; listing falls back to `/containers/json` |
-| OCI archives | Docker < 25 | refused up front (`load-oci`, `export-oci`) with the fix named |
+| OCI archives | Docker | Docker loads only archives with its `manifest.json` (classic image store) and writes OCI from 25: the embedded base carries both layouts; a plain OCI import or an export it cannot do is refused up front (`load-oci`, `export-oci`) with the fix named |
 | no exit code or times in `/containers/json` | Docker | read by inspecting the exited containers (for back-off and status) |
 | a finished exec keeps `CanRemove: false` and gets its `ExitCode` only at exit | Docker | an exit code on a stopped exec means exited, on Docker |
 | `destroy` for a removed container; `die` can come before the listing shows the exit | Docker | `destroy` is a lifecycle event; an exit is looked at again 0.5 s later |
 | a removal that a killed client began goes on in the daemon ("removal ... already in progress") | Docker | waits for it to finish instead of failing |
 | the init (tini) has no pause mode | Docker | idle sandboxes run `sh -c 'while :; do sleep 3600; done'` under it; the image needs `sh` and `sleep` |
-| a tmpfs mount that is also the `workdir` becomes root-only (Docker makes the folder 0755 first, and runc keeps that mode on the tmpfs) | Docker | known gap: give the workdir another path, or run as root. The untrusted example hits it |
+| a tmpfs mount that is also the `workdir` becomes root-only (Docker makes the folder 0755 first, and its runc keeps that mode on the tmpfs) | Docker 20.10 | known gap (Docker 26 is fine): give the workdir another path, or run as root. The untrusted example hits it |
 
 ## Rootless
 

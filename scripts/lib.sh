@@ -3,7 +3,7 @@
 # The Debian packages pocket-dock's demo and tests need, by the command that proves each.
 # catatonit is Podman's init, which pocket-dock runs as PID 1 so that stops are instant;
 # docker-registry serves images on loopback so that the tests can pull with no network.
-PD_PACKAGES="podman:podman runc:runc catatonit:catatonit busybox:busybox-static newuidmap:uidmap curl:curl docker-registry:docker-registry tmux:tmux"
+PD_PACKAGES="podman:podman runc:runc catatonit:catatonit busybox:busybox-static newuidmap:uidmap curl:curl docker-registry:docker-registry tmux:tmux ip:iproute2"
 
 have() { command -v "$1" >/dev/null 2>&1; }
 

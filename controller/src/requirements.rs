@@ -74,9 +74,8 @@ pub fn requirements(objects: &[Object]) -> Vec<Requirement> {
                 if image.build.is_some() {
                     need(Capability::Build, "build");
                 }
-                if image.embedded.is_some() {
-                    need(Capability::LoadOci, "embedded");
-                }
+                // `embedded` needs nothing: its archive has both the OCI layout and
+                // Docker's manifest.json, which every engine loads.
             }
             Spec::Snapshot(_) => need(Capability::Commit, "Snapshot"),
             Spec::Sandbox(_) | Spec::Volume(_) | Spec::Workspace(_) => {}
@@ -159,33 +158,51 @@ spec: {sandbox: box, generation: 1}
             .iter()
             .map(|r| (r.capability, r.name.as_str(), r.source.line))
             .collect();
+        // The embedded base needs nothing: its archive loads on every engine.
         assert_eq!(
             summary,
             [
-                (Capability::LoadOci, "base", 1),
                 (Capability::Build, "built", 6),
-                (Capability::Commit, "snap", 18),
+                (Capability::Commit, "snap", 18)
             ]
         );
         assert_eq!(needs[0].source.file, Path::new(".pocket-dock/a.yaml"));
     }
 
     #[test]
-    fn podman_meets_everything_and_old_docker_cannot_load_oci() {
+    fn every_tested_engine_meets_them_and_a_missing_one_is_named_where_declared() {
         let needs = requirements(&objects(WORKSPACE));
-        assert!(unmet(&needs, &profile("Podman Engine", "5.4.2")).is_empty());
-        assert!(unmet(&needs, &profile("Engine", "26.1.5")).is_empty());
-        let old = unmet(&needs, &profile("Engine", "20.10.24"));
-        assert_eq!(old.len(), 1);
-        let text = old[0].to_string();
+        for (product, version) in [
+            ("Podman Engine", "4.3.1"),
+            ("Podman Engine", "5.8.6"),
+            ("Engine", "20.10.24"),
+            ("Engine", "26.1.5"),
+        ] {
+            assert!(
+                unmet(&needs, &profile(product, version)).is_empty(),
+                "{version}"
+            );
+        }
+        let mut without_build = profile("Engine", "20.10.24");
+        for state in &mut without_build.capabilities {
+            if state.capability == Capability::Build {
+                state.available = false;
+                state.detail = "no builder".into();
+                state.fix = Some("install one".into());
+            }
+        }
+        let missing = unmet(&needs, &without_build);
+        assert_eq!(missing.len(), 1);
+        let text = missing[0].to_string();
         assert!(
-            text.starts_with(".pocket-dock/a.yaml:1:"),
+            text.starts_with(".pocket-dock/a.yaml:6:"),
             "the declaration's place comes first: {text}"
         );
         assert!(
-            text.contains("load-oci") && text.contains("docker 20.10.24"),
+            text.contains("needs build")
+                && text.contains("docker 20.10.24")
+                && text.contains("install one"),
             "{text}"
         );
-        assert!(old[0].fix.is_some());
     }
 }

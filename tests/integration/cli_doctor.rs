@@ -1,5 +1,7 @@
 use crate::support::cli;
+use crate::support::engine::shared_profile;
 use crate::support::{EngineUnderTest, Podman, under_test};
+use pocket_dock::engine::Capability;
 
 #[test]
 fn doctor_reports_socket_version_and_mode() {
@@ -118,37 +120,20 @@ fn verbose_shows_each_raw_podman_operation_without_terminal_colours() {
     );
 }
 
-#[tokio::test]
-async fn validate_engine_reports_the_engine_and_refuses_what_it_lacks() {
+#[test]
+fn validate_engine_reports_the_engine_and_what_it_cannot_serve() {
     let podman = Podman::shared();
     let ws = crate::support::workspace::TestWorkspace::new(podman);
     ws.write(
         "images.yaml",
         "apiVersion: pocket-dock.dev/v1alpha1\nkind: Image\nmetadata: {name: base}\nspec: {embedded: base}\n---\napiVersion: pocket-dock.dev/v1alpha1\nkind: Snapshot\nmetadata: {name: snap}\nspec: {sandbox: box, generation: 1}\n---\napiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata: {name: box}\nspec:\n  imageFrom: {image: base}\n",
     );
+    // Every engine of the matrix can serve these (the embedded base loads everywhere).
     let (run, out) = ws.pd_json(&["validate", "--engine"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    assert_eq!(out[0]["valid"], true);
     assert_eq!(out[0]["engine"]["kind"], under_test().as_str());
-    if crate::support::engine::shared_profile().has(pocket_dock::engine::Capability::LoadOci) {
-        assert_eq!(run.code, Some(0), "{}", run.stderr_text());
-        assert_eq!(out[0]["valid"], true);
-        assert_eq!(out[0]["unsupported"], serde_json::json!([]));
-    } else {
-        // An engine that cannot load OCI archives (Docker before 25): refused where declared.
-        assert_eq!(run.code, Some(2), "{}", run.stderr_text());
-        assert_eq!(out[0]["valid"], false);
-        let unsupported = &out[0]["unsupported"][0];
-        assert_eq!(unsupported["capability"], "load-oci", "{unsupported}");
-        assert_eq!(unsupported["source"]["line"], 1, "{unsupported}");
-        let run = ws.pd(&["validate", "--engine"]);
-        assert!(
-            run.stderr_text().contains(".pocket-dock/images.yaml:1:"),
-            "{}",
-            run.stderr_text()
-        );
-        let run = ws.pd(&["apply"]);
-        assert_eq!(run.code, Some(2), "apply refuses up front");
-        assert!(ws.sandboxes(podman).await.is_empty(), "nothing was made");
-    }
+    assert_eq!(out[0]["unsupported"], serde_json::json!([]));
 
     // Without --engine, validate never connects: an unreachable engine does not matter.
     let gone = [(
@@ -160,4 +145,71 @@ async fn validate_engine_reports_the_engine_and_refuses_what_it_lacks() {
     // With it, an unreachable engine is exit 3 (not a verdict on the files).
     let run = cli::pd(ws.root(), &gone, &["validate", "--engine"]);
     assert_eq!(run.code, Some(3), "{}", run.stderr_text());
+    // Broken files are reported first, without asking the engine.
+    ws.write("broken.yaml", "kind: [\n");
+    let run = cli::pd(ws.root(), &gone, &["validate", "--engine"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr_text());
+}
+
+/// A plain OCI archive (no Docker manifest.json): the embedded base, rewritten without it.
+fn plain_oci_archive(path: &std::path::Path) {
+    let input = pocket_dock::images::embedded::BaseInput::find().unwrap();
+    let base = pocket_dock::images::embedded::build(&input).unwrap();
+    let mut source = tar::Archive::new(base.archive.as_slice());
+    let mut out = tar::Builder::new(std::fs::File::create(path).unwrap());
+    for entry in source.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_string_lossy() == "manifest.json" {
+            continue;
+        }
+        let mut header = entry.header().clone();
+        let name = entry.path().unwrap().into_owned();
+        out.append_data(&mut header, name, &mut entry).unwrap();
+    }
+    out.finish().unwrap();
+}
+
+#[test]
+fn importing_a_plain_oci_archive_is_refused_up_front_where_the_engine_cannot_load_it() {
+    let podman = Podman::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-oci.tar");
+    plain_oci_archive(&file);
+    let run = cli::pd(
+        dir.path(),
+        &[],
+        &[
+            "--host",
+            &podman.host(),
+            "--output",
+            "json",
+            "image",
+            "import",
+            &file.display().to_string(),
+        ],
+    );
+    if shared_profile().has(Capability::LoadOci) {
+        assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+        return;
+    }
+    // Refused before the archive is sent: exit 2, category unsupported, the fix named.
+    assert_eq!(
+        run.code,
+        Some(2),
+        "{}{}",
+        run.stdout_text(),
+        run.stderr_text()
+    );
+    let text = format!("{}{}", run.stdout_text(), run.stderr_text());
+    assert!(
+        text.contains("unsupported") && text.contains("load-oci"),
+        "{text}"
+    );
+    assert_eq!(
+        podman
+            .podman(&["image", "ls", "-q", "localhost/pocket-dock/base"])
+            .stdout,
+        b"",
+        "nothing was loaded"
+    );
 }

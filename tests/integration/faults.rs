@@ -330,7 +330,7 @@ async fn podman_killed_mid_apply_and_restarted_then_the_next_apply_converges() {
 async fn the_controller_resyncs_within_seconds_of_podman_coming_back() {
     if !requires(
         "faults::the_controller_resyncs_within_seconds_of_podman_coming_back",
-        Need::DaemonlessCli,
+        &[Need::DaemonlessCli],
     ) {
         return;
     }

@@ -69,12 +69,6 @@ async fn sh(ws: &TestWorkspace, podman: &Podman, sandbox: &str, script: &str) ->
 
 #[tokio::test]
 async fn the_embedded_base_has_the_same_digest_in_two_stores_and_runs_offline() {
-    if !requires(
-        "images::the_embedded_base_has_the_same_digest_in_two_stores_and_runs_offline",
-        Need::Engine(Capability::LoadOci),
-    ) {
-        return;
-    }
     let elsewhere = Podman::start(Mode::Rootful);
     let mut ids = Vec::new();
     for podman in [Podman::shared(), &elsewhere] {
@@ -112,10 +106,7 @@ async fn the_embedded_base_has_the_same_digest_in_two_stores_and_runs_offline() 
 async fn the_workshop_chain_rebuilds_only_what_changed_and_swaps_images_keeping_volumes() {
     if !requires(
         "images::the_workshop_chain_rebuilds_only_what_changed_and_swaps_images_keeping_volumes",
-        Need::Engine(Capability::LoadOci),
-    ) || !requires(
-        "images::the_workshop_chain_rebuilds_only_what_changed_and_swaps_images_keeping_volumes",
-        Need::Engine(Capability::Build),
+        &[Need::Engine(Capability::Build)],
     ) {
         return;
     }
@@ -212,10 +203,7 @@ async fn the_workshop_chain_rebuilds_only_what_changed_and_swaps_images_keeping_
 async fn a_failed_build_names_its_step_and_blocks_only_its_dependants() {
     if !requires(
         "images::a_failed_build_names_its_step_and_blocks_only_its_dependants",
-        Need::Engine(Capability::LoadOci),
-    ) || !requires(
-        "images::a_failed_build_names_its_step_and_blocks_only_its_dependants",
-        Need::Engine(Capability::Build),
+        &[Need::Engine(Capability::Build)],
     ) {
         return;
     }
@@ -261,10 +249,7 @@ async fn a_failed_build_names_its_step_and_blocks_only_its_dependants() {
 async fn a_snapshot_round_trips_a_file_and_leaves_its_source_untouched() {
     if !requires(
         "images::a_snapshot_round_trips_a_file_and_leaves_its_source_untouched",
-        Need::Engine(Capability::LoadOci),
-    ) || !requires(
-        "images::a_snapshot_round_trips_a_file_and_leaves_its_source_untouched",
-        Need::Engine(Capability::Commit),
+        &[Need::Engine(Capability::Commit)],
     ) {
         return;
     }
@@ -364,10 +349,7 @@ async fn a_snapshot_round_trips_a_file_and_leaves_its_source_untouched() {
 async fn export_remove_import_gives_the_same_image_offline() {
     if !requires(
         "images::export_remove_import_gives_the_same_image_offline",
-        Need::Engine(Capability::LoadOci),
-    ) || !requires(
-        "images::export_remove_import_gives_the_same_image_offline",
-        Need::Engine(Capability::ExportOci),
+        &[Need::Engine(Capability::ExportOci)],
     ) {
         return;
     }

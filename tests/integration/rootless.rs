@@ -14,7 +14,7 @@ use crate::support::{Podman, TEST_IMAGE, cleanup, ownership};
 async fn rootless_service_is_discovered_and_fully_usable() {
     if !requires(
         "rootless::rootless_service_is_discovered_and_fully_usable",
-        Need::RootlessService,
+        &[Need::RootlessService],
     ) {
         return;
     }
@@ -84,7 +84,7 @@ async fn rootless_service_is_discovered_and_fully_usable() {
 async fn apply_converges_against_a_rootless_service() {
     if !requires(
         "rootless::apply_converges_against_a_rootless_service",
-        Need::RootlessService,
+        &[Need::RootlessService],
     ) {
         return;
     }

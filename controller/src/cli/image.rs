@@ -170,7 +170,7 @@ async fn import(global: &GlobalArgs, file: &std::path::Path) -> Outcome {
     // Checked before Podman sees it: a corrupt or foreign archive is refused whole.
     let info = archive::inspect(file)?;
     let engine = Engine::new(&global.engine_config()?)?;
-    let names = engine.load_image_file(file).await?;
+    let names = engine.load_image_file(file, info.docker_manifest).await?;
     let loaded = engine.inspect_image(&info.image_id).await?;
     let same =
         |a: &str, b: &str| a.trim_start_matches("sha256:") == b.trim_start_matches("sha256:");

@@ -46,9 +46,12 @@ impl BuildLog {
     fn text(&mut self, image: &str, text: &str) {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             tracing::info!(target: "pocket_dock::build", image, "{line}");
-            // Podman says `STEP 2/3: RUN …`, Docker's classic builder `Step 2/3 : RUN …`.
-            if line.starts_with("STEP ") || line.starts_with("Step ") {
+            // Podman says `STEP 2/3: RUN …`, Docker's classic builder `Step 2/3 : RUN …`;
+            // the step is reported in Podman's words whichever engine built.
+            if line.starts_with("STEP ") {
                 self.step = Some(line.trim().to_string());
+            } else if let Some(rest) = line.strip_prefix("Step ") {
+                self.step = Some(format!("STEP {}", rest.trim().replacen(" : ", ": ", 1)));
             }
             if self.tail.len() == OUTPUT_TAIL {
                 self.tail.pop_front();
@@ -229,6 +232,16 @@ mod tests {
         );
         assert_eq!(log.step.as_deref(), Some("STEP 2/2: RUN false"));
         assert_eq!(log.error.as_deref(), Some("exit status 1"));
+
+        let mut docker = BuildLog::default();
+        docker.feed(
+            "x",
+            r#"{"stream":"Step 3/9 : RUN echo about to fail && exit 3\n"}"#,
+        );
+        assert_eq!(
+            docker.step.as_deref(),
+            Some("STEP 3/9: RUN echo about to fail && exit 3")
+        );
         assert_eq!(
             log.tail.back().map(String::as_str),
             Some("Getting image source signatures")

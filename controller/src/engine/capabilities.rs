@@ -85,7 +85,7 @@ impl Capability {
         match self {
             Capability::Build => "Containerfile builds (Image build)",
             Capability::Commit => "snapshots of sandboxes (Snapshot)",
-            Capability::LoadOci => "loading OCI archives (Image embedded, image import)",
+            Capability::LoadOci => "loading plain OCI archives (image import of a Podman export)",
             Capability::ExportOci => "writing OCI archives (image export)",
             Capability::Kube => "Kubernetes YAML (kube play)",
             Capability::NetworkDns => "name resolution between sandboxes on a network",
@@ -154,6 +154,9 @@ pub struct EngineFacts {
     pub security_options: Vec<String>,
     /// Podman's `host.security.seccompEnabled`.
     pub seccomp_enabled: Option<bool>,
+    /// Docker: whether images live in containerd's store (`DriverStatus` driver-type
+    /// `io.containerd.snapshotter.v1`) rather than a classic graph driver.
+    pub containerd_store: bool,
 }
 
 /// One capability as an engine has it.
@@ -298,13 +301,18 @@ fn capability_state(
         (Capability::Commit, EngineKind::Podman) => yes("POST /libpod/commit, not paused"),
         (Capability::Commit, _) => yes("POST /commit, not paused"),
         (Capability::LoadOci, EngineKind::Podman) => yes("POST /libpod/images/load"),
-        (Capability::LoadOci, _) if docker_oci => yes("POST /images/load"),
+        (Capability::LoadOci, _) if docker_oci && facts.containerd_store => {
+            yes("POST /images/load (containerd image store)")
+        }
         (Capability::LoadOci, _) => no(
             format!(
-                "Docker {} loads only docker-archive files, not OCI archives (Docker 25 and later do)",
+                "Docker {} loads only archives with Docker's manifest.json (`docker save`'s \
+                 format), not plain OCI archives; Docker 25 and later do with the containerd \
+                 image store",
                 facts.version
             ),
-            "use Podman or Docker Engine 25 or later, or declare the image with `from` or `build`",
+            "import an archive written by Docker or by pocket-dock on Docker, enable the \
+             containerd image store (Docker 25+), or use Podman",
         ),
         (Capability::ExportOci, EngineKind::Podman) => {
             yes("GET /libpod/images/{name}/get?format=oci-archive")
@@ -426,8 +434,14 @@ mod tests {
         assert!(!p.has(Capability::LoadOci) && !p.has(Capability::ExportOci));
         assert!(!p.has(Capability::Kube) && !p.has(Capability::UserNamespaces));
         assert!(p.has(Capability::Seccomp) && p.has(Capability::NetworkDns));
+        // Docker 25+ writes OCI archives; it reads plain ones only with containerd's store.
         let recent = EngineProfile::derive(&docker("26.1.5+dfsg1"));
-        assert!(recent.has(Capability::LoadOci) && recent.has(Capability::ExportOci));
+        assert!(!recent.has(Capability::LoadOci) && recent.has(Capability::ExportOci));
+        let containerd = EngineProfile::derive(&EngineFacts {
+            containerd_store: true,
+            ..docker("26.1.5+dfsg1")
+        });
+        assert!(containerd.has(Capability::LoadOci));
     }
 
     #[test]

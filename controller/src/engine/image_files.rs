@@ -13,19 +13,34 @@ const TRANSFER_TIME: Duration = Duration::from_secs(600);
 
 impl Engine {
     /// Loads an OCI (or docker) archive from `file`; returns the names Podman gave it.
-    pub async fn load_image_file(&self, file: &Path) -> Result<Vec<String>, EngineError> {
-        self.load(RawBody::File(file, "application/x-tar")).await
-    }
-
-    /// Loads an archive held in memory (the embedded base image).
-    pub async fn load_image_bytes(&self, archive: &[u8]) -> Result<Vec<String>, EngineError> {
-        self.load(RawBody::Bytes(archive, "application/x-tar"))
+    /// `docker_manifest`: whether the archive also has Docker's `manifest.json`; one that is
+    /// only an OCI layout needs the `load-oci` capability.
+    pub async fn load_image_file(
+        &self,
+        file: &Path,
+        docker_manifest: bool,
+    ) -> Result<Vec<String>, EngineError> {
+        self.load(RawBody::File(file, "application/x-tar"), docker_manifest)
             .await
     }
 
-    async fn load(&self, body: RawBody<'_>) -> Result<Vec<String>, EngineError> {
+    /// Loads an archive held in memory (the embedded base image, which has both layouts).
+    pub async fn load_image_bytes(&self, archive: &[u8]) -> Result<Vec<String>, EngineError> {
+        self.load(RawBody::Bytes(archive, "application/x-tar"), true)
+            .await
+    }
+
+    async fn load(
+        &self,
+        body: RawBody<'_>,
+        docker_manifest: bool,
+    ) -> Result<Vec<String>, EngineError> {
         let op = Operation::ImageLoad;
-        let profile = self.require(Capability::LoadOci, op).await?;
+        let profile = if docker_manifest {
+            self.profile().await?
+        } else {
+            self.require(Capability::LoadOci, op).await?
+        };
         if !profile.is_podman() {
             // Docker answers with a JSON-lines progress stream naming what it loaded.
             let (_, body) = self

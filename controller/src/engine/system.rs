@@ -109,6 +109,10 @@ impl Engine {
                     .security_options
                     .iter()
                     .any(|o| o.split(',').any(|part| part == "name=rootless")),
+            containerd_store: raw.driver_status.iter().flatten().any(|pair| {
+                pair.first().map(String::as_str) == Some("driver-type")
+                    && pair.get(1).map(String::as_str) == Some("io.containerd.snapshotter.v1")
+            }),
             security_options: raw.security_options,
             ..EngineFacts::default()
         };
@@ -156,6 +160,9 @@ struct RawInfo {
     default_runtime: Option<String>,
     #[serde(rename = "Driver")]
     driver: Option<String>,
+    /// Docker: `[["driver-type", "io.containerd.snapshotter.v1"]]` with containerd's store.
+    #[serde(rename = "DriverStatus", default)]
+    driver_status: Option<Vec<Vec<String>>>,
 }
 
 /// The parts of Podman's `/libpod/info` the profile uses.

@@ -20,6 +20,9 @@ pub struct ArchiveInfo {
     pub name: Option<String>,
     pub blobs: usize,
     pub bytes: u64,
+    /// Whether it also has Docker's `manifest.json` (as `docker save` and pocket-dock's
+    /// embedded base write it), which every engine can load.
+    pub docker_manifest: bool,
 }
 
 /// Small JSON blobs are kept to be parsed; layers are only hashed.
@@ -38,6 +41,7 @@ pub fn inspect(path: &Path) -> Result<ArchiveInfo, ImageError> {
     let bytes = file.metadata().map_err(read)?.len();
     let mut archive = tar::Archive::new(file);
     let mut index: Option<Vec<u8>> = None;
+    let mut docker_manifest = false;
     // Blob digest -> its content when small.
     let mut blobs: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
     for entry in archive.entries().map_err(read)? {
@@ -51,6 +55,9 @@ pub fn inspect(path: &Path) -> Result<ArchiveInfo, ImageError> {
             .to_string_lossy()
             .trim_start_matches("./")
             .to_string();
+        if name == "manifest.json" {
+            docker_manifest = true;
+        }
         if name == "index.json" {
             let mut content = Vec::new();
             (&mut entry)
@@ -128,6 +135,7 @@ pub fn inspect(path: &Path) -> Result<ArchiveInfo, ImageError> {
         name,
         blobs: blobs.len(),
         bytes,
+        docker_manifest,
     })
 }
 

@@ -276,6 +276,14 @@ pub fn build(input: &BaseInput) -> Result<EmbeddedBase, ImageError> {
         add(path, content)?;
     }
     add("index.json".into(), &index)?;
+    // Docker Engine loads from `manifest.json` only, OCI layout or not (as its own `docker
+    // save` writes both); Podman reads the OCI layout. Same blobs, same image id.
+    let docker_manifest = canonical_json(&json!([{
+        "Config": blob(&config_digest),
+        "Layers": [blob(&layer_digest)],
+        "RepoTags": [tag],
+    }]));
+    add("manifest.json".into(), &docker_manifest)?;
     add("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     let mut archive = archive.into_inner().map_err(io_error)?;
     archive.flush().map_err(io_error)?;
@@ -373,7 +381,8 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
-        assert_eq!(names.len(), 5, "{names:?}");
+        assert_eq!(names.len(), 6, "{names:?}");
         assert_eq!(names[3], "index.json");
+        assert_eq!(names[4], "manifest.json", "for Docker Engine");
     }
 }

@@ -59,9 +59,14 @@ impl std::fmt::Display for Need {
     }
 }
 
-/// Whether the engine under test has `need`. When it does not, the skip is recorded with
-/// the engine's own reason and `false` returned: the test returns without asserting.
-pub fn requires(test: &str, need: Need) -> bool {
+/// Whether the engine under test has every one of `needs`. When it lacks one, the skip is
+/// recorded with the engine's own reason and `false` returned: the test returns without
+/// asserting.
+pub fn requires(test: &str, needs: &[Need]) -> bool {
+    needs.iter().all(|&need| has(test, need))
+}
+
+fn has(test: &str, need: Need) -> bool {
     let missing = match need {
         Need::Engine(capability) => {
             let profile = shared_profile();
