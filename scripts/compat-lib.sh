@@ -41,17 +41,25 @@ prepare_root() {
     fi
     have debootstrap || {
         echo "==> installing debootstrap"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+        local install=(apt-get install -y -qq --no-install-recommends debootstrap)
+        DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1 || {
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null
+        }
     }
     echo "==> debootstrap $release for $engine (once; cached in $root)"
-    rm -rf "$root" "$stamp"
     mkdir -p "$COMPAT_DIR/$engine"
-    if ! debootstrap --variant=minbase --include="$packages" "$release" "$root" \
-        >"$COMPAT_DIR/$engine/debootstrap.log" 2>&1; then
+    # A second try for a mirror that hiccups; a half-made root never counts (no stamp).
+    local attempt
+    for attempt in 1 2; do
+        rm -rf "$root" "$stamp"
+        debootstrap --variant=minbase --include="$packages" "$release" "$root" \
+            >"$COMPAT_DIR/$engine/debootstrap.log" 2>&1 && break
+        echo "    debootstrap attempt $attempt failed"
+        [ "$attempt" = 2 ] || continue
         echo "error: debootstrap failed; the last lines of $COMPAT_DIR/$engine/debootstrap.log:" >&2
         tail -n 20 "$COMPAT_DIR/$engine/debootstrap.log" >&2
         return 1
-    fi
+    done
     echo "$release $packages" >"$stamp"
 }
 

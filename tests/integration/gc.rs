@@ -36,7 +36,15 @@ fn listed_with_label(podman: &Podman, what: &str, label: &str) -> Vec<String> {
         ],
         _ => vec!["volume", "ls", "--format", "{{.Name}}", "--filter", &filter],
     };
-    let out = podman.podman(&args);
+    // Podman's image listing fails whole when another test removes an image meanwhile
+    // ("image not known"); it is a read, so it is taken again.
+    let mut out = podman.podman(&args);
+    for _ in 0..3 {
+        if out.status.success() || !String::from_utf8_lossy(&out.stderr).contains("not known") {
+            break;
+        }
+        out = podman.podman(&args);
+    }
     assert!(
         out.status.success(),
         "{}",

@@ -172,13 +172,19 @@ async fn the_workshop_chain_rebuilds_only_what_changed_and_swaps_images_keeping_
         sh(&ws, podman, "attendee", "sh /workshop/hello.sh").await,
         "hello from the edited workshop"
     );
-    let tags = podman.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
-    let tags = String::from_utf8_lossy(&tags.stdout).to_string();
+    let tags: Vec<String> = podman
+        .engine()
+        .list_owned_images(&ws.ownership())
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|i| i.repo_tags)
+        .collect();
     let workspace_images = tags
-        .lines()
+        .iter()
         .filter(|t| t.contains(ws.ownership().workspace.as_str()))
         .count();
-    assert_eq!(workspace_images, 3, "old builds were pruned: {tags}");
+    assert_eq!(workspace_images, 3, "old builds were pruned: {tags:?}");
 
     // Moving the sandbox to step 3 is an image swap: recreated, the volume's data kept.
     let yaml = ws.path(".pocket-dock/steps.yaml");
@@ -322,11 +328,20 @@ async fn a_snapshot_round_trips_a_file_and_leaves_its_source_untouched() {
     let run = ws.pd(&["snapshot", "src", "saved"]);
     assert_eq!(run.code, Some(0), "{}", run.stdout_text());
     assert_ne!(image_id(&ws, "saved"), first);
-    let tags = podman.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
-    let tags = String::from_utf8_lossy(&tags.stdout).to_string();
+    // Through the API, this workspace's images only: the CLI's listing of the whole shared
+    // store fails when another test removes an image meanwhile.
+    let tags: Vec<String> = podman
+        .engine()
+        .list_owned_images(&ws.ownership())
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|i| i.repo_tags)
+        .collect();
     assert!(
-        tags.contains("saved:gen-1") && tags.contains("saved:gen-2"),
-        "{tags}"
+        tags.iter().any(|t| t.ends_with("saved:gen-1"))
+            && tags.iter().any(|t| t.ends_with("saved:gen-2")),
+        "{tags:?}"
     );
 
     // A snapshot of a stopped sandbox fails in its status and changes nothing.

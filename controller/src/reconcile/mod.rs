@@ -183,7 +183,8 @@ impl Observer for Journal {
     }
 }
 
-/// Fails with every declared need the engine cannot meet (within `only`, when given).
+/// Reads the engine's profile and fails with every declared need it cannot meet (within
+/// `only`, when given).
 async fn refuse_unsupported(
     engine: &Engine,
     declarations: &Declarations,
@@ -196,9 +197,8 @@ async fn refuse_unsupported(
         .cloned()
         .collect();
     let needs = crate::requirements::requirements(&objects);
-    if needs.is_empty() {
-        return Ok(());
-    }
+    // Read even when nothing is needed: reading it is what warns, once per handle, about an
+    // engine version outside the tested matrix.
     let unmet = crate::requirements::unmet(&needs, &*engine.profile().await?);
     if unmet.is_empty() {
         Ok(())
