@@ -150,9 +150,14 @@ write_wrappers() {
     rm -rf "$bin"
     mkdir -p "$bin"
     for tool in podman docker dockerd containerd setpriv; do
-        [ -x "$root/usr/bin/$tool" ] || [ -x "$root/usr/sbin/$tool" ] || continue
+        local path=""
+        [ -x "$root/usr/sbin/$tool" ] && path=/usr/sbin/$tool
+        [ -x "$root/usr/bin/$tool" ] && path=/usr/bin/$tool
+        [ -n "$path" ] || continue
+        # The root's binary by its absolute path: PATH still names this folder, which is
+        # visible inside the namespace too when the checkout lives under /tmp.
         printf '#!/bin/sh\n# Runs %s in the %s engine namespace (see scripts/compat-lib.sh).\nexec nsenter -t "$(cat %q)" -m -- %s "$@"\n' \
-            "$tool" "$engine" "$COMPAT_DIR/$engine/namespace.pid" "$tool" >"$bin/$tool"
+            "$tool" "$engine" "$COMPAT_DIR/$engine/namespace.pid" "$path" >"$bin/$tool"
         chmod +x "$bin/$tool"
     done
 }

@@ -37,6 +37,10 @@ for engine in $selection; do
     esac
 done
 
+if [ "$(id -u)" -ne 0 ]; then
+    echo "error: the matrix needs root (debootstrap, mount and network namespaces); run it with sudo" >&2
+    exit 2
+fi
 ensure_system_packages
 # Build the test binary once, on the host, before any engine is prepared.
 echo "==> building the integration tests"

@@ -326,7 +326,13 @@ async fn a_snapshot_round_trips_a_file_and_leaves_its_source_untouched() {
     let first = image_id(&ws, "saved");
     sh(&ws, podman, "src", "echo more > /root/more.txt").await;
     let run = ws.pd(&["snapshot", "src", "saved"]);
-    assert_eq!(run.code, Some(0), "{}", run.stdout_text());
+    assert_eq!(
+        run.code,
+        Some(0),
+        "{}{}",
+        run.stdout_text(),
+        run.stderr_text()
+    );
     assert_ne!(image_id(&ws, "saved"), first);
     // Through the API, this workspace's images only: the CLI's listing of the whole shared
     // store fails when another test removes an image meanwhile.
