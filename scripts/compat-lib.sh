@@ -154,10 +154,12 @@ write_wrappers() {
         [ -x "$root/usr/sbin/$tool" ] && path=/usr/sbin/$tool
         [ -x "$root/usr/bin/$tool" ] && path=/usr/bin/$tool
         [ -n "$path" ] || continue
-        # The root's binary by its absolute path: PATH still names this folder, which is
-        # visible inside the namespace too when the checkout lives under /tmp.
-        printf '#!/bin/sh\n# Runs %s in the %s engine namespace (see scripts/compat-lib.sh).\nexec nsenter -t "$(cat %q)" -m -- %s "$@"\n' \
-            "$tool" "$engine" "$COMPAT_DIR/$engine/namespace.pid" "$path" >"$bin/$tool"
+        # The root's binary by its absolute path. PATH still names this folder, which is
+        # visible inside the namespace too when the checkout lives under /tmp: a wrapper
+        # run from inside (setpriv's podman, as the rootless user, who may not nsenter)
+        # knows it by PD_COMPAT_INSIDE and runs the binary directly.
+        printf '#!/bin/sh\n# Runs %s in the %s engine namespace (see scripts/compat-lib.sh).\n[ -z "${PD_COMPAT_INSIDE:-}" ] || exec %s "$@"\nPD_COMPAT_INSIDE=1 exec nsenter -t "$(cat %q)" -m -- %s "$@"\n' \
+            "$tool" "$engine" "$path" "$COMPAT_DIR/$engine/namespace.pid" "$path" >"$bin/$tool"
         chmod +x "$bin/$tool"
     done
 }
