@@ -429,6 +429,10 @@ struct RawConfig {
     labels: Option<HashMap<String, String>>,
 }
 
+/// How many times a container listing that failed on a container removed meanwhile is
+/// taken again.
+const LIST_ATTEMPTS: u32 = 3;
+
 impl Engine {
     /// Lists containers (running and stopped) matching every `key=value` label filter.
     ///
@@ -440,26 +444,34 @@ impl Engine {
     ) -> Result<Vec<ContainerSummary>, EngineError> {
         let filters = serde_json::json!({ "label": label_filter }).to_string();
         let query = format!("?all=true&filters={}", super::raw::percent_encode(&filters));
-        // Podman's own list endpoint answers about twice as fast as the compat one.
-        if !self.compat_only.load(std::sync::atomic::Ordering::Relaxed) {
-            let path = format!("/v4.0.0/libpod/containers/json{query}");
-            match self
-                .raw_get_json_at::<Vec<RawSummary>>(Operation::ContainerList, &path)
-                .await
-            {
-                Ok(raw) => {
-                    return Ok(raw.into_iter().map(RawSummary::into_summary).collect());
-                }
-                // Not Podman (Docker has no libpod API): use the compat endpoint from now on.
-                Err(EngineError::Runtime {
-                    status: Some(400..=499),
-                    ..
-                }) => {
-                    self.compat_only
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                Err(e) => return Err(e),
+        let podman = self.profile().await?.is_podman();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.list_once(&query, podman).await {
+                // Podman reads every container while it lists them; one removed meanwhile
+                // (by another client) fails the whole list. A list is a read: take it again.
+                Err(EngineError::ContainerNotFound { .. }) if attempts < LIST_ATTEMPTS => {}
+                Err(EngineError::Runtime { message, .. })
+                    if attempts < LIST_ATTEMPTS && message.contains("no such container") => {}
+                result => return result,
             }
+        }
+    }
+
+    async fn list_once(
+        &self,
+        query: &str,
+        podman: bool,
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        // Podman's own list endpoint answers about twice as fast as the compat one, and
+        // says how containers exited.
+        if podman {
+            let path = format!("/v4.0.0/libpod/containers/json{query}");
+            let raw: Vec<RawSummary> = self
+                .raw_get_json_at(Operation::ContainerList, &path)
+                .await?;
+            return Ok(raw.into_iter().map(RawSummary::into_summary).collect());
         }
         let path = format!("/containers/json{query}");
         let raw: Vec<RawSummary> = self.raw_get_json(Operation::ContainerList, &path).await?;

@@ -110,8 +110,6 @@ pub struct Engine {
     socket: PathBuf,
     timeouts: Timeouts,
     counters: Arc<Counters>,
-    /// Set once the server turned out not to serve Podman's libpod API (Docker).
-    compat_only: Arc<std::sync::atomic::AtomicBool>,
     /// What the engine is and can do, read at the first call that needs it.
     profile: Arc<tokio::sync::OnceCell<Arc<EngineProfile>>>,
 }
@@ -161,7 +159,6 @@ impl Engine {
             socket,
             timeouts: config.timeouts,
             counters: Arc::default(),
-            compat_only: Arc::default(),
             profile: Arc::default(),
         })
     }
