@@ -29,6 +29,19 @@ fn image_id(ws: &TestWorkspace, name: &str) -> String {
     out[0]["id"].as_str().unwrap().to_string()
 }
 
+/// The tags of this workspace's images, through the API: the CLI's listing of the whole
+/// shared store fails when another test removes an image meanwhile.
+async fn owned_tags(ws: &TestWorkspace, podman: &Podman) -> Vec<String> {
+    podman
+        .engine()
+        .list_owned_images(&ws.ownership())
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|i| i.repo_tags)
+        .collect()
+}
+
 async fn container(ws: &TestWorkspace, podman: &Podman, name: &str) -> OwnedContainer {
     let container_name = ws.ownership().container_name(Kind::Sandbox, name);
     podman
@@ -172,14 +185,7 @@ async fn the_workshop_chain_rebuilds_only_what_changed_and_swaps_images_keeping_
         sh(&ws, podman, "attendee", "sh /workshop/hello.sh").await,
         "hello from the edited workshop"
     );
-    let tags: Vec<String> = podman
-        .engine()
-        .list_owned_images(&ws.ownership())
-        .await
-        .unwrap()
-        .into_iter()
-        .flat_map(|i| i.repo_tags)
-        .collect();
+    let tags = owned_tags(&ws, podman).await;
     let workspace_images = tags
         .iter()
         .filter(|t| t.contains(ws.ownership().workspace.as_str()))
@@ -325,25 +331,9 @@ async fn a_snapshot_round_trips_a_file_and_leaves_its_source_untouched() {
     // The next generation keeps the older one as a tagged image.
     let first = image_id(&ws, "saved");
     sh(&ws, podman, "src", "echo more > /root/more.txt").await;
-    let run = ws.pd(&["snapshot", "src", "saved"]);
-    assert_eq!(
-        run.code,
-        Some(0),
-        "{}{}",
-        run.stdout_text(),
-        run.stderr_text()
-    );
+    ws.pd_ok(&["snapshot", "src", "saved"]);
     assert_ne!(image_id(&ws, "saved"), first);
-    // Through the API, this workspace's images only: the CLI's listing of the whole shared
-    // store fails when another test removes an image meanwhile.
-    let tags: Vec<String> = podman
-        .engine()
-        .list_owned_images(&ws.ownership())
-        .await
-        .unwrap()
-        .into_iter()
-        .flat_map(|i| i.repo_tags)
-        .collect();
+    let tags = owned_tags(&ws, podman).await;
     assert!(
         tags.iter().any(|t| t.ends_with("saved:gen-1"))
             && tags.iter().any(|t| t.ends_with("saved:gen-2")),
