@@ -57,7 +57,7 @@ impl fmt::Display for Unmet {
 }
 
 /// Every capability the objects need, in declaration order.
-pub fn requirements(objects: &[Object]) -> Vec<Requirement> {
+pub fn requirements<'a>(objects: impl IntoIterator<Item = &'a Object>) -> Vec<Requirement> {
     let mut needs = Vec::new();
     for object in objects {
         let mut need = |capability, because| {

@@ -429,10 +429,6 @@ struct RawConfig {
     labels: Option<HashMap<String, String>>,
 }
 
-/// How many times a container listing that failed on a container removed meanwhile is
-/// taken again.
-const LIST_ATTEMPTS: u32 = 3;
-
 impl Engine {
     /// Lists containers (running and stopped) matching every `key=value` label filter.
     ///
@@ -445,18 +441,15 @@ impl Engine {
         let filters = serde_json::json!({ "label": label_filter }).to_string();
         let query = format!("?all=true&filters={}", super::raw::percent_encode(&filters));
         let podman = self.profile().await?.is_podman();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match self.list_once(&query, podman).await {
-                // Podman reads every container while it lists them; one removed meanwhile
-                // (by another client) fails the whole list. A list is a read: take it again.
-                Err(EngineError::ContainerNotFound { .. }) if attempts < LIST_ATTEMPTS => {}
-                Err(EngineError::Runtime { message, .. })
-                    if attempts < LIST_ATTEMPTS && message.contains("no such container") => {}
-                result => return result,
-            }
-        }
+        super::list_again(
+            || self.list_once(&query, podman),
+            |e| match e {
+                EngineError::ContainerNotFound { .. } => true,
+                EngineError::Runtime { message, .. } => message.contains("no such container"),
+                _ => false,
+            },
+        )
+        .await
     }
 
     async fn list_once(
@@ -624,7 +617,19 @@ impl Engine {
                 // A create that was killed between Podman's storage and its database leaves
                 // a storage-only container holding the name (seen on Podman 5.x). The name
                 // is this workspace's own hash-derived one, so the leftover is ours: remove
-                // it from storage and create once more.
+                // it from storage and create once more. Only while Podman's database has no
+                // container of that name: a forced remove would take that one too.
+                match self.inspect_container(&config.name).await {
+                    Err(EngineError::ContainerNotFound { .. }) => {}
+                    Ok(_) => {
+                        return Err(EngineError::Conflict {
+                            op: Operation::ContainerCreate,
+                            id: config.name.clone(),
+                            message,
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
                 tracing::warn!(
                     container = %config.name,
                     "removing a storage-only leftover of an interrupted create"
@@ -761,14 +766,7 @@ impl Engine {
     async fn wait_until_gone(&self, c: &OwnedContainer) -> Result<RemoveOutcome, EngineError> {
         let deadline = tokio::time::Instant::now() + self.timeouts.request;
         loop {
-            match self
-                .call(
-                    Operation::ContainerInspect,
-                    Target::Container(&c.id),
-                    self.docker.inspect_container(&c.id, None),
-                )
-                .await
-            {
+            match self.inspect_container(&c.id).await {
                 Err(EngineError::ContainerNotFound { .. }) => {
                     return Ok(RemoveOutcome::AlreadyGone);
                 }

@@ -62,9 +62,6 @@ pub struct ImageSummary {
     pub created: i64,
 }
 
-/// How often an image list is taken when images vanish while Podman lists them.
-const LIST_ATTEMPTS: u32 = 3;
-
 impl Engine {
     /// Lists images matching every `key=value` label filter (all images when empty).
     pub async fn list_images(
@@ -76,25 +73,17 @@ impl Engine {
                 .then(|| HashMap::from([("label".to_string(), label_filter.to_vec())])),
             ..Default::default()
         };
-        let mut attempts = 0;
-        let raw = loop {
-            attempts += 1;
-            match self
-                .call(
+        let raw = super::list_again(
+            || {
+                self.call(
                     Operation::ImageList,
                     Target::None,
                     self.docker.list_images(Some(options.clone())),
                 )
-                .await
-            {
-                // Podman reads every image while it lists them; one removed meanwhile (by
-                // another apply, a prune) fails the whole list. A list is a read: take it
-                // again.
-                Err(EngineError::Runtime { message, .. })
-                    if attempts < LIST_ATTEMPTS && message.contains("image not known") => {}
-                result => break result?,
-            }
-        };
+            },
+            |e| matches!(e, EngineError::Runtime { message, .. } if message.contains("image not known")),
+        )
+        .await?;
         Ok(raw
             .into_iter()
             .map(|i| ImageSummary {

@@ -289,6 +289,28 @@ impl Engine {
     }
 }
 
+/// How often a listing is taken when what it lists vanishes while the engine reads it.
+const LIST_ATTEMPTS: u32 = 3;
+
+/// Takes a listing again (up to [`LIST_ATTEMPTS`] in all) while it fails with an error
+/// `vanished` recognises: Podman reads every object while it lists them, and one removed
+/// meanwhile by another client fails the whole list. A list is a read, so this is safe.
+pub(crate) async fn list_again<T, Fut>(
+    mut list: impl FnMut() -> Fut,
+    vanished: impl Fn(&EngineError) -> bool,
+) -> Result<T, EngineError>
+where
+    Fut: std::future::Future<Output = Result<T, EngineError>>,
+{
+    let mut attempts = 1;
+    loop {
+        match list().await {
+            Err(e) if attempts < LIST_ATTEMPTS && vanished(&e) => attempts += 1,
+            result => return result,
+        }
+    }
+}
+
 fn is_conflict_message(message: &str) -> bool {
     [
         "is already in use",

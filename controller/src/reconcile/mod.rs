@@ -190,13 +190,12 @@ async fn refuse_unsupported(
     declarations: &Declarations,
     only: Option<&BTreeSet<Key>>,
 ) -> Result<(), Error> {
-    let objects: Vec<_> = declarations
-        .objects
-        .iter()
-        .filter(|o| only.is_none_or(|only| only.contains(&Key::new(o.kind, o.name()))))
-        .cloned()
-        .collect();
-    let needs = crate::requirements::requirements(&objects);
+    let needs = crate::requirements::requirements(
+        declarations
+            .objects
+            .iter()
+            .filter(|o| only.is_none_or(|only| only.contains(&Key::new(o.kind, o.name())))),
+    );
     // Read even when nothing is needed: reading it is what warns, once per handle, about an
     // engine version outside the tested matrix.
     let unmet = crate::requirements::unmet(&needs, &*engine.profile().await?);
