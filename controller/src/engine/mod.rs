@@ -305,7 +305,12 @@ where
     let mut attempts = 1;
     loop {
         match list().await {
-            Err(e) if attempts < LIST_ATTEMPTS && vanished(&e) => attempts += 1,
+            Err(e) if attempts < LIST_ATTEMPTS && vanished(&e) => {
+                // A removal still under way fails a list taken at once as well.
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempts)))
+                    .await;
+                attempts += 1;
+            }
             result => return result,
         }
     }
