@@ -1,12 +1,12 @@
 //! The `pocket-dock` binary: parse arguments, set up logging, run one command, exit with
 //! its documented code.
 
-mod cli;
+mod commands;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, OutputFormat};
+use commands::{Cli, OutputFormat};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -25,10 +25,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(pocket_dock::ExitCode::Failed.code());
         }
     };
-    let code = match runtime.block_on(cli::dispatch(cli)) {
+    let code = match runtime.block_on(commands::dispatch(cli)) {
         Ok(code) => code,
         Err(err) => {
-            cli::print_error(&err, format, verbose);
+            commands::print_error(&err, format, verbose);
             err.exit_code().code()
         }
     };
