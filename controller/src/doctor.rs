@@ -166,7 +166,7 @@ pub async fn diagnose(host: Option<&str>, env: &EnvSnapshot, timeouts: Timeouts)
 
 fn unreachable(mut report: DoctorReport, err: &EngineError) -> DoctorReport {
     report.checks.push(fail("connect", err));
-    report.exit = if err.category() == Category::Connection {
+    report.exit = if err.category() == Category::EngineUnreachable {
         ExitCode::EngineUnreachable
     } else {
         ExitCode::Failed

@@ -1,9 +1,39 @@
-//! pocket-dock: a Kubernetes-style reconciling controller for local Podman containers.
+//! pocket-dock: a Kubernetes-style reconciling controller for local containers.
 //!
-//! The library holds everything; the `pocket-dock` binary is a thin CLI over it.
-//! Start with [`engine`] (talking to Podman), [`run`] (ephemeral sandboxes) and
-//! [`doctor`] (diagnosing the setup).
+//! People declare sandboxes, images, snapshots and volumes in YAML under `.pocket-dock/`;
+//! pocket-dock diffs that against what the engine (Podman, or Docker) runs and converges
+//! with idempotent actions. The `pocket-dock` command is a thin layer over this crate:
+//! every command is one call below.
+//!
+//! # Where to start
+//!
+//! - [`Engine::from_env`] connects to the engine the environment names.
+//! - [`Workspace::open`] finds a workspace; [`Workspace::load`] validates it (every
+//!   diagnostic, with file:line, or [`Valid`] declarations); [`Workspace::plan`] says what
+//!   would change; [`Workspace::apply`] converges; [`Workspace::delete`] and
+//!   [`Workspace::snapshot`] do what their commands do.
+//! - [`sandbox::Sandbox`] works inside a running sandbox: `exec` with output sinks, logs,
+//!   and [`sandbox::Session`], a long-lived shell (with a JSON-lines protocol,
+//!   [`sandbox::Session::serve_json_lines`]).
+//! - [`images`] exports and imports OCI archives; [`run`] runs one command in an ephemeral
+//!   sandbox; [`controller`] keeps a workspace converged from file edits and engine events.
+//! - Every error is an [`Error`] with a [`Category`]; the exit code follows from it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), pocket_dock::Error> {
+//! use pocket_dock::{ApplyOptions, Engine, Workspace};
+//! let engine = Engine::from_env()?;
+//! let workspace = Workspace::open("examples/workspaces/basic")?;
+//! let plan = workspace.plan(&engine).await?;
+//! println!("{} change(s) pending", plan.actions.len());
+//! let report = workspace.apply(&engine, ApplyOptions::default()).await?;
+//! assert!(report.converged());
+//! # Ok(()) }
+//! ```
+//!
+//! `examples/sdk/` holds one runnable example per feature.
 
+mod category;
 pub mod controller;
 pub mod declared;
 pub mod doctor;
@@ -19,10 +49,18 @@ pub mod reconcile;
 pub mod requirements;
 pub mod run;
 pub mod sandbox;
+pub mod snapshot;
 pub mod store;
 pub mod timefmt;
 pub mod workspace;
 pub mod writer_lock;
-pub mod yaml_out;
 
-pub use error::{Error, ExitCode};
+pub use category::{Category, ExitCode};
+pub use engine::Engine;
+pub use error::Error;
+pub use reconcile::{ApplyOptions, ApplyReport, NoObserver, Observer, Plan};
+pub use snapshot::{SnapshotReport, SnapshotRequest};
+pub use workspace::{DeleteReport, DeleteRequest, Valid, Workspace};
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -55,6 +55,20 @@ pub enum OwnedFileError {
 }
 
 impl OwnedFileError {
+    /// Something that is not pocket-dock's stands where its file goes (a symlink, a file
+    /// someone else wrote): the workspace is not as it must be, and it was left alone, so
+    /// invalid input. The file system refusing is storage.
+    pub fn category(&self) -> crate::Category {
+        match self {
+            OwnedFileError::NotOurs { .. }
+            | OwnedFileError::Foreign { .. }
+            | OwnedFileError::Exists { .. } => crate::Category::InvalidInput,
+            OwnedFileError::Io { .. } => crate::Category::Storage,
+        }
+    }
+}
+
+impl OwnedFileError {
     fn io(action: &'static str, path: PathBuf, source: impl Into<std::io::Error>) -> Self {
         OwnedFileError::Io {
             action,

@@ -73,9 +73,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunOutcome, Error> {
     if request.cmd.is_empty() {
-        return Err(Error::Usage {
-            message: "run needs a command after `--`".to_string(),
-        });
+        return Err(Error::argument("CMD", "run needs a command after `--`"));
     }
     tokio::pin!(shutdown);
 

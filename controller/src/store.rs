@@ -1429,7 +1429,7 @@ mod tests {
             assert!(h.contains(hint), "{h}");
             let err = crate::Error::from(e);
             assert_eq!(err.exit_code().code(), 4);
-            assert_eq!(err.category(), "runtime");
+            assert_eq!(err.category(), crate::Category::Storage);
         }
         let other = error(StoreErrorKind::Other);
         assert!(other.to_string().contains("readonly"), "{other}");

@@ -58,6 +58,15 @@ pub enum WriterLockError {
     },
 }
 
+impl WriterLockError {
+    pub fn category(&self) -> crate::Category {
+        match self {
+            WriterLockError::TimedOut { .. } => crate::Category::Timeout,
+            WriterLockError::Unsafe(_) | WriterLockError::Io { .. } => crate::Category::Storage,
+        }
+    }
+}
+
 /// Held while the value lives.
 #[derive(Debug)]
 pub struct WriterLock {

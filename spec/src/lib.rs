@@ -16,6 +16,7 @@ pub mod schema;
 mod structure;
 mod validate;
 pub mod yaml;
+mod yaml_out;
 
 pub use diagnostic::Diagnostic;
 pub use duration::{DurationParseError, parse_duration};
@@ -25,3 +26,4 @@ pub use load::{
     Declarations, KnownElsewhere, Loaded, Object, ResolvedPaths, Source, load, load_with,
 };
 pub use validate::{dns_label_problem, reference_problem};
+pub use yaml_out::to_yaml;

@@ -111,7 +111,7 @@ async fn a_read_only_state_store_is_a_clear_error_and_nothing_is_moved_aside_or_
                 .expect("a JSON error on stderr"),
         )
         .unwrap();
-        assert_eq!(error["error"]["category"], "runtime", "{error}");
+        assert_eq!(error["error"]["category"], "storage", "{error}");
         assert_eq!(error["error"]["exit_code"], 4, "{error}");
         assert!(
             error["error"]["hint"].as_str().unwrap().contains("remount"),

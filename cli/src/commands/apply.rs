@@ -2,16 +2,12 @@ use std::io::Write;
 use std::sync::Arc;
 
 use clap::Args;
-use pocket_dock::ExitCode;
-use pocket_dock::engine::{Engine, EngineError};
-use pocket_dock::reconcile::{
-    self, Action, ActionError, ActionOutcome, ApplyOptions, ApplyReport, Observer, Op, Plan,
-    Readiness,
-};
-use pocket_dock::workspace::Workspace;
-use pocket_dock_spec::{Declarations, parse_duration};
+use pocket_dock::engine::EngineError;
+use pocket_dock::reconcile::{Action, ActionError, ActionOutcome, Op, Readiness};
+use pocket_dock::{ApplyOptions, ApplyReport, ExitCode, Observer, Plan};
+use pocket_dock_spec::parse_duration;
 
-use super::declared::{Loaded, load_valid, load_valid_at, lock_writer};
+use super::declared::invalid_or_err;
 use super::{GlobalArgs, Outcome, OutputFormat};
 
 #[derive(Debug, Args)]
@@ -31,8 +27,8 @@ pub struct ApplyArgs {
 }
 
 /// Prints actions as they finish (text: one line each; json: one object per line).
-struct Printer {
-    format: OutputFormat,
+pub struct Printer {
+    pub format: OutputFormat,
 }
 
 impl Observer for Printer {
@@ -132,26 +128,9 @@ fn ms(d: std::time::Duration) -> String {
 }
 
 pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Outcome {
-    let started = std::time::Instant::now();
     let workspace = global.declared_workspace()?;
-    // The lock first, then the files: an apply that waited for another writer acts on what
-    // the files say now, not on what they said when it started waiting.
-    let _lock = if args.dry_run {
-        None
-    } else {
-        let deadline = match (args.timeout, args.wait) {
-            (Some(t), _) => Some(started + t),
-            (None, true) => Some(started + reconcile::DEFAULT_WAIT),
-            (None, false) => None,
-        };
-        Some(lock_writer(global, &workspace, "apply", deadline).await?)
-    };
-    let (workspace, declarations) = match load_valid_at(global, workspace) {
-        Loaded::Valid(w, d) => (w, d.declarations),
-        Loaded::Invalid(code) => return Ok(code),
-    };
+    let engine = global.engine_for(&workspace)?;
     let options = ApplyOptions {
-        lock_held: !args.dry_run,
         dry_run: args.dry_run,
         prune_volumes: args.prune_volumes,
         readiness: if args.wait {
@@ -162,36 +141,31 @@ pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Outcome {
         timeout: args.timeout,
         ..ApplyOptions::default()
     };
-    converge(global, &workspace, &declarations, options).await
-}
-
-/// Applies with `options`, printing actions as they finish and a summary; the exit code
-/// says whether everything converged. `snapshot` reuses it for one object.
-pub async fn converge(
-    global: &GlobalArgs,
-    workspace: &Workspace,
-    declarations: &Declarations,
-    options: ApplyOptions,
-) -> Outcome {
-    let engine = Engine::new(&global.engine_config()?)?;
-    let dry_run = options.dry_run;
     let printer = Arc::new(Printer {
         format: global.output,
     });
-    let report = reconcile::apply(&engine, workspace, declarations, options, printer).await?;
-    if dry_run {
-        print_plan(&report.plan, global.output);
-        return Ok(ExitCode::Success.code());
+    match workspace.apply_observed(&engine, options, printer).await {
+        Ok(report) if args.dry_run => {
+            print_plan(&report.plan, global.output);
+            Ok(ExitCode::Success.code())
+        }
+        Ok(report) => Ok(summarize(&report, global.output)),
+        Err(e) => invalid_or_err(global, e, "nothing was changed"),
     }
-    print_summary(&report, global.output);
-    Ok(if report.timed_out() {
+}
+
+/// Prints an apply's summary; the exit code says whether everything converged.
+/// `snapshot` reuses it for its one object.
+pub fn summarize(report: &ApplyReport, format: OutputFormat) -> u8 {
+    print_summary(report, format);
+    if report.timed_out() {
         ExitCode::TimedOut
     } else if report.converged() {
         ExitCode::Success
     } else {
         ExitCode::Failed
     }
-    .code())
+    .code()
 }
 
 fn print_summary(report: &ApplyReport, format: OutputFormat) {
@@ -309,27 +283,14 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
 
 /// `diff`: what apply would do, and why; exit 1 when anything is pending.
 pub async fn diff(global: &GlobalArgs) -> Outcome {
-    let (workspace, declarations) = match load_valid(global)? {
-        Loaded::Valid(w, d) => (w, d.declarations),
-        Loaded::Invalid(code) => return Ok(code),
+    let workspace = global.declared_workspace()?;
+    let engine = global.engine_for(&workspace)?;
+    let plan = match workspace.plan(&engine).await {
+        Ok(plan) => plan,
+        Err(e) => return invalid_or_err(global, e, "nothing was changed"),
     };
-    let engine = Engine::new(&global.engine_config()?)?;
-    let options = ApplyOptions {
-        dry_run: true,
-        ..ApplyOptions::default()
-    };
-    let report = reconcile::apply(
-        &engine,
-        &workspace,
-        &declarations,
-        options,
-        Arc::new(Printer {
-            format: global.output,
-        }),
-    )
-    .await?;
-    print_plan(&report.plan, global.output);
-    Ok(if report.plan.is_empty() {
+    print_plan(&plan, global.output);
+    Ok(if plan.is_empty() {
         ExitCode::Success
     } else {
         ExitCode::ChangesPending

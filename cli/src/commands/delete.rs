@@ -1,10 +1,8 @@
 use clap::Args;
-use pocket_dock::engine::Engine;
-use pocket_dock::engine::labels::{KIND, NAME};
-use pocket_dock::{Error, ExitCode};
-use pocket_dock_spec::Kind;
+use pocket_dock::reconcile::Key;
+use pocket_dock::{DeleteRequest, Error, ExitCode};
 
-use super::declared::lock_writer;
+use super::apply::Printer;
 use super::get::parse_target;
 use super::{GlobalArgs, Outcome};
 
@@ -31,68 +29,39 @@ pub struct DeleteArgs {
 /// Removes owned runtime objects (containers, volumes); the YAML stays, so the next apply
 /// creates them again.
 pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
-    let target = match &args.target {
+    let request = match &args.target {
         Some(t) => match parse_target(t)? {
-            (kind, Some(name)) => Some((kind, name)),
+            (kind, Some(name)) => DeleteRequest::One(Key::new(kind, name)),
             (kind, None) => {
-                return Err(Error::Usage {
-                    message: format!("name the object: `{}/NAME`", kind.as_str().to_lowercase()),
-                });
-            }
-        },
-        None => None,
-    };
-    let workspace = global.workspace()?;
-    let ownership = workspace.ownership();
-    let engine = Engine::new(&global.engine_config()?)?;
-    // One writer at a time (a declared workspace only: without .pocket-dock/ there is no
-    // lock to share, and nothing else writes).
-    let deadline = args.timeout.map(|t| std::time::Instant::now() + t);
-    let _lock = if workspace.declared {
-        Some(lock_writer(global, &workspace, "delete", deadline).await?)
-    } else {
-        None
-    };
-    let mut removed = Vec::new();
-
-    let wants = |kind: Kind, name: &str| match &target {
-        Some((k, n)) => *k == kind && n == name,
-        None => kind == Kind::Sandbox || (kind == Kind::Volume && args.volumes),
-    };
-    for (summary, handle) in engine.list_owned(&ownership).await? {
-        let (Some(kind), Some(name)) = (
-            summary
-                .labels
-                .get(KIND)
-                .and_then(|k| k.parse::<Kind>().ok()),
-            summary.labels.get(NAME),
-        ) else {
-            continue;
-        };
-        if kind == Kind::Sandbox && wants(kind, name) {
-            engine.remove_container(&handle).await?;
-            removed.push(format!("Sandbox/{name} (container {})", summary.name));
-        }
-    }
-    if target.as_ref().is_some_and(|(k, _)| *k == Kind::Volume) || args.volumes {
-        for volume in engine.list_owned_volumes(&ownership).await? {
-            let Some(name) = volume.labels.get(NAME).cloned() else {
-                continue;
-            };
-            if wants(Kind::Volume, &name) {
-                engine.remove_volume(&ownership, &volume).await?;
-                removed.push(format!(
-                    "Volume/{name} (volume {}, data deleted)",
-                    volume.name
+                return Err(Error::argument(
+                    "KIND/NAME",
+                    format!("name the object: `{}/NAME`", kind.as_str().to_lowercase()),
                 ));
             }
-        }
-    }
-    if removed.is_empty() {
+        },
+        None => DeleteRequest::All {
+            volumes: args.volumes,
+        },
+    };
+    let workspace = global.workspace()?;
+    let engine = global.engine()?;
+    let deadline = args.timeout.map(|t| std::time::Instant::now() + t);
+    let printer = Printer {
+        format: global.output,
+    };
+    let report = workspace
+        .delete(&engine, &request, deadline, &printer)
+        .await?;
+    if report.removed.is_empty() {
         out!("nothing to delete");
     }
-    for r in &removed {
-        out!("- {r} removed");
+    for r in &report.removed {
+        let what = if r.data_deleted {
+            format!("volume {}, data deleted", r.object)
+        } else {
+            format!("container {}", r.object)
+        };
+        out!("- {} ({what}) removed", r.key);
     }
     Ok(ExitCode::Success.code())
 }

@@ -2,11 +2,11 @@
 
 use clap::Args;
 use pocket_dock::ExitCode;
-use pocket_dock::engine::Engine;
-use pocket_dock::gc::{self, GcOptions, GcPlan, GcReport, Item, Refusal};
+use pocket_dock::gc::{GcOptions, GcPlan, GcReport, Item};
 use serde_json::json;
 
-use super::declared::{Stream, lock_writer, print_problems};
+use super::apply::Printer;
+use super::declared::invalid_or_err;
 use super::{GlobalArgs, Outcome, OutputFormat};
 
 #[derive(Debug, Args)]
@@ -28,45 +28,26 @@ pub struct GcArgs {
 
 pub async fn gc(global: &GlobalArgs, args: GcArgs) -> Outcome {
     let workspace = global.workspace()?;
-    // One writer at a time, from before the declarations are read: what it finds undeclared
-    // is what the files say once no one else writes.
-    let deadline = args.timeout.map(|t| std::time::Instant::now() + t);
-    let _lock = if workspace.declared && !args.dry_run {
-        Some(lock_writer(global, &workspace, "gc", deadline).await?)
-    } else {
-        None
-    };
-    let desired = match gc::load_desired(&workspace) {
-        Ok(desired) => desired,
-        Err(Refusal::Invalid(problems)) => {
-            print_problems(
-                &problems,
-                global.output,
-                "nothing was collected",
-                Stream::Stdout,
-            );
-            return Ok(ExitCode::InvalidInput.code());
-        }
-        Err(Refusal::Incomplete) => {
-            return Err(pocket_dock::Error::Usage {
-                message: "nothing was collected: the declarations may be incomplete (a folder \
-                          under .pocket-dock/ could not be read, or there are too many files); \
-                          see `pocket-dock validate`"
-                    .to_string(),
-            });
-        }
-    };
-    let engine = Engine::new(&global.engine_config()?)?;
+    let engine = global.engine_for(&workspace)?;
     let options = GcOptions {
         all_workspaces: args.all_workspaces,
         volumes: args.volumes,
     };
-    let plan = gc::survey(&engine, &workspace, desired.as_ref(), options).await?;
-    if args.dry_run {
-        print_plan(&plan, global.output);
+    let deadline = args.timeout.map(|t| std::time::Instant::now() + t);
+    let printer = Printer {
+        format: global.output,
+    };
+    let outcome = match workspace
+        .gc(&engine, options, args.dry_run, deadline, &printer)
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(e) => return invalid_or_err(global, e, "nothing was collected"),
+    };
+    let Some(report) = outcome.report else {
+        print_plan(&outcome.plan, global.output);
         return Ok(ExitCode::Success.code());
-    }
-    let report = gc::execute(&engine, &workspace, &plan).await;
+    };
     print_report(&report, global.output);
     Ok(report.exit_code().code())
 }

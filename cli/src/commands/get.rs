@@ -34,8 +34,11 @@ pub fn parse_target(target: &str) -> Result<(Kind, Option<String>), Error> {
         .iter()
         .find(|k| k.as_str().to_lowercase() == singular || k.as_str().to_lowercase() == lower)
         .map(|k| (*k, name))
-        .ok_or_else(|| Error::Usage {
-            message: format!("unknown kind `{kind}`: use sandbox, image, snapshot or volume"),
+        .ok_or_else(|| {
+            Error::argument(
+                "KIND",
+                format!("unknown kind `{kind}`: use sandbox, image, snapshot or volume"),
+            )
         })
 }
 
@@ -173,8 +176,9 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
     if let Some((kind, Some(name))) = &filter
         && rows.is_empty()
     {
-        return Err(Error::Usage {
-            message: format!("{kind}/{name} is not declared and not running in this workspace"),
+        return Err(Error::NotDeclared {
+            object: format!("{kind}/{name}"),
+            problem: "is not declared and not running in this workspace".to_string(),
         });
     }
     match global.output {

@@ -3,16 +3,12 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use pocket_dock::engine::labels::{MANAGED_BY, MANAGED_BY_VALUE};
-use pocket_dock::engine::{Engine, ImageDetails};
-use pocket_dock::images::{archive, embedded};
-use pocket_dock::reconcile::status::SnapshotRecord;
-use pocket_dock::reconcile::{Desired, Key};
-use pocket_dock::{Error, ExitCode};
-use pocket_dock_spec::Kind;
+use pocket_dock::ExitCode;
+use pocket_dock::images;
+use pocket_dock::workspace::ImageOrigin;
 use serde_json::json;
 
-use super::declared::{Loaded, load_valid};
+use super::declared::invalid_or_err;
 use super::{GlobalArgs, Outcome, OutputFormat, emit};
 
 #[derive(Debug, Args)]
@@ -50,61 +46,28 @@ pub async fn image(global: &GlobalArgs, args: ImageArgs) -> Outcome {
     }
 }
 
-/// The object's key and local image name.
-fn resolve(global: &GlobalArgs, name: &str) -> Result<Result<(Key, String), u8>, Error> {
-    let (workspace, declarations) = match load_valid(global)? {
-        Loaded::Valid(w, d) => (w, d.declarations),
-        Loaded::Invalid(code) => return Ok(Err(code)),
-    };
-    let desired = Desired::from_declarations(&declarations, &workspace.ownership());
-    for kind in [Kind::Image, Kind::Snapshot] {
-        let key = Key::new(kind, name);
-        if let Some(tag) = desired.object_tag(&key) {
-            return Ok(Ok((key, tag.to_string())));
-        }
-    }
-    if let Some(problem) = desired.images.get(name).and_then(|i| i.problem.clone()) {
-        return Err(Error::Usage {
-            message: format!("Image/{name} cannot be made: {problem}"),
-        });
-    }
-    Err(Error::Usage {
-        message: format!(
-            "no Image or Snapshot named {name} is declared in this workspace (see `pocket-dock get`)"
-        ),
-    })
-}
-
-async fn present(engine: &Engine, key: &Key, tag: &str) -> Result<ImageDetails, Error> {
-    engine.find_image(tag).await?.ok_or_else(|| Error::Usage {
-        message: format!("{key} ({tag}) is not present yet; run `pocket-dock apply` first"),
-    })
-}
-
 async fn inspect(global: &GlobalArgs, name: &str) -> Outcome {
-    let (key, tag) = match resolve(global, name)? {
-        Ok(found) => found,
-        Err(code) => return Ok(code),
+    let workspace = global.declared_workspace()?;
+    let engine = global.engine_for(&workspace)?;
+    let info = match workspace.inspect_image(&engine, name).await {
+        Ok(info) => info,
+        Err(e) => return invalid_or_err(global, e, "nothing was changed"),
     };
-    let engine = Engine::new(&global.engine_config()?)?;
-    let image = present(&engine, &key, &tag).await?;
-    // Builds and snapshots inherit their base's labels, so their own come first.
-    let origin = if let Some(record) = SnapshotRecord::from_labels(&image.labels) {
-        json!({ "snapshot": record })
-    } else if let Some(hash) = image
-        .labels
-        .get(pocket_dock::reconcile::make_images::CONTENT_HASH)
-    {
-        json!({ "build": { "contentHash": hash } })
-    } else if image.labels.contains_key(embedded::LABEL_EMBEDDED) {
-        json!({
+    let (key, tag, image) = (&info.object.key, &info.object.image, &info.details);
+    let origin = match &info.origin {
+        ImageOrigin::Snapshot(record) => json!({ "snapshot": record }),
+        ImageOrigin::Build { content_hash } => json!({ "build": { "contentHash": content_hash } }),
+        ImageOrigin::Embedded {
+            version,
+            busybox,
+            busybox_sha256,
+        } => json!({
             "embedded": "base",
-            "version": image.labels.get(embedded::LABEL_VERSION),
-            "busybox": image.labels.get(embedded::LABEL_BUSYBOX),
-            "busyboxSha256": image.labels.get(embedded::LABEL_BUSYBOX_SHA256),
-        })
-    } else {
-        json!({ "pulled": tag })
+            "version": version,
+            "busybox": busybox,
+            "busyboxSha256": busybox_sha256,
+        }),
+        ImageOrigin::Pulled(tag) => json!({ "pulled": tag }),
     };
     let value = json!({
         "kind": key.kind,
@@ -135,28 +98,20 @@ async fn inspect(global: &GlobalArgs, name: &str) -> Outcome {
 }
 
 async fn export(global: &GlobalArgs, name: &str, file: &std::path::Path) -> Outcome {
-    let (key, tag) = match resolve(global, name)? {
-        Ok(found) => found,
-        Err(code) => return Ok(code),
+    let workspace = global.declared_workspace()?;
+    let engine = global.engine_for(&workspace)?;
+    let (object, exported) = match workspace.export_image(&engine, name, file).await {
+        Ok(done) => done,
+        Err(e) => return invalid_or_err(global, e, "nothing was changed"),
     };
-    let engine = Engine::new(&global.engine_config()?)?;
-    let image = present(&engine, &key, &tag).await?;
-    let owned = image.labels.get(MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
-        || image.labels.contains_key(embedded::LABEL_EMBEDDED);
-    if !owned {
-        return Err(Error::Usage {
-            message: format!(
-                "{tag} was pulled, not made by pocket-dock; export it with `podman save` instead"
-            ),
-        });
-    }
-    engine.export_image(&tag, file).await?;
-    let info = archive::inspect(file)?;
-    let value =
-        json!({ "kind": key.kind, "name": key.name, "image": tag, "file": file, "archive": info });
+    let (key, info) = (&object.key, &exported.archive);
+    let value = json!({
+        "kind": key.kind, "name": key.name, "image": object.image, "file": file, "archive": info,
+    });
     match global.output {
         OutputFormat::Text => out!(
-            "exported {key} ({tag}, id {}) to {} ({:.1} MB)",
+            "exported {key} ({}, id {}) to {} ({:.1} MB)",
+            object.image,
             info.image_id,
             file.display(),
             info.bytes as f64 / 1e6
@@ -167,38 +122,21 @@ async fn export(global: &GlobalArgs, name: &str, file: &std::path::Path) -> Outc
 }
 
 async fn import(global: &GlobalArgs, file: &std::path::Path) -> Outcome {
-    // Checked before Podman sees it: a corrupt or foreign archive is refused whole.
-    let info = archive::inspect(file)?;
-    let engine = Engine::new(&global.engine_config()?)?;
-    let names = engine.load_image_file(file, info.docker_manifest).await?;
-    let loaded = engine.inspect_image(&info.image_id).await?;
-    let same =
-        |a: &str, b: &str| a.trim_start_matches("sha256:") == b.trim_start_matches("sha256:");
-    if !same(&loaded.id, &info.image_id) {
-        return Err(Error::Usage {
-            message: format!(
-                "{} loaded as image {} but its archive names {}; the archive is not what it claims",
-                file.display(),
-                loaded.id,
-                info.image_id
-            ),
-        });
-    }
-    let value =
-        json!({ "file": file, "names": names, "id": loaded.id, "verified": true, "archive": info });
+    let engine = global.engine()?;
+    let imported = images::import(&engine, file).await?;
     match global.output {
         OutputFormat::Text => out!(
             "imported {} as {} (id {}, {} blobs verified)",
             file.display(),
-            if names.is_empty() {
+            if imported.names.is_empty() {
                 "(unnamed)".to_string()
             } else {
-                names.join(", ")
+                imported.names.join(", ")
             },
-            loaded.id,
-            info.blobs
+            imported.id,
+            imported.archive.blobs
         ),
-        format => emit(&value, format),
+        format => emit(&json!(imported), format),
     }
     Ok(ExitCode::Success.code())
 }

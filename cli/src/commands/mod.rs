@@ -41,9 +41,8 @@ mod validate;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use pocket_dock::engine::{EngineConfig, EnvSnapshot, Timeouts, socket};
-use pocket_dock::workspace::Workspace;
-use pocket_dock::{Error, ExitCode};
+use pocket_dock::engine::EngineConfig;
+use pocket_dock::{Engine, Error, ExitCode, Workspace};
 
 pub use report::print_error;
 
@@ -121,9 +120,10 @@ pub struct CommandOptions {
 impl CommandOptions {
     pub fn check(&self) -> Result<(), Error> {
         match self.env.iter().find(|e| !e.contains('=')) {
-            Some(bad) => Err(Error::Usage {
-                message: format!("--env {bad:?} must be KEY=VALUE"),
-            }),
+            Some(bad) => Err(Error::argument(
+                "--env",
+                format!("--env {bad:?} must be KEY=VALUE"),
+            )),
             None => Ok(()),
         }
     }
@@ -137,7 +137,7 @@ pub fn emit(value: &serde_json::Value, format: OutputFormat) {
             let _ = write!(
                 std::io::stdout().lock(),
                 "{}",
-                pocket_dock::yaml_out::to_yaml(value)
+                pocket_dock_spec::to_yaml(value)
             );
         }
         _ => out!("{value}"),
@@ -228,34 +228,30 @@ pub async fn dispatch(cli: Cli) -> Outcome {
 
 impl GlobalArgs {
     pub fn workspace(&self) -> Result<Workspace, Error> {
-        let cwd = std::env::current_dir().map_err(|e| Error::Usage {
-            message: format!("cannot read the current folder: {e}"),
-        })?;
+        let cwd =
+            std::env::current_dir().map_err(|e| Error::file("read", "the current folder", e))?;
         Ok(Workspace::locate(self.dir.as_deref(), &cwd)?)
     }
 
     /// The workspace, which must have a `.pocket-dock/` folder (declarative commands).
     pub fn declared_workspace(&self) -> Result<Workspace, Error> {
-        let workspace = self.workspace()?;
-        if !workspace.declared {
-            return Err(Error::Usage {
-                message: format!(
-                    "no {} folder in {} or its parents; create one with `pocket-dock init`",
-                    pocket_dock::workspace::DIR_NAME,
-                    workspace.root.display()
-                ),
-            });
-        }
-        Ok(workspace)
+        Ok(self.workspace()?.require_declared()?)
     }
 
     pub fn engine_config(&self) -> Result<EngineConfig, Error> {
-        let choice = socket::discover(self.host.as_deref(), &EnvSnapshot::from_process(), |p| {
-            p.exists()
-        })?;
-        Ok(EngineConfig {
-            socket: choice.path,
-            timeouts: Timeouts::default(),
+        Ok(EngineConfig::discover(self.host.as_deref())?)
+    }
+
+    pub fn engine(&self) -> Result<Engine, Error> {
+        Ok(Engine::new(&self.engine_config()?)?)
+    }
+
+    /// The engine for work on `workspace`. Without one, invalid documents are still the
+    /// first thing to report: they are what the user fixes first, and need no engine.
+    pub fn engine_for(&self, workspace: &Workspace) -> Result<Engine, Error> {
+        self.engine().map_err(|e| match workspace.load() {
+            Err(invalid @ Error::Invalid { .. }) => invalid,
+            _ => e,
         })
     }
 }

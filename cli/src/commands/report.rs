@@ -23,15 +23,11 @@ pub fn print_error(err: &Error, format: OutputFormat, verbose: bool) {
             }
         }
         OutputFormat::Json | OutputFormat::Yaml => {
-            let (operation, subject) = match err {
-                Error::Engine(e) => (Some(e.operation().as_str()), e.subject()),
-                _ => (None, None),
-            };
             let value = serde_json::json!({
                 "error": {
                     "category": err.category(),
-                    "operation": operation,
-                    "subject": subject,
+                    "operation": err.operation(),
+                    "subject": err.subject(),
                     "message": err.to_string(),
                     "hint": err.hint(),
                     "exit_code": err.exit_code().code(),

@@ -33,11 +33,12 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Outcome {
     if let Some(name) = &args.name
         && !is_valid_container_name(name)
     {
-        return Err(Error::Usage {
-            message: format!(
-                "--name {name:?} is not a valid container name: use letters, digits,                      `_`, `.` and `-`, starting with a letter or digit"
+        return Err(Error::argument(
+            "--name",
+            format!(
+                "--name {name:?} is not a valid container name: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"
             ),
-        });
+        ));
     }
     let workspace = global.workspace()?;
     let engine = Engine::new(&global.engine_config()?)?;

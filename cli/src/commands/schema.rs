@@ -18,27 +18,19 @@ pub struct SchemaArgs {
 }
 
 pub fn schema(args: SchemaArgs) -> Outcome {
-    let io = |what: String| {
-        move |e: std::io::Error| Error::Usage {
-            message: format!("{what}: {e}"),
-        }
-    };
     match (args.check, args.out) {
         (false, None) => {
-            let text =
-                serde_json::to_string_pretty(&combined_schema()).map_err(|e| Error::Usage {
-                    message: format!("cannot encode the schema: {e}"),
-                })?;
-            out!("{text}");
+            out!(
+                "{}",
+                serde_json::to_string_pretty(&combined_schema()).unwrap_or_default()
+            );
             Ok(ExitCode::Success.code())
         }
         (false, Some(dir)) => {
-            std::fs::create_dir_all(&dir)
-                .map_err(io(format!("cannot create {}", dir.display())))?;
+            std::fs::create_dir_all(&dir).map_err(|e| Error::file("create", &dir, e))?;
             for (name, text) in schema_files() {
                 let path = dir.join(&name);
-                std::fs::write(&path, text)
-                    .map_err(io(format!("cannot write {}", path.display())))?;
+                std::fs::write(&path, text).map_err(|e| Error::file("write", &path, e))?;
             }
             out!(
                 "wrote {} schemas to {} (editors: {COMBINED_FILE})",

@@ -57,9 +57,10 @@ pub async fn shell(global: &GlobalArgs, args: ShellArgs) -> Outcome {
     let engine = Engine::new(&global.engine_config()?)?;
     let sandbox = Sandbox::find(&engine, &workspace.ownership(), &args.sandbox).await?;
     if !termios::isatty(std::io::stdin()) {
-        return Err(Error::Usage {
-            message: "shell needs a terminal; use `pocket-dock exec` or `pocket-dock session` from scripts".to_string(),
-        });
+        return Err(Error::argument(
+            "stdin",
+            "shell needs a terminal; use `pocket-dock exec` or `pocket-dock session` from scripts",
+        ));
     }
     let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".to_string());
     let (rows, cols) = window_size();
@@ -89,8 +90,9 @@ pub async fn shell(global: &GlobalArgs, args: ShellArgs) -> Outcome {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()),
     ) else {
-        return Err(Error::Usage {
-            message: "cannot install signal handlers".to_string(),
+        return Err(Error::Task {
+            task: "installing signal handlers",
+            message: "the runtime refused".to_string(),
         });
     };
     let mut stdin_open = true;

@@ -27,6 +27,15 @@ pub enum LockError {
     },
 }
 
+impl LockError {
+    pub fn category(&self) -> crate::Category {
+        match self {
+            LockError::Held { .. } | LockError::Unsafe(_) => crate::Category::Conflict,
+            LockError::Io { .. } => crate::Category::Storage,
+        }
+    }
+}
+
 /// Held while the value lives.
 #[derive(Debug)]
 pub struct ControllerLock {

@@ -122,9 +122,8 @@ pub async fn run(
     // File changes have a channel of their own, of one: a pending signal covers every later
     // change, and a burst of Podman events can never crowd one out.
     let (files_tx, mut files_rx) = mpsc::channel::<()>(1);
-    let _watcher = watch_files(&dir, files_tx).map_err(|e| Error::Usage {
-        message: format!("cannot watch {}: {e}", dir.display()),
-    })?;
+    let _watcher = watch_files(&dir, files_tx)
+        .map_err(|e| Error::file("watch", &dir, std::io::Error::other(e)))?;
     let events = tokio::spawn(watch_podman(
         engine.clone(),
         workspace.id.to_string(),

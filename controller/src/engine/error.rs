@@ -4,53 +4,14 @@
 //! exec or image it was about. Messages are deterministic: the same failure always prints
 //! the same text (transport details stay in the `#[source]` chain, shown with `-v`).
 
-use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::category::Category;
+
 use super::capabilities::Capability;
 use super::operation::Operation;
-
-/// Broad classes of failure; each maps to one documented exit code (see `crate::exit`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Category {
-    /// The Podman socket could not be reached, or the connection broke.
-    Connection,
-    /// The container, exec session or image does not exist.
-    NotFound,
-    /// The object exists but is in the wrong state, or a name is taken.
-    Conflict,
-    /// The request itself is wrong (bad reference, bad argument).
-    InvalidInput,
-    /// Podman accepted the request but failed to carry it out.
-    Runtime,
-    /// An explicit timeout ran out.
-    Timeout,
-    /// The engine lacks a capability the request needs (checked before anything changes).
-    Unsupported,
-}
-
-impl Category {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Connection => "connection",
-            Category::NotFound => "not-found",
-            Category::Conflict => "conflict",
-            Category::InvalidInput => "invalid-input",
-            Category::Runtime => "runtime",
-            Category::Timeout => "timeout",
-            Category::Unsupported => "unsupported",
-        }
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Why the socket could not be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -189,7 +150,7 @@ impl EngineError {
     pub fn category(&self) -> Category {
         match self {
             EngineError::Unreachable { .. } | EngineError::ConnectionLost { .. } => {
-                Category::Connection
+                Category::EngineUnreachable
             }
             EngineError::ContainerNotFound { .. }
             | EngineError::ExecNotFound { .. }
@@ -199,7 +160,7 @@ impl EngineError {
             EngineError::PullFailed { .. }
             | EngineError::BuildFailed { .. }
             | EngineError::Runtime { .. }
-            | EngineError::OutputSink { .. } => Category::Runtime,
+            | EngineError::OutputSink { .. } => Category::EngineFailure,
             EngineError::Timeout { .. } => Category::Timeout,
             EngineError::Unsupported { .. } => Category::Unsupported,
         }

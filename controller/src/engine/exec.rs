@@ -317,7 +317,7 @@ impl Engine {
                 Ok(state) => state,
                 // The stream closing because the service died must read the same as the
                 // stream breaking: one error, whichever way the socket went away.
-                Err(e) if e.category() == super::Category::Connection => {
+                Err(e) if e.category() == super::Category::EngineUnreachable => {
                     return Err(self.stream_broken(id, None));
                 }
                 Err(e) => return Err(e),

@@ -88,6 +88,14 @@ impl EngineConfig {
             timeouts: Timeouts::default(),
         }
     }
+
+    /// The socket `host` names (a `unix://` URL or a path), or else the one the
+    /// environment names (`CONTAINER_HOST`, `DOCKER_HOST`), or else the first of the
+    /// rootless and rootful sockets that exists.
+    pub fn discover(host: Option<&str>) -> Result<Self, EngineError> {
+        let choice = socket::discover(host, &EnvSnapshot::from_process(), |p| p.exists())?;
+        Ok(EngineConfig::new(choice.path))
+    }
 }
 
 /// Counts of API calls made through one engine, split by whether they change state.
@@ -142,6 +150,12 @@ impl Target<'_> {
 }
 
 impl Engine {
+    /// The engine the environment names (see [`EngineConfig::discover`]), with default
+    /// timeouts. No request is made until the first operation.
+    pub fn from_env() -> Result<Self, EngineError> {
+        Engine::new(&EngineConfig::discover(None)?)
+    }
+
     /// Prepares a handle; no request is made until the first operation.
     pub fn new(config: &EngineConfig) -> Result<Self, EngineError> {
         let socket = config.socket.clone();

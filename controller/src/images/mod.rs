@@ -1,7 +1,7 @@
-//! Images pocket-dock makes itself, on the pure side: build contexts and their content
-//! hashes, `build.from` Containerfile edits, the embedded base image, OCI archive checks,
-//! and the names (tags) every image of a workspace gets. File reads only; the engine does
-//! the Podman side.
+//! Images pocket-dock makes itself: build contexts and their content hashes, `build.from`
+//! Containerfile edits, the embedded base image, OCI archive checks, and the names (tags)
+//! every image of a workspace gets (file reads only), plus moving images in and out as
+//! OCI archives ([`export`], [`import`], which talk to the engine).
 
 pub mod archive;
 pub mod containerfile;
@@ -9,12 +9,14 @@ pub mod context;
 pub mod embedded;
 mod ignore;
 mod nofollow;
+mod transfer;
 
 use std::path::PathBuf;
 
 use crate::engine::Ownership;
 
 pub use context::{BuildRecipe, PreparedBuild};
+pub use transfer::{Exported, Imported, export, import, made_by_pocket_dock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -48,12 +50,33 @@ pub enum ImageError {
     NoBusybox { reason: String },
     #[error("{} is not a usable OCI archive: {reason}", path.display())]
     InvalidArchive { path: PathBuf, reason: String },
+    #[error(
+        "{} loaded as image {loaded} but its archive names {claimed}; the archive is not what it claims",
+        path.display()
+    )]
+    IdMismatch {
+        path: PathBuf,
+        loaded: String,
+        claimed: String,
+    },
+    #[error("{image} is not present yet; run `pocket-dock apply` first")]
+    NotPresent { image: String },
+    #[error("{image} was pulled, not made by pocket-dock; export it with `podman save` instead")]
+    Pulled { image: String },
     #[error("{} is corrupt: blob {blob} has digest {actual}", path.display())]
     DigestMismatch {
         path: PathBuf,
         blob: String,
         actual: String,
     },
+}
+
+impl ImageError {
+    /// Every image error is about what the caller gave (a build context, an archive, a
+    /// name): nothing was changed.
+    pub fn category(&self) -> crate::Category {
+        crate::Category::InvalidInput
+    }
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

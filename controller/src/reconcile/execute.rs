@@ -102,12 +102,19 @@ impl ActionError {
 }
 
 /// Told about every action as it starts and ends (the CLI prints, the store journals).
+/// Every method does nothing unless overridden; [`NoObserver`] overrides none.
 pub trait Observer: Send + Sync {
-    fn started(&self, action: &Action);
-    fn finished(&self, outcome: &ActionOutcome);
+    fn started(&self, _action: &Action) {}
+    fn finished(&self, _outcome: &ActionOutcome) {}
     /// Another writer holds the workspace; this apply waits for it (told once).
     fn waiting_for_writer(&self, _holder: &crate::writer_lock::Holder) {}
 }
+
+/// The default observer: sees everything, says nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {}
 
 struct Ctx {
     engine: Engine,
@@ -318,7 +325,7 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
                     // state for it (an address its network plugin still counts as taken),
                     // so it is made again rather than failing at every apply.
                     Err(e)
-                        if e.category() == crate::engine::Category::Runtime
+                        if e.category() == crate::engine::Category::EngineFailure
                             && never_started(ctx, name, &s.container_name) =>
                     {
                         tracing::info!(sandbox = %name, error = %e, "a container that never ran would not start; making it again");

@@ -28,7 +28,7 @@ use crate::workspace::{DIR_NAME, Workspace};
 use crate::writer_lock::WriterLock;
 
 pub use desired::{Desired, Key};
-pub use execute::{ActionError, ActionOutcome, ExecuteOptions, Observer};
+pub use execute::{ActionError, ActionOutcome, ExecuteOptions, NoObserver, Observer};
 pub use observe::Observed;
 pub use plan::{Action, Op, Plan, PlanOptions};
 
@@ -67,6 +67,15 @@ pub struct ApplyOptions {
 }
 
 impl ApplyOptions {
+    /// Who is writing, as other writers are told while they wait.
+    pub fn writer_role(&self) -> &'static str {
+        if self.writer.is_empty() {
+            "apply"
+        } else {
+            self.writer
+        }
+    }
+
     fn keep(&self, action: &Action) -> bool {
         self.only.as_ref().is_none_or(|only| {
             only.contains(&action.key) || matches!(action.op, Op::Pull { .. } | Op::CreateVolume)
@@ -247,11 +256,7 @@ pub async fn apply(
     let _writer_lock = if options.dry_run || options.lock_held {
         None
     } else {
-        let role = if options.writer.is_empty() {
-            "apply"
-        } else {
-            options.writer
-        };
+        let role = options.writer_role();
         let deadline = match (options.timeout, options.readiness) {
             (Some(t), _) => Some(started + t),
             (None, Readiness::Wait) => Some(started + DEFAULT_WAIT),

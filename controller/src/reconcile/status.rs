@@ -17,7 +17,7 @@ use super::observe::Observed;
 use super::plan::Plan;
 use crate::owned_files::{EntryKind, OwnedDir, OwnedFileError, is_temp_name};
 use crate::timefmt::now_rfc3339;
-use crate::yaml_out::to_yaml;
+use pocket_dock_spec::to_yaml;
 
 pub const STATUS_DIR: &str = crate::workspace::own_files::STATUS_DIR;
 

@@ -173,9 +173,9 @@ impl ExecHandle {
     /// it; reading stops pausing the command once this is called).
     pub async fn wait(mut self) -> Result<ExecReport, crate::Error> {
         self.chunks = None;
-        self.task.await.map_err(|e| crate::Error::Usage {
-            message: format!("the exec task failed: {e}"),
-        })?
+        self.task
+            .await
+            .map_err(|e| crate::Error::task("the exec task", e))?
     }
 }
 

@@ -136,8 +136,9 @@ pub async fn logs(
                     };
                 }
                 let shown = if options.timestamps { line } else { text };
-                sink(chunk.stream, shown).map_err(|e| crate::Error::Usage {
-                    message: format!("cannot write the output: {e}"),
+                sink(chunk.stream, shown).map_err(|source| crate::Error::Stream {
+                    action: "write the output",
+                    source,
                 })?;
             }
         }

@@ -3,6 +3,7 @@
 //! thin layers over this.
 
 mod exec;
+mod json_lines;
 mod logs;
 mod session;
 
@@ -55,6 +56,20 @@ pub enum SandboxError {
     Missing { name: String },
     #[error("Sandbox/{name} is not running ({state}); declare `state: running` and apply")]
     NotRunning { name: String, state: String },
+    /// The session's shell has exited; open a new session.
+    #[error("the session has ended")]
+    SessionEnded,
+}
+
+impl SandboxError {
+    pub fn category(&self) -> crate::Category {
+        match self {
+            SandboxError::Missing { .. } => crate::Category::NotFound,
+            SandboxError::NotRunning { .. } | SandboxError::SessionEnded => {
+                crate::Category::Conflict
+            }
+        }
+    }
 }
 
 /// A running sandbox of a workspace.

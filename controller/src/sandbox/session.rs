@@ -166,6 +166,11 @@ impl Session {
         &self.id
     }
 
+    /// The sandbox the session's shell runs in.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
     pub fn has_ended(&self) -> bool {
         self.ended
     }
@@ -193,13 +198,12 @@ impl Session {
     ) -> Result<CommandResult, crate::Error> {
         let started = Instant::now();
         if self.ended {
-            return Err(crate::Error::Usage {
-                message: "the session has ended".to_string(),
-            });
+            return Err(super::SandboxError::SessionEnded.into());
         }
         let marker = format!("__pocket_dock_{}__", random_hex());
-        let lost = |e: std::io::Error| crate::Error::Usage {
-            message: format!("cannot write to the session's shell: {e}"),
+        let lost = |source| crate::Error::Stream {
+            action: "write to the session's shell",
+            source,
         };
         self.input
             .write_all(wrap(command, &marker).as_bytes())
@@ -328,8 +332,9 @@ impl Session {
 
     /// Writes raw input to the shell's standard input (for a command that reads it).
     pub async fn write_input(&mut self, data: &[u8]) -> Result<(), crate::Error> {
-        let lost = |e: std::io::Error| crate::Error::Usage {
-            message: format!("cannot write to the session's shell: {e}"),
+        let lost = |source| crate::Error::Stream {
+            action: "write to the session's shell",
+            source,
         };
         self.input.write_all(data).await.map_err(lost)?;
         self.input.flush().await.map_err(lost)

@@ -97,7 +97,7 @@ mod tests {
             "nested": {"a": {"b": "c"}}
         });
         let text = to_yaml(&value);
-        let parsed = pocket_dock_spec::yaml::parse(&text, Default::default()).unwrap();
+        let parsed = crate::yaml::parse(&text, Default::default()).unwrap();
         assert_eq!(parsed[0].root.to_json(), value, "{text}");
         assert!(text.contains("flag: \"yes\""));
         assert!(text.contains("- message: \"it's: fine\"\n"), "{text}");

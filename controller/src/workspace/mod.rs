@@ -1,9 +1,28 @@
-//! Locating the workspace: the folder that holds `.pocket-dock/`.
+//! The workspace: the folder that holds `.pocket-dock/`, and the SDK's entry point.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), pocket_dock::Error> {
+//! use pocket_dock::{ApplyOptions, Engine, Workspace};
+//! let engine = Engine::from_env()?;
+//! let workspace = Workspace::open("examples/workspaces/basic")?;
+//! let report = workspace.apply(&engine, ApplyOptions::default()).await?;
+//! println!("converged: {}", report.converged());
+//! # Ok(()) }
+//! ```
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::engine::{Ownership, WorkspaceId};
+
+mod images;
+pub mod init;
+mod load;
+mod sdk;
+
+pub use images::{ImageInfo, ImageOrigin, ObjectImage};
+pub use load::Valid;
+pub use sdk::{DeleteReport, DeleteRequest, GcOutcome, Removed};
 
 /// The folder, under the workspace root, that holds declarations and generated state.
 pub const DIR_NAME: &str = ".pocket-dock";
@@ -27,12 +46,24 @@ pub mod own_files {
 pub enum WorkspaceError {
     #[error("workspace root {path} is not a directory")]
     NotADirectory { path: PathBuf },
+    #[error(
+        "no {DIR_NAME} folder in {} or its parents; create one with `pocket-dock init`",
+        root.display()
+    )]
+    NotDeclared { root: PathBuf },
     #[error("cannot resolve workspace root {path}")]
     Resolve {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
+}
+
+impl WorkspaceError {
+    /// The folder the caller named cannot be the workspace.
+    pub fn category(&self) -> crate::Category {
+        crate::Category::InvalidInput
+    }
 }
 
 /// A workspace root and its identity.
@@ -76,6 +107,35 @@ impl Workspace {
             declared: root.join(DIR_NAME).is_dir(),
             root,
         })
+    }
+
+    /// The workspace rooted at `dir` (relative to the current folder), which must hold a
+    /// `.pocket-dock/` folder.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, WorkspaceError> {
+        let cwd = std::env::current_dir().map_err(|source| WorkspaceError::Resolve {
+            path: PathBuf::from("."),
+            source,
+        })?;
+        Workspace::locate(Some(dir.as_ref()), &cwd)?.require_declared()
+    }
+
+    /// The nearest ancestor of `start` (itself included) holding `.pocket-dock/`.
+    pub fn discover(start: impl AsRef<Path>) -> Result<Self, WorkspaceError> {
+        Workspace::locate(None, start.as_ref())?.require_declared()
+    }
+
+    /// This workspace, if it has a `.pocket-dock/` folder (declarative work needs one).
+    pub fn require_declared(self) -> Result<Self, WorkspaceError> {
+        if self.declared {
+            Ok(self)
+        } else {
+            Err(WorkspaceError::NotDeclared { root: self.root })
+        }
+    }
+
+    /// The `.pocket-dock/` folder.
+    pub fn dir(&self) -> PathBuf {
+        self.root.join(DIR_NAME)
     }
 
     /// The workspace's ownership labels, its root path among them.

@@ -1,0 +1,123 @@
+//! A workspace's images by object name: which image an Image or Snapshot object is, what
+//! it is, and exporting it.
+
+use std::path::Path;
+
+use pocket_dock_spec::Kind;
+
+use super::Workspace;
+use crate::engine::{Engine, ImageDetails};
+use crate::images::{self, Exported, embedded};
+use crate::reconcile::status::SnapshotRecord;
+use crate::reconcile::{Desired, Key};
+use crate::{Error, Result};
+
+/// An Image or Snapshot object and the local image it names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ObjectImage {
+    pub key: Key,
+    pub image: String,
+}
+
+/// Where an image came from, as its labels say.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ImageOrigin {
+    Snapshot(SnapshotRecord),
+    Build {
+        #[serde(rename = "contentHash")]
+        content_hash: String,
+    },
+    Embedded {
+        version: Option<String>,
+        busybox: Option<String>,
+        #[serde(rename = "busyboxSha256")]
+        busybox_sha256: Option<String>,
+    },
+    Pulled(String),
+}
+
+/// `image inspect`: the object, its image and where it came from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageInfo {
+    pub object: ObjectImage,
+    pub details: ImageDetails,
+    pub origin: ImageOrigin,
+}
+
+impl Workspace {
+    /// The image of the Image or Snapshot object `name` (declarations must be valid).
+    pub fn object_image(&self, name: &str) -> Result<ObjectImage> {
+        let valid = self.load()?;
+        let desired = Desired::from_declarations(valid.declarations(), &self.ownership());
+        for kind in [Kind::Image, Kind::Snapshot] {
+            let key = Key::new(kind, name);
+            if let Some(tag) = desired.object_tag(&key) {
+                return Ok(ObjectImage {
+                    image: tag.to_string(),
+                    key,
+                });
+            }
+        }
+        if let Some(problem) = desired.images.get(name).and_then(|i| i.problem.clone()) {
+            return Err(Error::NotDeclared {
+                object: format!("Image/{name}"),
+                problem: format!("cannot be made: {problem}"),
+            });
+        }
+        Err(Error::NotDeclared {
+            object: format!("no Image or Snapshot named {name}"),
+            problem: "is declared in this workspace (see `pocket-dock get`)".to_string(),
+        })
+    }
+
+    /// What the image of object `name` is, and where it came from.
+    pub async fn inspect_image(&self, engine: &Engine, name: &str) -> Result<ImageInfo> {
+        let object = self.object_image(name)?;
+        let details = engine.find_image(&object.image).await?.ok_or_else(|| {
+            images::ImageError::NotPresent {
+                image: format!("{} ({})", object.key, object.image),
+            }
+        })?;
+        let origin = origin(&details, &object.image);
+        Ok(ImageInfo {
+            object,
+            details,
+            origin,
+        })
+    }
+
+    /// Writes the image of object `name` to an OCI archive (see [`images::export`]).
+    pub async fn export_image(
+        &self,
+        engine: &Engine,
+        name: &str,
+        file: &Path,
+    ) -> Result<(ObjectImage, Exported)> {
+        let object = self.object_image(name)?;
+        let exported = images::export(engine, &object.image, file).await?;
+        Ok((object, exported))
+    }
+}
+
+/// Builds and snapshots inherit their base's labels, so their own come first.
+fn origin(image: &ImageDetails, tag: &str) -> ImageOrigin {
+    if let Some(record) = SnapshotRecord::from_labels(&image.labels) {
+        ImageOrigin::Snapshot(record)
+    } else if let Some(hash) = image
+        .labels
+        .get(crate::reconcile::make_images::CONTENT_HASH)
+    {
+        ImageOrigin::Build {
+            content_hash: hash.clone(),
+        }
+    } else if image.labels.contains_key(embedded::LABEL_EMBEDDED) {
+        ImageOrigin::Embedded {
+            version: image.labels.get(embedded::LABEL_VERSION).cloned(),
+            busybox: image.labels.get(embedded::LABEL_BUSYBOX).cloned(),
+            busybox_sha256: image.labels.get(embedded::LABEL_BUSYBOX_SHA256).cloned(),
+        }
+    } else {
+        ImageOrigin::Pulled(tag.to_string())
+    }
+}

@@ -1,0 +1,245 @@
+//! What a workspace can do: plan, apply, delete, snapshot. Each is one call, the same one
+//! the CLI makes; the CLI only parses arguments and prints.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use pocket_dock_spec::Kind;
+
+use super::{Valid, Workspace};
+use crate::engine::Engine;
+use crate::engine::labels::{KIND, NAME};
+use crate::gc::{self, GcOptions, GcPlan, GcReport, Refusal};
+use crate::reconcile::{
+    self, ApplyOptions, ApplyReport, Key, NoObserver, Observer, Plan, Readiness,
+};
+use crate::snapshot::{SnapshotReport, SnapshotRequest};
+use crate::writer_lock::WriterLock;
+use crate::{Error, Result};
+
+/// What `delete` removes: one object's runtime objects, or every sandbox container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteRequest {
+    /// A sandbox's container or a volume (and its data), by key.
+    One(Key),
+    /// Every sandbox container of this workspace; with `volumes`, every named volume and its
+    /// data too.
+    All { volumes: bool },
+}
+
+/// One runtime object `delete` removed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Removed {
+    pub key: Key,
+    /// The container's or volume's name in the engine.
+    pub object: String,
+    /// A volume's data went with it.
+    pub data_deleted: bool,
+}
+
+/// What gc found, and (unless a dry run) what removing it did.
+#[derive(Debug)]
+pub struct GcOutcome {
+    pub plan: GcPlan,
+    pub report: Option<GcReport>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DeleteReport {
+    pub removed: Vec<Removed>,
+}
+
+impl Workspace {
+    /// What `apply` would do now, and why; changes nothing (no lock, no writes).
+    pub async fn plan(&self, engine: &Engine) -> Result<Plan> {
+        let valid = self.load()?;
+        let options = ApplyOptions {
+            dry_run: true,
+            ..ApplyOptions::default()
+        };
+        let report = reconcile::apply(
+            engine,
+            self,
+            valid.declarations(),
+            options,
+            Arc::new(NoObserver),
+        )
+        .await?;
+        Ok(report.plan)
+    }
+
+    /// Converges: makes the engine run what the declarations say. Takes the workspace's
+    /// writer lock first, then loads, so that what it acts on is what the files say once no
+    /// one else writes; any invalid document stops it before anything changes.
+    pub async fn apply(&self, engine: &Engine, options: ApplyOptions) -> Result<ApplyReport> {
+        self.apply_observed(engine, options, Arc::new(NoObserver))
+            .await
+    }
+
+    /// [`apply`](Self::apply), telling `observer` about every action as it starts and ends.
+    pub async fn apply_observed(
+        &self,
+        engine: &Engine,
+        options: ApplyOptions,
+        observer: Arc<dyn Observer>,
+    ) -> Result<ApplyReport> {
+        let started = Instant::now();
+        let _lock = if options.dry_run {
+            None
+        } else {
+            let deadline = match (options.timeout, options.readiness) {
+                (Some(t), _) => Some(started + t),
+                (None, Readiness::Wait) => Some(started + reconcile::DEFAULT_WAIT),
+                _ => None,
+            };
+            Some(
+                self.lock_writer(options.writer_role(), deadline, &*observer)
+                    .await?,
+            )
+        };
+        let valid = self.load()?;
+        self.apply_valid(engine, &valid, options, observer).await
+    }
+
+    /// Applies declarations loaded already (the caller holds the writer lock when it
+    /// matters: see [`apply`](Self::apply)).
+    pub async fn apply_valid(
+        &self,
+        engine: &Engine,
+        valid: &Valid,
+        options: ApplyOptions,
+        observer: Arc<dyn Observer>,
+    ) -> Result<ApplyReport> {
+        let options = ApplyOptions {
+            lock_held: options.lock_held || !options.dry_run,
+            ..options
+        };
+        reconcile::apply(engine, self, valid.declarations(), options, observer).await
+    }
+
+    /// Writes (or bumps the generation of) `.pocket-dock/snapshots/NAME.yaml`, then applies
+    /// that one object: the document is the record, the image follows from it.
+    pub async fn snapshot(
+        &self,
+        engine: &Engine,
+        request: &SnapshotRequest,
+        options: ApplyOptions,
+        observer: Arc<dyn Observer>,
+    ) -> Result<SnapshotReport> {
+        let deadline = options.timeout.map(|t| Instant::now() + t);
+        let _lock = self.lock_writer("snapshot", deadline, &*observer).await?;
+        let valid = self.load()?;
+        crate::snapshot::snapshot(engine, self, &valid, request, options, observer).await
+    }
+
+    /// Removes owned runtime objects (containers, volumes); the YAML stays, so the next
+    /// apply creates them again. Only objects carrying this workspace's labels are touched.
+    pub async fn delete(
+        &self,
+        engine: &Engine,
+        request: &DeleteRequest,
+        deadline: Option<Instant>,
+        observer: &dyn Observer,
+    ) -> Result<DeleteReport> {
+        let ownership = self.ownership();
+        // One writer at a time (a declared workspace only: without .pocket-dock/ there is no
+        // lock to share, and nothing else writes).
+        let _lock = if self.declared {
+            Some(self.lock_writer("delete", deadline, observer).await?)
+        } else {
+            None
+        };
+        let wants = |kind: Kind, name: &str| match request {
+            DeleteRequest::One(key) => key.kind == kind && key.name == name,
+            DeleteRequest::All { volumes } => {
+                kind == Kind::Sandbox || (kind == Kind::Volume && *volumes)
+            }
+        };
+        let mut report = DeleteReport::default();
+        for (summary, handle) in engine.list_owned(&ownership).await? {
+            let (Some(kind), Some(name)) = (
+                summary
+                    .labels
+                    .get(KIND)
+                    .and_then(|k| k.parse::<Kind>().ok()),
+                summary.labels.get(NAME),
+            ) else {
+                continue;
+            };
+            if kind == Kind::Sandbox && wants(kind, name) {
+                engine.remove_container(&handle).await?;
+                report.removed.push(Removed {
+                    key: Key::new(Kind::Sandbox, name.clone()),
+                    object: summary.name.clone(),
+                    data_deleted: false,
+                });
+            }
+        }
+        let volumes_wanted = match request {
+            DeleteRequest::One(key) => key.kind == Kind::Volume,
+            DeleteRequest::All { volumes } => *volumes,
+        };
+        if volumes_wanted {
+            for volume in engine.list_owned_volumes(&ownership).await? {
+                let Some(name) = volume.labels.get(NAME).cloned() else {
+                    continue;
+                };
+                if wants(Kind::Volume, &name) {
+                    engine.remove_volume(&ownership, &volume).await?;
+                    report.removed.push(Removed {
+                        key: Key::new(Kind::Volume, name),
+                        object: volume.name.clone(),
+                        data_deleted: true,
+                    });
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Collects what pocket-dock made and nothing declares any more: plans (`dry_run`: only
+    /// that), then removes through the ownership checks. Refused whole unless every file is
+    /// valid and the picture complete.
+    pub async fn gc(
+        &self,
+        engine: &Engine,
+        options: GcOptions,
+        dry_run: bool,
+        deadline: Option<Instant>,
+        observer: &dyn Observer,
+    ) -> Result<GcOutcome> {
+        // One writer at a time, from before the declarations are read: what it finds
+        // undeclared is what the files say once no one else writes.
+        let _lock = if self.declared && !dry_run {
+            Some(self.lock_writer("gc", deadline, observer).await?)
+        } else {
+            None
+        };
+        let desired = gc::load_desired(self).map_err(|refusal| match refusal {
+            Refusal::Invalid(diagnostics) => Error::Invalid { diagnostics },
+            Refusal::Incomplete => Error::Incomplete {
+                refused: "collected",
+            },
+        })?;
+        let plan = gc::survey(engine, self, desired.as_ref(), options).await?;
+        let report = if dry_run {
+            None
+        } else {
+            Some(gc::execute(engine, self, &plan).await)
+        };
+        Ok(GcOutcome { plan, report })
+    }
+
+    /// Takes the workspace's writer lock as `role`, telling `observer` whom it waits for.
+    pub async fn lock_writer(
+        &self,
+        role: &str,
+        deadline: Option<Instant>,
+        observer: &dyn Observer,
+    ) -> Result<WriterLock> {
+        Ok(WriterLock::acquire(&self.dir(), role, deadline, |holder| {
+            observer.waiting_for_writer(holder)
+        })
+        .await?)
+    }
+}
