@@ -91,8 +91,9 @@ step "pocket-dock exec attendee -- sh /workshop/hello.sh"
 pocket_dock exec attendee -- sh /workshop/hello.sh
 step "pocket-dock history"
 pocket_dock history
-step "the SDK: examples/sdk/exec_and_session.rs (an exec with three sinks, then a session)"
-CONTAINER_HOST="unix://$PD_SOCKET" cargo run -q --locked -p pocket-dock --example exec_and_session -- "$ws" attendee
+step "the SDK: examples/sdk/exec_with_sinks.rs (an exec with three sinks) and session.rs"
+CONTAINER_HOST="unix://$PD_SOCKET" cargo run -q --locked -p pocket-dock --example exec_with_sinks -- "$ws" attendee
+CONTAINER_HOST="unix://$PD_SOCKET" cargo run -q --locked -p pocket-dock --example session -- "$ws" attendee
 step "pocket-dock snapshot attendee checkpoint"
 pocket_dock snapshot attendee checkpoint
 step "pocket-dock get"

@@ -228,3 +228,244 @@ fn io_hint(kind: io::ErrorKind) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{ConnectFailure, Operation};
+    use std::time::Duration;
+
+    /// The name of `e`'s variant; exhaustive, so a new variant must be added here (and to
+    /// the samples and docs/errors.md) before this compiles.
+    fn variant(e: &Error) -> &'static str {
+        match e {
+            Error::Engine(_) => "Engine",
+            Error::Workspace(_) => "Workspace",
+            Error::Invalid { .. } => "Invalid",
+            Error::Incomplete { .. } => "Incomplete",
+            Error::Argument { .. } => "Argument",
+            Error::NotDeclared { .. } => "NotDeclared",
+            Error::Image(_) => "Image",
+            Error::Sandbox(_) => "Sandbox",
+            Error::Snapshot(_) => "Snapshot",
+            Error::Lock(_) => "Lock",
+            Error::WriterLock(_) => "WriterLock",
+            Error::Store(_) => "Store",
+            Error::File { .. } => "File",
+            Error::Stream { .. } => "Stream",
+            Error::Task { .. } => "Task",
+            Error::Unsupported(_) => "Unsupported",
+            Error::Interrupted => "Interrupted",
+        }
+    }
+
+    /// One or more instances of every variant, with the category each must have.
+    fn samples() -> Vec<(Error, Category)> {
+        let io = |kind| io::Error::new(kind, "x");
+        let path = PathBuf::from("/w/.pocket-dock/x");
+        vec![
+            (
+                Error::from(EngineError::Unreachable {
+                    op: Operation::Ping,
+                    socket: "/x".into(),
+                    failure: ConnectFailure::Missing,
+                    source: None,
+                }),
+                Category::EngineUnreachable,
+            ),
+            (
+                Error::from(EngineError::Timeout {
+                    op: Operation::ExecStream,
+                    id: None,
+                    after: Duration::from_secs(1),
+                }),
+                Category::Timeout,
+            ),
+            (
+                Error::from(EngineError::ContainerNotFound {
+                    op: Operation::ContainerStart,
+                    id: "c".into(),
+                }),
+                Category::NotFound,
+            ),
+            (
+                Error::from(WorkspaceError::NotDeclared { root: "/w".into() }),
+                Category::InvalidInput,
+            ),
+            (
+                Error::Invalid {
+                    diagnostics: Vec::new(),
+                },
+                Category::InvalidInput,
+            ),
+            (
+                Error::Incomplete { refused: "pruned" },
+                Category::InvalidInput,
+            ),
+            (Error::argument("--env", "bad"), Category::InvalidInput),
+            (
+                Error::NotDeclared {
+                    object: "Sandbox/x".into(),
+                    problem: "is not declared".into(),
+                },
+                Category::InvalidInput,
+            ),
+            (
+                Error::from(crate::images::ImageError::NotPresent { image: "i".into() }),
+                Category::InvalidInput,
+            ),
+            (
+                Error::from(crate::sandbox::SandboxError::Missing { name: "x".into() }),
+                Category::NotFound,
+            ),
+            (
+                Error::from(crate::sandbox::SandboxError::SessionEnded),
+                Category::Conflict,
+            ),
+            (
+                Error::from(crate::snapshot::SnapshotError::SandboxNotDeclared {
+                    sandbox: "x".into(),
+                }),
+                Category::InvalidInput,
+            ),
+            (
+                Error::from(crate::controller::LockError::Held {
+                    pid: "1".into(),
+                    path: path.clone(),
+                }),
+                Category::Conflict,
+            ),
+            (
+                Error::from(crate::writer_lock::WriterLockError::TimedOut {
+                    holder: crate::writer_lock::Holder {
+                        role: "apply".into(),
+                        pid: None,
+                    },
+                    waited: Duration::from_secs(1),
+                }),
+                Category::Timeout,
+            ),
+            (
+                Error::from(crate::writer_lock::WriterLockError::Io {
+                    path: path.clone(),
+                    source: io(io::ErrorKind::StorageFull),
+                }),
+                Category::Storage,
+            ),
+            (
+                Error::from(crate::store::StoreError {
+                    path: path.clone(),
+                    kind: crate::store::StoreErrorKind::DiskFull,
+                    source: None,
+                }),
+                Category::Storage,
+            ),
+            (
+                Error::file("write", &path, io(io::ErrorKind::PermissionDenied)),
+                Category::Storage,
+            ),
+            (
+                Error::file(
+                    "write",
+                    &path,
+                    crate::owned_files::OwnedFileError::Foreign { path: path.clone() },
+                ),
+                Category::InvalidInput,
+            ),
+            (
+                Error::Stream {
+                    action: "write the output",
+                    source: io(io::ErrorKind::BrokenPipe),
+                },
+                Category::Interrupted,
+            ),
+            (
+                Error::Stream {
+                    action: "write the output",
+                    source: io(io::ErrorKind::StorageFull),
+                },
+                Category::Storage,
+            ),
+            (
+                Error::Task {
+                    task: "the exec task",
+                    message: "panicked".into(),
+                },
+                Category::Internal,
+            ),
+            (Error::Unsupported(Vec::new()), Category::Unsupported),
+            (Error::Interrupted, Category::Interrupted),
+        ]
+    }
+
+    fn doc() -> String {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md");
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    /// Rows of the markdown table whose header starts with `first`.
+    fn table(doc: &str, first: &str) -> Vec<Vec<String>> {
+        let mut lines = doc
+            .lines()
+            .skip_while(|l| !l.starts_with(&format!("| {first} |")));
+        lines.next();
+        lines
+            .skip(1)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                l.trim_matches('|')
+                    .split(" | ")
+                    .map(|c| c.trim().trim_matches('`').to_string())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_category_has_its_documented_name_and_exit_code() {
+        let doc = doc();
+        let rows = table(&doc, "category");
+        assert_eq!(rows.len(), Category::ALL.len(), "{rows:?}");
+        for category in Category::ALL {
+            let row = rows
+                .iter()
+                .find(|r| r[0] == format!("{category:?}"))
+                .unwrap_or_else(|| panic!("{category:?} is not in docs/errors.md"));
+            assert_eq!(row[1], category.as_str(), "{category:?}");
+            assert_eq!(
+                row[2],
+                category.exit_code().code().to_string(),
+                "{category:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_variant_has_its_documented_category_and_exit_code() {
+        let doc = doc();
+        let rows = table(&doc, "variant");
+        let samples = samples();
+        for (error, expected) in &samples {
+            let name = variant(error);
+            assert_eq!(error.category(), *expected, "{name}: {error}");
+            assert_eq!(error.exit_code(), expected.exit_code(), "{name}");
+            let row = rows
+                .iter()
+                .find(|r| r[0] == name)
+                .unwrap_or_else(|| panic!("{name} is not in docs/errors.md"));
+            if name != "Engine" {
+                assert!(
+                    row[1].contains(&format!("{expected:?}")),
+                    "docs/errors.md says {name} is {}, the code says {expected:?}",
+                    row[1]
+                );
+            }
+        }
+        // Every variant is sampled, and every documented variant exists.
+        let sampled: std::collections::BTreeSet<_> =
+            samples.iter().map(|(e, _)| variant(e)).collect();
+        let documented: std::collections::BTreeSet<_> =
+            rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(sampled, documented);
+    }
+}

@@ -1,0 +1,110 @@
+//! Every example under examples/sdk/ runs against the real engine: each is compiled into
+//! this binary as a module and its `run` called on a fresh workspace, so an example that
+//! stops compiling or working fails here.
+
+use std::time::Duration;
+
+use pocket_dock::engine::Capability;
+
+use crate::support::controller::until;
+use crate::support::workspace::{TestWorkspace, sandbox};
+use crate::support::{Need, Podman, requires};
+
+#[allow(dead_code)]
+#[path = "../../examples/sdk/apply_and_status.rs"]
+mod apply_and_status;
+#[allow(dead_code)]
+#[path = "../../examples/sdk/exec_with_sinks.rs"]
+mod exec_with_sinks;
+#[allow(dead_code)]
+#[path = "../../examples/sdk/images_and_snapshots.rs"]
+mod images_and_snapshots;
+#[allow(dead_code)]
+#[path = "../../examples/sdk/logs.rs"]
+mod logs;
+#[allow(dead_code)]
+#[path = "../../examples/sdk/session.rs"]
+mod session;
+
+fn workspace(podman: &Podman) -> TestWorkspace {
+    let ws = TestWorkspace::new(podman);
+    ws.write(
+        "box.yaml",
+        &sandbox(
+            "box",
+            "  command: [sh, -c, 'echo sdk-ready; exec sleep 1000000']\n",
+        ),
+    );
+    ws
+}
+
+#[tokio::test]
+async fn the_apply_exec_session_and_logs_examples_work() {
+    let podman = Podman::shared();
+    let ws = workspace(podman);
+    let engine = podman.engine();
+
+    apply_and_status::run(&engine, ws.root()).await.unwrap();
+    assert!(ws.running_ids(podman).await.contains_key("box"));
+    // Applying again changes nothing.
+    assert!(ws.pd_ok(&["diff"]).stdout_text().contains("no changes"));
+
+    let code = exec_with_sinks::run(&engine, ws.root(), "box")
+        .await
+        .unwrap();
+    assert_eq!(code, Some(3));
+
+    let events = session::run(&engine, ws.root(), "box").await.unwrap();
+    let events: Vec<serde_json::Value> = events
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.first().unwrap()["event"], "started", "{events:?}");
+    assert!(
+        events.iter().any(|e| e["id"] == "1" && e["exit"] == 7),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["stream"] == "stdout" && e["data"] == "hi\n"),
+        "{events:?}"
+    );
+    assert_eq!(events.last().unwrap()["event"], "closed", "{events:?}");
+
+    until(
+        Duration::from_secs(10),
+        "the sandbox's first line",
+        || async {
+            logs::run(&engine, ws.root(), "box")
+                .await
+                .is_ok_and(|text| text.contains("sdk-ready"))
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_images_and_snapshots_example_works() {
+    if !requires(
+        "the_images_and_snapshots_example_works",
+        &[
+            Need::Engine(Capability::Commit),
+            Need::Engine(Capability::ExportOci),
+            Need::Engine(Capability::LoadOci),
+        ],
+    ) {
+        return;
+    }
+    let podman = Podman::shared();
+    let ws = workspace(podman);
+    let engine = podman.engine();
+    ws.pd_ok(&["apply"]);
+    let archive = ws.path("saved.tar");
+    let id = images_and_snapshots::run(&engine, ws.root(), "box", &archive)
+        .await
+        .unwrap();
+    assert!(ws.path(".pocket-dock/snapshots/saved.yaml").is_file());
+    assert!(archive.is_file());
+    assert_eq!(engine.inspect_image(&id).await.unwrap().id, id);
+}
