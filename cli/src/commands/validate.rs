@@ -1,7 +1,5 @@
 use pocket_dock::ExitCode;
-use pocket_dock::engine::{Engine, EngineProfile};
-use pocket_dock::requirements::{Unmet, requirements, unmet};
-use pocket_dock_spec::{Kind, load};
+use pocket_dock_spec::Kind;
 
 use super::{GlobalArgs, Outcome, OutputFormat};
 
@@ -15,20 +13,18 @@ pub struct ValidateArgs {
 
 pub async fn validate(global: &GlobalArgs, args: ValidateArgs) -> Outcome {
     let workspace = global.declared_workspace()?;
-    let loaded = load(&workspace.root);
+    // The engine is asked only about valid declarations: an invalid file is the first fix,
+    // and needs no engine to report.
+    let engine = match args.engine.then(|| global.engine()) {
+        Some(Ok(engine)) => Some(engine),
+        Some(Err(e)) if workspace.load().is_ok() => return Err(e),
+        _ => None,
+    };
+    let validation = workspace.validate(engine.as_ref()).await?;
+    let (loaded, checked) = (&validation.loaded, &validation.engine);
     let objects = &loaded.declarations.objects;
-    // The engine is asked only about valid declarations: an invalid file is the first fix.
-    let checked: Option<(std::sync::Arc<EngineProfile>, Vec<Unmet>)> =
-        if args.engine && loaded.is_valid() {
-            let engine = Engine::new(&global.engine_config()?)?;
-            let profile = engine.profile().await?;
-            let unmet = unmet(&requirements(objects), &profile);
-            Some((profile, unmet))
-        } else {
-            None
-        };
-    let unmet: &[Unmet] = checked.as_ref().map_or(&[], |(_, u)| u.as_slice());
-    let valid = loaded.is_valid() && unmet.is_empty();
+    let unmet = validation.unmet();
+    let valid = validation.valid();
     match global.output {
         OutputFormat::Json | OutputFormat::Yaml => {
             let mut value = serde_json::json!({

@@ -22,7 +22,7 @@ mod sdk;
 
 pub use images::{ImageInfo, ImageOrigin, ObjectImage};
 pub use load::Valid;
-pub use sdk::{DeleteReport, DeleteRequest, GcOutcome, Removed};
+pub use sdk::{DeleteReport, DeleteRequest, GcOutcome, Removed, Validation};
 
 /// The folder, under the workspace root, that holds declarations and generated state.
 pub const DIR_NAME: &str = ".pocket-dock";

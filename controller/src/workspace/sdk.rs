@@ -7,7 +7,8 @@ use std::time::Instant;
 use pocket_dock_spec::Kind;
 
 use super::{Valid, Workspace};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineProfile};
+use crate::requirements::{Unmet, requirements, unmet};
 use crate::engine::labels::{KIND, NAME};
 use crate::gc::{self, GcOptions, GcPlan, GcReport, Refusal};
 use crate::reconcile::{
@@ -49,7 +50,43 @@ pub struct DeleteReport {
     pub removed: Vec<Removed>,
 }
 
+/// `validate`: every document checked, and (when an engine was given and the documents
+/// are valid) every declaration the engine cannot serve.
+#[derive(Debug)]
+pub struct Validation {
+    pub loaded: pocket_dock_spec::Loaded,
+    /// The engine asked, and what it lacks; `None` when no engine was given or the
+    /// documents are invalid (an invalid file is the first fix).
+    pub engine: Option<(Arc<EngineProfile>, Vec<Unmet>)>,
+}
+
+impl Validation {
+    /// Every document valid, and nothing the engine lacks.
+    pub fn valid(&self) -> bool {
+        self.loaded.is_valid() && self.unmet().is_empty()
+    }
+
+    pub fn unmet(&self) -> &[Unmet] {
+        self.engine.as_ref().map_or(&[], |(_, u)| u.as_slice())
+    }
+}
+
 impl Workspace {
+    /// Checks every document under `.pocket-dock/` and reports all problems; with an
+    /// engine, also what it cannot serve, at the file and line that declares it.
+    pub async fn validate(&self, engine: Option<&Engine>) -> Result<Validation> {
+        let loaded = pocket_dock_spec::load(&self.root);
+        let engine = match engine {
+            Some(engine) if loaded.is_valid() => {
+                let profile = engine.profile().await?;
+                let unmet = unmet(&requirements(&loaded.declarations.objects), &profile);
+                Some((profile, unmet))
+            }
+            _ => None,
+        };
+        Ok(Validation { loaded, engine })
+    }
+
     /// What `apply` would do now, and why; changes nothing (no lock, no writes).
     pub async fn plan(&self, engine: &Engine) -> Result<Plan> {
         let valid = self.load()?;
