@@ -44,14 +44,14 @@ pub mod images;
 pub mod key;
 pub mod lease;
 pub mod owned_files;
-pub mod procs;
+mod procs;
 pub mod reconcile;
 pub mod requirements;
 pub mod run;
 pub mod sandbox;
 pub mod snapshot;
 pub mod store;
-pub mod timefmt;
+mod timefmt;
 pub mod workspace;
 pub mod writer_lock;
 

@@ -60,7 +60,7 @@ async fn a_sandbox_that_keeps_exiting_backs_off_and_says_so() {
         .lines()
         .filter(|l| l.contains("Sandbox/crash") && l.contains(" done"))
         .filter(|l| l.contains("action=\"start\"") || l.contains("action=\"create\""))
-        .filter_map(|l| pocket_dock::timefmt::parse_rfc3339(l.get(..19)?))
+        .filter_map(|l| seconds_of(l.get(..19)?))
         .collect();
     let first = starts.first().copied().unwrap_or_default();
     let in_30s = starts.iter().filter(|t| **t - first < 30).count();
@@ -456,4 +456,18 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// Seconds since the epoch of a log line's `YYYY-MM-DDTHH:MM:SS` (UTC) prefix.
+fn seconds_of(stamp: &str) -> Option<i64> {
+    let n = |range: std::ops::Range<usize>| stamp.get(range)?.parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + n(11..13)? * 3600 + n(14..16)? * 60 + n(17..19)?)
 }
