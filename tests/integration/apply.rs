@@ -211,8 +211,7 @@ async fn the_example_converges_stays_put_and_repairs_exactly_what_changed() {
     // Volumes are never removed without --prune-volumes.
     std::fs::write(&file, sandbox("web", "")).unwrap();
     ws.remove("volumes.yaml");
-    let run = ws.pd(&["apply"]);
-    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let run = ws.pd_ok(&["apply"]);
     assert!(
         run.stdout_text().contains("Volume/work-data") && run.stdout_text().contains("kept"),
         "{}",
@@ -239,8 +238,7 @@ async fn the_example_converges_stays_put_and_repairs_exactly_what_changed() {
             .is_empty()
     );
 
-    let run = ws.pd(&["delete", "--all"]);
-    assert_eq!(run.code, Some(0));
+    ws.pd_ok(&["delete", "--all"]);
     assert!(ws.sandboxes(podman).await.is_empty());
 }
 
@@ -323,7 +321,7 @@ async fn two_checkouts_of_one_workspace_do_not_fight() {
     let b = TestWorkspace::new(podman);
     for ws in [&a, &b] {
         ws.write("s.yaml", &sandbox("dev", ""));
-        assert_eq!(ws.pd(&["apply"]).code, Some(0));
+        ws.pd_ok(&["apply"]);
     }
     let ids_a = a.running_ids(podman).await;
     let ids_b = b.running_ids(podman).await;
@@ -332,7 +330,7 @@ async fn two_checkouts_of_one_workspace_do_not_fight() {
         let (_, out) = ws.pd_json(&["apply"]);
         assert!(actions(&out).is_empty(), "{out:?}");
     }
-    assert_eq!(a.pd(&["delete", "--all"]).code, Some(0));
+    a.pd_ok(&["delete", "--all"]);
     assert!(a.sandboxes(podman).await.is_empty());
     assert_eq!(
         b.running_ids(podman).await,
@@ -356,27 +354,17 @@ async fn kill_9_in_the_middle_of_an_apply_then_apply_again_converges_without_lef
     );
     let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
     // Kill it once some (not all) sandboxes exist.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let n = ws.sandboxes(podman).await.len();
-        if n >= 3 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "apply never started creating");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::support::until(
+        Duration::from_secs(30),
+        "apply creating sandboxes",
+        || async { ws.sandboxes(podman).await.len() >= 3 },
+    )
+    .await;
     child.kill().unwrap();
     child.wait().unwrap();
     let partial = ws.sandboxes(podman).await.len();
 
-    let run = ws.pd(&["apply"]);
-    assert_eq!(
-        run.code,
-        Some(0),
-        "{}{}",
-        run.stdout_text(),
-        run.stderr_text()
-    );
+    ws.pd_ok(&["apply"]);
     let seen = ws.sandboxes(podman).await;
     assert_eq!(seen.len(), 20, "after {partial} before the kill");
     assert!(
@@ -394,7 +382,7 @@ async fn stopping_recreating_and_pruning_take_well_under_a_second() {
     let podman = Podman::shared();
     let ws = TestWorkspace::new(podman);
     ws.write("s.yaml", &sandbox("idle", ""));
-    assert_eq!(ws.pd(&["apply"]).code, Some(0));
+    ws.pd_ok(&["apply"]);
     let elapsed = |out: &[serde_json::Value], op: &str| {
         let a = out
             .iter()
@@ -425,7 +413,7 @@ async fn the_state_store_is_a_cache_deleting_or_corrupting_it_breaks_nothing() {
         "s.yaml",
         &format!("{}{}", sandbox("a", ""), sandbox("b", "")),
     );
-    assert_eq!(ws.pd(&["apply"]).code, Some(0));
+    ws.pd_ok(&["apply"]);
     let db = ws.path(".pocket-dock/state.db");
     assert!(db.is_file());
 
@@ -444,8 +432,7 @@ async fn the_state_store_is_a_cache_deleting_or_corrupting_it_breaks_nothing() {
         b"definitely not a sqlite database, just some garbage bytes",
     )
     .unwrap();
-    let run = ws.pd(&["apply"]);
-    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let run = ws.pd_ok(&["apply"]);
     assert!(
         run.stderr_text().contains("state store was corrupt")
             && run.stderr_text().contains("moved it to"),
@@ -459,8 +446,7 @@ async fn the_state_store_is_a_cache_deleting_or_corrupting_it_breaks_nothing() {
         let _ = std::fs::remove_file(ws.path(&format!(".pocket-dock/state.db{suffix}")));
     }
     ws.write("s.yaml", &sandbox("a", ""));
-    let run = ws.pd(&["apply"]);
-    assert_eq!(run.code, Some(0));
+    let run = ws.pd_ok(&["apply"]);
     assert!(
         run.stderr_text().contains("orphan"),
         "{}",
@@ -481,8 +467,7 @@ async fn dry_run_diff_and_get_change_nothing() {
             sandbox("a", "")
         ),
     );
-    let run = ws.pd(&["apply", "--dry-run"]);
-    assert_eq!(run.code, Some(0));
+    let run = ws.pd_ok(&["apply", "--dry-run"]);
     assert!(
         run.stdout_text().contains("+ Sandbox/a")
             && run.stdout_text().contains("2 changes pending"),
@@ -501,8 +486,8 @@ async fn dry_run_diff_and_get_change_nothing() {
             .is_empty()
     );
 
-    assert_eq!(ws.pd(&["apply"]).code, Some(0));
-    assert_eq!(ws.pd(&["diff"]).code, Some(0));
+    ws.pd_ok(&["apply"]);
+    ws.pd_ok(&["diff"]);
     let (run, rows) = ws.pd_json(&["get"]);
     assert_eq!(run.code, Some(0));
     let rows = rows[0].as_array().unwrap();
@@ -532,7 +517,7 @@ async fn dry_run_diff_and_get_change_nothing() {
         run.stdout_text()
     );
 
-    assert_eq!(ws.pd(&["delete", "sandbox/a"]).code, Some(0));
+    ws.pd_ok(&["delete", "sandbox/a"]);
     assert!(ws.sandboxes(podman).await.is_empty());
     assert_eq!(
         ws.pd(&["diff"]).code,
@@ -554,14 +539,7 @@ async fn dry_run_diff_and_get_change_nothing() {
 async fn the_untrusted_example_really_is_locked_down() {
     let podman = Podman::shared();
     let ws = TestWorkspace::from_example(podman, "untrusted", &[]);
-    let run = ws.pd(&["apply"]);
-    assert_eq!(
-        run.code,
-        Some(0),
-        "{}{}",
-        run.stdout_text(),
-        run.stderr_text()
-    );
+    ws.pd_ok(&["apply"]);
     let ids = ws.running_ids(podman).await;
     let engine = podman.engine();
     let (_, runner) = engine
@@ -690,7 +668,7 @@ async fn wait_reports_readiness_in_the_status_and_times_out_with_exit_5() {
             "  readiness: {exec: [\"true\"], interval: 200ms}\n  env: {A: b}\n",
         ),
     );
-    assert_eq!(ws.pd(&["apply"]).code, Some(0));
+    ws.pd_ok(&["apply"]);
     assert!(
         status("ok").contains("reason: NotProbed"),
         "{}",

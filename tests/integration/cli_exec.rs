@@ -23,11 +23,9 @@ pub fn ps(ws: &TestWorkspace) -> String {
 
 /// Waits (up to 20 s) until `ps` in the sandbox shows `what`.
 pub fn wait_for_process(ws: &TestWorkspace, what: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !ps(ws).contains(what) {
-        assert!(std::time::Instant::now() < deadline, "{what} never ran");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::support::until_blocking(Duration::from_secs(20), &format!("{what} running"), || {
+        ps(ws).contains(what)
+    });
 }
 
 #[test]
@@ -167,10 +165,9 @@ fn logs_show_the_tail_and_follow_across_a_restart() {
             "  command: [sh, -c, 'i=0; while true; do echo \"line $i\"; echo \"err $i\" >&2; i=$((i+1)); sleep 0.2; done']\n",
         ),
     );
-    assert_eq!(ws.pd(&["apply"]).code, Some(0));
+    ws.pd_ok(&["apply"]);
     std::thread::sleep(Duration::from_millis(1500));
-    let run = ws.pd(&["logs", "--tail", "2", "talker"]);
-    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let run = ws.pd_ok(&["logs", "--tail", "2", "talker"]);
     let shown = run.stdout_text().lines().count() + run.stderr_text().lines().count();
     assert!(
         (1..=2).contains(&shown),
@@ -213,17 +210,12 @@ fn logs_show_the_tail_and_follow_across_a_restart() {
             "{}",
             String::from_utf8_lossy(&stop.stderr)
         );
-        assert_eq!(ws_ref.pd(&["apply"]).code, Some(0));
+        ws_ref.pd_ok(&["apply"]);
         // Until the second run has written a few lines (its counter restarted at 0).
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
+        crate::support::until_blocking(Duration::from_secs(20), "a second run", || {
             let all = ws_ref.pd(&["logs", "talker"]).stdout_text();
-            if all.lines().filter(|l| *l == "line 2").count() == 2 {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "no second run: {all}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            all.lines().filter(|l| *l == "line 2").count() == 2
+        });
         std::thread::sleep(Duration::from_millis(300));
         std::process::Command::new("kill")
             .args(["-INT", &pid.to_string()])

@@ -127,8 +127,7 @@ fn a_killed_client_leaves_nothing_running_after_the_next_reconcile() {
         "the orphan is there before: {}",
         ps()
     );
-    let apply = ws.pd(&["apply"]);
-    assert_eq!(apply.code, Some(0), "{}", apply.stderr_text());
+    ws.pd_ok(&["apply"]);
     let after = ps();
     assert!(
         !after.contains("sleep 331"),

@@ -64,7 +64,7 @@ fn an_interactive_shell_runs_commands_follows_resizes_and_restores_the_terminal(
     let podman = Podman::shared();
     let ws = TestWorkspace::new(podman);
     ws.write("box.yaml", &sandbox("box", ""));
-    assert_eq!(ws.pd(&["apply"]).code, Some(0));
+    ws.pd_ok(&["apply"]);
 
     let before = ws.path("stty-before");
     let after = ws.path("stty-after");

@@ -176,7 +176,7 @@ async fn the_controller_survives_a_podman_restart_without_duplicates() {
     assert_eq!(code, Some(0), "no crash: {log}");
     // Through the restarted service, before the harness tears the store down (its own
     // `rm -af` has been seen to miss a container the restarted service made).
-    assert_eq!(ws.pd(&["delete", "--all"]).code, Some(0));
+    ws.pd_ok(&["delete", "--all"]);
 }
 
 #[tokio::test]

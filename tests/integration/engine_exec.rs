@@ -40,15 +40,10 @@ async fn exec_lifecycle_is_observable_created_running_exited() {
 
     // The stream ends exactly when the process exits.
     assert!(stream.next_chunk().await.is_none());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let phase = engine.exec_inspect(&id).await.unwrap().phase;
-        if phase == ExecPhase::Exited(3) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "exec stuck in {phase:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    crate::support::until(Duration::from_secs(5), "the exec's exit", || async {
+        engine.exec_inspect(&id).await.unwrap().phase == ExecPhase::Exited(3)
+    })
+    .await;
     cleanup(&engine, &own).await;
 }
 

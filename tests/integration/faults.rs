@@ -323,7 +323,7 @@ async fn podman_killed_mid_apply_and_restarted_then_the_next_apply_converges() {
     let seen = ws.sandboxes(&podman).await;
     assert_eq!(seen.len(), 10, "{seen:?} after {:?}", actions(&out));
     assert!(seen.values().all(|cs| cs.len() == 1), "{seen:?}");
-    assert_eq!(ws.pd(&["delete", "--all"]).code, Some(0));
+    ws.pd_ok(&["delete", "--all"]);
 }
 
 #[tokio::test]
@@ -363,7 +363,7 @@ async fn the_controller_resyncs_within_seconds_of_podman_coming_back() {
     );
     let (code, _, log) = controller.stop();
     assert_eq!(code, Some(0), "{log}");
-    assert_eq!(ws.pd(&["delete", "--all"]).code, Some(0));
+    ws.pd_ok(&["delete", "--all"]);
 }
 
 /// A tmpfs mounted over a folder for the test, unmounted on every exit path.

@@ -275,14 +275,7 @@ async fn a_snapshot_round_trips_a_file_and_leaves_its_source_untouched() {
     sh(&ws, podman, "src", "echo precious > /root/work.txt").await;
     let source_before = ws.sandboxes(podman).await["src"].clone();
 
-    let run = ws.pd(&["snapshot", "src", "saved", "--description", "after step 1"]);
-    assert_eq!(
-        run.code,
-        Some(0),
-        "{}{}",
-        run.stdout_text(),
-        run.stderr_text()
-    );
+    let run = ws.pd_ok(&["snapshot", "src", "saved", "--description", "after step 1"]);
     assert!(
         run.stdout_text()
             .contains("wrote .pocket-dock/snapshots/saved.yaml")
@@ -369,8 +362,7 @@ async fn export_remove_import_gives_the_same_image_offline() {
     apply_ok(&ws);
     let id = image_id(&ws, "step-1");
     let archive = ws.path("step-1.tar");
-    let run = ws.pd(&["image", "export", "step-1", archive.to_str().unwrap()]);
-    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let run = ws.pd_ok(&["image", "export", "step-1", archive.to_str().unwrap()]);
     assert!(run.stdout_text().contains(&id), "{}", run.stdout_text());
 
     // Remove it (step 2 builds on it, so remove those first), import, same id.

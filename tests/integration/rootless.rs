@@ -100,20 +100,12 @@ async fn apply_converges_against_a_rootless_service() {
             sandbox("dev", "")
         ),
     );
-    let run = ws.pd(&["apply"]);
-    assert_eq!(
-        run.code,
-        Some(0),
-        "{}{}",
-        run.stdout_text(),
-        run.stderr_text()
-    );
+    ws.pd_ok(&["apply"]);
     assert_eq!(ws.running_ids(podman).await.len(), 1);
     let (run, out) = ws.pd_json(&["apply"]);
     assert_eq!(run.code, Some(0));
     let summary = out.iter().rev().find(|v| v["event"] == "summary").unwrap();
     assert_eq!(summary["podman_calls"]["writes"], 0, "{summary}");
-    let run = ws.pd(&["delete", "--all", "--volumes"]);
-    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    ws.pd_ok(&["delete", "--all", "--volumes"]);
     assert!(ws.sandboxes(podman).await.is_empty());
 }

@@ -7,13 +7,13 @@ use std::time::Instant;
 use pocket_dock_spec::Kind;
 
 use super::{Valid, Workspace};
-use crate::engine::{Engine, EngineProfile};
-use crate::requirements::{Unmet, requirements, unmet};
 use crate::engine::labels::{KIND, NAME};
+use crate::engine::{Engine, EngineProfile};
 use crate::gc::{self, GcOptions, GcPlan, GcReport, Refusal};
 use crate::reconcile::{
     self, ApplyOptions, ApplyReport, Key, NoObserver, Observer, Plan, Readiness,
 };
+use crate::requirements::{Unmet, requirements, unmet};
 use crate::snapshot::{SnapshotReport, SnapshotRequest};
 use crate::writer_lock::WriterLock;
 use crate::{Error, Result};

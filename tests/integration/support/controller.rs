@@ -77,24 +77,7 @@ impl Drop for Running {
     }
 }
 
-/// Waits until `check` holds, up to `limit`; returns how long it took.
-pub async fn until<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if check().await {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{what} did not happen within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+pub use super::poll::until;
 
 /// The id of `name`'s running container, if exactly one runs.
 pub async fn running(ws: &TestWorkspace, podman: &Podman, name: &str) -> Option<String> {

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod controller;
 pub mod engine;
 pub mod podman;
+pub mod poll;
 pub mod registry;
 pub mod watchdog;
 pub mod workspace;
@@ -15,6 +16,7 @@ use pocket_dock_spec::Kind;
 
 pub use engine::{EngineUnderTest, Need, requires, under_test};
 pub use podman::{Mode, Podman, TEST_IMAGE, require_tool};
+pub use poll::{until, until_blocking};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
