@@ -6,7 +6,6 @@ use clap::{Args, Subcommand};
 use pocket_dock::engine::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use pocket_dock::engine::{Engine, ImageDetails};
 use pocket_dock::images::{archive, embedded};
-use pocket_dock::reconcile::status::SnapshotRecord;
 use pocket_dock::reconcile::{Desired, Key};
 use pocket_dock::{Error, ExitCode};
 use pocket_dock_spec::Kind;
@@ -89,7 +88,9 @@ async fn inspect(global: &GlobalArgs, name: &str) -> Outcome {
     let engine = Engine::new(&global.engine_config()?)?;
     let image = present(&engine, &key, &tag).await?;
     // Builds and snapshots inherit their base's labels, so their own come first.
-    let origin = if let Some(record) = SnapshotRecord::from_labels(&image.labels) {
+    let origin = if let Some(record) =
+        pocket_dock::reconcile::status::snapshot_record_from_labels(&image.labels)
+    {
         json!({ "snapshot": record })
     } else if let Some(hash) = image
         .labels
