@@ -28,4 +28,5 @@ mod gc;
 mod images;
 mod never_destroy;
 mod rootless;
+mod status_wait;
 mod store_faults;
