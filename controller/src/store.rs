@@ -1,7 +1,8 @@
 //! The state store: a SQLite database (WAL) at `.pocket-dock/state.db` holding the instance
 //! registry, a journal of every action, the snapshots taken, the command history `exec`
 //! appends to, and the last valid documents of every declaration file (so that a broken file
-//! keeps its objects, across restarts too).
+//! keeps its objects, across restarts too), and each object's generation (kstatus
+//! `metadata.generation`).
 //!
 //! It is a cache plus history, never the source of truth: labels on Podman's objects are.
 //! A missing database is created; one that SQLite reports corrupt, and that no other process
