@@ -50,8 +50,10 @@ pub mod requirements;
 pub mod run;
 pub mod sandbox;
 pub mod snapshot;
+pub mod status;
 pub mod store;
 mod timefmt;
+pub mod wait;
 pub mod workspace;
 pub mod writer_lock;
 

@@ -1,7 +1,8 @@
 //! The state store: a SQLite database (WAL) at `.pocket-dock/state.db` holding the instance
 //! registry, a journal of every action, the snapshots taken, the command history `exec`
 //! appends to, and the last valid documents of every declaration file (so that a broken file
-//! keeps its objects, across restarts too).
+//! keeps its objects, across restarts too), and each object's generation (kstatus
+//! `metadata.generation`).
 //!
 //! It is a cache plus history, never the source of truth: labels on Podman's objects are.
 //! A missing database is created; one that SQLite reports corrupt, and that no other process
@@ -618,6 +619,7 @@ impl StateStore {
             )));
         }
         conn.execute_batch(SCHEMA).map_err(wrap)?;
+        conn.execute_batch(GENERATIONS_SCHEMA).map_err(wrap)?;
         Ok(StateStore {
             conn,
             path: path.to_path_buf(),
@@ -859,7 +861,7 @@ impl StateStore {
         name: &str,
         image: &str,
         image_id: &str,
-        record: &crate::reconcile::status::SnapshotRecord,
+        record: &crate::status::types::SnapshotRecord,
     ) -> Result<(), StoreError> {
         self.conn
             .execute(
@@ -1049,6 +1051,75 @@ impl StateStore {
             )
             .optional()
             .map(|r| r.is_some())
+            .map_err(|e| self.err(e))
+    }
+}
+
+// ---- Generations (kstatus `metadata.generation`) ----
+//
+// Its own table and migration step: a database from before generations gains the table
+// when opened, and every object starts at generation 1 on its next apply.
+
+const GENERATIONS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS generations (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    spec_hash TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+";
+
+/// An object's generation and the spec hash it was given for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerationRecord {
+    pub spec_hash: String,
+    pub generation: u64,
+}
+
+impl StateStore {
+    /// The object's generation for `spec_hash`: 1 the first time it is seen, one more than
+    /// before whenever its spec hash changed, the same otherwise.
+    pub fn observe_generation(
+        &self,
+        kind: &str,
+        name: &str,
+        spec_hash: &str,
+    ) -> Result<u64, StoreError> {
+        let known = self.generation(kind, name)?;
+        let generation = match known {
+            Some(r) if r.spec_hash == spec_hash => return Ok(r.generation),
+            Some(r) => r.generation.saturating_add(1),
+            None => 1,
+        };
+        self.conn
+            .execute(
+                "INSERT INTO generations (kind, name, spec_hash, generation) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (kind, name) DO UPDATE SET spec_hash = ?3, generation = ?4",
+                params![kind, name, spec_hash, generation as i64],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(generation)
+    }
+
+    /// The object's generation as last recorded, if any.
+    pub fn generation(
+        &self,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<GenerationRecord>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT spec_hash, generation FROM generations WHERE kind = ?1 AND name = ?2",
+                params![kind, name],
+                |r| {
+                    Ok(GenerationRecord {
+                        spec_hash: r.get(0)?,
+                        generation: r.get::<_, i64>(1)?.max(0) as u64,
+                    })
+                },
+            )
+            .optional()
             .map_err(|e| self.err(e))
     }
 }
@@ -1532,5 +1603,27 @@ mod tests {
         assert_eq!(store.history(None, 1000).unwrap().len(), 100);
         store.record_history(&history_entry(250)).unwrap();
         assert_eq!(store.history(None, 1000).unwrap().len(), 101);
+    }
+
+    #[test]
+    fn generation_starts_at_1_and_bumps_only_when_the_spec_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        assert_eq!(store.generation("Sandbox", "a").unwrap(), None);
+        assert_eq!(store.observe_generation("Sandbox", "a", "h1").unwrap(), 1);
+        assert_eq!(store.observe_generation("Sandbox", "a", "h1").unwrap(), 1);
+        assert_eq!(store.observe_generation("Sandbox", "a", "h2").unwrap(), 2);
+        assert_eq!(store.observe_generation("Sandbox", "a", "h1").unwrap(), 3);
+        // Per object: another kind with the same name has its own.
+        assert_eq!(store.observe_generation("Volume", "a", "h2").unwrap(), 1);
+        drop(store);
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.generation("Sandbox", "a").unwrap(),
+            Some(GenerationRecord {
+                spec_hash: "h1".into(),
+                generation: 3
+            })
+        );
     }
 }

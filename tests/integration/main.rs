@@ -29,4 +29,5 @@ mod images;
 mod never_destroy;
 mod rootless;
 mod sdk_examples;
+mod status_wait;
 mod store_faults;

@@ -37,6 +37,7 @@ mod session;
 mod shell;
 mod snapshot;
 mod validate;
+mod wait;
 
 use std::path::PathBuf;
 
@@ -157,6 +158,8 @@ pub enum Command {
     Diff,
     /// List declared and running objects: desired vs actual state, phase, age
     Get(get::GetArgs),
+    /// Wait until objects are Ready for their current spec, or deleted (exit 5 on timeout)
+    Wait(wait::WaitArgs),
     /// Run a command in a running sandbox, streaming its output; its exit code is ours
     Exec(exec::ExecArgs),
     /// An interactive shell in a running sandbox, with a terminal
@@ -203,6 +206,7 @@ pub async fn dispatch(cli: Cli) -> Outcome {
         Command::Apply(args) => apply::apply(&cli.global, args).await,
         Command::Diff => apply::diff(&cli.global).await,
         Command::Get(args) => get::get(&cli.global, args).await,
+        Command::Wait(args) => wait::wait(&cli.global, args).await,
         Command::Delete(args) => delete::delete(&cli.global, args).await,
         Command::Gc(args) => gc::gc(&cli.global, args).await,
         Command::Image(args) => image::image(&cli.global, args).await,

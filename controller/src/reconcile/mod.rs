@@ -304,6 +304,10 @@ pub async fn apply(
         });
     }
 
+    let generations = match &store {
+        Some(store) => record_generations(store, declarations, &mut warnings),
+        None => BTreeMap::new(),
+    };
     let journal = Arc::new(Journal {
         store: store.map(Mutex::new),
         inner: observer,
@@ -384,6 +388,19 @@ pub async fn apply(
         .map(|(k, r)| (k.clone(), r.clone()))
         .collect();
     let mut statuses = status::compute(&desired, &observed, &findings);
+    for s in &mut statuses {
+        let Ok(kind) = s.kind.parse::<Kind>() else {
+            continue;
+        };
+        let key = Key::new(kind, s.name.clone());
+        if let Some(&generation) = generations.get(&key) {
+            s.metadata = Some(status::Metadata { generation });
+            // Objects outside `--only` were not acted on: they keep their previous one.
+            if options.only.as_ref().is_none_or(|only| only.contains(&key)) {
+                s.observed_generation = Some(generation);
+            }
+        }
+    }
     let written = status::write_all(&dir, &mut statuses, declarations.complete);
     warnings.extend(written.skipped);
     let mut status_errors = written.failed;
@@ -589,6 +606,30 @@ fn remember_last_valid(
     }
 }
 
+/// Each declared object's generation, bumped in the store where its spec hash changed.
+/// Without a usable store there are none (status files then leave them out).
+fn record_generations(
+    store: &StateStore,
+    declarations: &Declarations,
+    warnings: &mut Vec<String>,
+) -> BTreeMap<Key, u64> {
+    let mut out = BTreeMap::new();
+    for object in &declarations.objects {
+        let hash = pocket_dock_spec::hash::spec_hash(object, &declarations.settings);
+        let name = &object.metadata.name;
+        match store.observe_generation(object.kind.as_str(), name, &hash) {
+            Ok(generation) => {
+                out.insert(Key::new(object.kind, name.clone()), generation);
+            }
+            Err(e) => {
+                warnings.push(format!("could not record generations: {e}"));
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// Stores the Workspace document's retention, which writers that never load the
 /// declarations (`exec`) trim by. Only from a complete picture: the Workspace document may
 /// be among what could not be read.
@@ -617,7 +658,7 @@ fn record_snapshots(
             observed
                 .image_labels
                 .get(&snap.tag)
-                .and_then(status::SnapshotRecord::from_labels),
+                .and_then(status::snapshot_record_from_labels),
         ) else {
             continue;
         };

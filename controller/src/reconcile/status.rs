@@ -21,77 +21,16 @@ use pocket_dock_spec::to_yaml;
 
 pub const STATUS_DIR: &str = crate::workspace::own_files::STATUS_DIR;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Condition {
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// `True`, `False` or `Unknown`.
-    pub status: String,
-    pub reason: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub message: String,
-    pub last_transition_time: String,
-}
+pub use crate::status::types::{
+    Condition, ConditionStatus, ConditionType, LastError, Metadata, Phase, Reason, SnapshotRecord,
+    Status,
+};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LastError {
-    pub category: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub operation: Option<String>,
-    pub message: String,
-    pub time: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Status {
-    pub kind: String,
-    pub name: String,
-    pub phase: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub observed_spec_hash: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image_id: Option<String>,
-    /// For `Image` and `Snapshot` objects: the image name sandboxes run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
-    /// For `Snapshot` objects: where the image came from (read back from its labels).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<SnapshotRecord>,
-    /// For sandboxes: how often pocket-dock started it again after it exited.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub restart_count: Option<u32>,
-    /// For sandboxes: the exit code of the last exit, and when it was.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_exit_code: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_finished_at: Option<String>,
-    pub conditions: Vec<Condition>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<LastError>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SnapshotRecord {
-    pub sandbox: String,
-    pub sandbox_spec_hash: String,
-    pub sandbox_image: String,
-    pub taken_at: String,
-    pub generation: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-}
-
-impl SnapshotRecord {
-    /// Reads the record from a snapshot image's labels.
-    pub fn from_labels(labels: &std::collections::HashMap<String, String>) -> Option<Self> {
+/// Reads a snapshot's record from its image's labels.
+pub fn snapshot_record_from_labels(
+    labels: &std::collections::HashMap<String, String>,
+) -> Option<SnapshotRecord> {
+    {
         use super::make_images::*;
         let get = |k: &str| labels.get(k).cloned();
         Some(SnapshotRecord {
@@ -151,19 +90,64 @@ impl<'a> Findings<'a> {
     }
 }
 
-fn condition(kind: &str, ok: Option<bool>, reason: &str, message: impl Into<String>) -> Condition {
-    Condition {
-        kind: kind.to_string(),
-        status: match ok {
-            Some(true) => "True",
-            Some(false) => "False",
-            None => "Unknown",
+fn condition(
+    kind: ConditionType,
+    ok: Option<bool>,
+    reason: Reason,
+    message: impl Into<String>,
+) -> Condition {
+    Condition::new(kind, ok, reason, message)
+}
+
+/// The kstatus conditions of one object from what the apply found: `Reconciling` (true
+/// while it waits for something), `Stalled` (true when it cannot progress without a
+/// change), then their deprecated aliases `Progressing` and `Degraded`, identical but for
+/// the type.
+pub fn progress_conditions(
+    blocked: Option<&str>,
+    last_error: Option<&LastError>,
+    crash_loop: Option<&str>,
+    invalid: Option<&str>,
+) -> [Condition; 4] {
+    let reconciling = match (blocked, last_error) {
+        (Some(reason), _) => condition(
+            ConditionType::Reconciling,
+            Some(true),
+            Reason::Waiting,
+            reason,
+        ),
+        (None, Some(_)) => condition(ConditionType::Reconciling, Some(false), Reason::Failed, ""),
+        (None, None) => condition(
+            ConditionType::Reconciling,
+            Some(false),
+            Reason::Converged,
+            "",
+        ),
+    };
+    let stalled = match (last_error, crash_loop, invalid) {
+        (Some(e), _, _) => condition(
+            ConditionType::Stalled,
+            Some(true),
+            Reason::category(&e.category),
+            e.message.clone(),
+        ),
+        (None, Some(why), _) => {
+            condition(ConditionType::Stalled, Some(true), Reason::CrashLoop, why)
         }
-        .to_string(),
-        reason: reason.to_string(),
-        message: message.into(),
-        last_transition_time: String::new(),
-    }
+        (None, None, Some(problem)) => condition(
+            ConditionType::Stalled,
+            Some(true),
+            Reason::InvalidSpec,
+            format!("{problem}; the last valid version stays in effect"),
+        ),
+        (None, None, None) => {
+            condition(ConditionType::Stalled, Some(false), Reason::AsDeclared, "")
+        }
+    };
+    let alias = |c: &Condition, kind| Condition { kind, ..c.clone() };
+    let progressing = alias(&reconciling, ConditionType::Progressing);
+    let degraded = alias(&stalled, ConditionType::Degraded);
+    [reconciling, stalled, progressing, degraded]
 }
 
 /// Every declared object's status after an apply.
@@ -182,7 +166,7 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             })
     };
     let finish = |key: &Key,
-                  phase: &str,
+                  phase: Phase,
                   ready: Condition,
                   extra: (
         Option<String>,
@@ -191,35 +175,21 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
         Option<String>,
     )| {
         let last_error = failure(key);
-        let blocked = findings.blocked.get(key);
-        let progressing = match (blocked, &last_error) {
-            (Some(reason), _) => condition("Progressing", Some(true), "Waiting", reason.clone()),
-            (None, Some(_)) => condition("Progressing", Some(false), "Failed", ""),
-            (None, None) => condition("Progressing", Some(false), "Converged", ""),
-        };
-        let degraded = match (&last_error, findings.invalid.get(key)) {
-            (Some(e), _) => condition("Degraded", Some(true), &e.category, e.message.clone()),
-            (None, _) if findings.crash_loops.contains_key(key) => condition(
-                "Degraded",
-                Some(true),
-                "CrashLoop",
-                findings.crash_loops[key].clone(),
-            ),
-            (None, Some(problem)) => condition(
-                "Degraded",
-                Some(true),
-                "InvalidSpec",
-                format!("{problem}; the last valid version stays in effect"),
-            ),
-            (None, None) => condition("Degraded", Some(false), "AsDeclared", ""),
-        };
+        let [reconciling, stalled, progressing, degraded] = progress_conditions(
+            findings.blocked.get(key).map(String::as_str),
+            last_error.as_ref(),
+            findings.crash_loops.get(key).map(String::as_str),
+            findings.invalid.get(key).map(String::as_str),
+        );
         Status {
             kind: key.kind.as_str().to_string(),
             name: key.name.clone(),
+            metadata: None,
+            observed_generation: None,
             phase: if last_error.is_some() {
-                "Failed".to_string()
+                Phase::Failed
             } else {
-                phase.to_string()
+                phase
             },
             observed_spec_hash: extra.0,
             container_id: extra.1,
@@ -230,7 +200,7 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             restart_count: None,
             last_exit_code: None,
             last_finished_at: None,
-            conditions: vec![ready, progressing, degraded],
+            conditions: vec![ready, reconciling, stalled, progressing, degraded],
             last_error,
         }
     };
@@ -242,58 +212,70 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             .and_then(|cs| cs.iter().find(|c| c.container_name == s.container_name));
         let (phase, ready) = match current {
             Some(_) if findings.crash_loops.contains_key(&key) => (
-                "CrashLoopBackOff",
+                Phase::CrashLoopBackOff,
                 condition(
-                    "Ready",
+                    ConditionType::Ready,
                     Some(false),
-                    "CrashLoopBackOff",
+                    Reason::CrashLoopBackOff,
                     findings.crash_loops[&key].clone(),
                 ),
             ),
             None if findings.blocked.contains_key(&key) => (
-                "Pending",
+                Phase::Pending,
                 condition(
-                    "Ready",
+                    ConditionType::Ready,
                     Some(false),
-                    "Waiting",
+                    Reason::Waiting,
                     findings.blocked[&key].clone(),
                 ),
             ),
-            None => ("Pending", condition("Ready", Some(false), "NotCreated", "")),
+            None => (
+                Phase::Pending,
+                condition(ConditionType::Ready, Some(false), Reason::NotCreated, ""),
+            ),
             Some(c) if c.state.is_running() => match &s.probe {
-                None => ("Running", condition("Ready", Some(true), "Running", "")),
-                Some(_) if findings.ready.contains(&key) => {
-                    ("Running", condition("Ready", Some(true), "ProbePassed", ""))
-                }
+                None => (
+                    Phase::Running,
+                    condition(ConditionType::Ready, Some(true), Reason::Running, ""),
+                ),
+                Some(_) if findings.ready.contains(&key) => (
+                    Phase::Running,
+                    condition(ConditionType::Ready, Some(true), Reason::ProbePassed, ""),
+                ),
                 Some(_) if findings.not_ready.contains_key(&key) => (
-                    "Running",
+                    Phase::Running,
                     condition(
-                        "Ready",
+                        ConditionType::Ready,
                         Some(false),
-                        "ProbeFailed",
+                        Reason::ProbeFailed,
                         findings.not_ready[&key].clone(),
                     ),
                 ),
                 Some(_) => (
-                    "Running",
+                    Phase::Running,
                     condition(
-                        "Ready",
+                        ConditionType::Ready,
                         None,
-                        "NotProbed",
+                        Reason::NotProbed,
                         "run `apply --wait` (or the controller) to probe readiness",
                     ),
                 ),
             },
             Some(_) if !s.running => (
-                "Stopped",
-                condition("Ready", Some(false), "Stopped", "declared stopped"),
+                Phase::Stopped,
+                condition(
+                    ConditionType::Ready,
+                    Some(false),
+                    Reason::Stopped,
+                    "declared stopped",
+                ),
             ),
             Some(c) => (
-                "Exited",
+                Phase::Exited,
                 condition(
-                    "Ready",
+                    ConditionType::Ready,
                     Some(false),
-                    "NotRunning",
+                    Reason::NotRunning,
                     format!("container is {:?}", c.state).to_lowercase(),
                 ),
             ),
@@ -329,15 +311,23 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
         let key = Key::new(Kind::Volume, name.clone());
         let present = observed.volumes.contains_key(name);
         let ready = condition(
-            "Ready",
+            ConditionType::Ready,
             Some(present),
-            if present { "Created" } else { "NotCreated" },
+            if present {
+                Reason::Created
+            } else {
+                Reason::NotCreated
+            },
             "",
         );
         let volume = observed.volumes.get(name).map(|v| v.name.clone());
         out.push(finish(
             &key,
-            if present { "Ready" } else { "Pending" },
+            if present {
+                Phase::Ready
+            } else {
+                Phase::Pending
+            },
             ready,
             (None, None, volume, None),
         ));
@@ -347,16 +337,31 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
         let id = observed.image_id(&image.tag).map(str::to_string);
         let (phase, ready) = match (&id, findings.blocked.get(&key)) {
             (Some(_), _) => (
-                "Ready",
-                condition("Ready", Some(true), "Present", image.tag.clone()),
+                Phase::Ready,
+                condition(
+                    ConditionType::Ready,
+                    Some(true),
+                    Reason::Present,
+                    image.tag.clone(),
+                ),
             ),
             (None, Some(reason)) => (
-                "Pending",
-                condition("Ready", Some(false), "Waiting", reason.clone()),
+                Phase::Pending,
+                condition(
+                    ConditionType::Ready,
+                    Some(false),
+                    Reason::Waiting,
+                    reason.clone(),
+                ),
             ),
             (None, None) => (
-                "Pending",
-                condition("Ready", Some(false), "NotPresent", image.tag.clone()),
+                Phase::Pending,
+                condition(
+                    ConditionType::Ready,
+                    Some(false),
+                    Reason::NotPresent,
+                    image.tag.clone(),
+                ),
             ),
         };
         let mut status = finish(&key, phase, ready, (None, None, None, id));
@@ -368,26 +373,34 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
         let id = observed.image_id(&snap.tag).map(str::to_string);
         let (phase, ready) = match (&id, findings.blocked.get(&key)) {
             (Some(_), _) => (
-                "Ready",
+                Phase::Ready,
                 condition(
-                    "Ready",
+                    ConditionType::Ready,
                     Some(true),
-                    "Taken",
+                    Reason::Taken,
                     format!("generation {}", snap.generation),
                 ),
             ),
             (None, Some(reason)) => (
-                "Pending",
-                condition("Ready", Some(false), "Waiting", reason.clone()),
+                Phase::Pending,
+                condition(
+                    ConditionType::Ready,
+                    Some(false),
+                    Reason::Waiting,
+                    reason.clone(),
+                ),
             ),
-            (None, None) => ("Pending", condition("Ready", Some(false), "NotTaken", "")),
+            (None, None) => (
+                Phase::Pending,
+                condition(ConditionType::Ready, Some(false), Reason::NotTaken, ""),
+            ),
         };
         let mut status = finish(&key, phase, ready, (None, None, None, id));
         status.image = Some(snap.tag.clone());
         status.snapshot = observed
             .image_labels
             .get(&snap.tag)
-            .and_then(SnapshotRecord::from_labels);
+            .and_then(snapshot_record_from_labels);
         out.push(status);
     }
     out
@@ -446,15 +459,24 @@ impl StatusFiles {
         self.dir.subdir(&kind_folder(kind), create)
     }
 
-    /// An object's status as last written, if it can be read.
-    pub fn read(&self, kind: Kind, name: &str) -> Option<serde_json::Value> {
+    /// An object's status as last written, if it can be read; fields a file lacks (an
+    /// older version wrote it) take their defaults.
+    pub fn read(&self, kind: Kind, name: &str) -> Option<Status> {
+        serde_json::from_value(self.read_value(kind, name)?).ok()
+    }
+
+    /// An object's status file as it is, untyped.
+    pub fn read_value(&self, kind: Kind, name: &str) -> Option<serde_json::Value> {
         let dir = self.kind_dir(kind, false).ok()??;
         parse(&dir.read(&file_name(name), MAX_STATUS_BYTES).ok()??)
     }
 
     /// The workspace's status (its current problems), if it can be read.
-    pub fn read_workspace(&self) -> Option<serde_json::Value> {
-        parse(&self.dir.read(WORKSPACE_FILE, MAX_STATUS_BYTES).ok()??)
+    pub fn read_workspace(&self) -> Option<crate::status::types::WorkspaceStatusFile> {
+        serde_json::from_value(parse(
+            &self.dir.read(WORKSPACE_FILE, MAX_STATUS_BYTES).ok()??,
+        )?)
+        .ok()
     }
 }
 
@@ -494,33 +516,44 @@ fn io_cause(e: &OwnedFileError) -> String {
 fn carry_times(
     conditions: &mut [Condition],
     last_error: Option<&mut LastError>,
-    previous: Option<&serde_json::Value>,
+    previous: Option<&PreviousTimes>,
     now: &str,
 ) {
     for c in conditions {
-        let old = previous.and_then(|p| {
-            p["conditions"]
-                .as_array()?
-                .iter()
-                .find(|o| o["type"] == c.kind.as_str())
-                .cloned()
-        });
+        let old = previous.and_then(|p| p.conditions.iter().find(|o| o.kind == c.kind));
         c.last_transition_time = match old {
-            Some(o) if o["status"] == c.status.as_str() && o["reason"] == c.reason.as_str() => {
-                o["lastTransitionTime"].as_str().unwrap_or(now).to_string()
+            Some(o)
+                if o.status == c.status
+                    && o.reason == c.reason
+                    && !o.last_transition_time.is_empty() =>
+            {
+                o.last_transition_time.clone()
             }
             _ => now.to_string(),
         };
     }
     if let Some(e) = last_error {
-        let old = previous.map(|p| &p["lastError"]);
-        e.time = match old {
-            Some(o) if o["message"] == e.message.as_str() => {
-                o["time"].as_str().unwrap_or(now).to_string()
-            }
+        e.time = match previous.and_then(|p| p.last_error.as_ref()) {
+            Some(o) if o.message == e.message && !o.time.is_empty() => o.time.clone(),
             _ => now.to_string(),
         };
     }
+}
+
+/// What a previous status file says about its times (any status file, the workspace's too).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PreviousTimes {
+    #[serde(default)]
+    conditions: Vec<Condition>,
+    #[serde(default)]
+    last_error: Option<LastError>,
+    #[serde(default)]
+    observed_generation: Option<u64>,
+}
+
+fn previous_times(bytes: &[u8]) -> Option<PreviousTimes> {
+    serde_json::from_value(parse(bytes)?).ok()
 }
 
 /// Writes `value` as `name` in `dir` when its text changed; true when written.
@@ -589,13 +622,17 @@ pub fn write_all(pocket_dock_dir: &Path, statuses: &mut [Status], prune: bool) -
                 continue;
             }
         };
-        let previous_value = previous.as_deref().and_then(parse);
+        let previous_value = previous.as_deref().and_then(previous_times);
         carry_times(
             &mut status.conditions,
             status.last_error.as_mut(),
             previous_value.as_ref(),
             &now,
         );
+        if status.observed_generation.is_none() {
+            status.observed_generation =
+                previous_value.as_ref().and_then(|p| p.observed_generation);
+        }
         let value = serde_json::to_value(&*status).unwrap_or_default();
         match write_if_changed(dir, &name, previous.as_deref(), &value) {
             Ok(true) => written.files += 1,
@@ -693,7 +730,7 @@ pub struct WorkspaceStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `Valid`, or `Invalid` while any file has a problem.
-    pub phase: &'static str,
+    pub phase: Phase,
     pub conditions: Vec<Condition>,
     pub problems: Vec<pocket_dock_spec::Diagnostic>,
 }
@@ -701,13 +738,13 @@ pub struct WorkspaceStatus {
 impl WorkspaceStatus {
     pub fn new(name: Option<String>, problems: Vec<pocket_dock_spec::Diagnostic>) -> Self {
         let files: BTreeSet<&Path> = problems.iter().map(|d| d.file.as_path()).collect();
-        let degraded = if problems.is_empty() {
-            condition("Degraded", Some(false), "AsDeclared", "")
+        let stalled = if problems.is_empty() {
+            condition(ConditionType::Stalled, Some(false), Reason::AsDeclared, "")
         } else {
             condition(
-                "Degraded",
+                ConditionType::Stalled,
                 Some(true),
-                "InvalidSpec",
+                Reason::InvalidSpec,
                 format!(
                     "{} in {}; objects of invalid files keep their last valid version, and nothing is pruned until every file is valid",
                     plural(problems.len(), "problem"),
@@ -719,11 +756,18 @@ impl WorkspaceStatus {
             kind: "Workspace",
             name,
             phase: if problems.is_empty() {
-                "Valid"
+                Phase::Valid
             } else {
-                "Invalid"
+                Phase::Invalid
             },
-            conditions: vec![degraded],
+            // `Degraded` is the deprecated alias of `Stalled`.
+            conditions: vec![
+                stalled.clone(),
+                Condition {
+                    kind: ConditionType::Degraded,
+                    ..stalled
+                },
+            ],
             problems,
         }
     }
@@ -746,7 +790,7 @@ pub fn write_workspace(pocket_dock_dir: &Path, mut status: WorkspaceStatus) -> W
             return written;
         }
     };
-    let previous_value = previous.as_deref().and_then(parse);
+    let previous_value = previous.as_deref().and_then(previous_times);
     carry_times(
         &mut status.conditions,
         None,
@@ -760,4 +804,143 @@ pub fn write_workspace(pocket_dock_dir: &Path, mut status: WorkspaceStatus) -> W
         Err(e) => written.note(e),
     }
     written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(category: &str) -> LastError {
+        LastError {
+            category: category.into(),
+            operation: None,
+            message: "it broke".into(),
+            time: String::new(),
+        }
+    }
+
+    /// (case, blocked, error, crash loop, invalid) -> (Reconciling, Stalled) status and reason.
+    #[test]
+    fn kstatus_conditions_and_their_deprecated_aliases() {
+        use ConditionStatus::{False, True};
+        let build = error("invalid-input");
+        type Expected<'a> = (ConditionStatus, &'a str);
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Option<&'a LastError>,
+            Option<&'a str>,
+            Option<&'a str>,
+            Expected<'a>,
+            Expected<'a>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "converged",
+                None,
+                None,
+                None,
+                None,
+                (False, "Converged"),
+                (False, "AsDeclared"),
+            ),
+            (
+                "waiting for a dependency",
+                Some("waiting for db"),
+                None,
+                None,
+                None,
+                (True, "Waiting"),
+                (False, "AsDeclared"),
+            ),
+            (
+                "failed build",
+                None,
+                Some(&build),
+                None,
+                None,
+                (False, "Failed"),
+                (True, "invalid-input"),
+            ),
+            (
+                "crash loop",
+                None,
+                None,
+                Some("back-off 10s"),
+                None,
+                (False, "Converged"),
+                (True, "CrashLoop"),
+            ),
+            (
+                "invalid file",
+                None,
+                None,
+                None,
+                Some("bad field"),
+                (False, "Converged"),
+                (True, "InvalidSpec"),
+            ),
+            (
+                "blocked and failed",
+                Some("waiting"),
+                Some(&build),
+                None,
+                None,
+                (True, "Waiting"),
+                (True, "invalid-input"),
+            ),
+        ];
+        for (case, blocked, err, crash, invalid, reconciling, stalled) in cases {
+            let [r, s, p, d] = progress_conditions(blocked, err, crash, invalid);
+            assert_eq!(
+                (r.kind, s.kind),
+                (ConditionType::Reconciling, ConditionType::Stalled)
+            );
+            assert_eq!((r.status, r.reason.as_str()), reconciling, "{case}");
+            assert_eq!((s.status, s.reason.as_str()), stalled, "{case}");
+            assert_eq!(
+                p,
+                Condition {
+                    kind: ConditionType::Progressing,
+                    ..r
+                },
+                "{case}"
+            );
+            assert_eq!(
+                d,
+                Condition {
+                    kind: ConditionType::Degraded,
+                    ..s
+                },
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_status_file_keeps_its_field_names_and_reads_back_typed() {
+        let mut status = Status {
+            kind: "Sandbox".into(),
+            name: "web".into(),
+            metadata: Some(Metadata { generation: 2 }),
+            phase: Phase::Running,
+            observed_generation: Some(2),
+            restart_count: Some(0),
+            conditions: vec![Condition::new(
+                ConditionType::Ready,
+                Some(true),
+                Reason::Running,
+                "",
+            )],
+            ..Status::default()
+        };
+        status.conditions[0].last_transition_time = "2026-01-01T00:00:00Z".into();
+        let text = to_yaml(&serde_json::to_value(&status).unwrap());
+        assert_eq!(
+            text,
+            "conditions:\n- lastTransitionTime: \"2026-01-01T00:00:00Z\"\n  reason: Running\n  status: \"True\"\n  type: Ready\nkind: Sandbox\nmetadata:\n  generation: 2\nname: web\nobservedGeneration: 2\nphase: Running\nrestartCount: 0\n"
+        );
+        let back: Status = serde_json::from_value(parse(text.as_bytes()).unwrap()).unwrap();
+        assert_eq!(back, status);
+    }
 }

@@ -102,7 +102,7 @@ impl Workspace {
 
 /// Builds and snapshots inherit their base's labels, so their own come first.
 fn origin(image: &ImageDetails, tag: &str) -> ImageOrigin {
-    if let Some(record) = SnapshotRecord::from_labels(&image.labels) {
+    if let Some(record) = crate::reconcile::status::snapshot_record_from_labels(&image.labels) {
         ImageOrigin::Snapshot(record)
     } else if let Some(hash) = image
         .labels

@@ -1,0 +1,163 @@
+//! The rows `get` shows: declared and running objects side by side, with what their status
+//! files say. Built here so that the CLI only prints.
+
+use std::collections::BTreeMap;
+
+use pocket_dock_spec::Kind;
+use serde::Serialize;
+
+use super::types::{ConditionType, Status};
+use crate::key::Key;
+use crate::reconcile::desired::Desired;
+use crate::reconcile::observe::Observed;
+use crate::reconcile::status::StatusFiles;
+
+/// One object as `get` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectRow {
+    pub kind: Kind,
+    pub name: String,
+    /// `running`, `stopped`, `present`; `absent` or `unknown` for what is not declared.
+    pub desired: String,
+    /// The container's state, `present` or `absent`.
+    pub actual: String,
+    /// The status file's phase, `-` without one.
+    pub phase: String,
+    pub age: String,
+    /// The Ready condition: `true`, `false`, `unknown`; `-` without a status file.
+    pub ready: String,
+    pub restarts: Option<u32>,
+    pub status: Option<Status>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// Which rows to keep: a kind, and perhaps one name.
+pub type RowFilter = Option<(Kind, Option<String>)>;
+
+/// How long ago `created` (Unix seconds) was, as `get` shows it.
+pub fn age(created: i64, now: i64) -> String {
+    match (now - created).max(0) {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// Every declared object, then every running one that nothing declares, as rows. `retained`
+/// names the objects whose file is invalid (their last valid version is shown).
+pub fn object_rows(
+    desired: &Desired,
+    observed: &Observed,
+    retained: &BTreeMap<Key, String>,
+    status_files: Option<&StatusFiles>,
+    filter: &RowFilter,
+    now: i64,
+) -> Vec<ObjectRow> {
+    let undeclared = if desired.complete {
+        "absent"
+    } else {
+        "unknown"
+    };
+    let mut rows = Vec::new();
+    let mut push = |kind: Kind, name: &str, want: &str, actual: String, age: String| {
+        if filter
+            .as_ref()
+            .is_some_and(|(k, n)| *k != kind || n.as_deref().is_some_and(|n| n != name))
+        {
+            return;
+        }
+        let status = status_files.and_then(|f| f.read(kind, name));
+        let phase = status
+            .as_ref()
+            .map_or_else(|| "-".to_string(), |s| s.phase.as_str().to_string());
+        let ready = status
+            .as_ref()
+            .and_then(|s| s.condition(ConditionType::Ready))
+            .map_or("-", |c| c.status.as_lower());
+        rows.push(ObjectRow {
+            kind,
+            name: name.to_string(),
+            desired: want.to_string(),
+            actual,
+            phase,
+            age,
+            ready: ready.to_string(),
+            restarts: status.as_ref().and_then(|s| s.restart_count),
+            problem: retained
+                .get(&Key::new(kind, name))
+                .map(|problem| format!("{problem}; its last valid version is shown")),
+            status,
+        });
+    };
+    for (name, s) in &desired.sandboxes {
+        let current = observed
+            .sandboxes
+            .get(name)
+            .and_then(|cs| cs.iter().find(|c| c.container_name == s.container_name));
+        let actual = current.map_or("absent".to_string(), |c| {
+            serde_json::to_value(&c.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        });
+        push(
+            Kind::Sandbox,
+            name,
+            if s.running { "running" } else { "stopped" },
+            actual,
+            current.map_or("-".into(), |c| age(c.created, now)),
+        );
+    }
+    for (name, cs) in observed
+        .sandboxes
+        .iter()
+        .filter(|(n, _)| !desired.sandboxes.contains_key(*n))
+    {
+        let created = cs.first().map_or(0, |c| c.created);
+        push(
+            Kind::Sandbox,
+            name,
+            undeclared,
+            "present".into(),
+            age(created, now),
+        );
+    }
+    let presence = |present: bool| if present { "present" } else { "absent" };
+    for name in desired.volumes.keys() {
+        let actual = presence(observed.volumes.contains_key(name));
+        push(Kind::Volume, name, "present", actual.into(), "-".into());
+    }
+    for name in observed
+        .volumes
+        .keys()
+        .filter(|n| !desired.volumes.contains_key(*n))
+    {
+        push(Kind::Volume, name, undeclared, "present".into(), "-".into());
+    }
+    for (name, image) in &desired.images {
+        let actual = presence(observed.image_id(&image.tag).is_some());
+        push(Kind::Image, name, "present", actual.into(), "-".into());
+    }
+    for (name, snap) in &desired.snapshots {
+        let actual = presence(observed.image_id(&snap.tag).is_some());
+        push(Kind::Snapshot, name, "present", actual.into(), "-".into());
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::age;
+
+    #[test]
+    fn ages_read_like_kubectl() {
+        assert_eq!(age(100, 100), "0s");
+        assert_eq!(age(0, 119), "119s");
+        assert_eq!(age(0, 120), "2m");
+        assert_eq!(age(0, 7200), "2h");
+        assert_eq!(age(0, 172_800), "2d");
+        assert_eq!(age(10, 0), "0s");
+    }
+}

@@ -1,0 +1,406 @@
+//! The typed shape of status files. Kept free of the store and the reconciler so that
+//! both (and readers such as `get` and `wait`) can use it without an import cycle.
+//!
+//! Every enum writes the exact strings status files have always held; values this version
+//! does not know read back as `Unknown`/`Other` instead of failing.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// An object's phase, as `get` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Phase {
+    Pending,
+    Running,
+    Stopped,
+    Exited,
+    CrashLoopBackOff,
+    Failed,
+    Ready,
+    /// Workspace: every file is valid.
+    Valid,
+    /// Workspace: some file has a problem.
+    Invalid,
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Running => "Running",
+            Phase::Stopped => "Stopped",
+            Phase::Exited => "Exited",
+            Phase::CrashLoopBackOff => "CrashLoopBackOff",
+            Phase::Failed => "Failed",
+            Phase::Ready => "Ready",
+            Phase::Valid => "Valid",
+            Phase::Invalid => "Invalid",
+            Phase::Unknown => "Unknown",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A condition's type. `Ready`, `Reconciling` and `Stalled` follow kstatus (the latter two
+/// are abnormal-true: `False` when all is well); `Progressing` and `Degraded` are the
+/// deprecated names of `Reconciling` and `Stalled`, still written for older readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ConditionType {
+    Ready,
+    Reconciling,
+    Stalled,
+    /// Deprecated alias of `Reconciling`.
+    Progressing,
+    /// Deprecated alias of `Stalled`.
+    Degraded,
+    #[serde(other)]
+    Other,
+}
+
+impl ConditionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionType::Ready => "Ready",
+            ConditionType::Reconciling => "Reconciling",
+            ConditionType::Stalled => "Stalled",
+            ConditionType::Progressing => "Progressing",
+            ConditionType::Degraded => "Degraded",
+            ConditionType::Other => "Other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ConditionStatus {
+    True,
+    False,
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+impl ConditionStatus {
+    pub fn from_bool(value: Option<bool>) -> Self {
+        match value {
+            Some(true) => ConditionStatus::True,
+            Some(false) => ConditionStatus::False,
+            None => ConditionStatus::Unknown,
+        }
+    }
+
+    /// How `get` shows it: `true`, `false`, `unknown`.
+    pub fn as_lower(self) -> &'static str {
+        match self {
+            ConditionStatus::True => "true",
+            ConditionStatus::False => "false",
+            ConditionStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// Why a condition has its status. Error categories (`runtime`, `conflict`, ...) are
+/// reasons too, in their lower-case spelling; a reason this version does not know is kept
+/// as it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum Reason {
+    AsDeclared,
+    Converged,
+    Waiting,
+    Failed,
+    CrashLoop,
+    CrashLoopBackOff,
+    InvalidSpec,
+    NotCreated,
+    Created,
+    Running,
+    ProbePassed,
+    ProbeFailed,
+    NotProbed,
+    Stopped,
+    NotRunning,
+    Present,
+    NotPresent,
+    Taken,
+    NotTaken,
+    /// An error's category (`engine::Category`, or `internal`), as the error reported it.
+    Category(String),
+    Other(String),
+}
+
+const CATEGORIES: [&str; 8] = [
+    "connection",
+    "not-found",
+    "conflict",
+    "invalid-input",
+    "runtime",
+    "timeout",
+    "unsupported",
+    "internal",
+];
+
+impl Reason {
+    /// The reason for a failure of `category`.
+    pub fn category(category: &str) -> Self {
+        Reason::Category(category.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Reason::AsDeclared => "AsDeclared",
+            Reason::Converged => "Converged",
+            Reason::Waiting => "Waiting",
+            Reason::Failed => "Failed",
+            Reason::CrashLoop => "CrashLoop",
+            Reason::CrashLoopBackOff => "CrashLoopBackOff",
+            Reason::InvalidSpec => "InvalidSpec",
+            Reason::NotCreated => "NotCreated",
+            Reason::Created => "Created",
+            Reason::Running => "Running",
+            Reason::ProbePassed => "ProbePassed",
+            Reason::ProbeFailed => "ProbeFailed",
+            Reason::NotProbed => "NotProbed",
+            Reason::Stopped => "Stopped",
+            Reason::NotRunning => "NotRunning",
+            Reason::Present => "Present",
+            Reason::NotPresent => "NotPresent",
+            Reason::Taken => "Taken",
+            Reason::NotTaken => "NotTaken",
+            Reason::Category(s) | Reason::Other(s) => s,
+        }
+    }
+}
+
+impl From<String> for Reason {
+    fn from(s: String) -> Self {
+        let known = [
+            Reason::AsDeclared,
+            Reason::Converged,
+            Reason::Waiting,
+            Reason::Failed,
+            Reason::CrashLoop,
+            Reason::CrashLoopBackOff,
+            Reason::InvalidSpec,
+            Reason::NotCreated,
+            Reason::Created,
+            Reason::Running,
+            Reason::ProbePassed,
+            Reason::ProbeFailed,
+            Reason::NotProbed,
+            Reason::Stopped,
+            Reason::NotRunning,
+            Reason::Present,
+            Reason::NotPresent,
+            Reason::Taken,
+            Reason::NotTaken,
+        ];
+        if let Some(r) = known.into_iter().find(|r| r.as_str() == s) {
+            return r;
+        }
+        if CATEGORIES.contains(&s.as_str()) {
+            return Reason::Category(s);
+        }
+        Reason::Other(s)
+    }
+}
+
+impl From<Reason> for String {
+    fn from(r: Reason) -> Self {
+        r.as_str().to_string()
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: ConditionType,
+    pub status: ConditionStatus,
+    pub reason: Reason,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(default)]
+    pub last_transition_time: String,
+}
+
+impl Condition {
+    pub fn new(
+        kind: ConditionType,
+        status: Option<bool>,
+        reason: Reason,
+        message: impl Into<String>,
+    ) -> Self {
+        Condition {
+            kind,
+            status: ConditionStatus::from_bool(status),
+            reason,
+            message: message.into(),
+            last_transition_time: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    pub category: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub time: String,
+}
+
+/// `metadata` of a status file: the object's generation, which increases whenever its
+/// spec changes (kept in the state store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    pub generation: u64,
+}
+
+/// One object's status file (`.pocket-dock/status/<kind>/<name>.yaml`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+    /// The object's generation; absent when the state store could not be used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    #[serde(default)]
+    pub phase: Phase,
+    /// The generation the last completed reconcile acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_spec_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    /// For `Image` and `Snapshot` objects: the image name sandboxes run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// For `Snapshot` objects: where the image came from (read back from its labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotRecord>,
+    /// For sandboxes: how often pocket-dock started it again after it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_count: Option<u32>,
+    /// For sandboxes: the exit code of the last exit, and when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_finished_at: Option<String>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+}
+
+impl Status {
+    pub fn condition(&self, kind: ConditionType) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+
+    pub fn generation(&self) -> Option<u64> {
+        self.metadata.map(|m| m.generation)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotRecord {
+    pub sandbox: String,
+    #[serde(default)]
+    pub sandbox_spec_hash: String,
+    #[serde(default)]
+    pub sandbox_image: String,
+    #[serde(default)]
+    pub taken_at: String,
+    #[serde(default)]
+    pub generation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The workspace's status file (`.pocket-dock/status/workspace.yaml`), as read back.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceStatusFile {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub phase: Phase,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default)]
+    pub problems: Vec<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_keep_their_strings_and_tolerate_new_ones() {
+        let c: Condition = serde_json::from_value(serde_json::json!({
+            "type": "Degraded", "status": "True", "reason": "runtime", "message": "m",
+            "lastTransitionTime": "t"
+        }))
+        .unwrap();
+        assert_eq!(c.kind, ConditionType::Degraded);
+        assert_eq!(c.reason, Reason::Category("runtime".into()));
+        assert_eq!(
+            serde_json::to_value(&c).unwrap()["reason"],
+            serde_json::json!("runtime")
+        );
+        let odd: Condition = serde_json::from_value(serde_json::json!({
+            "type": "Flux", "status": "Maybe", "reason": "Whatever"
+        }))
+        .unwrap();
+        assert_eq!(odd.kind, ConditionType::Other);
+        assert_eq!(odd.status, ConditionStatus::Unknown);
+        assert_eq!(odd.reason, Reason::Other("Whatever".into()));
+        for r in ["NotProbed", "CrashLoopBackOff", "AsDeclared", "Taken"] {
+            assert_eq!(Reason::from(r.to_string()).as_str(), r);
+            assert!(!matches!(Reason::from(r.to_string()), Reason::Other(_)));
+        }
+    }
+
+    #[test]
+    fn an_old_or_partial_status_file_reads_with_defaults() {
+        let s: Status = serde_json::from_value(serde_json::json!({
+            "kind": "Sandbox", "name": "a", "phase": "Sideways"
+        }))
+        .unwrap();
+        assert_eq!(s.phase, Phase::Unknown);
+        assert_eq!(s.generation(), None);
+        assert!(s.conditions.is_empty());
+        let empty: Status = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert_eq!(empty.phase, Phase::Unknown);
+    }
+}
