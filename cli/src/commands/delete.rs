@@ -1,6 +1,8 @@
 use clap::Args;
 use pocket_dock::engine::Engine;
 use pocket_dock::engine::labels::{KIND, NAME};
+use pocket_dock::store::{Event, Source, record_in};
+use pocket_dock::workspace::DIR_NAME;
 use pocket_dock::{Error, ExitCode};
 use pocket_dock_spec::Kind;
 
@@ -54,6 +56,10 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
         None
     };
     let mut removed = Vec::new();
+    // Each removal is appended to the event log, a failed one too, before its error is
+    // returned (recording never fails the command).
+    let mut events = Vec::new();
+    let log = workspace.root.join(DIR_NAME);
 
     let wants = |kind: Kind, name: &str| match &target {
         Some((k, n)) => *k == kind && n == name,
@@ -70,7 +76,19 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
             continue;
         };
         if kind == Kind::Sandbox && wants(kind, name) {
-            engine.remove_container(&handle).await?;
+            let started = std::time::Instant::now();
+            let result = engine.remove_container(&handle).await;
+            events.push(delete_event(
+                Kind::Sandbox,
+                name,
+                &format!("container {}", summary.name),
+                started,
+                &result,
+            ));
+            if let Err(e) = result {
+                record_in(&log, &events);
+                return Err(e.into());
+            }
             removed.push(format!("Sandbox/{name} (container {})", summary.name));
         }
     }
@@ -80,7 +98,19 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
                 continue;
             };
             if wants(Kind::Volume, &name) {
-                engine.remove_volume(&ownership, &volume).await?;
+                let started = std::time::Instant::now();
+                let result = engine.remove_volume(&ownership, &volume).await;
+                events.push(delete_event(
+                    Kind::Volume,
+                    &name,
+                    &format!("volume {}", volume.name),
+                    started,
+                    &result,
+                ));
+                if let Err(e) = result {
+                    record_in(&log, &events);
+                    return Err(e.into());
+                }
                 removed.push(format!(
                     "Volume/{name} (volume {}, data deleted)",
                     volume.name
@@ -88,6 +118,7 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
             }
         }
     }
+    record_in(&log, &events);
     if removed.is_empty() {
         out!("nothing to delete");
     }
@@ -95,4 +126,19 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
         out!("- {r} removed");
     }
     Ok(ExitCode::Success.code())
+}
+
+/// The event log's record of one removal by `delete`.
+fn delete_event<T>(
+    kind: Kind,
+    name: &str,
+    runtime_object: &str,
+    started: std::time::Instant,
+    result: &Result<T, pocket_dock::engine::EngineError>,
+) -> Event {
+    Event::new(Source::Delete, "remove")
+        .object(kind.as_str(), name)
+        .reason(format!("pocket-dock delete: {runtime_object}"))
+        .duration(started.elapsed())
+        .result(result, |e| e.category().as_str().to_string())
 }
