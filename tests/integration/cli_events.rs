@@ -113,3 +113,48 @@ fn apply_exec_delete_and_gc_are_all_in_the_event_log_and_history_is_a_view_of_it
     assert!(text.contains("sh -c 'exit 3'"), "{text}");
     ws.pd(&["delete", "--all"]);
 }
+
+#[test]
+fn events_follow_shows_new_events_of_any_source_as_they_are_recorded() {
+    use std::io::BufRead;
+    let podman = Podman::shared();
+    let ws = crate::cli_exec::workspace_with_a_sandbox(podman);
+    let mut follower = ws
+        .command(&["--output", "json", "events", "-f", "--last", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // Give the follower time to read where the log ends.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    ws.pd_ok(&["exec", "box", "--", "true"]);
+    ws.pd_ok(&["delete", "sandbox/box"]);
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while seen.len() < 2 && std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+            seen.push(format!("{} {}", event["source"], event["object"]));
+        }
+    }
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    assert_eq!(
+        seen,
+        ["\"exec\" \"Sandbox/box\"", "\"delete\" \"Sandbox/box\""],
+        "--last 0: nothing from before, then each new one"
+    );
+    ws.pd(&["delete", "--all"]);
+}
