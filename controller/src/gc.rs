@@ -654,7 +654,9 @@ pub async fn execute(engine: &Engine, workspace: &Workspace, plan: &GcPlan) -> G
     };
     let mut volumes: BTreeMap<String, Result<Vec<VolumeSummary>, String>> = BTreeMap::new();
     let mut cleaned: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut events = Vec::new();
     for item in &plan.collect {
+        let started = std::time::Instant::now();
         let ownership = Ownership::new(WorkspaceId::new(item.workspace.clone()));
         let outcome: Result<Removal, EngineError> = match &item.object {
             Object::Container { id, .. } => {
@@ -704,6 +706,7 @@ pub async fn execute(engine: &Engine, workspace: &Workspace, plan: &GcPlan) -> G
             }
             Object::TempFile { path } => Ok(remove_temp_file(&workspace.root, path, &mut cleaned)),
         };
+        events.push(gc_event(item, &outcome, started.elapsed()));
         match outcome {
             Ok(Removal::Done) => report.removed.push(item.clone()),
             Ok(Removal::InUse(reason)) => report.kept.push(Item {
@@ -722,7 +725,36 @@ pub async fn execute(engine: &Engine, workspace: &Workspace, plan: &GcPlan) -> G
             }),
         }
     }
+    crate::store::record_in(&workspace.root.join(DIR_NAME), &events);
     report
+}
+
+/// The event log's record of one removal (in this workspace's log, whichever workspace the
+/// object belonged to).
+fn gc_event(
+    item: &Item,
+    outcome: &Result<Removal, EngineError>,
+    elapsed: std::time::Duration,
+) -> crate::store::Event {
+    use crate::store::{Event, Outcome, Source};
+    let (kind, name) = match (&item.key, &item.object) {
+        (Some(key), _) => (key.kind.as_str().to_string(), key.name.clone()),
+        (None, Object::Container { name, .. }) => ("container".to_string(), name.clone()),
+        (None, Object::Image { reference }) => ("image".to_string(), reference.clone()),
+        (None, Object::Volume { name }) => ("volume".to_string(), name.clone()),
+        (None, Object::TempFile { path }) => ("file".to_string(), path.display().to_string()),
+    };
+    let event = Event::new(Source::Gc, "remove")
+        .object(kind, name)
+        .reason(item.reason.clone())
+        .duration(elapsed)
+        .detail(serde_json::json!({ "object": item.object, "workspace": item.workspace }));
+    match outcome {
+        Ok(Removal::Done) => event,
+        Ok(Removal::InUse(why)) => event.outcome(Outcome::Skipped).reason(why.clone()),
+        Ok(Removal::Failed(error)) => event.failed("runtime", error.clone()),
+        Err(e) => event.failed(e.category().as_str(), e.to_string()),
+    }
 }
 
 enum Removal {

@@ -35,6 +35,9 @@ pub struct RunRequest {
     pub timeout: Option<Duration>,
     /// Bounds a pull of a missing image.
     pub pull_timeout: Duration,
+    /// The workspace folder (`.pocket-dock/`) whose event log the run is appended to; `None`
+    /// records nothing.
+    pub event_log: Option<std::path::PathBuf>,
 }
 
 impl RunRequest {
@@ -49,6 +52,7 @@ impl RunRequest {
             network: NetworkMode::Default,
             timeout: None,
             pull_timeout: Duration::from_secs(600),
+            event_log: None,
         }
     }
 }
@@ -65,7 +69,50 @@ pub struct RunOutcome {
 
 /// Runs `request`. `shutdown` resolving (Ctrl-C, SIGTERM, a test's signal) stops the
 /// command, cleans up and returns [`Error::Interrupted`].
+/// The run is appended to the event log of `request.event_log` (argv and exit code, never
+/// the environment).
 pub async fn run(
+    engine: &Engine,
+    ownership: &Ownership,
+    request: &RunRequest,
+    output: ExecOutput,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RunOutcome, Error> {
+    let started = std::time::Instant::now();
+    let result = run_unrecorded(engine, ownership, request, output, shutdown).await;
+    if let Some(dir) = &request.event_log {
+        let event = crate::store::Event::new(crate::store::Source::Run, "run")
+            .reason(request.image.clone())
+            .duration(started.elapsed());
+        let event = match &result {
+            Ok(outcome) => event
+                .outcome(if outcome.exec.exit_code == 0 {
+                    crate::store::Outcome::Ok
+                } else {
+                    crate::store::Outcome::Failed
+                })
+                .object(Kind::Run.as_str(), outcome.container_name.clone())
+                .detail(serde_json::json!({
+                    "command": request.cmd,
+                    "image": request.image,
+                    "exit_code": outcome.exec.exit_code,
+                    "stdout_bytes": outcome.exec.stdout.total,
+                    "stderr_bytes": outcome.exec.stderr.total,
+                    "removed": outcome.removed,
+                })),
+            Err(Error::Interrupted) => event
+                .outcome(crate::store::Outcome::Killed)
+                .detail(serde_json::json!({ "command": request.cmd, "image": request.image })),
+            Err(e) => event
+                .failed_with(e)
+                .detail(serde_json::json!({ "command": request.cmd, "image": request.image })),
+        };
+        crate::store::record_in(dir, &[event]);
+    }
+    result
+}
+
+async fn run_unrecorded(
     engine: &Engine,
     ownership: &Ownership,
     request: &RunRequest,

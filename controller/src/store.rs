@@ -1,14 +1,14 @@
 //! The state store: a SQLite database (WAL) at `.pocket-dock/state.db` holding the instance
-//! registry, a journal of every action, the snapshots taken, the command history `exec`
-//! appends to, and the last valid documents of every declaration file (so that a broken file
-//! keeps its objects, across restarts too), and each object's generation (kstatus
-//! `metadata.generation`).
+//! registry, the event log of every action (apply, the controller, delete, snapshot, gc, run,
+//! exec and sessions; `history` is its exec rows), the snapshots taken, the last valid
+//! documents of every declaration file (so that a broken file keeps its objects, across
+//! restarts too), and each object's generation (kstatus `metadata.generation`).
 //!
 //! It is a cache plus history, never the source of truth: labels on Podman's objects are.
 //! A missing database is created; one that SQLite reports corrupt, and that no other process
 //! holds open, is moved aside and replaced (with a warning); any other failure is a
 //! [`StoreError`] that leaves the database alone. The registry is refreshed from what each
-//! apply observes. History, events and journal keep their newest rows only ([`Retention`],
+//! apply observes. The event log keeps its newest rows only, per retention class ([`Retention`],
 //! from the Workspace document, kept in the `settings` table).
 
 use std::path::{Path, PathBuf};
@@ -20,6 +20,13 @@ use std::collections::BTreeMap;
 use crate::declared::{FileDocuments, LastValid};
 use crate::reconcile::restarts::RestartRecord;
 pub use pocket_dock_spec::model::Retention;
+
+#[path = "store_events.rs"]
+mod events;
+pub use events::{
+    Event, EventQuery, EventRecord, Outcome, Source, UnknownSource, exec_event, record_in,
+    record_or_warn,
+};
 
 pub const FILE_NAME: &str = crate::workspace::own_files::STATE_STORE;
 
@@ -35,28 +42,6 @@ CREATE TABLE IF NOT EXISTS instances (
     started_at TEXT,
     stopped_at TEXT,
     PRIMARY KEY (kind, name)
-);
-CREATE TABLE IF NOT EXISTS journal (
-    id INTEGER PRIMARY KEY,
-    time TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    action TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    error TEXT,
-    duration_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS history (
-    id INTEGER PRIMARY KEY,
-    sandbox TEXT NOT NULL,
-    command TEXT NOT NULL,
-    exit_code INTEGER,
-    duration_ms INTEGER NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT NOT NULL,
-    stdout_bytes INTEGER NOT NULL,
-    stderr_bytes INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS snapshots (
     name TEXT NOT NULL,
@@ -86,21 +71,14 @@ CREATE TABLE IF NOT EXISTS last_valid (
     documents TEXT NOT NULL,
     saved_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    time TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    message TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
 ";
 
-/// The tables that keep only their newest rows (see [`Retention`]).
+/// The retention classes of the event log: each keeps only its newest rows (see
+/// [`Retention`] and [`Source::bounded_by`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bounded {
     History,
@@ -110,14 +88,6 @@ pub enum Bounded {
 
 impl Bounded {
     pub const ALL: [Bounded; 3] = [Bounded::History, Bounded::Events, Bounded::Journal];
-
-    fn table(self) -> &'static str {
-        match self {
-            Bounded::History => "history",
-            Bounded::Events => "events",
-            Bounded::Journal => "journal",
-        }
-    }
 
     /// Its key in the `settings` table.
     fn setting(self) -> &'static str {
@@ -466,30 +436,6 @@ pub struct HistoryEntry {
     pub stderr_bytes: i64,
 }
 
-/// One controller event.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StoredEvent {
-    pub id: i64,
-    pub time: String,
-    pub kind: String,
-    pub name: String,
-    pub reason: String,
-    pub message: String,
-}
-
-/// One journal row.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct JournalEntry {
-    pub time: String,
-    pub kind: String,
-    pub name: String,
-    pub action: String,
-    pub reason: String,
-    pub outcome: String,
-    pub error: Option<String>,
-    pub duration_ms: i64,
-}
-
 /// Refuses a database whose folder is a symlink, or whose file or journal files are not
 /// regular files: SQLite would follow a symlink and write elsewhere, and block on a FIFO.
 fn refuse_unsafe_files(path: &Path) -> Result<(), StoreError> {
@@ -620,6 +566,7 @@ impl StateStore {
         }
         conn.execute_batch(SCHEMA).map_err(wrap)?;
         conn.execute_batch(GENERATIONS_SCHEMA).map_err(wrap)?;
+        events::migrate(&conn).map_err(wrap)?;
         Ok(StateStore {
             conn,
             path: path.to_path_buf(),
@@ -628,43 +575,6 @@ impl StateStore {
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::sqlite(&self.path, source)
-    }
-
-    pub fn journal(&self, entry: &JournalEntry) -> Result<(), StoreError> {
-        self.insert_bounded(
-            Bounded::Journal,
-            "INSERT INTO journal (time, kind, name, action, reason, outcome, error, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![entry.time, entry.kind, entry.name, entry.action, entry.reason, entry.outcome, entry.error, entry.duration_ms],
-        )
-    }
-
-    /// Inserts a row, then deletes the rows of `table` that fall out of its retention, in
-    /// one transaction. Ids only grow, so the newest N are those above `max(id) - N`: one
-    /// range delete on the rowid, usually of one row. The limit is read from the
-    /// `settings` table each time, so that writers that never load the declarations
-    /// (`exec`) follow the Workspace document too.
-    fn insert_bounded(
-        &self,
-        table: Bounded,
-        insert: &str,
-        values: impl rusqlite::Params,
-    ) -> Result<(), StoreError> {
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .map_err(|e| self.err(e))?;
-        tx.execute(insert, values).map_err(|e| self.err(e))?;
-        let newest = tx.last_insert_rowid();
-        tx.execute(
-            &format!(
-                "DELETE FROM {} WHERE id <= ?1 - COALESCE((SELECT value FROM settings WHERE key = ?2), ?3)",
-                table.table()
-            ),
-            params![newest, table.setting(), DEFAULT_RETENTION as i64],
-        )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
     }
 
     /// Stores how many rows each bounded table keeps (absent limits: the default), and
@@ -684,14 +594,7 @@ impl StateStore {
                 )
                 .map_err(|e| self.err(e))?;
             if changed > 0 {
-                tx.execute(
-                    &format!(
-                        "DELETE FROM {0} WHERE id <= (SELECT MAX(id) FROM {0}) - ?1",
-                        table.table()
-                    ),
-                    params![limit],
-                )
-                .map_err(|e| self.err(e))?;
+                events::trim(&tx, table, limit).map_err(|e| self.err(e))?;
             }
         }
         tx.commit().map_err(|e| self.err(e))
@@ -711,28 +614,6 @@ impl StateStore {
         Ok(stored
             .and_then(|v| u64::try_from(v).ok())
             .unwrap_or(DEFAULT_RETENTION))
-    }
-
-    pub fn journal_entries(&self, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT time, kind, name, action, reason, outcome, error, duration_ms FROM journal ORDER BY id DESC LIMIT ?1")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([limit as i64], |r| {
-                Ok(JournalEntry {
-                    time: r.get(0)?,
-                    kind: r.get(1)?,
-                    name: r.get(2)?,
-                    action: r.get(3)?,
-                    reason: r.get(4)?,
-                    outcome: r.get(5)?,
-                    error: r.get(6)?,
-                    duration_ms: r.get(7)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
     /// Replaces the registry with what was observed, keeping each instance's timestamps.
@@ -770,50 +651,6 @@ impl StateStore {
             .map_err(|e| self.err(e))?;
         }
         tx.commit().map_err(|e| self.err(e))
-    }
-
-    /// Appends a command to the history.
-    pub fn record_history(&self, entry: &HistoryEntry) -> Result<(), StoreError> {
-        let command = serde_json::to_string(&entry.command).unwrap_or_default();
-        self.insert_bounded(
-            Bounded::History,
-            "INSERT INTO history (sandbox, command, exit_code, duration_ms, started_at, finished_at, stdout_bytes, stderr_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![entry.sandbox, command, entry.exit_code, entry.duration_ms, entry.started_at, entry.finished_at, entry.stdout_bytes, entry.stderr_bytes],
-        )
-    }
-
-    /// The last `limit` commands (of one sandbox, or all), oldest first.
-    pub fn history(
-        &self,
-        sandbox: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<HistoryEntry>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT sandbox, command, exit_code, duration_ms, started_at, finished_at, stdout_bytes, stderr_bytes FROM history WHERE ?1 IS NULL OR sandbox = ?1 ORDER BY id DESC LIMIT ?2",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![sandbox, limit as i64], |r| {
-                let command: String = r.get(1)?;
-                Ok(HistoryEntry {
-                    sandbox: r.get(0)?,
-                    command: serde_json::from_str(&command).unwrap_or_else(|_| vec![command]),
-                    exit_code: r.get(2)?,
-                    duration_ms: r.get(3)?,
-                    started_at: r.get(4)?,
-                    finished_at: r.get(5)?,
-                    stdout_bytes: r.get(6)?,
-                    stderr_bytes: r.get(7)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        let mut entries = rows
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.err(e))?;
-        entries.reverse();
-        Ok(entries)
     }
 
     /// Registers an open session and the client process that holds it.
@@ -882,49 +719,6 @@ impl StateStore {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
-    }
-
-    /// Records a controller event (shown by `pocket-dock events`).
-    pub fn record_event(
-        &self,
-        kind: &str,
-        name: &str,
-        reason: &str,
-        message: &str,
-    ) -> Result<(), StoreError> {
-        self.insert_bounded(
-            Bounded::Events,
-            "INSERT INTO events (time, kind, name, reason, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![crate::timefmt::now_rfc3339(), kind, name, reason, message],
-        )
-    }
-
-    /// Events with an id above `after`, oldest first.
-    pub fn events_after(&self, after: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, time, kind, name, reason, message FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![after, limit as i64], |r| {
-                Ok(StoredEvent {
-                    id: r.get(0)?,
-                    time: r.get(1)?,
-                    kind: r.get(2)?,
-                    name: r.get(3)?,
-                    reason: r.get(4)?,
-                    message: r.get(5)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
-    }
-
-    /// The id of the latest event (0 when there is none).
-    pub fn last_event_id(&self) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
     }
 
     /// What is remembered of each sandbox's restarts (crash-loop backoff). A row that cannot
@@ -1128,6 +922,15 @@ impl StateStore {
 mod tests {
     use super::*;
 
+    fn all_events(store: &StateStore) -> Vec<EventRecord> {
+        store
+            .events(&EventQuery {
+                limit: 100_000,
+                ..EventQuery::default()
+            })
+            .unwrap()
+    }
+
     #[test]
     fn journal_and_registry_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
@@ -1135,16 +938,12 @@ mod tests {
             let (store, warning) = StateStore::open(dir.path()).unwrap();
             assert!(warning.is_none());
             store
-                .journal(&JournalEntry {
-                    time: "t".into(),
-                    kind: "Sandbox".into(),
-                    name: "a".into(),
-                    action: "create".into(),
-                    reason: "not found".into(),
-                    outcome: "ok".into(),
-                    error: None,
-                    duration_ms: 5,
-                })
+                .record(
+                    &Event::new(Source::Apply, "create")
+                        .object("Sandbox", "a")
+                        .reason("not found")
+                        .duration(std::time::Duration::from_millis(5)),
+                )
                 .unwrap();
             let inst = Instance {
                 kind: "Sandbox".into(),
@@ -1162,7 +961,13 @@ mod tests {
                 .unwrap();
         }
         let (store, _) = StateStore::open(dir.path()).unwrap();
-        assert_eq!(store.journal_entries(10).unwrap().len(), 1);
+        let events = all_events(&store);
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].source.as_str(), events[0].object().as_str()),
+            ("apply", "Sandbox/a")
+        );
+        assert_eq!(events[0].duration_ms, Some(5));
         let a = store.instance("Sandbox", "a").unwrap().unwrap();
         assert_eq!(a.created_at.as_deref(), Some("2026-01-01T00:00:00Z"));
         assert!(store.knows("Sandbox", "a").unwrap());
@@ -1194,7 +999,7 @@ mod tests {
         {
             let (store, _) = StateStore::open(dir.path()).unwrap();
             store
-                .record_event("Sandbox", "a", "created", "kept")
+                .record(&Event::new(Source::Controller, "created").object("Sandbox", "a"))
                 .unwrap();
         }
         let _ = std::fs::remove_file(dir.path().join("state.db-shm"));
@@ -1271,7 +1076,7 @@ mod tests {
         let warning = warning.unwrap();
         assert!(warning.contains("corrupt"), "{warning}");
         store
-            .record_event("Sandbox", "a", "created", "new")
+            .record(&Event::new(Source::Controller, "created").object("Sandbox", "a"))
             .unwrap();
         let names = names_in(dir.path());
         assert_eq!(
@@ -1282,7 +1087,7 @@ mod tests {
             1,
             "{names:?}"
         );
-        assert_eq!(store.events_after(0, 10).unwrap().len(), 1);
+        assert_eq!(all_events(&store).len(), 1);
     }
 
     /// A child process (`sleep`) that holds `file` open as its stdin.
@@ -1517,12 +1322,13 @@ mod tests {
             .busy_timeout(std::time::Duration::from_millis(20))
             .unwrap();
         let err = a
-            .record_event("Sandbox", "a", "created", "x")
+            .record(&Event::new(Source::Controller, "created").object("Sandbox", "a"))
             .err()
             .unwrap();
         assert_eq!(err.kind, StoreErrorKind::Busy, "{err}");
         b.conn.execute_batch("COMMIT").unwrap();
-        a.record_event("Sandbox", "a", "created", "x").unwrap();
+        a.record(&Event::new(Source::Controller, "created").object("Sandbox", "a"))
+            .unwrap();
         assert_eq!(names_in(dir.path()).len(), 3, "state.db, -wal, -shm only");
     }
 
@@ -1539,21 +1345,8 @@ mod tests {
         }
     }
 
-    fn journal_entry(n: usize) -> JournalEntry {
-        JournalEntry {
-            time: "t".into(),
-            kind: "Sandbox".into(),
-            name: n.to_string(),
-            action: "create".into(),
-            reason: "r".into(),
-            outcome: "ok".into(),
-            error: None,
-            duration_ms: 1,
-        }
-    }
-
     #[test]
-    fn bounded_tables_keep_exactly_their_newest_rows() {
+    fn each_retention_class_keeps_exactly_its_newest_rows() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = StateStore::open(dir.path()).unwrap();
         for table in Bounded::ALL {
@@ -1571,19 +1364,30 @@ mod tests {
         for n in 0..250 {
             writer.record_history(&history_entry(n)).unwrap();
             writer
-                .record_event("Sandbox", &n.to_string(), "created", "")
+                .record(&Event::new(Source::Controller, "created").object("Sandbox", n.to_string()))
                 .unwrap();
-            writer.journal(&journal_entry(n)).unwrap();
+            writer
+                .record(&Event::new(Source::Apply, "create").object("Sandbox", n.to_string()))
+                .unwrap();
         }
         let history = store.history(None, 1000).unwrap();
         let kept: Vec<String> = history.iter().map(|h| h.command[0].clone()).collect();
         let newest: Vec<String> = (150..250).map(|n| n.to_string()).collect();
         assert_eq!(kept, newest);
-        let events = store.events_after(0, 1000).unwrap();
+        let of = |source: Source| {
+            store
+                .events(&EventQuery {
+                    sources: vec![source],
+                    limit: 1000,
+                    ..EventQuery::default()
+                })
+                .unwrap()
+        };
+        let events = of(Source::Controller);
         assert_eq!(events.len(), 150);
-        assert_eq!(events[0].name, "100");
-        assert_eq!(events[149].name, "249");
-        assert_eq!(store.journal_entries(1000).unwrap().len(), 250);
+        assert_eq!(events[0].name.as_deref(), Some("100"));
+        assert_eq!(events[149].name.as_deref(), Some("249"));
+        assert_eq!(of(Source::Apply).len(), 250);
 
         // Lowering a limit trims at once; raising it keeps what is there.
         store
@@ -1592,10 +1396,10 @@ mod tests {
                 ..Retention::default()
             })
             .unwrap();
-        let journal = store.journal_entries(1000).unwrap();
+        let journal = of(Source::Apply);
         assert_eq!(journal.len(), 100);
-        assert_eq!(journal[0].name, "249");
-        assert_eq!(journal[99].name, "150");
+        assert_eq!(journal[0].name.as_deref(), Some("150"));
+        assert_eq!(journal[99].name.as_deref(), Some("249"));
         assert_eq!(
             store.retention(Bounded::History).unwrap(),
             DEFAULT_RETENTION
@@ -1603,6 +1407,7 @@ mod tests {
         assert_eq!(store.history(None, 1000).unwrap().len(), 100);
         store.record_history(&history_entry(250)).unwrap();
         assert_eq!(store.history(None, 1000).unwrap().len(), 101);
+        assert_eq!(of(Source::Controller).len(), 150, "other classes untouched");
     }
 
     #[test]

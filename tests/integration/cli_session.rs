@@ -108,6 +108,18 @@ fn a_session_runs_200_commands_with_the_right_exit_codes_whatever_they_print() {
     client.send(json!({"close": true}));
     assert_eq!(client.next()["event"], "closed");
     assert!(client.child.wait().unwrap().success());
+    // The event log has the session's opening, each command and its closing.
+    let (_, events) = ws.pd_json(&["events", "--source", "session", "--last", "1000"]);
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.len(), 204, "{actions:?}");
+    assert_eq!((actions[0], actions[203]), ("open", "close"));
+    assert_eq!(events[1]["outcome"], "ok");
+    assert_eq!(events[2]["outcome"], "failed");
+    assert_eq!(events[2]["detail"]["exit_code"], 1);
+    assert_eq!(events[202]["detail"]["command"], "pwd");
     ws.pd(&["delete", "--all"]);
 }
 

@@ -308,6 +308,20 @@ async fn a_snapshot_round_trips_a_file_and_leaves_its_source_untouched() {
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert_eq!(recorded[0].0, "saved");
     assert_eq!(recorded[0].1, "1");
+    // And in the event log, as the snapshot's own actions (not apply's).
+    let events = store
+        .events(&pocket_dock::store::EventQuery {
+            sources: vec![pocket_dock::store::Source::Snapshot],
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.object() == "Snapshot/saved" && e.outcome == "ok"),
+        "{events:#?}"
+    );
     drop(store);
 
     // A new sandbox from the snapshot sees the file.

@@ -12,6 +12,7 @@ mod support;
 
 mod apply;
 mod cli_doctor;
+mod cli_events;
 mod cli_exec;
 mod cli_run;
 mod cli_session;

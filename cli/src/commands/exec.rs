@@ -113,6 +113,7 @@ pub struct HistoryArgs {
     limit: usize,
 }
 
+/// The event log's `exec` rows, in the columns and JSON fields `history` always had.
 pub fn history(global: &GlobalArgs, args: HistoryArgs) -> Outcome {
     let workspace = global.declared_workspace()?;
     // The history is the store: without it there is nothing to show.

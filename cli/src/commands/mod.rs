@@ -168,7 +168,7 @@ pub enum Command {
     Session(session::SessionArgs),
     /// Show a sandbox's output (-f to follow it, across restarts)
     Logs(logs::LogsArgs),
-    /// List the commands run with `exec` (latest last)
+    /// List the commands run with `exec` (latest last; a view of the event log)
     History(exec::HistoryArgs),
     /// Inspect, export or import the workspace's images (OCI archives, no network)
     Image(image::ImageArgs),
@@ -181,7 +181,7 @@ pub enum Command {
     /// Keep the workspace converged: react to file edits and Podman events until stopped
     #[command(alias = "watch")]
     Controller(controller::ControllerArgs),
-    /// Show the controller's events (-f to follow)
+    /// Show the event log: every action of every command and the controller (-f to follow)
     Events(events::EventsArgs),
     /// Check every document under .pocket-dock/ and report all problems (exit 2 if any)
     Validate(validate::ValidateArgs),

@@ -48,6 +48,9 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Outcome {
     request.env = args.options.env;
     request.workdir = args.options.workdir;
     request.timeout = args.options.timeout;
+    request.event_log = workspace
+        .declared
+        .then(|| workspace.root.join(pocket_dock::workspace::DIR_NAME));
     if args.no_network {
         request.network = NetworkMode::None;
     }

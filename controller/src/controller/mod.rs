@@ -23,7 +23,7 @@ use crate::engine::Engine;
 use crate::engine::labels::{KIND, NAME, WORKSPACE};
 use crate::error::Error;
 use crate::reconcile::{self, ApplyOptions, Key, Observer, Readiness};
-use crate::store::StateStore;
+use crate::store::{Event, Outcome as EventOutcome, Source};
 use crate::workspace::{DIR_NAME, Workspace};
 use crate::writer_lock::WriterLock;
 
@@ -347,34 +347,22 @@ fn requeue_pass(queue: &mut WorkQueue, only: Option<BTreeSet<Key>>, delay: Durat
 /// The queue key that stands for "everything" (a full pass that has to be tried again).
 const FULL_PASS: &str = "*";
 
+/// Records the sandboxes a pass left not ready; the actions themselves are recorded by
+/// `reconcile::apply` as they finish (source `controller`).
 fn record_events(workspace: &Workspace, report: &reconcile::ApplyReport) {
-    if report.outcomes.is_empty() && report.not_ready.is_empty() {
-        return;
-    }
-    // The controller keeps running without its event log: the pass was done, and a store
-    // that stays unusable fails the next pass, which is retried with backoff.
-    let store = match StateStore::open(&workspace.root.join(DIR_NAME)) {
-        Ok((store, _)) => store,
-        Err(e) => {
-            tracing::warn!(target: "pocket_dock::controller", error = %e, hint = e.hint().unwrap_or_default(), "cannot record events");
-            return;
-        }
-    };
-    for o in &report.outcomes {
-        let (reason, message) = match &o.result {
-            Ok(()) => (o.action.op.verb().to_string(), o.action.reason.clone()),
-            Err(e) => (format!("{}-failed", o.action.op.verb()), e.to_string()),
-        };
-        let _ = store.record_event(
-            o.action.key.kind.as_str(),
-            &o.action.key.name,
-            &reason,
-            &message,
-        );
-    }
-    for (key, reason) in &report.not_ready {
-        let _ = store.record_event(key.kind.as_str(), &key.name, "not-ready", reason);
-    }
+    let events: Vec<Event> = report
+        .not_ready
+        .iter()
+        .map(|(key, reason)| {
+            Event::new(Source::Controller, "not-ready")
+                .object(key.kind.as_str(), key.name.clone())
+                .reason(reason.clone())
+                .outcome(EventOutcome::Waiting)
+        })
+        .collect();
+    // The controller keeps running without its event log: a store that stays unusable fails
+    // the next pass, which is retried with backoff.
+    crate::store::record_in(&workspace.root.join(DIR_NAME), &events);
 }
 
 /// Watches `.pocket-dock/` for changes to declarations (not to generated content).

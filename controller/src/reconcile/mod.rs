@@ -22,7 +22,7 @@ use pocket_dock_spec::{Declarations, Kind};
 use crate::declared::LastValid;
 use crate::engine::{CallStats, Engine, Ownership};
 use crate::error::Error;
-use crate::store::{Instance, JournalEntry, StateStore};
+use crate::store::{Event, Instance, Source, StateStore};
 use crate::timefmt::now_rfc3339;
 use crate::workspace::{DIR_NAME, Workspace};
 use crate::writer_lock::WriterLock;
@@ -150,9 +150,11 @@ impl ApplyReport {
     }
 }
 
-/// Journals every finished action in the state store, then tells the caller's observer.
+/// Appends every finished action to the event log, then tells the caller's observer.
 struct Journal {
     store: Option<Mutex<StateStore>>,
+    /// `apply`, `snapshot` or `controller`, from [`ApplyOptions::writer`].
+    source: Source,
     inner: Arc<dyn Observer>,
 }
 
@@ -167,28 +169,28 @@ impl Observer for Journal {
 
     fn finished(&self, outcome: &ActionOutcome) {
         if let Some(store) = &self.store {
-            let entry = JournalEntry {
-                time: now_rfc3339(),
-                kind: outcome.action.key.kind.as_str().to_string(),
-                name: outcome.action.key.name.clone(),
-                action: outcome.action.op.verb().to_string(),
-                reason: outcome.action.reason.clone(),
-                outcome: if outcome.result.is_ok() {
-                    "ok"
-                } else {
-                    "failed"
-                }
-                .to_string(),
-                error: outcome.result.as_ref().err().map(ToString::to_string),
-                duration_ms: i64::try_from(outcome.elapsed.as_millis()).unwrap_or(i64::MAX),
-            };
-            if let Ok(store) = store.lock()
-                && let Err(e) = store.journal(&entry)
-            {
-                tracing::warn!(error = %e, "could not journal an action");
+            let event = Event::new(self.source, outcome.action.op.verb())
+                .object(
+                    outcome.action.key.kind.as_str(),
+                    outcome.action.key.name.clone(),
+                )
+                .reason(outcome.action.reason.clone())
+                .duration(outcome.elapsed)
+                .result(&outcome.result, |e| e.category().to_string());
+            if let Ok(store) = store.lock() {
+                crate::store::record_or_warn(Some(&store), &event);
             }
         }
         self.inner.finished(outcome);
+    }
+}
+
+/// The event source of an apply by `writer` ([`ApplyOptions::writer`]).
+fn source_of(writer: &str) -> Source {
+    match writer {
+        "snapshot" => Source::Snapshot,
+        "controller" => Source::Controller,
+        _ => Source::Apply,
     }
 }
 
@@ -310,6 +312,7 @@ pub async fn apply(
     };
     let journal = Arc::new(Journal {
         store: store.map(Mutex::new),
+        source: source_of(options.writer),
         inner: observer,
     });
     let waited = options.readiness == Readiness::Wait;

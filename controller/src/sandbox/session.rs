@@ -25,13 +25,21 @@
 //! what is left of sessions whose client is gone.
 
 use std::io::Read;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
 use super::Sandbox;
 use crate::engine::{EngineError, ExecConfig, ExecId, ExecInput, ExecStream, StreamKind};
-use crate::store::StateStore;
+use crate::store::{Event, Outcome as EventOutcome, Source, StateStore};
+
+/// Appends `event` to the event log of the workspace folder `log`, when there is one.
+fn record(log: Option<&Path>, event: Event) {
+    if let Some(dir) = log {
+        crate::store::record_in(dir, &[event]);
+    }
+}
 
 /// The environment variable every process of a session carries.
 pub const SESSION_ENV: &str = "POCKET_DOCK_SESSION";
@@ -56,6 +64,8 @@ pub struct Session {
     input: ExecInput,
     output: ExecStream,
     ended: bool,
+    /// The workspace folder whose event log each command is appended to.
+    log: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Session {
@@ -150,6 +160,13 @@ impl Sandbox {
                 tracing::warn!(error = %e, "session not registered; a crash would leave its processes");
             }
         }
+        let log = registry.and_then(|store| store.folder().map(Path::to_path_buf));
+        record(
+            log.as_deref(),
+            Event::new(Source::Session, "open")
+                .object("Sandbox", self.name.clone())
+                .detail(serde_json::json!({ "session": id, "shell": config.cmd })),
+        );
         Ok(Session {
             sandbox: self.clone(),
             id,
@@ -157,6 +174,7 @@ impl Sandbox {
             input,
             output,
             ended: false,
+            log,
         })
     }
 }
@@ -190,6 +208,43 @@ impl Session {
     /// [`run`](Self::run), also passing whatever arrives on `input` to the shell's standard
     /// input while the command runs (for commands that read it, line by line).
     pub async fn run_with_input(
+        &mut self,
+        command: &str,
+        timeout: Option<Duration>,
+        on_output: impl FnMut(StreamKind, &[u8]),
+        input: Option<&mut tokio::sync::mpsc::Receiver<Vec<u8>>>,
+    ) -> Result<CommandResult, crate::Error> {
+        let started = Instant::now();
+        let result = self
+            .run_unrecorded(command, timeout, on_output, input)
+            .await;
+        // The command text, as `exec` keeps its argv; never the session's environment.
+        let event = Event::new(Source::Session, "command")
+            .object("Sandbox", self.sandbox.name().to_string())
+            .duration(started.elapsed());
+        let event = match &result {
+            Ok(r) => event
+                .outcome(match r.exit_code {
+                    Some(0) => EventOutcome::Ok,
+                    Some(_) => EventOutcome::Failed,
+                    None => EventOutcome::Killed,
+                })
+                .detail(serde_json::json!({
+                    "session": self.id,
+                    "command": command,
+                    "exit_code": r.exit_code,
+                    "stdout_bytes": r.stdout.len(),
+                    "stderr_bytes": r.stderr.len(),
+                })),
+            Err(e) => event
+                .failed_with(e)
+                .detail(serde_json::json!({ "session": self.id, "command": command })),
+        };
+        record(self.log.as_deref(), event);
+        result
+    }
+
+    async fn run_unrecorded(
         &mut self,
         command: &str,
         timeout: Option<Duration>,
@@ -368,7 +423,16 @@ impl Session {
                 self.kill_children().await;
             }
         }
-        sweep(&self.sandbox, &self.id).await?;
+        let swept = sweep(&self.sandbox, &self.id).await;
+        let event = Event::new(Source::Session, "close")
+            .object("Sandbox", self.sandbox.name().to_string())
+            .detail(serde_json::json!({ "session": self.id }));
+        let event = match &swept {
+            Ok(_) => event,
+            Err(e) => event.failed(e.category().as_str(), e.to_string()),
+        };
+        crate::store::record_or_warn(registry, &event);
+        swept?;
         if let Some(store) = registry {
             let _ = store.forget_session(&self.id);
         }

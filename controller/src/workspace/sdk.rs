@@ -15,6 +15,7 @@ use crate::reconcile::{
 };
 use crate::requirements::{Unmet, requirements, unmet};
 use crate::snapshot::{SnapshotReport, SnapshotRequest};
+use crate::store::{Event, Source, record_in};
 use crate::writer_lock::WriterLock;
 use crate::{Error, Result};
 
@@ -193,6 +194,9 @@ impl Workspace {
             }
         };
         let mut report = DeleteReport::default();
+        // Each removal goes to the event log, a failed one too, before its error is
+        // returned (recording never fails the command).
+        let mut events = Vec::new();
         for (summary, handle) in engine.list_owned(&ownership).await? {
             let (Some(kind), Some(name)) = (
                 summary
@@ -204,7 +208,14 @@ impl Workspace {
                 continue;
             };
             if kind == Kind::Sandbox && wants(kind, name) {
-                engine.remove_container(&handle).await?;
+                let started = Instant::now();
+                let result = engine.remove_container(&handle).await;
+                let object = format!("container {}", summary.name);
+                events.push(delete_event(kind, name, &object, started, &result));
+                if let Err(e) = result {
+                    record_in(&self.dir(), &events);
+                    return Err(e.into());
+                }
                 report.removed.push(Removed {
                     key: Key::new(Kind::Sandbox, name.clone()),
                     object: summary.name.clone(),
@@ -222,7 +233,14 @@ impl Workspace {
                     continue;
                 };
                 if wants(Kind::Volume, &name) {
-                    engine.remove_volume(&ownership, &volume).await?;
+                    let started = Instant::now();
+                    let result = engine.remove_volume(&ownership, &volume).await;
+                    let object = format!("volume {}", volume.name);
+                    events.push(delete_event(Kind::Volume, &name, &object, started, &result));
+                    if let Err(e) = result {
+                        record_in(&self.dir(), &events);
+                        return Err(e.into());
+                    }
                     report.removed.push(Removed {
                         key: Key::new(Kind::Volume, name),
                         object: volume.name.clone(),
@@ -279,4 +297,18 @@ impl Workspace {
         })
         .await?)
     }
+}
+
+fn delete_event<T>(
+    kind: Kind,
+    name: &str,
+    runtime_object: &str,
+    started: Instant,
+    result: &std::result::Result<T, crate::engine::EngineError>,
+) -> Event {
+    Event::new(Source::Delete, "remove")
+        .object(kind.as_str(), name)
+        .reason(format!("pocket-dock delete: {runtime_object}"))
+        .duration(started.elapsed())
+        .result(result, |e| e.category().as_str().to_string())
 }
