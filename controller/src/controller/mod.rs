@@ -1,7 +1,7 @@
 //! `pocket-dock controller`: keeps a workspace converged while people work.
 //!
 //! The loop wires four parts: [`inputs`] (file and build-context watchers, Podman's event
-//! stream) only name what changed; [`current`] holds the declarations (each broken file's last
+//! stream) only name what changed; `current` holds the declarations (each broken file's last
 //! valid version in its place); the [`scheduler`] (pure, time passed in) decides when a pass
 //! runs and over which keys; a pass is one [`reconcile::apply`], the same as
 //! `pocket-dock apply`, whose report [`requeue::decide`] turns into one [`Requeue`] per key.
