@@ -16,16 +16,16 @@ use std::time::{Duration, Instant};
 
 use pocket_dock_spec::{Declarations, Kind, Object};
 
+use super::ControllerOptions;
 use crate::declared::{Declared, LastValid};
 use crate::key::Key;
 use crate::reconcile::status;
 use crate::store::StateStore;
 use crate::workspace::{DIR_NAME, Workspace};
 
-/// How long an object must stay gone from the declarations before it is pruned.
+/// How long an object must stay gone from the declarations before it is pruned, by default
+/// (`ControllerOptions::prune_grace`).
 pub const PRUNE_GRACE: Duration = Duration::from_secs(2);
-/// How often a hold is looked at again while git works.
-const GIT_POLL: Duration = Duration::from_secs(1);
 
 pub(super) struct Current {
     root: PathBuf,
@@ -37,10 +37,13 @@ pub(super) struct Current {
     hold_until: Option<Instant>,
     /// `index.lock` of the git repository holding the workspace, if there is one.
     git_lock: Option<PathBuf>,
+    prune_grace: Duration,
+    git_poll: Duration,
+    stale_git_lock: Duration,
 }
 
 impl Current {
-    pub(super) fn new(workspace: &Workspace) -> Current {
+    pub(super) fn new(workspace: &Workspace, options: &ControllerOptions) -> Current {
         let dir = workspace.root.join(DIR_NAME);
         // Started without the remembered versions, the controller still runs: only a file
         // broken right now declares nothing. Its passes fail while the store is unusable.
@@ -59,6 +62,9 @@ impl Current {
             vanished: BTreeSet::new(),
             hold_until: None,
             git_lock: git_index_lock(&workspace.root),
+            prune_grace: options.prune_grace,
+            git_poll: options.git_poll,
+            stale_git_lock: options.stale_git_lock,
         }
     }
 
@@ -83,8 +89,12 @@ impl Current {
 
     /// Whether pruning is held at `now`; a git operation in progress extends the hold.
     fn holding(&mut self, now: Instant) -> bool {
-        if self.git_lock.as_deref().is_some_and(git_is_working) {
-            let until = now + GIT_POLL;
+        if self
+            .git_lock
+            .as_deref()
+            .is_some_and(|lock| git_is_working(lock, self.stale_git_lock))
+        {
+            let until = now + self.git_poll;
             self.hold_until = Some(self.hold_until.map_or(until, |t| t.max(until)));
             return true;
         }
@@ -144,9 +154,9 @@ impl Current {
             Some(before) => {
                 let gone = vanished_keys(before, &next);
                 if !gone.is_empty() {
-                    tracing::info!(target: "pocket_dock::controller", objects = gone.len(), grace_ms = PRUNE_GRACE.as_millis() as u64, "declarations gone; pruned once they stay gone");
+                    tracing::info!(target: "pocket_dock::controller", objects = gone.len(), grace_ms = self.prune_grace.as_millis() as u64, "declarations gone; pruned once they stay gone");
                     self.vanished.extend(gone);
-                    self.hold_until = Some(now + PRUNE_GRACE);
+                    self.hold_until = Some(now + self.prune_grace);
                 }
                 changed_keys(before, &next)
             }
@@ -161,12 +171,9 @@ impl Current {
     }
 }
 
-/// How old an `index.lock` may be and still be taken for a git operation at work: one left
-/// by a crashed git would otherwise hold pruning for good.
-const STALE_GIT_LOCK: Duration = Duration::from_secs(120);
-
-/// Whether git holds `lock` now (it exists and is recent).
-fn git_is_working(lock: &Path) -> bool {
+/// Whether git holds `lock` now: it exists and is younger than `stale` (one left by a crashed
+/// git would otherwise hold pruning for good).
+fn git_is_working(lock: &Path, stale: Duration) -> bool {
     let Ok(meta) = std::fs::metadata(lock) else {
         return false;
     };
@@ -175,7 +182,7 @@ fn git_is_working(lock: &Path) -> bool {
         .ok()
         .and_then(|m| m.elapsed().ok())
         .unwrap_or_default();
-    if age > STALE_GIT_LOCK {
+    if age > stale {
         tracing::warn!(target: "pocket_dock::controller", lock = %lock.display(), age_s = age.as_secs(), "ignoring a stale git index.lock (git crashed?); remove it");
         return false;
     }
@@ -245,4 +252,105 @@ fn changed_keys(before: &Declared, after: &Declared) -> BTreeSet<Key> {
         changed.extend(new.keys().filter(|k| k.kind == Kind::Sandbox).cloned());
     }
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "apiVersion: pocket-dock.dev/v1alpha1\n";
+
+    fn sandbox(name: &str, image: &str) -> String {
+        format!(
+            "---\n{HEADER}kind: Sandbox\nmetadata: {{name: {name}}}\nspec: {{image: '{image}'}}\n"
+        )
+    }
+
+    fn workspace() -> (tempfile::TempDir, Workspace) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(DIR_NAME)).unwrap();
+        let ws = Workspace::locate(Some(dir.path()), dir.path()).unwrap();
+        (dir, ws)
+    }
+
+    fn write(ws: &Workspace, file: &str, text: &str) {
+        std::fs::write(ws.root.join(DIR_NAME).join(file), text).unwrap();
+    }
+
+    fn image_of(current: &Current, name: &str) -> Option<String> {
+        current
+            .declarations()?
+            .objects
+            .iter()
+            .find(|o| o.metadata.name == name)
+            .map(|o| format!("{:?}", o.spec))
+    }
+
+    fn web() -> Key {
+        Key::new(Kind::Sandbox, "web")
+    }
+
+    #[test]
+    fn a_broken_file_keeps_its_last_valid_version_across_a_restart() {
+        let (_dir, ws) = workspace();
+        let options = ControllerOptions::default();
+        let now = Instant::now();
+        write(&ws, "web.yaml", &sandbox("web", "alpine:3.20"));
+        let mut current = Current::new(&ws, &options);
+        assert_eq!(current.reload(now), [web()].into());
+        let valid = image_of(&current, "web").unwrap();
+        assert!(valid.contains("alpine:3.20"), "{valid}");
+
+        write(
+            &ws,
+            "web.yaml",
+            "---\nkind: Sandbox\nmetadata: {name: web\n",
+        );
+        // Its validity changed: queued, but acted on in its last valid version, not pruned.
+        assert_eq!(current.reload(now), [web()].into());
+        assert_eq!(image_of(&current, "web"), Some(valid.clone()));
+        let (declarations, declared) = current.for_pass(now).unwrap();
+        assert!(!declarations.complete);
+        assert!(declared.retained.contains_key(&web()));
+
+        // A restarted controller reads the remembered version from the store.
+        let mut restarted = Current::new(&ws, &options);
+        restarted.reload(now);
+        assert_eq!(image_of(&restarted, "web"), Some(valid));
+
+        write(&ws, "web.yaml", &sandbox("web", "alpine:3.21"));
+        assert_eq!(current.reload(now), [web()].into());
+        assert!(image_of(&current, "web").unwrap().contains("alpine:3.21"));
+        assert!(current.for_pass(now).unwrap().0.complete);
+    }
+
+    #[test]
+    fn an_object_gone_is_pruned_only_once_it_stayed_gone_for_the_grace() {
+        let (_dir, ws) = workspace();
+        let options = ControllerOptions::default();
+        let start = Instant::now();
+        write(&ws, "web.yaml", &sandbox("web", "alpine:3.20"));
+        write(&ws, "db.yaml", &sandbox("db", "alpine:3.20"));
+        let mut current = Current::new(&ws, &options);
+        current.reload(start);
+        assert!(current.release(start).is_empty());
+
+        std::fs::remove_file(ws.root.join(DIR_NAME).join("web.yaml")).unwrap();
+        let t = start + Duration::from_secs(1);
+        assert_eq!(current.reload(t), [web()].into());
+        assert!(!current.for_pass(t).unwrap().0.complete, "pruning held");
+        assert_eq!(current.hold_until(), Some(t + options.prune_grace));
+        let end = t + options.prune_grace;
+        assert!(current.release(end - Duration::from_millis(1)).is_empty());
+        assert_eq!(current.release(end), vec![web()]);
+        assert!(current.for_pass(end).unwrap().0.complete, "pruned now");
+
+        // Back before the grace ran out: nothing to prune.
+        std::fs::remove_file(ws.root.join(DIR_NAME).join("db.yaml")).unwrap();
+        let t = end + Duration::from_secs(1);
+        current.reload(t);
+        write(&ws, "db.yaml", &sandbox("db", "alpine:3.20"));
+        current.reload(t + Duration::from_millis(500));
+        assert!(current.release(t + options.prune_grace).is_empty());
+    }
 }

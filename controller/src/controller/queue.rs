@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use super::options::ErrorPolicy;
+use super::requeue::Requeue;
 use crate::key::Key;
 
 /// Exponential backoff with jitter: `base * 2^attempt`, capped, then scaled by a factor in
@@ -58,19 +60,17 @@ pub struct WorkQueue {
     /// Keys to come back at a given time (retries, waits).
     later: BTreeMap<Key, Instant>,
     backoffs: BTreeMap<Key, Backoff>,
-    base: Duration,
-    cap: Duration,
+    policy: ErrorPolicy,
     seed: u64,
 }
 
 impl WorkQueue {
-    pub fn new(base: Duration, cap: Duration) -> Self {
+    pub fn new(policy: ErrorPolicy) -> Self {
         WorkQueue {
             ready: BTreeSet::new(),
             later: BTreeMap::new(),
             backoffs: BTreeMap::new(),
-            base,
-            cap,
+            policy,
             seed: 0x9E37_79B9_7F4A_7C15,
         }
     }
@@ -125,18 +125,22 @@ impl WorkQueue {
         !self.ready.is_empty()
     }
 
-    /// Records a failed reconcile of `key`: it comes back after its next backoff.
-    pub fn failed(&mut self, key: &Key, now: Instant) -> Duration {
+    /// Records a failed reconcile of `key`: it comes back when the error policy says (after
+    /// its next backoff).
+    pub fn failed(&mut self, key: &Key, now: Instant) -> Requeue {
         let seed = self
             .seed
             .wrapping_add(self.backoffs.len() as u64 * 0x2545_F491);
+        let policy = self.policy;
         let backoff = self
             .backoffs
             .entry(key.clone())
-            .or_insert_with(|| Backoff::new(self.base, self.cap, seed));
-        let delay = backoff.next().unwrap_or(self.cap);
-        self.add_at(key.clone(), now + delay);
-        delay
+            .or_insert_with(|| policy.backoff(seed));
+        let requeue = policy.on_error(backoff);
+        if let Requeue::After(delay) = requeue {
+            self.add_at(key.clone(), now + delay);
+        }
+        requeue
     }
 
     /// Records a successful reconcile of `key`: its backoff starts over.
@@ -154,9 +158,20 @@ mod tests {
         Key::new(Kind::Sandbox, n)
     }
 
+    fn queue(base: Duration, max: Duration) -> WorkQueue {
+        WorkQueue::new(ErrorPolicy { base, max })
+    }
+
+    fn delay(r: Requeue) -> Duration {
+        match r {
+            Requeue::After(d) => d,
+            Requeue::AwaitChange => Duration::MAX,
+        }
+    }
+
     #[test]
     fn a_key_queued_twice_is_taken_once() {
-        let mut q = WorkQueue::new(Duration::from_millis(100), Duration::from_secs(30));
+        let mut q = queue(Duration::from_millis(100), Duration::from_secs(30));
         q.add(key("a"));
         q.add(key("a"));
         q.add(key("b"));
@@ -167,9 +182,9 @@ mod tests {
 
     #[test]
     fn failures_back_off_exponentially_with_jitter_up_to_the_cap_and_reset_on_success() {
-        let mut q = WorkQueue::new(Duration::from_millis(100), Duration::from_secs(2));
+        let mut q = queue(Duration::from_millis(100), Duration::from_secs(2));
         let start = Instant::now();
-        let delays: Vec<Duration> = (0..8).map(|_| q.failed(&key("a"), start)).collect();
+        let delays: Vec<Duration> = (0..8).map(|_| delay(q.failed(&key("a"), start))).collect();
         for (i, d) in delays.iter().enumerate() {
             let nominal = Duration::from_millis(100 * (1 << i)).min(Duration::from_secs(2));
             assert!(
@@ -180,7 +195,7 @@ mod tests {
         assert!(q.take_due(start).is_empty(), "not due yet");
         assert_eq!(q.take_due(start + Duration::from_secs(3)).len(), 1);
         q.succeeded(&key("a"));
-        let first = q.failed(&key("a"), start);
+        let first = delay(q.failed(&key("a"), start));
         assert!(
             first < Duration::from_millis(120),
             "reset after success: {first:?}"
@@ -189,7 +204,7 @@ mod tests {
 
     #[test]
     fn adding_now_supersedes_a_pending_retry_and_earliest_time_wins() {
-        let mut q = WorkQueue::new(Duration::from_millis(100), Duration::from_secs(30));
+        let mut q = queue(Duration::from_millis(100), Duration::from_secs(30));
         let now = Instant::now();
         q.add_at(key("a"), now + Duration::from_secs(10));
         q.add_at(key("a"), now + Duration::from_secs(1));

@@ -154,7 +154,7 @@ mod tests {
         let options = ControllerOptions::default();
         let start = Instant::now();
         let mut schedule = Schedule::new(start, options);
-        let mut queue = WorkQueue::new(Duration::from_millis(200), Duration::from_secs(30));
+        let mut queue = WorkQueue::new(options.error_policy);
         let mut passes = Vec::new();
         let mut largest = 0;
         for ms in 0..10_000u64 {
