@@ -29,6 +29,7 @@ use crate::key::Key;
 use crate::lease::{self, LeaseState, ProcessView};
 use crate::owned_files::{EntryKind, OwnedDir};
 use crate::reconcile::Desired;
+use crate::reconcile::observe::ImageInputs;
 use crate::reconcile::plan::{INCOMPLETE, unreferenced_images};
 use crate::workspace::{DIR_NAME, Workspace, own_files::STATUS_DIR};
 
@@ -522,7 +523,7 @@ pub enum Refusal {
 
 /// This workspace's declarations, as gc needs them: `Ok(None)` when it has no
 /// `.pocket-dock/`; a [`Refusal`] unless every file is valid and the picture complete.
-pub fn load_desired(workspace: &Workspace) -> Result<Option<Desired>, Refusal> {
+pub async fn load_desired(workspace: &Workspace) -> Result<Option<Desired>, Refusal> {
     if !workspace.declared {
         return Ok(None);
     }
@@ -534,9 +535,11 @@ pub fn load_desired(workspace: &Workspace) -> Result<Option<Desired>, Refusal> {
     if !declared.declarations.complete {
         return Err(Refusal::Incomplete);
     }
+    let inputs = ImageInputs::gather(&declared.declarations).await;
     Ok(Some(Desired::from_declarations(
         &declared.declarations,
         &workspace.ownership(),
+        &inputs,
     )))
 }
 
@@ -976,11 +979,11 @@ mod tests {
             .reason
     }
 
-    #[test]
-    fn this_workspace_collects_the_undeclared_and_the_expired_only() {
+    #[tokio::test]
+    async fn this_workspace_collects_the_undeclared_and_the_expired_only() {
         let (_dir, ws) = workspace();
         let own = ws.ownership();
-        let desired = load_desired(&ws).unwrap().unwrap();
+        let desired = load_desired(&ws).await.unwrap().unwrap();
         let here = Here {
             ownership: &own,
             desired: Some(&desired),
@@ -1034,11 +1037,11 @@ mod tests {
         assert!(!names(&with_volumes.collect).contains(&"volume pd-data".to_string()));
     }
 
-    #[test]
-    fn incomplete_declarations_keep_everything_undeclared() {
+    #[tokio::test]
+    async fn incomplete_declarations_keep_everything_undeclared() {
         let (_dir, ws) = workspace();
         let own = ws.ownership();
-        let mut desired = load_desired(&ws).unwrap().unwrap();
+        let mut desired = load_desired(&ws).await.unwrap().unwrap();
         desired.complete = false;
         let here = Here {
             ownership: &own,
@@ -1066,11 +1069,11 @@ mod tests {
         assert_eq!(reason(&plan.kept, "volume pd-old"), INCOMPLETE);
     }
 
-    #[test]
-    fn all_workspaces_collects_only_what_vanished_workspaces_left() {
+    #[tokio::test]
+    async fn all_workspaces_collects_only_what_vanished_workspaces_left() {
         let (_dir, ws) = workspace();
         let own = ws.ownership();
-        let desired = load_desired(&ws).unwrap().unwrap();
+        let desired = load_desired(&ws).await.unwrap().unwrap();
         let here = Here {
             ownership: &own,
             desired: Some(&desired),
@@ -1257,15 +1260,15 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn invalid_declarations_refuse_and_no_folder_declares_nothing() {
+    #[tokio::test]
+    async fn invalid_declarations_refuse_and_no_folder_declares_nothing() {
         let (dir, ws) = workspace();
         std::fs::write(dir.path().join(DIR_NAME).join("b.yaml"), "kind: [\n").unwrap();
-        assert!(matches!(load_desired(&ws), Err(Refusal::Invalid(p)) if !p.is_empty()));
+        assert!(matches!(load_desired(&ws).await, Err(Refusal::Invalid(p)) if !p.is_empty()));
 
         let plain = tempfile::tempdir().unwrap();
         let ws = Workspace::locate(Some(plain.path()), plain.path()).unwrap();
-        assert!(matches!(load_desired(&ws), Ok(None)));
+        assert!(matches!(load_desired(&ws).await, Ok(None)));
     }
 
     #[test]

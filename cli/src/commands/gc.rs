@@ -36,7 +36,7 @@ pub async fn gc(global: &GlobalArgs, args: GcArgs) -> Outcome {
     } else {
         None
     };
-    let desired = match gc::load_desired(&workspace) {
+    let desired = match gc::load_desired(&workspace).await {
         Ok(desired) => desired,
         Err(Refusal::Invalid(problems)) => {
             print_problems(

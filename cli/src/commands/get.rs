@@ -2,7 +2,7 @@ use clap::Args;
 use pocket_dock::engine::Engine;
 use pocket_dock::reconcile::Key;
 use pocket_dock::reconcile::desired::Desired;
-use pocket_dock::reconcile::observe::observe;
+use pocket_dock::reconcile::observe::{ImageInputs, observe};
 use pocket_dock::reconcile::status::StatusFiles;
 use pocket_dock::workspace::DIR_NAME;
 use pocket_dock::{Error, ExitCode};
@@ -58,7 +58,8 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
     let (workspace, declared) = load_any(global)?;
     let engine = Engine::new(&global.engine_config()?)?;
     let ownership = workspace.ownership();
-    let desired = Desired::from_declarations(&declared.declarations, &ownership);
+    let inputs = ImageInputs::gather(&declared.declarations).await;
+    let desired = Desired::from_declarations(&declared.declarations, &ownership, &inputs);
     let undeclared = if desired.complete {
         "absent"
     } else {

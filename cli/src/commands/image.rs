@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use pocket_dock::engine::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use pocket_dock::engine::{Engine, ImageDetails};
 use pocket_dock::images::{archive, embedded};
+use pocket_dock::reconcile::observe::ImageInputs;
 use pocket_dock::reconcile::status::SnapshotRecord;
 use pocket_dock::reconcile::{Desired, Key};
 use pocket_dock::{Error, ExitCode};
@@ -51,12 +52,13 @@ pub async fn image(global: &GlobalArgs, args: ImageArgs) -> Outcome {
 }
 
 /// The object's key and local image name.
-fn resolve(global: &GlobalArgs, name: &str) -> Result<Result<(Key, String), u8>, Error> {
+async fn resolve(global: &GlobalArgs, name: &str) -> Result<Result<(Key, String), u8>, Error> {
     let (workspace, declarations) = match load_valid(global)? {
         Loaded::Valid(w, d) => (w, d.declarations),
         Loaded::Invalid(code) => return Ok(Err(code)),
     };
-    let desired = Desired::from_declarations(&declarations, &workspace.ownership());
+    let inputs = ImageInputs::gather(&declarations).await;
+    let desired = Desired::from_declarations(&declarations, &workspace.ownership(), &inputs);
     for kind in [Kind::Image, Kind::Snapshot] {
         let key = Key::new(kind, name);
         if let Some(tag) = desired.object_tag(&key) {
@@ -82,7 +84,7 @@ async fn present(engine: &Engine, key: &Key, tag: &str) -> Result<ImageDetails, 
 }
 
 async fn inspect(global: &GlobalArgs, name: &str) -> Outcome {
-    let (key, tag) = match resolve(global, name)? {
+    let (key, tag) = match resolve(global, name).await? {
         Ok(found) => found,
         Err(code) => return Ok(code),
     };
@@ -135,7 +137,7 @@ async fn inspect(global: &GlobalArgs, name: &str) -> Outcome {
 }
 
 async fn export(global: &GlobalArgs, name: &str, file: &std::path::Path) -> Outcome {
-    let (key, tag) = match resolve(global, name)? {
+    let (key, tag) = match resolve(global, name).await? {
         Ok(found) => found,
         Err(code) => return Ok(code),
     };

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use pocket_dock_spec::Kind;
 
+use super::action_error::ActionError;
 use super::desired::{Desired, ImageOrigin};
-use super::execute::ActionError;
 use crate::engine::labels::SPEC_HASH;
 use crate::engine::{BuildRequest, Engine, EngineError, Operation, Ownership};
 use crate::images::{self, ImageError, context::CONTAINERFILE_IN_TAR, embedded};

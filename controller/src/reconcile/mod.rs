@@ -4,6 +4,7 @@
 //! again -> status files and state store. Rounds repeat while a round made progress, up to
 //! three, so that what one round changes (a pulled image) is acted on in the same apply.
 
+pub mod action_error;
 pub mod desired;
 pub mod execute;
 pub mod make_images;
@@ -217,7 +218,8 @@ pub async fn apply(
     let started = Instant::now();
     let calls_before = engine.stats();
     let ownership = workspace.ownership();
-    let desired = Desired::from_declarations(declarations, &ownership);
+    let inputs = observe::ImageInputs::gather(declarations).await;
+    let desired = Desired::from_declarations(declarations, &ownership, &inputs);
     // Acting on an object acts on what depends on it too: rebuilding an image renames the
     // images built on it, and sandboxes on any of them move.
     let mut options = options;

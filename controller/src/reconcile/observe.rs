@@ -1,10 +1,16 @@
 //! Observed state: what Podman runs for this workspace, read in as few calls as possible
 //! (one container list, one volume list, one owned-image list, one inspect per distinct
-//! image reference).
+//! image reference); and what images are made from on disk ([`ImageInputs`]: build
+//! contexts, the embedded base's busybox), read off the async threads. All of the
+//! reconciler's reads happen here, so that `desired` and `plan` stay pure.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use pocket_dock_spec::Kind;
+
+pub mod inputs;
+
+pub use inputs::{BuildInput, ImageInputs};
 
 use super::desired::{Desired, ImageSource};
 use super::restarts::{Exit, RestartRecord};
