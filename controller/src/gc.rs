@@ -19,7 +19,9 @@ use pocket_dock_spec::{Diagnostic, Kind};
 use serde::Serialize;
 
 use crate::declared::{Declared, LastValid};
-use crate::engine::labels::{KIND, MANAGED_BY, MANAGED_BY_VALUE, NAME, WORKSPACE, WORKSPACE_PATH};
+use crate::engine::labels::{
+    MANAGED_BY, MANAGED_BY_VALUE, ObjectLabels, WORKSPACE, WORKSPACE_PATH,
+};
 use crate::engine::{
     ContainerSummary, Engine, EngineError, ImageSummary, Operation, Ownership, RemoveOutcome,
     VolumeSummary, WorkspaceId,
@@ -278,12 +280,10 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
         let Some(Whose { id, path, owner }) = whose(&c.labels, &mut plan.without_path) else {
             continue;
         };
-        let Some(kind) = c.labels.get(KIND).and_then(|k| k.parse::<Kind>().ok()) else {
+        let Some(ObjectLabels { kind, name, .. }) = ObjectLabels::parse(&c.labels) else {
             continue;
         };
-        let Some(name) = c.labels.get(NAME) else {
-            continue;
-        };
+        let name = &name;
         let otherwise = by_folder(&owner, here, path.as_deref(), options);
         let decision = match kind {
             Kind::Run => match host.lease(&c.labels) {
@@ -361,12 +361,10 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
         let Some(Whose { id, path, owner }) = whose(&image.labels, &mut plan.without_path) else {
             continue;
         };
-        let Some(kind) = image.labels.get(KIND).and_then(|k| k.parse::<Kind>().ok()) else {
+        let Some(ObjectLabels { kind, name, .. }) = ObjectLabels::parse(&image.labels) else {
             continue;
         };
-        let Some(name) = image.labels.get(NAME) else {
-            continue;
-        };
+        let name = &name;
         if !matches!(kind, Kind::Image | Kind::Snapshot) {
             continue;
         }
@@ -416,12 +414,12 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
         let Some(Whose { id, path, owner }) = whose(&volume.labels, &mut plan.without_path) else {
             continue;
         };
-        if volume.labels.get(KIND).map(String::as_str) != Some(Kind::Volume.as_str()) {
-            continue;
-        }
-        let Some(name) = volume.labels.get(NAME) else {
+        let Some(ObjectLabels { name, .. }) =
+            ObjectLabels::parse(&volume.labels).filter(|l| l.kind == Kind::Volume)
+        else {
             continue;
         };
+        let name = &name;
         let decision = match (&owner, here.desired) {
             (Owner::Here, Some(desired)) if desired.volumes.contains_key(name) => Decision::Leave,
             (Owner::Here, Some(desired)) if !desired.complete => {

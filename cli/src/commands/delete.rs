@@ -1,6 +1,6 @@
 use clap::Args;
 use pocket_dock::engine::Engine;
-use pocket_dock::engine::labels::{KIND, NAME};
+use pocket_dock::engine::labels::ObjectLabels;
 use pocket_dock::{Error, ExitCode};
 use pocket_dock_spec::Kind;
 
@@ -60,23 +60,17 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
         None => kind == Kind::Sandbox || (kind == Kind::Volume && args.volumes),
     };
     for (summary, handle) in engine.list_owned(&ownership).await? {
-        let (Some(kind), Some(name)) = (
-            summary
-                .labels
-                .get(KIND)
-                .and_then(|k| k.parse::<Kind>().ok()),
-            summary.labels.get(NAME),
-        ) else {
+        let Some(ObjectLabels { kind, name, .. }) = ObjectLabels::parse(&summary.labels) else {
             continue;
         };
-        if kind == Kind::Sandbox && wants(kind, name) {
+        if kind == Kind::Sandbox && wants(kind, &name) {
             engine.remove_container(&handle).await?;
             removed.push(format!("Sandbox/{name} (container {})", summary.name));
         }
     }
     if target.as_ref().is_some_and(|(k, _)| *k == Kind::Volume) || args.volumes {
         for volume in engine.list_owned_volumes(&ownership).await? {
-            let Some(name) = volume.labels.get(NAME).cloned() else {
+            let Some(ObjectLabels { name, .. }) = ObjectLabels::parse(&volume.labels) else {
                 continue;
             };
             if wants(Kind::Volume, &name) {

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use pocket_dock::engine::labels::{MANAGED_BY, MANAGED_BY_VALUE};
+use pocket_dock::engine::labels::{EmbeddedLabels, ObjectLabels};
 use pocket_dock::engine::{Engine, ImageDetails};
-use pocket_dock::images::{archive, embedded};
+use pocket_dock::images::archive;
 use pocket_dock::reconcile::observe::ImageInputs;
 use pocket_dock::reconcile::status::SnapshotRecord;
 use pocket_dock::reconcile::{Desired, Key};
@@ -93,17 +93,14 @@ async fn inspect(global: &GlobalArgs, name: &str) -> Outcome {
     // Builds and snapshots inherit their base's labels, so their own come first.
     let origin = if let Some(record) = SnapshotRecord::from_labels(&image.labels) {
         json!({ "snapshot": record })
-    } else if let Some(hash) = image
-        .labels
-        .get(pocket_dock::reconcile::make_images::CONTENT_HASH)
-    {
+    } else if let Some(hash) = ObjectLabels::parse(&image.labels).and_then(|l| l.content_hash) {
         json!({ "build": { "contentHash": hash } })
-    } else if image.labels.contains_key(embedded::LABEL_EMBEDDED) {
+    } else if let Some(base) = EmbeddedLabels::parse(&image.labels) {
         json!({
             "embedded": "base",
-            "version": image.labels.get(embedded::LABEL_VERSION),
-            "busybox": image.labels.get(embedded::LABEL_BUSYBOX),
-            "busyboxSha256": image.labels.get(embedded::LABEL_BUSYBOX_SHA256),
+            "version": base.version,
+            "busybox": base.busybox,
+            "busyboxSha256": base.busybox_sha256,
         })
     } else {
         json!({ "pulled": tag })
@@ -143,8 +140,8 @@ async fn export(global: &GlobalArgs, name: &str, file: &std::path::Path) -> Outc
     };
     let engine = Engine::new(&global.engine_config()?)?;
     let image = present(&engine, &key, &tag).await?;
-    let owned = image.labels.get(MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
-        || image.labels.contains_key(embedded::LABEL_EMBEDDED);
+    let owned = ObjectLabels::parse(&image.labels).is_some()
+        || EmbeddedLabels::parse(&image.labels).is_some();
     if !owned {
         return Err(Error::Usage {
             message: format!(

@@ -15,7 +15,7 @@ use pocket_dock_spec::model::{
 use pocket_dock_spec::{Declarations, Kind, Object, parse_duration};
 
 use super::observe::inputs::ImageInputs;
-use crate::engine::labels::{BIND_SOURCES, SPEC, SPEC_HASH};
+use crate::engine::labels::ObjectLabels;
 use crate::engine::{
     ContainerConfig, MountConfig, NetworkMode, Ownership, PortConfig, RestartMode,
 };
@@ -529,17 +529,14 @@ fn sandbox(
         config.cap_drop = sec.drop_capabilities.clone();
     }
     let spec = serde_json::to_value(&made_from).unwrap_or_default();
-    config
-        .labels
-        .insert(SPEC_HASH.to_string(), spec_hash.clone());
-    config.labels.insert(SPEC.to_string(), spec.to_string());
-    if !bind_sources.is_empty() {
-        let paths: Vec<&PathBuf> = bind_sources.iter().map(|b| &b.path).collect();
-        config.labels.insert(
-            BIND_SOURCES.to_string(),
-            serde_json::to_string(&paths).unwrap_or_default(),
-        );
-    }
+    let labels = ObjectLabels {
+        spec_hash: Some(spec_hash.clone()),
+        spec: Some(spec.to_string()),
+        bind_sources: (!bind_sources.is_empty())
+            .then(|| bind_sources.iter().map(|b| b.path.clone()).collect()),
+        ..ObjectLabels::new(ownership, Kind::Sandbox, name)
+    };
+    config.labels.extend(labels.to_labels());
     let probe = s.readiness.as_ref().map(|p| Probe {
         exec: p.exec.clone(),
         interval: p

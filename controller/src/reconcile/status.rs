@@ -92,15 +92,14 @@ pub struct SnapshotRecord {
 impl SnapshotRecord {
     /// Reads the record from a snapshot image's labels.
     pub fn from_labels(labels: &std::collections::HashMap<String, String>) -> Option<Self> {
-        use super::make_images::*;
-        let get = |k: &str| labels.get(k).cloned();
+        let s = crate::engine::labels::SnapshotLabels::parse(labels)?;
         Some(SnapshotRecord {
-            sandbox: get(SNAPSHOT_SOURCE)?,
-            sandbox_spec_hash: get(SNAPSHOT_SOURCE_SPEC_HASH).unwrap_or_default(),
-            sandbox_image: get(SNAPSHOT_SOURCE_IMAGE).unwrap_or_default(),
-            taken_at: get(SNAPSHOT_TAKEN_AT).unwrap_or_default(),
-            generation: get(SNAPSHOT_GENERATION).unwrap_or_default(),
-            description: get(SNAPSHOT_DESCRIPTION),
+            sandbox: s.source,
+            sandbox_spec_hash: s.source_spec_hash,
+            sandbox_image: s.source_image,
+            taken_at: s.taken_at,
+            generation: s.generation,
+            description: s.description,
         })
     }
 }
