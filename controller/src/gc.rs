@@ -644,6 +644,16 @@ impl GcReport {
     }
 }
 
+async fn remove_volume(
+    engine: &Engine,
+    ownership: &Ownership,
+    volume: &VolumeSummary,
+) -> Result<(), EngineError> {
+    engine
+        .remove_volume(&crate::engine::OwnedVolume::check(ownership, volume)?)
+        .await
+}
+
 /// Removes what `plan` collects, in its order; every object is tried. Containers and images
 /// are checked against their workspace's ownership labels right before removal, volumes
 /// against theirs as listed again; temp files go through [`OwnedDir::clean_temp_files`].
@@ -692,7 +702,7 @@ pub async fn execute(engine: &Engine, workspace: &Workspace, plan: &GcPlan) -> G
                     }
                 };
                 match listed.map(|l| l.into_iter().find(|v| v.name == *name)) {
-                    Ok(Some(volume)) => match engine.remove_volume(&ownership, &volume).await {
+                    Ok(Some(volume)) => match remove_volume(engine, &ownership, &volume).await {
                         Ok(()) => Ok(Removal::Done),
                         Err(EngineError::Conflict { message, .. }) => {
                             Ok(Removal::InUse(format!("still in use: {message}")))

@@ -1,6 +1,6 @@
 use clap::Args;
-use pocket_dock::engine::Engine;
 use pocket_dock::engine::labels::ObjectLabels;
+use pocket_dock::engine::{Engine, OwnedVolume};
 use pocket_dock::{Error, ExitCode};
 use pocket_dock_spec::Kind;
 
@@ -74,7 +74,8 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
                 continue;
             };
             if wants(Kind::Volume, &name) {
-                engine.remove_volume(&ownership, &volume).await?;
+                let owned = OwnedVolume::check(&ownership, &volume)?;
+                engine.remove_volume(&owned).await?;
                 removed.push(format!(
                     "Volume/{name} (volume {}, data deleted)",
                     volume.name

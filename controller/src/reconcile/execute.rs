@@ -241,7 +241,8 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
         }
         Op::RemoveVolume => {
             if let Some(volume) = ctx.observed.volumes.get(name) {
-                engine.remove_volume(&ctx.ownership, volume).await?;
+                let owned = crate::engine::OwnedVolume::check(&ctx.ownership, volume)?;
+                engine.remove_volume(&owned).await?;
             }
             Ok(())
         }
@@ -304,7 +305,9 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
         Op::Commit { tag } => {
             make_images::commit(engine, &ctx.ownership, &ctx.desired, name, tag).await
         }
-        Op::RemoveImage { reference } => make_images::remove(engine, reference).await,
+        Op::RemoveImage { reference } => {
+            make_images::remove(engine, &ctx.ownership, &ctx.observed, reference).await
+        }
         Op::Recreate { start } => {
             let s = sandbox(ctx, name)?;
             if *start {

@@ -6,8 +6,9 @@ use pocket_dock_spec::Kind;
 
 use super::action_error::ActionError;
 use super::desired::{Desired, ImageOrigin};
+use super::observe::Observed;
 use crate::engine::labels::{ObjectLabels, SnapshotLabels};
-use crate::engine::{BuildRequest, Engine, EngineError, Operation, Ownership};
+use crate::engine::{BuildRequest, Engine, EngineError, Operation, OwnedImage, Ownership};
 use crate::images::{self, ImageError, context::CONTAINERFILE_IN_TAR, embedded};
 use crate::timefmt::now_rfc3339;
 
@@ -162,10 +163,27 @@ pub async fn commit(
     Ok(())
 }
 
-/// Removes one image name. Gone already is fine; an image a container still uses is kept
-/// (logged) and tried again on the next apply.
-pub async fn remove(engine: &Engine, reference: &str) -> Result<(), ActionError> {
-    match engine.remove_image(reference).await {
+/// Removes one image name, of an image observed with this workspace's labels. Gone already
+/// is fine; an image a container still uses is kept (logged) and tried again on the next
+/// apply.
+pub async fn remove(
+    engine: &Engine,
+    ownership: &Ownership,
+    observed: &Observed,
+    reference: &str,
+) -> Result<(), ActionError> {
+    let listed = observed
+        .owned_images
+        .iter()
+        .find(|i| i.repo_tags.iter().any(|t| t == reference));
+    let Some(listed) = listed else {
+        return Err(ActionError::Engine(EngineError::NotOwned {
+            op: Operation::ImageRemove,
+            id: reference.to_string(),
+        }));
+    };
+    let image = OwnedImage::check(ownership, listed, reference)?;
+    match engine.remove_image(&image).await {
         Ok(()) | Err(EngineError::ImageNotFound { .. }) => Ok(()),
         Err(EngineError::Conflict { message, .. }) => {
             tracing::warn!(image = reference, "kept: {message}");
