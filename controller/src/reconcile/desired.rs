@@ -419,15 +419,6 @@ fn resolve_image_tags(
     }
 }
 
-/// The part of a sandbox's effective spec that a container is made from: everything but
-/// `state`, which start and stop reconcile on the same container.
-fn container_spec(s: &SandboxSpec) -> SandboxSpec {
-    SandboxSpec {
-        state: DesiredState::default(),
-        ..s.clone()
-    }
-}
-
 fn sandbox(
     name: &str,
     s: &SandboxSpec,
@@ -435,9 +426,8 @@ fn sandbox(
     declarations: &Declarations,
     ownership: &Ownership,
 ) -> DesiredSandbox {
-    let made_from = container_spec(s);
-    let spec_hash =
-        pocket_dock_spec::hash::hash_spec(Kind::Sandbox, &Spec::Sandbox(made_from.clone()));
+    let made_from = pocket_dock_spec::container_spec(s);
+    let spec_hash = pocket_dock_spec::container_spec_hash(s);
     let container_name = ownership.container_name(Kind::Sandbox, name);
     let image = match (&s.image, &s.image_from) {
         (Some(reference), _) => ImageSource::Reference(reference.clone()),
