@@ -1,8 +1,10 @@
 //! Desired state: what the declarations ask for, in the engine's terms.
 //!
-//! Pure: no file is read, no path resolved, nothing hashed but data in memory. What needs
-//! files (build contexts, the embedded base's busybox) is read beforehand by
-//! [`ImageInputs`] and passed in.
+//! [`Desired::from_declarations`] is pure: no file is read, no path resolved, nothing
+//! hashed but data in memory. What needs files (build contexts, the embedded base's
+//! busybox) is read beforehand by [`ImageInputs`] (in `observe`) and passed in. The one
+//! function here that touches the file system is [`BindSource::recheck`], which `execute`
+//! runs right before a create or start.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -1,5 +1,8 @@
 //! The plan: a pure function from (desired, observed) to an ordered list of actions, each
 //! with its reason. Printable before anything runs (`diff`, `apply --dry-run`).
+//!
+//! No I/O: no Podman call, no file read, no clock (the time is `Observed::now`). Everything
+//! it needs was read by `observe` and computed by `desired`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
