@@ -19,7 +19,9 @@ use pocket_dock_spec::{Diagnostic, Kind};
 use serde::Serialize;
 
 use crate::declared::{Declared, LastValid};
-use crate::engine::labels::{KIND, MANAGED_BY, MANAGED_BY_VALUE, NAME, WORKSPACE, WORKSPACE_PATH};
+use crate::engine::labels::{
+    MANAGED_BY, MANAGED_BY_VALUE, ObjectLabels, WORKSPACE, WORKSPACE_PATH,
+};
 use crate::engine::{
     ContainerSummary, Engine, EngineError, ImageSummary, Operation, Ownership, RemoveOutcome,
     VolumeSummary, WorkspaceId,
@@ -29,6 +31,7 @@ use crate::key::Key;
 use crate::lease::{self, LeaseState, ProcessView};
 use crate::owned_files::{EntryKind, OwnedDir};
 use crate::reconcile::Desired;
+use crate::reconcile::observe::ImageInputs;
 use crate::reconcile::plan::{INCOMPLETE, unreferenced_images};
 use crate::workspace::{DIR_NAME, Workspace, own_files::STATUS_DIR};
 
@@ -277,12 +280,10 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
         let Some(Whose { id, path, owner }) = whose(&c.labels, &mut plan.without_path) else {
             continue;
         };
-        let Some(kind) = c.labels.get(KIND).and_then(|k| k.parse::<Kind>().ok()) else {
+        let Some(ObjectLabels { kind, name, .. }) = ObjectLabels::parse(&c.labels) else {
             continue;
         };
-        let Some(name) = c.labels.get(NAME) else {
-            continue;
-        };
+        let name = &name;
         let otherwise = by_folder(&owner, here, path.as_deref(), options);
         let decision = match kind {
             Kind::Run => match host.lease(&c.labels) {
@@ -360,12 +361,10 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
         let Some(Whose { id, path, owner }) = whose(&image.labels, &mut plan.without_path) else {
             continue;
         };
-        let Some(kind) = image.labels.get(KIND).and_then(|k| k.parse::<Kind>().ok()) else {
+        let Some(ObjectLabels { kind, name, .. }) = ObjectLabels::parse(&image.labels) else {
             continue;
         };
-        let Some(name) = image.labels.get(NAME) else {
-            continue;
-        };
+        let name = &name;
         if !matches!(kind, Kind::Image | Kind::Snapshot) {
             continue;
         }
@@ -415,12 +414,12 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
         let Some(Whose { id, path, owner }) = whose(&volume.labels, &mut plan.without_path) else {
             continue;
         };
-        if volume.labels.get(KIND).map(String::as_str) != Some(Kind::Volume.as_str()) {
-            continue;
-        }
-        let Some(name) = volume.labels.get(NAME) else {
+        let Some(ObjectLabels { name, .. }) =
+            ObjectLabels::parse(&volume.labels).filter(|l| l.kind == Kind::Volume)
+        else {
             continue;
         };
+        let name = &name;
         let decision = match (&owner, here.desired) {
             (Owner::Here, Some(desired)) if desired.volumes.contains_key(name) => Decision::Leave,
             (Owner::Here, Some(desired)) if !desired.complete => {
@@ -522,7 +521,7 @@ pub enum Refusal {
 
 /// This workspace's declarations, as gc needs them: `Ok(None)` when it has no
 /// `.pocket-dock/`; a [`Refusal`] unless every file is valid and the picture complete.
-pub fn load_desired(workspace: &Workspace) -> Result<Option<Desired>, Refusal> {
+pub async fn load_desired(workspace: &Workspace) -> Result<Option<Desired>, Refusal> {
     if !workspace.declared {
         return Ok(None);
     }
@@ -534,9 +533,11 @@ pub fn load_desired(workspace: &Workspace) -> Result<Option<Desired>, Refusal> {
     if !declared.declarations.complete {
         return Err(Refusal::Incomplete);
     }
+    let inputs = ImageInputs::gather(&declared.declarations).await;
     Ok(Some(Desired::from_declarations(
         &declared.declarations,
         &workspace.ownership(),
+        &inputs,
     )))
 }
 
@@ -643,6 +644,16 @@ impl GcReport {
     }
 }
 
+async fn remove_volume(
+    engine: &Engine,
+    ownership: &Ownership,
+    volume: &VolumeSummary,
+) -> Result<(), EngineError> {
+    engine
+        .remove_volume(&crate::engine::OwnedVolume::check(ownership, volume)?)
+        .await
+}
+
 /// Removes what `plan` collects, in its order; every object is tried. Containers and images
 /// are checked against their workspace's ownership labels right before removal, volumes
 /// against theirs as listed again; temp files go through [`OwnedDir::clean_temp_files`].
@@ -693,7 +704,7 @@ pub async fn execute(engine: &Engine, workspace: &Workspace, plan: &GcPlan) -> G
                     }
                 };
                 match listed.map(|l| l.into_iter().find(|v| v.name == *name)) {
-                    Ok(Some(volume)) => match engine.remove_volume(&ownership, &volume).await {
+                    Ok(Some(volume)) => match remove_volume(engine, &ownership, &volume).await {
                         Ok(()) => Ok(Removal::Done),
                         Err(EngineError::Conflict { message, .. }) => {
                             Ok(Removal::InUse(format!("still in use: {message}")))
@@ -1008,11 +1019,11 @@ mod tests {
             .reason
     }
 
-    #[test]
-    fn this_workspace_collects_the_undeclared_and_the_expired_only() {
+    #[tokio::test]
+    async fn this_workspace_collects_the_undeclared_and_the_expired_only() {
         let (_dir, ws) = workspace();
         let own = ws.ownership();
-        let desired = load_desired(&ws).unwrap().unwrap();
+        let desired = load_desired(&ws).await.unwrap().unwrap();
         let here = Here {
             ownership: &own,
             desired: Some(&desired),
@@ -1066,11 +1077,11 @@ mod tests {
         assert!(!names(&with_volumes.collect).contains(&"volume pd-data".to_string()));
     }
 
-    #[test]
-    fn incomplete_declarations_keep_everything_undeclared() {
+    #[tokio::test]
+    async fn incomplete_declarations_keep_everything_undeclared() {
         let (_dir, ws) = workspace();
         let own = ws.ownership();
-        let mut desired = load_desired(&ws).unwrap().unwrap();
+        let mut desired = load_desired(&ws).await.unwrap().unwrap();
         desired.complete = false;
         let here = Here {
             ownership: &own,
@@ -1098,11 +1109,11 @@ mod tests {
         assert_eq!(reason(&plan.kept, "volume pd-old"), INCOMPLETE);
     }
 
-    #[test]
-    fn all_workspaces_collects_only_what_vanished_workspaces_left() {
+    #[tokio::test]
+    async fn all_workspaces_collects_only_what_vanished_workspaces_left() {
         let (_dir, ws) = workspace();
         let own = ws.ownership();
-        let desired = load_desired(&ws).unwrap().unwrap();
+        let desired = load_desired(&ws).await.unwrap().unwrap();
         let here = Here {
             ownership: &own,
             desired: Some(&desired),
@@ -1289,15 +1300,15 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn invalid_declarations_refuse_and_no_folder_declares_nothing() {
+    #[tokio::test]
+    async fn invalid_declarations_refuse_and_no_folder_declares_nothing() {
         let (dir, ws) = workspace();
         std::fs::write(dir.path().join(DIR_NAME).join("b.yaml"), "kind: [\n").unwrap();
-        assert!(matches!(load_desired(&ws), Err(Refusal::Invalid(p)) if !p.is_empty()));
+        assert!(matches!(load_desired(&ws).await, Err(Refusal::Invalid(p)) if !p.is_empty()));
 
         let plain = tempfile::tempdir().unwrap();
         let ws = Workspace::locate(Some(plain.path()), plain.path()).unwrap();
-        assert!(matches!(load_desired(&ws), Ok(None)));
+        assert!(matches!(load_desired(&ws).await, Ok(None)));
     }
 
     #[test]

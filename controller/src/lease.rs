@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use pocket_dock_spec::Kind;
 
-use crate::engine::labels::KIND;
+use crate::engine::labels::ObjectLabels;
 use crate::engine::{Engine, EngineError, Ownership, RemoveOutcome};
 
 /// The creating process's pid (as its own pid namespace numbers it).
@@ -170,7 +170,7 @@ pub async fn sweep_expired_runs(
     let mut removed = Vec::new();
     let mut first_error = None;
     for (summary, handle) in engine.list_owned(ownership).await? {
-        if summary.labels.get(KIND).map(String::as_str) != Some(Kind::Run.as_str()) {
+        if ObjectLabels::parse(&summary.labels).is_none_or(|l| l.kind != Kind::Run) {
             continue;
         }
         let Some(LeaseState::Expired(reason)) =

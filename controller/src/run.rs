@@ -218,11 +218,8 @@ async fn prepare(
         }
         // Only a container `run` made is reused: a Sandbox's is started by the reconciler,
         // which checks its mounts first.
-        if details
-            .labels
-            .get(crate::engine::labels::KIND)
-            .map(String::as_str)
-            != Some(Kind::Run.as_str())
+        if crate::engine::labels::ObjectLabels::parse(&details.labels)
+            .is_none_or(|l| l.kind != Kind::Run)
         {
             return Err(EngineError::Conflict {
                 op: Operation::ContainerStart,

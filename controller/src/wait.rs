@@ -19,6 +19,7 @@ use crate::declared::{Declared, LastValid};
 use crate::engine::{Engine, EngineError};
 use crate::key::Key;
 use crate::reconcile::desired::Desired;
+use crate::reconcile::observe::ImageInputs;
 use crate::reconcile::observe::{Observed, observe};
 use crate::reconcile::status::StatusFiles;
 use crate::status::types::{ConditionStatus, ConditionType, Status};
@@ -185,7 +186,7 @@ fn look(
         .map(|o| {
             (
                 Key::new(o.kind, o.metadata.name.clone()),
-                pocket_dock_spec::hash::spec_hash(o, &declared.declarations.settings),
+                pocket_dock_spec::hash::document_hash(o, &declared.declarations.settings),
             )
         })
         .collect();
@@ -263,7 +264,8 @@ pub async fn wait(
         {
             declared = Declared::load(&workspace.root, &previous);
         }
-        let desired = Desired::from_declarations(&declared.declarations, &ownership);
+        let inputs = ImageInputs::gather(&declared.declarations).await;
+        let desired = Desired::from_declarations(&declared.declarations, &ownership, &inputs);
         let observed = observe(engine, &ownership, &desired)
             .await
             .map_err(WaitError::Observe)?;

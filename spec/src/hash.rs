@@ -1,4 +1,10 @@
-//! The canonical spec hash and the effective (defaulted) spec it is computed over.
+//! The canonical hashes and the effective (defaulted) spec they are computed over.
+//!
+//! Two hashes, for two questions: [`container_spec_hash`] says whether a sandbox's
+//! container must be made again (everything but `state`, which start and stop reconcile on
+//! the same container); it is the `pocket-dock.dev/spec-hash` label on every sandbox
+//! container. [`document_hash`] says whether a declaration changed at all (`state`
+//! included). Both are [`hash_spec`] of an effective spec.
 //!
 //! The hash is a sha256 over the compact JSON of `{kind, spec}` where `spec` is the
 //! effective spec: workspace defaults applied, the `locked` profile expanded, quantities and
@@ -14,8 +20,8 @@ use crate::duration::parse_duration;
 use crate::kind::Kind;
 use crate::load::Object;
 use crate::model::{
-    MountType, Network, Port, Profile, Protocol, RestartPolicy, SandboxSpec, Security, Spec,
-    WorkspaceSpec,
+    DesiredState, MountType, Network, Port, Profile, Protocol, RestartPolicy, SandboxSpec,
+    Security, Spec, WorkspaceSpec,
 };
 use crate::quantity::parse_memory;
 
@@ -139,9 +145,33 @@ fn normalize_relative(path: &str) -> String {
     }
 }
 
-/// The canonical hash of an object's effective spec: `sha256:` and 64 hex digits.
-pub fn spec_hash(object: &Object, settings: &WorkspaceSpec) -> String {
+/// The canonical hash of an object's whole effective spec (`state` included): `sha256:`
+/// and 64 hex digits. Says whether the declaration changed; not what a container is made
+/// from (that is [`container_spec_hash`]).
+pub fn document_hash(object: &Object, settings: &WorkspaceSpec) -> String {
     hash_spec(object.kind, &effective(object, settings))
+}
+
+/// The old name of [`document_hash`], which is not the hash on containers.
+#[deprecated(note = "use document_hash; the container label is container_spec_hash")]
+pub fn spec_hash(object: &Object, settings: &WorkspaceSpec) -> String {
+    document_hash(object, settings)
+}
+
+/// The part of a sandbox's effective spec that its container is made from: everything but
+/// `state`, which start and stop reconcile on the same container.
+pub fn container_spec(effective: &SandboxSpec) -> SandboxSpec {
+    SandboxSpec {
+        state: DesiredState::default(),
+        ..effective.clone()
+    }
+}
+
+/// The container spec hash of a sandbox's effective spec ([`effective_sandbox`]): the
+/// `pocket-dock.dev/spec-hash` label. A container whose label differs is made again, so
+/// this value must not change for an unchanged spec across versions (a test pins it).
+pub fn container_spec_hash(effective: &SandboxSpec) -> String {
+    hash_spec(Kind::Sandbox, &Spec::Sandbox(container_spec(effective)))
 }
 
 pub fn hash_spec(kind: Kind, spec: &Spec) -> String {

@@ -20,7 +20,9 @@ mod yaml_out;
 
 pub use diagnostic::Diagnostic;
 pub use duration::{DurationParseError, parse_duration};
-pub use hash::{effective, spec_hash};
+#[expect(deprecated, reason = "the old name stays exported for one release")]
+pub use hash::spec_hash;
+pub use hash::{container_spec, container_spec_hash, document_hash, effective};
 pub use kind::Kind;
 pub use load::{
     Declarations, KnownElsewhere, Loaded, Object, ResolvedPaths, Source, load, load_with,

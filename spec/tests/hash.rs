@@ -3,7 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
-use pocket_dock_spec::{Kind, load, spec_hash};
+use pocket_dock_spec::{Kind, load};
+use pocket_dock_spec::{container_spec_hash, document_hash, effective, model::Spec};
 
 /// Loads `files` (name, text) into a fresh workspace and returns the hash of `kind/name`.
 fn hash_in(files: &[(&str, &str)], kind: Kind, name: &str) -> String {
@@ -19,7 +20,24 @@ fn hash_in(files: &[(&str, &str)], kind: Kind, name: &str) -> String {
         .declarations
         .get(kind, name)
         .expect("object declared");
-    spec_hash(object, &loaded.declarations.settings)
+    document_hash(object, &loaded.declarations.settings)
+}
+
+/// The container spec hash of `kind/name` in a workspace made of `files`.
+fn container_hash_in(files: &[(&str, &str)], name: &str) -> String {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join(".pocket-dock")).unwrap();
+    std::fs::create_dir_all(root.path().join("src")).unwrap();
+    for (file, text) in files {
+        std::fs::write(root.path().join(".pocket-dock").join(file), text).unwrap();
+    }
+    let loaded = load(root.path());
+    assert!(loaded.is_valid(), "{:#?}", loaded.diagnostics);
+    let object = loaded.declarations.get(Kind::Sandbox, name).unwrap();
+    let Spec::Sandbox(s) = effective(object, &loaded.declarations.settings) else {
+        panic!("a sandbox");
+    };
+    container_spec_hash(&s)
 }
 
 fn sandbox_hash(text: &str) -> String {
@@ -171,3 +189,21 @@ fn retention_is_not_part_of_any_sandbox_spec() {
         }
     }
 }
+
+#[test]
+fn the_container_spec_hash_ignores_state_and_keeps_its_value() {
+    let base = container_hash_in(&[("a.yaml", BASE)], "web");
+    let stopped = BASE.replace("  resources:\n", "  state: stopped\n  resources:\n");
+    assert_eq!(container_hash_in(&[("a.yaml", &stopped)], "web"), base);
+    assert_ne!(
+        sandbox_hash(&stopped),
+        sandbox_hash(BASE),
+        "the document changed"
+    );
+    // The `spec-hash` label of every existing container: a new value would make every
+    // sandbox be created again after an upgrade.
+    assert_eq!(base, GOLDEN_CONTAINER_HASH);
+}
+
+const GOLDEN_CONTAINER_HASH: &str =
+    "sha256:fb2756185a6640162714810122528ed569e8317f44d5c0d0c7e85a35e82e12f4";

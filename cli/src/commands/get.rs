@@ -1,7 +1,7 @@
 use clap::Args;
 use pocket_dock::engine::Engine;
 use pocket_dock::reconcile::desired::Desired;
-use pocket_dock::reconcile::observe::observe;
+use pocket_dock::reconcile::observe::{ImageInputs, observe};
 use pocket_dock::reconcile::status::StatusFiles;
 use pocket_dock::status::object_rows;
 use pocket_dock::workspace::DIR_NAME;
@@ -48,7 +48,8 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
     let (workspace, declared) = load_any(global)?;
     let engine = Engine::new(&global.engine_config()?)?;
     let ownership = workspace.ownership();
-    let desired = Desired::from_declarations(&declared.declarations, &ownership);
+    let inputs = ImageInputs::gather(&declared.declarations).await;
+    let desired = Desired::from_declarations(&declared.declarations, &ownership, &inputs);
     let observed = observe(&engine, &ownership, &desired).await?;
     // Read without following a symlink, and never a FIFO or device.
     let status_files = StatusFiles::open(&workspace.root.join(DIR_NAME), false)

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 use super::raw::{LIBPOD, RawBody, percent_encode};
-use super::{Capability, Engine, EngineError, Operation, Ownership, Target};
+use super::{Capability, Engine, EngineError, Operation, OwnedImage, Ownership, Target};
 
 /// Archives take as long as their size needs; this bounds a stuck transfer.
 const TRANSFER_TIME: Duration = Duration::from_secs(600);
@@ -138,7 +138,8 @@ impl Engine {
 
     /// Removes the image name `reference` (the image goes when no name or container is left
     /// on it). Never forced: an image a container uses is a `Conflict`.
-    pub async fn remove_image(&self, reference: &str) -> Result<(), EngineError> {
+    pub async fn remove_image(&self, image: &OwnedImage) -> Result<(), EngineError> {
+        let reference = image.reference();
         let options = bollard::query_parameters::RemoveImageOptions {
             force: false,
             noprune: false,
@@ -189,14 +190,8 @@ impl Engine {
         ownership: &Ownership,
         reference: &str,
     ) -> Result<(), EngineError> {
-        let image = self.inspect_image(reference).await?;
-        if !ownership.owns(&image.labels) {
-            return Err(EngineError::NotOwned {
-                op: Operation::ImageRemove,
-                id: reference.to_string(),
-            });
-        }
-        self.remove_image(reference).await
+        let image = self.inspect_owned_image(ownership, reference).await?;
+        self.remove_image(&image).await
     }
 }
 

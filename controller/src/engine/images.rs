@@ -62,7 +62,65 @@ pub struct ImageSummary {
     pub created: i64,
 }
 
+/// One name of an image this workspace owns: made only by [`OwnedImage::check`] (a listed
+/// image) and [`Engine::inspect_owned_image`], after its labels were checked. Removing it
+/// removes that name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedImage {
+    reference: String,
+}
+
+impl OwnedImage {
+    /// The handle of `reference`, one of a listed image's names, when its labels say
+    /// `ownership` owns it; `NotOwned` otherwise (a name the image does not have too).
+    pub fn check(
+        ownership: &super::Ownership,
+        image: &ImageSummary,
+        reference: &str,
+    ) -> Result<Self, EngineError> {
+        Self::checked(ownership, &image.labels, &image.repo_tags, reference)
+    }
+
+    fn checked(
+        ownership: &super::Ownership,
+        labels: &HashMap<String, String>,
+        names: &[String],
+        reference: &str,
+    ) -> Result<Self, EngineError> {
+        if !ownership.owns(labels) || !names.iter().any(|n| n == reference) {
+            return Err(EngineError::NotOwned {
+                op: Operation::ImageRemove,
+                id: reference.to_string(),
+            });
+        }
+        Ok(OwnedImage {
+            reference: reference.to_string(),
+        })
+    }
+
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+}
+
 impl Engine {
+    /// The image `reference` names, as a handle, when `ownership` owns it (inspected now,
+    /// so a name moved to another image meanwhile is refused); `NotOwned` otherwise.
+    pub async fn inspect_owned_image(
+        &self,
+        ownership: &super::Ownership,
+        reference: &str,
+    ) -> Result<OwnedImage, EngineError> {
+        let image = self.inspect_image(reference).await?;
+        // Inspected by this very name, which it therefore has.
+        OwnedImage::checked(
+            ownership,
+            &image.labels,
+            &[reference.to_string()],
+            reference,
+        )
+    }
+
     /// Lists images matching every `key=value` label filter (all images when empty).
     pub async fn list_images(
         &self,
@@ -232,5 +290,37 @@ mod tests {
             s("quay.io/a@sha256:abc"),
             ("quay.io/a".into(), "sha256:abc".into())
         );
+    }
+}
+
+#[cfg(test)]
+mod owned_tests {
+    use super::*;
+    use crate::engine::{Ownership, WorkspaceId};
+    use pocket_dock_spec::Kind;
+
+    #[test]
+    fn only_an_owned_image_name_gets_a_handle() {
+        let own = Ownership::new(WorkspaceId::new("abc"));
+        let image = |labels| ImageSummary {
+            id: "sha256:1".into(),
+            repo_tags: vec!["localhost/pocket-dock/abc/x:1".into()],
+            labels,
+            size: 0,
+            created: 0,
+        };
+        let ours = image(own.labels_for(Kind::Image, "x"));
+        let handle = OwnedImage::check(&own, &ours, "localhost/pocket-dock/abc/x:1").unwrap();
+        assert_eq!(handle.reference(), "localhost/pocket-dock/abc/x:1");
+        // A name the image does not have is not a handle on it.
+        assert!(OwnedImage::check(&own, &ours, "docker.io/library/x:1").is_err());
+        let theirs = image(Ownership::new(WorkspaceId::new("def")).labels_for(Kind::Image, "x"));
+        let foreign = image(HashMap::new());
+        for other in [theirs, foreign] {
+            assert!(matches!(
+                OwnedImage::check(&own, &other, "localhost/pocket-dock/abc/x:1"),
+                Err(EngineError::NotOwned { .. })
+            ));
+        }
     }
 }

@@ -41,13 +41,13 @@ pub use containers::{
 pub use error::{Category, ConnectFailure, EngineError};
 pub use events::{Event, EventStream};
 pub use exec::{ExecConfig, ExecId, ExecInput, ExecPhase, ExecResult, ExecState, ExecStream};
-pub use images::{ImageDetails, ImageSummary, PullOutcome};
+pub use images::{ImageDetails, ImageSummary, OwnedImage, PullOutcome};
 pub use labels::{Ownership, WorkspaceId};
 pub use operation::Operation;
 pub use output::{Captured, ExecOutput, OutputChunk, StreamKind};
 pub use socket::{Candidate, EnvSnapshot, SocketChoice, SocketSource};
 pub use system::{ServerInfo, ServerVersion};
-pub use volumes::VolumeSummary;
+pub use volumes::{OwnedVolume, VolumeSummary};
 
 /// The compat API version pocket-dock speaks: the one Podman 4.x serves (Docker 20.10 too).
 pub const API_VERSION: ClientVersion = ClientVersion {

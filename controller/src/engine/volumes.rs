@@ -1,5 +1,6 @@
 //! Named volumes owned by a workspace: list, create, remove. Their data is never removed
-//! by anything but an explicit `remove_volume`.
+//! by anything but an explicit `remove_volume`, which takes an [`OwnedVolume`]: a handle
+//! made only from a volume whose labels name the workspace.
 
 use std::collections::HashMap;
 
@@ -15,6 +16,33 @@ pub struct VolumeSummary {
     pub name: String,
     pub labels: HashMap<String, String>,
     pub mountpoint: String,
+}
+
+/// A volume this workspace owns: made only by [`Engine::create_volume`] and
+/// [`OwnedVolume::check`], after its labels were checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedVolume {
+    name: String,
+}
+
+impl OwnedVolume {
+    /// The handle of a listed volume, when its labels say `ownership` owns it; `NotOwned`
+    /// otherwise.
+    pub fn check(ownership: &Ownership, volume: &VolumeSummary) -> Result<Self, EngineError> {
+        if !ownership.owns(&volume.labels) {
+            return Err(EngineError::NotOwned {
+                op: Operation::VolumeRemove,
+                id: volume.name.clone(),
+            });
+        }
+        Ok(OwnedVolume {
+            name: volume.name.clone(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 impl Engine {
@@ -64,7 +92,7 @@ impl Engine {
         ownership: &Ownership,
         object_name: &str,
         volume_name: &str,
-    ) -> Result<(), EngineError> {
+    ) -> Result<OwnedVolume, EngineError> {
         let request = VolumeCreateRequest {
             name: Some(volume_name.to_string()),
             labels: Some(ownership.labels_for(Kind::Volume, object_name)),
@@ -76,21 +104,13 @@ impl Engine {
             self.docker.create_volume(request),
         )
         .await
-        .map(|_| ())
+        .map(|_| OwnedVolume {
+            name: volume_name.to_string(),
+        })
     }
 
     /// Removes an owned volume and its data. Only called on an explicit request.
-    pub async fn remove_volume(
-        &self,
-        ownership: &Ownership,
-        volume: &VolumeSummary,
-    ) -> Result<(), EngineError> {
-        if !ownership.owns(&volume.labels) {
-            return Err(EngineError::NotOwned {
-                op: Operation::VolumeRemove,
-                id: volume.name.clone(),
-            });
-        }
+    pub async fn remove_volume(&self, volume: &OwnedVolume) -> Result<(), EngineError> {
         let options = RemoveVolumeOptions { force: false };
         self.call(
             Operation::VolumeRemove,
@@ -98,5 +118,32 @@ impl Engine {
             self.docker.remove_volume(&volume.name, Some(options)),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::WorkspaceId;
+
+    #[test]
+    fn only_an_owned_volume_gets_a_handle() {
+        let own = Ownership::new(WorkspaceId::new("abc"));
+        let volume = |labels| VolumeSummary {
+            name: "pd-data".into(),
+            labels,
+            mountpoint: String::new(),
+        };
+        let ours = volume(own.labels_for(Kind::Volume, "data"));
+        assert_eq!(OwnedVolume::check(&own, &ours).unwrap().name(), "pd-data");
+        let theirs =
+            volume(Ownership::new(WorkspaceId::new("def")).labels_for(Kind::Volume, "data"));
+        let foreign = volume(HashMap::from([("app".to_string(), "db".to_string())]));
+        for other in [theirs, foreign] {
+            assert!(matches!(
+                OwnedVolume::check(&own, &other),
+                Err(EngineError::NotOwned { .. })
+            ));
+        }
     }
 }

@@ -14,6 +14,9 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use pocket_dock_spec::ResolvedPaths;
+use pocket_dock_spec::model::Build;
+
 use super::ImageError;
 use super::containerfile;
 use super::ignore::IgnoreRules;
@@ -129,24 +132,92 @@ fn default_exclusions(context_in_workspace: &Path) -> IgnoreRules {
     IgnoreRules::parse(&text)
 }
 
+/// A context as read from disk, before it is hashed: everything a build's content hash
+/// needs from files, so that the hash itself ([`ContextRead::content_hash`]) is pure.
+#[derive(Debug)]
+pub struct ContextRead {
+    containerfile_path: PathBuf,
+    containerfile_text: String,
+    root: PathBuf,
+    /// The ignore file and the walk. Kept as a result so that a missing `FROM` is still
+    /// reported before them, as when reading and hashing were one step.
+    entries: Result<Vec<(String, Entry)>, ImageError>,
+}
+
+impl ContextRead {
+    /// The recipe's content hash over what was read (pure): the args, target and base come
+    /// from `recipe`, whose `base` may be set after the read.
+    pub fn content_hash(&self, recipe: &BuildRecipe) -> Result<String, String> {
+        let containerfile = self.containerfile(recipe).map_err(|e| e.to_string())?;
+        let entries = self.entries.as_ref().map_err(ToString::to_string)?;
+        Ok(recipe.content_hash(&containerfile, entries))
+    }
+
+    /// The Containerfile text to build: `build.from` applied.
+    fn containerfile(&self, recipe: &BuildRecipe) -> Result<String, ImageError> {
+        match &recipe.base {
+            Some(base) => containerfile::replace_first_from(&self.containerfile_text, base)
+                .ok_or_else(|| ImageError::NoFrom {
+                    path: self.containerfile_path.clone(),
+                }),
+            None => Ok(self.containerfile_text.clone()),
+        }
+    }
+
+    fn into_prepared(self, recipe: &BuildRecipe) -> Result<PreparedBuild, ImageError> {
+        let containerfile = self.containerfile(recipe)?;
+        let entries = self.entries?;
+        Ok(PreparedBuild {
+            content_hash: recipe.content_hash(&containerfile, &entries),
+            containerfile,
+            root: self.root,
+            entries,
+        })
+    }
+}
+
 impl BuildRecipe {
+    /// A build as validated: the context and Containerfile paths validation resolved (an
+    /// object made by hand, without them, has them resolved here). Resolving reads the file
+    /// system, so this runs with the reads (`ImageInputs::read`); reading the context later
+    /// refuses a path if a symlink was swapped in since.
+    pub fn resolve(build: &Build, resolved: &ResolvedPaths, root: &Path) -> BuildRecipe {
+        BuildRecipe {
+            context: resolved
+                .build_context
+                .clone()
+                .unwrap_or_else(|| resolve_folder(root, &build.context)),
+            containerfile: build.containerfile.as_deref().map(|c| {
+                resolved
+                    .containerfile
+                    .clone()
+                    .unwrap_or_else(|| resolve_file(root, c))
+            }),
+            args: build.args.clone(),
+            target: build.target.clone(),
+            base: None,
+            workspace_root: root.to_path_buf(),
+        }
+    }
+
     /// Reads the context and the Containerfile; hashes them with the args, target and base.
     pub fn prepare(&self) -> Result<PreparedBuild, ImageError> {
+        self.read_context()?.into_prepared(self)
+    }
+
+    /// Reads the context and the Containerfile (all of a build's file reads), for hashing
+    /// later without I/O.
+    pub fn read_context(&self) -> Result<ContextRead, ImageError> {
         let context_in_workspace = self.context_in_workspace()?;
         let context = DirHandle::open_canonical(&self.context)?;
         let (path, text) = self.read_containerfile(&context)?;
-        let containerfile = match &self.base {
-            Some(base) => {
-                containerfile::replace_first_from(&text, base).ok_or(ImageError::NoFrom { path })?
-            }
-            None => text,
-        };
-        let rules =
-            default_exclusions(context_in_workspace).followed_by(read_ignore_file(&context)?);
-        let entries = walk(context, &rules, context_in_workspace)?;
-        Ok(PreparedBuild {
-            content_hash: self.content_hash(&containerfile, &entries),
-            containerfile,
+        let entries = read_ignore_file(&context).and_then(|ignored| {
+            let rules = default_exclusions(context_in_workspace).followed_by(ignored);
+            walk(context, &rules, context_in_workspace)
+        });
+        Ok(ContextRead {
+            containerfile_path: path,
+            containerfile_text: text,
             root: self.context.clone(),
             entries,
         })

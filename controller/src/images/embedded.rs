@@ -26,10 +26,10 @@ const FIXED_TIME: u64 = 1_793_491_200;
 const FIXED_CREATED: &str = "2026-11-01T00:00:00Z";
 pub const REPOSITORY: &str = "localhost/pocket-dock/base";
 
-pub const LABEL_EMBEDDED: &str = "pocket-dock.dev/embedded";
-pub const LABEL_VERSION: &str = "pocket-dock.dev/embedded-version";
-pub const LABEL_BUSYBOX: &str = "pocket-dock.dev/busybox";
-pub const LABEL_BUSYBOX_SHA256: &str = "pocket-dock.dev/busybox-sha256";
+pub use crate::engine::labels::{
+    EMBEDDED as LABEL_EMBEDDED, EMBEDDED_BUSYBOX as LABEL_BUSYBOX,
+    EMBEDDED_BUSYBOX_SHA256 as LABEL_BUSYBOX_SHA256, EMBEDDED_VERSION as LABEL_VERSION,
+};
 
 const FOLDERS: [(&str, u32); 14] = [
     ("bin", 0o755),

@@ -1,4 +1,10 @@
-//! Desired state: what the declarations ask for, in the engine's terms. Pure.
+//! Desired state: what the declarations ask for, in the engine's terms.
+//!
+//! [`Desired::from_declarations`] is pure: no file is read, no path resolved, nothing
+//! hashed but data in memory. What needs files (build contexts, the embedded base's
+//! busybox) is read beforehand by [`ImageInputs`] (in `observe`) and passed in. The one
+//! function here that touches the file system is [`BindSource::recheck`], which `execute`
+//! runs right before a create or start.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -8,9 +14,10 @@ use std::path::{Path, PathBuf};
 use pocket_dock_spec::model::{
     Build, DesiredState, MountType, Network, Protocol, PullPolicy, RestartPolicy, SandboxSpec, Spec,
 };
-use pocket_dock_spec::{Declarations, Kind, Object, ResolvedPaths, parse_duration};
+use pocket_dock_spec::{Declarations, Kind, Object, parse_duration};
 
-use crate::engine::labels::{BIND_SOURCES, SPEC, SPEC_HASH};
+use super::observe::inputs::ImageInputs;
+use crate::engine::labels::ObjectLabels;
 use crate::engine::{
     ContainerConfig, MountConfig, NetworkMode, Ownership, PortConfig, RestartMode,
 };
@@ -153,7 +160,13 @@ pub fn volume_name(ownership: &Ownership, name: &str) -> String {
 }
 
 impl Desired {
-    pub fn from_declarations(declarations: &Declarations, ownership: &Ownership) -> Desired {
+    /// What `declarations` want, with images named from `inputs` (read by
+    /// [`ImageInputs::read`] from the same declarations). Pure.
+    pub fn from_declarations(
+        declarations: &Declarations,
+        ownership: &Ownership,
+        inputs: &ImageInputs,
+    ) -> Desired {
         let mut desired = Desired {
             image_repository_prefix: images::repository(ownership, ""),
             complete: declarations.complete,
@@ -180,7 +193,13 @@ impl Desired {
                             None,
                         ),
                         (None, Some(build)) => (
-                            ImageOrigin::Build(recipe(build, &object.resolved, &declarations.root)),
+                            ImageOrigin::Build(
+                                inputs
+                                    .builds
+                                    .get(&name)
+                                    .map(|b| b.recipe.clone())
+                                    .unwrap_or_else(|| unread_recipe(build, &declarations.root)),
+                            ),
                             build.from.as_ref().map(|f| f.image.clone()),
                         ),
                         (None, None) => (ImageOrigin::Embedded, None),
@@ -226,7 +245,7 @@ impl Desired {
                 Spec::Workspace(_) => {}
             }
         }
-        resolve_image_tags(&mut desired.images, ownership);
+        resolve_image_tags(&mut desired.images, ownership, inputs);
         desired
     }
 
@@ -318,22 +337,12 @@ impl Desired {
     }
 }
 
-/// The recipe's paths are resolved now (validation checked they stay in the workspace);
-/// reading the context later refuses them if a symlink was swapped in since.
-/// A build as validated: the context and Containerfile paths validation resolved (an
-/// object made by hand, without them, has them resolved here).
-fn recipe(build: &Build, resolved: &ResolvedPaths, root: &Path) -> BuildRecipe {
+/// The recipe of a build whose inputs were not read (paths joined, not resolved); it gets
+/// a problem, never a tag.
+fn unread_recipe(build: &Build, root: &Path) -> BuildRecipe {
     BuildRecipe {
-        context: resolved
-            .build_context
-            .clone()
-            .unwrap_or_else(|| images::context::resolve_folder(root, &build.context)),
-        containerfile: build.containerfile.as_deref().map(|c| {
-            resolved
-                .containerfile
-                .clone()
-                .unwrap_or_else(|| images::context::resolve_file(root, c))
-        }),
+        context: root.join(&build.context),
+        containerfile: build.containerfile.as_deref().map(|c| root.join(c)),
         args: build.args.clone(),
         target: build.target.clone(),
         base: None,
@@ -341,24 +350,23 @@ fn recipe(build: &Build, resolved: &ResolvedPaths, root: &Path) -> BuildRecipe {
     }
 }
 
+/// An image whose inputs the caller did not read (not one of the declarations it read).
+const NOT_READ: &str = "its inputs were not read";
+
 /// Gives every build and the embedded base its tag. A build's tag hashes its context and
 /// its parent's tag, so parents are resolved first; editing one step renames it and every
 /// step after it, and nothing before it.
-fn resolve_image_tags(images: &mut BTreeMap<String, DesiredImage>, ownership: &Ownership) {
-    let mut base: Option<Result<String, String>> = None;
-    let names: Vec<String> = images.keys().cloned().collect();
-    for name in &names {
-        if let Some(image) = images.get_mut(name)
-            && image.origin == ImageOrigin::Embedded
-        {
-            let tag = base.get_or_insert_with(|| {
-                images::embedded::BaseInput::find()
-                    .map(|b| b.tag())
-                    .map_err(|e| e.to_string())
-            });
-            match tag {
-                Ok(tag) => image.tag = tag.clone(),
-                Err(problem) => image.problem = Some(problem.clone()),
+fn resolve_image_tags(
+    images: &mut BTreeMap<String, DesiredImage>,
+    ownership: &Ownership,
+    inputs: &ImageInputs,
+) {
+    for image in images.values_mut() {
+        if image.origin == ImageOrigin::Embedded {
+            match &inputs.base {
+                Some(Ok(base)) => image.tag = base.tag(),
+                Some(Err(problem)) => image.problem = Some(problem.clone()),
+                None => image.problem = Some(NOT_READ.into()),
             }
         }
     }
@@ -396,24 +404,20 @@ fn resolve_image_tags(images: &mut BTreeMap<String, DesiredImage>, ownership: &O
         match base {
             Ok(base) => {
                 recipe.base = base;
-                match recipe.prepare() {
-                    Ok(prepared) => {
-                        image.tag = images::build_tag(ownership, name, &prepared.content_hash);
+                let hashed = match inputs.builds.get(name).map(|b| &b.context) {
+                    Some(Ok(read)) => read.content_hash(recipe),
+                    Some(Err(problem)) => Err(problem.clone()),
+                    None => Err(NOT_READ.into()),
+                };
+                match hashed {
+                    Ok(content_hash) => {
+                        image.tag = images::build_tag(ownership, name, &content_hash);
                     }
-                    Err(e) => image.problem = Some(e.to_string()),
+                    Err(problem) => image.problem = Some(problem),
                 }
             }
             Err(problem) => image.problem = Some(problem),
         }
-    }
-}
-
-/// The part of a sandbox's effective spec that a container is made from: everything but
-/// `state`, which start and stop reconcile on the same container.
-fn container_spec(s: &SandboxSpec) -> SandboxSpec {
-    SandboxSpec {
-        state: DesiredState::default(),
-        ..s.clone()
     }
 }
 
@@ -424,9 +428,8 @@ fn sandbox(
     declarations: &Declarations,
     ownership: &Ownership,
 ) -> DesiredSandbox {
-    let made_from = container_spec(s);
-    let spec_hash =
-        pocket_dock_spec::hash::hash_spec(Kind::Sandbox, &Spec::Sandbox(made_from.clone()));
+    let made_from = pocket_dock_spec::container_spec(s);
+    let spec_hash = pocket_dock_spec::container_spec_hash(s);
     let container_name = ownership.container_name(Kind::Sandbox, name);
     let image = match (&s.image, &s.image_from) {
         (Some(reference), _) => ImageSource::Reference(reference.clone()),
@@ -518,17 +521,14 @@ fn sandbox(
         config.cap_drop = sec.drop_capabilities.clone();
     }
     let spec = serde_json::to_value(&made_from).unwrap_or_default();
-    config
-        .labels
-        .insert(SPEC_HASH.to_string(), spec_hash.clone());
-    config.labels.insert(SPEC.to_string(), spec.to_string());
-    if !bind_sources.is_empty() {
-        let paths: Vec<&PathBuf> = bind_sources.iter().map(|b| &b.path).collect();
-        config.labels.insert(
-            BIND_SOURCES.to_string(),
-            serde_json::to_string(&paths).unwrap_or_default(),
-        );
-    }
+    let labels = ObjectLabels {
+        spec_hash: Some(spec_hash.clone()),
+        spec: Some(spec.to_string()),
+        bind_sources: (!bind_sources.is_empty())
+            .then(|| bind_sources.iter().map(|b| b.path.clone()).collect()),
+        ..ObjectLabels::new(ownership, Kind::Sandbox, name)
+    };
+    config.labels.extend(labels.to_labels());
     let probe = s.readiness.as_ref().map(|p| Probe {
         exec: p.exec.clone(),
         interval: p
@@ -561,6 +561,71 @@ fn sandbox(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::WorkspaceId;
+
+    const IMAGES: &str = "apiVersion: pocket-dock.dev/v1alpha1
+kind: Image
+metadata:
+  name: app
+spec:
+  build:
+    context: app
+---
+apiVersion: pocket-dock.dev/v1alpha1
+kind: Image
+metadata:
+  name: next
+spec:
+  build:
+    context: app
+    args:
+      LEVEL: two
+";
+
+    fn declarations() -> (tempfile::TempDir, Declarations) {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join(".pocket-dock")).unwrap();
+        std::fs::write(tmp.path().join(".pocket-dock/images.yaml"), IMAGES).unwrap();
+        std::fs::create_dir(tmp.path().join("app")).unwrap();
+        std::fs::write(tmp.path().join("app/Containerfile"), "FROM scratch\n").unwrap();
+        let loaded = pocket_dock_spec::load(tmp.path());
+        assert!(loaded.is_valid(), "{:?}", loaded.diagnostics);
+        (tmp, loaded.declarations)
+    }
+
+    #[test]
+    fn desired_reads_nothing_but_its_inputs() {
+        let (tmp, declarations) = declarations();
+        let own = Ownership::new(WorkspaceId::new("0123456789ab"));
+        let inputs = ImageInputs::read(&declarations);
+        let before = Desired::from_declarations(&declarations, &own, &inputs);
+        assert!(before.images.values().all(|i| i.problem.is_none()));
+        assert_ne!(before.images["app"].tag, before.images["next"].tag);
+        // The files are gone; what was read is what counts.
+        std::fs::remove_dir_all(tmp.path().join("app")).unwrap();
+        let after = Desired::from_declarations(&declarations, &own, &inputs);
+        assert_eq!(before, after);
+        // Read again, the context's absence is the problem, as it always was.
+        let reread =
+            Desired::from_declarations(&declarations, &own, &ImageInputs::read(&declarations));
+        assert!(
+            reread.images["app"]
+                .problem
+                .as_deref()
+                .is_some_and(|p| p.contains("app"))
+        );
+    }
+
+    #[test]
+    fn images_whose_inputs_were_not_read_have_a_problem_not_a_tag() {
+        let (_tmp, declarations) = declarations();
+        let own = Ownership::new(WorkspaceId::new("0123456789ab"));
+        let desired = Desired::from_declarations(&declarations, &own, &ImageInputs::default());
+        for image in desired.images.values() {
+            assert_eq!(image.problem.as_deref(), Some(NOT_READ));
+            assert!(image.tag.is_empty());
+        }
+    }
 
     #[test]
     fn a_bind_source_must_stay_what_was_validated() {

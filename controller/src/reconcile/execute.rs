@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
+pub use super::action_error::ActionError;
 use super::desired::{BindSource, Desired, DesiredSandbox, Key, Probe};
 use super::make_images;
 use super::observe::Observed;
@@ -50,55 +51,6 @@ pub struct ActionOutcome {
     pub action: Action,
     pub result: Result<(), ActionError>,
     pub elapsed: Duration,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ActionError {
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error("skipped: {dependency} failed")]
-    DependencyFailed { dependency: String },
-    #[error(
-        "a container named {name} exists and is not owned by this workspace; pocket-dock will not touch it"
-    )]
-    ForeignName { name: String },
-    #[error("waiting for {dependency} to be ready")]
-    DependencyNotReady { dependency: String },
-    #[error("timed out")]
-    TimedOut,
-    #[error(transparent)]
-    Image(#[from] crate::images::ImageError),
-    #[error("the build context of Image/{image} changed during this apply; apply again")]
-    ContextChanged { image: String },
-    #[error("cannot snapshot Sandbox/{sandbox}: {reason}")]
-    SnapshotSource { sandbox: String, reason: String },
-    #[error("Sandbox/{sandbox} was not started: {reason}")]
-    UnsafeMount { sandbox: String, reason: String },
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl ActionError {
-    pub fn category(&self) -> &'static str {
-        match self {
-            ActionError::Engine(e) => e.category().as_str(),
-            ActionError::DependencyFailed { .. } | ActionError::DependencyNotReady { .. } => {
-                "runtime"
-            }
-            ActionError::ForeignName { .. } | ActionError::ContextChanged { .. } => "conflict",
-            ActionError::TimedOut => "timeout",
-            ActionError::Image(_) | ActionError::UnsafeMount { .. } => "invalid-input",
-            ActionError::SnapshotSource { .. } => "conflict",
-            ActionError::Internal(_) => "internal",
-        }
-    }
-
-    pub fn operation(&self) -> Option<Operation> {
-        match self {
-            ActionError::Engine(e) => Some(e.operation()),
-            _ => None,
-        }
-    }
 }
 
 /// Told about every action as it starts and ends (the CLI prints, the store journals).
@@ -296,7 +248,8 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
         }
         Op::RemoveVolume => {
             if let Some(volume) = ctx.observed.volumes.get(name) {
-                engine.remove_volume(&ctx.ownership, volume).await?;
+                let owned = crate::engine::OwnedVolume::check(&ctx.ownership, volume)?;
+                engine.remove_volume(&owned).await?;
             }
             Ok(())
         }
@@ -359,7 +312,9 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
         Op::Commit { tag } => {
             make_images::commit(engine, &ctx.ownership, &ctx.desired, name, tag).await
         }
-        Op::RemoveImage { reference } => make_images::remove(engine, reference).await,
+        Op::RemoveImage { reference } => {
+            make_images::remove(engine, &ctx.ownership, &ctx.observed, reference).await
+        }
         Op::Recreate { start } => {
             let s = sandbox(ctx, name)?;
             if *start {

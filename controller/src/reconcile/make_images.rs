@@ -4,26 +4,19 @@ use std::collections::BTreeMap;
 
 use pocket_dock_spec::Kind;
 
+use super::action_error::ActionError;
 use super::desired::{Desired, ImageOrigin};
-use super::execute::ActionError;
-use crate::engine::labels::SPEC_HASH;
-use crate::engine::{BuildRequest, Engine, EngineError, Operation, Ownership};
+use super::observe::Observed;
+use crate::engine::labels::{ObjectLabels, SnapshotLabels};
+use crate::engine::{BuildRequest, Engine, EngineError, Operation, OwnedImage, Ownership};
 use crate::images::{self, ImageError, context::CONTAINERFILE_IN_TAR, embedded};
 use crate::timefmt::now_rfc3339;
 
-/// Labels a snapshot image carries (besides the ownership labels).
-pub const SNAPSHOT_SOURCE: &str = "pocket-dock.dev/snapshot-source";
-pub const SNAPSHOT_SOURCE_SPEC_HASH: &str = "pocket-dock.dev/snapshot-source-spec-hash";
-pub const SNAPSHOT_SOURCE_IMAGE: &str = "pocket-dock.dev/snapshot-source-image";
-pub const SNAPSHOT_TAKEN_AT: &str = "pocket-dock.dev/snapshot-taken-at";
-pub const SNAPSHOT_GENERATION: &str = "pocket-dock.dev/snapshot-generation";
-pub const SNAPSHOT_DESCRIPTION: &str = "pocket-dock.dev/snapshot-description";
-/// The content hash a built image was tagged by.
-pub const CONTENT_HASH: &str = "pocket-dock.dev/content-hash";
-
-fn labels_for(ownership: &Ownership, kind: Kind, name: &str) -> BTreeMap<String, String> {
-    ownership.labels_for(kind, name).into_iter().collect()
-}
+/// The label keys, where they used to be (they live in `engine::labels`).
+pub use crate::engine::labels::{
+    CONTENT_HASH, SNAPSHOT_DESCRIPTION, SNAPSHOT_GENERATION, SNAPSHOT_SOURCE,
+    SNAPSHOT_SOURCE_IMAGE, SNAPSHOT_SOURCE_SPEC_HASH, SNAPSHOT_TAKEN_AT,
+};
 
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ImageError> + Send + 'static,
@@ -68,8 +61,13 @@ pub async fn build(
     if images::build_tag(ownership, name, &prepared.content_hash) != tag {
         return Err(context_changed());
     }
-    let mut labels = labels_for(ownership, Kind::Image, name);
-    labels.insert(CONTENT_HASH.into(), prepared.content_hash.clone());
+    let labels: BTreeMap<String, String> = ObjectLabels {
+        content_hash: Some(prepared.content_hash.clone()),
+        ..ObjectLabels::new(ownership, Kind::Image, name)
+    }
+    .to_labels()
+    .into_iter()
+    .collect();
     engine
         .build_image(&BuildRequest {
             tag,
@@ -141,18 +139,23 @@ pub async fn commit(
     if !details.state.is_running() {
         return Err(source_failure("it is not running"));
     }
-    let mut labels = labels_for(ownership, Kind::Snapshot, name);
-    labels.insert(SNAPSHOT_SOURCE.into(), snap.sandbox.clone());
-    labels.insert(
-        SNAPSHOT_SOURCE_SPEC_HASH.into(),
-        details.labels.get(SPEC_HASH).cloned().unwrap_or_default(),
-    );
-    labels.insert(SNAPSHOT_SOURCE_IMAGE.into(), details.image_id.clone());
-    labels.insert(SNAPSHOT_TAKEN_AT.into(), now_rfc3339());
-    labels.insert(SNAPSHOT_GENERATION.into(), snap.generation.to_string());
-    if let Some(d) = &snap.description {
-        labels.insert(SNAPSHOT_DESCRIPTION.into(), d.clone());
+    let source_spec_hash = ObjectLabels::parse(&details.labels)
+        .and_then(|l| l.spec_hash)
+        .unwrap_or_default();
+    let labels: BTreeMap<String, String> = ObjectLabels {
+        snapshot: Some(SnapshotLabels {
+            source: snap.sandbox.clone(),
+            source_spec_hash,
+            source_image: details.image_id.clone(),
+            taken_at: now_rfc3339(),
+            generation: snap.generation.to_string(),
+            description: snap.description.clone(),
+        }),
+        ..ObjectLabels::new(ownership, Kind::Snapshot, name)
     }
+    .to_labels()
+    .into_iter()
+    .collect();
     let (repository, tag_part) = images::split_tag(tag);
     engine
         .commit_container(&handle, repository, tag_part, &labels)
@@ -160,10 +163,27 @@ pub async fn commit(
     Ok(())
 }
 
-/// Removes one image name. Gone already is fine; an image a container still uses is kept
-/// (logged) and tried again on the next apply.
-pub async fn remove(engine: &Engine, reference: &str) -> Result<(), ActionError> {
-    match engine.remove_image(reference).await {
+/// Removes one image name, of an image observed with this workspace's labels. Gone already
+/// is fine; an image a container still uses is kept (logged) and tried again on the next
+/// apply.
+pub async fn remove(
+    engine: &Engine,
+    ownership: &Ownership,
+    observed: &Observed,
+    reference: &str,
+) -> Result<(), ActionError> {
+    let listed = observed
+        .owned_images
+        .iter()
+        .find(|i| i.repo_tags.iter().any(|t| t == reference));
+    let Some(listed) = listed else {
+        return Err(ActionError::Engine(EngineError::NotOwned {
+            op: Operation::ImageRemove,
+            id: reference.to_string(),
+        }));
+    };
+    let image = OwnedImage::check(ownership, listed, reference)?;
+    match engine.remove_image(&image).await {
         Ok(()) | Err(EngineError::ImageNotFound { .. }) => Ok(()),
         Err(EngineError::Conflict { message, .. }) => {
             tracing::warn!(image = reference, "kept: {message}");

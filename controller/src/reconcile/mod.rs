@@ -4,6 +4,7 @@
 //! again -> status files and state store. Rounds repeat while a round made progress, up to
 //! three, so that what one round changes (a pulled image) is acted on in the same apply.
 
+pub mod action_error;
 pub mod desired;
 pub mod execute;
 pub mod make_images;
@@ -228,7 +229,8 @@ pub async fn apply(
     let started = Instant::now();
     let calls_before = engine.stats();
     let ownership = workspace.ownership();
-    let desired = Desired::from_declarations(declarations, &ownership);
+    let inputs = observe::ImageInputs::gather(declarations).await;
+    let desired = Desired::from_declarations(declarations, &ownership, &inputs);
     // Acting on an object acts on what depends on it too: rebuilding an image renames the
     // images built on it, and sandboxes on any of them move.
     let mut options = options;
@@ -618,7 +620,7 @@ fn record_generations(
 ) -> BTreeMap<Key, u64> {
     let mut out = BTreeMap::new();
     for object in &declarations.objects {
-        let hash = pocket_dock_spec::hash::spec_hash(object, &declarations.settings);
+        let hash = pocket_dock_spec::hash::document_hash(object, &declarations.settings);
         let name = &object.metadata.name;
         match store.observe_generation(object.kind.as_str(), name, &hash) {
             Ok(generation) => {

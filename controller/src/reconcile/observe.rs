@@ -1,14 +1,20 @@
 //! Observed state: what Podman runs for this workspace, read in as few calls as possible
 //! (one container list, one volume list, one owned-image list, one inspect per distinct
-//! image reference).
+//! image reference); and what images are made from on disk ([`ImageInputs`]: build
+//! contexts, the embedded base's busybox), read off the async threads. All of the
+//! reconciler's reads happen here, so that `desired` and `plan` stay pure.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use pocket_dock_spec::Kind;
 
+pub mod inputs;
+
+pub use inputs::{BuildInput, ImageInputs};
+
 use super::desired::{Desired, ImageSource};
 use super::restarts::{Exit, RestartRecord};
-use crate::engine::labels::{BIND_SOURCES, KIND, NAME, SPEC, SPEC_HASH};
+use crate::engine::labels::ObjectLabels;
 use crate::engine::{
     ContainerState, Engine, EngineError, ImageSummary, OwnedContainer, Ownership, VolumeSummary,
 };
@@ -125,28 +131,23 @@ pub async fn observe(
         ..Observed::default()
     };
     for (summary, handle) in containers? {
-        if summary.labels.get(KIND).map(String::as_str) != Some(Kind::Sandbox.as_str()) {
-            continue;
-        }
-        let Some(name) = summary.labels.get(NAME).cloned() else {
+        let Some(labels) = ObjectLabels::parse(&summary.labels).filter(|l| l.kind == Kind::Sandbox)
+        else {
             continue;
         };
         observed
             .sandboxes
-            .entry(name)
+            .entry(labels.name)
             .or_default()
             .push(ObservedContainer {
                 id: summary.id,
                 container_name: summary.name,
                 state: summary.state,
-                spec_hash: summary.labels.get(SPEC_HASH).cloned(),
-                spec: summary.labels.get(SPEC).cloned(),
+                spec_hash: labels.spec_hash,
+                spec: labels.spec,
                 image_id: summary.image_id,
                 created: summary.created,
-                bind_sources: summary
-                    .labels
-                    .get(BIND_SOURCES)
-                    .and_then(|l| serde_json::from_str(l).ok()),
+                bind_sources: labels.bind_sources,
                 exit: Exit {
                     code: summary.exit_code,
                     started_at: summary.started_at,
@@ -156,8 +157,8 @@ pub async fn observe(
             });
     }
     for volume in volumes? {
-        if let Some(name) = volume.labels.get(NAME).cloned() {
-            observed.volumes.insert(name, volume);
+        if let Some(labels) = ObjectLabels::parse(&volume.labels) {
+            observed.volumes.insert(labels.name, volume);
         }
     }
     for (reference, found) in refs.into_iter().zip(images) {

@@ -1,5 +1,8 @@
 //! The plan: a pure function from (desired, observed) to an ordered list of actions, each
 //! with its reason. Printable before anything runs (`diff`, `apply --dry-run`).
+//!
+//! No I/O: no Podman call, no file read, no clock (the time is `Observed::now`). Everything
+//! it needs was read by `observe` and computed by `desired`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -12,7 +15,7 @@ use super::desired::{Desired, DesiredImage, DesiredSandbox, ImageOrigin, ImageSo
 use super::observe::{Observed, ObservedContainer, same_image};
 use super::order::in_dependency_order;
 use super::restarts;
-use crate::engine::labels::{KIND, NAME};
+use crate::engine::labels::ObjectLabels;
 
 /// What to do to one object.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -534,12 +537,10 @@ pub fn unreferenced_images(
     owned.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
     let mut out = Vec::new();
     for image in owned {
-        let Some(kind) = image.labels.get(KIND).and_then(|k| k.parse::<Kind>().ok()) else {
+        let Some(ObjectLabels { kind, name, .. }) = ObjectLabels::parse(&image.labels) else {
             continue;
         };
-        let Some(name) = image.labels.get(NAME) else {
-            continue;
-        };
+        let name = &name;
         if kind == Kind::Snapshot && desired.snapshots.contains_key(name) {
             continue;
         }
@@ -1160,12 +1161,8 @@ mod tests {
             owned_images: vec![crate::engine::ImageSummary {
                 id: "sha256:old".into(),
                 repo_tags: vec!["localhost/pocket-dock/ws/step-1:0123".into()],
-                labels: [
-                    (KIND.to_string(), "Image".to_string()),
-                    (NAME.to_string(), "step-1".to_string()),
-                ]
-                .into_iter()
-                .collect(),
+                labels: crate::engine::Ownership::new(crate::engine::WorkspaceId::new("ws"))
+                    .labels_for(Kind::Image, "step-1"),
                 size: 0,
                 created: 1,
             }],
@@ -1244,12 +1241,8 @@ mod tests {
         let owned = |tag: &str, created: i64, kind: &str| crate::engine::ImageSummary {
             id: format!("sha256:{tag}"),
             repo_tags: vec![tag.to_string()],
-            labels: [
-                (KIND.to_string(), kind.to_string()),
-                (NAME.to_string(), "x".to_string()),
-            ]
-            .into_iter()
-            .collect(),
+            labels: crate::engine::Ownership::new(crate::engine::WorkspaceId::new("ws"))
+                .labels_for(kind.parse().unwrap_or(Kind::Image), "x"),
             size: 0,
             created,
         };

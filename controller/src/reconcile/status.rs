@@ -30,18 +30,15 @@ pub use crate::status::types::{
 pub fn snapshot_record_from_labels(
     labels: &std::collections::HashMap<String, String>,
 ) -> Option<SnapshotRecord> {
-    {
-        use super::make_images::*;
-        let get = |k: &str| labels.get(k).cloned();
-        Some(SnapshotRecord {
-            sandbox: get(SNAPSHOT_SOURCE)?,
-            sandbox_spec_hash: get(SNAPSHOT_SOURCE_SPEC_HASH).unwrap_or_default(),
-            sandbox_image: get(SNAPSHOT_SOURCE_IMAGE).unwrap_or_default(),
-            taken_at: get(SNAPSHOT_TAKEN_AT).unwrap_or_default(),
-            generation: get(SNAPSHOT_GENERATION).unwrap_or_default(),
-            description: get(SNAPSHOT_DESCRIPTION),
-        })
-    }
+    let s = crate::engine::labels::SnapshotLabels::parse(labels)?;
+    Some(SnapshotRecord {
+        sandbox: s.source,
+        sandbox_spec_hash: s.source_spec_hash,
+        sandbox_image: s.source_image,
+        taken_at: s.taken_at,
+        generation: s.generation,
+        description: s.description,
+    })
 }
 
 /// What the last apply learned about one object beyond the observation.

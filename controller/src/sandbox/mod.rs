@@ -123,10 +123,8 @@ impl Sandbox {
         let details = engine.inspect_container(container.id()).await?;
         Ok(Sandbox {
             engine: engine.clone(),
-            name: details
-                .labels
-                .get(crate::engine::labels::NAME)
-                .cloned()
+            name: crate::engine::labels::ObjectLabels::parse(&details.labels)
+                .map(|l| l.name)
                 .unwrap_or_default(),
             container: container.clone(),
             init_pid: details.pid.filter(|p| *p > 0),

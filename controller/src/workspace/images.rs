@@ -8,6 +8,7 @@ use pocket_dock_spec::Kind;
 use super::Workspace;
 use crate::engine::{Engine, ImageDetails};
 use crate::images::{self, Exported, embedded};
+use crate::reconcile::observe::ImageInputs;
 use crate::reconcile::status::SnapshotRecord;
 use crate::reconcile::{Desired, Key};
 use crate::{Error, Result};
@@ -47,9 +48,10 @@ pub struct ImageInfo {
 
 impl Workspace {
     /// The image of the Image or Snapshot object `name` (declarations must be valid).
-    pub fn object_image(&self, name: &str) -> Result<ObjectImage> {
+    pub async fn object_image(&self, name: &str) -> Result<ObjectImage> {
         let valid = self.load()?;
-        let desired = Desired::from_declarations(valid.declarations(), &self.ownership());
+        let inputs = ImageInputs::gather(valid.declarations()).await;
+        let desired = Desired::from_declarations(valid.declarations(), &self.ownership(), &inputs);
         for kind in [Kind::Image, Kind::Snapshot] {
             let key = Key::new(kind, name);
             if let Some(tag) = desired.object_tag(&key) {
@@ -73,7 +75,7 @@ impl Workspace {
 
     /// What the image of object `name` is, and where it came from.
     pub async fn inspect_image(&self, engine: &Engine, name: &str) -> Result<ImageInfo> {
-        let object = self.object_image(name)?;
+        let object = self.object_image(name).await?;
         let details = engine.find_image(&object.image).await?.ok_or_else(|| {
             images::ImageError::NotPresent {
                 image: format!("{} ({})", object.key, object.image),
@@ -94,7 +96,7 @@ impl Workspace {
         name: &str,
         file: &Path,
     ) -> Result<(ObjectImage, Exported)> {
-        let object = self.object_image(name)?;
+        let object = self.object_image(name).await?;
         let exported = images::export(engine, &object.image, file).await?;
         Ok((object, exported))
     }

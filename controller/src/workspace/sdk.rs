@@ -7,7 +7,8 @@ use std::time::Instant;
 use pocket_dock_spec::Kind;
 
 use super::{Valid, Workspace};
-use crate::engine::labels::{KIND, NAME};
+use crate::engine::OwnedVolume;
+use crate::engine::labels::ObjectLabels;
 use crate::engine::{Engine, EngineProfile};
 use crate::gc::{self, GcOptions, GcPlan, GcReport, Refusal};
 use crate::reconcile::{
@@ -198,15 +199,10 @@ impl Workspace {
         // returned (recording never fails the command).
         let mut events = Vec::new();
         for (summary, handle) in engine.list_owned(&ownership).await? {
-            let (Some(kind), Some(name)) = (
-                summary
-                    .labels
-                    .get(KIND)
-                    .and_then(|k| k.parse::<Kind>().ok()),
-                summary.labels.get(NAME),
-            ) else {
+            let Some(ObjectLabels { kind, name, .. }) = ObjectLabels::parse(&summary.labels) else {
                 continue;
             };
+            let name = name.as_str();
             if kind == Kind::Sandbox && wants(kind, name) {
                 let started = Instant::now();
                 let result = engine.remove_container(&handle).await;
@@ -217,7 +213,7 @@ impl Workspace {
                     return Err(e.into());
                 }
                 report.removed.push(Removed {
-                    key: Key::new(Kind::Sandbox, name.clone()),
+                    key: Key::new(Kind::Sandbox, name),
                     object: summary.name.clone(),
                     data_deleted: false,
                 });
@@ -229,12 +225,15 @@ impl Workspace {
         };
         if volumes_wanted {
             for volume in engine.list_owned_volumes(&ownership).await? {
-                let Some(name) = volume.labels.get(NAME).cloned() else {
+                let Some(ObjectLabels { name, .. }) = ObjectLabels::parse(&volume.labels) else {
                     continue;
                 };
                 if wants(Kind::Volume, &name) {
                     let started = Instant::now();
-                    let result = engine.remove_volume(&ownership, &volume).await;
+                    let result = match OwnedVolume::check(&ownership, &volume) {
+                        Ok(owned) => engine.remove_volume(&owned).await,
+                        Err(e) => Err(e),
+                    };
                     let object = format!("volume {}", volume.name);
                     events.push(delete_event(Kind::Volume, &name, &object, started, &result));
                     if let Err(e) = result {
@@ -270,12 +269,14 @@ impl Workspace {
         } else {
             None
         };
-        let desired = gc::load_desired(self).map_err(|refusal| match refusal {
-            Refusal::Invalid(diagnostics) => Error::Invalid { diagnostics },
-            Refusal::Incomplete => Error::Incomplete {
-                refused: "collected",
-            },
-        })?;
+        let desired = gc::load_desired(self)
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::Invalid(diagnostics) => Error::Invalid { diagnostics },
+                Refusal::Incomplete => Error::Incomplete {
+                    refused: "collected",
+                },
+            })?;
         let plan = gc::survey(engine, self, desired.as_ref(), options).await?;
         let report = if dry_run {
             None
