@@ -49,7 +49,7 @@ pub mod reconcile;
 pub mod requirements;
 pub mod run;
 pub mod sandbox;
-pub mod snapshot;
+pub mod sdk;
 pub mod status;
 pub mod store;
 mod timefmt;
@@ -61,8 +61,8 @@ pub use category::{Category, ExitCode};
 pub use engine::Engine;
 pub use error::Error;
 pub use reconcile::{ApplyOptions, ApplyReport, NoObserver, Observer, Plan};
-pub use snapshot::{SnapshotReport, SnapshotRequest};
-pub use workspace::{DeleteReport, DeleteRequest, Valid, Workspace};
+pub use sdk::{DeleteReport, DeleteRequest, SnapshotReport, SnapshotRequest, Valid};
+pub use workspace::Workspace;
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -104,7 +104,7 @@ pub async fn run(
                 .outcome(crate::store::Outcome::Killed)
                 .detail(serde_json::json!({ "command": request.cmd, "image": request.image })),
             Err(e) => event
-                .failed_with(e)
+                .failed_with(e.category(), e)
                 .detail(serde_json::json!({ "command": request.cmd, "image": request.image })),
         };
         crate::store::record_in(dir, &[event]);

@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
 
 use crate::declared::{FileDocuments, LastValid};
-use crate::reconcile::restarts::RestartRecord;
+use crate::status::types::RestartRecord;
 pub use pocket_dock_spec::model::Retention;
 
 #[path = "store_events.rs"]

@@ -210,9 +210,10 @@ impl Event {
         self
     }
 
-    /// Failed with a library error.
-    pub fn failed_with(self, error: &crate::Error) -> Event {
-        self.failed(error.category().as_str(), error.to_string())
+    /// Failed with an error of `category` (the store imports no error type: every error
+    /// module may use the store).
+    pub fn failed_with(self, category: crate::Category, error: &dyn std::fmt::Display) -> Event {
+        self.failed(category.as_str(), error.to_string())
     }
 
     /// Ok, or failed with `result`'s error.

@@ -8,32 +8,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Edges of cycles through modules that are being restructured right now (the error type,
-/// the state store, status). Temporary: the merge of that work empties this list, and then
-/// the test holds every edge.
-const KNOWN_CYCLES_BEING_FIXED: &[(&str, &str)] = &[
-    // error -> controller -> reconcile -> error: `Error::Lock` wraps the controller's lock
-    // error, while the controller and the reconciler return `Error`.
-    ("error", "controller"),
-    // store -> reconcile::status (`SnapshotRecord`) -> reconcile::execute -> sandbox ->
-    // sandbox::{session, exec} -> store: the typed status and the store are being reworked.
-    ("store", "reconcile::status"),
-];
-
-/// The same for the top-level graph (temporary too).
-const KNOWN_TOP_LEVEL_CYCLES_BEING_FIXED: &[(&str, &str)] = &[
-    ("error", "controller"),
-    // store -> reconcile (the `status` and `restarts` records) -> store: the typed status
-    // and the store are being reworked.
-    ("store", "reconcile"),
-];
-
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
 #[test]
 fn the_module_graph_has_no_cycles() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    assert_acyclic(module_graph(&src), KNOWN_CYCLES_BEING_FIXED);
+    assert_acyclic(module_graph(&src));
 }
 
 /// The same at the level of the crate's top-level modules (`reconcile`, `engine`, ...),
@@ -47,15 +27,10 @@ fn the_top_level_modules_have_no_cycles() {
         let edges = graph.entry(top(&from)).or_default();
         edges.extend(to.iter().map(|t| top(t)).filter(|t| *t != top(&from)));
     }
-    assert_acyclic(graph, KNOWN_TOP_LEVEL_CYCLES_BEING_FIXED);
+    assert_acyclic(graph);
 }
 
-fn assert_acyclic(mut graph: Graph, allowed: &[(&str, &str)]) {
-    for (from, to) in allowed {
-        if let Some(edges) = graph.get_mut(*from) {
-            edges.remove(*to);
-        }
-    }
+fn assert_acyclic(mut graph: Graph) {
     // Every cycle, one edge of each taken out to find the next, so one run names them all.
     let mut cycles = Vec::new();
     while let Some(cycle) = find_cycle(&graph) {
@@ -76,10 +51,18 @@ fn assert_acyclic(mut graph: Graph, allowed: &[(&str, &str)]) {
 fn the_parser_sees_nested_groups_and_super() {
     let modules: BTreeSet<String> = ["a", "a::b", "a::c", "d", "e"].map(String::from).into();
     let text = "use crate::{d::X, e};\nuse super::c::Y;\n// use crate::never;\nfn f() { crate::d::g(); }\n";
-    let edges = edges_of("a::b", text, &modules);
+    let edges = edges_of("a::b", text, &modules, &BTreeMap::new());
     assert_eq!(edges, ["a::c", "d", "e"].map(String::from).into());
     let parent = "mod b;\nmod c;\npub use b::X;\nfn f() { not_c::g(); }\n";
-    assert_eq!(edges_of("a", parent, &modules), ["a::b".to_string()].into());
+    assert_eq!(
+        edges_of("a", parent, &modules, &BTreeMap::new()),
+        ["a::b".to_string()].into()
+    );
+    let reexports = root_reexports("pub use d::{X, Y as Z};\npub use e::W;\n");
+    assert_eq!(
+        edges_of("a::b", "use crate::{Z, W};", &modules, &reexports),
+        ["d", "e"].map(String::from).into()
+    );
     let mut graph = Graph::new();
     graph.insert("x".into(), ["y".to_string()].into());
     graph.insert("y".into(), ["x".to_string()].into());
@@ -87,6 +70,33 @@ fn the_parser_sees_nested_groups_and_super() {
         find_cycle(&graph),
         Some(vec!["x".into(), "y".into(), "x".into()])
     );
+}
+
+/// The names `lib.rs` re-exports (`pub use error::Error;`), with the module each is from.
+fn root_reexports(lib: &str) -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
+    for line in lib
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub use "))
+    {
+        let line = line.trim_end_matches(';');
+        let (module, items) = match line.split_once("::{") {
+            Some((m, items)) => (m, items.trim_end_matches('}')),
+            None => match line.rsplit_once("::") {
+                Some((m, item)) => (m, item),
+                None => continue,
+            },
+        };
+        for item in items.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let name = item.rsplit(" as ").next().unwrap_or(item);
+            names.insert(name.to_string(), module.to_string());
+        }
+    }
+    // `pub type Result<T, E = Error>` is the error module's too.
+    if lib.contains("pub type Result<") {
+        names.insert("Result".to_string(), "error".to_string());
+    }
+    names
 }
 
 /// Every module (by path, `lib.rs` as `crate`) and the modules it uses.
@@ -114,9 +124,10 @@ fn module_graph(src: &Path) -> Graph {
         })
         .collect();
     let names: BTreeSet<String> = modules.keys().cloned().collect();
+    let reexports = root_reexports(modules.get("crate").map_or("", String::as_str));
     modules
         .iter()
-        .map(|(name, text)| (name.clone(), edges_of(name, text, &names)))
+        .map(|(name, text)| (name.clone(), edges_of(name, text, &names, &reexports)))
         .collect()
 }
 
@@ -135,7 +146,12 @@ fn collect_rs(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 }
 
 /// The modules `module`'s source uses, ancestors and itself left out.
-fn edges_of(module: &str, text: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
+fn edges_of(
+    module: &str,
+    text: &str,
+    modules: &BTreeSet<String>,
+    reexports: &BTreeMap<String, String>,
+) -> BTreeSet<String> {
     // Unit tests may reach anywhere; they are not part of the library's structure.
     let code = text
         .split("#[cfg(test)]\nmod tests")
@@ -169,7 +185,14 @@ fn edges_of(module: &str, text: &str, modules: &BTreeSet<String>) -> BTreeSet<St
                 continue;
             }
             for path in paths(&code[at..]) {
-                let full: Vec<String> = base.iter().map(|s| s.to_string()).chain(path).collect();
+                let mut full: Vec<String> =
+                    base.iter().map(|s| s.to_string()).chain(path).collect();
+                // `crate::Error` is the error module's, re-exported at the root.
+                if root == "crate::"
+                    && let Some(home) = full.first().and_then(|name| reexports.get(name))
+                {
+                    full = home.split("::").map(String::from).collect();
+                }
                 if let Some(target) = deepest_module(&full, modules)
                     && !is_ancestor_or_self(&target, module)
                 {

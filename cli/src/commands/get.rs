@@ -1,9 +1,9 @@
 use clap::Args;
 use pocket_dock::engine::Engine;
 use pocket_dock::reconcile::desired::Desired;
+use pocket_dock::reconcile::object_rows;
 use pocket_dock::reconcile::observe::{ImageInputs, observe};
 use pocket_dock::reconcile::status::StatusFiles;
-use pocket_dock::status::object_rows;
 use pocket_dock::workspace::DIR_NAME;
 use pocket_dock::{Error, ExitCode};
 use pocket_dock_spec::Kind;

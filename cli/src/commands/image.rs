@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use pocket_dock::ExitCode;
 use pocket_dock::images;
-use pocket_dock::workspace::ImageOrigin;
+use pocket_dock::sdk::ImageOrigin;
 use serde_json::json;
 
 use super::declared::invalid_or_err;

@@ -1,6 +1,7 @@
 //! `pocket-dock init`: prints what `pocket_dock::workspace::init` made.
 
-use pocket_dock::workspace::{DIR_NAME, init as make};
+use pocket_dock::sdk::init as make;
+use pocket_dock::workspace::DIR_NAME;
 use pocket_dock::{Error, ExitCode};
 use pocket_dock_spec::schema::COMBINED_FILE;
 

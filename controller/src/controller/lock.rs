@@ -4,37 +4,12 @@
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+pub use crate::error::LockError;
 use crate::owned_files::OwnedDir;
 
 pub const FILE_NAME: &str = crate::workspace::own_files::CONTROLLER_LOCK;
-
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    #[error(
-        "another controller (pid {pid}) is already running for this workspace ({path}); stop it first"
-    )]
-    Held { pid: String, path: PathBuf },
-    /// `.pocket-dock` or the lock file is a symlink (or not a regular file).
-    #[error(transparent)]
-    Unsafe(#[from] crate::owned_files::OwnedFileError),
-    #[error("cannot open the controller lock {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl LockError {
-    pub fn category(&self) -> crate::Category {
-        match self {
-            LockError::Held { .. } | LockError::Unsafe(_) => crate::Category::Conflict,
-            LockError::Io { .. } => crate::Category::Storage,
-        }
-    }
-}
 
 /// Held while the value lives.
 #[derive(Debug)]

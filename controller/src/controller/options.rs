@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use super::queue::Backoff;
-use super::requeue::Requeue;
+pub use super::queue::ErrorPolicy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControllerOptions {
@@ -65,28 +64,5 @@ impl Default for ControllerOptions {
             stale_git_lock: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(3),
         }
-    }
-}
-
-/// Decides when a failure is tried again, as kube-runtime's `error_policy` does: after an
-/// exponential backoff (`base` doubled with each failure in a row, capped at `max`, then
-/// jittered by -20% to +20%), which a success resets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ErrorPolicy {
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl ErrorPolicy {
-    /// A fresh backoff for one key; `seed` spreads the jitter of different keys.
-    pub fn backoff(&self, seed: u64) -> Backoff {
-        Backoff::new(self.base, self.max, seed)
-    }
-
-    /// What to do after a failure, given the key's backoff so far. Every failure is retried
-    /// today: a permanent one (a foreign container's name) may be fixed by hand, and nothing
-    /// else would look at it again before the resync.
-    pub fn on_error(&self, backoff: &mut Backoff) -> Requeue {
-        Requeue::After(backoff.next().unwrap_or(self.max))
     }
 }

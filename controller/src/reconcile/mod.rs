@@ -12,6 +12,7 @@ pub mod observe;
 pub mod order;
 pub mod plan;
 pub mod restarts;
+pub mod rows;
 pub mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,6 +33,7 @@ pub use desired::{Desired, Key};
 pub use execute::{ActionError, ActionOutcome, ExecuteOptions, NoObserver, Observer};
 pub use observe::Observed;
 pub use plan::{Action, Op, Plan, PlanOptions};
+pub use rows::{ObjectRow, object_rows};
 
 /// What to do about readiness probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

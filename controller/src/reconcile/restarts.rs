@@ -8,8 +8,6 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 /// The numbers, in one place: kubelet's (10 s doubling to 5 min; reset after 10 min of
 /// running).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,22 +27,7 @@ impl Default for CrashLoopPolicy {
     }
 }
 
-/// What is remembered (in the state store) of one sandbox's restarts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RestartRecord {
-    /// The container these restarts were of; a new container starts a new record.
-    pub container_id: String,
-    pub restart_count: u32,
-    /// How long the next restart waits after an exit; 0 until the first restart.
-    pub backoff_ms: u64,
-    pub last_exit_code: Option<i64>,
-    /// Seconds since the Unix epoch.
-    pub last_finished_at: Option<i64>,
-    /// When pocket-dock last started it, on this machine's clock (seconds since the epoch).
-    #[serde(default)]
-    pub restarted_at: Option<i64>,
-}
+pub use crate::status::types::RestartRecord;
 
 /// How a container ended, as Podman reports it (seconds since the Unix epoch).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use std::time::Duration;
 use pocket_dock_spec::Kind;
 
 use crate::engine::{Engine, EngineError, ExecId, Operation, OwnedContainer, Ownership};
+pub use crate::error::SandboxError;
 use crate::procs;
 
 pub use exec::{ExecEnd, ExecHandle, ExecReport, ExecRequest};
@@ -47,29 +48,6 @@ pub async fn sweep_orphan_sessions(
         swept.push(id);
     }
     swept
-}
-
-/// Why a sandbox cannot be worked in.
-#[derive(Debug, thiserror::Error)]
-pub enum SandboxError {
-    #[error("Sandbox/{name} has no container; run `pocket-dock apply` first")]
-    Missing { name: String },
-    #[error("Sandbox/{name} is not running ({state}); declare `state: running` and apply")]
-    NotRunning { name: String, state: String },
-    /// The session's shell has exited; open a new session.
-    #[error("the session has ended")]
-    SessionEnded,
-}
-
-impl SandboxError {
-    pub fn category(&self) -> crate::Category {
-        match self {
-            SandboxError::Missing { .. } => crate::Category::NotFound,
-            SandboxError::NotRunning { .. } | SandboxError::SessionEnded => {
-                crate::Category::Conflict
-            }
-        }
-    }
 }
 
 /// A running sandbox of a workspace.

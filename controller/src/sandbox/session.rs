@@ -237,7 +237,7 @@ impl Session {
                     "stderr_bytes": r.stderr.len(),
                 })),
             Err(e) => event
-                .failed_with(e)
+                .failed_with(e.category(), e)
                 .detail(serde_json::json!({ "session": self.id, "command": command })),
         };
         record(self.log.as_deref(), event);

@@ -1,11 +1,10 @@
-//! Status as data: the typed shape of status files ([`types`]), and the rows `get` shows
-//! ([`rows`]). Writing status files is the reconciler's (`reconcile::status`).
+//! Status as data: the typed shape of status files ([`types`]). It imports nothing of the
+//! crate's, so the store and the reconciler can both use it. Writing status files is the
+//! reconciler's (`reconcile::status`); the rows `get` shows are `reconcile::rows`.
 
-pub mod rows;
 pub mod types;
 
-pub use rows::{ObjectRow, object_rows};
 pub use types::{
-    Condition, ConditionStatus, ConditionType, LastError, Metadata, Phase, Reason, SnapshotRecord,
-    Status, WorkspaceStatusFile,
+    Condition, ConditionStatus, ConditionType, LastError, Metadata, Phase, Reason, RestartRecord,
+    SnapshotRecord, Status, WorkspaceStatusFile,
 };

@@ -404,3 +404,20 @@ mod tests {
         assert_eq!(empty.phase, Phase::Unknown);
     }
 }
+
+/// What is remembered (in the state store) of one sandbox's restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartRecord {
+    /// The container these restarts were of; a new container starts a new record.
+    pub container_id: String,
+    pub restart_count: u32,
+    /// How long the next restart waits after an exit; 0 until the first restart.
+    pub backoff_ms: u64,
+    pub last_exit_code: Option<i64>,
+    /// Seconds since the Unix epoch.
+    pub last_finished_at: Option<i64>,
+    /// When pocket-dock last started it, on this machine's clock (seconds since the epoch).
+    #[serde(default)]
+    pub restarted_at: Option<i64>,
+}

@@ -1,4 +1,6 @@
-//! The workspace: the folder that holds `.pocket-dock/`, and the SDK's entry point.
+//! The workspace: the folder that holds `.pocket-dock/`, its identity, and the names of
+//! what pocket-dock keeps in it. What a workspace can do (load, plan, apply, ...) is in
+//! [`crate::sdk`]; this module imports nothing that could import it back.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), pocket_dock::Error> {
@@ -14,15 +16,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::engine::{Ownership, WorkspaceId};
-
-mod images;
-pub mod init;
-mod load;
-mod sdk;
-
-pub use images::{ImageInfo, ImageOrigin, ObjectImage};
-pub use load::Valid;
-pub use sdk::{DeleteReport, DeleteRequest, GcOutcome, Removed, Validation};
 
 /// The folder, under the workspace root, that holds declarations and generated state.
 pub const DIR_NAME: &str = ".pocket-dock";

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use pocket_dock_spec::Kind;
 
-use super::{Valid, Workspace};
+use super::Valid;
+use super::snapshot::{SnapshotReport, SnapshotRequest};
 use crate::engine::OwnedVolume;
 use crate::engine::labels::ObjectLabels;
 use crate::engine::{Engine, EngineProfile};
@@ -15,8 +16,8 @@ use crate::reconcile::{
     self, ApplyOptions, ApplyReport, Key, NoObserver, Observer, Plan, Readiness,
 };
 use crate::requirements::{Unmet, requirements, unmet};
-use crate::snapshot::{SnapshotReport, SnapshotRequest};
 use crate::store::{Event, Source, record_in};
+use crate::workspace::Workspace;
 use crate::writer_lock::WriterLock;
 use crate::{Error, Result};
 
@@ -168,7 +169,7 @@ impl Workspace {
         let deadline = options.timeout.map(|t| Instant::now() + t);
         let _lock = self.lock_writer("snapshot", deadline, &*observer).await?;
         let valid = self.load()?;
-        crate::snapshot::snapshot(engine, self, &valid, request, options, observer).await
+        super::snapshot::snapshot(engine, self, &valid, request, options, observer).await
     }
 
     /// Removes owned runtime objects (containers, volumes); the YAML stays, so the next

@@ -3,10 +3,10 @@
 
 use pocket_dock_spec::Declarations;
 
-use super::Workspace;
 use crate::Error;
 use crate::declared::{Declared, LastValid};
 use crate::store::{StateStore, StoreError};
+use crate::workspace::Workspace;
 
 /// Declarations that passed every check. Only [`Workspace::load`] makes one, so what is
 /// applied is always what was validated.

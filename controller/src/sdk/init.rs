@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use pocket_dock_spec::schema::combined_schema;
 
-use super::DIR_NAME;
 use crate::owned_files::{OwnedDir, OwnedFileError};
+use crate::workspace::DIR_NAME;
 use crate::{Error, Result};
 
 pub const EXAMPLE: &str = r#"# yaml-language-server: $schema=./schema/pocket-dock.json

@@ -6,6 +6,16 @@ use std::path::PathBuf;
 
 use pocket_dock_spec::Diagnostic;
 
+mod image;
+mod lock;
+mod sandbox;
+mod snapshot;
+
+pub use image::ImageError;
+pub use lock::LockError;
+pub use sandbox::SandboxError;
+pub use snapshot::SnapshotError;
+
 pub use crate::category::{Category, ExitCode};
 use crate::engine::EngineError;
 use crate::workspace::WorkspaceError;
@@ -41,13 +51,13 @@ pub enum Error {
     #[error("{object} {problem}")]
     NotDeclared { object: String, problem: String },
     #[error(transparent)]
-    Image(#[from] crate::images::ImageError),
+    Image(#[from] ImageError),
     #[error(transparent)]
-    Sandbox(#[from] crate::sandbox::SandboxError),
+    Sandbox(#[from] SandboxError),
     #[error(transparent)]
-    Snapshot(#[from] crate::snapshot::SnapshotError),
+    Snapshot(#[from] SnapshotError),
     #[error(transparent)]
-    Lock(#[from] crate::controller::LockError),
+    Lock(#[from] LockError),
     #[error(transparent)]
     WriterLock(#[from] crate::writer_lock::WriterLockError),
     /// The state store cannot be opened or written (read-only, permissions, disk full,
@@ -311,25 +321,22 @@ mod tests {
                 Category::InvalidInput,
             ),
             (
-                Error::from(crate::images::ImageError::NotPresent { image: "i".into() }),
+                Error::from(ImageError::NotPresent { image: "i".into() }),
                 Category::InvalidInput,
             ),
             (
-                Error::from(crate::sandbox::SandboxError::Missing { name: "x".into() }),
+                Error::from(SandboxError::Missing { name: "x".into() }),
                 Category::NotFound,
             ),
+            (Error::from(SandboxError::SessionEnded), Category::Conflict),
             (
-                Error::from(crate::sandbox::SandboxError::SessionEnded),
-                Category::Conflict,
-            ),
-            (
-                Error::from(crate::snapshot::SnapshotError::SandboxNotDeclared {
+                Error::from(SnapshotError::SandboxNotDeclared {
                     sandbox: "x".into(),
                 }),
                 Category::InvalidInput,
             ),
             (
-                Error::from(crate::controller::LockError::Held {
+                Error::from(LockError::Held {
                     pid: "1".into(),
                     path: path.clone(),
                 }),

@@ -5,12 +5,12 @@ use std::path::Path;
 
 use pocket_dock_spec::Kind;
 
-use super::Workspace;
 use crate::engine::{Engine, ImageDetails};
 use crate::images::{self, Exported, embedded};
 use crate::reconcile::observe::ImageInputs;
 use crate::reconcile::status::SnapshotRecord;
 use crate::reconcile::{Desired, Key};
+use crate::workspace::Workspace;
 use crate::{Error, Result};
 
 /// An Image or Snapshot object and the local image it names.

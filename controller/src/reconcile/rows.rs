@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use pocket_dock_spec::Kind;
 use serde::Serialize;
 
-use super::types::{ConditionType, Status};
 use crate::key::Key;
 use crate::reconcile::desired::Desired;
 use crate::reconcile::observe::Observed;
 use crate::reconcile::status::StatusFiles;
+use crate::status::types::{ConditionType, Status};
 
 /// One object as `get` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

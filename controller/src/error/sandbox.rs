@@ -1,0 +1,24 @@
+//! Why a sandbox cannot be worked in.
+
+/// Why a sandbox cannot be worked in.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("Sandbox/{name} has no container; run `pocket-dock apply` first")]
+    Missing { name: String },
+    #[error("Sandbox/{name} is not running ({state}); declare `state: running` and apply")]
+    NotRunning { name: String, state: String },
+    /// The session's shell has exited; open a new session.
+    #[error("the session has ended")]
+    SessionEnded,
+}
+
+impl SandboxError {
+    pub fn category(&self) -> crate::Category {
+        match self {
+            SandboxError::Missing { .. } => crate::Category::NotFound,
+            SandboxError::NotRunning { .. } | SandboxError::SessionEnded => {
+                crate::Category::Conflict
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! What a [`Workspace`](crate::Workspace) can do: every command's behaviour as one call.
+//! The CLI makes exactly these calls; so can any Rust program.
+
+mod images;
+pub mod init;
+mod load;
+mod ops;
+pub mod snapshot;
+
+pub use images::{ImageInfo, ImageOrigin, ObjectImage};
+pub use load::Valid;
+pub use ops::{DeleteReport, DeleteRequest, GcOutcome, Removed, Validation};
+pub use snapshot::{SnapshotFile, SnapshotReport, SnapshotRequest};
