@@ -1,22 +1,10 @@
 //! Printing what loading a workspace found: diagnostics (text on stderr, or one JSON
-//! object), and the warning when the last valid versions of broken files are unavailable.
+//! object).
 
-use pocket_dock::declared::Declared;
-use pocket_dock::{Error, ExitCode, Workspace};
+use pocket_dock::{Error, ExitCode};
 use pocket_dock_spec::Diagnostic;
 
 use super::{GlobalArgs, Outcome, OutputFormat};
-
-/// Loads the workspace, whatever its state: a broken file in its last valid version.
-pub fn load_any(global: &GlobalArgs) -> Result<(Workspace, Declared), Error> {
-    let workspace = global.declared_workspace()?;
-    let (declared, warning) = workspace.load_any();
-    if let Some(e) = warning {
-        let hint = e.hint().map(|h| format!("; {h}")).unwrap_or_default();
-        err!("warning: {e}; the last valid versions of broken files are not used{hint}");
-    }
-    Ok((workspace, declared))
-}
 
 /// The outcome of a command that failed: invalid documents are printed as diagnostics
 /// (`consequence` says what was not done) and exit 2; any other error goes up.

@@ -2,7 +2,7 @@
 //! `.containerignore`/`.dockerignore`), their content hash (which names the image, so an
 //! unchanged context is never rebuilt), and the tarball sent to Podman.
 //!
-//! Every read goes through [`nofollow`](super::nofollow): the context folder is opened by
+//! Every read goes through `nofollow`: the context folder is opened by
 //! its canonical path, everything in it relative to that descriptor, and no symlink is ever
 //! followed. A symlink in the context is sent as a symlink (as Docker does), never read
 //! through.

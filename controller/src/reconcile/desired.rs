@@ -161,7 +161,7 @@ pub fn volume_name(ownership: &Ownership, name: &str) -> String {
 
 impl Desired {
     /// What `declarations` want, with images named from `inputs` (read by
-    /// [`ImageInputs::read`] from the same declarations). Pure.
+    /// `ImageInputs::read` from the same declarations). Pure.
     pub fn from_declarations(
         declarations: &Declarations,
         ownership: &Ownership,

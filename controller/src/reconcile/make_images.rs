@@ -12,11 +12,7 @@ use crate::engine::{BuildRequest, Engine, EngineError, Operation, OwnedImage, Ow
 use crate::images::{self, ImageError, context::CONTAINERFILE_IN_TAR, embedded};
 use crate::timefmt::now_rfc3339;
 
-/// The label keys, where they used to be (they live in `engine::labels`).
-pub use crate::engine::labels::{
-    CONTENT_HASH, SNAPSHOT_DESCRIPTION, SNAPSHOT_GENERATION, SNAPSHOT_SOURCE,
-    SNAPSHOT_SOURCE_IMAGE, SNAPSHOT_SOURCE_SPEC_HASH, SNAPSHOT_TAKEN_AT,
-};
+pub use crate::engine::labels::CONTENT_HASH;
 
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ImageError> + Send + 'static,

@@ -4,16 +4,16 @@
 //! again -> status files and state store. Rounds repeat while a round made progress, up to
 //! three, so that what one round changes (a pulled image) is acted on in the same apply.
 
-pub mod action_error;
-pub mod desired;
-pub mod execute;
-pub mod make_images;
-pub mod observe;
-pub mod order;
-pub mod plan;
-pub mod restarts;
-pub mod rows;
-pub mod status;
+pub(crate) mod action_error;
+pub(crate) mod desired;
+pub(crate) mod execute;
+pub(crate) mod make_images;
+pub(crate) mod observe;
+pub(crate) mod order;
+pub(crate) mod plan;
+pub(crate) mod restarts;
+pub(crate) mod rows;
+pub(crate) mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

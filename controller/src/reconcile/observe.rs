@@ -10,7 +10,7 @@ use pocket_dock_spec::Kind;
 
 pub mod inputs;
 
-pub use inputs::{BuildInput, ImageInputs};
+pub use inputs::ImageInputs;
 
 use super::desired::{Desired, ImageSource};
 use super::restarts::{Exit, RestartRecord};

@@ -6,7 +6,7 @@
 //! while a condition keeps its status and reason.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pocket_dock_spec::Kind;
 use serde::Serialize;
@@ -22,8 +22,7 @@ use pocket_dock_spec::to_yaml;
 pub const STATUS_DIR: &str = crate::workspace::own_files::STATUS_DIR;
 
 pub use crate::status::types::{
-    Condition, ConditionStatus, ConditionType, LastError, Metadata, Phase, Reason, SnapshotRecord,
-    Status,
+    Condition, ConditionType, LastError, Metadata, Phase, Reason, SnapshotRecord, Status,
 };
 
 /// Reads a snapshot's record from its image's labels.
@@ -401,13 +400,6 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
         out.push(status);
     }
     out
-}
-
-pub fn status_path(pocket_dock_dir: &Path, kind: Kind, name: &str) -> PathBuf {
-    pocket_dock_dir
-        .join(STATUS_DIR)
-        .join(kind_folder(kind))
-        .join(file_name(name))
 }
 
 /// The workspace's own status file: `.pocket-dock/status/workspace.yaml`.
@@ -819,7 +811,7 @@ mod tests {
     /// (case, blocked, error, crash loop, invalid) -> (Reconciling, Stalled) status and reason.
     #[test]
     fn kstatus_conditions_and_their_deprecated_aliases() {
-        use ConditionStatus::{False, True};
+        use crate::status::types::ConditionStatus::{self, False, True};
         let build = error("invalid-input");
         type Expected<'a> = (ConditionStatus, &'a str);
         type Case<'a> = (

@@ -6,8 +6,10 @@ pub mod init;
 mod load;
 mod ops;
 pub mod snapshot;
+mod status;
 
 pub use images::{ImageInfo, ImageOrigin, ObjectImage};
 pub use load::Valid;
 pub use ops::{DeleteReport, DeleteRequest, GcOutcome, Removed, Validation};
 pub use snapshot::{SnapshotFile, SnapshotReport, SnapshotRequest};
+pub use status::{StatusView, Target};

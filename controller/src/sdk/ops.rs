@@ -249,6 +249,7 @@ impl Workspace {
                 }
             }
         }
+        record_in(&self.dir(), &events);
         Ok(report)
     }
 

@@ -1,0 +1,98 @@
+//! `get`: every object of the workspace, desired against actual, with its status.
+
+use pocket_dock_spec::{Diagnostic, Kind};
+
+use crate::engine::Engine;
+use crate::reconcile::observe::{ImageInputs, observe};
+use crate::reconcile::status::StatusFiles;
+use crate::reconcile::{Desired, ObjectRow, object_rows};
+use crate::store::StoreError;
+use crate::workspace::Workspace;
+use crate::{Error, Result};
+
+/// What to show: everything, one kind, or one object.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Target {
+    pub kind: Option<Kind>,
+    pub name: Option<String>,
+}
+
+impl Target {
+    /// `sandbox`, `Sandbox/web`, `sandboxes`: a kind, and maybe a name.
+    pub fn parse(target: &str) -> Result<(Kind, Option<String>)> {
+        let (kind, name) = match target.split_once('/') {
+            Some((k, n)) => (k, Some(n.to_string())),
+            None => (target, None),
+        };
+        let lower = kind.to_lowercase();
+        let singular = lower
+            .strip_suffix("es")
+            .filter(|s| s.ends_with('x'))
+            .or_else(|| lower.strip_suffix('s'))
+            .unwrap_or(&lower);
+        pocket_dock_spec::schema::DECLARABLE
+            .iter()
+            .find(|k| k.as_str().to_lowercase() == singular || k.as_str().to_lowercase() == lower)
+            .map(|k| (*k, name))
+            .ok_or_else(|| {
+                Error::argument(
+                    "KIND",
+                    format!("unknown kind `{kind}`: use sandbox, image, snapshot or volume"),
+                )
+            })
+    }
+}
+
+/// The table `get` prints, and what keeps it from being the whole truth.
+#[derive(Debug)]
+pub struct StatusView {
+    pub rows: Vec<ObjectRow>,
+    /// Problems of invalid files: their objects are shown in their last valid version,
+    /// which stays in effect, and nothing is pruned until every file is valid.
+    pub problems: Vec<Diagnostic>,
+    /// Why the last valid versions of broken files could not be read, if they could not.
+    pub store_warning: Option<StoreError>,
+}
+
+impl Workspace {
+    /// Every object (or those `filter` names), desired against actual, with its status
+    /// file. Always answers, even with invalid files (their last valid version is shown);
+    /// a named object that is neither declared nor running is [`Error::NotDeclared`].
+    pub async fn status(
+        &self,
+        engine: &Engine,
+        filter: Option<(Kind, Option<String>)>,
+    ) -> Result<StatusView> {
+        let (declared, store_warning) = self.load_any();
+        let ownership = self.ownership();
+        let inputs = ImageInputs::gather(&declared.declarations).await;
+        let desired = Desired::from_declarations(&declared.declarations, &ownership, &inputs);
+        let observed = observe(engine, &ownership, &desired).await?;
+        // Read without following a symlink, and never a FIFO or device.
+        let status_files = StatusFiles::open(&self.dir(), false).ok().flatten();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let rows = object_rows(
+            &desired,
+            &observed,
+            &declared.retained,
+            status_files.as_ref(),
+            &filter,
+            now,
+        );
+        if let Some((kind, Some(name))) = &filter
+            && rows.is_empty()
+        {
+            return Err(Error::NotDeclared {
+                object: format!("{kind}/{name}"),
+                problem: "is not declared and not running in this workspace".to_string(),
+            });
+        }
+        Ok(StatusView {
+            rows,
+            problems: declared.problems,
+            store_warning,
+        })
+    }
+}
