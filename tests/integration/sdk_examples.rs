@@ -14,6 +14,9 @@ use crate::support::{Need, Podman, requires};
 #[path = "../../examples/sdk/apply_and_status.rs"]
 mod apply_and_status;
 #[allow(dead_code)]
+#[path = "../../examples/sdk/embedded_controller.rs"]
+mod embedded_controller;
+#[allow(dead_code)]
 #[path = "../../examples/sdk/exec_with_sinks.rs"]
 mod exec_with_sinks;
 #[allow(dead_code)]
@@ -107,4 +110,23 @@ async fn the_images_and_snapshots_example_works() {
     assert!(ws.path(".pocket-dock/snapshots/saved.yaml").is_file());
     assert!(archive.is_file());
     assert_eq!(engine.inspect_image(&id).await.unwrap().id, id);
+}
+
+#[tokio::test]
+async fn the_embedded_controller_example_converges_and_stops() {
+    let podman = Podman::shared();
+    let ws = workspace(podman);
+    let engine = podman.engine();
+    let summary = embedded_controller::run(&engine, ws.root(), "box", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(summary.passes >= 1, "{summary:?}");
+    assert!(ws.running_ids(podman).await.contains_key("box"));
+    // Its actions are in the event log, under the controller's name.
+    let events = ws.pd_ok(&["events", "--source", "controller", "--output", "json"]);
+    assert!(
+        events.stdout_text().contains("Sandbox"),
+        "{}",
+        events.stdout_text()
+    );
 }

@@ -1,8 +1,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use pocket_dock::store::{EventQuery, EventRecord, Source, StateStore};
-use pocket_dock::workspace::DIR_NAME;
+use pocket_dock::store::{EventQuery, EventRecord, Source};
 use pocket_dock::{Error, ExitCode};
 
 use super::run::shutdown_signal;
@@ -45,7 +44,7 @@ pub async fn events(global: &GlobalArgs, args: EventsArgs) -> Outcome {
         },
     };
     // The events are the store: without it there is nothing to show.
-    let (store, warning) = StateStore::open(&workspace.root.join(DIR_NAME))?;
+    let (store, warning) = workspace.state_store()?;
     if let Some(w) = warning {
         err!("warning: {w}");
     }

@@ -6,8 +6,6 @@ use clap::Args;
 use pocket_dock::ExitCode;
 use pocket_dock::engine::{Engine, ExecOutput, StreamKind};
 use pocket_dock::sandbox::{ExecEnd, ExecRequest, Sandbox};
-use pocket_dock::store::StateStore;
-use pocket_dock::workspace::DIR_NAME;
 
 use super::run::shutdown_signal;
 use super::{CommandOptions, GlobalArgs, Outcome, OutputFormat, emit, write_chunk};
@@ -32,7 +30,7 @@ pub async fn exec(global: &GlobalArgs, args: ExecArgs) -> Outcome {
     let engine = Engine::new(&global.engine_config()?)?;
     let sandbox = Sandbox::find(&engine, &workspace.ownership(), &args.sandbox).await?;
     // The command matters more than its record: without the store it runs, unrecorded.
-    let store = match StateStore::open(&workspace.root.join(DIR_NAME)) {
+    let store = match workspace.state_store() {
         Ok((store, warning)) => {
             if let Some(w) = warning {
                 err!("warning: {w}");
@@ -117,7 +115,7 @@ pub struct HistoryArgs {
 pub fn history(global: &GlobalArgs, args: HistoryArgs) -> Outcome {
     let workspace = global.declared_workspace()?;
     // The history is the store: without it there is nothing to show.
-    let (store, warning) = StateStore::open(&workspace.root.join(DIR_NAME))?;
+    let (store, warning) = workspace.state_store()?;
     if let Some(w) = warning {
         err!("warning: {w}");
     }

@@ -4,7 +4,6 @@
 use clap::Args;
 use pocket_dock::ExitCode;
 use pocket_dock::sandbox::Sandbox;
-use pocket_dock::store::StateStore;
 
 use super::{GlobalArgs, Outcome};
 
@@ -23,7 +22,7 @@ pub async fn session(global: &GlobalArgs, args: SessionArgs) -> Outcome {
     let sandbox = Sandbox::find(&engine, &workspace.ownership(), &args.sandbox).await?;
     // A session is registered so that a client that dies cannot leave its processes
     // running in the sandbox (every reconcile sweeps them): no store, no session.
-    let (store, warning) = StateStore::open(&workspace.dir())?;
+    let (store, warning) = workspace.state_store()?;
     if let Some(w) = warning {
         err!("warning: {w}");
     }

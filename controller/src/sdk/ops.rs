@@ -16,7 +16,7 @@ use crate::reconcile::{
     self, ApplyOptions, ApplyReport, Key, NoObserver, Observer, Plan, Readiness,
 };
 use crate::requirements::{Unmet, requirements, unmet};
-use crate::store::{Event, Source, record_in};
+use crate::store::{Event, EventQuery, EventRecord, Source, StateStore, record_in};
 use crate::workspace::Workspace;
 use crate::writer_lock::WriterLock;
 use crate::{Error, Result};
@@ -286,6 +286,19 @@ impl Workspace {
             Some(gc::execute(engine, self, &plan).await)
         };
         Ok(GcOutcome { plan, report })
+    }
+
+    /// The workspace's state store: the event log (`events`), the exec history, the
+    /// session registry. Created when missing; the warning says what was moved aside.
+    pub fn state_store(&self) -> Result<(StateStore, Option<String>)> {
+        Ok(StateStore::open(&self.dir())?)
+    }
+
+    /// The event log: every action of apply, the controller, delete, snapshot, gc, run,
+    /// exec and sessions that `query` selects.
+    pub fn events(&self, query: &EventQuery) -> Result<Vec<EventRecord>> {
+        let (store, _) = self.state_store()?;
+        Ok(store.events(query)?)
     }
 
     /// Takes the workspace's writer lock as `role`, telling `observer` whom it waits for.
