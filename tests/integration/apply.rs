@@ -580,6 +580,15 @@ async fn the_untrusted_example_really_is_locked_down() {
         0,
         "the root filesystem is read-only"
     );
+    // The declared `memory: 128Mi` is the container's limit (cgroup v2, else v1).
+    assert_eq!(
+        check(
+            "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes"
+        )
+        .await,
+        (0, (128u64 * 1024 * 1024).to_string()),
+        "the memory limit applies, unit and all"
+    );
     assert_eq!(
         check("touch /scratch/ok && echo yes").await,
         (0, "yes".to_string()),

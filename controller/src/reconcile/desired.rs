@@ -511,7 +511,12 @@ fn sandbox(
         });
     }
     if let Some(r) = &s.resources {
-        config.memory_bytes = r.memory.as_deref().and_then(|m| m.parse().ok());
+        // The effective spec holds bytes already; the validator's own parser keeps that
+        // true should the normalisation change: what was validated is what is used.
+        config.memory_bytes = r
+            .memory
+            .as_deref()
+            .and_then(|m| pocket_dock_spec::quantity::parse_memory(m).ok());
         config.nano_cpus = r.cpus.map(|c| (c * 1e9).round() as u64);
         config.pids_limit = r.pids;
     }
@@ -614,6 +619,28 @@ spec:
                 .as_deref()
                 .is_some_and(|p| p.contains("app"))
         );
+    }
+
+    #[test]
+    fn resource_limits_are_the_validated_values_units_included() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join(".pocket-dock")).unwrap();
+        std::fs::write(
+            tmp.path().join(".pocket-dock/box.yaml"),
+            "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: box\nspec:\n  image: busybox\n  resources:\n    memory: 512Mi\n    cpus: 1.5\n  readiness:\n    exec: [\"true\"]\n    interval: 5s\n    timeout: 3s\n",
+        )
+        .unwrap();
+        let loaded = pocket_dock_spec::load(tmp.path());
+        assert!(loaded.is_valid(), "{:?}", loaded.diagnostics);
+        let own = Ownership::new(WorkspaceId::new("0123456789ab"));
+        let inputs = ImageInputs::read(&loaded.declarations);
+        let desired = Desired::from_declarations(&loaded.declarations, &own, &inputs);
+        let sandbox = &desired.sandboxes["box"];
+        assert_eq!(sandbox.config.memory_bytes, Some(512 * 1024 * 1024));
+        assert_eq!(sandbox.config.nano_cpus, Some(1_500_000_000));
+        let probe = sandbox.probe.as_ref().unwrap();
+        assert_eq!(probe.interval, Duration::from_secs(5));
+        assert_eq!(probe.timeout, Duration::from_secs(3));
     }
 
     #[test]
