@@ -1,7 +1,7 @@
 //! `gc`: what pocket-dock made that nothing wants any more, found and removed.
 //!
 //! In this workspace: sandbox containers nothing declares, `run` containers whose lease
-//! expired ([`crate::lease`]), image names nothing references (the rule `apply` prunes by,
+//! expired (`lease`), image names nothing references (the rule `apply` prunes by,
 //! `unreferenced_images`), undeclared volumes (only when asked), and temp files of
 //! interrupted writes. With `all_workspaces`, also what other workspaces left behind when
 //! their folder went away, found by the [`WORKSPACE_PATH`] label. Never an object without

@@ -17,14 +17,7 @@ use pocket_dock_spec::Kind;
 use crate::engine::labels::ObjectLabels;
 use crate::engine::{Engine, EngineError, Ownership, RemoveOutcome};
 
-/// The creating process's pid (as its own pid namespace numbers it).
-pub const LEASE_PID: &str = "pocket-dock.dev/lease-pid";
-/// Its start time: clock ticks since boot (field 22 of `/proc/<pid>/stat`).
-pub const LEASE_START: &str = "pocket-dock.dev/lease-start";
-/// The kernel's boot id (`/proc/sys/kernel/random/boot_id`) when it was made.
-pub const LEASE_BOOT: &str = "pocket-dock.dev/lease-boot";
-/// The creating process's pid namespace (`/proc/self/ns/pid`, e.g. `pid:[4026531836]`).
-pub const LEASE_PID_NS: &str = "pocket-dock.dev/lease-pid-ns";
+pub use crate::engine::labels::{LEASE_BOOT, LEASE_PID, LEASE_PID_NS, LEASE_START};
 
 /// Which process holds a container, and where its pid is meaningful.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! every path (success, failure, interruption) unless asked to keep it.
 //!
 //! SIGKILL is the one path that cannot clean up, so a container made without `--keep`
-//! carries a lease naming this process ([`crate::lease`]), and every `run` first sweeps the
+//! carries a lease naming this process (`lease`), and every `run` first sweeps the
 //! workspace's containers whose `run` is gone.
 
 use std::future::Future;

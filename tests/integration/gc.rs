@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use pocket_dock::engine::labels::{LEASE_PID, LEASE_START};
 use pocket_dock::engine::labels::{MANAGED_BY, MANAGED_BY_VALUE, WORKSPACE, WORKSPACE_PATH};
-use pocket_dock::lease::{LEASE_PID, LEASE_START};
 
 use crate::support::cli;
 use crate::support::workspace::{TestWorkspace, sandbox};

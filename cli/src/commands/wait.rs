@@ -1,5 +1,5 @@
 use clap::Args;
-use pocket_dock::key::Key;
+use pocket_dock::Key;
 use pocket_dock::wait::{WaitError, WaitFor, wait as wait_for};
 use pocket_dock::{Error, ExitCode};
 

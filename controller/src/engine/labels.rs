@@ -51,6 +51,16 @@ pub const EMBEDDED_VERSION: &str = "pocket-dock.dev/embedded-version";
 pub const EMBEDDED_BUSYBOX: &str = "pocket-dock.dev/busybox";
 pub const EMBEDDED_BUSYBOX_SHA256: &str = "pocket-dock.dev/busybox-sha256";
 
+/// A `run` container's lease (see `lease.rs`).
+/// The creating process's pid (as its own pid namespace numbers it).
+pub const LEASE_PID: &str = "pocket-dock.dev/lease-pid";
+/// Its start time: clock ticks since boot (field 22 of `/proc/<pid>/stat`).
+pub const LEASE_START: &str = "pocket-dock.dev/lease-start";
+/// The kernel's boot id (`/proc/sys/kernel/random/boot_id`) when it was made.
+pub const LEASE_BOOT: &str = "pocket-dock.dev/lease-boot";
+/// The creating process's pid namespace (`/proc/self/ns/pid`, e.g. `pid:[4026531836]`).
+pub const LEASE_PID_NS: &str = "pocket-dock.dev/lease-pid-ns";
+
 /// Everything pocket-dock records on one of its objects (container, volume, image). Only
 /// [`ObjectLabels::to_labels`] writes these labels and only [`ObjectLabels::parse`] reads
 /// them.
