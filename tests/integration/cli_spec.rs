@@ -231,3 +231,59 @@ fn a_closed_stdout_never_makes_a_command_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+/// Invalid documents are the first thing to fix, and need no engine: with the engine
+/// unreachable, every declarative command still prints each problem (file:line) and exits 2.
+#[test]
+fn invalid_documents_are_reported_before_an_unreachable_engine() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "a.yaml",
+        "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: x\nspec:\n  imagee: busybox\n",
+    );
+    let env = [(
+        "CONTAINER_HOST".to_string(),
+        "unix:///nonexistent/podman.sock".to_string(),
+    )];
+    for args in [
+        &["apply"][..],
+        &["diff"],
+        &["apply", "--dry-run"],
+        &["snapshot", "x", "saved"],
+        &["validate", "--engine"],
+    ] {
+        let run = cli::pd(dir.path(), &env, args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr_text());
+        assert!(
+            run.stderr_text()
+                .contains(".pocket-dock/a.yaml:6:3: spec.imagee: unknown field"),
+            "{args:?}: {}",
+            run.stderr_text()
+        );
+    }
+    let run = cli::pd(dir.path(), &env, &["--output", "json", "apply"]);
+    assert_eq!(run.code, Some(2));
+    let value: serde_json::Value = serde_json::from_str(run.stdout_text().trim()).unwrap();
+    assert_eq!(value["valid"], false);
+    assert_eq!(value["diagnostics"].as_array().unwrap().len(), 2, "{value}");
+    // Nothing was created for it: no state store, no status.
+    assert!(!dir.path().join(".pocket-dock/state.db").exists());
+    assert!(!dir.path().join(".pocket-dock/status").exists());
+}
+
+/// Commands that read the workspace's records need its folder, and never make one.
+#[test]
+fn events_and_history_without_a_workspace_say_how_to_make_one_and_create_nothing() {
+    let dir = tempdir();
+    for args in [&["events"][..], &["history"]] {
+        let run = cli::pd(dir.path(), &[], args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr_text());
+        assert!(
+            run.stderr_text().contains("pocket-dock init"),
+            "{args:?}: {}",
+            run.stderr_text()
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

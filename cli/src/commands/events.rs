@@ -27,7 +27,9 @@ pub struct EventsArgs {
 /// Shows the event log: every action of apply, the controller, delete, snapshot, gc, run,
 /// exec and sessions (kept in the state store across restarts).
 pub async fn events(global: &GlobalArgs, args: EventsArgs) -> Outcome {
-    let workspace = global.workspace()?;
+    // The events are in `.pocket-dock/`: without one there is nothing to show (and nothing
+    // is created to show it).
+    let workspace = global.declared_workspace()?;
     let (kind, name) = match args.object.as_deref() {
         None => (None, None),
         Some(o) => match o.split_once('/') {

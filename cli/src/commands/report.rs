@@ -7,6 +7,16 @@ use super::OutputFormat;
 /// Prints `err` to stderr: one line in text mode (with its causes when verbose), one JSON
 /// object in json mode.
 pub fn print_error(err: &Error, format: OutputFormat, verbose: bool) {
+    // Invalid documents are their diagnostics, printed as every command prints them.
+    if let Error::Invalid { diagnostics } = err {
+        super::declared::print_problems(
+            diagnostics,
+            format,
+            "nothing was changed",
+            super::declared::Stream::Stdout,
+        );
+        return;
+    }
     match format {
         OutputFormat::Text => {
             let mut line = format!("error: {err}");

@@ -194,6 +194,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Engine(e) => e.hint(),
+            Error::Workspace(WorkspaceError::NotDeclared { .. }) => None,
             Error::Workspace(_) => Some("pass -C with an existing folder".to_string()),
             Error::WriterLock(crate::writer_lock::WriterLockError::TimedOut { .. }) => {
                 Some("run again once it is done, or give a longer --timeout".to_string())
