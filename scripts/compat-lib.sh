@@ -286,6 +286,8 @@ controller:controller
 faults:faults,engine_faults,store_faults
 gc:gc
 rootless:rootless
+status+events:status_wait,cli_events
+sdk:sdk_examples
 doctor+cli:cli_doctor,cli_spec,engine_system"
 
 # One matrix cell: how the tests of a feature group fared on an engine, from its log and

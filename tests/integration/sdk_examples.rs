@@ -90,7 +90,7 @@ async fn the_apply_exec_session_and_logs_examples_work() {
 #[tokio::test]
 async fn the_images_and_snapshots_example_works() {
     if !requires(
-        "the_images_and_snapshots_example_works",
+        "sdk_examples::the_images_and_snapshots_example_works",
         &[
             Need::Engine(Capability::Commit),
             Need::Engine(Capability::ExportOci),
