@@ -15,7 +15,7 @@ use std::time::Duration;
 use pocket_dock_spec::Kind;
 use serde::Serialize;
 
-use crate::declared::{Declared, LastValid};
+use crate::declared::Declared;
 use crate::engine::{Engine, EngineError};
 use crate::key::Key;
 use crate::reconcile::desired::Desired;
@@ -257,13 +257,9 @@ pub async fn wait(
     let dir = workspace.root.join(DIR_NAME);
     let ownership = workspace.ownership();
     loop {
+        // A broken file in its last valid version, which stays in effect.
+        let (declared, _) = workspace.load_any();
         let store = StateStore::open_existing(&dir).ok().flatten();
-        let mut declared = Declared::load(&workspace.root, &LastValid::default());
-        if !declared.is_valid()
-            && let Some(previous) = store.as_ref().and_then(|s| s.last_valid().ok())
-        {
-            declared = Declared::load(&workspace.root, &previous);
-        }
         let inputs = ImageInputs::gather(&declared.declarations).await;
         let desired = Desired::from_declarations(&declared.declarations, &ownership, &inputs);
         let observed = observe(engine, &ownership, &desired)

@@ -137,8 +137,21 @@ fn events_follow_shows_new_events_of_any_source_as_they_are_recorded() {
             }
         }
     });
-    // Give the follower time to read where the log ends.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The follower has read where the log ends once it holds the state store open (it
+    // queries right after opening it, long before the next command records anything).
+    let fds = format!("/proc/{}/fd", follower.id());
+    crate::support::until_blocking(
+        std::time::Duration::from_secs(10),
+        "the follower opening the event log",
+        || {
+            std::fs::read_dir(&fds).is_ok_and(|entries| {
+                entries.flatten().any(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|target| target.ends_with(".pocket-dock/state.db"))
+                })
+            })
+        },
+    );
     ws.pd_ok(&["exec", "box", "--", "true"]);
     ws.pd_ok(&["delete", "sandbox/box"]);
     let mut seen = Vec::new();

@@ -3,8 +3,8 @@ use pocket_dock::reconcile::Key;
 use pocket_dock::{DeleteRequest, Error, ExitCode};
 
 use super::apply::Printer;
-use super::get::parse_target;
 use super::{GlobalArgs, Outcome};
+use pocket_dock::sdk::parse_target;
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {

@@ -1,7 +1,6 @@
 use clap::Args;
-use pocket_dock::sdk::Target;
-use pocket_dock::{Error, ExitCode};
-use pocket_dock_spec::Kind;
+use pocket_dock::ExitCode;
+use pocket_dock::sdk::parse_target;
 
 use super::declared::{Stream, print_problems};
 use super::{GlobalArgs, Outcome, OutputFormat, emit};
@@ -11,11 +10,6 @@ pub struct GetArgs {
     /// What to show: a kind (`sandbox`), or one object (`sandbox/web`); default: everything
     #[arg(value_name = "KIND[/NAME]")]
     target: Option<String>,
-}
-
-/// Parses `sandbox`, `Sandbox/web`, `sandboxes` into a kind and an optional name.
-pub fn parse_target(target: &str) -> Result<(Kind, Option<String>), Error> {
-    Target::parse(target)
 }
 
 pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {

@@ -3,8 +3,8 @@ use pocket_dock::Key;
 use pocket_dock::wait::{WaitError, WaitFor, wait as wait_for};
 use pocket_dock::{Error, ExitCode};
 
-use super::get::parse_target;
 use super::{GlobalArgs, Outcome, OutputFormat, emit};
+use pocket_dock::sdk::parse_target;
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {

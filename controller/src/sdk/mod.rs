@@ -12,4 +12,4 @@ pub use images::{ImageInfo, ImageOrigin, ObjectImage};
 pub use load::Valid;
 pub use ops::{DeleteReport, DeleteRequest, GcOutcome, Removed, Validation};
 pub use snapshot::{SnapshotFile, SnapshotReport, SnapshotRequest};
-pub use status::{StatusView, Target};
+pub use status::{StatusView, parse_target};
