@@ -3,7 +3,9 @@
 # The Debian packages pocket-dock's demo and tests need, by the command that proves each.
 # catatonit is Podman's init, which pocket-dock runs as PID 1 so that stops are instant;
 # docker-registry serves images on loopback so that the tests can pull with no network.
-PD_PACKAGES="podman:podman runc:runc catatonit:catatonit busybox:busybox-static newuidmap:uidmap curl:curl docker-registry:docker-registry tmux:tmux ip:iproute2"
+# netavark and aardvark-dns give networks name resolution between sandboxes (Podman 4.3
+# defaults to CNI, which has none).
+PD_PACKAGES="podman:podman runc:runc catatonit:catatonit netavark:netavark aardvark-dns:aardvark-dns busybox:busybox-static newuidmap:uidmap curl:curl docker-registry:docker-registry tmux:tmux ip:iproute2"
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -14,6 +16,9 @@ ensure_system_packages() {
         local cmd=${pair%%:*} pkg=${pair#*:}
         if [ "$cmd" = catatonit ]; then
             [ -x /usr/bin/catatonit ] || [ -x /usr/libexec/podman/catatonit ] || missing+=("$pkg")
+        elif [ "$cmd" = netavark ] || [ "$cmd" = aardvark-dns ]; then
+            # Podman's helpers, outside PATH.
+            [ -x "/usr/lib/podman/$cmd" ] || [ -x "/usr/libexec/podman/$cmd" ] || missing+=("$pkg")
         else
             have "$cmd" || missing+=("$pkg")
         fi

@@ -249,7 +249,7 @@ async fn prepare(
     }
 
     let mut config = ContainerConfig::idle(Kind::Run, &name, &name, &request.image);
-    config.network = request.network;
+    config.network = request.network.clone();
     if !request.keep {
         match crate::lease::Lease::of_this_process() {
             Some(lease) => config.labels.extend(lease.labels()),

@@ -66,6 +66,10 @@ CREATE TABLE IF NOT EXISTS restarts (
     name TEXT PRIMARY KEY,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS hook_failures (
+    name TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS last_valid (
     file TEXT PRIMARY KEY,
     documents TEXT NOT NULL,
@@ -765,6 +769,45 @@ impl StateStore {
             None => self
                 .conn
                 .execute("DELETE FROM restarts WHERE name = ?1", params![name]),
+        };
+        result.map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    /// Each sandbox's last failed hook (a row that cannot be read back counts as none).
+    pub fn hook_failures(
+        &self,
+    ) -> Result<BTreeMap<String, crate::reconcile::hooks::HookFailure>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, record FROM hook_failures")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut records = BTreeMap::new();
+        for row in rows {
+            let (name, record) = row.map_err(|e| self.err(e))?;
+            if let Ok(record) = serde_json::from_str(&record) {
+                records.insert(name, record);
+            }
+        }
+        Ok(records)
+    }
+
+    /// Remembers a sandbox's failed hook; `None` forgets it (its hooks passed since).
+    pub fn save_hook_failure(
+        &self,
+        name: &str,
+        failure: Option<&crate::reconcile::hooks::HookFailure>,
+    ) -> Result<(), StoreError> {
+        let result = match failure {
+            Some(failure) => self.conn.execute(
+                "INSERT OR REPLACE INTO hook_failures (name, record) VALUES (?1, ?2)",
+                params![name, serde_json::to_string(failure).unwrap_or_default()],
+            ),
+            None => self
+                .conn
+                .execute("DELETE FROM hook_failures WHERE name = ?1", params![name]),
         };
         result.map(|_| ()).map_err(|e| self.err(e))
     }

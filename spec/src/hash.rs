@@ -20,9 +20,12 @@ use crate::duration::parse_duration;
 use crate::kind::Kind;
 use crate::load::Object;
 use crate::model::{
-    DesiredState, MountType, Network, Port, Profile, Protocol, RestartPolicy, SandboxSpec,
-    Security, Spec, WorkspaceSpec,
+    DEFAULT_NETWORK, DesiredState, MountType, Network, NetworkAttachment, Port, Profile, Protocol,
+    RestartPolicy, RunMode, SandboxSpec, Security, Spec, WorkspaceSpec,
 };
+
+/// How long a hook may take when `hooks.timeout` does not say, in milliseconds.
+pub const DEFAULT_HOOK_TIMEOUT_MS: u128 = 60_000;
 use crate::quantity::parse_memory;
 
 /// The spec with every default filled in, as the reconciler will apply it.
@@ -115,8 +118,38 @@ pub fn effective_sandbox(s: &SandboxSpec, settings: &WorkspaceSpec) -> SandboxSp
         probe.timeout = ms(&probe.timeout, 1000);
         probe.failure_threshold.get_or_insert(3);
     }
-    e.depends_on.sort();
-    e.depends_on.dedup();
+    e.depends_on.sort_by(|a, b| a.name.cmp(&b.name));
+    e.depends_on.dedup_by(|a, b| a.name == b.name);
+    if e.run == RunMode::Once {
+        e.restart_policy = Some(RestartPolicy::Never);
+    }
+    // The networks it joins, spelled out: `[default]` unless it lists others, none without
+    // a network. Names on them are sorted sets.
+    if e.network == Some(Network::None) {
+        e.networks.clear();
+        e.aliases.clear();
+    } else if e.networks.is_empty() {
+        e.networks.push(NetworkAttachment::named(DEFAULT_NETWORK));
+    }
+    e.networks.sort_by(|a, b| a.name.cmp(&b.name));
+    e.networks.dedup_by(|a, b| a.name == b.name);
+    for attachment in &mut e.networks {
+        attachment.aliases.sort();
+        attachment.aliases.dedup();
+    }
+    e.aliases.sort();
+    e.aliases.dedup();
+    if let Some(hooks) = &mut e.hooks {
+        let millis = hooks
+            .timeout
+            .as_deref()
+            .and_then(|t| parse_duration(t).ok())
+            .map_or(DEFAULT_HOOK_TIMEOUT_MS, |d| d.as_millis());
+        hooks.timeout = Some(format!("{millis}ms"));
+        if hooks.post_create.is_empty() && hooks.post_start.is_empty() {
+            e.hooks = None;
+        }
+    }
     e
 }
 

@@ -11,6 +11,7 @@ pub enum Kind {
     Image,
     Snapshot,
     Volume,
+    Network,
     Workspace,
     /// An ephemeral sandbox made by `pocket-dock run`; never declared in YAML, so the
     /// reconciler never prunes it.
@@ -18,11 +19,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Sandbox,
         Kind::Image,
         Kind::Snapshot,
         Kind::Volume,
+        Kind::Network,
         Kind::Workspace,
         Kind::Run,
     ];
@@ -33,6 +35,7 @@ impl Kind {
             Kind::Image => "Image",
             Kind::Snapshot => "Snapshot",
             Kind::Volume => "Volume",
+            Kind::Network => "Network",
             Kind::Workspace => "Workspace",
             Kind::Run => "Run",
         }

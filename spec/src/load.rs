@@ -683,6 +683,7 @@ fn decode_document(
         Kind::Image => Spec::Image(decode(&pruned, "spec", file, sink)?),
         Kind::Snapshot => Spec::Snapshot(decode(&pruned, "spec", file, sink)?),
         Kind::Volume => Spec::Volume(decode(&pruned, "spec", file, sink)?),
+        Kind::Network => Spec::Network(decode(&pruned, "spec", file, sink)?),
         Kind::Workspace => Spec::Workspace(decode(&pruned, "spec", file, sink)?),
         Kind::Run => return None,
     };

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The workspace's own network, which every sandbox joins unless it lists others.
+pub const DEFAULT_NETWORK: &str = "default";
+
 /// The only API version so far.
 pub const API_VERSION: &str = "pocket-dock.dev/v1alpha1";
 
@@ -65,10 +68,30 @@ pub struct SandboxSpec {
     /// Resource limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
-    /// Network: `default` (Podman's default network) or `none` (loopback only). Default:
-    /// the workspace default, else `default`.
+    /// Network: `default` (the workspace's networks: its own `default` network unless
+    /// `networks` lists others) or `none` (loopback only). Default: the workspace default,
+    /// else `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
+    /// The networks this sandbox joins: names of `Network` objects, or `default` for the
+    /// workspace's own network (which needs no declaration). Each entry is a name, or
+    /// `{name, aliases}` for extra names on that network. Default: `[default]`. On every
+    /// network it joins, the sandbox is reachable by its own name and its `aliases`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<NetworkAttachment>,
+    /// Extra names the sandbox is reachable by on every network it joins (DNS-1123 labels),
+    /// e.g. `db` for a sandbox named `postgres-16`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// `always` (default): a long-lived sandbox, kept running. `once`: a one-shot task
+    /// (a migration, a seed job) that runs its command to completion and is never
+    /// restarted; it runs again only when its spec changes. Its phase ends `Succeeded` or
+    /// `Failed`, with the exit code and the tail of its output in status.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub run: RunMode,
+    /// Commands run in the sandbox at points of its life (each an exec, with a timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<Hooks>,
     /// Whether the sandbox should be running or stopped.
     #[serde(default, skip_serializing_if = "is_default")]
     pub state: DesiredState,
@@ -82,9 +105,239 @@ pub struct SandboxSpec {
     /// Hardening options.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<Security>,
-    /// Sandboxes that must be running (and ready) before this one starts.
+    /// Sandboxes to act on before this one: a name (`web`: created and started first), or
+    /// `{name, condition}` where the condition is `Started` (the same), `Ready` (its
+    /// readiness probe passes) or `Completed` (a `run: once` sandbox exited 0). This sandbox
+    /// is not started until every condition holds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<Dependency>,
+}
+
+/// A dependency on another sandbox of the workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(from = "DependencyForm", into = "DependencyForm")]
+pub struct Dependency {
+    /// Name of the `Sandbox`.
+    pub name: String,
+    /// What must hold before the dependant starts.
+    pub condition: Condition,
+}
+
+impl Dependency {
+    /// A plain `dependsOn: [name]` entry.
+    pub fn started(name: impl Into<String>) -> Self {
+        Dependency {
+            name: name.into(),
+            condition: Condition::Started,
+        }
+    }
+}
+
+/// How a dependency is written: `web`, or `{name: web, condition: Ready}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DependencyForm {
+    /// The sandbox's name: it is created and started first.
+    Name(String),
+    /// A sandbox and the condition to wait for.
+    Conditional(ConditionalDependency),
+}
+
+/// A dependency with a condition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConditionalDependency {
+    /// Name of the `Sandbox`.
+    pub name: String,
+    /// `Started`, `Ready` or `Completed`. Default `Started`.
+    #[serde(default)]
+    pub condition: Condition,
+}
+
+impl From<DependencyForm> for Dependency {
+    fn from(form: DependencyForm) -> Self {
+        match form {
+            DependencyForm::Name(name) => Dependency::started(name),
+            DependencyForm::Conditional(c) => Dependency {
+                name: c.name,
+                condition: c.condition,
+            },
+        }
+    }
+}
+
+impl From<Dependency> for DependencyForm {
+    /// The short form when it says everything: hashes of existing declarations stay as
+    /// they were.
+    fn from(d: Dependency) -> Self {
+        match d.condition {
+            Condition::Started => DependencyForm::Name(d.name),
+            condition => DependencyForm::Conditional(ConditionalDependency {
+                name: d.name,
+                condition,
+            }),
+        }
+    }
+}
+
+/// What a dependant waits for.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+pub enum Condition {
+    /// The dependency's container was created and started (for a one-shot: it ran).
+    #[default]
+    Started,
+    /// The dependency runs and its readiness probe passes (without a probe: it runs and
+    /// its hooks succeeded).
+    Ready,
+    /// The dependency is a `run: once` sandbox that exited 0. A non-zero exit blocks the
+    /// dependant, with the reason.
+    Completed,
+}
+
+impl Condition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Started => "Started",
+            Condition::Ready => "Ready",
+            Condition::Completed => "Completed",
+        }
+    }
+}
+
+/// A network a sandbox joins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(from = "NetworkAttachmentForm", into = "NetworkAttachmentForm")]
+pub struct NetworkAttachment {
+    /// Name of a `Network` object, or `default`.
+    pub name: String,
+    /// Extra names on this network only.
+    pub aliases: Vec<String>,
+}
+
+impl NetworkAttachment {
+    pub fn named(name: impl Into<String>) -> Self {
+        NetworkAttachment {
+            name: name.into(),
+            aliases: Vec::new(),
+        }
+    }
+}
+
+/// How a network attachment is written: `backend`, or `{name: backend, aliases: [db]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum NetworkAttachmentForm {
+    /// The network's name.
+    Name(String),
+    /// The network and extra names on it.
+    WithAliases(AttachmentWithAliases),
+}
+
+/// A network attachment with aliases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttachmentWithAliases {
+    /// Name of a `Network` object, or `default`.
+    pub name: String,
+    /// Extra names (DNS-1123 labels) on this network only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+}
+
+impl From<NetworkAttachmentForm> for NetworkAttachment {
+    fn from(form: NetworkAttachmentForm) -> Self {
+        match form {
+            NetworkAttachmentForm::Name(name) => NetworkAttachment::named(name),
+            NetworkAttachmentForm::WithAliases(a) => NetworkAttachment {
+                name: a.name,
+                aliases: a.aliases,
+            },
+        }
+    }
+}
+
+impl From<NetworkAttachment> for NetworkAttachmentForm {
+    fn from(a: NetworkAttachment) -> Self {
+        if a.aliases.is_empty() {
+            NetworkAttachmentForm::Name(a.name)
+        } else {
+            NetworkAttachmentForm::WithAliases(AttachmentWithAliases {
+                name: a.name,
+                aliases: a.aliases,
+            })
+        }
+    }
+}
+
+/// Whether a sandbox is long-lived or a one-shot task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunMode {
+    /// Kept running (or stopped, per `state`).
+    #[default]
+    Always,
+    /// Runs its command to completion once per spec.
+    Once,
+}
+
+/// Lifecycle hooks: each entry is a command (argv, no shell) run in the sandbox as an
+/// exec. A hook that fails (non-zero exit, or its timeout) marks the sandbox not ready
+/// (`Ready=False`, reason `HookFailed`, with the exit code and the tail of its output);
+/// the container is kept so that it can be inspected.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Hooks {
+    /// Run once per container, after its first start (before `postStart`): one argv, or a
+    /// list of them run in order.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "commands"
+    )]
+    #[schemars(with = "CommandsForm")]
+    pub post_create: Vec<Vec<String>>,
+    /// Run after every start of the container: one argv, or a list of them run in order.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "commands"
+    )]
+    #[schemars(with = "CommandsForm")]
+    pub post_start: Vec<Vec<String>>,
+    /// Time each command may take, e.g. `2m`. Default `60s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+/// One command or several.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum CommandsForm {
+    /// Several commands (argv lists), run in order.
+    Many(Vec<Vec<String>>),
+    /// One command (an argv list).
+    One(Vec<String>),
+}
+
+fn commands<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Vec<String>>, D::Error> {
+    Ok(match CommandsForm::deserialize(d)? {
+        CommandsForm::Many(many) => many,
+        CommandsForm::One(one) if one.is_empty() => Vec::new(),
+        CommandsForm::One(one) => vec![one],
+    })
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -180,7 +433,7 @@ pub struct Resources {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
-    /// Podman's default network.
+    /// The workspace's networks (see `networks`).
     #[default]
     Default,
     /// No network, loopback only.
@@ -359,6 +612,24 @@ fn default_generation() -> u64 {
     1
 }
 
+/// A network owned by the workspace. Sandboxes that list it in `networks` join it and
+/// reach each other on it by name. The network named `default` is the one every sandbox
+/// joins unless it says otherwise; declaring it only changes its settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// No route out: sandboxes on it reach each other, nothing else (no internet, no
+    /// host ports of other networks).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub internal: bool,
+    /// The subnet in CIDR form, e.g. `10.89.20.0/24`. Default: one Podman picks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<String>,
+    /// Extra names on this network, by sandbox: `{web: [www, api]}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, Vec<String>>,
+}
+
 /// A named volume owned by the workspace. Its data is never deleted unless asked for
 /// explicitly (`apply --prune-volumes`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -430,6 +701,7 @@ pub enum Spec {
     Image(ImageSpec),
     Snapshot(SnapshotSpec),
     Volume(VolumeSpec),
+    Network(NetworkSpec),
     Workspace(WorkspaceSpec),
 }
 
@@ -446,6 +718,7 @@ impl Spec {
             Kind::Image => serde_json::from_value(value).map(Spec::Image),
             Kind::Snapshot => serde_json::from_value(value).map(Spec::Snapshot),
             Kind::Volume => serde_json::from_value(value).map(Spec::Volume),
+            Kind::Network => serde_json::from_value(value).map(Spec::Network),
             Kind::Workspace => serde_json::from_value(value).map(Spec::Workspace),
             Kind::Run => return None,
         })

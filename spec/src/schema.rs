@@ -10,15 +10,17 @@ use serde_json::{Value, json};
 
 use crate::kind::Kind;
 use crate::model::{
-    API_VERSION, ImageSpec, Metadata, SandboxSpec, SnapshotSpec, VolumeSpec, WorkspaceSpec,
+    API_VERSION, ImageSpec, Metadata, NetworkSpec, SandboxSpec, SnapshotSpec, VolumeSpec,
+    WorkspaceSpec,
 };
 
 /// The kinds that can be declared in YAML, in documentation order.
-pub const DECLARABLE: [Kind; 5] = [
+pub const DECLARABLE: [Kind; 6] = [
     Kind::Sandbox,
     Kind::Image,
     Kind::Snapshot,
     Kind::Volume,
+    Kind::Network,
     Kind::Workspace,
 ];
 
@@ -34,7 +36,7 @@ pub fn file_name(kind: Kind) -> String {
 
 /// Whether a document of `kind` must have a `spec`.
 pub fn spec_required(kind: Kind) -> bool {
-    !matches!(kind, Kind::Volume | Kind::Workspace)
+    !matches!(kind, Kind::Volume | Kind::Network | Kind::Workspace)
 }
 
 fn generator() -> SchemaGenerator {
@@ -47,6 +49,7 @@ fn spec_schema(generator: &mut SchemaGenerator, kind: Kind) -> Value {
         Kind::Image => generator.subschema_for::<ImageSpec>(),
         Kind::Snapshot => generator.subschema_for::<SnapshotSpec>(),
         Kind::Volume => generator.subschema_for::<VolumeSpec>(),
+        Kind::Network => generator.subschema_for::<NetworkSpec>(),
         Kind::Workspace => generator.subschema_for::<WorkspaceSpec>(),
     }
     .to_value()
@@ -107,6 +110,7 @@ fn spec_description(defs: &serde_json::Map<String, Value>, kind: Kind) -> String
         Kind::Image => "ImageSpec",
         Kind::Snapshot => "SnapshotSpec",
         Kind::Volume => "VolumeSpec",
+        Kind::Network => "NetworkSpec",
         Kind::Workspace => "WorkspaceSpec",
     };
     defs.get(name)

@@ -190,8 +190,12 @@ impl<'s> Checker<'s> {
         if let Some(constants) = constants.filter(|c| !c.is_empty()) {
             return check_constant(&constants, node, path, out);
         }
-        if let Some(first) = resolved.iter().find(|s| !allows_null(s)) {
-            self.check(first, node, owner, path, out);
+        // A short and a long form (`web` or `{name: web, condition: Ready}`): the branch of
+        // the node's own type decides; none fits, the first one's complaint stands.
+        let branches: Vec<&Schema> = resolved.into_iter().filter(|s| !allows_null(s)).collect();
+        let fits = |s: &&&Schema| types_of(s).iter().any(|t| matches_type(t, &node.value));
+        if let Some(branch) = branches.iter().find(fits).or(branches.first()) {
+            self.check(branch, node, owner, path, out);
         }
     }
 }
@@ -211,6 +215,19 @@ fn unknown_field(
         Some(near) => issue.hint(format!("did you mean `{near}`?")),
         None => issue.hint(format!("expected one of: {}", backticked(&names))),
     }
+}
+
+/// Whether a YAML value is of a JSON Schema `type`.
+fn matches_type(expected: &str, value: &Value) -> bool {
+    matches!(
+        (expected, value),
+        ("object", Value::Map(_))
+            | ("array", Value::Seq(_))
+            | ("string", Value::Str(_))
+            | ("boolean", Value::Bool(_))
+            | ("integer", Value::Int(_))
+            | ("number", Value::Int(_) | Value::Float(_))
+    )
 }
 
 fn types_of(schema: &Schema) -> Vec<&str> {

@@ -5,7 +5,7 @@
 //! Every check is linear (or n log n) in what the documents declare, and nothing recurses:
 //! a workspace can hold 10,000 objects in one chain.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
 
@@ -14,8 +14,9 @@ use crate::duration::parse_duration;
 use crate::kind::Kind;
 use crate::load::{Entry, KnownElsewhere, ResolvedPaths, Source};
 use crate::model::{
-    Build, ImageSpec, MountType, Network, Profile, Protocol, SandboxSpec, SnapshotSpec, Spec,
-    WorkspaceSpec,
+    Build, Condition, DEFAULT_NETWORK, Dependency, ImageSpec, MountType, Network,
+    NetworkAttachment, NetworkSpec, Profile, Protocol, RestartPolicy, RunMode, SandboxSpec,
+    SnapshotSpec, Spec, WorkspaceSpec,
 };
 use crate::quantity::parse_memory;
 use crate::yaml::{Loc, Node, Value};
@@ -52,10 +53,12 @@ pub(crate) fn validate(
             Spec::Sandbox(spec) => ctx.check_sandbox(entry, spec),
             Spec::Image(spec) => ctx.check_image(entry, spec),
             Spec::Snapshot(spec) => ctx.check_snapshot(entry, spec),
+            Spec::Network(spec) => ctx.check_network(entry, spec),
             Spec::Volume(_) | Spec::Workspace(_) => {}
         }
     }
     ctx.check_ports();
+    ctx.check_network_names();
     ctx.check_cycles();
     ctx.count_unlisted();
 
@@ -453,17 +456,274 @@ impl<'a> Ctx<'a> {
         let mut seen = HashSet::new();
         for (i, dep) in s.depends_on.iter().enumerate() {
             let path = spec().key("dependsOn").index(i);
-            if dep == name {
+            let dep_name = dep.name.as_str();
+            if dep_name == name {
                 self.report(
                     entry,
                     path,
                     "self-reference",
                     "a sandbox cannot depend on itself",
                 );
-            } else if !seen.insert(dep.as_str()) {
-                self.report(entry, path, "duplicate", format!("`{dep}` is listed twice"));
+            } else if !seen.insert(dep_name) {
+                self.report(
+                    entry,
+                    path,
+                    "duplicate",
+                    format!("`{dep_name}` is listed twice"),
+                );
             } else {
-                self.check_reference(entry, path, Kind::Sandbox, dep);
+                self.check_reference(entry, path.clone(), Kind::Sandbox, dep_name);
+                self.check_condition(entry, path, dep);
+            }
+        }
+        self.check_networks(entry, s);
+        self.check_run_and_hooks(entry, s);
+    }
+
+    /// `Completed` needs a one-shot dependency; a one-shot never becomes `Ready`.
+    fn check_condition(&mut self, entry: &Entry, path: FieldPath, dep: &Dependency) {
+        let Some(&j) = self.first.get(&(Kind::Sandbox, dep.name.as_str())) else {
+            return;
+        };
+        let Spec::Sandbox(target) = &self.entries[j].object.spec else {
+            return;
+        };
+        let once = target.run == RunMode::Once;
+        match dep.condition {
+            Condition::Completed if !once => self.report_hint(
+                entry,
+                path.key("condition"),
+                "invalid-condition",
+                format!(
+                    "`Completed` waits for a one-shot sandbox, and `{}` is not one",
+                    dep.name
+                ),
+                Some("give it `run: once`, or wait for `Ready` or `Started`"),
+            ),
+            Condition::Ready if once => self.report_hint(
+                entry,
+                path.key("condition"),
+                "invalid-condition",
+                format!(
+                    "`{}` is a one-shot sandbox (`run: once`); it completes rather than becomes ready",
+                    dep.name
+                ),
+                Some("wait for `Completed`"),
+            ),
+            _ => {}
+        }
+    }
+
+    fn check_networks(&mut self, entry: &Entry, s: &SandboxSpec) {
+        let locked = s
+            .security
+            .as_ref()
+            .is_some_and(|sec| sec.profile == Some(Profile::Locked));
+        if !s.networks.is_empty() && (s.network == Some(Network::None) || locked) {
+            let why = if locked {
+                "the `locked` profile has no network"
+            } else {
+                "`network: none` has no network"
+            };
+            self.report_hint(
+                entry,
+                spec().key("networks"),
+                "conflicting-fields",
+                format!("{why}, so it cannot join `networks`"),
+                Some("remove `networks`, or the setting that takes the network away"),
+            );
+        }
+        let mut seen = HashSet::new();
+        for (i, attachment) in s.networks.iter().enumerate() {
+            let path = spec().key("networks").index(i);
+            if !seen.insert(attachment.name.as_str()) {
+                self.report(
+                    entry,
+                    path,
+                    "duplicate",
+                    format!("network `{}` is listed twice", attachment.name),
+                );
+                continue;
+            }
+            if attachment.name != DEFAULT_NETWORK {
+                self.check_reference(entry, path.clone(), Kind::Network, &attachment.name);
+            }
+            for (a, alias) in attachment.aliases.iter().enumerate() {
+                self.check_alias(entry, path.key("aliases").index(a), alias);
+            }
+        }
+        for (a, alias) in s.aliases.iter().enumerate() {
+            self.check_alias(entry, spec().key("aliases").index(a), alias);
+        }
+    }
+
+    fn check_alias(&mut self, entry: &Entry, path: FieldPath, alias: &str) {
+        if let Some(problem) = dns_label_problem(alias) {
+            self.report(
+                entry,
+                path,
+                "invalid-alias",
+                format!("`{alias}` is not a valid name on a network: {problem}"),
+            );
+        }
+    }
+
+    fn check_run_and_hooks(&mut self, entry: &Entry, s: &SandboxSpec) {
+        if s.run == RunMode::Once {
+            if s.command.is_none() && s.args.is_none() {
+                self.report_hint(
+                    entry,
+                    spec().key("run"),
+                    "missing-command",
+                    "a one-shot sandbox (`run: once`) needs `command` or `args`: without them it idles and never completes",
+                    Some("e.g. `command: [sh, -c, ./migrate.sh]`"),
+                );
+            }
+            if matches!(
+                s.restart_policy,
+                Some(RestartPolicy::Always | RestartPolicy::OnFailure)
+            ) {
+                self.report(
+                    entry,
+                    spec().key("restartPolicy"),
+                    "conflicting-fields",
+                    "a one-shot sandbox (`run: once`) is never restarted; leave `restartPolicy` out or set `Never`",
+                );
+            }
+            if s.readiness.is_some() {
+                self.report(
+                    entry,
+                    spec().key("readiness"),
+                    "conflicting-fields",
+                    "a one-shot sandbox (`run: once`) completes rather than becomes ready; remove `readiness`",
+                );
+            }
+        }
+        let Some(hooks) = &s.hooks else {
+            return;
+        };
+        let path = spec().key("hooks");
+        for (field, commands) in [
+            ("postCreate", &hooks.post_create),
+            ("postStart", &hooks.post_start),
+        ] {
+            for (i, argv) in commands.iter().enumerate() {
+                if argv.is_empty() || argv[0].is_empty() {
+                    self.report(
+                        entry,
+                        path.key(field).index(i),
+                        "empty",
+                        "a hook needs a command",
+                    );
+                }
+            }
+        }
+        if let Some(text) = &hooks.timeout {
+            match parse_duration(text) {
+                Ok(d) if d.is_zero() => self.report(
+                    entry,
+                    path.key("timeout"),
+                    "out-of-range",
+                    "must be more than 0",
+                ),
+                Ok(_) => {}
+                Err(e) => self.report(
+                    entry,
+                    path.key("timeout"),
+                    "invalid-duration",
+                    e.to_string(),
+                ),
+            }
+        }
+    }
+
+    fn check_network(&mut self, entry: &Entry, n: &NetworkSpec) {
+        if let Some(subnet) = &n.subnet
+            && let Some(problem) = cidr_problem(subnet)
+        {
+            self.report_hint(
+                entry,
+                spec().key("subnet"),
+                "invalid-subnet",
+                format!("`{subnet}` is not a subnet: {problem}"),
+                Some("CIDR form, e.g. `10.89.20.0/24`"),
+            );
+        }
+        for (sandbox, aliases) in &n.aliases {
+            let path = spec().key("aliases").key(sandbox);
+            self.check_reference(entry, path.clone(), Kind::Sandbox, sandbox);
+            for (a, alias) in aliases.iter().enumerate() {
+                self.check_alias(entry, path.index(a), alias);
+            }
+        }
+    }
+
+    /// Every name on a network (sandbox names and aliases) belongs to one sandbox.
+    fn check_network_names(&mut self) {
+        let entries = self.entries;
+        // network -> name -> (entry index, path) of its first claim
+        let mut claims: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        let network_aliases: BTreeMap<&str, &BTreeMap<String, Vec<String>>> = entries
+            .iter()
+            .filter_map(|e| match &e.object.spec {
+                Spec::Network(n) => Some((e.object.metadata.name.as_str(), &n.aliases)),
+                _ => None,
+            })
+            .collect();
+        for (i, entry) in entries.iter().enumerate() {
+            let Spec::Sandbox(s) = &entry.object.spec else {
+                continue;
+            };
+            let name = entry.object.metadata.name.as_str();
+            if self.first.get(&(Kind::Sandbox, name)) != Some(&i)
+                || s.network == Some(Network::None)
+            {
+                continue;
+            }
+            let default = [NetworkAttachment::named(DEFAULT_NETWORK)];
+            let joined = if s.networks.is_empty() {
+                &default[..]
+            } else {
+                &s.networks[..]
+            };
+            for (n, attachment) in joined.iter().enumerate() {
+                let from_network = network_aliases
+                    .get(attachment.name.as_str())
+                    .and_then(|a| a.get(name))
+                    .into_iter()
+                    .flatten();
+                let mut names: BTreeSet<&str> = BTreeSet::new();
+                names.insert(name);
+                names.extend(s.aliases.iter().map(String::as_str));
+                names.extend(attachment.aliases.iter().map(String::as_str));
+                names.extend(from_network.map(String::as_str));
+                for claimed in names {
+                    let owners = claims.entry(attachment.name.clone()).or_default();
+                    match owners.get(claimed) {
+                        Some(&other) if other != i => {
+                            let other_name = entries[other].object.metadata.name.clone();
+                            let path = if s.networks.is_empty() {
+                                spec().key("aliases")
+                            } else {
+                                spec().key("networks").index(n)
+                            };
+                            self.report_hint(
+                                entry,
+                                path,
+                                "duplicate-alias",
+                                format!(
+                                    "`{claimed}` on network `{}` is already Sandbox `{other_name}`'s name",
+                                    attachment.name
+                                ),
+                                Some("each name on a network belongs to one sandbox; pick another alias"),
+                            );
+                        }
+                        Some(_) => {}
+                        None => {
+                            owners.insert(claimed.to_string(), i);
+                        }
+                    }
+                }
             }
         }
     }
@@ -733,7 +993,7 @@ impl<'a> Ctx<'a> {
             match &entry.object.spec {
                 Spec::Sandbox(s) => {
                     for (d, dep) in s.depends_on.iter().enumerate() {
-                        targets.push((Kind::Sandbox, dep, spec().key("dependsOn").index(d)));
+                        targets.push((Kind::Sandbox, &dep.name, spec().key("dependsOn").index(d)));
                     }
                     if let Some(from) = &s.image_from {
                         if let Some(image) = &from.image {
@@ -764,7 +1024,7 @@ impl<'a> Ctx<'a> {
                 Spec::Snapshot(s) => {
                     targets.push((Kind::Sandbox, &s.sandbox, spec().key("sandbox")))
                 }
-                Spec::Volume(_) | Spec::Workspace(_) => {}
+                Spec::Volume(_) | Spec::Network(_) | Spec::Workspace(_) => {}
             }
             let mut seen = HashSet::new();
             for (kind, name, path) in targets {
@@ -999,6 +1259,21 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 /// Why `name` is not a DNS-1123 label, if it is not.
+/// Why `text` is not an IPv4 or IPv6 subnet in CIDR form (`10.89.20.0/24`), if it is not.
+pub fn cidr_problem(text: &str) -> Option<&'static str> {
+    let Some((address, prefix)) = text.split_once('/') else {
+        return Some("it has no `/prefix`");
+    };
+    let Ok(address) = address.parse::<IpAddr>() else {
+        return Some("the address is not an IP address");
+    };
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    match prefix.parse::<u8>() {
+        Ok(p) if p <= max => None,
+        _ => Some("the prefix length is out of range"),
+    }
+}
+
 pub fn dns_label_problem(name: &str) -> Option<&'static str> {
     if name.is_empty() {
         return Some("it is empty");

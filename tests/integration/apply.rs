@@ -57,6 +57,7 @@ async fn the_example_converges_stays_put_and_repairs_exactly_what_changed() {
             "create Sandbox/shell",
             "create Sandbox/web",
             "create Sandbox/worker",
+            "create-network Network/default",
             "create-volume Volume/work-data"
         ]
     );
@@ -470,7 +471,8 @@ async fn dry_run_diff_and_get_change_nothing() {
     let run = ws.pd_ok(&["apply", "--dry-run"]);
     assert!(
         run.stdout_text().contains("+ Sandbox/a")
-            && run.stdout_text().contains("2 changes pending"),
+            && run.stdout_text().contains("+ Network/default")
+            && run.stdout_text().contains("3 changes pending"),
         "{}",
         run.stdout_text()
     );
@@ -491,7 +493,11 @@ async fn dry_run_diff_and_get_change_nothing() {
     let (run, rows) = ws.pd_json(&["get"]);
     assert_eq!(run.code, Some(0));
     let rows = rows[0].as_array().unwrap();
-    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows.len(),
+        3,
+        "a sandbox, its volume, the workspace's network: {rows:?}"
+    );
     assert_eq!(
         (
             rows[0]["kind"].as_str(),

@@ -111,11 +111,11 @@ fn done(op: &Op) -> &'static str {
         Op::LoadEmbedded { .. } => "loaded",
         Op::Commit { .. } => "committed",
         Op::RemoveImage { .. } => "removed",
-        Op::CreateVolume | Op::Create { .. } => "created",
+        Op::CreateVolume | Op::CreateNetwork | Op::Create { .. } => "created",
         Op::Start => "started",
         Op::Stop => "stopped",
-        Op::Recreate { .. } => "recreated",
-        Op::Remove { .. } | Op::RemoveVolume => "removed",
+        Op::Recreate { .. } | Op::RecreateNetwork => "recreated",
+        Op::Remove { .. } | Op::RemoveVolume | Op::RemoveNetwork => "removed",
     }
 }
 

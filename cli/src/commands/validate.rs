@@ -68,12 +68,17 @@ pub async fn validate(global: &GlobalArgs, args: ValidateArgs) -> Outcome {
                 );
             } else if loaded.is_valid() {
                 let count = |kind| objects.iter().filter(|o| o.kind == kind).count();
-                let summary: Vec<String> =
-                    [Kind::Sandbox, Kind::Image, Kind::Snapshot, Kind::Volume]
-                        .into_iter()
-                        .filter(|&k| count(k) > 0)
-                        .map(|k| plural(count(k), k))
-                        .collect();
+                let summary: Vec<String> = [
+                    Kind::Sandbox,
+                    Kind::Image,
+                    Kind::Snapshot,
+                    Kind::Volume,
+                    Kind::Network,
+                ]
+                .into_iter()
+                .filter(|&k| count(k) > 0)
+                .map(|k| plural(count(k), k))
+                .collect();
                 out!(
                     "valid: {} in {} file{}",
                     if summary.is_empty() {

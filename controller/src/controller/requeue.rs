@@ -136,6 +136,7 @@ mod tests {
             blocked: vec![Blocked {
                 key: key("blocked"),
                 reason: "waiting for Image/base".into(),
+                pending: false,
             }],
             crash_loops: vec![CrashLoop {
                 key: key("looping"),

@@ -89,6 +89,8 @@ pub struct ContainerDetails {
     pub labels: HashMap<String, String>,
     /// Bind mounts as Podman recorded them: (host path, path in the container).
     pub bind_mounts: Vec<(std::path::PathBuf, String)>,
+    /// The networks it is attached to, by name.
+    pub networks: Vec<String>,
 }
 
 /// A container this workspace owns. Only the engine makes these (see module docs).
@@ -118,13 +120,23 @@ impl OwnedContainer {
 }
 
 /// The network a container joins.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum NetworkMode {
     /// Podman's default network.
     #[default]
     Default,
     /// No network at all, only loopback.
     None,
+    /// These networks (at least one), each with the names the container has on it.
+    Joined(Vec<Endpoint>),
+}
+
+/// A container's place on a network: the network's engine name and the container's
+/// names (DNS aliases) there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub network: String,
+    pub aliases: Vec<String>,
 }
 
 /// A mount of a container.
@@ -240,6 +252,29 @@ impl ContainerConfig {
         self.cmd = Some(vec!["-P".to_string()]);
     }
 
+    /// Every network and the container's names on it.
+    fn networking_config(&self) -> Option<bollard::models::NetworkingConfig> {
+        let NetworkMode::Joined(endpoints) = &self.network else {
+            return None;
+        };
+        Some(bollard::models::NetworkingConfig {
+            endpoints_config: Some(
+                endpoints
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.network.clone(),
+                            bollard::models::EndpointSettings {
+                                aliases: Some(e.aliases.clone()),
+                                ..Default::default()
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
     fn host_config(&self) -> HostConfig {
         let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
         for p in &self.ports {
@@ -293,9 +328,10 @@ impl ContainerConfig {
             .collect::<Vec<_>>();
         HostConfig {
             init: Some(self.init),
-            network_mode: match self.network {
+            network_mode: match &self.network {
                 NetworkMode::Default => None,
                 NetworkMode::None => Some("none".to_string()),
+                NetworkMode::Joined(endpoints) => endpoints.first().map(|e| e.network.clone()),
             },
             port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
             mounts: (!mounts.is_empty()).then_some(mounts),
@@ -397,6 +433,15 @@ struct RawInspect {
     config: RawConfig,
     #[serde(default)]
     mounts: Vec<RawMount>,
+    #[serde(default)]
+    network_settings: Option<RawNetworkSettings>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct RawNetworkSettings {
+    #[serde(default)]
+    networks: Option<HashMap<String, serde_json::Value>>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -559,6 +604,11 @@ impl Engine {
                 .filter(|m| m.kind == "bind")
                 .map(|m| (std::path::PathBuf::from(m.source), m.destination))
                 .collect(),
+            networks: raw
+                .network_settings
+                .and_then(|n| n.networks)
+                .map(|n| n.into_keys().collect())
+                .unwrap_or_default(),
         })
     }
 
@@ -610,6 +660,7 @@ impl Engine {
                     .collect()
             }),
             host_config: Some(config.host_config()),
+            networking_config: config.networking_config(),
             ..Default::default()
         };
         let created = match self.create_named(config, body.clone()).await {
@@ -639,10 +690,51 @@ impl Engine {
             }
             other => other?,
         };
-        Ok(OwnedContainer {
+        let container = OwnedContainer {
             id: created.id,
             name: config.name.clone(),
-        })
+        };
+        self.connect_other_networks(config, &container).await?;
+        Ok(container)
+    }
+
+    /// Docker before API 1.44 attaches a new container to one network only; the others are
+    /// connected before it starts. A container that cannot be completed is removed again,
+    /// so that none is left half-made under the workspace's name. Podman takes them all at
+    /// create.
+    async fn connect_other_networks(
+        &self,
+        config: &ContainerConfig,
+        container: &OwnedContainer,
+    ) -> Result<(), EngineError> {
+        let NetworkMode::Joined(endpoints) = &config.network else {
+            return Ok(());
+        };
+        if endpoints.len() < 2 || self.profile().await?.is_podman() {
+            return Ok(());
+        }
+        let attached = self.inspect_container(&container.id).await?.networks;
+        for endpoint in endpoints.iter().filter(|e| !attached.contains(&e.network)) {
+            let request = bollard::models::NetworkConnectRequest {
+                container: container.id.clone(),
+                endpoint_config: Some(bollard::models::EndpointSettings {
+                    aliases: Some(endpoint.aliases.clone()),
+                    ..Default::default()
+                }),
+            };
+            let connected = self
+                .call(
+                    Operation::NetworkConnect,
+                    Target::Network(&endpoint.network),
+                    self.docker.connect_network(&endpoint.network, request),
+                )
+                .await;
+            if let Err(e) = connected {
+                let _ = self.remove_container(container).await;
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// The entrypoint and command to send. An idle container is Podman's init in pause mode

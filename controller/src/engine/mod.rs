@@ -17,6 +17,7 @@ mod exec;
 mod image_files;
 mod images;
 pub mod labels;
+mod networks;
 mod operation;
 mod output;
 mod raw;
@@ -35,14 +36,15 @@ use bollard::{ClientVersion, Docker};
 pub use builds::BuildRequest;
 pub use capabilities::{Capability, CapabilityState, EngineFacts, EngineKind, EngineProfile};
 pub use containers::{
-    ContainerConfig, ContainerDetails, ContainerState, ContainerSummary, LogsRequest, MountConfig,
-    NetworkMode, OwnedContainer, PODMAN_INIT, PortConfig, RemoveOutcome, RestartMode,
+    ContainerConfig, ContainerDetails, ContainerState, ContainerSummary, Endpoint, LogsRequest,
+    MountConfig, NetworkMode, OwnedContainer, PODMAN_INIT, PortConfig, RemoveOutcome, RestartMode,
 };
 pub use error::{Category, ConnectFailure, EngineError};
 pub use events::{Event, EventStream};
 pub use exec::{ExecConfig, ExecId, ExecInput, ExecPhase, ExecResult, ExecState, ExecStream};
 pub use images::{ImageDetails, ImageSummary, OwnedImage, PullOutcome};
 pub use labels::{Ownership, WorkspaceId};
+pub use networks::{NetworkConfig, NetworkSummary, OwnedNetwork};
 pub use operation::Operation;
 pub use output::{Captured, ExecOutput, OutputChunk, StreamKind};
 pub use socket::{Candidate, EnvSnapshot, SocketChoice, SocketSource};
@@ -130,6 +132,7 @@ pub(crate) enum Target<'a> {
     Exec(&'a str),
     Image(&'a str),
     Volume(&'a str),
+    Network(&'a str),
     /// Creating a container: a 404 means its image is missing.
     NewContainer {
         name: &'a str,
@@ -141,9 +144,11 @@ impl Target<'_> {
     fn id(&self) -> Option<String> {
         match *self {
             Target::None => None,
-            Target::Container(id) | Target::Exec(id) | Target::Image(id) | Target::Volume(id) => {
-                Some(id.to_string())
-            }
+            Target::Container(id)
+            | Target::Exec(id)
+            | Target::Image(id)
+            | Target::Volume(id)
+            | Target::Network(id) => Some(id.to_string()),
             Target::NewContainer { name, .. } => Some(name.to_string()),
         }
     }

@@ -33,6 +33,12 @@ pub enum Operation {
     VolumeList,
     VolumeCreate,
     VolumeRemove,
+    NetworkList,
+    NetworkInspect,
+    NetworkCreate,
+    NetworkRemove,
+    NetworkConnect,
+    NetworkDisconnect,
     Events,
 }
 
@@ -67,6 +73,12 @@ impl Operation {
             Operation::VolumeList => ("GET", "/volumes"),
             Operation::VolumeCreate => ("POST", "/volumes/create"),
             Operation::VolumeRemove => ("DELETE", "/volumes/{id}"),
+            Operation::NetworkList => ("GET", "/networks"),
+            Operation::NetworkInspect => ("GET", "/networks/{id}"),
+            Operation::NetworkCreate => ("POST", "/networks/create"),
+            Operation::NetworkRemove => ("DELETE", "/networks/{id}"),
+            Operation::NetworkConnect => ("POST", "/networks/{id}/connect"),
+            Operation::NetworkDisconnect => ("POST", "/networks/{id}/disconnect"),
             Operation::Events => ("GET", "/events"),
         }
     }
@@ -88,6 +100,10 @@ impl Operation {
                 | Operation::ContainerCommit
                 | Operation::VolumeCreate
                 | Operation::VolumeRemove
+                | Operation::NetworkCreate
+                | Operation::NetworkRemove
+                | Operation::NetworkConnect
+                | Operation::NetworkDisconnect
         )
     }
 
@@ -120,6 +136,12 @@ impl Operation {
             Operation::VolumeList => "volume list",
             Operation::VolumeCreate => "volume create",
             Operation::VolumeRemove => "volume remove",
+            Operation::NetworkList => "network list",
+            Operation::NetworkInspect => "network inspect",
+            Operation::NetworkCreate => "network create",
+            Operation::NetworkRemove => "network remove",
+            Operation::NetworkConnect => "network connect",
+            Operation::NetworkDisconnect => "network disconnect",
             Operation::Events => "event stream",
         }
     }

@@ -25,8 +25,26 @@ pub enum ActionError {
     SnapshotSource { sandbox: String, reason: String },
     #[error("Sandbox/{sandbox} was not started: {reason}")]
     UnsafeMount { sandbox: String, reason: String },
+    #[error("Sandbox/{sandbox}: {}{}", failure.message, tail(&failure.output))]
+    HookFailed {
+        sandbox: String,
+        failure: Box<super::hooks::HookFailure>,
+    },
+    #[error(
+        "network {network} is used by {users}, which this workspace does not own; pocket-dock will not remove or replace it (disconnect them first)"
+    )]
+    NetworkInUse { network: String, users: String },
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// `; output ends: …` when there is output.
+fn tail(output: &str) -> String {
+    if output.is_empty() {
+        String::new()
+    } else {
+        format!("; its output ends: {output}")
+    }
 }
 
 impl ActionError {
@@ -39,7 +57,8 @@ impl ActionError {
             ActionError::ForeignName { .. } | ActionError::ContextChanged { .. } => "conflict",
             ActionError::TimedOut => "timeout",
             ActionError::Image(_) | ActionError::UnsafeMount { .. } => "invalid-input",
-            ActionError::SnapshotSource { .. } => "conflict",
+            ActionError::SnapshotSource { .. } | ActionError::NetworkInUse { .. } => "conflict",
+            ActionError::HookFailed { .. } => "runtime",
             ActionError::Internal(_) => "internal",
         }
     }

@@ -12,14 +12,15 @@ use std::time::Duration;
 use std::path::{Path, PathBuf};
 
 use pocket_dock_spec::model::{
-    Build, DesiredState, MountType, Network, Protocol, PullPolicy, RestartPolicy, SandboxSpec, Spec,
+    Build, DEFAULT_NETWORK, Dependency, DesiredState, MountType, Network, NetworkAttachment,
+    NetworkSpec, Protocol, PullPolicy, RestartPolicy, RunMode, SandboxSpec, Spec,
 };
 use pocket_dock_spec::{Declarations, Kind, Object, parse_duration};
 
 use super::observe::inputs::ImageInputs;
 use crate::engine::labels::ObjectLabels;
 use crate::engine::{
-    ContainerConfig, MountConfig, NetworkMode, Ownership, PortConfig, RestartMode,
+    ContainerConfig, Endpoint, MountConfig, NetworkMode, Ownership, PortConfig, RestartMode,
 };
 use crate::images::{self, BuildRecipe};
 pub use crate::key::Key;
@@ -52,8 +53,14 @@ pub struct DesiredSandbox {
     /// The effective spec, kept on the container to explain later recreates.
     pub spec: serde_json::Value,
     pub running: bool,
-    pub depends_on: Vec<String>,
+    /// `run: once`: runs to completion, is never restarted.
+    pub once: bool,
+    pub depends_on: Vec<Dependency>,
     pub volumes: Vec<String>,
+    /// The `Network` objects it joins (`default` included when it does), each with the
+    /// sandbox's extra names there (its `aliases` and the attachment's own).
+    pub networks: Vec<NetworkAttachment>,
+    pub hooks: Option<Hooks>,
     /// The host folders and files it bind-mounts, as validated.
     pub bind_sources: Vec<BindSource>,
     pub probe: Option<Probe>,
@@ -97,6 +104,34 @@ impl BindSource {
         }
         Ok(())
     }
+}
+
+/// How long a hook may run when the spec does not say.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Commands run in a sandbox after its container is created and after each start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hooks {
+    pub post_create: Vec<Vec<String>>,
+    pub post_start: Vec<Vec<String>>,
+    pub timeout: Duration,
+}
+
+/// A network of the workspace: a declared `Network` object, or the implicit `default`
+/// that sandboxes join unless they say otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredNetwork {
+    pub name: String,
+    /// The engine's name for it.
+    pub network_name: String,
+    pub internal: bool,
+    pub subnet: Option<String>,
+    /// Hash of the settings the engine holds (`internal`, `subnet`): a change replaces it.
+    pub spec_hash: String,
+    /// Whether a `Network` document declares it (else it is the implicit `default`).
+    pub declared: bool,
+    /// Extra names by sandbox (`spec.aliases`).
+    pub aliases: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +180,7 @@ pub struct DesiredSnapshot {
 pub struct Desired {
     pub sandboxes: BTreeMap<String, DesiredSandbox>,
     pub volumes: BTreeMap<String, DesiredVolume>,
+    pub networks: BTreeMap<String, DesiredNetwork>,
     pub images: BTreeMap<String, DesiredImage>,
     pub snapshots: BTreeMap<String, DesiredSnapshot>,
     /// Every image name this workspace makes starts with it (`localhost/pocket-dock/<id>/`).
@@ -157,6 +193,33 @@ pub struct Desired {
 /// The podman name of a Volume object's volume.
 pub fn volume_name(ownership: &Ownership, name: &str) -> String {
     ownership.container_name(Kind::Volume, name)
+}
+
+/// The engine's name of a `Network` object's network.
+pub fn network_name(ownership: &Ownership, name: &str) -> String {
+    ownership.container_name(Kind::Network, name)
+}
+
+fn desired_network(
+    ownership: &Ownership,
+    name: &str,
+    spec: &NetworkSpec,
+    declared: bool,
+) -> DesiredNetwork {
+    let held = NetworkSpec {
+        internal: spec.internal,
+        subnet: spec.subnet.clone(),
+        aliases: BTreeMap::new(),
+    };
+    DesiredNetwork {
+        name: name.to_string(),
+        network_name: network_name(ownership, name),
+        internal: spec.internal,
+        subnet: spec.subnet.clone(),
+        spec_hash: pocket_dock_spec::hash::hash_spec(Kind::Network, &Spec::Network(held)),
+        declared,
+        aliases: spec.aliases.clone(),
+    }
 }
 
 impl Desired {
@@ -242,11 +305,81 @@ impl Desired {
                         );
                     }
                 }
+                Spec::Network(network) => {
+                    desired.networks.insert(
+                        name.clone(),
+                        desired_network(ownership, &name, network, true),
+                    );
+                }
                 Spec::Workspace(_) => {}
             }
         }
         resolve_image_tags(&mut desired.images, ownership, inputs);
+        desired.join_networks(ownership);
         desired
+    }
+
+    /// Puts every sandbox on its networks: the implicit `default` is made when someone
+    /// joins it; each sandbox's names there (its own, its aliases, the network's aliases
+    /// for it) go into its container config, and the settings of declared networks into
+    /// its spec hash, so that changing a network's settings makes its members again.
+    fn join_networks(&mut self, ownership: &Ownership) {
+        use sha2::{Digest, Sha256};
+        let joins_default = self
+            .sandboxes
+            .values()
+            .any(|s| s.networks.iter().any(|n| n.name == DEFAULT_NETWORK));
+        if joins_default && !self.networks.contains_key(DEFAULT_NETWORK) {
+            self.networks.insert(
+                DEFAULT_NETWORK.to_string(),
+                desired_network(ownership, DEFAULT_NETWORK, &NetworkSpec::default(), false),
+            );
+        }
+        for s in self.sandboxes.values_mut() {
+            if s.networks.is_empty() {
+                continue;
+            }
+            let mut endpoints = Vec::new();
+            let mut mixed = Sha256::new();
+            let mut any_declared = false;
+            for attachment in &s.networks {
+                let Some(n) = self.networks.get(&attachment.name) else {
+                    continue;
+                };
+                let mut aliases: BTreeSet<String> = BTreeSet::from([s.name.clone()]);
+                aliases.extend(attachment.aliases.iter().cloned());
+                aliases.extend(n.aliases.get(&s.name).into_iter().flatten().cloned());
+                if n.declared {
+                    any_declared = true;
+                    for part in [n.name.as_str(), n.spec_hash.as_str()]
+                        .into_iter()
+                        .chain(aliases.iter().map(String::as_str))
+                    {
+                        mixed.update(part.as_bytes());
+                        mixed.update([0]);
+                    }
+                }
+                endpoints.push(Endpoint {
+                    network: n.network_name.clone(),
+                    aliases: aliases.into_iter().collect(),
+                });
+            }
+            if !endpoints.is_empty() {
+                s.config.network = NetworkMode::Joined(endpoints);
+            }
+            if any_declared {
+                mixed.update(s.spec_hash.as_bytes());
+                s.spec_hash = mixed
+                    .finalize()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                s.config.labels.insert(
+                    crate::engine::labels::SPEC_HASH.to_string(),
+                    s.spec_hash.clone(),
+                );
+            }
+        }
     }
 
     /// The objects `key` needs before it can be made: a sandbox its `dependsOn`, volumes and
@@ -257,8 +390,13 @@ impl Desired {
                 let mut deps: Vec<Key> = s
                     .depends_on
                     .iter()
-                    .map(|d| Key::new(Kind::Sandbox, d.clone()))
+                    .map(|d| Key::new(Kind::Sandbox, d.name.clone()))
                     .chain(s.volumes.iter().map(|v| Key::new(Kind::Volume, v.clone())))
+                    .chain(
+                        s.networks
+                            .iter()
+                            .map(|n| Key::new(Kind::Network, n.name.clone())),
+                    )
                     .collect();
                 if let ImageSource::Object(image) = &s.image {
                     deps.push(image.clone());
@@ -292,6 +430,11 @@ impl Desired {
             self.volumes
                 .keys()
                 .map(|n| Key::new(Kind::Volume, n.clone())),
+        );
+        keys.extend(
+            self.networks
+                .keys()
+                .map(|n| Key::new(Kind::Network, n.clone())),
         );
         keys.extend(self.images.keys().map(|n| Key::new(Kind::Image, n.clone())));
         keys.extend(
@@ -452,10 +595,24 @@ fn sandbox(
     config.env = s.env.clone();
     config.workdir = s.workdir.clone();
     config.user = s.user.clone();
+    // The networks are filled in by `Desired::join_networks`, which knows them all.
     config.network = match s.network {
         Some(Network::None) => NetworkMode::None,
         _ => NetworkMode::Default,
     };
+    let networks: Vec<NetworkAttachment> = s
+        .networks
+        .iter()
+        .map(|a| {
+            let mut aliases: Vec<String> = s.aliases.iter().chain(&a.aliases).cloned().collect();
+            aliases.sort();
+            aliases.dedup();
+            NetworkAttachment {
+                name: a.name.clone(),
+                aliases,
+            }
+        })
+        .collect();
     config.restart = match s.restart_policy {
         Some(RestartPolicy::Always) => RestartMode::Always,
         Some(RestartPolicy::OnFailure) => RestartMode::OnFailure,
@@ -556,8 +713,19 @@ fn sandbox(
         spec_hash,
         spec,
         running: s.state == DesiredState::Running,
+        once: s.run == RunMode::Once,
         depends_on: s.depends_on.clone(),
         volumes,
+        networks,
+        hooks: s.hooks.as_ref().map(|h| Hooks {
+            post_create: h.post_create.clone(),
+            post_start: h.post_start.clone(),
+            timeout: h
+                .timeout
+                .as_deref()
+                .and_then(|t| parse_duration(t).ok())
+                .unwrap_or(DEFAULT_HOOK_TIMEOUT),
+        }),
         bind_sources,
         probe,
     }

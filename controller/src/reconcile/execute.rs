@@ -60,6 +60,15 @@ pub trait Observer: Send + Sync {
     fn finished(&self, _outcome: &ActionOutcome) {}
     /// Another writer holds the workspace; this apply waits for it (told once).
     fn waiting_for_writer(&self, _holder: &crate::writer_lock::Holder) {}
+    /// A sandbox's hooks ran (after a create or start): each run, and the failure that
+    /// stopped them, if one did (`None` with runs: they all passed).
+    fn hooks_ran(
+        &self,
+        _key: &Key,
+        _runs: &[super::hooks::HookRun],
+        _failure: Option<&super::hooks::HookFailure>,
+    ) {
+    }
 }
 
 /// The default observer: sees everything, says nothing.
@@ -76,6 +85,7 @@ struct Ctx {
     options: ExecuteOptions,
     /// Sandboxes whose readiness probe passed during this execution.
     ready: tokio::sync::Mutex<BTreeSet<String>>,
+    observer: Arc<dyn Observer>,
 }
 
 /// Runs `plan`; returns one outcome per action (skipped ones included).
@@ -95,6 +105,7 @@ pub async fn execute(
         observed: observed.clone(),
         options,
         ready: tokio::sync::Mutex::new(BTreeSet::new()),
+        observer: observer.clone(),
     });
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut failed: BTreeSet<Key> = BTreeSet::new();
@@ -166,8 +177,13 @@ fn levels(plan: &Plan, desired: &Desired) -> Vec<Vec<Action>> {
     let mut image_removals = 0;
     for action in &plan.actions {
         let level = match &action.op {
-            Op::Remove { .. } | Op::CreateVolume | Op::Pull { .. } => 0,
+            Op::Remove { .. }
+            | Op::CreateVolume
+            | Op::CreateNetwork
+            | Op::RecreateNetwork
+            | Op::Pull { .. } => 0,
             Op::RemoveVolume => usize::MAX,
+            Op::RemoveNetwork => usize::MAX - 1,
             Op::RemoveImage { .. } => {
                 image_removals += 1;
                 removals_from + image_removals
@@ -218,7 +234,11 @@ fn failed_dependency<'a>(
 ) -> Option<&'a Key> {
     if matches!(
         action.op,
-        Op::Remove { .. } | Op::Pull { .. } | Op::RemoveImage { .. } | Op::RemoveVolume
+        Op::Remove { .. }
+            | Op::Pull { .. }
+            | Op::RemoveImage { .. }
+            | Op::RemoveVolume
+            | Op::RemoveNetwork
     ) {
         return None;
     }
@@ -250,6 +270,34 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
             if let Some(volume) = ctx.observed.volumes.get(name) {
                 let owned = crate::engine::OwnedVolume::check(&ctx.ownership, volume)?;
                 engine.remove_volume(&owned).await?;
+            }
+            Ok(())
+        }
+        Op::CreateNetwork => {
+            let n = network(ctx, name)?;
+            create_network(ctx, n).await
+        }
+        Op::RecreateNetwork => {
+            let n = network(ctx, name)?;
+            if let Some(observed) = ctx.observed.networks.get(name) {
+                let owned = crate::engine::OwnedNetwork::check(&ctx.ownership, observed)?;
+                detach_members(ctx, &owned).await?;
+                engine.remove_network(&owned).await?;
+            }
+            create_network(ctx, n).await
+        }
+        Op::RemoveNetwork => {
+            if let Some(observed) = ctx.observed.networks.get(name) {
+                let owned = crate::engine::OwnedNetwork::check(&ctx.ownership, observed)?;
+                refuse_foreign_users(ctx, &owned).await?;
+                match engine.remove_network(&owned).await {
+                    Ok(()) => {}
+                    // Gone already: what was asked for.
+                    Err(EngineError::Runtime {
+                        status: Some(404), ..
+                    }) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
             Ok(())
         }
@@ -287,6 +335,8 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
                     }
                     Err(e) => return Err(e.into()),
                 }
+                let first_start = never_started(ctx, name, &s.container_name);
+                run_hooks(ctx, s, &c, first_start).await?;
             }
             Ok(())
         }
@@ -439,6 +489,153 @@ async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), Action
     if start {
         recheck_sources(s)?;
         ctx.engine.start_container(&container).await?;
+        run_hooks(ctx, s, &container, true).await?;
+    }
+    Ok(())
+}
+
+/// After a start: `postCreate` on the container's first start, then `postStart`. Each run
+/// goes to the observer (the event log), and so does the outcome (status reads it).
+async fn run_hooks(
+    ctx: &Ctx,
+    s: &DesiredSandbox,
+    container: &OwnedContainer,
+    first_start: bool,
+) -> Result<(), ActionError> {
+    use super::hooks::{HookPoint, run};
+    let Some(hooks) = &s.hooks else {
+        return Ok(());
+    };
+    let key = Key::new(pocket_dock_spec::Kind::Sandbox, s.name.clone());
+    let mut all = Vec::new();
+    let points: &[HookPoint] = if first_start {
+        &[HookPoint::PostCreate, HookPoint::PostStart]
+    } else {
+        &[HookPoint::PostStart]
+    };
+    for &point in points {
+        let (runs, failure) = run(&ctx.engine, container, hooks, point).await;
+        all.extend(runs);
+        if let Some(failure) = failure {
+            ctx.observer.hooks_ran(&key, &all, Some(&failure));
+            return Err(ActionError::HookFailed {
+                sandbox: s.name.clone(),
+                failure: Box::new(failure),
+            });
+        }
+    }
+    if !all.is_empty() {
+        ctx.observer.hooks_ran(&key, &all, None);
+    }
+    Ok(())
+}
+
+fn network<'a>(
+    ctx: &'a Ctx,
+    name: &str,
+) -> Result<&'a super::desired::DesiredNetwork, ActionError> {
+    ctx.desired.networks.get(name).ok_or_else(|| {
+        ActionError::Internal(format!("Network/{name} is not among the desired networks"))
+    })
+}
+
+async fn create_network(ctx: &Ctx, n: &super::desired::DesiredNetwork) -> Result<(), ActionError> {
+    let config = crate::engine::NetworkConfig {
+        name: n.network_name.clone(),
+        object_name: n.name.clone(),
+        internal: n.internal,
+        subnet: n.subnet.clone(),
+        spec_hash: n.spec_hash.clone(),
+    };
+    match ctx.engine.create_network(&ctx.ownership, &config).await {
+        Ok(_) => Ok(()),
+        Err(EngineError::Conflict { .. }) => {
+            // The name is taken: by ours with these settings (made after we looked), fine;
+            // by anything else, never touched.
+            match ctx.engine.inspect_network(&n.network_name).await? {
+                Some(existing)
+                    if ctx.ownership.owns(&existing.labels)
+                        && crate::engine::labels::ObjectLabels::parse(&existing.labels)
+                            .and_then(|l| l.spec_hash)
+                            .as_deref()
+                            == Some(n.spec_hash.as_str()) =>
+                {
+                    Ok(())
+                }
+                _ => Err(ActionError::ForeignName {
+                    name: n.network_name.clone(),
+                }),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Containers attached to `network` that are not this workspace's sandboxes, named.
+async fn foreign_users(
+    ctx: &Ctx,
+    network: &crate::engine::OwnedNetwork,
+) -> Result<Vec<(String, String)>, ActionError> {
+    let Some(now) = ctx.engine.inspect_network(network.name()).await? else {
+        return Ok(Vec::new());
+    };
+    let ours: BTreeSet<&str> = ctx
+        .observed
+        .sandboxes
+        .values()
+        .flatten()
+        .map(|c| c.id.as_str())
+        .collect();
+    Ok(now
+        .containers
+        .into_iter()
+        .filter(|(id, _)| !ours.contains(id.as_str()))
+        .collect())
+}
+
+async fn refuse_foreign_users(
+    ctx: &Ctx,
+    network: &crate::engine::OwnedNetwork,
+) -> Result<(), ActionError> {
+    let foreign = foreign_users(ctx, network).await?;
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(ActionError::NetworkInUse {
+        network: network.name().to_string(),
+        users: foreign
+            .iter()
+            .map(|(id, name)| {
+                if name.is_empty() {
+                    id.clone()
+                } else {
+                    name.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// Before a network is replaced: refused while anyone else is on it; this workspace's own
+/// sandboxes are detached (they are made again on the new one right after).
+async fn detach_members(
+    ctx: &Ctx,
+    network: &crate::engine::OwnedNetwork,
+) -> Result<(), ActionError> {
+    refuse_foreign_users(ctx, network).await?;
+    let Some(now) = ctx.engine.inspect_network(network.name()).await? else {
+        return Ok(());
+    };
+    for (id, _) in now.containers {
+        match ctx.engine.disconnect_network(network, &id).await {
+            Ok(()) => {}
+            Err(e) if e.category() == crate::engine::Category::NotFound => {}
+            Err(EngineError::Runtime {
+                status: Some(404), ..
+            }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }
@@ -450,7 +647,7 @@ async fn dependencies_ready(ctx: &Ctx, s: &DesiredSandbox) -> Result<(), ActionE
     if !ctx.options.wait_ready {
         return Ok(());
     }
-    for dependency in &s.depends_on {
+    for dependency in s.depends_on.iter().map(|d| &d.name) {
         let Some(d) = ctx.desired.sandboxes.get(dependency) else {
             continue;
         };

@@ -5,8 +5,10 @@
 //! three, so that what one round changes (a pulled image) is acted on in the same apply.
 
 pub(crate) mod action_error;
+pub(crate) mod conditions;
 pub(crate) mod desired;
 pub(crate) mod execute;
+pub(crate) mod hooks;
 pub(crate) mod make_images;
 pub(crate) mod observe;
 pub(crate) mod order;
@@ -170,6 +172,36 @@ impl Observer for Journal {
         self.inner.waiting_for_writer(holder);
     }
 
+    fn hooks_ran(&self, key: &Key, runs: &[hooks::HookRun], failure: Option<&hooks::HookFailure>) {
+        if let Some(Ok(store)) = self.store.as_ref().map(Mutex::lock) {
+            for run in runs {
+                let mut event = Event::new(self.source, "hook")
+                    .object(key.kind.as_str(), key.name.clone())
+                    .reason(format!("{} {}", run.hook, run.argv.join(" ")))
+                    .duration(run.duration)
+                    .detail(serde_json::json!({
+                        "hook": run.hook.as_str(),
+                        "argv": run.argv,
+                        "exitCode": run.exit_code,
+                        "output": run.output,
+                    }));
+                if !run.succeeded() {
+                    let why = run
+                        .error
+                        .clone()
+                        .or_else(|| run.exit_code.map(|c| format!("exited {c}")))
+                        .unwrap_or_default();
+                    event = event.failed("runtime", why);
+                }
+                crate::store::record_or_warn(Some(&store), &event);
+            }
+            if let Err(e) = store.save_hook_failure(&key.name, failure) {
+                tracing::warn!(error = %e, sandbox = %key.name, "could not remember the hooks' outcome");
+            }
+        }
+        self.inner.hooks_ran(key, runs, failure);
+    }
+
     fn finished(&self, outcome: &ActionOutcome) {
         if let Some(store) = &self.store {
             let event = Event::new(self.source, outcome.action.op.verb())
@@ -292,7 +324,15 @@ pub async fn apply(
     .unwrap_or_default();
     let mut observed = observe::observe(engine, &ownership, &desired).await?;
     observed.restarts = restarts.clone();
-    let first_plan = options.restrict(plan::plan(&desired, &observed, plan_options));
+    observed.hook_failures = hook_failures(store.as_ref(), &dir);
+    // A dry run runs no probe (an exec is a write): it shows what apply does once the
+    // dependencies a start waits for are ready.
+    let first_plan = options.restrict(if options.dry_run {
+        observed.assume_probes_pass = true;
+        plan::plan(&desired, &observed, plan_options)
+    } else {
+        plan_probed(engine, &desired, &mut observed, plan_options).await
+    });
     let orphans = orphans(&observed, &desired, store.as_ref());
     if options.dry_run {
         return Ok(ApplyReport {
@@ -329,40 +369,60 @@ pub async fn apply(
     let mut outcomes: Vec<ActionOutcome> = Vec::new();
     let mut current_plan = first_plan.clone();
     let mut last_blocked = first_plan.blocked.clone();
-    for _round in 0..3 {
+    // Conditions (`dependsOn: [{condition: Ready}]`) may hold up part of the plan: `apply`
+    // keeps looking until they hold or its deadline passes; the controller requeues.
+    let condition_deadline = match options.readiness {
+        Readiness::Once => None,
+        _ => Some(started + options.timeout.unwrap_or(DEFAULT_WAIT)),
+    };
+    let mut rounds = 0;
+    loop {
+        let waits_on_condition = current_plan.blocked.iter().any(|b| b.pending);
         if current_plan.is_empty() {
-            break;
+            let may_wait =
+                waits_on_condition && condition_deadline.is_some_and(|d| Instant::now() < d);
+            if !may_wait {
+                break;
+            }
+            tokio::time::sleep(CONDITION_POLL).await;
+        } else {
+            rounds += 1;
+            let round = execute::execute(
+                engine,
+                &ownership,
+                &desired,
+                &observed,
+                &current_plan,
+                execute_options,
+                journal.clone() as Arc<dyn Observer>,
+            )
+            .await;
+            let failed = round.iter().any(|o| o.result.is_err());
+            count_restarts(
+                &round,
+                &desired,
+                &observed,
+                options.crash_loop,
+                &mut restarts,
+                journal.store.as_ref(),
+            );
+            outcomes.extend(round);
+            if failed || (rounds >= MAX_ROUNDS && !waits_on_condition) {
+                // Failures are reported, not retried within one apply.
+                observed = reobserve(engine, &ownership, &desired, &restarts, &journal).await?;
+                current_plan = options.restrict(
+                    plan_probed(engine, &desired, &mut observed, again(plan_options)).await,
+                );
+                last_blocked = current_plan.blocked.clone();
+                break;
+            }
         }
-        let round = execute::execute(
-            engine,
-            &ownership,
-            &desired,
-            &observed,
-            &current_plan,
-            execute_options,
-            journal.clone() as Arc<dyn Observer>,
-        )
-        .await;
-        let failed = round.iter().any(|o| o.result.is_err());
-        count_restarts(
-            &round,
-            &desired,
-            &observed,
-            options.crash_loop,
-            &mut restarts,
-            journal.store.as_ref(),
-        );
-        outcomes.extend(round);
-        observed = observe::observe(engine, &ownership, &desired).await?;
-        observed.restarts = restarts.clone();
-        let again = PlanOptions {
-            pull_always: false,
-            ..plan_options
-        };
-        current_plan = options.restrict(plan::plan(&desired, &observed, again));
+        observed = reobserve(engine, &ownership, &desired, &restarts, &journal).await?;
+        current_plan = options
+            .restrict(plan_probed(engine, &desired, &mut observed, again(plan_options)).await);
         last_blocked = current_plan.blocked.clone();
-        if failed {
-            break; // failures are reported, not retried within one apply
+        if rounds >= MAX_ROUNDS + desired.sandboxes.len() {
+            break;
         }
     }
 
@@ -385,8 +445,7 @@ pub async fn apply(
         }
         if options.readiness == Readiness::Wait {
             // Minutes may have passed: the statuses say what is there now.
-            observed = observe::observe(engine, &ownership, &desired).await?;
-            observed.restarts = restarts.clone();
+            observed = reobserve(engine, &ownership, &desired, &restarts, &journal).await?;
         }
     }
     let not_ready: Vec<(Key, String)> = findings
@@ -458,6 +517,66 @@ pub async fn apply(
         not_ready,
         waited,
     })
+}
+
+/// Rounds of actions an apply takes at most (more while conditions unblock sandboxes).
+const MAX_ROUNDS: usize = 3;
+/// How often an apply that waits for a condition looks again.
+const CONDITION_POLL: Duration = Duration::from_millis(500);
+
+/// Plans; when a start waits on a `Ready` condition whose dependency was not probed yet,
+/// probes it and plans again.
+async fn plan_probed(
+    engine: &Engine,
+    desired: &Desired,
+    observed: &mut Observed,
+    options: PlanOptions,
+) -> Plan {
+    let first = plan::plan(desired, observed, options);
+    if observe::probe_blockers(engine, desired, observed, &first.blocked).await {
+        plan::plan(desired, observed, options)
+    } else {
+        first
+    }
+}
+
+/// The plan options of every round after the first (`Always` images are pulled once).
+fn again(options: PlanOptions) -> PlanOptions {
+    PlanOptions {
+        pull_always: false,
+        ..options
+    }
+}
+
+/// Observes again, with what the store remembers of restarts and hooks.
+async fn reobserve(
+    engine: &Engine,
+    ownership: &Ownership,
+    desired: &Desired,
+    restarts: &BTreeMap<String, restarts::RestartRecord>,
+    journal: &Journal,
+) -> Result<Observed, Error> {
+    let mut observed = observe::observe(engine, ownership, desired).await?;
+    observed.restarts = restarts.clone();
+    if let Some(Ok(store)) = journal.store.as_ref().map(Mutex::lock) {
+        observed.hook_failures = store.hook_failures().unwrap_or_default();
+    }
+    Ok(observed)
+}
+
+/// The failed hooks the store remembers (a dry run reads them if it can).
+fn hook_failures(
+    store: Option<&StateStore>,
+    dir: &std::path::Path,
+) -> BTreeMap<String, hooks::HookFailure> {
+    match store {
+        Some(store) => store.hook_failures().ok(),
+        None => StateStore::open_existing(dir)
+            .ok()
+            .flatten()
+            .and_then(|s| s.hook_failures().ok()),
+    }
+    .unwrap_or_default()
 }
 
 /// Remembers each sandbox's restarts after a round: a start after an exit counts (and

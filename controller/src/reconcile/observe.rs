@@ -13,10 +13,12 @@ pub mod inputs;
 pub use inputs::ImageInputs;
 
 use super::desired::{Desired, ImageSource};
+use super::hooks::HookFailure;
 use super::restarts::{Exit, RestartRecord};
 use crate::engine::labels::ObjectLabels;
 use crate::engine::{
-    ContainerState, Engine, EngineError, ImageSummary, OwnedContainer, Ownership, VolumeSummary,
+    ContainerState, Engine, EngineError, ImageSummary, NetworkSummary, OwnedContainer, Ownership,
+    VolumeSummary,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +52,18 @@ pub struct Observed {
     pub owned_images: Vec<ImageSummary>,
     /// What the state store remembers of each sandbox's restarts.
     pub restarts: BTreeMap<String, RestartRecord>,
+    /// Owned networks by object name.
+    pub networks: BTreeMap<String, NetworkSummary>,
+    /// The readiness probe's result, for running sandboxes that a `Ready` condition waits
+    /// for (probed once per observation).
+    pub probes: BTreeMap<String, bool>,
+    /// A probe not run counts as passed: for a dry run, which runs none (an exec is a
+    /// write) and shows what apply would do once its dependencies are ready.
+    pub assume_probes_pass: bool,
+    /// The end of a finished one-shot's output, by sandbox.
+    pub task_output: BTreeMap<String, String>,
+    /// The last failed hook of each sandbox's container (from the state store).
+    pub hook_failures: BTreeMap<String, HookFailure>,
     /// When this was observed, seconds since the Unix epoch.
     pub now: i64,
 }
@@ -120,11 +134,12 @@ pub async fn observe(
     desired: &Desired,
 ) -> Result<Observed, EngineError> {
     let refs = references(desired);
-    let (containers, volumes, owned_images, images) = tokio::join!(
+    let (containers, volumes, owned_images, images, networks) = tokio::join!(
         engine.list_owned(ownership),
         engine.list_owned_volumes(ownership),
         engine.list_owned_images(ownership),
         futures_util::future::join_all(refs.iter().map(|r| find_local(engine, r))),
+        engine.list_owned_networks(ownership),
     );
     let mut observed = Observed {
         now: crate::timefmt::unix_now(),
@@ -171,7 +186,104 @@ pub async fn observe(
         observed.images.insert(reference, found.map(|i| i.id));
     }
     observed.owned_images = owned_images?;
+    for network in networks? {
+        if let Some(labels) = ObjectLabels::parse(&network.labels) {
+            observed.networks.insert(labels.name, network);
+        }
+    }
+    observed.task_output = finished_task_output(engine, desired, &observed).await;
     Ok(observed)
+}
+
+/// Probes, once, the dependencies that `Ready` conditions of the blocked sandboxes wait
+/// for (running, with a probe, not probed yet in this observation). Only what a start
+/// waits on is probed: an apply with nothing to do makes no exec. Whether any was probed.
+pub async fn probe_blockers(
+    engine: &Engine,
+    desired: &Desired,
+    observed: &mut Observed,
+    blocked: &[super::plan::Blocked],
+) -> bool {
+    let targets: BTreeSet<&str> = blocked
+        .iter()
+        .filter(|b| b.pending && b.key.kind == Kind::Sandbox)
+        .filter_map(|b| desired.sandboxes.get(&b.key.name))
+        .flat_map(|s| &s.depends_on)
+        .filter(|d| d.condition == pocket_dock_spec::model::Condition::Ready)
+        .map(|d| d.name.as_str())
+        .filter(|name| !observed.probes.contains_key(*name))
+        .collect();
+    let observed_now: &Observed = observed;
+    let probes = targets.into_iter().filter_map(|name| {
+        let s = desired.sandboxes.get(name)?;
+        let probe = s.probe.as_ref()?;
+        let c = super::conditions::current(s, observed_now).filter(|c| c.state.is_running())?;
+        Some(async move {
+            let passed = matches!(
+                super::execute::run_probe(engine, &c.handle, probe).await,
+                Ok(0)
+            );
+            (name.to_string(), passed)
+        })
+    });
+    let results = futures_util::future::join_all(probes).await;
+    let probed = !results.is_empty();
+    observed.probes.extend(results);
+    probed
+}
+
+/// How many lines of a finished one-shot's output its status keeps.
+pub const TASK_OUTPUT_LINES: u64 = 20;
+/// And at most this many bytes of them (the last ones).
+const TASK_OUTPUT_BYTES: usize = 4096;
+
+/// The last lines a finished one-shot printed (stdout and stderr, as they came).
+async fn finished_task_output(
+    engine: &Engine,
+    desired: &Desired,
+    observed: &Observed,
+) -> BTreeMap<String, String> {
+    let tails = desired.sandboxes.values().filter_map(|s| {
+        let c = super::conditions::current(s, observed)?;
+        super::conditions::task_outcome(s, c)?;
+        Some(async move { (s.name.clone(), output_tail(engine, &c.handle).await) })
+    });
+    futures_util::future::join_all(tails)
+        .await
+        .into_iter()
+        .filter_map(|(name, tail)| Some((name, tail?)))
+        .collect()
+}
+
+/// A container's last [`TASK_OUTPUT_LINES`] lines, without their timestamps; `None` when
+/// they cannot be read (the status then just lacks them).
+pub(crate) async fn output_tail(engine: &Engine, c: &OwnedContainer) -> Option<String> {
+    use futures_util::StreamExt;
+    let request = crate::engine::LogsRequest {
+        follow: false,
+        since: None,
+        tail: Some(TASK_OUTPUT_LINES),
+    };
+    let mut bytes = Vec::new();
+    let mut stream = std::pin::pin!(engine.logs(c, &request));
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk.ok()?.data);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest))
+        .collect();
+    Some(last_bytes(&lines.join("\n"), TASK_OUTPUT_BYTES))
+}
+
+/// The end of `text`, at most `max` bytes, cut at a character boundary.
+pub(crate) fn last_bytes(text: &str, max: usize) -> String {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_string()
 }
 
 #[cfg(test)]

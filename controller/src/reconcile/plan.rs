@@ -42,6 +42,10 @@ pub enum Op {
         reference: String,
     },
     CreateVolume,
+    /// Create a network (the workspace's `default`, or a `Network` object).
+    CreateNetwork,
+    /// Remove and create a network whose settings changed (its members move with it).
+    RecreateNetwork,
     /// Create the sandbox's container, and start it when it should run.
     Create {
         start: bool,
@@ -57,6 +61,8 @@ pub enum Op {
         container: String,
     },
     RemoveVolume,
+    /// Remove a network no longer declared or joined (never while others use it).
+    RemoveNetwork,
 }
 
 impl Op {
@@ -66,11 +72,13 @@ impl Op {
             Op::Build { .. } => "build",
             Op::LoadEmbedded { .. } => "load",
             Op::Commit { .. } => "commit",
-            Op::CreateVolume | Op::Create { .. } => "create",
+            Op::CreateVolume | Op::CreateNetwork | Op::Create { .. } => "create",
             Op::Start => "start",
             Op::Stop => "stop",
-            Op::Recreate { .. } => "recreate",
-            Op::Remove { .. } | Op::RemoveVolume | Op::RemoveImage { .. } => "remove",
+            Op::Recreate { .. } | Op::RecreateNetwork => "recreate",
+            Op::Remove { .. } | Op::RemoveVolume | Op::RemoveNetwork | Op::RemoveImage { .. } => {
+                "remove"
+            }
         }
     }
 
@@ -82,9 +90,12 @@ impl Op {
             | Op::LoadEmbedded { .. }
             | Op::Commit { .. }
             | Op::CreateVolume
+            | Op::CreateNetwork
             | Op::Create { .. } => '+',
-            Op::Start | Op::Stop | Op::Recreate { .. } => '~',
-            Op::Remove { .. } | Op::RemoveVolume | Op::RemoveImage { .. } => '-',
+            Op::Start | Op::Stop | Op::Recreate { .. } | Op::RecreateNetwork => '~',
+            Op::Remove { .. } | Op::RemoveVolume | Op::RemoveNetwork | Op::RemoveImage { .. } => {
+                '-'
+            }
         }
     }
 }
@@ -123,6 +134,20 @@ pub struct Action {
 pub struct Blocked {
     pub key: Key,
     pub reason: String,
+    /// It may come unblocked by itself (a dependency's condition that is not met yet): an
+    /// apply keeps looking until its deadline. `false`: only a change can help.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
+}
+
+impl Blocked {
+    fn new(key: Key, reason: impl Into<String>) -> Self {
+        Blocked {
+            key,
+            reason: reason.into(),
+            pending: false,
+        }
+    }
 }
 
 /// An undeclared object that was not pruned because the declarations are not the complete
@@ -175,7 +200,8 @@ pub struct Plan {
     pub blocked: Vec<Blocked>,
     /// Undeclared volumes left alone because `--prune-volumes` was not given.
     pub kept_volumes: Vec<String>,
-    /// Undeclared containers and images left alone because the declarations are incomplete.
+    /// Undeclared objects left alone, and why: the declarations are incomplete, or (a
+    /// network) a container that is not this workspace's uses it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<Kept>,
     /// Sandboxes in crash-loop back-off: not started now.
@@ -231,7 +257,7 @@ pub fn dependency_order(desired: &Desired) -> Vec<&DesiredSandbox> {
     in_dependency_order(
         desired.sandboxes.values(),
         |s| s.name.as_str(),
-        |s| s.depends_on.iter().map(String::as_str).collect(),
+        |s| s.depends_on.iter().map(|d| d.name.as_str()).collect(),
     )
 }
 
@@ -286,17 +312,36 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
         });
     }
     let mut blocked: BTreeMap<Key, String> = BTreeMap::new();
+    plan_networks(desired, observed, &mut plan, &mut blocked);
     plan_images(desired, observed, options, &mut plan, &mut blocked);
     plan_snapshots(desired, observed, &mut plan, &mut blocked);
 
     // 3. Sandboxes, dependencies first.
+    let mut pending: BTreeSet<Key> = BTreeSet::new();
     for s in dependency_order(desired) {
         let key = Key::new(Kind::Sandbox, s.name.clone());
+        // What it needs that waits, it waits for too (pending when that is).
+        if let Some(dep) = desired
+            .dependencies(&key)
+            .into_iter()
+            .find(|d| blocked.contains_key(d))
+        {
+            let reason = format!("waiting for {dep}");
+            blocked.insert(key.clone(), reason.clone());
+            if pending.contains(&dep) {
+                pending.insert(key.clone());
+            }
+            plan.blocked.push(Blocked {
+                pending: pending.contains(&key),
+                ..Blocked::new(key, reason)
+            });
+            continue;
+        }
         let image = match resolved_image(s, desired, observed, &blocked) {
             Ok(image) => image,
             Err(reason) => {
                 blocked.insert(key.clone(), reason.clone());
-                plan.blocked.push(Blocked { key, reason });
+                plan.blocked.push(Blocked::new(key, reason));
                 continue;
             }
         };
@@ -322,6 +367,27 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
         else {
             continue;
         };
+        // A start waits for the conditions of its dependencies (a container that runs
+        // already is left alone).
+        if starts(&action.op) {
+            let acted_on = |name: &str| {
+                plan.actions
+                    .iter()
+                    .any(|a| a.key.kind == Kind::Sandbox && a.key.name == name)
+            };
+            if let Some(unmet) = super::conditions::unmet(s, &desired.sandboxes, observed, acted_on)
+            {
+                blocked.insert(action.key.clone(), unmet.reason.clone());
+                if unmet.pending {
+                    pending.insert(action.key.clone());
+                }
+                plan.blocked.push(Blocked {
+                    pending: unmet.pending,
+                    ..Blocked::new(action.key, unmet.reason)
+                });
+                continue;
+            }
+        }
         // A container that exited is started again at once the first time, later and later
         // after that (crash-loop backoff).
         if let (Op::Start, Some(c)) = (&action.op, current) {
@@ -351,10 +417,8 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
             && let Some(i) = plan.actions.iter().position(|a| a.key == key)
         {
             plan.actions.remove(i);
-            plan.blocked.push(Blocked {
-                key,
-                reason: format!("waiting for {source}"),
-            });
+            plan.blocked
+                .push(Blocked::new(key, format!("waiting for {source}")));
         }
     }
 
@@ -380,6 +444,130 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
     plan
 }
 
+/// Whether an action starts a sandbox's container.
+fn starts(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Start | Op::Create { start: true } | Op::Recreate { start: true }
+    )
+}
+
+/// Networks: the missing are made, those whose settings changed are made again (refused
+/// while a container that is not this workspace's is on them), the undeclared removed
+/// once the declarations are complete and nobody else uses them.
+fn plan_networks(
+    desired: &Desired,
+    observed: &Observed,
+    plan: &mut Plan,
+    blocked: &mut BTreeMap<Key, String>,
+) {
+    let ours: BTreeSet<&str> = observed
+        .sandboxes
+        .values()
+        .flatten()
+        .map(|c| c.id.as_str())
+        .collect();
+    let foreign = |n: &crate::engine::NetworkSummary| -> Vec<String> {
+        n.containers
+            .iter()
+            .filter(|(id, _)| !ours.contains(id.as_str()))
+            .map(|(id, name)| {
+                if name.is_empty() {
+                    id.clone()
+                } else {
+                    name.clone()
+                }
+            })
+            .collect()
+    };
+    for (name, n) in &desired.networks {
+        let key = Key::new(Kind::Network, name.clone());
+        let Some(current) = observed.networks.get(name) else {
+            plan.actions.push(Action {
+                key,
+                op: Op::CreateNetwork,
+                reason: "not found".to_string(),
+                changes: Vec::new(),
+            });
+            continue;
+        };
+        let held = ObjectLabels::parse(&current.labels).and_then(|l| l.spec_hash);
+        if held.as_deref() == Some(n.spec_hash.as_str()) {
+            continue;
+        }
+        let users = foreign(current);
+        if !users.is_empty() {
+            let reason = format!(
+                "its settings changed, but {} (not this workspace's) use it; disconnect them to let it be replaced",
+                users.join(", ")
+            );
+            blocked.insert(key.clone(), reason.clone());
+            plan.blocked.push(Blocked::new(key, reason));
+            continue;
+        }
+        plan.actions.push(Action {
+            key,
+            op: Op::RecreateNetwork,
+            reason: "settings changed".to_string(),
+            changes: network_changes(current, n),
+        });
+    }
+    for (name, current) in &observed.networks {
+        if desired.networks.contains_key(name) {
+            continue;
+        }
+        let key = Key::new(Kind::Network, name.clone());
+        if !desired.complete {
+            plan.kept.push(Kept {
+                key,
+                reason: INCOMPLETE.to_string(),
+            });
+            continue;
+        }
+        let users = foreign(current);
+        if users.is_empty() {
+            plan.actions.push(Action {
+                key,
+                op: Op::RemoveNetwork,
+                reason: "no longer declared or joined".to_string(),
+                changes: Vec::new(),
+            });
+        } else {
+            plan.kept.push(Kept {
+                key,
+                reason: format!(
+                    "not removed: {} (not this workspace's) use it",
+                    users.join(", ")
+                ),
+            });
+        }
+    }
+}
+
+fn network_changes(
+    current: &crate::engine::NetworkSummary,
+    n: &super::desired::DesiredNetwork,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    if current.internal != n.internal {
+        changes.push(Change {
+            path: "spec.internal".into(),
+            old: Some(current.internal.to_string()),
+            new: Some(n.internal.to_string()),
+        });
+    }
+    if let Some(subnet) = &n.subnet
+        && !current.subnets.contains(subnet)
+    {
+        changes.push(Change {
+            path: "spec.subnet".into(),
+            old: current.subnets.first().cloned(),
+            new: Some(subnet.clone()),
+        });
+    }
+    changes
+}
+
 /// Pulls, builds and loads for `Image` objects and plain references; records what waits.
 fn plan_images(
     desired: &Desired,
@@ -403,7 +591,7 @@ fn plan_images(
         };
         if let Some(reason) = reason {
             blocked.insert(key.clone(), reason.clone());
-            plan.blocked.push(Blocked { key, reason });
+            plan.blocked.push(Blocked::new(key, reason));
             continue;
         }
         let present = observed.image_id(&image.tag).is_some();
@@ -426,7 +614,7 @@ fn plan_images(
                         image.tag
                     );
                     blocked.insert(key.clone(), reason.clone());
-                    plan.blocked.push(Blocked { key, reason });
+                    plan.blocked.push(Blocked::new(key, reason));
                     continue;
                 }
                 _ => {
@@ -494,7 +682,7 @@ fn plan_snapshots(
         if !desired.sandboxes.contains_key(&snap.sandbox) {
             let reason = format!("its source Sandbox/{} is not declared", snap.sandbox);
             blocked.insert(key.clone(), reason.clone());
-            plan.blocked.push(Blocked { key, reason });
+            plan.blocked.push(Blocked::new(key, reason));
             continue;
         }
         plan.actions.push(Action {
@@ -660,6 +848,8 @@ fn sandbox_action(
     }
     let running = c.state.is_running();
     match (s.running, running) {
+        // A one-shot that ran is done: never started again (a new spec makes a new one).
+        (true, false) if s.once && c.state != crate::engine::ContainerState::Created => None,
         (true, false) => Some(Action {
             key,
             op: Op::Start,
@@ -771,6 +961,32 @@ pub fn simulate(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed
             Op::RemoveVolume => {
                 next.volumes.remove(name);
             }
+            Op::CreateNetwork | Op::RecreateNetwork => {
+                if let Some(n) = desired.networks.get(name) {
+                    let labels = crate::engine::labels::ObjectLabels {
+                        spec_hash: Some(n.spec_hash.clone()),
+                        ..crate::engine::labels::ObjectLabels::new(
+                            &crate::engine::Ownership::new(crate::engine::WorkspaceId::new("sim")),
+                            Kind::Network,
+                            name,
+                        )
+                    };
+                    next.networks.insert(
+                        name.clone(),
+                        crate::engine::NetworkSummary {
+                            name: n.network_name.clone(),
+                            id: n.network_name.clone(),
+                            labels: labels.to_labels(),
+                            internal: n.internal,
+                            subnets: n.subnet.iter().cloned().collect(),
+                            containers: Vec::new(),
+                        },
+                    );
+                }
+            }
+            Op::RemoveNetwork => {
+                next.networks.remove(name);
+            }
             Op::Remove { container } => {
                 if let Some(cs) = next.sandboxes.get_mut(name) {
                     cs.retain(|c| &c.container_name != container);
@@ -833,8 +1049,14 @@ mod tests {
             spec_hash: hash.into(),
             spec: serde_json::json!({"env": {"A": hash}}),
             running,
-            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            once: false,
+            depends_on: deps
+                .iter()
+                .map(|d| pocket_dock_spec::model::Dependency::started(*d))
+                .collect(),
             volumes: volumes.iter().map(|v| v.to_string()).collect(),
+            networks: Vec::new(),
+            hooks: None,
             bind_sources: Vec::new(),
             probe: None,
         }

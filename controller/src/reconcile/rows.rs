@@ -136,6 +136,23 @@ pub fn object_rows(
     {
         push(Kind::Volume, name, undeclared, "present".into(), "-".into());
     }
+    for name in desired.networks.keys() {
+        let actual = presence(observed.networks.contains_key(name));
+        push(Kind::Network, name, "present", actual.into(), "-".into());
+    }
+    for name in observed
+        .networks
+        .keys()
+        .filter(|n| !desired.networks.contains_key(*n))
+    {
+        push(
+            Kind::Network,
+            name,
+            undeclared,
+            "present".into(),
+            "-".into(),
+        );
+    }
     for (name, image) in &desired.images {
         let actual = presence(observed.image_id(&image.tag).is_some());
         push(Kind::Image, name, "present", actual.into(), "-".into());

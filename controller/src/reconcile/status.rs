@@ -70,6 +70,9 @@ impl<'a> Findings<'a> {
                 Err(e @ super::execute::ActionError::DependencyNotReady { .. }) => {
                     findings.blocked.insert(o.action.key.clone(), e.to_string());
                 }
+                // Kept as the sandbox's hook failure (`Ready=False, HookFailed`) until its
+                // hooks pass: the container runs, so it is not `Failed`.
+                Err(super::execute::ActionError::HookFailed { .. }) => {}
                 Err(_) => {
                     findings.errors.insert(o.action.key.clone(), o);
                 }
@@ -196,6 +199,9 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             restart_count: None,
             last_exit_code: None,
             last_finished_at: None,
+            output: None,
+            hook_failure: None,
+            subnets: Vec::new(),
             conditions: vec![ready, reconciling, stalled, progressing, degraded],
             last_error,
         }
@@ -206,7 +212,66 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             .sandboxes
             .get(name)
             .and_then(|cs| cs.iter().find(|c| c.container_name == s.container_name));
+        let hook_failure = current.and_then(|c| {
+            observed
+                .hook_failures
+                .get(name)
+                .filter(|f| f.container_id == c.id)
+        });
+        let task = current.and_then(|c| super::conditions::task_outcome(s, c));
         let (phase, ready) = match current {
+            Some(_) if task == Some(super::conditions::TaskOutcome::Succeeded) => (
+                Phase::Succeeded,
+                condition(
+                    ConditionType::Ready,
+                    Some(true),
+                    Reason::Completed,
+                    "exited 0",
+                ),
+            ),
+            Some(c) if matches!(task, Some(super::conditions::TaskOutcome::Failed(_))) => (
+                Phase::Failed,
+                condition(
+                    ConditionType::Ready,
+                    Some(false),
+                    Reason::TaskFailed,
+                    c.exit.code.map_or_else(
+                        || "it failed".to_string(),
+                        |code| format!("exit code {code}"),
+                    ),
+                ),
+            ),
+            Some(c) if s.once && c.state.is_running() => (
+                Phase::Running,
+                condition(
+                    ConditionType::Ready,
+                    Some(false),
+                    Reason::TaskRunning,
+                    "running to completion",
+                ),
+            ),
+            Some(c) if c.state.is_running() && hook_failure.is_some() => {
+                let f = hook_failure.map(|f| {
+                    let code = f
+                        .exit_code
+                        .map_or_else(String::new, |c| format!(" (exit code {c})"));
+                    let output = if f.output.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", f.output)
+                    };
+                    format!("{}{code}{output}", f.message)
+                });
+                (
+                    Phase::Running,
+                    condition(
+                        ConditionType::Ready,
+                        Some(false),
+                        Reason::HookFailed,
+                        f.unwrap_or_default(),
+                    ),
+                )
+            }
             Some(_) if findings.crash_loops.contains_key(&key) => (
                 Phase::CrashLoopBackOff,
                 condition(
@@ -300,7 +365,46 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             };
             status.last_exit_code = code;
             status.last_finished_at = finished.map(|t| crate::timefmt::rfc3339(t.unsigned_abs()));
+            if task.is_some() {
+                status.output = observed.task_output.get(name).cloned();
+            }
+            status.hook_failure = hook_failure.cloned();
         }
+        out.push(status);
+    }
+    for (name, n) in &desired.networks {
+        let key = Key::new(Kind::Network, name.clone());
+        let current = observed.networks.get(name);
+        let held = current
+            .and_then(|c| crate::engine::labels::ObjectLabels::parse(&c.labels))
+            .and_then(|l| l.spec_hash);
+        let current_settings = held.as_deref() == Some(n.spec_hash.as_str());
+        let (phase, ready) = match (current, findings.blocked.get(&key)) {
+            (Some(_), _) if current_settings => (
+                Phase::Ready,
+                condition(ConditionType::Ready, Some(true), Reason::Created, ""),
+            ),
+            (_, Some(reason)) => (
+                Phase::Pending,
+                condition(
+                    ConditionType::Ready,
+                    Some(false),
+                    Reason::Waiting,
+                    reason.clone(),
+                ),
+            ),
+            _ => (
+                Phase::Pending,
+                condition(ConditionType::Ready, Some(false), Reason::NotCreated, ""),
+            ),
+        };
+        let mut status = finish(
+            &key,
+            phase,
+            ready,
+            (held, None, current.map(|c| c.name.clone()), None),
+        );
+        status.subnets = current.map(|c| c.subnets.clone()).unwrap_or_default();
         out.push(status);
     }
     for name in desired.volumes.keys() {
@@ -426,7 +530,14 @@ fn is_ours(head: &[u8]) -> bool {
 
 /// Kinds that have status files, by folder name.
 fn status_kinds() -> impl Iterator<Item = Kind> {
-    [Kind::Sandbox, Kind::Image, Kind::Snapshot, Kind::Volume].into_iter()
+    [
+        Kind::Sandbox,
+        Kind::Image,
+        Kind::Snapshot,
+        Kind::Volume,
+        Kind::Network,
+    ]
+    .into_iter()
 }
 
 /// The status folder, opened without following symlinks.

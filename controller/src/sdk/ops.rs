@@ -249,6 +249,48 @@ impl Workspace {
                 }
             }
         }
+        // Networks go with their sandboxes (they hold no data); one that a container of
+        // someone else's still uses is refused by the engine and reported.
+        let networks_wanted = match request {
+            DeleteRequest::One(key) => key.kind == Kind::Network,
+            DeleteRequest::All { .. } => true,
+        };
+        if networks_wanted {
+            for network in engine.list_owned_networks(&ownership).await? {
+                let Some(ObjectLabels { name, .. }) = ObjectLabels::parse(&network.labels) else {
+                    continue;
+                };
+                let wanted = match request {
+                    DeleteRequest::One(key) => key.name == name,
+                    DeleteRequest::All { .. } => true,
+                };
+                if !wanted {
+                    continue;
+                }
+                let started = Instant::now();
+                let result = match crate::engine::OwnedNetwork::check(&ownership, &network) {
+                    Ok(owned) => engine.remove_network(&owned).await,
+                    Err(e) => Err(e),
+                };
+                let object = format!("network {}", network.name);
+                events.push(delete_event(
+                    Kind::Network,
+                    &name,
+                    &object,
+                    started,
+                    &result,
+                ));
+                if let Err(e) = result {
+                    record_in(&self.dir(), &events);
+                    return Err(e.into());
+                }
+                report.removed.push(Removed {
+                    key: Key::new(Kind::Network, name),
+                    object: network.name.clone(),
+                    data_deleted: false,
+                });
+            }
+        }
         record_in(&self.dir(), &events);
         Ok(report)
     }

@@ -8,6 +8,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::reconcile::hooks::{HookFailure, HookPoint};
+
 /// An object's phase, as `get` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Phase {
@@ -17,6 +19,8 @@ pub enum Phase {
     Exited,
     CrashLoopBackOff,
     Failed,
+    /// A one-shot sandbox (`run: once`) whose command exited 0.
+    Succeeded,
     Ready,
     /// Workspace: every file is valid.
     Valid,
@@ -36,6 +40,7 @@ impl Phase {
             Phase::Exited => "Exited",
             Phase::CrashLoopBackOff => "CrashLoopBackOff",
             Phase::Failed => "Failed",
+            Phase::Succeeded => "Succeeded",
             Phase::Ready => "Ready",
             Phase::Valid => "Valid",
             Phase::Invalid => "Invalid",
@@ -132,6 +137,14 @@ pub enum Reason {
     NotPresent,
     Taken,
     NotTaken,
+    /// A one-shot sandbox exited 0.
+    Completed,
+    /// A one-shot sandbox exited non-zero.
+    TaskFailed,
+    /// A one-shot sandbox is still running.
+    TaskRunning,
+    /// A lifecycle hook failed.
+    HookFailed,
     /// An error's category (`engine::Category`, or `internal`), as the error reported it.
     Category(String),
     Other(String),
@@ -175,6 +188,10 @@ impl Reason {
             Reason::NotPresent => "NotPresent",
             Reason::Taken => "Taken",
             Reason::NotTaken => "NotTaken",
+            Reason::Completed => "Completed",
+            Reason::TaskFailed => "TaskFailed",
+            Reason::TaskRunning => "TaskRunning",
+            Reason::HookFailed => "HookFailed",
             Reason::Category(s) | Reason::Other(s) => s,
         }
     }
@@ -202,6 +219,10 @@ impl From<String> for Reason {
             Reason::NotPresent,
             Reason::Taken,
             Reason::NotTaken,
+            Reason::Completed,
+            Reason::TaskFailed,
+            Reason::TaskRunning,
+            Reason::HookFailed,
         ];
         if let Some(r) = known.into_iter().find(|r| r.as_str() == s) {
             return r;
@@ -313,6 +334,15 @@ pub struct Status {
     pub last_exit_code: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_finished_at: Option<String>,
+    /// For a finished one-shot sandbox: the last lines it printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// For sandboxes: the hook that failed in the current container (until its hooks pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_failure: Option<HookFailure>,
+    /// For networks: the subnets the engine hands addresses from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnets: Vec<String>,
     #[serde(default)]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -43,7 +43,7 @@ apt-get install -y --no-install-recommends docker.io containerd, or run scripts/
 
 pub const INSTALL_HINT: &str = "Podman and friends are needed for the integration tests. \
 Run ./scripts/test.sh (it installs what is missing), or: \
-apt-get install -y podman runc catatonit busybox-static uidmap docker-registry";
+apt-get install -y podman runc catatonit netavark aardvark-dns busybox-static uidmap docker-registry";
 
 #[derive(Debug, Clone)]
 struct User {

@@ -1,0 +1,282 @@
+//! Networks owned by a workspace: list (with who is attached), create, remove. Removal takes
+//! an [`OwnedNetwork`], a handle made only from a network whose labels name the workspace,
+//! and is refused while a container that is not the workspace's is attached.
+//!
+//! Listing and inspection decode leniently (Podman's and Docker's answers differ in
+//! details such as `Created`); create, remove and disconnect go through bollard.
+
+use std::collections::HashMap;
+
+use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest, NetworkDisconnectRequest};
+use pocket_dock_spec::Kind;
+
+use super::labels::{ObjectLabels, Ownership};
+use super::{Engine, EngineError, Operation, Target};
+
+/// A network as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NetworkSummary {
+    pub name: String,
+    pub id: String,
+    pub labels: HashMap<String, String>,
+    pub internal: bool,
+    /// The subnets it hands addresses from (CIDR).
+    pub subnets: Vec<String>,
+    /// The containers attached to it: (id, name).
+    pub containers: Vec<(String, String)>,
+}
+
+/// What to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// The engine's name for it.
+    pub name: String,
+    /// The `Network` object's name (`default` for the workspace's own).
+    pub object_name: String,
+    pub internal: bool,
+    pub subnet: Option<String>,
+    /// Recorded as the object's spec hash: a change of settings replaces the network.
+    pub spec_hash: String,
+}
+
+/// A network this workspace owns: made only by [`Engine::create_network`] and
+/// [`OwnedNetwork::check`], after its labels were checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedNetwork {
+    name: String,
+}
+
+impl OwnedNetwork {
+    /// The handle of a listed network, when its labels say `ownership` owns it.
+    pub fn check(ownership: &Ownership, network: &NetworkSummary) -> Result<Self, EngineError> {
+        if !ownership.owns(&network.labels) {
+            return Err(EngineError::NotOwned {
+                op: Operation::NetworkRemove,
+                id: network.name.clone(),
+            });
+        }
+        Ok(OwnedNetwork {
+            name: network.name.clone(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawNetwork {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    labels: Option<HashMap<String, String>>,
+    #[serde(default)]
+    internal: bool,
+    #[serde(rename = "IPAM", default)]
+    ipam: Option<RawIpam>,
+    #[serde(default)]
+    containers: Option<HashMap<String, RawEndpoint>>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct RawIpam {
+    #[serde(default)]
+    config: Option<Vec<RawIpamConfig>>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct RawIpamConfig {
+    #[serde(default)]
+    subnet: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct RawEndpoint {
+    #[serde(default)]
+    name: String,
+}
+
+impl RawNetwork {
+    fn into_summary(self) -> NetworkSummary {
+        let mut containers: Vec<(String, String)> = self
+            .containers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(id, e)| (id, e.name))
+            .collect();
+        containers.sort();
+        NetworkSummary {
+            name: self.name,
+            id: self.id,
+            labels: self.labels.unwrap_or_default(),
+            internal: self.internal,
+            subnets: self
+                .ipam
+                .and_then(|i| i.config)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|c| c.subnet)
+                .collect(),
+            containers,
+        }
+    }
+}
+
+impl Engine {
+    /// The networks this workspace owns, each with the containers attached to it (a list
+    /// does not say who is attached, so each is inspected: a workspace has a few).
+    pub async fn list_owned_networks(
+        &self,
+        ownership: &Ownership,
+    ) -> Result<Vec<NetworkSummary>, EngineError> {
+        let filters = serde_json::json!({ "label": ownership.filters() }).to_string();
+        let path = format!("/networks?filters={}", super::raw::percent_encode(&filters));
+        let listed: Vec<RawNetwork> = self.raw_get_json(Operation::NetworkList, &path).await?;
+        let mut owned = Vec::new();
+        for network in listed {
+            let labels = network.labels.clone().unwrap_or_default();
+            if !ownership.owns(&labels) {
+                continue;
+            }
+            // Removed between the list and the inspection: it is simply not there.
+            match self.inspect_network(&network.name).await {
+                Ok(Some(inspected)) => owned.push(inspected),
+                Ok(None) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(owned)
+    }
+
+    /// One network by name; `None` when there is none.
+    pub async fn inspect_network(&self, name: &str) -> Result<Option<NetworkSummary>, EngineError> {
+        let path = format!("/networks/{}", super::raw::percent_encode(name));
+        match self
+            .raw_get_json::<RawNetwork>(Operation::NetworkInspect, &path)
+            .await
+        {
+            Ok(raw) => Ok(Some(raw.into_summary())),
+            Err(EngineError::Runtime {
+                status: Some(404), ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a network for a `Network` object, labelled as the workspace's.
+    pub async fn create_network(
+        &self,
+        ownership: &Ownership,
+        config: &NetworkConfig,
+    ) -> Result<OwnedNetwork, EngineError> {
+        let labels = ObjectLabels {
+            spec_hash: Some(config.spec_hash.clone()),
+            ..ObjectLabels::new(ownership, Kind::Network, &config.object_name)
+        };
+        let request = NetworkCreateRequest {
+            name: config.name.clone(),
+            driver: Some("bridge".to_string()),
+            internal: Some(config.internal),
+            ipam: config.subnet.as_ref().map(|subnet| Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(subnet.clone()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            labels: Some(labels.to_labels()),
+            ..Default::default()
+        };
+        self.call(
+            Operation::NetworkCreate,
+            Target::Network(&config.name),
+            self.docker.create_network(request),
+        )
+        .await
+        .map(|_| OwnedNetwork {
+            name: config.name.clone(),
+        })
+    }
+
+    /// Detaches a container from an owned network (it may be running).
+    pub async fn disconnect_network(
+        &self,
+        network: &OwnedNetwork,
+        container: &str,
+    ) -> Result<(), EngineError> {
+        let request = NetworkDisconnectRequest {
+            container: container.to_string(),
+            force: Some(true),
+        };
+        self.call(
+            Operation::NetworkDisconnect,
+            Target::Network(&network.name),
+            self.docker.disconnect_network(&network.name, request),
+        )
+        .await
+    }
+
+    /// Removes an owned network. Never forced: with a container still attached the engine
+    /// refuses (a conflict), and nothing of that container is touched.
+    pub async fn remove_network(&self, network: &OwnedNetwork) -> Result<(), EngineError> {
+        self.call(
+            Operation::NetworkRemove,
+            Target::Network(&network.name),
+            self.docker.remove_network(&network.name),
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::WorkspaceId;
+
+    #[test]
+    fn inspection_decodes_podman_and_docker_answers() {
+        let podman = r#"{"Name":"pd-net","Id":"f4","Created":"2026-12-01T04:14:53.7Z","Driver":"bridge",
+            "IPAM":{"Driver":"default","Config":[{"Subnet":"10.89.77.0/24","Gateway":"10.89.77.1"}]},
+            "Internal":true,"Containers":{"50d6":{"Name":"web1","IPv4Address":"10.89.77.2/24"}},
+            "Labels":{"a":"b"}}"#;
+        let n = serde_json::from_str::<RawNetwork>(podman)
+            .unwrap()
+            .into_summary();
+        assert_eq!(n.subnets, ["10.89.77.0/24"]);
+        assert!(n.internal);
+        assert_eq!(n.containers, [("50d6".to_string(), "web1".to_string())]);
+        // Docker's list has no containers and may say null for labels.
+        let docker =
+            r#"{"Name":"x","Id":"1","Labels":null,"IPAM":{"Config":null},"Containers":{}}"#;
+        let n = serde_json::from_str::<RawNetwork>(docker)
+            .unwrap()
+            .into_summary();
+        assert!(n.labels.is_empty() && n.subnets.is_empty() && n.containers.is_empty());
+    }
+
+    #[test]
+    fn only_an_owned_network_gets_a_handle() {
+        let own = Ownership::new(WorkspaceId::new("abc"));
+        let network = |labels| NetworkSummary {
+            name: "pd-default-1".into(),
+            id: "1".into(),
+            labels,
+            internal: false,
+            subnets: Vec::new(),
+            containers: Vec::new(),
+        };
+        assert!(OwnedNetwork::check(&own, &network(own.labels_for(Kind::Network, "x"))).is_ok());
+        let theirs = Ownership::new(WorkspaceId::new("def")).labels_for(Kind::Network, "x");
+        assert!(matches!(
+            OwnedNetwork::check(&own, &network(theirs)),
+            Err(EngineError::NotOwned { .. })
+        ));
+    }
+}
