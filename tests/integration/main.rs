@@ -30,5 +30,6 @@ mod images;
 mod never_destroy;
 mod rootless;
 mod sdk_examples;
+mod select;
 mod status_wait;
 mod store_faults;
