@@ -28,6 +28,7 @@ mod faults;
 mod gc;
 mod images;
 mod never_destroy;
+mod ports;
 mod rootless;
 mod sdk_examples;
 mod select;

@@ -78,14 +78,17 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Output format
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    /// Output format (`wide`: text with more columns, for `get`; text elsewhere)
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
+    /// Text with more columns (`get -o wide`, as kubectl's). Every other command sees
+    /// `Text`: [`dispatch`] hands the difference to `get` alone.
+    Wide,
     Json,
     Yaml,
 }
@@ -215,13 +218,17 @@ const SELECTED_DELETE: &str = "With --only/--selector: removes the selected obje
 /// The outcome of a command: an exit code to leave with.
 pub type Outcome = Result<u8, Error>;
 
-pub async fn dispatch(cli: Cli) -> Outcome {
+pub async fn dispatch(mut cli: Cli) -> Outcome {
+    let wide = cli.global.output == OutputFormat::Wide;
+    if wide {
+        cli.global.output = OutputFormat::Text;
+    }
     match cli.command {
         Command::Doctor => doctor::doctor(&cli.global).await,
         Command::Run(args) => run::run(&cli.global, args).await,
         Command::Apply(args) => apply::apply(&cli.global, args).await,
         Command::Diff(args) => apply::diff(&cli.global, args).await,
-        Command::Get(args) => get::get(&cli.global, args).await,
+        Command::Get(args) => get::get(&cli.global, args, wide).await,
         Command::Wait(args) => wait::wait(&cli.global, args).await,
         Command::Delete(args) => delete::delete(&cli.global, args).await,
         Command::Gc(args) => gc::gc(&cli.global, args).await,

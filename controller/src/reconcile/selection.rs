@@ -321,6 +321,7 @@ metadata:
                 created: 0,
                 bind_sources: None,
                 exit: Default::default(),
+                ports: Vec::new(),
                 handle: OwnedContainer::for_tests("pd-leftover"),
             }],
         );

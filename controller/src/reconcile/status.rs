@@ -22,7 +22,8 @@ use pocket_dock_spec::to_yaml;
 pub const STATUS_DIR: &str = crate::workspace::own_files::STATUS_DIR;
 
 pub use crate::status::types::{
-    Condition, ConditionType, LastError, Metadata, Phase, Reason, SnapshotRecord, Status,
+    Condition, ConditionType, LastError, Metadata, Phase, PortStatus, Reason, SnapshotRecord,
+    Status,
 };
 
 /// Reads a snapshot's record from its image's labels.
@@ -196,6 +197,7 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             restart_count: None,
             last_exit_code: None,
             last_finished_at: None,
+            ports: Vec::new(),
             conditions: vec![ready, reconciling, stalled, progressing, degraded],
             last_error,
         }
@@ -300,6 +302,19 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             };
             status.last_exit_code = code;
             status.last_finished_at = finished.map(|t| crate::timefmt::rfc3339(t.unsigned_abs()));
+            // What Podman bound, not what the spec asks: a port is listed only while it is.
+            if c.state.is_running() {
+                status.ports = c
+                    .ports
+                    .iter()
+                    .map(|p| PortStatus {
+                        container_port: p.container_port,
+                        protocol: p.protocol.clone(),
+                        host_ip: p.host_ip.clone(),
+                        host_port: p.host_port,
+                    })
+                    .collect();
+            }
         }
         out.push(status);
     }
