@@ -1,7 +1,11 @@
 //! `--only` and `--selector` on `apply`, `diff`, `delete` against real Podman: a subset is
 //! converged with what it needs, and nothing outside it is touched or pruned.
 
+use std::time::Duration;
+
 use crate::support::Podman;
+use crate::support::controller::Running;
+use crate::support::poll::until;
 use crate::support::workspace::{TestWorkspace, actions, sandbox};
 
 /// A Sandbox on the test image with `labels` (YAML flow map) and `extra` spec lines.
@@ -175,4 +179,72 @@ async fn a_selected_apply_makes_the_selection_and_its_dependencies_and_prunes_no
         ["create Sandbox/a", "remove Sandbox/leftover"]
     );
     ws.pd(&["delete", "--all", "--volumes"]);
+}
+
+#[tokio::test]
+async fn a_selected_controller_converges_the_selection_only_and_prunes_nothing() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write("leftover.yaml", &sandbox("leftover", ""));
+    ws.pd_ok(&["apply"]);
+    ws.remove("leftover.yaml");
+    ws.write(
+        "s.yaml",
+        &format!(
+            "{}{}{}",
+            labelled("a", "{tier: web}", "  dependsOn: [db]\n"),
+            labelled("db", "{tier: db}", ""),
+            labelled("b", "{tier: web}", ""),
+        ),
+    );
+
+    // A selection that matches nothing is refused at once.
+    let run = ws.pd(&["controller", "--selector", "tier=cache"]);
+    assert_eq!(
+        run.code,
+        Some(2),
+        "{}{}",
+        run.stdout_text(),
+        run.stderr_text()
+    );
+    assert!(
+        run.stderr_text().contains("tier=cache"),
+        "{}",
+        run.stderr_text()
+    );
+
+    let controller = Running::start_with(&ws, podman, &["controller", "--only", "Sandbox/a"]);
+    until(
+        Duration::from_secs(20),
+        "a and its dependency running",
+        || async {
+            let seen = ws.sandboxes(podman).await;
+            seen.contains_key("a") && seen.contains_key("db")
+        },
+    )
+    .await;
+    // An edit to b, and a resync's worth of passes: b is still not made, nothing pruned.
+    ws.write(
+        "s.yaml",
+        &format!(
+            "{}{}{}",
+            labelled("a", "{tier: web}", "  dependsOn: [db]\n"),
+            labelled("db", "{tier: db}", ""),
+            labelled("b", "{tier: web}", "  env: {V: '2'}\n"),
+        ),
+    );
+    until(Duration::from_secs(10), "a pass after the edit", || async {
+        controller.reconciles() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        ws.sandboxes(podman).await.keys().collect::<Vec<_>>(),
+        ["a", "db", "leftover"],
+        "{}",
+        controller.log()
+    );
+    let (code, _, log) = controller.stop();
+    assert_eq!(code, Some(0), "{log}");
+    ws.pd(&["delete", "--all"]);
 }
