@@ -279,7 +279,7 @@ print_matrix() {
 }
 
 # The feature groups of the matrix: a name and the test modules that prove it.
-COMPAT_FEATURES="apply+containers:apply,engine_containers,never_destroy
+COMPAT_FEATURES="apply+containers:apply,engine_containers,never_destroy,select,ports
 exec+sessions:engine_exec,cli_exec,cli_session,cli_shell,cli_run
 images+snapshots:images,engine_images
 controller:controller

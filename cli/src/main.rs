@@ -51,6 +51,6 @@ fn init_tracing(verbose: u8, format: OutputFormat) {
         .with_target(false);
     match format {
         OutputFormat::Json | OutputFormat::Yaml => builder.json().init(),
-        OutputFormat::Text => builder.compact().init(),
+        OutputFormat::Text | OutputFormat::Wide => builder.compact().init(),
     }
 }

@@ -875,6 +875,7 @@ mod tests {
             exit_code: None,
             started_at: None,
             finished_at: None,
+            ports: Vec::new(),
         }
     }
 

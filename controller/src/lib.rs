@@ -61,7 +61,7 @@ pub use category::{Category, ExitCode};
 pub use engine::Engine;
 pub use error::Error;
 pub use key::Key;
-pub use reconcile::{ApplyOptions, ApplyReport, NoObserver, Observer, Plan};
+pub use reconcile::{ApplyOptions, ApplyReport, NoObserver, Observer, Plan, Selection};
 pub use sdk::{DeleteReport, DeleteRequest, SnapshotReport, SnapshotRequest, Valid};
 pub use workspace::Workspace;
 

@@ -8,6 +8,7 @@ use pocket_dock::{ApplyOptions, ApplyReport, ExitCode, Observer, Plan};
 use pocket_dock_spec::parse_duration;
 
 use super::declared::invalid_or_err;
+use super::select::SelectArgs;
 use super::{GlobalArgs, Outcome, OutputFormat};
 
 #[derive(Debug, Args)]
@@ -24,6 +25,14 @@ pub struct ApplyArgs {
     /// Wait until readiness probes pass
     #[arg(long)]
     wait: bool,
+    #[command(flatten)]
+    select: SelectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    select: SelectArgs,
 }
 
 /// Prints actions as they finish (text: one line each; json: one object per line).
@@ -128,9 +137,11 @@ fn ms(d: std::time::Duration) -> String {
 }
 
 pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Outcome {
+    let selection = args.select.selection()?;
     let workspace = global.declared_workspace()?;
     let engine = global.engine_for(&workspace)?;
     let options = ApplyOptions {
+        selection,
         dry_run: args.dry_run,
         prune_volumes: args.prune_volumes,
         readiness: if args.wait {
@@ -282,10 +293,26 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
 }
 
 /// `diff`: what apply would do, and why; exit 1 when anything is pending.
-pub async fn diff(global: &GlobalArgs) -> Outcome {
+pub async fn diff(global: &GlobalArgs, args: DiffArgs) -> Outcome {
+    let selection = args.select.selection()?;
     let workspace = global.declared_workspace()?;
     let engine = global.engine_for(&workspace)?;
-    let plan = match workspace.plan(&engine).await {
+    let planned = match selection {
+        None => workspace.plan(&engine).await,
+        // A dry-run apply of the selection is its plan: no lock, no writes.
+        Some(selection) => workspace
+            .apply(
+                &engine,
+                ApplyOptions {
+                    dry_run: true,
+                    selection: Some(selection),
+                    ..ApplyOptions::default()
+                },
+            )
+            .await
+            .map(|report| report.plan),
+    };
+    let plan = match planned {
         Ok(plan) => plan,
         Err(e) => return invalid_or_err(global, e, "nothing was changed"),
     };

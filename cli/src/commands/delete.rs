@@ -3,7 +3,8 @@ use pocket_dock::reconcile::Key;
 use pocket_dock::{DeleteRequest, Error, ExitCode};
 
 use super::apply::Printer;
-use super::{GlobalArgs, Outcome};
+use super::select::SelectArgs;
+use super::{GlobalArgs, Outcome, OutputFormat};
 use pocket_dock::sdk::parse_target;
 
 #[derive(Debug, Args)]
@@ -11,13 +12,15 @@ pub struct DeleteArgs {
     /// The object whose runtime objects to remove: `sandbox/web`, `volume/data`
     #[arg(
         value_name = "KIND/NAME",
-        required_unless_present = "all",
-        conflicts_with = "all"
+        required_unless_present_any = ["all", "only", "selector"],
+        conflicts_with_all = ["all", "only", "selector"]
     )]
     target: Option<String>,
     /// Remove every sandbox container of this workspace
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["only", "selector"])]
     all: bool,
+    #[command(flatten)]
+    select: SelectArgs,
     /// With --all: also remove the workspace's named volumes and their data
     #[arg(long, requires = "all")]
     volumes: bool,
@@ -29,6 +32,7 @@ pub struct DeleteArgs {
 /// Removes owned runtime objects (containers, volumes); the YAML stays, so the next apply
 /// creates them again.
 pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
+    let selection = args.select.selection()?;
     let request = match &args.target {
         Some(t) => match parse_target(t)? {
             (kind, Some(name)) => DeleteRequest::One(Key::new(kind, name)),
@@ -39,8 +43,11 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
                 ));
             }
         },
-        None => DeleteRequest::All {
-            volumes: args.volumes,
+        None => match selection {
+            Some(selection) => DeleteRequest::Selected(selection),
+            None => DeleteRequest::All {
+                volumes: args.volumes,
+            },
         },
     };
     let workspace = global.workspace()?;
@@ -52,6 +59,13 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
     let report = workspace
         .delete(&engine, &request, deadline, &printer)
         .await?;
+    if global.output != OutputFormat::Text {
+        super::emit(
+            &serde_json::json!({ "event": "deleted", "removed": report.removed }),
+            global.output,
+        );
+        return Ok(ExitCode::Success.code());
+    }
     if report.removed.is_empty() {
         out!("nothing to delete");
     }

@@ -17,7 +17,7 @@ pub async fn doctor(global: &GlobalArgs) -> Outcome {
                 serde_json::to_string_pretty(&report).unwrap_or_default()
             );
         }
-        OutputFormat::Text => {
+        OutputFormat::Text | OutputFormat::Wide => {
             for check in &report.checks {
                 let mark = match check.status {
                     CheckStatus::Ok => "ok  ",

@@ -12,7 +12,8 @@ pub struct GetArgs {
     target: Option<String>,
 }
 
-pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
+/// `wide` (`-o wide`): a PORTS column too, every published port as Podman bound it.
+pub async fn get(global: &GlobalArgs, args: GetArgs, wide: bool) -> Outcome {
     let filter = args.target.as_deref().map(parse_target).transpose()?;
     // Always the table: of an invalid file, its last valid version, which is in effect.
     let workspace = global.declared_workspace()?;
@@ -25,19 +26,20 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
     let rows = view.rows;
     match global.output {
         OutputFormat::Text => {
-            out!(
-                "{:<10} {:<24} {:<9} {:<9} {:<16} {:<7} {:<8} AGE",
-                "KIND",
-                "NAME",
-                "DESIRED",
-                "ACTUAL",
-                "PHASE",
-                "READY",
-                "RESTARTS"
+            let ports = if wide { " PORTS" } else { "" };
+            let header = format!(
+                "{:<10} {:<24} {:<9} {:<9} {:<16} {:<7} {:<8} {:<5}{ports}",
+                "KIND", "NAME", "DESIRED", "ACTUAL", "PHASE", "READY", "RESTARTS", "AGE"
             );
+            out!("{}", header.trim_end());
             for r in &rows {
-                out!(
-                    "{:<10} {:<24} {:<9} {:<9} {:<16} {:<7} {:<8} {}",
+                let ports = match (wide, r.ports.is_empty()) {
+                    (false, _) => String::new(),
+                    (true, true) => " -".to_string(),
+                    (true, false) => format!(" {}", r.ports.join(",")),
+                };
+                let line = format!(
+                    "{:<10} {:<24} {:<9} {:<9} {:<16} {:<7} {:<8} {:<5}{ports}",
                     r.kind.as_str(),
                     r.name,
                     r.desired,
@@ -48,6 +50,7 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> Outcome {
                         .map_or_else(|| "-".to_string(), |n| n.to_string()),
                     r.age
                 );
+                out!("{}", line.trim_end());
             }
         }
         format => emit(&serde_json::to_value(&rows).unwrap_or_default(), format),

@@ -33,6 +33,7 @@ mod logs;
 mod report;
 mod run;
 mod schema;
+mod select;
 mod session;
 mod shell;
 mod snapshot;
@@ -77,14 +78,17 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Output format
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    /// Output format (`wide`: text with more columns, for `get`; text elsewhere)
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
+    /// Text with more columns (`get -o wide`, as kubectl's). Every other command sees
+    /// `Text`: [`dispatch`] hands the difference to `get` alone.
+    Wide,
     Json,
     Yaml,
 }
@@ -152,10 +156,11 @@ pub enum Command {
     /// Run a command in an ephemeral sandbox, streaming its output
     Run(run::RunArgs),
     /// Converge: make Podman run what .pocket-dock/ declares
+    #[command(after_help = SELECTED_APPLY)]
     Apply(apply::ApplyArgs),
     /// Show what apply would do and why (exit 1 when changes are pending)
-    #[command(alias = "plan")]
-    Diff,
+    #[command(alias = "plan", after_help = SELECTED_APPLY)]
+    Diff(apply::DiffArgs),
     /// List declared and running objects: desired vs actual state, phase, age
     Get(get::GetArgs),
     /// Wait until objects are Ready for their current spec, or deleted (exit 5 on timeout)
@@ -175,11 +180,12 @@ pub enum Command {
     /// Snapshot a running sandbox: writes .pocket-dock/snapshots/NAME.yaml, then applies it
     Snapshot(snapshot::SnapshotArgs),
     /// Remove a sandbox's or volume's runtime objects (not its YAML)
+    #[command(after_help = SELECTED_DELETE)]
     Delete(delete::DeleteArgs),
     /// Remove what pocket-dock made that nothing declares any more (--dry-run lists it)
     Gc(gc::GcArgs),
     /// Keep the workspace converged: react to file edits and Podman events until stopped
-    #[command(alias = "watch")]
+    #[command(alias = "watch", after_help = SELECTED_APPLY)]
     Controller(controller::ControllerArgs),
     /// Show the event log: every action of every command and the controller (-f to follow)
     Events(events::EventsArgs),
@@ -196,16 +202,33 @@ pub enum Command {
     },
 }
 
+/// How `--only`/`--selector` limit the commands that converge.
+const SELECTED_APPLY: &str = "With --only/--selector: the selected objects (both flags given: those matching both) \
+     and what they need (dependsOn, volumes, their Image or Snapshot, a build's parent image, \
+     a snapshot's sandbox), not what depends on them. Nothing outside is touched and nothing \
+     is pruned (no undeclared container, image or volume is removed). A selection that \
+     matches no declared object is an error (exit 2).";
+
+/// How `--only`/`--selector` limit `delete`.
+const SELECTED_DELETE: &str = "With --only/--selector: removes the selected objects' containers, and \
+     the selected volumes with their data; not their dependencies (deleting Sandbox/web leaves \
+     the Sandbox/db it depends on). Both flags given: the objects matching both. A selection \
+     that matches no declared object is an error (exit 2).";
+
 /// The outcome of a command: an exit code to leave with.
 pub type Outcome = Result<u8, Error>;
 
-pub async fn dispatch(cli: Cli) -> Outcome {
+pub async fn dispatch(mut cli: Cli) -> Outcome {
+    let wide = cli.global.output == OutputFormat::Wide;
+    if wide {
+        cli.global.output = OutputFormat::Text;
+    }
     match cli.command {
         Command::Doctor => doctor::doctor(&cli.global).await,
         Command::Run(args) => run::run(&cli.global, args).await,
         Command::Apply(args) => apply::apply(&cli.global, args).await,
-        Command::Diff => apply::diff(&cli.global).await,
-        Command::Get(args) => get::get(&cli.global, args).await,
+        Command::Diff(args) => apply::diff(&cli.global, args).await,
+        Command::Get(args) => get::get(&cli.global, args, wide).await,
         Command::Wait(args) => wait::wait(&cli.global, args).await,
         Command::Delete(args) => delete::delete(&cli.global, args).await,
         Command::Gc(args) => gc::gc(&cli.global, args).await,

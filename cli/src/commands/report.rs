@@ -18,7 +18,7 @@ pub fn print_error(err: &Error, format: OutputFormat, verbose: bool) {
         return;
     }
     match format {
-        OutputFormat::Text => {
+        OutputFormat::Text | OutputFormat::Wide => {
             let mut line = format!("error: {err}");
             if let Some(hint) = err.hint() {
                 line.push_str(&format!("; {hint}"));

@@ -44,7 +44,7 @@ pub async fn validate(global: &GlobalArgs, args: ValidateArgs) -> Outcome {
             }
             out!("{value}");
         }
-        OutputFormat::Text => {
+        OutputFormat::Text | OutputFormat::Wide => {
             for diagnostic in &loaded.diagnostics {
                 err!("{diagnostic}");
             }

@@ -71,6 +71,20 @@ pub async fn run(
     options: ControllerOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<ControllerSummary, Error> {
+    run_selected(engine, workspace, options, None, shutdown).await
+}
+
+/// [`run`], reconciling only what `selection` matches (with its dependencies) in every
+/// pass, and never pruning (`controller --only/--selector`); everything when `None`. The
+/// selection is matched against the declarations as they are at each pass: one that
+/// matches nothing any more fails that pass, which is retried like any failed pass.
+pub async fn run_selected(
+    engine: &Engine,
+    workspace: &Workspace,
+    options: ControllerOptions,
+    selection: Option<reconcile::Selection>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ControllerSummary, Error> {
     let dir = workspace.root.join(DIR_NAME);
     let _lock = ControllerLock::acquire(&dir).map_err(Error::Lock)?;
     let mut inputs = Inputs::start(engine, &dir, workspace.id.to_string(), &options)
@@ -81,6 +95,10 @@ pub async fn run(
     let mut scheduler = Scheduler::new(Instant::now(), options);
     tracing::info!(target: "pocket_dock::controller", workspace = %workspace.root.display(), id = %workspace.id, "controller started");
 
+    let setup = Setup {
+        options: &options,
+        selection: selection.as_ref(),
+    };
     tokio::pin!(shutdown);
     loop {
         let now = Instant::now();
@@ -104,7 +122,7 @@ pub async fn run(
                 work,
                 &mut scheduler,
                 &mut summary,
-                &options,
+                &setup,
             );
             tokio::pin!(pass);
             tokio::select! {
@@ -140,6 +158,13 @@ pub async fn run(
     Ok(summary)
 }
 
+/// What every pass of one run is given.
+struct Setup<'a> {
+    options: &'a ControllerOptions,
+    /// `--only`/`--selector`: each pass is limited to it, and prunes nothing.
+    selection: Option<&'a reconcile::Selection>,
+}
+
 /// One reconcile of `work`; the scheduler gets each key's requeue decision, or the pass's
 /// failure.
 async fn pass(
@@ -149,7 +174,7 @@ async fn pass(
     work: Work,
     scheduler: &mut Scheduler,
     summary: &mut ControllerSummary,
-    options: &ControllerOptions,
+    setup: &Setup<'_>,
 ) {
     let started = Instant::now();
     // One writer at a time. A pass that had to wait reads the files again: what the other
@@ -188,6 +213,7 @@ async fn pass(
         lock_held: true,
         readiness: Readiness::Once,
         only: only.clone(),
+        selection: setup.selection.cloned(),
         invalid: current.retained.clone(),
         ..ApplyOptions::default()
     };
@@ -211,7 +237,7 @@ async fn pass(
     .await
     {
         Ok(report) => {
-            let decisions = requeue::decide(&report, only.as_ref(), options);
+            let decisions = requeue::decide(&report, only.as_ref(), setup.options);
             let retries = scheduler.finished(Instant::now(), &decisions);
             summary.actions += report.outcomes.len() as u64;
             summary.failures += retries.len() as u64;

@@ -72,6 +72,81 @@ pub struct ContainerSummary {
     pub exit_code: Option<i64>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// The ports it publishes on the host, as the engine reports them (only while it runs).
+    pub ports: Vec<PublishedPort>,
+}
+
+/// A container port published on the host, as the engine reports it (not as declared: the
+/// address and port actually bound).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedPort {
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// `0.0.0.0` when it listens on every address.
+    pub host_ip: String,
+    pub host_port: u16,
+}
+
+impl std::fmt::Display for PublishedPort {
+    /// `127.0.0.1:18080->8080/tcp`, as `podman ps` shows it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ip = if self.host_ip.is_empty() {
+            "0.0.0.0"
+        } else {
+            &self.host_ip
+        };
+        write!(
+            f,
+            "{ip}:{}->{}/{}",
+            self.host_port, self.container_port, self.protocol
+        )
+    }
+}
+
+/// One entry of a listing's `Ports`: Podman's own list (`host_ip`, `container_port`,
+/// `host_port`, `range`, `protocol`) or the compat one (`IP`, `PrivatePort`, `PublicPort`,
+/// `Type`). Read leniently: a port the engine does not publish has no host port.
+#[derive(serde::Deserialize)]
+struct RawPort {
+    #[serde(default, alias = "IP")]
+    host_ip: Option<String>,
+    #[serde(default, alias = "PrivatePort")]
+    container_port: Option<u16>,
+    #[serde(default, alias = "PublicPort")]
+    host_port: Option<u16>,
+    #[serde(default)]
+    range: Option<u16>,
+    #[serde(default, alias = "Type")]
+    protocol: Option<String>,
+}
+
+/// Every published port of a listing's `Ports`, a Podman range spelled out, sorted.
+fn published_ports(raw: Vec<RawPort>) -> Vec<PublishedPort> {
+    let mut out: Vec<PublishedPort> = raw
+        .into_iter()
+        .filter_map(|p| {
+            let (Some(container), Some(host)) = (p.container_port, p.host_port) else {
+                return None;
+            };
+            let protocol = p.protocol.unwrap_or_else(|| "tcp".to_string());
+            let host_ip = p.host_ip.unwrap_or_default();
+            Some((0..p.range.unwrap_or(1).max(1)).filter_map(move |i| {
+                Some(PublishedPort {
+                    container_port: container.checked_add(i)?,
+                    protocol: protocol.clone(),
+                    host_ip: host_ip.clone(),
+                    host_port: host.checked_add(i)?,
+                })
+            }))
+        })
+        .flatten()
+        .filter(|p| p.host_port != 0)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// What an inspect tells about one container.
@@ -390,6 +465,8 @@ struct RawSummary {
     exited_at: Option<i64>,
     #[serde(default)]
     started_at: Option<i64>,
+    #[serde(default)]
+    ports: Option<Vec<RawPort>>,
 }
 
 impl RawSummary {
@@ -415,6 +492,7 @@ impl RawSummary {
             exit_code: self.exit_code.filter(|_| self.exited == Some(true)),
             started_at: self.started_at.filter(|t| *t > 0),
             finished_at: self.exited_at.filter(|t| *t > 0),
+            ports: published_ports(self.ports.unwrap_or_default()),
         }
     }
 }
@@ -903,6 +981,35 @@ fn is_storage_leftover(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn published_ports_read_both_listings() {
+        let libpod: Vec<RawPort> = serde_json::from_str(
+            r#"[{"host_ip":"127.0.0.1","container_port":8080,"host_port":18080,"range":2,"protocol":"tcp"},
+                {"host_ip":"","container_port":53,"host_port":5353,"range":1,"protocol":"udp"}]"#,
+        )
+        .unwrap();
+        let shown: Vec<String> = published_ports(libpod)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "0.0.0.0:5353->53/udp",
+                "127.0.0.1:18080->8080/tcp",
+                "127.0.0.1:18081->8081/tcp"
+            ]
+        );
+        // Compat: an exposed port that is not published has no PublicPort.
+        let compat: Vec<RawPort> = serde_json::from_str(
+            r#"[{"IP":"127.0.0.1","PrivatePort":80,"PublicPort":8081,"Type":"tcp"},{"PrivatePort":81,"Type":"tcp"}]"#,
+        )
+        .unwrap();
+        let ports = published_ports(compat);
+        assert_eq!(ports.len(), 1);
+        assert_eq!(ports[0].to_string(), "127.0.0.1:8081->80/tcp");
+    }
 
     #[test]
     fn storage_leftovers_are_told_from_live_name_conflicts() {

@@ -37,7 +37,8 @@ pub use builds::BuildRequest;
 pub use capabilities::{Capability, CapabilityState, EngineFacts, EngineKind, EngineProfile};
 pub use containers::{
     ContainerConfig, ContainerDetails, ContainerState, ContainerSummary, Endpoint, LogsRequest,
-    MountConfig, NetworkMode, OwnedContainer, PODMAN_INIT, PortConfig, RemoveOutcome, RestartMode,
+    MountConfig, NetworkMode, OwnedContainer, PODMAN_INIT, PortConfig, PublishedPort,
+    RemoveOutcome, RestartMode,
 };
 pub use error::{Category, ConnectFailure, EngineError};
 pub use events::{Event, EventStream};

@@ -34,6 +34,18 @@ pub enum ActionError {
         "network {network} is used by {users}, which this workspace does not own; pocket-dock will not remove or replace it (disconnect them first)"
     )]
     NetworkInUse { network: String, users: String },
+    /// Podman could not bind a published port: something else listens on it. Named, with
+    /// what to do, instead of Podman's own words (which differ by version and network
+    /// backend, and bury the port).
+    #[error(
+        "host port {port} is already in use: stop what listens on it, or publish Sandbox/{sandbox} on another host port (spec.ports[].host), then apply again"
+    )]
+    PortInUse {
+        sandbox: String,
+        /// `127.0.0.1:18080/tcp`; every declared port when Podman's message names none.
+        port: String,
+        op: Operation,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -47,6 +59,54 @@ fn tail(output: &str) -> String {
     }
 }
 
+/// The text of Podman's failure to bind a host port, in every version and network backend
+/// seen (Podman 4.3 to 5.x: rootlessport, netavark, CNI's port mapper; Docker too).
+const ADDRESS_IN_USE: &str = "address already in use";
+
+impl ActionError {
+    /// A container start's failure: [`ActionError::PortInUse`] when Podman could not bind
+    /// one of `ports` (declared `(host ip, host port, protocol)`), else the engine's error.
+    pub fn from_start(
+        sandbox: &str,
+        ports: &[(String, u16, &str)],
+        error: EngineError,
+    ) -> ActionError {
+        let message = error.to_string();
+        if !message.contains(ADDRESS_IN_USE) {
+            return error.into();
+        }
+        let shown = |(ip, port, protocol): &(String, u16, &str)| format!("{ip}:{port}/{protocol}");
+        // The port Podman names (`...:18080: bind: ...`); all of them when it names none.
+        let named: Vec<String> = ports
+            .iter()
+            .filter(|(_, port, _)| mentions_port(&message, *port))
+            .map(shown)
+            .collect();
+        let port = if named.is_empty() {
+            ports.iter().map(shown).collect::<Vec<_>>().join(", ")
+        } else {
+            named.join(", ")
+        };
+        ActionError::PortInUse {
+            sandbox: sandbox.to_string(),
+            port,
+            op: error.operation(),
+        }
+    }
+}
+
+/// Whether `message` names `port` after a colon (`127.0.0.1:18080`), not as part of a
+/// longer number.
+fn mentions_port(message: &str, port: u16) -> bool {
+    let needle = format!(":{port}");
+    message.match_indices(&needle).any(|(i, _)| {
+        !message[i + needle.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
 impl ActionError {
     pub fn category(&self) -> &'static str {
         match self {
@@ -54,7 +114,9 @@ impl ActionError {
             ActionError::DependencyFailed { .. } | ActionError::DependencyNotReady { .. } => {
                 "runtime"
             }
-            ActionError::ForeignName { .. } | ActionError::ContextChanged { .. } => "conflict",
+            ActionError::ForeignName { .. }
+            | ActionError::ContextChanged { .. }
+            | ActionError::PortInUse { .. } => "conflict",
             ActionError::TimedOut => "timeout",
             ActionError::Image(_) | ActionError::UnsafeMount { .. } => "invalid-input",
             ActionError::SnapshotSource { .. } | ActionError::NetworkInUse { .. } => "conflict",
@@ -66,7 +128,57 @@ impl ActionError {
     pub fn operation(&self) -> Option<Operation> {
         match self {
             ActionError::Engine(e) => Some(e.operation()),
+            ActionError::PortInUse { op, .. } => Some(*op),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start_failure(message: &str) -> EngineError {
+        EngineError::Runtime {
+            op: Operation::ContainerStart,
+            id: Some("pd-web".into()),
+            status: Some(500),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn a_taken_host_port_is_named_whatever_podman_calls_it() {
+        let ports = [
+            ("127.0.0.1".to_string(), 18080, "tcp"),
+            ("127.0.0.1".to_string(), 1808, "tcp"),
+        ];
+        for message in [
+            // Podman 4.3 rootless, then rootful (netavark / CNI port mapper).
+            "rootlessport listen tcp 127.0.0.1:18080: bind: address already in use",
+            "cannot listen on the TCP port: listen tcp4 127.0.0.1:18080: bind: address already in use",
+        ] {
+            let e = ActionError::from_start("web", &ports, start_failure(message));
+            assert!(matches!(e, ActionError::PortInUse { .. }), "{e:?}");
+            assert!(
+                e.to_string()
+                    .starts_with("host port 127.0.0.1:18080/tcp is already in use: "),
+                "{e}"
+            );
+            assert!(e.to_string().contains("Sandbox/web"), "{e}");
+            assert_eq!(e.category(), "conflict");
+            assert_eq!(e.operation(), Some(Operation::ContainerStart));
+        }
+        // No port named: every declared one is.
+        let e =
+            ActionError::from_start("web", &ports, start_failure("bind: address already in use"));
+        assert!(
+            e.to_string()
+                .contains("127.0.0.1:18080/tcp, 127.0.0.1:1808/tcp"),
+            "{e}"
+        );
+        // Anything else stays the engine's error.
+        let e = ActionError::from_start("web", &ports, start_failure("no such image"));
+        assert!(matches!(e, ActionError::Engine(_)), "{e:?}");
     }
 }

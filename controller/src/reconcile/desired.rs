@@ -445,6 +445,22 @@ impl Desired {
         keys
     }
 
+    /// `keys` and everything they need, directly or not (through [`Self::dependencies`]),
+    /// as far as it is declared: what a selected apply must make for them to run.
+    pub fn with_dependencies(&self, keys: &BTreeSet<Key>) -> BTreeSet<Key> {
+        let declared: BTreeSet<Key> = self.keys().into_iter().collect();
+        let mut all = keys.clone();
+        let mut pending: Vec<Key> = keys.iter().cloned().collect();
+        while let Some(key) = pending.pop() {
+            for dependency in self.dependencies(&key) {
+                if declared.contains(&dependency) && all.insert(dependency.clone()) {
+                    pending.push(dependency);
+                }
+            }
+        }
+        all
+    }
+
     /// `keys` and everything that depends on them, directly or not: what changing them can
     /// change (a rebuilt image renames the images built on it and recreates their sandboxes).
     pub fn with_dependants(&self, keys: &BTreeSet<Key>) -> BTreeSet<Key> {

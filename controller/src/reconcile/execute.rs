@@ -319,13 +319,18 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
             if let Some(c) = find_observed(ctx, name, &s.container_name) {
                 dependencies_ready(ctx, s).await?;
                 recheck_mounted(ctx, s, &c).await?;
-                match engine.start_container(&c).await {
+                // A port taken on the host is not fixed by making the container again.
+                match engine
+                    .start_container(&c)
+                    .await
+                    .map_err(|e| start_error(s, e))
+                {
                     Ok(()) => {}
                     // Never started (made by an apply that was killed before it started
                     // it): nothing in it is worth keeping, and Podman may hold half-made
                     // state for it (an address its network plugin still counts as taken),
                     // so it is made again rather than failing at every apply.
-                    Err(e)
+                    Err(ActionError::Engine(e))
                         if e.category() == crate::engine::Category::EngineFailure
                             && never_started(ctx, name, &s.container_name) =>
                     {
@@ -333,7 +338,7 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
                         engine.remove_container(&c).await?;
                         create(ctx, s, true).await?;
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => return Err(e),
                 }
                 let first_start = never_started(ctx, name, &s.container_name);
                 run_hooks(ctx, s, &c, first_start).await?;
@@ -488,7 +493,10 @@ async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), Action
     };
     if start {
         recheck_sources(s)?;
-        ctx.engine.start_container(&container).await?;
+        ctx.engine
+            .start_container(&container)
+            .await
+            .map_err(|e| start_error(s, e))?;
         run_hooks(ctx, s, &container, true).await?;
     }
     Ok(())
@@ -638,6 +646,17 @@ async fn detach_members(
         }
     }
     Ok(())
+}
+
+/// A start's failure, a host port that is taken named as such.
+fn start_error(s: &DesiredSandbox, error: EngineError) -> ActionError {
+    let ports: Vec<(String, u16, &str)> = s
+        .config
+        .ports
+        .iter()
+        .map(|p| (p.host_ip.clone(), p.host, p.protocol))
+        .collect();
+    ActionError::from_start(&s.name, &ports, error)
 }
 
 /// With `--wait`: the sandboxes `s` depends on must be ready before it starts (compose's

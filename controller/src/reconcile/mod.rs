@@ -15,6 +15,7 @@ pub(crate) mod order;
 pub(crate) mod plan;
 pub(crate) mod restarts;
 pub(crate) mod rows;
+pub mod selection;
 pub(crate) mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,6 +37,7 @@ pub use execute::{ActionError, ActionOutcome, ExecuteOptions, NoObserver, Observ
 pub use observe::Observed;
 pub use plan::{Action, Op, Plan, PlanOptions};
 pub use rows::{ObjectRow, object_rows};
+pub use selection::Selection;
 
 /// What to do about readiness probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,8 +59,14 @@ pub struct ApplyOptions {
     pub readiness: Readiness,
     pub timeout: Option<Duration>,
     /// Act only on these objects (volume creation and pulls they need included); all when
-    /// `None`.
+    /// `None`. Apply adds what depends on them (see [`Desired::with_dependants`]).
     pub only: Option<BTreeSet<Key>>,
+    /// `--only`/`--selector`: act only on the declared objects it matches and what they
+    /// need ([`Desired::with_dependencies`]), not on what depends on them (selecting one
+    /// sandbox must not recreate another that shares its image). Nothing is pruned: no
+    /// undeclared container, unreferenced image or undeclared volume is removed, whatever
+    /// `prune_volumes` says. Matching nothing is an error. With `only` too, both limit.
+    pub selection: Option<Selection>,
     /// Objects whose declaring file is currently invalid, with the problem: acted on in their
     /// last valid version, and reported as degraded.
     pub invalid: BTreeMap<Key, String>,
@@ -80,20 +88,84 @@ impl ApplyOptions {
             self.writer
         }
     }
+}
 
-    fn keep(&self, action: &Action) -> bool {
-        self.only.as_ref().is_none_or(|only| {
-            only.contains(&action.key) || matches!(action.op, Op::Pull { .. } | Op::CreateVolume)
+/// What one apply may act on, resolved against the declarations: `ApplyOptions::only` with
+/// its dependants, limited to the selection with its dependencies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Scope {
+    /// The objects acted on; all when `None`.
+    only: Option<BTreeSet<Key>>,
+    /// With a selection: the image references its sandboxes run (a pull is keyed on the
+    /// first sandbox that names the reference, maybe one outside the selection). Nothing is
+    /// pruned then.
+    selected_pulls: Option<BTreeSet<String>>,
+}
+
+impl Scope {
+    fn new(
+        options: &ApplyOptions,
+        desired: &Desired,
+        declarations: &Declarations,
+    ) -> Result<Scope, Error> {
+        // Acting on an object acts on what depends on it too: rebuilding an image renames
+        // the images built on it, and sandboxes on any of them move.
+        let only = options
+            .only
+            .as_ref()
+            .map(|only| desired.with_dependants(only));
+        let Some(selection) = &options.selection else {
+            return Ok(Scope {
+                only,
+                selected_pulls: None,
+            });
+        };
+        let selected = desired.with_dependencies(&selection.resolve(declarations)?);
+        let pulls = selected
+            .iter()
+            .filter(|k| k.kind == Kind::Sandbox)
+            .filter_map(|k| desired.sandboxes.get(&k.name))
+            .filter_map(|s| plan::image_reference(s, desired))
+            .collect();
+        let only = match only {
+            Some(only) => only.intersection(&selected).cloned().collect(),
+            None => selected,
+        };
+        Ok(Scope {
+            only: Some(only),
+            selected_pulls: Some(pulls),
         })
     }
 
+    fn keep(&self, action: &Action) -> bool {
+        let Some(only) = &self.only else {
+            return true;
+        };
+        let Some(pulls) = &self.selected_pulls else {
+            return only.contains(&action.key)
+                || matches!(action.op, Op::Pull { .. } | Op::CreateVolume);
+        };
+        match &action.op {
+            Op::Pull { reference } => only.contains(&action.key) || pulls.contains(reference),
+            // No pruning in a selected apply. A `Remove` of a selected (so declared) sandbox
+            // is a stray container next to its own, part of converging it.
+            Op::RemoveImage { .. } | Op::RemoveVolume => false,
+            _ => only.contains(&action.key),
+        }
+    }
+
     /// What concerns the selected objects only (all of them without a selection): their
-    /// actions, and the objects that wait or back off among them.
+    /// actions, and the objects that wait or back off among them. A selected apply keeps
+    /// nothing it would prune, so it reports no kept objects either.
     fn restrict(&self, mut plan: Plan) -> Plan {
         plan.actions.retain(|a| self.keep(a));
         if let Some(only) = &self.only {
             plan.blocked.retain(|b| only.contains(&b.key));
             plan.crash_loops.retain(|c| only.contains(&c.key));
+        }
+        if self.selected_pulls.is_some() {
+            plan.kept_volumes.clear();
+            plan.kept.clear();
         }
         plan
     }
@@ -265,10 +337,8 @@ pub async fn apply(
     let ownership = workspace.ownership();
     let inputs = observe::ImageInputs::gather(declarations).await;
     let desired = Desired::from_declarations(declarations, &ownership, &inputs);
-    // Acting on an object acts on what depends on it too: rebuilding an image renames the
-    // images built on it, and sandboxes on any of them move.
-    let mut options = options;
-    options.only = options.only.map(|only| desired.with_dependants(&only));
+    // A selection that matches nothing fails here, before anything is touched.
+    let scope = Scope::new(&options, &desired, declarations)?;
     let dir = workspace.root.join(DIR_NAME);
     let plan_options = PlanOptions {
         prune_volumes: options.prune_volumes,
@@ -278,7 +348,7 @@ pub async fn apply(
     let mut warnings = Vec::new();
 
     // What the engine lacks is refused before anything is touched, named where declared.
-    refuse_unsupported(engine, declarations, options.only.as_ref()).await?;
+    refuse_unsupported(engine, declarations, scope.only.as_ref()).await?;
 
     // Opened before any Podman write: an apply that cannot record what it does (a read-only,
     // full, busy, or corrupt and held store) fails and changes nothing. Dry runs only read.
@@ -327,7 +397,7 @@ pub async fn apply(
     observed.hook_failures = hook_failures(store.as_ref(), &dir);
     // A dry run runs no probe (an exec is a write): it shows what apply does once the
     // dependencies a start waits for are ready.
-    let first_plan = options.restrict(if options.dry_run {
+    let first_plan = scope.restrict(if options.dry_run {
         observed.assume_probes_pass = true;
         plan::plan(&desired, &observed, plan_options)
     } else {
@@ -410,7 +480,7 @@ pub async fn apply(
             if failed || (rounds >= MAX_ROUNDS && !waits_on_condition) {
                 // Failures are reported, not retried within one apply.
                 observed = reobserve(engine, &ownership, &desired, &restarts, &journal).await?;
-                current_plan = options.restrict(
+                current_plan = scope.restrict(
                     plan_probed(engine, &desired, &mut observed, again(plan_options)).await,
                 );
                 last_blocked = current_plan.blocked.clone();
@@ -418,8 +488,8 @@ pub async fn apply(
             }
         }
         observed = reobserve(engine, &ownership, &desired, &restarts, &journal).await?;
-        current_plan = options
-            .restrict(plan_probed(engine, &desired, &mut observed, again(plan_options)).await);
+        current_plan =
+            scope.restrict(plan_probed(engine, &desired, &mut observed, again(plan_options)).await);
         last_blocked = current_plan.blocked.clone();
         if rounds >= MAX_ROUNDS + desired.sandboxes.len() {
             break;
@@ -438,7 +508,7 @@ pub async fn apply(
     };
     if let Some(deadline) = deadline {
         let (ready, not_ready) =
-            wait_for_readiness(engine, &desired, &observed, deadline, options.only.as_ref()).await;
+            wait_for_readiness(engine, &desired, &observed, deadline, scope.only.as_ref()).await;
         findings.ready = ready;
         for (key, reason) in not_ready {
             findings.not_ready.insert(key, reason);
@@ -462,7 +532,7 @@ pub async fn apply(
         if let Some(&generation) = generations.get(&key) {
             s.metadata = Some(status::Metadata { generation });
             // Objects outside `--only` were not acted on: they keep their previous one.
-            if options.only.as_ref().is_none_or(|only| only.contains(&key)) {
+            if scope.only.as_ref().is_none_or(|only| only.contains(&key)) {
                 s.observed_generation = Some(generation);
             }
         }

@@ -36,6 +36,8 @@ pub struct ObservedContainer {
     pub bind_sources: Option<Vec<std::path::PathBuf>>,
     /// How its main process last ended (for crash-loop backoff).
     pub exit: Exit,
+    /// The ports Podman says it publishes (what status files and `get -o wide` show).
+    pub ports: Vec<crate::engine::PublishedPort>,
     pub handle: OwnedContainer,
 }
 
@@ -168,6 +170,7 @@ pub async fn observe(
                     started_at: summary.started_at,
                     finished_at: summary.finished_at,
                 },
+                ports: summary.ports,
                 handle,
             });
     }

@@ -1018,6 +1018,7 @@ pub fn simulate(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed
                     created: 0,
                     bind_sources: Some(s.bind_sources.iter().map(|b| b.path.clone()).collect()),
                     exit: Default::default(),
+                    ports: Vec::new(),
                     handle: OwnedContainer::for_tests(&s.container_name),
                 });
             }
@@ -1073,6 +1074,7 @@ mod tests {
             created: 0,
             bind_sources: None,
             exit: Default::default(),
+            ports: Vec::new(),
             handle: OwnedContainer::for_tests(&format!("pd-{name}")),
         }
     }

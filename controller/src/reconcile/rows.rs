@@ -27,6 +27,10 @@ pub struct ObjectRow {
     /// The Ready condition: `true`, `false`, `unknown`; `-` without a status file.
     pub ready: String,
     pub restarts: Option<u32>,
+    /// A running sandbox's published ports as Podman bound them,
+    /// `127.0.0.1:18080->8080/tcp` (`get -o wide`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
     pub status: Option<Status>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -61,36 +65,38 @@ pub fn object_rows(
         "unknown"
     };
     let mut rows = Vec::new();
-    let mut push = |kind: Kind, name: &str, want: &str, actual: String, age: String| {
-        if filter
-            .as_ref()
-            .is_some_and(|(k, n)| *k != kind || n.as_deref().is_some_and(|n| n != name))
-        {
-            return;
-        }
-        let status = status_files.and_then(|f| f.read(kind, name));
-        let phase = status
-            .as_ref()
-            .map_or_else(|| "-".to_string(), |s| s.phase.as_str().to_string());
-        let ready = status
-            .as_ref()
-            .and_then(|s| s.condition(ConditionType::Ready))
-            .map_or("-", |c| c.status.as_lower());
-        rows.push(ObjectRow {
-            kind,
-            name: name.to_string(),
-            desired: want.to_string(),
-            actual,
-            phase,
-            age,
-            ready: ready.to_string(),
-            restarts: status.as_ref().and_then(|s| s.restart_count),
-            problem: retained
-                .get(&Key::new(kind, name))
-                .map(|problem| format!("{problem}; its last valid version is shown")),
-            status,
-        });
-    };
+    let mut push =
+        |kind: Kind, name: &str, want: &str, actual: String, age: String, ports: Vec<String>| {
+            if filter
+                .as_ref()
+                .is_some_and(|(k, n)| *k != kind || n.as_deref().is_some_and(|n| n != name))
+            {
+                return;
+            }
+            let status = status_files.and_then(|f| f.read(kind, name));
+            let phase = status
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |s| s.phase.as_str().to_string());
+            let ready = status
+                .as_ref()
+                .and_then(|s| s.condition(ConditionType::Ready))
+                .map_or("-", |c| c.status.as_lower());
+            rows.push(ObjectRow {
+                kind,
+                name: name.to_string(),
+                desired: want.to_string(),
+                actual,
+                phase,
+                age,
+                ready: ready.to_string(),
+                restarts: status.as_ref().and_then(|s| s.restart_count),
+                ports,
+                problem: retained
+                    .get(&Key::new(kind, name))
+                    .map(|problem| format!("{problem}; its last valid version is shown")),
+                status,
+            });
+        };
     for (name, s) in &desired.sandboxes {
         let current = observed
             .sandboxes
@@ -108,6 +114,10 @@ pub fn object_rows(
             if s.running { "running" } else { "stopped" },
             actual,
             current.map_or("-".into(), |c| age(c.created, now)),
+            current
+                .filter(|c| c.state.is_running())
+                .map(|c| c.ports.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
         );
     }
     for (name, cs) in observed
@@ -122,23 +132,45 @@ pub fn object_rows(
             undeclared,
             "present".into(),
             age(created, now),
+            Vec::new(),
         );
     }
     let presence = |present: bool| if present { "present" } else { "absent" };
     for name in desired.volumes.keys() {
         let actual = presence(observed.volumes.contains_key(name));
-        push(Kind::Volume, name, "present", actual.into(), "-".into());
+        push(
+            Kind::Volume,
+            name,
+            "present",
+            actual.into(),
+            "-".into(),
+            Vec::new(),
+        );
     }
     for name in observed
         .volumes
         .keys()
         .filter(|n| !desired.volumes.contains_key(*n))
     {
-        push(Kind::Volume, name, undeclared, "present".into(), "-".into());
+        push(
+            Kind::Volume,
+            name,
+            undeclared,
+            "present".into(),
+            "-".into(),
+            Vec::new(),
+        );
     }
     for name in desired.networks.keys() {
         let actual = presence(observed.networks.contains_key(name));
-        push(Kind::Network, name, "present", actual.into(), "-".into());
+        push(
+            Kind::Network,
+            name,
+            "present",
+            actual.into(),
+            "-".into(),
+            Vec::new(),
+        );
     }
     for name in observed
         .networks
@@ -151,15 +183,30 @@ pub fn object_rows(
             undeclared,
             "present".into(),
             "-".into(),
+            Vec::new(),
         );
     }
     for (name, image) in &desired.images {
         let actual = presence(observed.image_id(&image.tag).is_some());
-        push(Kind::Image, name, "present", actual.into(), "-".into());
+        push(
+            Kind::Image,
+            name,
+            "present",
+            actual.into(),
+            "-".into(),
+            Vec::new(),
+        );
     }
     for (name, snap) in &desired.snapshots {
         let actual = presence(observed.image_id(&snap.tag).is_some());
-        push(Kind::Snapshot, name, "present", actual.into(), "-".into());
+        push(
+            Kind::Snapshot,
+            name,
+            "present",
+            actual.into(),
+            "-".into(),
+            Vec::new(),
+        );
     }
     rows
 }

@@ -22,7 +22,8 @@ use pocket_dock_spec::to_yaml;
 pub const STATUS_DIR: &str = crate::workspace::own_files::STATUS_DIR;
 
 pub use crate::status::types::{
-    Condition, ConditionType, LastError, Metadata, Phase, Reason, SnapshotRecord, Status,
+    Condition, ConditionType, LastError, Metadata, Phase, PortStatus, Reason, SnapshotRecord,
+    Status,
 };
 
 /// Reads a snapshot's record from its image's labels.
@@ -202,6 +203,7 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             output: None,
             hook_failure: None,
             subnets: Vec::new(),
+            ports: Vec::new(),
             conditions: vec![ready, reconciling, stalled, progressing, degraded],
             last_error,
         }
@@ -369,6 +371,19 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
                 status.output = observed.task_output.get(name).cloned();
             }
             status.hook_failure = hook_failure.cloned();
+            // What Podman bound, not what the spec asks: a port is listed only while it is.
+            if c.state.is_running() {
+                status.ports = c
+                    .ports
+                    .iter()
+                    .map(|p| PortStatus {
+                        container_port: p.container_port,
+                        protocol: p.protocol.clone(),
+                        host_ip: p.host_ip.clone(),
+                        host_port: p.host_port,
+                    })
+                    .collect();
+            }
         }
         out.push(status);
     }

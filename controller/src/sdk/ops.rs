@@ -29,6 +29,10 @@ pub enum DeleteRequest {
     /// Every sandbox container of this workspace; with `volumes`, every named volume and its
     /// data too.
     All { volumes: bool },
+    /// The declared objects `--only`/`--selector` match: their containers, and the volumes
+    /// among them with their data. Not their dependencies: deleting a sandbox leaves the
+    /// database it depends on alone.
+    Selected(reconcile::Selection),
 }
 
 /// One runtime object `delete` removed.
@@ -189,11 +193,22 @@ impl Workspace {
         } else {
             None
         };
+        // Resolved under the lock, against what is declared now (the last valid version of
+        // a broken file included); matching nothing fails before anything is removed.
+        let selected = match request {
+            DeleteRequest::Selected(selection) => {
+                Some(selection.resolve(&self.load_any().0.declarations)?)
+            }
+            _ => None,
+        };
         let wants = |kind: Kind, name: &str| match request {
             DeleteRequest::One(key) => key.kind == kind && key.name == name,
             DeleteRequest::All { volumes } => {
-                kind == Kind::Sandbox || (kind == Kind::Volume && *volumes)
+                kind == Kind::Sandbox || kind == Kind::Network || (kind == Kind::Volume && *volumes)
             }
+            DeleteRequest::Selected(_) => selected
+                .as_ref()
+                .is_some_and(|s| s.contains(&Key::new(kind, name))),
         };
         let mut report = DeleteReport::default();
         // Each removal goes to the event log, a failed one too, before its error is
@@ -223,6 +238,9 @@ impl Workspace {
         let volumes_wanted = match request {
             DeleteRequest::One(key) => key.kind == Kind::Volume,
             DeleteRequest::All { volumes } => *volumes,
+            DeleteRequest::Selected(_) => selected
+                .as_ref()
+                .is_some_and(|s| s.iter().any(|k| k.kind == Kind::Volume)),
         };
         if volumes_wanted {
             for volume in engine.list_owned_volumes(&ownership).await? {
@@ -254,17 +272,16 @@ impl Workspace {
         let networks_wanted = match request {
             DeleteRequest::One(key) => key.kind == Kind::Network,
             DeleteRequest::All { .. } => true,
+            DeleteRequest::Selected(_) => selected
+                .as_ref()
+                .is_some_and(|s| s.iter().any(|k| k.kind == Kind::Network)),
         };
         if networks_wanted {
             for network in engine.list_owned_networks(&ownership).await? {
                 let Some(ObjectLabels { name, .. }) = ObjectLabels::parse(&network.labels) else {
                     continue;
                 };
-                let wanted = match request {
-                    DeleteRequest::One(key) => key.name == name,
-                    DeleteRequest::All { .. } => true,
-                };
-                if !wanted {
+                if !wants(Kind::Network, &name) {
                     continue;
                 }
                 let started = Instant::now();

@@ -5,6 +5,6 @@
 pub mod types;
 
 pub use types::{
-    Condition, ConditionStatus, ConditionType, LastError, Metadata, Phase, Reason, RestartRecord,
-    SnapshotRecord, Status, WorkspaceStatusFile,
+    Condition, ConditionStatus, ConditionType, LastError, Metadata, Phase, PortStatus, Reason,
+    RestartRecord, SnapshotRecord, Status, WorkspaceStatusFile,
 };

@@ -343,10 +343,27 @@ pub struct Status {
     /// For networks: the subnets the engine hands addresses from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subnets: Vec<String>,
+    /// For a running sandbox: the ports Podman publishes for it, as bound (observed, not
+    /// declared).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortStatus>,
     #[serde(default)]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
+}
+
+/// A published port in a status file: `{containerPort, protocol, hostIP, hostPort}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortStatus {
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// The address it listens on (`0.0.0.0`: every address).
+    #[serde(rename = "hostIP")]
+    pub host_ip: String,
+    pub host_port: u16,
 }
 
 impl Status {

@@ -19,16 +19,17 @@ pub struct Running {
 
 impl Running {
     pub fn start(ws: &TestWorkspace, podman: &Podman) -> Running {
+        Running::start_with(ws, podman, &["controller"])
+    }
+
+    /// `pocket-dock ARGS...` (a controller with options) in the background.
+    pub fn start_with(ws: &TestWorkspace, podman: &Podman, args: &[&str]) -> Running {
         let log = tempfile::NamedTempFile::new().unwrap();
-        let child = cli::command(
-            ws.root(),
-            &[("CONTAINER_HOST".into(), podman.host())],
-            &["controller"],
-        )
-        .stdout(Stdio::null())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .unwrap();
+        let child = cli::command(ws.root(), &[("CONTAINER_HOST".into(), podman.host())], args)
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .unwrap();
         Running { child, log }
     }
 
