@@ -283,6 +283,7 @@ COMPAT_FEATURES="apply+containers:apply,engine_containers,never_destroy,select,p
 exec+sessions:engine_exec,cli_exec,cli_session,cli_shell,cli_run
 images+snapshots:images,engine_images
 controller:controller
+networks+tasks:networks,tasks
 faults:faults,engine_faults,store_faults
 gc:gc
 rootless:rootless

@@ -876,6 +876,7 @@ mod tests {
             started_at: None,
             finished_at: None,
             ports: Vec::new(),
+            networks: None,
         }
     }
 

@@ -20,8 +20,8 @@ use crate::duration::parse_duration;
 use crate::kind::Kind;
 use crate::load::Object;
 use crate::model::{
-    DEFAULT_NETWORK, DesiredState, MountType, Network, NetworkAttachment, Port, Profile, Protocol,
-    RestartPolicy, RunMode, SandboxSpec, Security, Spec, WorkspaceSpec,
+    DesiredState, MountType, Network, Port, Profile, Protocol, RestartPolicy, RunMode, SandboxSpec,
+    Security, Spec, WorkspaceSpec,
 };
 
 /// How long a hook may take when `hooks.timeout` does not say, in milliseconds.
@@ -123,13 +123,13 @@ pub fn effective_sandbox(s: &SandboxSpec, settings: &WorkspaceSpec) -> SandboxSp
     if e.run == RunMode::Once {
         e.restart_policy = Some(RestartPolicy::Never);
     }
-    // The networks it joins, spelled out: `[default]` unless it lists others, none without
-    // a network. Names on them are sorted sets.
+    // The networks it joins: none without a network. An empty list means the workspace's
+    // `default` network, which is not spelled out: the hash of a sandbox declared before
+    // networks existed stays what it was (a container still on Podman's own network is
+    // moved by the planner's network check instead). Names on them are sorted sets.
     if e.network == Some(Network::None) {
         e.networks.clear();
         e.aliases.clear();
-    } else if e.networks.is_empty() {
-        e.networks.push(NetworkAttachment::named(DEFAULT_NETWORK));
     }
     e.networks.sort_by(|a, b| a.name.cmp(&b.name));
     e.networks.dedup_by(|a, b| a.name == b.name);

@@ -193,7 +193,21 @@ impl<'s> Checker<'s> {
         // A short and a long form (`web` or `{name: web, condition: Ready}`): the branch of
         // the node's own type decides; none fits, the first one's complaint stands.
         let branches: Vec<&Schema> = resolved.into_iter().filter(|s| !allows_null(s)).collect();
-        let fits = |s: &&&Schema| types_of(s).iter().any(|t| matches_type(t, &node.value));
+        // Two list forms (`[argv]` or `[[argv], ...]`) are told apart by the first item.
+        let fits = |s: &&&Schema| {
+            let top = types_of(s).iter().any(|t| matches_type(t, &node.value));
+            let first_item = match &node.value {
+                Value::Seq(items) => items.first(),
+                _ => None,
+            };
+            let item_fits = match (s.get("items"), first_item) {
+                (Some(item_schema), Some(item)) => types_of(self.resolve(item_schema))
+                    .iter()
+                    .any(|t| matches_type(t, &item.value)),
+                _ => true,
+            };
+            top && item_fits
+        };
         if let Some(branch) = branches.iter().find(fits).or(branches.first()) {
             self.check(branch, node, owner, path, out);
         }

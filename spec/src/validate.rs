@@ -598,6 +598,15 @@ impl<'a> Ctx<'a> {
                     "a one-shot sandbox (`run: once`) completes rather than becomes ready; remove `readiness`",
                 );
             }
+            if s.hooks.is_some() {
+                self.report_hint(
+                    entry,
+                    spec().key("hooks"),
+                    "conflicting-fields",
+                    "hooks run in a long-lived sandbox; a one-shot sandbox (`run: once`) may be gone before they start",
+                    Some("put the steps in its command"),
+                );
+            }
         }
         let Some(hooks) = &s.hooks else {
             return;

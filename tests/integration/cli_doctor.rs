@@ -47,6 +47,14 @@ fn doctor_reports_socket_version_and_mode() {
             .iter()
             .any(|c| c["capability"] == "commit" && c["available"] == true)
     );
+    // The harness's engines resolve names on networks (netavark with aardvark-dns, or
+    // Docker's embedded DNS): doctor says so, which the networks tests rely on.
+    assert!(
+        capabilities
+            .iter()
+            .any(|c| c["capability"] == "network-dns" && c["available"] == true),
+        "{capabilities:?}"
+    );
     assert_eq!(report["socket"]["source"], "host-flag");
 }
 

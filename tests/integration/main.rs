@@ -35,3 +35,4 @@ mod sdk_examples;
 mod select;
 mod status_wait;
 mod store_faults;
+mod tasks;

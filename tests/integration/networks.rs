@@ -73,6 +73,27 @@ async fn the_basic_example_worker_fetches_web_by_name() {
         std::fs::read_to_string(ws.path(".pocket-dock/status/network/default.yaml")).unwrap();
     assert!(status.contains("phase: Ready"), "{status}");
 
+    // A sandbox taken off its network by hand (or made before networks existed, on
+    // Podman's own) is made again on it.
+    let shell = ws.sandboxes(podman).await["shell"][0].name.clone();
+    let run = podman.podman(&["network", "disconnect", &nets[0].1, &shell]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let (run, out) = ws.pd_json(&["apply"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    assert_eq!(actions(&out), ["recreate Sandbox/shell"]);
+    let (code, _) = ws
+        .exec(
+            podman,
+            "shell",
+            &["wget", "-q", "-O", "/dev/null", "http://web:8080/"],
+        )
+        .await;
+    assert_eq!(code, 0, "back on the network, names resolve again");
+
     // Deleting the workspace's objects takes the network with them.
     ws.pd_ok(&["delete", "--all"]);
     assert!(networks(&ws, podman).await.is_empty());

@@ -47,6 +47,21 @@ impl Observer for Printer {
         }
     }
 
+    fn waiting(&self, blocked: &pocket_dock::reconcile::Blocked) {
+        match self.format {
+            OutputFormat::Text => out!("… {:<28} {}", blocked.key.to_string(), blocked.reason),
+            _ => out!(
+                "{}",
+                serde_json::json!({
+                    "event": "waiting",
+                    "kind": blocked.key.kind,
+                    "name": blocked.key.name,
+                    "reason": blocked.reason,
+                })
+            ),
+        }
+    }
+
     fn started(&self, action: &Action) {
         if self.format != OutputFormat::Text {
             return;
@@ -220,8 +235,20 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
             for (key, reason) in &report.not_ready {
                 out!("! {:<28} not ready: {reason}", key.to_string());
             }
+            for (key, how) in &report.failed_hooks {
+                out!("! {:<28} {how}", key.to_string());
+            }
+            for (key, how) in &report.failed_tasks {
+                out!(
+                    "! {:<28} failed: {how} (its output: `pocket-dock logs {}`)",
+                    key.to_string(),
+                    key.name
+                );
+            }
             let elapsed = ms(report.elapsed);
             if report.outcomes.is_empty()
+                && report.failed_tasks.is_empty()
+                && report.failed_hooks.is_empty()
                 && report.plan.blocked.is_empty()
                 && report.not_ready.is_empty()
                 && report.plan.crash_loops.is_empty()
@@ -255,6 +282,17 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                 if failed > 0 {
                     line.push_str(&format!(", {failed} failed"));
                 }
+                if !report.failed_tasks.is_empty() {
+                    line.push_str(&format!(
+                        ", {} one-shot{} failed",
+                        report.failed_tasks.len(),
+                        if report.failed_tasks.len() == 1 {
+                            ""
+                        } else {
+                            "s"
+                        }
+                    ));
+                }
                 if !report.not_ready.is_empty() {
                     line.push_str(&format!(", {} not ready", report.not_ready.len()));
                 }
@@ -282,6 +320,8 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                 "crash_loops": report.plan.crash_loops,
                 "orphans": report.orphans,
                 "not_ready": report.not_ready.iter().map(|(k, r)| serde_json::json!({"kind": k.kind, "name": k.name, "reason": r})).collect::<Vec<_>>(),
+                "failed_hooks": report.failed_hooks.iter().map(|(k, r)| serde_json::json!({"kind": k.kind, "name": k.name, "reason": r})).collect::<Vec<_>>(),
+                "failed_tasks": report.failed_tasks.iter().map(|(k, r)| serde_json::json!({"kind": k.kind, "name": k.name, "reason": r})).collect::<Vec<_>>(),
                 "warnings": report.warnings,
                 "status_errors": report.status_errors,
                 "podman_calls": report.calls,

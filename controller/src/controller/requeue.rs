@@ -115,6 +115,8 @@ mod tests {
 
     fn report(outcomes: Vec<ActionOutcome>, plan: Plan) -> ApplyReport {
         ApplyReport {
+            failed_tasks: Vec::new(),
+            failed_hooks: Vec::new(),
             plan,
             outcomes,
             statuses: Vec::new(),

@@ -74,6 +74,8 @@ pub struct ContainerSummary {
     pub finished_at: Option<i64>,
     /// The ports it publishes on the host, as the engine reports them (only while it runs).
     pub ports: Vec<PublishedPort>,
+    /// The networks it is attached to, by name; `None` when the listing does not say.
+    pub networks: Option<Vec<String>>,
 }
 
 /// A container port published on the host, as the engine reports it (not as declared: the
@@ -467,6 +469,12 @@ struct RawSummary {
     started_at: Option<i64>,
     #[serde(default)]
     ports: Option<Vec<RawPort>>,
+    /// Podman's own list: the network names.
+    #[serde(default)]
+    networks: Option<Vec<String>>,
+    /// The compat list: `{Networks: {name: endpoint}}`.
+    #[serde(default)]
+    network_settings: Option<RawNetworkSettings>,
 }
 
 impl RawSummary {
@@ -493,6 +501,11 @@ impl RawSummary {
             started_at: self.started_at.filter(|t| *t > 0),
             finished_at: self.exited_at.filter(|t| *t > 0),
             ports: published_ports(self.ports.unwrap_or_default()),
+            networks: self.networks.or_else(|| {
+                self.network_settings
+                    .and_then(|n| n.networks)
+                    .map(|n| n.into_keys().collect())
+            }),
         }
     }
 }

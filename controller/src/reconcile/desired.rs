@@ -616,8 +616,13 @@ fn sandbox(
         Some(Network::None) => NetworkMode::None,
         _ => NetworkMode::Default,
     };
-    let networks: Vec<NetworkAttachment> = s
-        .networks
+    let default = [NetworkAttachment::named(DEFAULT_NETWORK)];
+    let listed = match s.network {
+        Some(Network::None) => &[][..],
+        _ if s.networks.is_empty() => &default[..],
+        _ => &s.networks[..],
+    };
+    let networks: Vec<NetworkAttachment> = listed
         .iter()
         .map(|a| {
             let mut aliases: Vec<String> = s.aliases.iter().chain(&a.aliases).cloned().collect();

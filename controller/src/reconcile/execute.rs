@@ -60,6 +60,9 @@ pub trait Observer: Send + Sync {
     fn finished(&self, _outcome: &ActionOutcome) {}
     /// Another writer holds the workspace; this apply waits for it (told once).
     fn waiting_for_writer(&self, _holder: &crate::writer_lock::Holder) {}
+    /// An object waits for a dependency's condition (told once per object and reason;
+    /// `apply` keeps looking until its deadline).
+    fn waiting(&self, _blocked: &super::plan::Blocked) {}
     /// A sandbox's hooks ran (after a create or start): each run, and the failure that
     /// stopped them, if one did (`None` with runs: they all passed).
     fn hooks_ran(

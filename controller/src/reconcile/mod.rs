@@ -35,7 +35,7 @@ use crate::writer_lock::WriterLock;
 pub use desired::{Desired, Key};
 pub use execute::{ActionError, ActionOutcome, ExecuteOptions, NoObserver, Observer};
 pub use observe::Observed;
-pub use plan::{Action, Op, Plan, PlanOptions};
+pub use plan::{Action, Blocked, Op, Plan, PlanOptions};
 pub use rows::{ObjectRow, object_rows};
 pub use selection::Selection;
 
@@ -190,6 +190,10 @@ pub struct ApplyReport {
     pub not_ready: Vec<(Key, String)>,
     /// Whether this apply waited for readiness (`--wait`).
     pub waited: bool,
+    /// With `--wait`: one-shot sandboxes (`run: once`) that exited non-zero, and how.
+    pub failed_tasks: Vec<(Key, String)>,
+    /// With `--wait`: sandboxes whose current container's hook failed, and how.
+    pub failed_hooks: Vec<(Key, String)>,
 }
 
 impl ApplyReport {
@@ -206,6 +210,8 @@ impl ApplyReport {
         self.failures()
             .any(|o| matches!(o.result, Err(ActionError::TimedOut)))
             || (self.waited && (!self.not_ready.is_empty() || self.waiting().next().is_some()))
+            // Still waiting on a dependency's condition when the deadline came.
+            || self.plan.blocked.iter().any(|b| b.pending)
     }
 
     /// Actions that did not run because a dependency was not ready in time.
@@ -223,6 +229,8 @@ impl ApplyReport {
             && self.outcomes.iter().all(|o| o.result.is_ok())
             && self.plan.blocked.is_empty()
             && self.plan.crash_loops.is_empty()
+            && self.failed_tasks.is_empty()
+            && self.failed_hooks.is_empty()
             && all_ready
     }
 }
@@ -272,6 +280,10 @@ impl Observer for Journal {
             }
         }
         self.inner.hooks_ran(key, runs, failure);
+    }
+
+    fn waiting(&self, blocked: &plan::Blocked) {
+        self.inner.waiting(blocked);
     }
 
     fn finished(&self, outcome: &ActionOutcome) {
@@ -349,6 +361,22 @@ pub async fn apply(
 
     // What the engine lacks is refused before anything is touched, named where declared.
     refuse_unsupported(engine, declarations, scope.only.as_ref()).await?;
+    // Networks work without DNS (by address), so this warns rather than refuses.
+    if !desired.networks.is_empty()
+        && let Some(dns) = engine
+            .profile()
+            .await?
+            .state(crate::engine::Capability::NetworkDns)
+            .filter(|state| !state.available)
+    {
+        warnings.push(format!(
+            "sandboxes will not reach each other by name: {}{}",
+            dns.detail,
+            dns.fix
+                .as_deref()
+                .map_or_else(String::new, |fix| format!(" ({fix})"))
+        ));
+    }
 
     // Opened before any Podman write: an apply that cannot record what it does (a read-only,
     // full, busy, or corrupt and held store) fails and changes nothing. Dry runs only read.
@@ -417,6 +445,8 @@ pub async fn apply(
             status_errors: Vec::new(),
             not_ready: Vec::new(),
             waited: false,
+            failed_tasks: Vec::new(),
+            failed_hooks: Vec::new(),
         });
     }
 
@@ -446,8 +476,16 @@ pub async fn apply(
         _ => Some(started + options.timeout.unwrap_or(DEFAULT_WAIT)),
     };
     let mut rounds = 0;
+    let mut told: BTreeSet<(Key, String)> = BTreeSet::new();
     loop {
         let waits_on_condition = current_plan.blocked.iter().any(|b| b.pending);
+        if condition_deadline.is_some() {
+            for b in current_plan.blocked.iter().filter(|b| b.pending) {
+                if told.insert((b.key.clone(), b.reason.clone())) {
+                    journal.waiting(b);
+                }
+            }
+        }
         if current_plan.is_empty() {
             let may_wait =
                 waits_on_condition && condition_deadline.is_some_and(|d| Instant::now() < d);
@@ -506,6 +544,69 @@ pub async fn apply(
         Readiness::Wait => Some(started + options.timeout.unwrap_or(DEFAULT_WAIT)),
         Readiness::Once => Some(Instant::now()),
     };
+    let mut failed_tasks = Vec::new();
+    let mut failed_hooks = Vec::new();
+    if let (Readiness::Wait, Some(deadline)) = (options.readiness, deadline) {
+        // `--wait` counts a one-shot as done when it has run: exit 0 is success, anything
+        // else a failure; one still running at the deadline is not ready.
+        loop {
+            let running = unfinished_tasks(&desired, &observed, scope.only.as_ref());
+            if running.is_empty() || Instant::now() + CONDITION_POLL >= deadline {
+                for key in running {
+                    findings
+                        .not_ready
+                        .insert(key, "still running to completion".to_string());
+                }
+                break;
+            }
+            tokio::time::sleep(CONDITION_POLL).await;
+            observed = reobserve(engine, &ownership, &desired, &restarts, &journal).await?;
+        }
+        failed_tasks = desired
+            .sandboxes
+            .values()
+            .filter(|s| {
+                scope
+                    .only
+                    .as_ref()
+                    .is_none_or(|o| o.contains(&Key::new(Kind::Sandbox, s.name.clone())))
+            })
+            .filter_map(|s| {
+                let c = conditions::current(s, &observed)?;
+                match conditions::task_outcome(s, c)? {
+                    conditions::TaskOutcome::Failed(code) => Some((
+                        Key::new(Kind::Sandbox, s.name.clone()),
+                        code.map_or_else(
+                            || "it failed".to_string(),
+                            |code| format!("exit code {code}"),
+                        ),
+                    )),
+                    conditions::TaskOutcome::Succeeded => None,
+                }
+            })
+            .collect();
+        failed_hooks = desired
+            .sandboxes
+            .values()
+            .filter(|s| {
+                scope
+                    .only
+                    .as_ref()
+                    .is_none_or(|o| o.contains(&Key::new(Kind::Sandbox, s.name.clone())))
+            })
+            .filter_map(|s| {
+                let c = conditions::current(s, &observed)?;
+                let failure = observed
+                    .hook_failures
+                    .get(&s.name)
+                    .filter(|f| f.container_id == c.id)?;
+                Some((
+                    Key::new(Kind::Sandbox, s.name.clone()),
+                    failure.message.clone(),
+                ))
+            })
+            .collect();
+    }
     if let Some(deadline) = deadline {
         let (ready, not_ready) =
             wait_for_readiness(engine, &desired, &observed, deadline, scope.only.as_ref()).await;
@@ -586,7 +687,31 @@ pub async fn apply(
         status_errors,
         not_ready,
         waited,
+        failed_tasks,
+        failed_hooks,
     })
+}
+
+/// The one-shot sandboxes (within `only`) whose current container has not finished.
+fn unfinished_tasks(
+    desired: &Desired,
+    observed: &Observed,
+    only: Option<&BTreeSet<Key>>,
+) -> Vec<Key> {
+    desired
+        .sandboxes
+        .values()
+        .filter(|s| s.once && s.running)
+        .map(|s| (s, Key::new(Kind::Sandbox, s.name.clone())))
+        .filter(|(_, key)| only.is_none_or(|o| o.contains(key)))
+        .filter(|(s, _)| {
+            conditions::current(s, observed).is_some_and(|c| {
+                c.spec_hash.as_deref() == Some(s.spec_hash.as_str())
+                    && conditions::task_outcome(s, c).is_none()
+            })
+        })
+        .map(|(_, key)| key)
+        .collect()
 }
 
 /// Rounds of actions an apply takes at most (more while conditions unblock sandboxes).

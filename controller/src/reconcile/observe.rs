@@ -36,6 +36,8 @@ pub struct ObservedContainer {
     pub bind_sources: Option<Vec<std::path::PathBuf>>,
     /// How its main process last ended (for crash-loop backoff).
     pub exit: Exit,
+    /// The networks it is attached to (`None`: the engine's listing did not say).
+    pub networks: Option<Vec<String>>,
     /// The ports Podman says it publishes (what status files and `get -o wide` show).
     pub ports: Vec<crate::engine::PublishedPort>,
     pub handle: OwnedContainer,
@@ -170,6 +172,7 @@ pub async fn observe(
                     started_at: summary.started_at,
                     finished_at: summary.finished_at,
                 },
+                networks: summary.networks.clone(),
                 ports: summary.ports,
                 handle,
             });

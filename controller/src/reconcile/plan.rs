@@ -830,6 +830,35 @@ fn sandbox_action(
             }],
         });
     }
+    // Not on a network it should be on: made before networks existed (on Podman's own), or
+    // disconnected by hand. Made again, which is the only way its names come back too.
+    if let (crate::engine::NetworkMode::Joined(endpoints), Some(attached)) =
+        (&s.config.network, &c.networks)
+    {
+        let missing: Vec<&str> = endpoints
+            .iter()
+            .map(|e| e.network.as_str())
+            .filter(|n| !attached.iter().any(|a| a == n))
+            .collect();
+        if !missing.is_empty() {
+            return Some(Action {
+                key,
+                op: Op::Recreate { start: s.running },
+                reason: "not on its networks".into(),
+                changes: vec![Change {
+                    path: "networks".into(),
+                    old: Some(attached.join(",")),
+                    new: Some(
+                        endpoints
+                            .iter()
+                            .map(|e| e.network.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
+                }],
+            });
+        }
+    }
     let image_changed = match (image, made_here) {
         (Some(image), _) => (!same_image(&c.image_id, image)).then(|| short_id(image)),
         (None, made) => made.map(str::to_string),
@@ -1019,6 +1048,7 @@ pub fn simulate(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed
                     bind_sources: Some(s.bind_sources.iter().map(|b| b.path.clone()).collect()),
                     exit: Default::default(),
                     ports: Vec::new(),
+                    networks: None,
                     handle: OwnedContainer::for_tests(&s.container_name),
                 });
             }
@@ -1074,6 +1104,7 @@ mod tests {
             created: 0,
             bind_sources: None,
             exit: Default::default(),
+            networks: None,
             ports: Vec::new(),
             handle: OwnedContainer::for_tests(&format!("pd-{name}")),
         }

@@ -111,7 +111,11 @@ pub fn object_rows(
         push(
             Kind::Sandbox,
             name,
-            if s.running { "running" } else { "stopped" },
+            match (s.once, s.running) {
+                (true, true) => "completed",
+                (_, true) => "running",
+                (_, false) => "stopped",
+            },
             actual,
             current.map_or("-".into(), |c| age(c.created, now)),
             current

@@ -323,6 +323,7 @@ metadata:
                 bind_sources: None,
                 exit: Default::default(),
                 ports: Vec::new(),
+                networks: None,
                 handle: OwnedContainer::for_tests("pd-leftover"),
             }],
         );

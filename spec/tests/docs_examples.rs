@@ -1,0 +1,50 @@
+//! The YAML examples of docs/spec.md marked `<!-- validated -->` are valid, together, as one
+//! workspace: a documented example that no longer loads fails here, not in a reader's hands.
+
+use std::path::Path;
+
+fn validated_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut lines = markdown.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "<!-- validated -->" {
+            continue;
+        }
+        assert_eq!(
+            lines.next().map(str::trim),
+            Some("```yaml"),
+            "a validated block is YAML"
+        );
+        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+        blocks.push(block.join("\n"));
+    }
+    blocks
+}
+
+#[test]
+fn the_validated_examples_of_the_spec_guide_load_without_a_problem() {
+    let guide =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/spec.md"))
+            .unwrap();
+    let blocks = validated_blocks(&guide);
+    assert!(
+        blocks.len() >= 4,
+        "networks, conditions, one-shots and hooks each have one"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pd = dir.path().join(".pocket-dock");
+    std::fs::create_dir_all(&pd).unwrap();
+    for (i, block) in blocks.iter().enumerate() {
+        std::fs::write(pd.join(format!("example-{i}.yaml")), block).unwrap();
+    }
+    let loaded = pocket_dock_spec::load(dir.path());
+    assert!(
+        loaded.is_valid(),
+        "{:#?}",
+        loaded
+            .diagnostics
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    );
+}
