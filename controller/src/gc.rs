@@ -2,7 +2,9 @@
 //!
 //! In this workspace: sandbox containers nothing declares, `run` containers whose lease
 //! expired (`lease`), image names nothing references (the rule `apply` prunes by,
-//! `unreferenced_images`), undeclared volumes (only when asked), and temp files of
+//! `unreferenced_images`), networks nothing declares or joins (never while a container
+//! that is not collected with them is attached), undeclared volumes (only when asked), and
+//! temp files of
 //! interrupted writes. With `all_workspaces`, also what other workspaces left behind when
 //! their folder went away, found by the [`WORKSPACE_PATH`] label. Never an object without
 //! pocket-dock's labels, never one of a workspace that still exists, never one whose folder
@@ -23,8 +25,8 @@ use crate::engine::labels::{
     MANAGED_BY, MANAGED_BY_VALUE, ObjectLabels, WORKSPACE, WORKSPACE_PATH,
 };
 use crate::engine::{
-    ContainerSummary, Engine, EngineError, ImageSummary, Operation, Ownership, RemoveOutcome,
-    VolumeSummary, WorkspaceId,
+    ContainerSummary, Engine, EngineError, ImageSummary, NetworkSummary, Operation, Ownership,
+    RemoveOutcome, VolumeSummary, WorkspaceId,
 };
 use crate::error::{Error, ExitCode};
 use crate::key::Key;
@@ -153,6 +155,7 @@ pub struct Inventory {
     pub containers: Vec<ContainerSummary>,
     pub images: Vec<ImageSummary>,
     pub volumes: Vec<VolumeSummary>,
+    pub networks: Vec<NetworkSummary>,
     pub temp_files: Vec<PathBuf>,
 }
 
@@ -178,6 +181,9 @@ pub enum Object {
     Volume {
         name: String,
     },
+    Network {
+        name: String,
+    },
     TempFile {
         path: PathBuf,
     },
@@ -189,6 +195,7 @@ impl std::fmt::Display for Object {
             Object::Container { name, .. } => write!(f, "container {name}"),
             Object::Image { reference } => write!(f, "image {reference}"),
             Object::Volume { name } => write!(f, "volume {name}"),
+            Object::Network { name } => write!(f, "network {name}"),
             Object::TempFile { path } => write!(f, "file {}", path.display()),
         }
     }
@@ -212,8 +219,8 @@ pub struct Item {
 /// What gc would do: data, printable before anything runs.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct GcPlan {
-    /// What to remove, in order: containers, image names (newest image first), volumes,
-    /// files.
+    /// What to remove, in order: containers, image names (newest image first), networks,
+    /// volumes, files.
     pub collect: Vec<Item>,
     /// What was looked at and left alone, and why.
     pub kept: Vec<Item>,
@@ -409,6 +416,38 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
         }
     }
 
+    // Networks: no data, so like containers; attached strangers keep one at execution.
+    for network in &inventory.networks {
+        let Some(Whose { id, path, owner }) = whose(&network.labels, &mut plan.without_path) else {
+            continue;
+        };
+        let Some(ObjectLabels { name, .. }) =
+            ObjectLabels::parse(&network.labels).filter(|l| l.kind == Kind::Network)
+        else {
+            continue;
+        };
+        let decision = match (&owner, here.desired) {
+            (Owner::Here, Some(desired)) if desired.networks.contains_key(&name) => Decision::Leave,
+            (Owner::Here, Some(desired)) if !desired.complete => {
+                Decision::Keep(INCOMPLETE.to_string())
+            }
+            (Owner::Here, Some(_)) => Decision::Collect("no longer declared or joined".into()),
+            _ => by_folder(&owner, here, path.as_deref(), options),
+        };
+        decision.record(
+            &mut plan,
+            Item {
+                object: Object::Network {
+                    name: network.name.clone(),
+                },
+                key: Some(Key::new(Kind::Network, name)),
+                workspace: id,
+                workspace_path: path,
+                reason: String::new(),
+            },
+        );
+    }
+
     // Volumes: their data goes with them, so only when asked.
     for volume in &inventory.volumes {
         let Some(Whose { id, path, owner }) = whose(&volume.labels, &mut plan.without_path) else {
@@ -549,15 +588,17 @@ pub async fn survey(
     options: GcOptions,
 ) -> Result<GcPlan, EngineError> {
     let managed = [format!("{MANAGED_BY}={MANAGED_BY_VALUE}")];
-    let (containers, images, volumes) = tokio::join!(
+    let (containers, images, volumes, networks) = tokio::join!(
         engine.list_containers(&managed),
         engine.list_images(&managed),
         engine.list_volumes(&managed),
+        engine.list_networks(&managed),
     );
     let inventory = Inventory {
         containers: containers?,
         images: images?,
         volumes: volumes?,
+        networks: networks?,
         temp_files: stale_temp_files(&workspace.root),
     };
     let ownership = workspace.ownership();
@@ -654,6 +695,36 @@ async fn remove_volume(
         .await
 }
 
+/// Removes a network that its labels say `ownership` owns, unless a container is still
+/// attached (one gc did not collect: someone else's, or one that is wanted).
+async fn remove_network(
+    engine: &Engine,
+    ownership: &Ownership,
+    name: &str,
+) -> Result<Removal, EngineError> {
+    let Some(network) = engine.inspect_network(name).await? else {
+        return Ok(Removal::Done);
+    };
+    if !network.containers.is_empty() {
+        let users: Vec<&str> = network.containers.iter().map(|(_, n)| n.as_str()).collect();
+        return Ok(Removal::InUse(format!(
+            "still in use by {}",
+            users.join(", ")
+        )));
+    }
+    let owned = crate::engine::OwnedNetwork::check(ownership, &network)?;
+    match engine.remove_network(&owned).await {
+        Ok(()) => Ok(Removal::Done),
+        Err(EngineError::Conflict { message, .. }) => {
+            Ok(Removal::InUse(format!("still in use: {message}")))
+        }
+        Err(EngineError::Runtime {
+            status: Some(404), ..
+        }) => Ok(Removal::Done),
+        Err(e) => Err(e),
+    }
+}
+
 /// Removes what `plan` collects, in its order; every object is tried. Containers and images
 /// are checked against their workspace's ownership labels right before removal, volumes
 /// against theirs as listed again; temp files go through [`OwnedDir::clean_temp_files`].
@@ -715,6 +786,7 @@ pub async fn execute(engine: &Engine, workspace: &Workspace, plan: &GcPlan) -> G
                     Err(listing) => Ok(Removal::Failed(listing)),
                 }
             }
+            Object::Network { name } => remove_network(engine, &ownership, name).await,
             Object::TempFile { path } => Ok(remove_temp_file(&workspace.root, path, &mut cleaned)),
         };
         events.push(gc_event(item, &outcome, started.elapsed()));
@@ -753,6 +825,7 @@ fn gc_event(
         (None, Object::Container { name, .. }) => ("container".to_string(), name.clone()),
         (None, Object::Image { reference }) => ("image".to_string(), reference.clone()),
         (None, Object::Volume { name }) => ("volume".to_string(), name.clone()),
+        (None, Object::Network { name }) => ("network".to_string(), name.clone()),
         (None, Object::TempFile { path }) => ("file".to_string(), path.display().to_string()),
     };
     let event = Event::new(Source::Gc, "remove")
@@ -1005,7 +1078,24 @@ mod tests {
                 volume("b-data", labels(&b, Kind::Volume, "data", &[])),
                 volume("c-data", labels(&c, Kind::Volume, "data", &[])),
             ],
+            networks: vec![
+                network("pd-default", labels(here, Kind::Network, "default", &[])),
+                network("pd-old-net", labels(here, Kind::Network, "old-net", &[])),
+                network("b-net", labels(&b, Kind::Network, "default", &[])),
+                network("c-net", labels(&c, Kind::Network, "default", &[])),
+            ],
             temp_files: vec![PathBuf::from("/ws/.pocket-dock/status/a.yaml.tmp-99")],
+        }
+    }
+
+    fn network(name: &str, labels: HashMap<String, String>) -> NetworkSummary {
+        NetworkSummary {
+            name: name.into(),
+            id: format!("id-{name}"),
+            labels,
+            internal: false,
+            subnets: Vec::new(),
+            containers: Vec::new(),
         }
     }
 
@@ -1040,8 +1130,13 @@ mod tests {
                 "container pd-web-stray",
                 "container run-dead",
                 &format!("image {gone_snap}"),
+                "network pd-old-net",
                 "file /ws/.pocket-dock/status/a.yaml.tmp-99",
             ]
+        );
+        assert_eq!(
+            reason(&plan.collect, "network pd-old-net"),
+            "no longer declared or joined"
         );
         assert_eq!(
             reason(&plan.collect, "container pd-old"),
@@ -1127,6 +1222,7 @@ mod tests {
         let plan = plan(here, &inventory(&own, &desired), &host(), options);
         let collected = names(&plan.collect);
         for expected in [
+            "network b-net",
             "container b-web",
             "container b-kept",
             "container d-web",
@@ -1152,6 +1248,8 @@ mod tests {
             "container foreign",
             "volume c-data",
             "volume b-data",
+            "network c-net",
+            "network pd-default",
         ] {
             assert!(
                 !collected.contains(&never.to_string()),
@@ -1192,12 +1290,13 @@ mod tests {
             .map(|i| match i.object {
                 Object::Container { .. } => "c",
                 Object::Image { .. } => "i",
+                Object::Network { .. } => "n",
                 Object::Volume { .. } => "v",
                 Object::TempFile { .. } => "f",
             })
             .collect();
         let mut sorted = order.clone();
-        sorted.sort_by_key(|k| ["c", "i", "v", "f"].iter().position(|x| x == k));
+        sorted.sort_by_key(|k| ["c", "i", "n", "v", "f"].iter().position(|x| x == k));
         assert_eq!(order, sorted);
     }
 

@@ -776,7 +776,7 @@ impl StateStore {
     /// Each sandbox's last failed hook (a row that cannot be read back counts as none).
     pub fn hook_failures(
         &self,
-    ) -> Result<BTreeMap<String, crate::reconcile::hooks::HookFailure>, StoreError> {
+    ) -> Result<BTreeMap<String, crate::status::types::HookFailure>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT name, record FROM hook_failures")
@@ -798,7 +798,7 @@ impl StateStore {
     pub fn save_hook_failure(
         &self,
         name: &str,
-        failure: Option<&crate::reconcile::hooks::HookFailure>,
+        failure: Option<&crate::status::types::HookFailure>,
     ) -> Result<(), StoreError> {
         let result = match failure {
             Some(failure) => self.conn.execute(

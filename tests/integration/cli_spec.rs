@@ -178,7 +178,11 @@ fn schema_check_detects_drift_and_out_writes_the_committed_files() {
 
     let run = cli::pd(dir.path(), &[], &["schema"]);
     let schema: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
-    assert_eq!(schema["oneOf"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        schema["oneOf"].as_array().unwrap().len(),
+        6,
+        "one per declarable kind"
+    );
 }
 
 #[test]

@@ -96,7 +96,11 @@ async fn wait_is_honest_about_readiness_and_kills_hanging_probes() {
     assert_eq!(run.code, Some(5), "{}", run.stderr_text());
     assert_eq!(
         actions(&out),
-        ["create Sandbox/hang", "create Sandbox/never"],
+        [
+            "create Sandbox/hang",
+            "create Sandbox/never",
+            "create-network Network/default"
+        ],
         "created, not failed"
     );
     let summary = out.iter().find(|v| v["event"] == "summary").unwrap();
@@ -165,7 +169,10 @@ async fn concurrent_applies_take_turns_and_make_each_container_once() {
             .collect();
         let done = actions(&values);
         assert!(done.iter().all(|a| !a.ends_with("FAILED")), "{done:?}");
-        created += done.iter().filter(|a| a.starts_with("create")).count();
+        created += done
+            .iter()
+            .filter(|a| a.starts_with("create Sandbox/"))
+            .count();
     }
     assert_eq!(created, 20, "each container made once, by one apply");
     let seen = ws.sandboxes(podman).await;

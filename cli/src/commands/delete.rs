@@ -61,21 +61,24 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
         .await?;
     if global.output != OutputFormat::Text {
         super::emit(
-            &serde_json::json!({ "event": "deleted", "removed": report.removed }),
+            &serde_json::json!({ "event": "deleted", "removed": report.removed, "kept": report.kept }),
             global.output,
         );
         return Ok(ExitCode::Success.code());
     }
-    if report.removed.is_empty() {
+    if report.removed.is_empty() && report.kept.is_empty() {
         out!("nothing to delete");
     }
     for r in &report.removed {
-        let what = if r.data_deleted {
-            format!("volume {}, data deleted", r.object)
-        } else {
-            format!("container {}", r.object)
+        let what = match r.key.kind {
+            _ if r.data_deleted => format!("volume {}, data deleted", r.object),
+            pocket_dock_spec::Kind::Network => format!("network {}", r.object),
+            _ => format!("container {}", r.object),
         };
         out!("- {} ({what}) removed", r.key);
+    }
+    for k in &report.kept {
+        out!("  {} ({}) kept: {}", k.key, k.object, k.reason);
     }
     Ok(ExitCode::Success.code())
 }

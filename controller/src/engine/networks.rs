@@ -136,13 +136,9 @@ impl Engine {
         &self,
         ownership: &Ownership,
     ) -> Result<Vec<NetworkSummary>, EngineError> {
-        let filters = serde_json::json!({ "label": ownership.filters() }).to_string();
-        let path = format!("/networks?filters={}", super::raw::percent_encode(&filters));
-        let listed: Vec<RawNetwork> = self.raw_get_json(Operation::NetworkList, &path).await?;
         let mut owned = Vec::new();
-        for network in listed {
-            let labels = network.labels.clone().unwrap_or_default();
-            if !ownership.owns(&labels) {
+        for network in self.list_networks(&ownership.filters()).await? {
+            if !ownership.owns(&network.labels) {
                 continue;
             }
             // Removed between the list and the inspection: it is simply not there.
@@ -153,6 +149,18 @@ impl Engine {
             }
         }
         Ok(owned)
+    }
+
+    /// Networks matching every `key=value` label filter, as listed (a listing may not say
+    /// who is attached: [`Engine::inspect_network`] does).
+    pub async fn list_networks(
+        &self,
+        label_filter: &[String],
+    ) -> Result<Vec<NetworkSummary>, EngineError> {
+        let filters = serde_json::json!({ "label": label_filter }).to_string();
+        let path = format!("/networks?filters={}", super::raw::percent_encode(&filters));
+        let listed: Vec<RawNetwork> = self.raw_get_json(Operation::NetworkList, &path).await?;
+        Ok(listed.into_iter().map(RawNetwork::into_summary).collect())
     }
 
     /// One network by name; `None` when there is none.

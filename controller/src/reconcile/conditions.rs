@@ -5,8 +5,8 @@
 use pocket_dock_spec::model::Condition;
 
 use super::desired::{DesiredSandbox, Key};
-use super::observe::{Observed, ObservedContainer};
-use crate::engine::ContainerState;
+use super::observe::Observed;
+pub use super::observe::{TaskOutcome, current, task_outcome};
 use pocket_dock_spec::Kind;
 
 /// Why a dependant may not start yet.
@@ -16,33 +16,6 @@ pub struct Unmet {
     /// It may come true by itself (a probe passing, a task finishing); `false`: only a
     /// change can help (the task failed).
     pub pending: bool,
-}
-
-/// The container of `s` that matches its declaration now (name and spec hash), if any.
-pub fn current<'a>(s: &DesiredSandbox, observed: &'a Observed) -> Option<&'a ObservedContainer> {
-    observed
-        .sandboxes
-        .get(&s.name)?
-        .iter()
-        .find(|c| c.container_name == s.container_name)
-}
-
-/// How a one-shot sandbox's run ended, when it has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskOutcome {
-    Succeeded,
-    Failed(Option<i64>),
-}
-
-/// The outcome of a one-shot's current container, once it has run to its end.
-pub fn task_outcome(s: &DesiredSandbox, c: &ObservedContainer) -> Option<TaskOutcome> {
-    if !s.once || !matches!(c.state, ContainerState::Exited | ContainerState::Dead) {
-        return None;
-    }
-    Some(match c.exit.code {
-        Some(0) => TaskOutcome::Succeeded,
-        code => TaskOutcome::Failed(code),
-    })
 }
 
 /// Whether `s` is ready now: its current container runs, no hook of it failed, and its

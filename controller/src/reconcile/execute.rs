@@ -10,13 +10,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 pub use super::action_error::ActionError;
-use super::desired::{BindSource, Desired, DesiredSandbox, Key, Probe};
+use super::desired::{BindSource, Desired, DesiredSandbox, Key};
 use super::make_images;
 use super::observe::Observed;
 use super::plan::{Action, Op, Plan, image_reference};
-use crate::engine::{
-    Engine, EngineError, ExecConfig, ExecId, ExecOutput, Operation, OwnedContainer, Ownership,
-};
+use crate::engine::{Engine, EngineError, Operation, OwnedContainer, Ownership};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecuteOptions {
@@ -695,7 +693,10 @@ async fn dependencies_ready(ctx: &Ctx, s: &DesiredSandbox) -> Result<(), ActionE
                 return Err(not_ready());
             };
             let _ = details;
-            if matches!(run_probe(&ctx.engine, &c, probe).await, Ok(0)) {
+            if matches!(
+                super::probes::run_probe(&ctx.engine, &c, probe).await,
+                Ok(0)
+            ) {
                 ctx.ready.lock().await.insert(dependency.clone());
                 break;
             }
@@ -707,44 +708,4 @@ async fn dependencies_ready(ctx: &Ctx, s: &DesiredSandbox) -> Result<(), ActionE
         }
     }
     Ok(())
-}
-
-/// Runs a readiness probe once; its exit code.
-/// An attempt that outlives the probe's `timeout` is killed, with everything it started,
-/// in the sandbox: a hanging probe must not leave a process behind at every interval.
-pub async fn run_probe(
-    engine: &Engine,
-    c: &OwnedContainer,
-    probe: &Probe,
-) -> Result<i64, EngineError> {
-    let result = engine
-        .exec_run(
-            c,
-            &ExecConfig::new(probe.exec.clone()),
-            ExecOutput::new().capture_up_to(4096),
-            Some(probe.timeout),
-        )
-        .await;
-    match result {
-        Ok(result) => Ok(result.exit_code),
-        Err(EngineError::Timeout {
-            op,
-            id: Some(exec),
-            after,
-        }) => {
-            let killed = match crate::sandbox::Sandbox::of_container(engine, c).await {
-                Ok(sandbox) => sandbox.kill_exec(&ExecId::new(exec.clone())).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = killed {
-                tracing::warn!(error = %e, exec = %exec, "could not kill a readiness probe that timed out");
-            }
-            Err(EngineError::Timeout {
-                op,
-                id: Some(exec),
-                after,
-            })
-        }
-        Err(e) => Err(e),
-    }
 }

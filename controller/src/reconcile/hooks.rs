@@ -9,30 +9,7 @@ use std::time::{Duration, Instant};
 use super::desired::Hooks;
 use super::observe::last_bytes;
 use crate::engine::{Engine, EngineError, ExecConfig, ExecId, ExecOutput, OwnedContainer};
-
-/// Which hooks run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum HookPoint {
-    #[serde(rename = "postCreate")]
-    PostCreate,
-    #[serde(rename = "postStart")]
-    PostStart,
-}
-
-impl HookPoint {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HookPoint::PostCreate => "postCreate",
-            HookPoint::PostStart => "postStart",
-        }
-    }
-}
-
-impl std::fmt::Display for HookPoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::status::types::{HookFailure, HookPoint};
 
 /// One hook command that ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,19 +29,6 @@ impl HookRun {
     pub fn succeeded(&self) -> bool {
         self.exit_code == Some(0)
     }
-}
-
-/// A failed hook, as status reports it and the state store keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HookFailure {
-    /// The container it failed in: a new container has not failed.
-    pub container_id: String,
-    pub hook: HookPoint,
-    pub argv: Vec<String>,
-    pub exit_code: Option<i64>,
-    pub output: String,
-    pub message: String,
 }
 
 impl HookFailure {

@@ -13,6 +13,7 @@ pub(crate) mod make_images;
 pub(crate) mod observe;
 pub(crate) mod order;
 pub(crate) mod plan;
+pub(crate) mod probes;
 pub(crate) mod restarts;
 pub(crate) mod rows;
 pub mod selection;
@@ -728,7 +729,13 @@ async fn plan_probed(
     options: PlanOptions,
 ) -> Plan {
     let first = plan::plan(desired, observed, options);
-    if observe::probe_blockers(engine, desired, observed, &first.blocked).await {
+    let waiting: Vec<&str> = first
+        .blocked
+        .iter()
+        .filter(|b| b.pending && b.key.kind == Kind::Sandbox)
+        .map(|b| b.key.name.as_str())
+        .collect();
+    if probes::probe_blockers(engine, desired, observed, &waiting).await {
         plan::plan(desired, observed, options)
     } else {
         first
@@ -847,7 +854,7 @@ async fn wait_for_readiness(
     });
     let results = futures_util::future::join_all(probes.map(|(key, probe, handle)| async move {
         loop {
-            let last = match execute::run_probe(engine, &handle, probe).await {
+            let last = match probes::run_probe(engine, &handle, probe).await {
                 Ok(0) => return (key, None),
                 Ok(code) => format!("readiness probe exits {code}"),
                 Err(e) => format!("readiness probe failed: {e}"),

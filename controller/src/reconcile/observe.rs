@@ -12,14 +12,15 @@ pub mod inputs;
 
 pub use inputs::ImageInputs;
 
+use super::desired::DesiredSandbox;
 use super::desired::{Desired, ImageSource};
-use super::hooks::HookFailure;
 use super::restarts::{Exit, RestartRecord};
 use crate::engine::labels::ObjectLabels;
 use crate::engine::{
     ContainerState, Engine, EngineError, ImageSummary, NetworkSummary, OwnedContainer, Ownership,
     VolumeSummary,
 };
+use crate::status::types::HookFailure;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedContainer {
@@ -201,41 +202,31 @@ pub async fn observe(
     Ok(observed)
 }
 
-/// Probes, once, the dependencies that `Ready` conditions of the blocked sandboxes wait
-/// for (running, with a probe, not probed yet in this observation). Only what a start
-/// waits on is probed: an apply with nothing to do makes no exec. Whether any was probed.
-pub async fn probe_blockers(
-    engine: &Engine,
-    desired: &Desired,
-    observed: &mut Observed,
-    blocked: &[super::plan::Blocked],
-) -> bool {
-    let targets: BTreeSet<&str> = blocked
+/// The container of `s` that matches its declaration now (name and spec hash), if any.
+pub fn current<'a>(s: &DesiredSandbox, observed: &'a Observed) -> Option<&'a ObservedContainer> {
+    observed
+        .sandboxes
+        .get(&s.name)?
         .iter()
-        .filter(|b| b.pending && b.key.kind == Kind::Sandbox)
-        .filter_map(|b| desired.sandboxes.get(&b.key.name))
-        .flat_map(|s| &s.depends_on)
-        .filter(|d| d.condition == pocket_dock_spec::model::Condition::Ready)
-        .map(|d| d.name.as_str())
-        .filter(|name| !observed.probes.contains_key(*name))
-        .collect();
-    let observed_now: &Observed = observed;
-    let probes = targets.into_iter().filter_map(|name| {
-        let s = desired.sandboxes.get(name)?;
-        let probe = s.probe.as_ref()?;
-        let c = super::conditions::current(s, observed_now).filter(|c| c.state.is_running())?;
-        Some(async move {
-            let passed = matches!(
-                super::execute::run_probe(engine, &c.handle, probe).await,
-                Ok(0)
-            );
-            (name.to_string(), passed)
-        })
-    });
-    let results = futures_util::future::join_all(probes).await;
-    let probed = !results.is_empty();
-    observed.probes.extend(results);
-    probed
+        .find(|c| c.container_name == s.container_name)
+}
+
+/// How a one-shot sandbox's run ended, when it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskOutcome {
+    Succeeded,
+    Failed(Option<i64>),
+}
+
+/// The outcome of a one-shot's current container, once it has run to its end.
+pub fn task_outcome(s: &DesiredSandbox, c: &ObservedContainer) -> Option<TaskOutcome> {
+    if !s.once || !matches!(c.state, ContainerState::Exited | ContainerState::Dead) {
+        return None;
+    }
+    Some(match c.exit.code {
+        Some(0) => TaskOutcome::Succeeded,
+        code => TaskOutcome::Failed(code),
+    })
 }
 
 /// How many lines of a finished one-shot's output its status keeps.
@@ -250,8 +241,8 @@ async fn finished_task_output(
     observed: &Observed,
 ) -> BTreeMap<String, String> {
     let tails = desired.sandboxes.values().filter_map(|s| {
-        let c = super::conditions::current(s, observed)?;
-        super::conditions::task_outcome(s, c)?;
+        let c = current(s, observed)?;
+        task_outcome(s, c)?;
         Some(async move { (s.name.clone(), output_tail(engine, &c.handle).await) })
     });
     futures_util::future::join_all(tails)

@@ -34,11 +34,11 @@ impl Selection {
         }
         let mut selection = Selection::default();
         for item in split(only) {
-            let (kind, name) = crate::sdk::parse_target(item).map_err(|_| {
+            let (kind, name) = crate::key::parse_kind_and_name(item).map_err(|_| {
                 Error::argument(
                     "--only",
                     format!(
-                        "--only {item:?}: expected KIND/NAME, e.g. Sandbox/web (kinds: Sandbox, Image, Snapshot, Volume)"
+                        "--only {item:?}: expected KIND/NAME, e.g. Sandbox/web (kinds: Sandbox, Image, Snapshot, Volume, Network)"
                     ),
                 )
             })?;

@@ -55,6 +55,17 @@ pub struct GcOutcome {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct DeleteReport {
     pub removed: Vec<Removed>,
+    /// What was asked for and left alone, and why (a network a stranger's container is on).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<KeptObject>,
+}
+
+/// One runtime object `delete` left in place.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeptObject {
+    pub key: Key,
+    pub object: String,
+    pub reason: String,
 }
 
 /// `validate`: every document checked, and (when an engine was given and the documents
@@ -282,6 +293,22 @@ impl Workspace {
                     continue;
                 };
                 if !wants(Kind::Network, &name) {
+                    continue;
+                }
+                // Whoever is still attached once the sandboxes are gone is not ours to
+                // detach: the network stays, and the report says who holds it.
+                let attached = engine
+                    .inspect_network(&network.name)
+                    .await?
+                    .map(|n| n.containers)
+                    .unwrap_or_default();
+                if !attached.is_empty() {
+                    let users: Vec<&str> = attached.iter().map(|(_, n)| n.as_str()).collect();
+                    report.kept.push(KeptObject {
+                        key: Key::new(Kind::Network, name),
+                        object: network.name.clone(),
+                        reason: format!("in use by {}", users.join(", ")),
+                    });
                     continue;
                 }
                 let started = Instant::now();

@@ -13,26 +13,12 @@ use crate::{Error, Result};
 /// `sandbox`, `Sandbox/web`, `sandboxes`: a kind, and maybe a name (what `get`, `delete`
 /// and `wait` are given).
 pub fn parse_target(target: &str) -> Result<(Kind, Option<String>)> {
-    let (kind, name) = match target.split_once('/') {
-        Some((k, n)) => (k, Some(n.to_string())),
-        None => (target, None),
-    };
-    let lower = kind.to_lowercase();
-    let singular = lower
-        .strip_suffix("es")
-        .filter(|s| s.ends_with('x'))
-        .or_else(|| lower.strip_suffix('s'))
-        .unwrap_or(&lower);
-    pocket_dock_spec::schema::DECLARABLE
-        .iter()
-        .find(|k| k.as_str().to_lowercase() == singular || k.as_str().to_lowercase() == lower)
-        .map(|k| (*k, name))
-        .ok_or_else(|| {
-            Error::argument(
-                "KIND",
-                format!("unknown kind `{kind}`: use sandbox, image, snapshot or volume"),
-            )
-        })
+    crate::key::parse_kind_and_name(target).map_err(|kind| {
+        Error::argument(
+            "KIND",
+            format!("unknown kind `{kind}`: use sandbox, image, snapshot, volume or network"),
+        )
+    })
 }
 
 /// The table `get` prints, and what keeps it from being the whole truth.

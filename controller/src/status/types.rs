@@ -8,8 +8,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::reconcile::hooks::{HookFailure, HookPoint};
-
 /// An object's phase, as `get` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Phase {
@@ -467,4 +465,41 @@ pub struct RestartRecord {
     /// When pocket-dock last started it, on this machine's clock (seconds since the epoch).
     #[serde(default)]
     pub restarted_at: Option<i64>,
+}
+
+/// Which hooks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum HookPoint {
+    #[serde(rename = "postCreate")]
+    PostCreate,
+    #[serde(rename = "postStart")]
+    PostStart,
+}
+
+impl HookPoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookPoint::PostCreate => "postCreate",
+            HookPoint::PostStart => "postStart",
+        }
+    }
+}
+
+impl std::fmt::Display for HookPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed hook, as status reports it and the state store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookFailure {
+    /// The container it failed in: a new container has not failed.
+    pub container_id: String,
+    pub hook: HookPoint,
+    pub argv: Vec<String>,
+    pub exit_code: Option<i64>,
+    pub output: String,
+    pub message: String,
 }
