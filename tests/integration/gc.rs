@@ -34,6 +34,14 @@ fn listed_with_label(podman: &Podman, what: &str, label: &str) -> Vec<String> {
             "--filter",
             &filter,
         ],
+        "network" => vec![
+            "network",
+            "ls",
+            "--format",
+            "{{.Name}}",
+            "--filter",
+            &filter,
+        ],
         _ => vec!["volume", "ls", "--format", "{{.Name}}", "--filter", &filter],
     };
     // Podman's image listing fails whole when another test removes an image meanwhile
@@ -297,10 +305,15 @@ fn gc_all_workspaces_removes_a_deleted_workspaces_objects_and_nothing_else() {
         .iter()
         .filter(|i| i["workspace_path"] == doomed_path.as_str())
         .collect();
+    let mut types: Vec<&str> = removed
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    types.sort();
     assert_eq!(
-        removed.len(),
-        2,
-        "the sandbox and the snapshot image: {report}"
+        types,
+        ["container", "image", "network"],
+        "the sandbox, the snapshot image and the workspace's network: {report}"
     );
     assert!(
         removed
@@ -310,6 +323,7 @@ fn gc_all_workspaces_removes_a_deleted_workspaces_objects_and_nothing_else() {
     );
     assert!(listed_with_label(podman, "container", &doomed_label).is_empty());
     assert!(listed_with_label(podman, "image", &doomed_label).is_empty());
+    assert!(listed_with_label(podman, "network", &doomed_label).is_empty());
     // The volume is kept, and the report says how to remove it.
     assert_eq!(listed_with_label(podman, "volume", &doomed_label).len(), 1);
     let kept_volume = report["kept"]

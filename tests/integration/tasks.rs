@@ -198,6 +198,10 @@ async fn hooks_run_after_create_and_every_start_and_a_failure_shows_in_status() 
                 "bad",
                 "  hooks:\n    postCreate:\n      - [sh, -c, \"echo preparing; echo nope >&2; exit 7\"]\n    timeout: 10s\n",
             ),
+            sandbox(
+                "slow",
+                "  hooks:\n    postStart: [sleep, \"300\"]\n    timeout: 1s\n",
+            ),
         ]
         .concat(),
     );
@@ -226,6 +230,20 @@ async fn hooks_run_after_create_and_every_start_and_a_failure_shows_in_status() 
     );
     assert_eq!(bad["hookFailure"]["exitCode"], 7);
     assert!(running(&ws, podman, "bad").await.is_some());
+    // A hook that overruns its timeout fails, and is killed with what it started.
+    let (_, _, message) = ready(&status(&ws, "sandbox", "slow"));
+    assert!(message.contains("timed out after 1s"), "{message}");
+    until(
+        Duration::from_secs(10),
+        "the overrunning hook is gone",
+        || async {
+            !ws.exec(podman, "slow", &["ps", "-o", "args"])
+                .await
+                .1
+                .contains("sleep 300")
+        },
+    )
+    .await;
     // It stays so (the hook is not re-run on the same container), and `--wait` fails on it.
     let run = ws.pd(&["apply", "--wait", "--timeout", "10s"]);
     assert_eq!(run.code, Some(4), "{}", run.stdout_text());
