@@ -43,6 +43,10 @@ pub(crate) fn validate(
         first: HashMap::new(),
         known_elsewhere,
         resolved: BTreeMap::new(),
+        defaults: entries.iter().find_map(|e| match &e.object.spec {
+            Spec::Workspace(w) => w.defaults.clone(),
+            _ => None,
+        }),
         reported: BTreeMap::new(),
         out,
     };
@@ -84,6 +88,8 @@ struct Ctx<'a> {
     first: HashMap<(Kind, &'a str), usize>,
     known_elsewhere: &'a KnownElsewhere,
     resolved: BTreeMap<Source, ResolvedPaths>,
+    /// The first Workspace document's sandbox defaults.
+    defaults: Option<crate::model::SandboxDefaults>,
     /// How many problems each document has, to list at most [`MAX_PER_DOCUMENT`].
     reported: BTreeMap<Source, Reported>,
     out: &'a mut Vec<Diagnostic>,
@@ -515,22 +521,35 @@ impl<'a> Ctx<'a> {
     }
 
     fn check_networks(&mut self, entry: &Entry, s: &SandboxSpec) {
-        let locked = s
+        // What the sandbox ends up with, workspace defaults included: a default `none`
+        // or `locked` would silently leave a listed network unjoined.
+        let defaults = self.defaults.clone().unwrap_or_default();
+        let profile = s
             .security
             .as_ref()
-            .is_some_and(|sec| sec.profile == Some(Profile::Locked));
-        if !s.networks.is_empty() && (s.network == Some(Network::None) || locked) {
-            let why = if locked {
-                "the `locked` profile has no network"
-            } else {
-                "`network: none` has no network"
+            .and_then(|sec| sec.profile)
+            .or(defaults.security_profile);
+        let locked = profile == Some(Profile::Locked);
+        let network = s.network.or(defaults.network);
+        if !s.networks.is_empty() && (network == Some(Network::None) || locked) {
+            let from_defaults =
+                s.network.is_none() && s.security.as_ref().and_then(|sec| sec.profile).is_none();
+            let why = match (locked, from_defaults) {
+                (true, true) => "the workspace's default `locked` profile has no network",
+                (true, false) => "the `locked` profile has no network",
+                (false, true) => "the workspace's default `network: none` has no network",
+                (false, false) => "`network: none` has no network",
             };
             self.report_hint(
                 entry,
                 spec().key("networks"),
                 "conflicting-fields",
                 format!("{why}, so it cannot join `networks`"),
-                Some("remove `networks`, or the setting that takes the network away"),
+                Some(if locked {
+                    "remove `networks`, or give this sandbox `security.profile: default`"
+                } else {
+                    "remove `networks`, or set `network: default` on this sandbox"
+                }),
             );
         }
         let mut seen = HashSet::new();
