@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
 
 use crate::declared::{FileDocuments, LastValid};
-use crate::status::types::RestartRecord;
+use crate::status::types::{HookFailure, RestartRecord};
 pub use pocket_dock_spec::model::Retention;
 
 #[path = "store_events.rs"]
@@ -29,6 +29,40 @@ pub use events::{
 };
 
 pub const FILE_NAME: &str = crate::workspace::own_files::STATE_STORE;
+
+/// The tables that keep one JSON record per sandbox.
+#[derive(Debug, Clone, Copy)]
+enum RecordTable {
+    Restarts,
+    HookFailures,
+}
+
+impl RecordTable {
+    fn select(self) -> &'static str {
+        match self {
+            RecordTable::Restarts => "SELECT name, record FROM restarts",
+            RecordTable::HookFailures => "SELECT name, record FROM hook_failures",
+        }
+    }
+
+    fn upsert(self) -> &'static str {
+        match self {
+            RecordTable::Restarts => {
+                "INSERT OR REPLACE INTO restarts (name, record) VALUES (?1, ?2)"
+            }
+            RecordTable::HookFailures => {
+                "INSERT OR REPLACE INTO hook_failures (name, record) VALUES (?1, ?2)"
+            }
+        }
+    }
+
+    fn delete(self) -> &'static str {
+        match self {
+            RecordTable::Restarts => "DELETE FROM restarts WHERE name = ?1",
+            RecordTable::HookFailures => "DELETE FROM hook_failures WHERE name = ?1",
+        }
+    }
+}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS instances (
@@ -728,31 +762,12 @@ impl StateStore {
     /// What is remembered of each sandbox's restarts (crash-loop backoff). A row that cannot
     /// be read back counts as no restarts.
     pub fn restarts(&self) -> Result<BTreeMap<String, RestartRecord>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, record FROM restarts")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(|e| self.err(e))?;
-        let mut records = BTreeMap::new();
-        for row in rows {
-            let (name, record) = row.map_err(|e| self.err(e))?;
-            if let Ok(record) = serde_json::from_str(&record) {
-                records.insert(name, record);
-            }
-        }
-        Ok(records)
+        self.records(RecordTable::Restarts)
     }
 
     /// Forgets the restarts of sandboxes not among `declared` (they are gone).
     pub fn forget_restarts_except(&self, declared: &[&str]) -> Result<(), StoreError> {
-        for name in self.restarts()?.into_keys() {
-            if !declared.contains(&name.as_str()) {
-                self.save_restarts(&name, None)?;
-            }
-        }
-        Ok(())
+        self.forget_records_except::<RestartRecord>(RecordTable::Restarts, declared)
     }
 
     /// Remembers a sandbox's restarts; `None` forgets them (a new container).
@@ -761,26 +776,35 @@ impl StateStore {
         name: &str,
         record: Option<&RestartRecord>,
     ) -> Result<(), StoreError> {
-        let result = match record {
-            Some(record) => self.conn.execute(
-                "INSERT OR REPLACE INTO restarts (name, record) VALUES (?1, ?2)",
-                params![name, serde_json::to_string(record).unwrap_or_default()],
-            ),
-            None => self
-                .conn
-                .execute("DELETE FROM restarts WHERE name = ?1", params![name]),
-        };
-        result.map(|_| ()).map_err(|e| self.err(e))
+        self.save_record(RecordTable::Restarts, name, record)
     }
 
     /// Each sandbox's last failed hook (a row that cannot be read back counts as none).
-    pub fn hook_failures(
+    pub fn hook_failures(&self) -> Result<BTreeMap<String, HookFailure>, StoreError> {
+        self.records(RecordTable::HookFailures)
+    }
+
+    /// Remembers a sandbox's failed hook; `None` forgets it (its hooks passed since).
+    pub fn save_hook_failure(
         &self,
-    ) -> Result<BTreeMap<String, crate::status::types::HookFailure>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, record FROM hook_failures")
-            .map_err(|e| self.err(e))?;
+        name: &str,
+        failure: Option<&HookFailure>,
+    ) -> Result<(), StoreError> {
+        self.save_record(RecordTable::HookFailures, name, failure)
+    }
+
+    /// Forgets the hook failures of sandboxes not among `declared` (they are gone).
+    pub fn forget_hook_failures_except(&self, declared: &[&str]) -> Result<(), StoreError> {
+        self.forget_records_except::<HookFailure>(RecordTable::HookFailures, declared)
+    }
+
+    /// Every row of a per-sandbox JSON record table; a row that cannot be read back (written
+    /// by another version) counts as absent.
+    fn records<T: serde::de::DeserializeOwned>(
+        &self,
+        table: RecordTable,
+    ) -> Result<BTreeMap<String, T>, StoreError> {
+        let mut stmt = self.conn.prepare(table.select()).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
             .map_err(|e| self.err(e))?;
@@ -794,22 +818,33 @@ impl StateStore {
         Ok(records)
     }
 
-    /// Remembers a sandbox's failed hook; `None` forgets it (its hooks passed since).
-    pub fn save_hook_failure(
+    fn save_record<T: serde::Serialize>(
         &self,
+        table: RecordTable,
         name: &str,
-        failure: Option<&crate::status::types::HookFailure>,
+        record: Option<&T>,
     ) -> Result<(), StoreError> {
-        let result = match failure {
-            Some(failure) => self.conn.execute(
-                "INSERT OR REPLACE INTO hook_failures (name, record) VALUES (?1, ?2)",
-                params![name, serde_json::to_string(failure).unwrap_or_default()],
+        let result = match record {
+            Some(record) => self.conn.execute(
+                table.upsert(),
+                params![name, serde_json::to_string(record).unwrap_or_default()],
             ),
-            None => self
-                .conn
-                .execute("DELETE FROM hook_failures WHERE name = ?1", params![name]),
+            None => self.conn.execute(table.delete(), params![name]),
         };
         result.map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    fn forget_records_except<T: serde::de::DeserializeOwned + serde::Serialize>(
+        &self,
+        table: RecordTable,
+        declared: &[&str],
+    ) -> Result<(), StoreError> {
+        for name in self.records::<T>(table)?.into_keys() {
+            if !declared.contains(&name.as_str()) {
+                self.save_record::<T>(table, &name, None)?;
+            }
+        }
+        Ok(())
     }
 
     /// The last valid documents of every declaration file. A row that cannot be read back

@@ -14,7 +14,7 @@ use crate::duration::parse_duration;
 use crate::kind::Kind;
 use crate::load::{Entry, KnownElsewhere, ResolvedPaths, Source};
 use crate::model::{
-    Build, Condition, DEFAULT_NETWORK, Dependency, ImageSpec, MountType, Network,
+    Build, Condition, DEFAULT_NETWORK, Dependency, DesiredState, ImageSpec, MountType, Network,
     NetworkAttachment, NetworkSpec, Profile, Protocol, RestartPolicy, RunMode, SandboxSpec,
     SnapshotSpec, Spec, WorkspaceSpec,
 };
@@ -516,6 +516,19 @@ impl<'a> Ctx<'a> {
                 ),
                 Some("wait for `Completed`"),
             ),
+            Condition::Ready | Condition::Completed if target.state == DesiredState::Stopped => {
+                self.report_hint(
+                    entry,
+                    path.key("condition"),
+                    "invalid-condition",
+                    format!(
+                        "`{}` is declared `state: stopped`, so it never becomes `{}`",
+                        dep.name,
+                        dep.condition.as_str()
+                    ),
+                    Some("start it (`state: running`), or depend on it with `Started`"),
+                )
+            }
             _ => {}
         }
     }

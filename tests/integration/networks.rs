@@ -74,7 +74,7 @@ async fn the_basic_example_worker_fetches_web_by_name() {
     assert!(status.contains("phase: Ready"), "{status}");
 
     // A sandbox taken off its network by hand (or made before networks existed, on
-    // Podman's own) is made again on it.
+    // Podman's own) is attached to it again: the same container, its names back.
     let shell = ws.sandboxes(podman).await["shell"][0].name.clone();
     let run = podman.podman(&["network", "disconnect", &nets[0].1, &shell]);
     assert!(
@@ -84,7 +84,12 @@ async fn the_basic_example_worker_fetches_web_by_name() {
     );
     let (run, out) = ws.pd_json(&["apply"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr_text());
-    assert_eq!(actions(&out), ["recreate Sandbox/shell"]);
+    assert_eq!(actions(&out), ["connect Sandbox/shell"]);
+    assert_eq!(
+        ws.sandboxes(podman).await["shell"][0].name,
+        shell,
+        "the container is kept"
+    );
     let (code, _) = ws
         .exec(
             podman,
@@ -106,23 +111,32 @@ async fn declared_networks_aliases_internal_and_none() {
     let serve = "  command: [httpd, -f, -p, \"8080\", -h, /etc]\n";
     let api =
         format!("{serve}  networks:\n    - back\n    - name: default\n      aliases: [gateway]\n");
-    ws.write(
-        "s.yaml",
-        &[
-            network_doc(
-                "back",
-                "  internal: true\n  subnet: 10.89.231.0/24\n  aliases:\n    db: [primary]\n",
-            ),
-            sandbox(
-                "db",
-                &format!("{serve}  networks: [back]\n  aliases: [database]\n"),
-            ),
-            sandbox("api", &api),
-            sandbox("front", ""),
-            sandbox("alone", "  network: none\n"),
-        ]
-        .concat(),
-    );
+    // Two sandboxes on an internal network with a subnet and aliases, one also on the
+    // default network, one on the default only, one on none.
+    let declare = |subnet: u8| {
+        ws.write(
+            "s.yaml",
+            &[
+                network_doc(
+                    "back",
+                    &format!(
+                        "  internal: true\n  subnet: 10.89.{subnet}.0/24\n  aliases:\n    db: [primary]\n"
+                    ),
+                ),
+                sandbox(
+                    "db",
+                    &format!("{serve}  networks: [back]\n  aliases: [database]\n"),
+                ),
+                sandbox("api", &api),
+                sandbox("front", ""),
+                sandbox("alone", "  network: none\n"),
+                // Stopped, on `back`: it too holds the network until it is detached.
+                sandbox("idle", "  state: stopped\n  networks: [back]\n"),
+            ]
+            .concat(),
+        )
+    };
+    declare(231);
     ws.pd_ok(&["apply"]);
     // On `back`: the name, the sandbox's alias and the network's alias for it.
     for name in ["db", "database", "primary"] {
@@ -194,23 +208,7 @@ async fn declared_networks_aliases_internal_and_none() {
     );
 
     // Settings change: the network is made again and its members with it; nothing else.
-    ws.write(
-        "s.yaml",
-        &[
-            network_doc(
-                "back",
-                "  internal: true\n  subnet: 10.89.232.0/24\n  aliases:\n    db: [primary]\n",
-            ),
-            sandbox(
-                "db",
-                &format!("{serve}  networks: [back]\n  aliases: [database]\n"),
-            ),
-            sandbox("api", &api),
-            sandbox("front", ""),
-            sandbox("alone", "  network: none\n"),
-        ]
-        .concat(),
-    );
+    declare(232);
     let (run, out) = ws.pd_json(&["apply"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr_text());
     assert_eq!(
@@ -218,6 +216,7 @@ async fn declared_networks_aliases_internal_and_none() {
         [
             "recreate Sandbox/api",
             "recreate Sandbox/db",
+            "recreate Sandbox/idle",
             "recreate-network Network/back"
         ]
     );

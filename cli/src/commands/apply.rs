@@ -138,6 +138,7 @@ fn done(op: &Op) -> &'static str {
         Op::CreateVolume | Op::CreateNetwork | Op::Create { .. } => "created",
         Op::Start => "started",
         Op::Stop => "stopped",
+        Op::Connect { .. } => "connected",
         Op::Recreate { .. } | Op::RecreateNetwork => "recreated",
         Op::Remove { .. } | Op::RemoveVolume | Op::RemoveNetwork => "removed",
     }
@@ -263,6 +264,7 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                     "recreated",
                     "started",
                     "stopped",
+                    "connected",
                     "removed",
                     "pulled",
                     "built",

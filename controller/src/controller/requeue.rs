@@ -116,6 +116,7 @@ mod tests {
     fn report(outcomes: Vec<ActionOutcome>, plan: Plan) -> ApplyReport {
         ApplyReport {
             failed_tasks: Vec::new(),
+            waited_out: false,
             failed_hooks: Vec::new(),
             plan,
             outcomes,

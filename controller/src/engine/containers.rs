@@ -329,15 +329,18 @@ impl ContainerConfig {
         self.cmd = Some(vec!["-P".to_string()]);
     }
 
-    /// Every network and the container's names on it.
-    fn networking_config(&self) -> Option<bollard::models::NetworkingConfig> {
+    /// The networks to attach at create (every one, or only the first) and the
+    /// container's names on each.
+    fn networking_config(&self, all: bool) -> Option<bollard::models::NetworkingConfig> {
         let NetworkMode::Joined(endpoints) = &self.network else {
             return None;
         };
+        let at_create = if all { endpoints.len() } else { 1 };
         Some(bollard::models::NetworkingConfig {
             endpoints_config: Some(
                 endpoints
                     .iter()
+                    .take(at_create)
                     .map(|e| {
                         (
                             e.network.clone(),
@@ -574,8 +577,29 @@ impl Engine {
         &self,
         label_filter: &[String],
     ) -> Result<Vec<ContainerSummary>, EngineError> {
-        let filters = serde_json::json!({ "label": label_filter }).to_string();
-        let query = format!("?all=true&filters={}", super::raw::percent_encode(&filters));
+        self.list_filtered(serde_json::json!({ "label": label_filter }))
+            .await
+    }
+
+    /// Every container attached to the network `name`, running or not, whoever's: a
+    /// network's own inspection lists only the running ones on Podman, while a stopped
+    /// container keeps it from being removed all the same.
+    pub async fn containers_on_network(
+        &self,
+        name: &str,
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        self.list_filtered(serde_json::json!({ "network": [name] }))
+            .await
+    }
+
+    async fn list_filtered(
+        &self,
+        filters: serde_json::Value,
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        let query = format!(
+            "?all=true&filters={}",
+            super::raw::percent_encode(&filters.to_string())
+        );
         let podman = self.profile().await?.is_podman();
         super::list_again(
             || self.list_once(&query, podman),
@@ -751,7 +775,9 @@ impl Engine {
                     .collect()
             }),
             host_config: Some(config.host_config()),
-            networking_config: config.networking_config(),
+            // Docker before API 1.44 refuses more than one endpoint at create: the others
+            // are connected right after (`connect_other_networks`).
+            networking_config: config.networking_config(self.profile().await?.is_podman()),
             ..Default::default()
         };
         let created = match self.create_named(config, body.clone()).await {
@@ -789,6 +815,27 @@ impl Engine {
         Ok(container)
     }
 
+    /// Attaches an owned container to a network, with its names there (it may be running).
+    pub async fn connect_network(
+        &self,
+        container: &OwnedContainer,
+        endpoint: &Endpoint,
+    ) -> Result<(), EngineError> {
+        let request = bollard::models::NetworkConnectRequest {
+            container: container.id.clone(),
+            endpoint_config: Some(bollard::models::EndpointSettings {
+                aliases: Some(endpoint.aliases.clone()),
+                ..Default::default()
+            }),
+        };
+        self.call(
+            Operation::NetworkConnect,
+            Target::Network(&endpoint.network),
+            self.docker.connect_network(&endpoint.network, request),
+        )
+        .await
+    }
+
     /// Docker before API 1.44 attaches a new container to one network only; the others are
     /// connected before it starts. A container that cannot be completed is removed again,
     /// so that none is left half-made under the workspace's name. Podman takes them all at
@@ -806,21 +853,7 @@ impl Engine {
         }
         let attached = self.inspect_container(&container.id).await?.networks;
         for endpoint in endpoints.iter().filter(|e| !attached.contains(&e.network)) {
-            let request = bollard::models::NetworkConnectRequest {
-                container: container.id.clone(),
-                endpoint_config: Some(bollard::models::EndpointSettings {
-                    aliases: Some(endpoint.aliases.clone()),
-                    ..Default::default()
-                }),
-            };
-            let connected = self
-                .call(
-                    Operation::NetworkConnect,
-                    Target::Network(&endpoint.network),
-                    self.docker.connect_network(&endpoint.network, request),
-                )
-                .await;
-            if let Err(e) = connected {
+            if let Err(e) = self.connect_network(container, endpoint).await {
                 let _ = self.remove_container(container).await;
                 return Err(e);
             }

@@ -274,7 +274,8 @@ impl Engine {
                     op,
                     reference: reference.to_string(),
                 },
-                (409, _) => EngineError::Conflict {
+                // Docker refuses to remove a network with endpoints with a 403.
+                (409, _) | (403, Target::Network(_)) => EngineError::Conflict {
                     op,
                     id: id.unwrap_or_default(),
                     message,
@@ -339,6 +340,8 @@ where
 fn is_conflict_message(message: &str) -> bool {
     [
         "is already in use",
+        "is being used",
+        "has active endpoints",
         "state improper",
         "is not running",
         "is paused",

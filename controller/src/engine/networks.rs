@@ -130,8 +130,8 @@ impl RawNetwork {
 }
 
 impl Engine {
-    /// The networks this workspace owns, each with the containers attached to it (a list
-    /// does not say who is attached, so each is inspected: a workspace has a few).
+    /// The networks this workspace owns, each with the containers attached to it, running
+    /// or stopped (one container listing per network: a workspace has a few).
     pub async fn list_owned_networks(
         &self,
         ownership: &Ownership,
@@ -141,14 +141,35 @@ impl Engine {
             if !ownership.owns(&network.labels) {
                 continue;
             }
-            // Removed between the list and the inspection: it is simply not there.
-            match self.inspect_network(&network.name).await {
-                Ok(Some(inspected)) => owned.push(inspected),
-                Ok(None) => {}
-                Err(e) => return Err(e),
-            }
+            owned.push(self.with_attached(network).await?);
         }
         Ok(owned)
+    }
+
+    /// `network` with every container attached to it, running or stopped (its own
+    /// inspection, on Podman, lists only the running ones).
+    async fn with_attached(
+        &self,
+        mut network: NetworkSummary,
+    ) -> Result<NetworkSummary, EngineError> {
+        let mut containers: Vec<(String, String)> = self
+            .containers_on_network(&network.name)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.name))
+            .collect();
+        containers.sort();
+        network.containers = containers;
+        Ok(network)
+    }
+
+    /// Who is on the network `name` now, running or not (`None`: there is no such
+    /// network), with its labels read again.
+    pub async fn network_now(&self, name: &str) -> Result<Option<NetworkSummary>, EngineError> {
+        match self.inspect_network(name).await? {
+            Some(network) => Ok(Some(self.with_attached(network).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Networks matching every `key=value` label filter, as listed (a listing may not say

@@ -72,7 +72,9 @@ impl ActionError {
         error: EngineError,
     ) -> ActionError {
         let message = error.to_string();
-        if !message.contains(ADDRESS_IN_USE) {
+        // Without a published port, "address in use" is something else's (aardvark-dns
+        // binding its own port, say): the engine's words stand.
+        if !message.contains(ADDRESS_IN_USE) || ports.is_empty() {
             return error.into();
         }
         let shown = |(ip, port, protocol): &(String, u16, &str)| format!("{ip}:{port}/{protocol}");

@@ -70,9 +70,15 @@ pub fn unmet(
                     return Some(waiting("be ready"));
                 }
                 if let Err(why) = readiness(d, observed) {
+                    // A failed hook is not run again by itself: only a change helps.
+                    let hook_failed = why.contains("hook failed");
                     return Some(Unmet {
-                        reason: format!("waiting for {key} to be ready ({why})"),
-                        pending: true,
+                        reason: if hook_failed {
+                            format!("{key} is not ready: {why}; fix the hook and apply again")
+                        } else {
+                            format!("waiting for {key} to be ready ({why})")
+                        },
+                        pending: !hook_failed,
                     });
                 }
             }

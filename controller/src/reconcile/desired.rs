@@ -369,11 +369,12 @@ impl Desired {
             }
             if any_declared {
                 mixed.update(s.spec_hash.as_bytes());
-                s.spec_hash = mixed
+                let hex: String = mixed
                     .finalize()
                     .iter()
                     .map(|b| format!("{b:02x}"))
                     .collect();
+                s.spec_hash = format!("sha256:{hex}");
                 s.config.labels.insert(
                     crate::engine::labels::SPEC_HASH.to_string(),
                     s.spec_hash.clone(),

@@ -278,27 +278,18 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
             let n = network(ctx, name)?;
             create_network(ctx, n).await
         }
-        Op::RecreateNetwork => {
-            let n = network(ctx, name)?;
-            if let Some(observed) = ctx.observed.networks.get(name) {
-                let owned = crate::engine::OwnedNetwork::check(&ctx.ownership, observed)?;
-                detach_members(ctx, &owned).await?;
-                engine.remove_network(&owned).await?;
-            }
-            create_network(ctx, n).await
-        }
-        Op::RemoveNetwork => {
-            if let Some(observed) = ctx.observed.networks.get(name) {
-                let owned = crate::engine::OwnedNetwork::check(&ctx.ownership, observed)?;
-                refuse_foreign_users(ctx, &owned).await?;
-                match engine.remove_network(&owned).await {
-                    Ok(()) => {}
-                    // Gone already: what was asked for.
-                    Err(EngineError::Runtime {
-                        status: Some(404), ..
-                    }) => {}
-                    Err(e) => return Err(e.into()),
-                }
+        Op::RecreateNetwork => replace_network(ctx, network(ctx, name)?).await,
+        Op::RemoveNetwork => remove_network(ctx, name).await,
+        Op::Connect { networks } => {
+            let s = sandbox(ctx, name)?;
+            let Some(c) = find_observed(ctx, name, &s.container_name) else {
+                return Ok(());
+            };
+            let crate::engine::NetworkMode::Joined(endpoints) = &s.config.network else {
+                return Ok(());
+            };
+            for endpoint in endpoints.iter().filter(|e| networks.contains(&e.network)) {
+                engine.connect_network(&c, endpoint).await?;
             }
             Ok(())
         }
@@ -337,7 +328,8 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
                     {
                         tracing::info!(sandbox = %name, error = %e, "a container that never ran would not start; making it again");
                         engine.remove_container(&c).await?;
-                        create(ctx, s, true).await?;
+                        // The new container ran its hooks as it started.
+                        return create(ctx, s, true).await;
                     }
                     Err(e) => return Err(e),
                 }
@@ -534,7 +526,14 @@ async fn run_hooks(
         }
     }
     if !all.is_empty() {
-        ctx.observer.hooks_ran(&key, &all, None);
+        // A later start's `postStart` passing does not undo a `postCreate` that failed in
+        // this container: its setup never completed.
+        let standing = ctx.observed.hook_failures.get(&s.name).filter(|f| {
+            !first_start
+                && f.container_id == container.id()
+                && f.hook == super::hooks::HookPoint::PostCreate
+        });
+        ctx.observer.hooks_ran(&key, &all, standing);
     }
     Ok(())
 }
@@ -580,73 +579,94 @@ async fn create_network(ctx: &Ctx, n: &super::desired::DesiredNetwork) -> Result
     }
 }
 
-/// Containers attached to `network` that are not this workspace's sandboxes, named.
-async fn foreign_users(
+/// The network `name` as it is now (who is attached, running or stopped, and its labels
+/// read again), as an owned handle; `None` when it is gone. Checked here, right before a
+/// write, rather than trusting the observation the plan was made from.
+async fn network_now(
     ctx: &Ctx,
-    network: &crate::engine::OwnedNetwork,
-) -> Result<Vec<(String, String)>, ActionError> {
-    let Some(now) = ctx.engine.inspect_network(network.name()).await? else {
-        return Ok(Vec::new());
+    name: &str,
+) -> Result<Option<(crate::engine::NetworkSummary, crate::engine::OwnedNetwork)>, ActionError> {
+    let Some(now) = ctx.engine.network_now(name).await? else {
+        return Ok(None);
     };
-    let ours: BTreeSet<&str> = ctx
-        .observed
-        .sandboxes
-        .values()
-        .flatten()
-        .map(|c| c.id.as_str())
-        .collect();
-    Ok(now
-        .containers
-        .into_iter()
-        .filter(|(id, _)| !ours.contains(id.as_str()))
-        .collect())
+    let owned = crate::engine::OwnedNetwork::check(&ctx.ownership, &now)?;
+    Ok(Some((now, owned)))
 }
 
-async fn refuse_foreign_users(
+/// The containers on a network that are not this workspace's sandboxes; refused (named)
+/// when there are any: pocket-dock never detaches or removes someone else's container.
+fn refuse_foreign_users(
     ctx: &Ctx,
-    network: &crate::engine::OwnedNetwork,
+    network: &crate::engine::NetworkSummary,
 ) -> Result<(), ActionError> {
-    let foreign = foreign_users(ctx, network).await?;
+    let ours = our_container_ids(ctx);
+    let foreign: Vec<String> = network
+        .containers
+        .iter()
+        .filter(|(id, _)| !ours.contains(id.as_str()))
+        .map(|(id, name)| {
+            if name.is_empty() {
+                id.clone()
+            } else {
+                name.clone()
+            }
+        })
+        .collect();
     if foreign.is_empty() {
         return Ok(());
     }
     Err(ActionError::NetworkInUse {
-        network: network.name().to_string(),
-        users: foreign
-            .iter()
-            .map(|(id, name)| {
-                if name.is_empty() {
-                    id.clone()
-                } else {
-                    name.clone()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
+        network: network.name.clone(),
+        users: foreign.join(", "),
     })
 }
 
-/// Before a network is replaced: refused while anyone else is on it; this workspace's own
-/// sandboxes are detached (they are made again on the new one right after).
-async fn detach_members(
-    ctx: &Ctx,
-    network: &crate::engine::OwnedNetwork,
-) -> Result<(), ActionError> {
-    refuse_foreign_users(ctx, network).await?;
-    let Some(now) = ctx.engine.inspect_network(network.name()).await? else {
+fn our_container_ids(ctx: &Ctx) -> BTreeSet<&str> {
+    ctx.observed
+        .sandboxes
+        .values()
+        .flatten()
+        .map(|c| c.id.as_str())
+        .collect()
+}
+
+/// Replaces a network whose settings changed: refused while anyone else is on it; this
+/// workspace's own sandboxes (running or stopped) are detached first, and made again on
+/// the new one right after (their spec hash includes the network's settings).
+async fn replace_network(ctx: &Ctx, n: &super::desired::DesiredNetwork) -> Result<(), ActionError> {
+    if let Some((now, owned)) = network_now(ctx, &n.network_name).await? {
+        refuse_foreign_users(ctx, &now)?;
+        for (id, _) in &now.containers {
+            match ctx.engine.disconnect_network(&owned, id).await {
+                Ok(()) => {}
+                Err(e) if e.category() == crate::engine::Category::NotFound => {}
+                Err(EngineError::Runtime {
+                    status: Some(404), ..
+                }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        ctx.engine.remove_network(&owned).await?;
+    }
+    create_network(ctx, n).await
+}
+
+/// Removes a network nothing declares or joins, unless someone else is on it.
+async fn remove_network(ctx: &Ctx, name: &str) -> Result<(), ActionError> {
+    let Some(observed) = ctx.observed.networks.get(name) else {
         return Ok(());
     };
-    for (id, _) in now.containers {
-        match ctx.engine.disconnect_network(network, &id).await {
-            Ok(()) => {}
-            Err(e) if e.category() == crate::engine::Category::NotFound => {}
-            Err(EngineError::Runtime {
-                status: Some(404), ..
-            }) => {}
-            Err(e) => return Err(e.into()),
-        }
+    let Some((now, owned)) = network_now(ctx, &observed.name).await? else {
+        return Ok(()); // gone already: what was asked for
+    };
+    refuse_foreign_users(ctx, &now)?;
+    match ctx.engine.remove_network(&owned).await {
+        Ok(()) => Ok(()),
+        Err(EngineError::Runtime {
+            status: Some(404), ..
+        }) => Ok(()),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
 
 /// A start's failure, a host port that is taken named as such.

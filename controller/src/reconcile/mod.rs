@@ -144,13 +144,16 @@ impl Scope {
         };
         let Some(pulls) = &self.selected_pulls else {
             return only.contains(&action.key)
-                || matches!(action.op, Op::Pull { .. } | Op::CreateVolume);
+                || matches!(
+                    action.op,
+                    Op::Pull { .. } | Op::CreateVolume | Op::CreateNetwork
+                );
         };
         match &action.op {
             Op::Pull { reference } => only.contains(&action.key) || pulls.contains(reference),
             // No pruning in a selected apply. A `Remove` of a selected (so declared) sandbox
             // is a stray container next to its own, part of converging it.
-            Op::RemoveImage { .. } | Op::RemoveVolume => false,
+            Op::RemoveImage { .. } | Op::RemoveVolume | Op::RemoveNetwork => false,
             _ => only.contains(&action.key),
         }
     }
@@ -159,6 +162,24 @@ impl Scope {
     /// actions, and the objects that wait or back off among them. A selected apply keeps
     /// nothing it would prune, so it reports no kept objects either.
     fn restrict(&self, mut plan: Plan) -> Plan {
+        if self.selected_pulls.is_some() {
+            // Replacing a network detaches every sandbox on it, selected or not: a subset
+            // must not move the rest, so the network waits for a full apply.
+            let (replaced, rest): (Vec<Action>, Vec<Action>) = std::mem::take(&mut plan.actions)
+                .into_iter()
+                .partition(|a| a.op == Op::RecreateNetwork);
+            plan.actions = rest;
+            plan.blocked.extend(replaced.into_iter().map(|a| {
+                plan::Blocked {
+                    key: a.key,
+                    reason:
+                        "its settings changed; replacing it moves every sandbox on it, so only \
+                         an apply without --only/--selector does"
+                            .to_string(),
+                    pending: false,
+                }
+            }));
+        }
         plan.actions.retain(|a| self.keep(a));
         if let Some(only) = &self.only {
             plan.blocked.retain(|b| only.contains(&b.key));
@@ -195,6 +216,8 @@ pub struct ApplyReport {
     pub failed_tasks: Vec<(Key, String)>,
     /// With `--wait`: sandboxes whose current container's hook failed, and how.
     pub failed_hooks: Vec<(Key, String)>,
+    /// The deadline came while a start still waited on a dependency's condition.
+    pub waited_out: bool,
 }
 
 impl ApplyReport {
@@ -212,7 +235,7 @@ impl ApplyReport {
             .any(|o| matches!(o.result, Err(ActionError::TimedOut)))
             || (self.waited && (!self.not_ready.is_empty() || self.waiting().next().is_some()))
             // Still waiting on a dependency's condition when the deadline came.
-            || self.plan.blocked.iter().any(|b| b.pending)
+            || self.waited_out
     }
 
     /// Actions that did not run because a dependency was not ready in time.
@@ -448,6 +471,7 @@ pub async fn apply(
             waited: false,
             failed_tasks: Vec::new(),
             failed_hooks: Vec::new(),
+            waited_out: false,
         });
     }
 
@@ -477,6 +501,7 @@ pub async fn apply(
         _ => Some(started + options.timeout.unwrap_or(DEFAULT_WAIT)),
     };
     let mut rounds = 0;
+    let mut waited_out = false;
     let mut told: BTreeSet<(Key, String)> = BTreeSet::new();
     loop {
         let waits_on_condition = current_plan.blocked.iter().any(|b| b.pending);
@@ -491,6 +516,7 @@ pub async fn apply(
             let may_wait =
                 waits_on_condition && condition_deadline.is_some_and(|d| Instant::now() < d);
             if !may_wait {
+                waited_out = waits_on_condition && condition_deadline.is_some();
                 break;
             }
             tokio::time::sleep(CONDITION_POLL).await;
@@ -573,7 +599,8 @@ pub async fn apply(
                     .is_none_or(|o| o.contains(&Key::new(Kind::Sandbox, s.name.clone())))
             })
             .filter_map(|s| {
-                let c = conditions::current(s, &observed)?;
+                let c = conditions::current(s, &observed)
+                    .filter(|c| c.spec_hash.as_deref() == Some(s.spec_hash.as_str()))?;
                 match conditions::task_outcome(s, c)? {
                     conditions::TaskOutcome::Failed(code) => Some((
                         Key::new(Kind::Sandbox, s.name.clone()),
@@ -669,6 +696,11 @@ pub async fn apply(
             if let Err(e) = store.forget_restarts_except(&names) {
                 warnings.push(format!("could not forget removed sandboxes' restarts: {e}"));
             }
+            if let Err(e) = store.forget_hook_failures_except(&names) {
+                warnings.push(format!(
+                    "could not forget removed sandboxes' hook failures: {e}"
+                ));
+            }
         }
         remember_last_valid(store, declarations, &mut warnings);
         sweep_sessions(engine, &ownership, store).await;
@@ -690,6 +722,7 @@ pub async fn apply(
         waited,
         failed_tasks,
         failed_hooks,
+        waited_out,
     })
 }
 

@@ -52,6 +52,11 @@ pub enum Op {
     },
     Start,
     Stop,
+    /// Attach a running sandbox to networks it should be on and is not (made before
+    /// networks existed, or disconnected by hand), with its names there.
+    Connect {
+        networks: Vec<String>,
+    },
     /// Remove and create again (and start when it should run).
     Recreate {
         start: bool,
@@ -75,6 +80,7 @@ impl Op {
             Op::CreateVolume | Op::CreateNetwork | Op::Create { .. } => "create",
             Op::Start => "start",
             Op::Stop => "stop",
+            Op::Connect { .. } => "connect",
             Op::Recreate { .. } | Op::RecreateNetwork => "recreate",
             Op::Remove { .. } | Op::RemoveVolume | Op::RemoveNetwork | Op::RemoveImage { .. } => {
                 "remove"
@@ -92,7 +98,11 @@ impl Op {
             | Op::CreateVolume
             | Op::CreateNetwork
             | Op::Create { .. } => '+',
-            Op::Start | Op::Stop | Op::Recreate { .. } | Op::RecreateNetwork => '~',
+            Op::Start
+            | Op::Stop
+            | Op::Connect { .. }
+            | Op::Recreate { .. }
+            | Op::RecreateNetwork => '~',
             Op::Remove { .. } | Op::RemoveVolume | Op::RemoveNetwork | Op::RemoveImage { .. } => {
                 '-'
             }
@@ -831,19 +841,21 @@ fn sandbox_action(
         });
     }
     // Not on a network it should be on: made before networks existed (on Podman's own), or
-    // disconnected by hand. Made again, which is the only way its names come back too.
-    if let (crate::engine::NetworkMode::Joined(endpoints), Some(attached)) =
-        (&s.config.network, &c.networks)
-    {
-        let missing: Vec<&str> = endpoints
+    // disconnected by hand. Attached while it runs, container and names kept (a one-shot's
+    // run is over: nothing to attach).
+    if let (crate::engine::NetworkMode::Joined(endpoints), Some(attached), true) = (
+        &s.config.network,
+        &c.networks,
+        c.state.is_running() && !s.once,
+    ) {
+        let missing: Vec<String> = endpoints
             .iter()
-            .map(|e| e.network.as_str())
-            .filter(|n| !attached.iter().any(|a| a == n))
+            .map(|e| e.network.clone())
+            .filter(|n| !attached.contains(n))
             .collect();
         if !missing.is_empty() {
             return Some(Action {
                 key,
-                op: Op::Recreate { start: s.running },
                 reason: "not on its networks".into(),
                 changes: vec![Change {
                     path: "networks".into(),
@@ -856,6 +868,7 @@ fn sandbox_action(
                             .join(","),
                     ),
                 }],
+                op: Op::Connect { networks: missing },
             });
         }
     }
@@ -1024,6 +1037,7 @@ pub fn simulate(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed
                     }
                 }
             }
+            Op::Connect { .. } => {}
             Op::Create { .. } | Op::Recreate { .. } | Op::Start | Op::Stop => {
                 let Some(s) = desired.sandboxes.get(name) else {
                     continue;

@@ -140,55 +140,34 @@ pub fn object_rows(
         );
     }
     let presence = |present: bool| if present { "present" } else { "absent" };
-    for name in desired.volumes.keys() {
-        let actual = presence(observed.volumes.contains_key(name));
-        push(
+    // Volumes and networks: declared ones, present or not, then undeclared ones present.
+    let named = [
+        (
             Kind::Volume,
-            name,
-            "present",
-            actual.into(),
-            "-".into(),
-            Vec::new(),
-        );
-    }
-    for name in observed
-        .volumes
-        .keys()
-        .filter(|n| !desired.volumes.contains_key(*n))
-    {
-        push(
-            Kind::Volume,
-            name,
-            undeclared,
-            "present".into(),
-            "-".into(),
-            Vec::new(),
-        );
-    }
-    for name in desired.networks.keys() {
-        let actual = presence(observed.networks.contains_key(name));
-        push(
+            desired.volumes.keys().collect::<Vec<_>>(),
+            observed.volumes.keys().collect::<Vec<_>>(),
+        ),
+        (
             Kind::Network,
-            name,
-            "present",
-            actual.into(),
-            "-".into(),
-            Vec::new(),
-        );
-    }
-    for name in observed
-        .networks
-        .keys()
-        .filter(|n| !desired.networks.contains_key(*n))
-    {
-        push(
-            Kind::Network,
-            name,
-            undeclared,
-            "present".into(),
-            "-".into(),
-            Vec::new(),
-        );
+            desired.networks.keys().collect(),
+            observed.networks.keys().collect(),
+        ),
+    ];
+    for (kind, declared, present) in named {
+        for name in &declared {
+            let actual = presence(present.contains(name));
+            push(kind, name, "present", actual.into(), "-".into(), Vec::new());
+        }
+        for name in present.iter().filter(|n| !declared.contains(n)) {
+            push(
+                kind,
+                name,
+                undeclared,
+                "present".into(),
+                "-".into(),
+                Vec::new(),
+            );
+        }
     }
     for (name, image) in &desired.images {
         let actual = presence(observed.image_id(&image.tag).is_some());

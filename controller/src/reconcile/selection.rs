@@ -390,6 +390,27 @@ metadata:
             .into()
         );
 
+        // A network whose settings changed is not replaced by a subset: that would move
+        // every sandbox on it. It waits, for good, until a full apply.
+        let mut replacing = full.clone();
+        replacing.actions.push(super::super::Action {
+            key: Key::new(Kind::Network, "default"),
+            op: Op::RecreateNetwork,
+            reason: "settings changed".into(),
+            changes: Vec::new(),
+        });
+        let selected = scope.restrict(replacing);
+        assert!(selected.actions.iter().all(|a| a.op != Op::RecreateNetwork));
+        let waits = selected
+            .blocked
+            .iter()
+            .find(|b| b.key == Key::new(Kind::Network, "default"))
+            .unwrap();
+        assert!(
+            !waits.pending && waits.reason.contains("--only"),
+            "{waits:?}"
+        );
+
         // The selection's pulls survive even when keyed on a sandbox outside it.
         let options = ApplyOptions {
             selection: Selection::parse(&[], &strings(&["tier=web"])).unwrap(),

@@ -220,7 +220,10 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
                 .get(name)
                 .filter(|f| f.container_id == c.id)
         });
-        let task = current.and_then(|c| super::conditions::task_outcome(s, c));
+        // A run of an older spec says nothing about this one (its re-run may be waiting).
+        let task = current
+            .filter(|c| c.spec_hash.as_deref() == Some(s.spec_hash.as_str()))
+            .and_then(|c| super::conditions::task_outcome(s, c));
         let (phase, ready) = match current {
             Some(_) if task == Some(super::conditions::TaskOutcome::Succeeded) => (
                 Phase::Succeeded,
