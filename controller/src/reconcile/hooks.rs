@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::desired::Hooks;
 use super::observe::last_bytes;
-use crate::engine::{Engine, EngineError, ExecConfig, ExecId, ExecOutput, OwnedContainer};
+use crate::engine::{Engine, EngineError, OwnedContainer};
 pub use crate::status::types::{HookFailure, HookPoint};
 
 /// One hook command that ran.
@@ -87,14 +87,9 @@ async fn run_one(
     timeout: Duration,
 ) -> HookRun {
     let started = Instant::now();
-    let result = engine
-        .exec_run(
-            container,
-            &ExecConfig::new(argv.to_vec()),
-            ExecOutput::new().capture_up_to(HOOK_CAPTURE_BYTES),
-            Some(timeout),
-        )
-        .await;
+    let result =
+        super::probes::bounded_exec(engine, container, argv, HOOK_CAPTURE_BYTES, timeout, "hook")
+            .await;
     let mut run = HookRun {
         hook,
         argv: argv.to_vec(),
@@ -110,13 +105,8 @@ async fn run_one(
             run.output = last_bytes(text.trim_end(), HOOK_OUTPUT_BYTES);
             run.exit_code = Some(result.exit_code);
         }
-        Err(EngineError::Timeout { id: Some(exec), .. }) => {
-            // Killed with everything it started, as a probe that hangs is.
-            if let Ok(sandbox) = crate::sandbox::Sandbox::of_container(engine, container).await
-                && let Err(e) = sandbox.kill_exec(&ExecId::new(exec.clone())).await
-            {
-                tracing::warn!(error = %e, exec = %exec, "could not kill a hook that timed out");
-            }
+        // Killed already, with everything it started.
+        Err(EngineError::Timeout { .. }) => {
             run.error = Some(format!("timed out after {}s", timeout.as_secs()));
         }
         Err(e) => run.error = Some(e.to_string()),

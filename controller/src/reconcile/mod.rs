@@ -589,15 +589,16 @@ pub async fn apply(
             tokio::time::sleep(CONDITION_POLL).await;
             observed = reobserve(engine, &ownership, &desired, &restarts, &journal).await?;
         }
+        let in_scope = |s: &&desired::DesiredSandbox| {
+            scope
+                .only
+                .as_ref()
+                .is_none_or(|o| o.contains(&Key::new(Kind::Sandbox, s.name.clone())))
+        };
         failed_tasks = desired
             .sandboxes
             .values()
-            .filter(|s| {
-                scope
-                    .only
-                    .as_ref()
-                    .is_none_or(|o| o.contains(&Key::new(Kind::Sandbox, s.name.clone())))
-            })
+            .filter(|s| in_scope(s))
             .filter_map(|s| {
                 let c = conditions::current(s, &observed)
                     .filter(|c| c.spec_hash.as_deref() == Some(s.spec_hash.as_str()))?;
@@ -616,12 +617,7 @@ pub async fn apply(
         failed_hooks = desired
             .sandboxes
             .values()
-            .filter(|s| {
-                scope
-                    .only
-                    .as_ref()
-                    .is_none_or(|o| o.contains(&Key::new(Kind::Sandbox, s.name.clone())))
-            })
+            .filter(|s| in_scope(s))
             .filter_map(|s| {
                 let c = conditions::current(s, &observed)?;
                 let failure = observed

@@ -3,10 +3,13 @@
 //! under `--wait`), `apply` (readiness, conditions) and nothing below them.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use super::desired::{Desired, Probe};
 use super::observe::{Observed, current};
-use crate::engine::{Engine, EngineError, ExecConfig, ExecId, ExecOutput, OwnedContainer};
+use crate::engine::{
+    Engine, EngineError, ExecConfig, ExecId, ExecOutput, ExecResult, OwnedContainer,
+};
 
 /// Probes, once, the dependencies that `Ready` conditions of the `waiting` sandboxes wait
 /// for (running, with a probe, not probed yet in this observation). Only what a start
@@ -42,41 +45,51 @@ pub async fn probe_blockers(
 }
 
 /// Runs a readiness probe once; its exit code.
-/// An attempt that outlives the probe's `timeout` is killed, with everything it started,
-/// in the sandbox: a hanging probe must not leave a process behind at every interval.
 pub async fn run_probe(
     engine: &Engine,
     c: &OwnedContainer,
     probe: &Probe,
 ) -> Result<i64, EngineError> {
+    bounded_exec(
+        engine,
+        c,
+        &probe.exec,
+        4096,
+        probe.timeout,
+        "readiness probe",
+    )
+    .await
+    .map(|result| result.exit_code)
+}
+
+/// Runs `argv` in the container, its output captured up to `capture` bytes. An attempt
+/// that outlives `timeout` is killed, with everything it started, in the sandbox (a probe
+/// or hook that hangs must not leave a process behind at every attempt), and is a
+/// `Timeout`. `what` names it in the warning when the kill fails.
+pub async fn bounded_exec(
+    engine: &Engine,
+    c: &OwnedContainer,
+    argv: &[String],
+    capture: usize,
+    timeout: Duration,
+    what: &str,
+) -> Result<ExecResult, EngineError> {
     let result = engine
         .exec_run(
             c,
-            &ExecConfig::new(probe.exec.clone()),
-            ExecOutput::new().capture_up_to(4096),
-            Some(probe.timeout),
+            &ExecConfig::new(argv.to_vec()),
+            ExecOutput::new().capture_up_to(capture),
+            Some(timeout),
         )
         .await;
-    match result {
-        Ok(result) => Ok(result.exit_code),
-        Err(EngineError::Timeout {
-            op,
-            id: Some(exec),
-            after,
-        }) => {
-            let killed = match crate::sandbox::Sandbox::of_container(engine, c).await {
-                Ok(sandbox) => sandbox.kill_exec(&ExecId::new(exec.clone())).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = killed {
-                tracing::warn!(error = %e, exec = %exec, "could not kill a readiness probe that timed out");
-            }
-            Err(EngineError::Timeout {
-                op,
-                id: Some(exec),
-                after,
-            })
+    if let Err(EngineError::Timeout { id: Some(exec), .. }) = &result {
+        let killed = match crate::sandbox::Sandbox::of_container(engine, c).await {
+            Ok(sandbox) => sandbox.kill_exec(&ExecId::new(exec.clone())).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = killed {
+            tracing::warn!(error = %e, exec = %exec, "could not kill a {what} that timed out");
         }
-        Err(e) => Err(e),
     }
+    result
 }
