@@ -10,7 +10,19 @@ PD_PACKAGES="podman:podman runc:runc catatonit:catatonit netavark:netavark aardv
 have() { command -v "$1" >/dev/null 2>&1; }
 
 # Installs whichever of the packages above is missing (Debian/Ubuntu, root or sudo).
+# Rootful Podman gives `locked` sandboxes a user namespace of their own (`--userns=auto`)
+# from the subordinate ids of the `containers` user; without an entry it makes them without
+# one (docs/security.md). The tests assert the namespace, so the harness makes the entry.
+ensure_subordinate_ids() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    local f
+    for f in /etc/subuid /etc/subgid; do
+        grep -q '^containers:' "$f" 2>/dev/null || echo 'containers:2147483647:2147483648' >>"$f"
+    done
+}
+
 ensure_system_packages() {
+    ensure_subordinate_ids
     local missing=() pair
     for pair in $PD_PACKAGES; do
         local cmd=${pair%%:*} pkg=${pair#*:}

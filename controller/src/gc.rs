@@ -946,6 +946,7 @@ mod tests {
             labels,
             created: 0,
             exit_code: None,
+            oom_killed: false,
             started_at: None,
             finished_at: None,
             ports: Vec::new(),

@@ -26,6 +26,9 @@ use crate::model::{
 
 /// How long a hook may take when `hooks.timeout` does not say, in milliseconds.
 pub const DEFAULT_HOOK_TIMEOUT_MS: u128 = 60_000;
+/// `security.seccomp` for pocket-dock's own filter.
+pub const SECCOMP_STRICT: &str = "strict";
+use crate::locked;
 use crate::quantity::parse_memory;
 
 /// The spec with every default filled in, as the reconciler will apply it.
@@ -43,14 +46,21 @@ pub fn effective_sandbox(s: &SandboxSpec, settings: &WorkspaceSpec) -> SandboxSp
     let security = e.security.get_or_insert_with(Security::default);
     let profile = security
         .profile
-        .or(defaults.security_profile)
-        .unwrap_or_default();
+        .unwrap_or_else(|| locked::default_profile(settings));
     security.profile = Some(profile);
     if profile == Profile::Locked {
         security.read_only_root_filesystem = Some(true);
         security.no_new_privileges = Some(true);
         if !security.drop_capabilities.iter().any(|c| c == "ALL") {
             security.drop_capabilities = vec!["ALL".to_string()];
+        }
+        security
+            .seccomp
+            .get_or_insert_with(|| SECCOMP_STRICT.to_string());
+        e.user.get_or_insert_with(|| locked::USER.to_string());
+        locked::fill_limits(e.resources.get_or_insert_with(Default::default), settings);
+        if !e.mounts.iter().any(|m| m.target == "/tmp") {
+            e.mounts.push(locked::tmp_mount());
         }
     }
     security.read_only_root_filesystem.get_or_insert(false);
@@ -105,6 +115,13 @@ pub fn effective_sandbox(s: &SandboxSpec, settings: &WorkspaceSpec) -> SandboxSp
         && let Ok(bytes) = parse_memory(memory)
     {
         resources.memory = Some(bytes.to_string());
+    }
+    for mount in &mut e.mounts {
+        if let Some(size) = &mount.size_limit
+            && let Ok(bytes) = parse_memory(size)
+        {
+            mount.size_limit = Some(bytes.to_string());
+        }
     }
     if let Some(probe) = &mut e.readiness {
         let ms = |text: &Option<String>, default_ms: u128| {

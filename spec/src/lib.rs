@@ -9,6 +9,7 @@ pub mod duration;
 pub mod hash;
 pub mod kind;
 pub mod load;
+pub mod locked;
 pub mod model;
 pub mod quantity;
 pub mod reference;
@@ -27,5 +28,5 @@ pub use kind::Kind;
 pub use load::{
     Declarations, KnownElsewhere, Loaded, Object, ResolvedPaths, Source, load, load_with,
 };
-pub use validate::{dns_label_problem, reference_problem};
+pub use validate::{PROTECTED_FOLDERS, dns_label_problem, reference_problem};
 pub use yaml_out::to_yaml;

@@ -69,6 +69,9 @@ pub struct ResolvedPaths {
     /// An `Image` build's `containerfile`, when one is named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub containerfile: Option<PathBuf>,
+    /// A sandbox's `security.seccomp` profile file, when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<PathBuf>,
 }
 
 impl Object {

@@ -374,8 +374,12 @@ pub struct Mount {
     pub read_only: bool,
     /// Allow a `bind` source outside the workspace root (by `..`, an absolute path or a
     /// symlink). Off by default so that a checked-in file cannot expose the rest of the host.
+    /// Not allowed under the `locked` profile.
     #[serde(default, skip_serializing_if = "is_default")]
     pub allow_outside_workspace: bool,
+    /// For `tmpfs`: the most it may hold, e.g. `64Mi` (it counts against `memory` too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_limit: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -483,8 +487,10 @@ pub struct Probe {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Security {
-    /// `default`, or `locked` for untrusted code: read-only root filesystem, all
-    /// capabilities dropped, no new privileges, and no network.
+    /// `default`, or `locked` for untrusted code: a non-root user in a user namespace,
+    /// read-only root filesystem with a size-limited `/tmp`, all capabilities dropped, no new
+    /// privileges, the `strict` system-call filter, default pids/memory/CPU limits, and no
+    /// network unless an egress list allows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
     /// Mount the root filesystem read-only.
@@ -496,6 +502,12 @@ pub struct Security {
     /// Forbid gaining privileges (setuid binaries, file capabilities).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_new_privileges: Option<bool>,
+    /// The system-call filter: `default` (the engine's), `strict` (pocket-dock's own,
+    /// stricter than Podman's: no `ptrace`, `bpf`, `keyctl`, `mount`, `unshare`, `setns`,
+    /// namespaces or `io_uring`), `unconfined` (none), or the path of a seccomp JSON profile
+    /// (relative to the workspace root). Default: `strict` under `locked`, else `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -504,8 +516,27 @@ pub enum Profile {
     /// Podman's defaults.
     #[default]
     Default,
-    /// For untrusted code: read-only root, no capabilities, no new privileges, no network.
+    /// For untrusted code: a non-root user in a user namespace, read-only root with a small
+    /// `/tmp`, no capabilities, no new privileges, the `strict` system-call filter, default
+    /// pids, memory and CPU limits, and no network unless an egress list allows it.
     Locked,
+}
+
+impl Profile {
+    /// How strict: a sandbox may ask for a profile at least as strict as the policy's.
+    pub fn strictness(self) -> u8 {
+        match self {
+            Profile::Default => 0,
+            Profile::Locked => 1,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::Locked => "locked",
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -637,7 +668,7 @@ pub struct NetworkSpec {
 pub struct VolumeSpec {}
 
 /// Workspace-wide settings (at most one `Workspace` document).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkspaceSpec {
     /// Defaults for every sandbox that does not set the field itself.
@@ -647,6 +678,31 @@ pub struct WorkspaceSpec {
     /// spec: changing it recreates nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<Retention>,
+    /// The security floor for every sandbox of the workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+}
+
+/// The workspace's security policy, as Pod Security admission is a namespace's: the
+/// profile sandboxes get when they do not name one, and with `enforce`, the least any
+/// sandbox may ask for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Policy {
+    /// The profile of sandboxes that do not name one (it wins over
+    /// `defaults.securityProfile`). Default `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+    /// Refuse, at validation, any sandbox that asks for less than `profile`: a weaker
+    /// profile, a writable root, privileges, another system-call filter, the root user, a
+    /// host path outside the workspace, a network without an egress list, or limits above
+    /// the policy's. Sandboxes can only tighten it.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub enforce: bool,
+    /// Limits of `locked` sandboxes: the default of each, and the most `resources` may ask
+    /// for. Default: `cpus: 1`, `memory: 512Mi`, `pids: 256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Resources>,
 }
 
 /// Rows kept per log when the Workspace document does not say.

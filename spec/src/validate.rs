@@ -21,6 +21,10 @@ use crate::model::{
 use crate::quantity::parse_memory;
 use crate::yaml::{Loc, Node, Value};
 
+#[path = "validate_hardening.rs"]
+mod hardening;
+pub use hardening::PROTECTED_FOLDERS;
+
 /// What validation found besides problems.
 pub(crate) struct Validated {
     /// The first `Workspace` document's name and settings, if there is one.
@@ -37,9 +41,27 @@ pub(crate) fn validate(
     known_elsewhere: &KnownElsewhere,
     out: &mut Vec<Diagnostic>,
 ) -> Validated {
+    let (workspace_name, settings) = entries
+        .iter()
+        .find(|e| e.object.kind == Kind::Workspace)
+        .map(|e| match &e.object.spec {
+            Spec::Workspace(spec) => (Some(e.object.metadata.name.clone()), spec.clone()),
+            _ => (None, WorkspaceSpec::default()),
+        })
+        .unwrap_or_default();
+    let policy_source = entries
+        .iter()
+        .find(|e| e.object.kind == Kind::Workspace)
+        .filter(|_| settings.policy.is_some())
+        .map(|e| {
+            let loc = locate(&e.node, &spec().key("policy"));
+            format!("{}:{}", e.object.source.file.display(), loc.line)
+        });
     let mut ctx = Ctx {
         root,
         entries,
+        settings: &settings,
+        policy_source,
         first: HashMap::new(),
         known_elsewhere,
         resolved: BTreeMap::new(),
@@ -58,26 +80,19 @@ pub(crate) fn validate(
             Spec::Image(spec) => ctx.check_image(entry, spec),
             Spec::Snapshot(spec) => ctx.check_snapshot(entry, spec),
             Spec::Network(spec) => ctx.check_network(entry, spec),
-            Spec::Volume(_) | Spec::Workspace(_) => {}
+            Spec::Workspace(spec) => ctx.check_policy(entry, spec),
+            Spec::Volume(_) => {}
         }
     }
     ctx.check_ports();
     ctx.check_network_names();
     ctx.check_cycles();
     ctx.count_unlisted();
-
-    let (workspace_name, settings) = entries
-        .iter()
-        .find(|e| e.object.kind == Kind::Workspace)
-        .map(|e| match &e.object.spec {
-            Spec::Workspace(spec) => (Some(e.object.metadata.name.clone()), spec.clone()),
-            _ => (None, WorkspaceSpec::default()),
-        })
-        .unwrap_or_default();
+    let resolved = ctx.resolved;
     Validated {
         workspace_name,
         settings,
-        resolved: ctx.resolved,
+        resolved,
     }
 }
 
@@ -90,6 +105,9 @@ struct Ctx<'a> {
     resolved: BTreeMap<Source, ResolvedPaths>,
     /// The first Workspace document's sandbox defaults.
     defaults: Option<crate::model::SandboxDefaults>,
+    /// The first Workspace document's settings, and where its `policy` is, for messages.
+    settings: &'a WorkspaceSpec,
+    policy_source: Option<String>,
     /// How many problems each document has, to list at most [`MAX_PER_DOCUMENT`].
     reported: BTreeMap<Source, Reported>,
     out: &'a mut Vec<Diagnostic>,
@@ -357,6 +375,7 @@ impl<'a> Ctx<'a> {
             );
         }
         self.check_mounts(entry, s);
+        self.check_hardening(entry, s);
         for (i, port) in s.ports.iter().enumerate() {
             if let Some(ip) = &port.host_ip
                 && ip.parse::<IpAddr>().is_err()
@@ -420,32 +439,6 @@ impl<'a> Ctx<'a> {
         }
         if let Some(security) = &s.security {
             let path = spec().key("security");
-            if security.profile == Some(Profile::Locked) {
-                if s.network == Some(Network::Default) {
-                    self.report(
-                        entry,
-                        spec().key("network"),
-                        "conflicting-fields",
-                        "the `locked` profile needs `network: none`",
-                    );
-                }
-                if security.read_only_root_filesystem == Some(false) {
-                    self.report(
-                        entry,
-                        path.key("readOnlyRootFilesystem"),
-                        "conflicting-fields",
-                        "the `locked` profile needs a read-only root filesystem",
-                    );
-                }
-                if security.no_new_privileges == Some(false) {
-                    self.report(
-                        entry,
-                        path.key("noNewPrivileges"),
-                        "conflicting-fields",
-                        "the `locked` profile needs `noNewPrivileges`",
-                    );
-                }
-            }
             for (i, cap) in security.drop_capabilities.iter().enumerate() {
                 let bare = cap.strip_prefix("CAP_").unwrap_or(cap);
                 if bare.is_empty() || !bare.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
@@ -541,8 +534,8 @@ impl<'a> Ctx<'a> {
             .security
             .as_ref()
             .and_then(|sec| sec.profile)
-            .or(defaults.security_profile);
-        let locked = profile == Some(Profile::Locked);
+            .unwrap_or_else(|| crate::locked::default_profile(self.settings));
+        let locked = profile == Profile::Locked;
         let network = s.network.or(defaults.network);
         if !s.networks.is_empty() && (network == Some(Network::None) || locked) {
             let from_defaults =

@@ -70,6 +70,8 @@ pub struct ContainerSummary {
     /// How its main process last ended, when the engine says (Podman's own list does; the
     /// compat list does not): exit code, and start and end in seconds since the epoch.
     pub exit_code: Option<i64>,
+    /// Killed for going over its memory limit (read by inspection, for exited ones).
+    pub oom_killed: bool,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     /// The ports it publishes on the host, as the engine reports them (only while it runs).
@@ -160,6 +162,8 @@ pub struct ContainerDetails {
     pub image_id: String,
     pub state: ContainerState,
     pub exit_code: Option<i64>,
+    /// The kernel killed it for going over its memory limit.
+    pub oom_killed: bool,
     pub pid: Option<i64>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -231,8 +235,23 @@ pub enum MountConfig {
         target: String,
         read_only: bool,
     },
+    /// An in-memory folder, writable by every user, at most `size_bytes` when given.
     Tmpfs {
         target: String,
+        size_bytes: Option<u64>,
+    },
+}
+
+/// The system-call filter of a container, when not the engine's default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeccompConfig {
+    /// No filter.
+    Unconfined,
+    /// A profile: Podman reads it from `path` (its compat API takes a path), Docker takes
+    /// the JSON itself. Both are given so that either engine gets the same bytes.
+    Profile {
+        path: std::path::PathBuf,
+        json: String,
     },
 }
 
@@ -281,6 +300,11 @@ pub struct ContainerConfig {
     pub read_only_rootfs: bool,
     pub cap_drop: Vec<String>,
     pub no_new_privileges: bool,
+    /// `None`: the engine's default filter.
+    pub seccomp: Option<SeccompConfig>,
+    /// A user namespace of its own (Podman's `--userns=auto`); created without one where
+    /// the engine cannot map one (see `create_container`).
+    pub userns_auto: bool,
 }
 
 /// Podman's init, bind-mounted into every container created with `init: true`.
@@ -311,6 +335,8 @@ impl ContainerConfig {
             read_only_rootfs: false,
             cap_drop: Vec::new(),
             no_new_privileges: false,
+            seccomp: None,
+            userns_auto: false,
         }
     }
 
@@ -327,6 +353,30 @@ impl ContainerConfig {
         self.init = true;
         self.entrypoint = Some(vec![PODMAN_INIT.to_string()]);
         self.cmd = Some(vec!["-P".to_string()]);
+    }
+
+    fn security_options(&self, podman: bool) -> Vec<String> {
+        let mut options = Vec::new();
+        if self.no_new_privileges {
+            options.push("no-new-privileges".to_string());
+        }
+        match &self.seccomp {
+            None => {}
+            Some(SeccompConfig::Unconfined) => options.push("seccomp=unconfined".to_string()),
+            Some(SeccompConfig::Profile { path, .. }) if podman => {
+                options.push(format!("seccomp={}", path.display()));
+            }
+            Some(SeccompConfig::Profile { json, .. }) if !json.is_empty() => {
+                options.push(format!("seccomp={json}"));
+            }
+            Some(SeccompConfig::Profile { path, .. }) => {
+                // Docker takes the JSON itself; a user's profile file is read here, at the
+                // edge. Unreadable, the engine refuses the empty profile with its own error.
+                let json = std::fs::read_to_string(path).unwrap_or_default();
+                options.push(format!("seccomp={json}"));
+            }
+        }
+        options
     }
 
     /// The networks to attach at create (every one, or only the first) and the
@@ -355,7 +405,7 @@ impl ContainerConfig {
         })
     }
 
-    fn host_config(&self) -> HostConfig {
+    fn host_config(&self, podman: bool, userns: bool) -> HostConfig {
         let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
         for p in &self.ports {
             port_bindings
@@ -393,13 +443,14 @@ impl ContainerConfig {
                     read_only: Some(*read_only),
                     ..Default::default()
                 },
-                MountConfig::Tmpfs { target } => Mount {
+                MountConfig::Tmpfs { target, size_bytes } => Mount {
                     typ: Some(MountType::TMPFS),
                     target: Some(target.clone()),
                     // Writable by any user, sticky, as Podman makes it by default; Docker
                     // otherwise leaves it to root alone, useless to a sandbox's own user.
                     tmpfs_options: Some(bollard::models::MountTmpfsOptions {
                         mode: Some(0o1777),
+                        size_bytes: size_bytes.and_then(|b| i64::try_from(b).ok()),
                         ..Default::default()
                     }),
                     ..Default::default()
@@ -428,12 +479,23 @@ impl ContainerConfig {
             }),
             readonly_rootfs: Some(self.read_only_rootfs),
             cap_drop: (!self.cap_drop.is_empty()).then(|| self.cap_drop.clone()),
-            security_opt: self
-                .no_new_privileges
-                .then(|| vec!["no-new-privileges".to_string()]),
+            security_opt: Some(self.security_options(podman)).filter(|o| !o.is_empty()),
+            userns_mode: (userns && self.userns_auto && podman).then(|| "auto".to_string()),
             ..Default::default()
         }
     }
+}
+
+/// Whether a create failed because Podman has no subordinate ids for `--userns=auto`.
+fn is_no_id_mapping(message: &str) -> bool {
+    [
+        "no subuid ranges",
+        "no subgid ranges",
+        "not enough available IDs",
+        "cannot find mappings",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 /// Whether `remove` found something to remove.
@@ -501,6 +563,7 @@ impl RawSummary {
             created,
             // A time that was never set comes as year 1 (a large negative number).
             exit_code: self.exit_code.filter(|_| self.exited == Some(true)),
+            oom_killed: false,
             started_at: self.started_at.filter(|t| *t > 0),
             finished_at: self.exited_at.filter(|t| *t > 0),
             ports: published_ports(self.ports.unwrap_or_default()),
@@ -558,6 +621,8 @@ struct RawState {
     pid: Option<i64>,
     started_at: Option<String>,
     finished_at: Option<String>,
+    #[serde(rename = "OOMKilled", default)]
+    oom_killed: bool,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -660,6 +725,7 @@ impl Engine {
             };
             let c = &mut listed[i];
             c.exit_code = details.exit_code;
+            c.oom_killed = details.oom_killed;
             c.started_at = time(&details.started_at);
             c.finished_at = time(&details.finished_at);
         }
@@ -709,6 +775,7 @@ impl Engine {
             image_id: raw.image,
             state: ContainerState::parse(&raw.state.status),
             exit_code: raw.state.exit_code,
+            oom_killed: raw.state.oom_killed,
             pid: raw.state.pid.filter(|p| *p > 0),
             started_at: raw.state.started_at,
             finished_at: raw.state.finished_at,
@@ -759,6 +826,12 @@ impl Engine {
         all_labels.extend(ownership.labels_for(config.kind, &config.object_name));
 
         let (entrypoint, cmd) = self.idle_for_engine(config).await?;
+        let profile = self.profile().await?;
+        let podman = profile.is_podman();
+        // Rootless Podman's containers are in the user's namespace already (its root is the
+        // user, not the host's root); an `auto` namespace inside it cannot reach Podman's
+        // own init. Rootful Podman gets one of its own per container.
+        let userns = !profile.rootless;
         let body = ContainerCreateBody {
             image: Some(config.image.clone()),
             entrypoint,
@@ -774,10 +847,10 @@ impl Engine {
                     .map(|p| format!("{}/{}", p.container, p.protocol))
                     .collect()
             }),
-            host_config: Some(config.host_config()),
+            host_config: Some(config.host_config(podman, userns)),
             // Docker before API 1.44 refuses more than one endpoint at create: the others
             // are connected right after (`connect_other_networks`).
-            networking_config: config.networking_config(self.profile().await?.is_podman()),
+            networking_config: config.networking_config(podman),
             ..Default::default()
         };
         let created = match self.create_named(config, body.clone()).await {
@@ -803,6 +876,24 @@ impl Engine {
                     "removing a storage-only leftover of an interrupted create"
                 );
                 self.remove_leftover_by_name(&config.name).await?;
+                self.create_named(config, body).await?
+            }
+            Err(
+                EngineError::Runtime { message, .. } | EngineError::InvalidInput { message, .. },
+            ) if config.userns_auto && podman && userns && is_no_id_mapping(&message) => {
+                // Rootful Podman maps `--userns=auto` from the `containers` entries of
+                // /etc/subuid and /etc/subgid; without them it cannot. The sandbox is made
+                // without a user namespace of its own (still a non-root user, no
+                // capabilities), and the reason is said once per container.
+                tracing::warn!(
+                    container = %config.name,
+                    "no user namespace: Podman has no subordinate ids to map ({message}); \
+                     add `containers:<start>:<count>` to /etc/subuid and /etc/subgid"
+                );
+                let body = ContainerCreateBody {
+                    host_config: Some(config.host_config(podman, false)),
+                    ..body
+                };
                 self.create_named(config, body).await?
             }
             other => other?,

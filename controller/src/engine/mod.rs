@@ -38,7 +38,7 @@ pub use capabilities::{Capability, CapabilityState, EngineFacts, EngineKind, Eng
 pub use containers::{
     ContainerConfig, ContainerDetails, ContainerState, ContainerSummary, Endpoint, LogsRequest,
     MountConfig, NetworkMode, OwnedContainer, PODMAN_INIT, PortConfig, PublishedPort,
-    RemoveOutcome, RestartMode,
+    RemoveOutcome, RestartMode, SeccompConfig,
 };
 pub use error::{Category, ConnectFailure, EngineError};
 pub use events::{Event, EventStream};

@@ -46,6 +46,12 @@ pub enum ActionError {
         port: String,
         op: Operation,
     },
+    #[error("Sandbox/{sandbox} was not created: cannot write the strict seccomp profile: {source}")]
+    SeccompProfile {
+        sandbox: String,
+        #[source]
+        source: crate::owned_files::OwnedFileError,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -123,6 +129,7 @@ impl ActionError {
             ActionError::Image(_) | ActionError::UnsafeMount { .. } => "invalid-input",
             ActionError::SnapshotSource { .. } | ActionError::NetworkInUse { .. } => "conflict",
             ActionError::HookFailed { .. } => "runtime",
+            ActionError::SeccompProfile { source, .. } => source.category().as_str(),
             ActionError::Internal(_) => "internal",
         }
     }

@@ -3,8 +3,9 @@
 //! [`Desired::from_declarations`] is pure: no file is read, no path resolved, nothing
 //! hashed but data in memory. What needs files (build contexts, the embedded base's
 //! busybox) is read beforehand by [`ImageInputs`] (in `observe`) and passed in. The one
-//! function here that touches the file system is [`BindSource::recheck`], which `execute`
-//! runs right before a create or start.
+//! functions here that touch the file system are [`BindSource::recheck`], which `execute`
+//! runs right before a create or start, and `mask_protected`, which sees which of
+//! `.pocket-dock/` and `.git/` exist (a `stat` each) to mask them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -13,11 +14,12 @@ use std::path::{Path, PathBuf};
 
 use pocket_dock_spec::model::{
     Build, DEFAULT_NETWORK, Dependency, DesiredState, MountType, Network, NetworkAttachment,
-    NetworkSpec, Protocol, PullPolicy, RestartPolicy, RunMode, SandboxSpec, Spec,
+    NetworkSpec, Profile, Protocol, PullPolicy, RestartPolicy, RunMode, SandboxSpec, Spec,
 };
 use pocket_dock_spec::{Declarations, Kind, Object, parse_duration};
 
 use super::observe::inputs::ImageInputs;
+use super::seccomp;
 use crate::engine::labels::ObjectLabels;
 use crate::engine::{
     ContainerConfig, Endpoint, MountConfig, NetworkMode, Ownership, PortConfig, RestartMode,
@@ -103,6 +105,76 @@ impl BindSource {
             ));
         }
         Ok(())
+    }
+}
+
+/// Read-only masks over `.pocket-dock/` and `.git/` wherever a writable bind mount would
+/// expose them (the workspace root mounted at `/work`, say): the sandbox can read its
+/// declarations but never change them. Validation refuses a writable mount of either
+/// folder itself. Each mask is a bind source like the others, so the label that records
+/// them recreates a container made before masks existed, and each start rechecks them.
+fn mask_protected(
+    config: &mut ContainerConfig,
+    bind_sources: &mut Vec<BindSource>,
+    root: &Path,
+    s: &SandboxSpec,
+) {
+    let protected: Vec<PathBuf> = pocket_dock_spec::PROTECTED_FOLDERS
+        .iter()
+        .map(|name| root.join(name))
+        .filter(|path| {
+            path.symlink_metadata()
+                .is_ok_and(|m| !m.file_type().is_symlink())
+        })
+        .collect();
+    let writable: Vec<(PathBuf, String)> = bind_sources
+        .iter()
+        .zip(s.mounts.iter().filter(|m| m.kind == MountType::Bind))
+        .filter(|(_, m)| !m.read_only)
+        .map(|(b, _)| (b.path.clone(), b.target.clone()))
+        .collect();
+    for (source, target) in writable {
+        for folder in &protected {
+            let Ok(inside) = folder.strip_prefix(&source) else {
+                continue;
+            };
+            if inside.as_os_str().is_empty() {
+                continue; // the folder itself, writable: validation refused it
+            }
+            let masked_at = format!("{}/{}", target.trim_end_matches('/'), inside.display());
+            if config.mounts.iter().any(|m| mount_target(m) == masked_at) {
+                continue;
+            }
+            bind_sources.push(BindSource {
+                path: folder.clone(),
+                target: masked_at.clone(),
+                within: Some(root.to_path_buf()),
+            });
+            config.mounts.push(MountConfig::Bind {
+                source: folder.clone(),
+                target: masked_at,
+                read_only: true,
+            });
+        }
+    }
+}
+
+/// `sha256:` over a spec hash and something it depends on that the spec only names.
+fn mixed_hash(spec_hash: &str, also: &str) -> String {
+    use sha2::Digest;
+    let mut mixed = sha2::Sha256::new();
+    for part in [spec_hash, also] {
+        mixed.update(part.as_bytes());
+        mixed.update([0]);
+    }
+    format!("sha256:{:x}", mixed.finalize())
+}
+
+fn mount_target(mount: &MountConfig) -> &str {
+    match mount {
+        MountConfig::Bind { target, .. }
+        | MountConfig::Volume { target, .. }
+        | MountConfig::Tmpfs { target, .. } => target,
     }
 }
 
@@ -675,9 +747,14 @@ fn sandbox(
             }
             MountType::Tmpfs => MountConfig::Tmpfs {
                 target: m.target.clone(),
+                size_bytes: m
+                    .size_limit
+                    .as_deref()
+                    .and_then(|size| pocket_dock_spec::quantity::parse_memory(size).ok()),
             },
         });
     }
+    mask_protected(&mut config, &mut bind_sources, &declarations.root, s);
     for p in &s.ports {
         config.ports.push(PortConfig {
             container: p.container,
@@ -699,10 +776,23 @@ fn sandbox(
         config.nano_cpus = r.cpus.map(|c| (c * 1e9).round() as u64);
         config.pids_limit = r.pids;
     }
+    let mut spec_hash = spec_hash;
     if let Some(sec) = &s.security {
         config.read_only_rootfs = sec.read_only_root_filesystem.unwrap_or(false);
         config.no_new_privileges = sec.no_new_privileges.unwrap_or(false);
         config.cap_drop = sec.drop_capabilities.clone();
+        config.seccomp = seccomp::config_for(
+            sec.seccomp.as_deref(),
+            object.resolved.seccomp_profile.as_deref(),
+            &declarations.root.join(crate::workspace::DIR_NAME),
+        );
+        if seccomp::is_strict(sec.seccomp.as_deref()) {
+            // The profile is built in: a pocket-dock with a changed one makes the
+            // containers that use it again.
+            spec_hash = mixed_hash(&spec_hash, &seccomp::strict_digest());
+        }
+        // Locked sandboxes get a user namespace of their own where the engine can map one.
+        config.userns_auto = sec.profile == Some(Profile::Locked);
     }
     let spec = serde_json::to_value(&made_from).unwrap_or_default();
     let labels = ObjectLabels {
@@ -831,6 +921,75 @@ spec:
         let probe = sandbox.probe.as_ref().unwrap();
         assert_eq!(probe.interval, Duration::from_secs(5));
         assert_eq!(probe.timeout, Duration::from_secs(3));
+    }
+
+    fn desired_sandbox(tmp: &Path, yaml: &str, name: &str) -> DesiredSandbox {
+        std::fs::create_dir_all(tmp.join(".pocket-dock")).unwrap();
+        std::fs::write(tmp.join(".pocket-dock/box.yaml"), yaml).unwrap();
+        let loaded = pocket_dock_spec::load(tmp);
+        assert!(loaded.is_valid(), "{:?}", loaded.diagnostics);
+        let own = Ownership::new(WorkspaceId::new("0123456789ab"));
+        let inputs = ImageInputs::read(&loaded.declarations);
+        let desired = Desired::from_declarations(&loaded.declarations, &own, &inputs);
+        desired.sandboxes[name].clone()
+    }
+
+    const LOCKED: &str = "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: box\nspec:\n  image: busybox\n  security: {profile: locked}\n  mounts:\n    - {type: bind, source: ., target: /work}\n";
+
+    #[test]
+    fn a_locked_sandbox_gets_every_layer_in_its_container_config() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        let s = desired_sandbox(&root, LOCKED, "box");
+        let c = &s.config;
+        assert_eq!(c.user.as_deref(), Some("65534:65534"));
+        assert!(c.userns_auto && c.read_only_rootfs && c.no_new_privileges);
+        assert_eq!(c.cap_drop, ["ALL"]);
+        assert_eq!(c.network, NetworkMode::None);
+        assert_eq!(
+            (c.memory_bytes, c.nano_cpus, c.pids_limit),
+            (Some(512 << 20), Some(1_000_000_000), Some(256))
+        );
+        let Some(crate::engine::SeccompConfig::Profile { path, json }) = &c.seccomp else {
+            panic!("strict seccomp: {:?}", c.seccomp);
+        };
+        assert!(path.starts_with(root.join(".pocket-dock/seccomp")));
+        assert_eq!(json, super::seccomp::STRICT_JSON);
+        assert!(c.mounts.contains(&MountConfig::Tmpfs {
+            target: "/tmp".into(),
+            size_bytes: Some(64 << 20)
+        }));
+        // The workspace root is writable, its declarations and repository are not.
+        for folder in [".pocket-dock", ".git"] {
+            let mask = MountConfig::Bind {
+                source: root.join(folder),
+                target: format!("/work/{folder}"),
+                read_only: true,
+            };
+            assert!(c.mounts.contains(&mask), "{folder}: {:?}", c.mounts);
+            assert!(s.bind_sources.iter().any(|b| b.path == root.join(folder)));
+        }
+        // The built-in profile is part of the hash: a changed profile recreates.
+        assert_ne!(
+            s.spec_hash,
+            pocket_dock_spec::container_spec_hash(
+                &serde_json::from_value::<SandboxSpec>(s.spec.clone()).unwrap()
+            )
+        );
+    }
+
+    #[test]
+    fn read_only_mounts_and_missing_folders_get_no_mask() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let yaml = LOCKED.replace("target: /work}", "target: /work, readOnly: true}");
+        let s = desired_sandbox(&root, &yaml, "box");
+        assert_eq!(s.bind_sources.len(), 1, "{:?}", s.bind_sources);
+        // Writable, without a .git: only .pocket-dock is masked.
+        let s = desired_sandbox(&root, LOCKED, "box");
+        let masked: Vec<&str> = s.bind_sources.iter().map(|b| b.target.as_str()).collect();
+        assert_eq!(masked, ["/work", "/work/.pocket-dock"]);
     }
 
     #[test]

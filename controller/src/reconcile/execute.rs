@@ -4,6 +4,7 @@
 //! failed one.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use super::desired::{BindSource, Desired, DesiredSandbox, Key};
 use super::make_images;
 use super::observe::Observed;
 use super::plan::{Action, Op, Plan, image_reference};
-use crate::engine::{Engine, EngineError, Operation, OwnedContainer, Ownership};
+use crate::engine::{Engine, EngineError, Operation, OwnedContainer, Ownership, SeccompConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecuteOptions {
@@ -450,6 +451,17 @@ async fn recheck_mounted(
 
 async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), ActionError> {
     recheck_sources(s)?;
+    if let Some(SeccompConfig::Profile { path, json }) = &s.config.seccomp
+        && json == super::seccomp::STRICT_JSON
+        && let Some(state_dir) = path.parent().and_then(Path::parent)
+    {
+        super::seccomp::write_strict_profile(state_dir).map_err(|source| {
+            ActionError::SeccompProfile {
+                sandbox: s.name.clone(),
+                source,
+            }
+        })?;
+    }
     let mut config = s.config.clone();
     config.image = image_reference(s, &ctx.desired).unwrap_or_default();
     let container = match ctx.engine.create_container(&ctx.ownership, &config).await {

@@ -16,6 +16,7 @@ pub(crate) mod plan;
 pub(crate) mod probes;
 pub(crate) mod restarts;
 pub(crate) mod rows;
+pub(crate) mod seccomp;
 pub mod selection;
 pub(crate) mod status;
 

@@ -170,6 +170,7 @@ pub async fn observe(
                 bind_sources: labels.bind_sources,
                 exit: Exit {
                     code: summary.exit_code,
+                    oom_killed: summary.oom_killed,
                     started_at: summary.started_at,
                     finished_at: summary.finished_at,
                 },

@@ -1266,6 +1266,7 @@ mod tests {
         let mut c = container("web", "h", ContainerState::Exited, "sha256:img");
         c.exit = restarts::Exit {
             code: Some(1),
+            oom_killed: false,
             started_at: Some(990),
             finished_at: Some(995),
         };

@@ -33,6 +33,8 @@ pub use crate::status::types::RestartRecord;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Exit {
     pub code: Option<i64>,
+    /// The kernel killed it for going over its memory limit.
+    pub oom_killed: bool,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
 }
@@ -150,6 +152,7 @@ mod tests {
     fn exit(started: i64, finished: i64) -> Exit {
         Exit {
             code: Some(1),
+            oom_killed: false,
             started_at: Some(started),
             finished_at: Some(finished),
         }

@@ -234,6 +234,23 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
                     "exited 0",
                 ),
             ),
+            Some(c)
+                if !c.state.is_running() && oom_kill(&c.exit, s.config.memory_bytes).is_some() =>
+            {
+                (
+                    if task.is_some() {
+                        Phase::Failed
+                    } else {
+                        Phase::Exited
+                    },
+                    condition(
+                        ConditionType::Ready,
+                        Some(false),
+                        Reason::OOMKilled,
+                        oom_kill(&c.exit, s.config.memory_bytes).unwrap_or_default(),
+                    ),
+                )
+            }
             Some(c) if matches!(task, Some(super::conditions::TaskOutcome::Failed(_))) => (
                 Phase::Failed,
                 condition(
@@ -924,9 +941,53 @@ pub fn write_workspace(pocket_dock_dir: &Path, mut status: WorkspaceStatus) -> W
     written
 }
 
+/// Why a sandbox's main process was killed for memory, when it was: the engine says so,
+/// or (Podman 4.x on cgroup v1 does not) it died of SIGKILL (exit 137) under a memory
+/// limit, which in a sandbox nothing but the kernel's OOM killer sends unless someone runs
+/// `kill -9` by hand; the message says which.
+fn oom_kill(exit: &super::restarts::Exit, limit: Option<u64>) -> Option<String> {
+    let limit_text = limit.map_or_else(String::new, |b| format!(" ({} MiB)", b >> 20));
+    let fix = "raise `resources.memory` or use less";
+    if exit.oom_killed {
+        return Some(format!(
+            "killed by the kernel: it went over its memory limit{limit_text}; {fix}"
+        ));
+    }
+    (exit.code == Some(137) && limit.is_some()).then(|| {
+        format!(
+            "killed by SIGKILL (exit 137) under its memory limit{limit_text}: the kernel's OOM \
+             killer, most likely (this engine does not report OOM kills); {fix}"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oom_kill_is_what_the_engine_says_or_a_sigkill_under_a_memory_limit() {
+        let mut exit = super::super::restarts::Exit {
+            code: Some(137),
+            ..Default::default()
+        };
+        assert_eq!(
+            oom_kill(&exit, None),
+            None,
+            "a SIGKILL without a limit is someone's kill -9"
+        );
+        let inferred = oom_kill(&exit, Some(32 << 20)).unwrap();
+        assert!(
+            inferred.contains("32 MiB") && inferred.contains("most likely"),
+            "{inferred}"
+        );
+        exit.oom_killed = true;
+        let reported = oom_kill(&exit, Some(32 << 20)).unwrap();
+        assert!(!reported.contains("most likely"), "{reported}");
+        exit = Default::default();
+        exit.code = Some(1);
+        assert_eq!(oom_kill(&exit, Some(32 << 20)), None);
+    }
 
     fn error(category: &str) -> LastError {
         LastError {

@@ -143,6 +143,8 @@ pub enum Reason {
     TaskRunning,
     /// A lifecycle hook failed.
     HookFailed,
+    /// The kernel killed the main process for going over the memory limit.
+    OOMKilled,
     /// An error's category (`engine::Category`, or `internal`), as the error reported it.
     Category(String),
     Other(String),
@@ -190,6 +192,7 @@ impl Reason {
             Reason::TaskFailed => "TaskFailed",
             Reason::TaskRunning => "TaskRunning",
             Reason::HookFailed => "HookFailed",
+            Reason::OOMKilled => "OOMKilled",
             Reason::Category(s) | Reason::Other(s) => s,
         }
     }
@@ -221,6 +224,7 @@ impl From<String> for Reason {
             Reason::TaskFailed,
             Reason::TaskRunning,
             Reason::HookFailed,
+            Reason::OOMKilled,
         ];
         if let Some(r) = known.into_iter().find(|r| r.as_str() == s) {
             return r;
