@@ -35,7 +35,9 @@ spec:
   # resources:
   #   memory: 2Gi
   #   cpus: 2
-  # For untrusted or generated code: read-only root, no capabilities, no network.
+  # For untrusted or generated code: a non-root user, read-only root, no capabilities,
+  # a strict system-call filter, limits and no network (docs/security.md). Either way the
+  # sandbox cannot change .pocket-dock/ or .git/: they are mounted read-only inside /work.
   # security:
   #   profile: locked
 "#;
