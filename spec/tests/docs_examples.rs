@@ -1,5 +1,8 @@
 //! The YAML examples of docs/spec.md marked `<!-- validated -->` are valid, together, as one
-//! workspace (a block with a `Workspace` document, as a workspace of its own): a documented example that no longer loads fails here, not in a reader's hands.
+//! workspace (a block with a `Workspace` document, as a workspace of its own): a documented
+//! example that no longer loads fails here, not in a reader's hands.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
 use std::path::Path;
 
