@@ -302,7 +302,17 @@ fn killing_the_service_mid_stream_ends_run_with_a_connection_error() {
             ],
         ),
         |_| {
-            std::thread::sleep(Duration::from_millis(1500));
+            // Once its container runs (a fixed sleep was too short on a loaded machine),
+            // and a little longer, so that output is streaming when the service dies.
+            crate::support::poll::until_blocking(
+                Duration::from_secs(30),
+                "the run's container is running",
+                || {
+                    let out = podman.podman(&["ps", "-q", "--filter", "status=running"]);
+                    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+                },
+            );
+            std::thread::sleep(Duration::from_millis(500));
             podman.kill_service();
         },
     );
