@@ -1,0 +1,683 @@
+//! The event log's hash chains (`pocket-dock audit verify`; docs/security-audit.md).
+//!
+//! Each retention class of the event log ([`Bounded`]: `history`, `events`, `journal`) is a
+//! chain of its own, in id order, because retention trims each class from its start while the
+//! rows of the others stay: a trim is then always a prefix of one chain. Every row holds:
+//! - `prev_id`, `prev_hash`: the previous row of its chain (none, and [`GENESIS`], for the
+//!   first row a chain ever had);
+//! - `links`: the newest row (id and hash) of each *other* chain when it was written, so that
+//!   the newest row commits to every chain, and deleting or rewriting one chain's rows shows
+//!   in the rows of the others written after them;
+//! - `checkpoint`: what a trim in the same transaction removed from its chain (the last
+//!   trimmed row's id and hash, and how many rows): the vouch that lets the first remaining
+//!   row of a chain name a predecessor that is gone;
+//! - `hash`: SHA-256 of the row's canonical content ([`canonical`]: a JSON array of a version
+//!   tag and the columns in [`CHAINED`] order, the previous hash included).
+//!
+//! The checkpoint rides on the row whose insert caused the trim (no extra rows); a trim that
+//! no insert caused (a lowered retention, the migration from the old tables) appends a
+//! checkpoint row of its own (source `audit`) to the chain it trimmed.
+//!
+//! Verification ([`verify`]) is pure: it reads every row and names the lowest row that was
+//! changed, deleted, reordered, or that a checkpoint does not vouch for.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use sha2::{Digest, Sha256};
+
+use super::Bounded;
+
+/// The previous hash of a chain's first row.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The first element of every canonical content: the format of the hash, so that a later
+/// change of what is hashed can be told apart.
+const VERSION: &str = "pocket-dock/event/v1";
+
+/// The columns a row's hash covers, in canonical order (every column but `hash`).
+pub(super) const CHAINED: [&str; 17] = [
+    "id",
+    "chain",
+    "time",
+    "source",
+    "kind",
+    "name",
+    "action",
+    "reason",
+    "outcome",
+    "error_category",
+    "error",
+    "duration_ms",
+    "detail",
+    "prev_id",
+    "prev_hash",
+    "links",
+    "checkpoint",
+];
+
+const ID: usize = 0;
+const CHAIN: usize = 1;
+const PREV_ID: usize = 13;
+const PREV_HASH: usize = 14;
+const LINKS: usize = 15;
+const CHECKPOINT: usize = 16;
+
+/// The columns the chains add to the `events` table (for the migration).
+pub(super) const ADDED_COLUMNS: &str = "
+ALTER TABLE events ADD COLUMN chain TEXT;
+ALTER TABLE events ADD COLUMN prev_id INTEGER;
+ALTER TABLE events ADD COLUMN prev_hash TEXT;
+ALTER TABLE events ADD COLUMN links TEXT;
+ALTER TABLE events ADD COLUMN checkpoint TEXT;
+ALTER TABLE events ADD COLUMN hash TEXT;
+";
+
+/// A value as JSON, whatever its SQLite type (a column changed to another type still
+/// hashes, to something else).
+fn json_of(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Integer(i) => (*i).into(),
+        Value::Real(f) => serde_json::json!({ "real": f.to_string() }),
+        Value::Text(s) => s.clone().into(),
+        Value::Blob(b) => serde_json::json!({ "blob": crate::engine::labels::hex(b) }),
+    }
+}
+
+/// The canonical content of a row: `["pocket-dock/event/v1", id, chain, time, source, kind,
+/// name, action, reason, outcome, error_category, error, duration_ms, detail, prev_id,
+/// prev_hash, links, checkpoint]` as compact JSON (text as stored; `detail`, `links` and
+/// `checkpoint` are JSON text themselves, hashed as the text stored).
+pub(super) fn canonical(values: &[Value]) -> String {
+    let mut array = vec![serde_json::Value::from(VERSION)];
+    array.extend(values.iter().map(json_of));
+    serde_json::Value::Array(array).to_string()
+}
+
+/// SHA-256 of the canonical content, as lowercase hex.
+pub(super) fn digest(values: &[Value]) -> String {
+    crate::engine::labels::hex(&Sha256::digest(canonical(values).as_bytes()))
+}
+
+/// What a trim removed from one chain: every row of it up to `through` (whose hash was
+/// `hash`), `rows` of them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(super) struct Checkpoint {
+    pub log: String,
+    pub through: i64,
+    pub hash: String,
+    pub rows: i64,
+}
+
+/// The newest row (id, hash) of each chain.
+fn heads(conn: &Connection) -> rusqlite::Result<BTreeMap<&'static str, (i64, String)>> {
+    let mut heads = BTreeMap::new();
+    let mut stmt = conn
+        .prepare_cached("SELECT id, hash FROM events WHERE chain = ?1 ORDER BY id DESC LIMIT 1")?;
+    for chain in Bounded::ALL {
+        let head: Option<(i64, Option<String>)> = stmt
+            .query_row(params![chain.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((id, hash)) = head {
+            heads.insert(chain.as_str(), (id, hash.unwrap_or_default()));
+        }
+    }
+    Ok(heads)
+}
+
+/// Sets a row's chain columns (`values` in [`CHAINED`] order, id set) from the chains'
+/// `heads`, and returns its hash.
+fn chain_row(
+    values: &mut [Value],
+    chain: Bounded,
+    heads: &BTreeMap<&'static str, (i64, String)>,
+    checkpoint: Option<&Checkpoint>,
+) -> String {
+    values[CHAIN] = Value::Text(chain.as_str().to_string());
+    let (prev_id, prev_hash) = match heads.get(chain.as_str()) {
+        Some((id, hash)) => (Value::Integer(*id), hash.clone()),
+        None => (Value::Null, GENESIS.to_string()),
+    };
+    values[PREV_ID] = prev_id;
+    values[PREV_HASH] = Value::Text(prev_hash);
+    let links: BTreeMap<&str, &(i64, String)> = heads
+        .iter()
+        .filter(|(name, _)| **name != chain.as_str())
+        .map(|(name, head)| (*name, head))
+        .collect();
+    values[LINKS] = if links.is_empty() {
+        Value::Null
+    } else {
+        Value::Text(serde_json::json!(links).to_string())
+    };
+    values[CHECKPOINT] = match checkpoint {
+        Some(c) => Value::Text(serde_json::json!(c).to_string()),
+        None => Value::Null,
+    };
+    digest(values)
+}
+
+/// Appends a row of `chain` (`content`: the columns from `time` to `detail`), chained to the
+/// newest rows read in the caller's write transaction. Returns its id.
+pub(super) fn append(
+    conn: &Connection,
+    chain: Bounded,
+    content: Vec<Value>,
+    checkpoint: Option<&Checkpoint>,
+) -> rusqlite::Result<i64> {
+    let heads = heads(conn)?;
+    let id: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM events", [], |r| {
+        r.get(0)
+    })?;
+    let mut values = Vec::with_capacity(CHAINED.len() + 1);
+    values.push(Value::Integer(id));
+    values.push(Value::Null);
+    values.extend(content);
+    values.resize(CHAINED.len(), Value::Null);
+    let hash = chain_row(&mut values, chain, &heads, checkpoint);
+    values.push(Value::Text(hash));
+    let placeholders = (1..=values.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    conn.execute(
+        &format!(
+            "INSERT INTO events ({}, hash) VALUES ({placeholders})",
+            CHAINED.join(", ")
+        ),
+        params_from_iter(values),
+    )?;
+    Ok(id)
+}
+
+/// What keeping only the newest `keep` rows of `chain` would remove (nothing: `None`).
+pub(super) fn plan_trim(
+    conn: &Connection,
+    chain: Bounded,
+    keep: i64,
+) -> rusqlite::Result<Option<Checkpoint>> {
+    let last: Option<(i64, Option<String>)> = conn
+        .query_row(
+            "SELECT id, hash FROM events WHERE chain = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
+            params![chain.as_str(), keep.max(0)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((through, hash)) = last else {
+        return Ok(None);
+    };
+    let rows: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM events WHERE chain = ?1 AND id <= ?2",
+        params![chain.as_str(), through],
+        |r| r.get(0),
+    )?;
+    Ok(Some(Checkpoint {
+        log: chain.as_str().to_string(),
+        through,
+        hash: hash.unwrap_or_default(),
+        rows,
+    }))
+}
+
+/// Deletes what `checkpoint` records as trimmed.
+pub(super) fn delete_trimmed(conn: &Connection, checkpoint: &Checkpoint) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM events WHERE chain = ?1 AND id <= ?2",
+        params![checkpoint.log, checkpoint.through],
+    )?;
+    Ok(())
+}
+
+fn has_column(conn: &Connection, column: &str) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare("SELECT * FROM events LIMIT 0")?
+        .column_names()
+        .contains(&column))
+}
+
+/// Chains the rows of an event log written before the chains existed: adds the columns and
+/// hashes every row in id order, each class a chain starting at its oldest row. Done once,
+/// in one write transaction: a table that has the `hash` column is left alone (a row without
+/// a hash written later is not chained here: `verify` names it).
+pub(super) fn chain_existing(conn: &Connection) -> rusqlite::Result<()> {
+    if has_column(conn, "hash")? {
+        return Ok(());
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    // Looked at again under the write lock: another process may have just done it.
+    if has_column(&tx, "hash")? {
+        return Ok(());
+    }
+    tx.execute_batch(ADDED_COLUMNS)?;
+    let rows = read_rows(&tx)?;
+    let mut heads: BTreeMap<&'static str, (i64, String)> = BTreeMap::new();
+    let mut update = tx.prepare(
+        "UPDATE events SET chain = ?1, prev_id = ?2, prev_hash = ?3, links = ?4, checkpoint = ?5, hash = ?6 WHERE id = ?7",
+    )?;
+    for mut row in rows {
+        let chain = match &row.values[3] {
+            Value::Text(source) => source
+                .parse::<super::Source>()
+                .map_or(Bounded::Events, super::Source::bounded_by),
+            _ => Bounded::Events,
+        };
+        let hash = chain_row(&mut row.values, chain, &heads, None);
+        update.execute(params![
+            row.values[CHAIN],
+            row.values[PREV_ID],
+            row.values[PREV_HASH],
+            row.values[LINKS],
+            row.values[CHECKPOINT],
+            hash,
+            row.id(),
+        ])?;
+        heads.insert(chain.as_str(), (row.id(), hash));
+    }
+    drop(update);
+    tx.commit()
+}
+
+/// One stored row: the [`CHAINED`] columns as stored, and its `hash`.
+#[derive(Debug, Clone)]
+pub(super) struct StoredRow {
+    values: Vec<Value>,
+    hash: Option<String>,
+}
+
+impl StoredRow {
+    fn id(&self) -> i64 {
+        match self.values[ID] {
+            Value::Integer(id) => id,
+            _ => 0,
+        }
+    }
+
+    fn text(&self, column: usize) -> Option<&str> {
+        match &self.values[column] {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn int(&self, column: usize) -> Option<i64> {
+        match self.values[column] {
+            Value::Integer(i) => Some(i),
+            _ => None,
+        }
+    }
+}
+
+/// Every row, oldest first, in one statement (one consistent snapshot).
+pub(super) fn read_rows(conn: &Connection) -> rusqlite::Result<Vec<StoredRow>> {
+    let sql = format!(
+        "SELECT {}, hash FROM events ORDER BY id",
+        CHAINED.join(", ")
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([], |r| {
+        let mut values = Vec::with_capacity(CHAINED.len());
+        for i in 0..CHAINED.len() {
+            values.push(r.get::<_, Value>(i)?);
+        }
+        let hash = match r.get::<_, Value>(CHAINED.len())? {
+            Value::Text(s) => Some(s),
+            _ => None,
+        };
+        Ok(StoredRow { values, hash })
+    })?;
+    rows.collect()
+}
+
+/// What is wrong with a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// Its content no longer matches its hash, or it was rewritten with a new hash that the
+    /// rows after it do not record.
+    Changed,
+    /// It was deleted, and no checkpoint records it as trimmed by retention.
+    Missing,
+    /// It is not where the rows around it say it was.
+    OutOfOrder,
+    /// A checkpoint does not vouch for what was trimmed (or was tampered with).
+    CheckpointInvalid,
+    /// It has no hash: written after the chains began by something else (an older
+    /// pocket-dock, or by hand).
+    Unchained,
+}
+
+impl ProblemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::Changed => "changed",
+            ProblemKind::Missing => "missing",
+            ProblemKind::OutOfOrder => "out-of-order",
+            ProblemKind::CheckpointInvalid => "checkpoint-invalid",
+            ProblemKind::Unchained => "unchained",
+        }
+    }
+}
+
+/// One row that breaks the chain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditProblem {
+    /// The row (its id) that was changed, deleted, reordered, or the checkpoint row.
+    pub row: i64,
+    pub kind: ProblemKind,
+    pub message: String,
+}
+
+/// One chain's summary.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditLog {
+    pub rows: u64,
+    pub first_id: Option<i64>,
+    pub last_id: Option<i64>,
+    /// Every row of this log up to this id was trimmed by retention (the latest checkpoint).
+    pub trimmed_through: Option<i64>,
+}
+
+/// The newest row: its hash commits to every chain (record it elsewhere to detect a
+/// rewrite of the whole file later).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditHead {
+    pub id: i64,
+    pub hash: String,
+}
+
+/// What `audit verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditReport {
+    /// Rows checked.
+    pub rows: u64,
+    pub first_id: Option<i64>,
+    pub last_id: Option<i64>,
+    /// Checkpoints seen (rows that record a trim).
+    pub checkpoints: u64,
+    pub head: Option<AuditHead>,
+    /// Per log (retention class): `history`, `events`, `journal`.
+    pub logs: BTreeMap<String, AuditLog>,
+    /// What breaks the chain, lowest row first (the first one is the one to look at); at
+    /// most [`MAX_PROBLEMS`].
+    pub problems: Vec<AuditProblem>,
+}
+
+/// At most this many problems are listed.
+pub const MAX_PROBLEMS: usize = 20;
+
+impl AuditReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The first row that breaks the chain.
+    pub fn first_problem(&self) -> Option<&AuditProblem> {
+        self.problems.first()
+    }
+
+    /// The category of a broken chain (the state store's: exit 4); `None` when it holds.
+    pub fn category(&self) -> Option<crate::Category> {
+        (!self.ok()).then_some(crate::Category::Storage)
+    }
+
+    /// What to do about a broken chain.
+    pub fn hint(&self) -> Option<&'static str> {
+        (!self.ok()).then_some(
+            "the event log in .pocket-dock/state.db was edited outside pocket-dock (or written by an older version, or damaged): \
+             keep a copy of the file as evidence, compare the row with a backup or an exported head hash, \
+             and find out who can write the file; pocket-dock keeps appending, and later rows chain on from the newest row",
+        )
+    }
+}
+
+/// Checks every chain of `rows` (oldest first): see the module comment.
+pub(super) fn verify(rows: &[StoredRow]) -> AuditReport {
+    let mut problems: Vec<AuditProblem> = Vec::new();
+    let mut problem = |row: i64, kind: ProblemKind, message: String| {
+        problems.push(AuditProblem { row, kind, message });
+    };
+    let index: HashMap<i64, usize> = rows.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
+    let chain_of = |row: &StoredRow| row.text(CHAIN).map(str::to_string);
+
+    // Each row's own hash; the latest checkpoint of each chain.
+    let mut checkpoints = 0;
+    let mut latest: BTreeMap<String, (i64, Checkpoint)> = BTreeMap::new();
+    for row in rows {
+        match &row.hash {
+            None => problem(
+                row.id(),
+                ProblemKind::Unchained,
+                format!(
+                    "row {} has no hash: it was written by something other than this pocket-dock (an older version, or by hand)",
+                    row.id()
+                ),
+            ),
+            Some(hash) if *hash != digest(&row.values) => problem(
+                row.id(),
+                ProblemKind::Changed,
+                format!(
+                    "row {} was changed: its content does not match its hash",
+                    row.id()
+                ),
+            ),
+            Some(_) => {}
+        }
+        if let Some(text) = row.text(CHECKPOINT) {
+            checkpoints += 1;
+            match serde_json::from_str::<Checkpoint>(text) {
+                Ok(c) if Some(c.log.as_str()) == row.text(CHAIN) && c.through < row.id() => {
+                    latest.insert(c.log.clone(), (row.id(), c));
+                }
+                _ => problem(
+                    row.id(),
+                    ProblemKind::CheckpointInvalid,
+                    format!(
+                        "row {} holds a checkpoint that is not one pocket-dock writes",
+                        row.id()
+                    ),
+                ),
+            }
+        }
+    }
+    let trimmed_through = |log: &str| latest.get(log).map(|(_, c)| c.through);
+
+    // Each chain, in id order.
+    let mut chains: BTreeMap<String, Vec<&StoredRow>> = BTreeMap::new();
+    for row in rows {
+        if let Some(chain) = chain_of(row) {
+            chains.entry(chain).or_default().push(row);
+        }
+    }
+    let missing = |id: i64, log: &str, after: &str| {
+        format!(
+            "row {id} of the {log} log is missing: it was deleted ({after}), and no checkpoint records it as trimmed by retention"
+        )
+    };
+    for (log, chain) in &chains {
+        let mut previous: Option<&StoredRow> = None;
+        for row in chain {
+            let id = row.id();
+            let prev_id = row.int(PREV_ID);
+            let prev_hash = row.text(PREV_HASH).unwrap_or_default();
+            match previous {
+                None => match (prev_id, latest.get(log)) {
+                    (None, None) if prev_hash == GENESIS => {}
+                    (None, None) => problem(
+                        id,
+                        ProblemKind::OutOfOrder,
+                        format!("row {id} starts the {log} log but names a previous hash"),
+                    ),
+                    (None, Some((at, c))) => problem(
+                        *at,
+                        ProblemKind::CheckpointInvalid,
+                        format!(
+                            "checkpoint row {at} says rows of the {log} log up to {} were trimmed, but row {id} starts the log",
+                            c.through
+                        ),
+                    ),
+                    (Some(p), _) if index.contains_key(&p) => problem(
+                        id,
+                        ProblemKind::OutOfOrder,
+                        format!("row {id} follows row {p}, which is not a row of the {log} log"),
+                    ),
+                    (Some(p), None) => problem(
+                        p,
+                        ProblemKind::Missing,
+                        missing(p, log, &format!("row {id}, the oldest left, follows it")),
+                    ),
+                    (Some(p), Some((_, c))) if p > c.through => problem(
+                        p,
+                        ProblemKind::Missing,
+                        missing(
+                            p,
+                            log,
+                            &format!(
+                                "row {id}, the oldest left, follows it; the latest checkpoint covers up to row {}",
+                                c.through
+                            ),
+                        ),
+                    ),
+                    (Some(p), Some((at, c))) if p < c.through || prev_hash != c.hash => problem(
+                        *at,
+                        ProblemKind::CheckpointInvalid,
+                        format!(
+                            "checkpoint row {at} says rows of the {log} log up to {} (hash {}) were trimmed, but the oldest row left, {id}, follows row {p} (hash {prev_hash})",
+                            c.through,
+                            short(&c.hash)
+                        ),
+                    ),
+                    (Some(_), Some(_)) => {}
+                },
+                Some(before) => match prev_id {
+                    Some(p) if p == before.id() => {
+                        if before.hash.as_deref().is_some_and(|h| h != prev_hash) {
+                            problem(
+                                p,
+                                ProblemKind::Changed,
+                                format!(
+                                    "row {p} was changed: its hash is not the one the next row of the {log} log ({id}) recorded for it"
+                                ),
+                            );
+                        }
+                    }
+                    Some(p) if p > before.id() && index.contains_key(&p) => problem(
+                        id,
+                        ProblemKind::OutOfOrder,
+                        format!("row {id} follows row {p}, which is not a row of the {log} log"),
+                    ),
+                    Some(p) if p > before.id() => problem(
+                        p,
+                        ProblemKind::Missing,
+                        missing(
+                            p,
+                            log,
+                            &format!(
+                                "row {id} follows it; the row before it that is left is {}",
+                                before.id()
+                            ),
+                        ),
+                    ),
+                    _ => problem(
+                        before.id(),
+                        ProblemKind::OutOfOrder,
+                        format!(
+                            "row {} is out of order: the next row of the {log} log ({id}) does not follow it",
+                            before.id()
+                        ),
+                    ),
+                },
+            }
+            previous = Some(row);
+        }
+    }
+
+    // The links to the other chains' newest rows.
+    for row in rows {
+        let Some(text) = row.text(LINKS) else {
+            continue;
+        };
+        let id = row.id();
+        let Ok(links) = serde_json::from_str::<BTreeMap<String, (i64, String)>>(text) else {
+            problem(
+                id,
+                ProblemKind::Changed,
+                format!("row {id} holds links that are not ones pocket-dock writes"),
+            );
+            continue;
+        };
+        for (log, (linked, hash)) in links {
+            match index.get(&linked).map(|&i| &rows[i]) {
+                _ if linked >= id => problem(
+                    id,
+                    ProblemKind::OutOfOrder,
+                    format!(
+                        "row {id} names row {linked}, a later one, as the newest row of the {log} log"
+                    ),
+                ),
+                Some(other) if chain_of(other).as_deref() != Some(log.as_str()) => problem(
+                    id,
+                    ProblemKind::OutOfOrder,
+                    format!(
+                        "row {id} names row {linked} as the newest row of the {log} log, but it is not one"
+                    ),
+                ),
+                Some(other) if other.hash.as_deref().is_some_and(|h| h != hash) => problem(
+                    linked,
+                    ProblemKind::Changed,
+                    format!(
+                        "row {linked} was changed: its hash is not the one row {id} recorded for it"
+                    ),
+                ),
+                Some(_) => {}
+                None if trimmed_through(&log).is_some_and(|t| linked <= t) => {}
+                None => problem(
+                    linked,
+                    ProblemKind::Missing,
+                    missing(
+                        linked,
+                        &log,
+                        &format!("row {id} recorded it as the newest row of that log"),
+                    ),
+                ),
+            }
+        }
+    }
+
+    problems.sort_by_key(|p| (p.row, p.kind));
+    problems.dedup_by(|a, b| a.row == b.row && a.kind == b.kind);
+    problems.truncate(MAX_PROBLEMS);
+
+    let logs = chains
+        .iter()
+        .map(|(log, chain)| {
+            (
+                log.clone(),
+                AuditLog {
+                    rows: chain.len() as u64,
+                    first_id: chain.first().map(|r| r.id()),
+                    last_id: chain.last().map(|r| r.id()),
+                    trimmed_through: trimmed_through(log),
+                },
+            )
+        })
+        .collect();
+    AuditReport {
+        rows: rows.len() as u64,
+        first_id: rows.first().map(StoredRow::id),
+        last_id: rows.last().map(StoredRow::id),
+        checkpoints,
+        head: rows.last().map(|r| AuditHead {
+            id: r.id(),
+            hash: r.hash.clone().unwrap_or_default(),
+        }),
+        logs,
+        problems,
+    }
+}
+
+/// The first 12 hex digits of a hash, for messages.
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
