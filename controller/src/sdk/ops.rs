@@ -16,7 +16,7 @@ use crate::reconcile::{
     self, ApplyOptions, ApplyReport, Key, NoObserver, Observer, Plan, Readiness,
 };
 use crate::requirements::{Unmet, requirements, unmet};
-use crate::store::{Event, EventQuery, EventRecord, Source, StateStore, record_in};
+use crate::store::{AuditReport, Event, EventQuery, EventRecord, Source, StateStore, record_in};
 use crate::workspace::Workspace;
 use crate::writer_lock::WriterLock;
 use crate::{Error, Result};
@@ -385,6 +385,17 @@ impl Workspace {
     pub fn events(&self, query: &EventQuery) -> Result<Vec<EventRecord>> {
         let (store, _) = self.state_store()?;
         Ok(store.events(query)?)
+    }
+
+    /// Checks the event log's hash chains (`pocket-dock audit verify`): the first row that was
+    /// changed, deleted or reordered, if any. `None` when the workspace has no state store
+    /// (nothing was ever recorded; none is created). A log from before the chains is chained
+    /// first, once.
+    pub fn audit_verify(&self) -> Result<Option<AuditReport>> {
+        match StateStore::open_existing(&self.dir())? {
+            None => Ok(None),
+            Some(store) => Ok(Some(store.verify_audit()?)),
+        }
     }
 
     /// Takes the workspace's writer lock as `role`, telling `observer` whom it waits for.
