@@ -25,7 +25,9 @@ pub use pocket_dock_spec::model::Retention;
 mod audit;
 #[path = "store_events.rs"]
 mod events;
-pub use audit::{AuditHead, AuditLog, AuditProblem, AuditReport, GENESIS, ProblemKind};
+pub use audit::{
+    AuditHead, AuditLog, AuditProblem, AuditReport, GENESIS, HeadCheck, HeadResult, ProblemKind,
+};
 pub use events::{
     Event, EventQuery, EventRecord, Outcome, Source, UnknownSource, exec_event, record_in,
     record_or_warn,

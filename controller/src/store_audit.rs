@@ -402,12 +402,70 @@ pub struct AuditReport {
     /// What breaks the chain, lowest row first (the first one is the one to look at); at
     /// most [`MAX_PROBLEMS`].
     pub problems: Vec<AuditProblem>,
+    /// The check of a head recorded earlier (`--expect-head`), when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_head: Option<HeadCheck>,
+}
+
+/// A head recorded earlier, checked against the log as it is now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HeadCheck {
+    pub id: i64,
+    pub hash: String,
+    pub result: HeadResult,
+}
+
+/// What became of a head recorded earlier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeadResult {
+    /// The row is there with that hash: nothing up to it was rewritten since.
+    Matches,
+    /// The row is there with another hash: the chain was rewritten (a problem).
+    Differs,
+    /// The row is gone and no checkpoint records it as trimmed (a problem).
+    Missing,
+    /// Retention trimmed it since: it can no longer be checked (record a newer head).
+    Trimmed,
+}
+
+impl std::str::FromStr for AuditHead {
+    type Err = String;
+
+    /// `ROW:SHA256`, as `audit verify` prints the head (`sha256:` before the hash is allowed).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!(
+                "{s:?}: give the head as ROW:SHA256 (e.g. 42:9f86d081...; `audit verify` prints it)"
+            )
+        };
+        let (id, hash) = s.split_once(':').ok_or_else(bad)?;
+        let hash = hash.strip_prefix("sha256:").unwrap_or(hash);
+        let id = id
+            .trim_start_matches("row")
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| bad())?;
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        Ok(AuditHead {
+            id,
+            hash: hash.to_ascii_lowercase(),
+        })
+    }
 }
 
 /// At most this many problems are listed.
 pub const MAX_PROBLEMS: usize = 20;
 
 impl AuditReport {
+    /// The report on a workspace with no event log at all: it holds, unless a head was
+    /// recorded earlier (then that row is missing).
+    pub fn without_log(expected_head: Option<&AuditHead>) -> AuditReport {
+        verify(&[], expected_head)
+    }
+
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }
@@ -432,8 +490,9 @@ impl AuditReport {
     }
 }
 
-/// Checks every chain of `rows` (oldest first): see the module comment.
-pub(super) fn verify(rows: &[StoredRow]) -> AuditReport {
+/// Checks every chain of `rows` (oldest first), and that `expected_head` (recorded earlier)
+/// is still in it: see the module comment.
+pub(super) fn verify(rows: &[StoredRow], expected_head: Option<&AuditHead>) -> AuditReport {
     let mut problems: Vec<AuditProblem> = Vec::new();
     let mut problem = |row: i64, kind: ProblemKind, message: String| {
         problems.push(AuditProblem { row, kind, message });
@@ -645,6 +704,41 @@ pub(super) fn verify(rows: &[StoredRow]) -> AuditReport {
         }
     }
 
+    // A head recorded earlier: everything up to it is unchanged if its hash is.
+    let expected_head = expected_head.map(|expected| {
+        let id = expected.id;
+        let result = match index.get(&id).map(|&i| &rows[i]) {
+            Some(row) if row.hash.as_deref() == Some(expected.hash.as_str()) => HeadResult::Matches,
+            Some(_) => {
+                problem(
+                    id,
+                    ProblemKind::Changed,
+                    format!(
+                        "row {id} is not the row recorded as the head earlier (hash {}): the log was rewritten up to there",
+                        short(&expected.hash)
+                    ),
+                );
+                HeadResult::Differs
+            }
+            None if latest.values().any(|(_, c)| c.through >= id) => HeadResult::Trimmed,
+            None => {
+                problem(
+                    id,
+                    ProblemKind::Missing,
+                    format!(
+                        "row {id}, recorded as the head earlier, is gone, and no checkpoint records it as trimmed by retention"
+                    ),
+                );
+                HeadResult::Missing
+            }
+        };
+        HeadCheck {
+            id,
+            hash: expected.hash.clone(),
+            result,
+        }
+    });
+
     problems.sort_by_key(|p| (p.row, p.kind));
     problems.dedup_by(|a, b| a.row == b.row && a.kind == b.kind);
     problems.truncate(MAX_PROBLEMS);
@@ -674,6 +768,7 @@ pub(super) fn verify(rows: &[StoredRow]) -> AuditReport {
         }),
         logs,
         problems,
+        expected_head,
     }
 }
 

@@ -12,7 +12,9 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{AuditReport, Bounded, DEFAULT_RETENTION, HistoryEntry, StateStore, StoreError, audit};
+use super::{
+    AuditHead, AuditReport, Bounded, DEFAULT_RETENTION, HistoryEntry, StateStore, StoreError, audit,
+};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -431,10 +433,14 @@ impl StateStore {
     }
 
     /// Checks the hash chains of the whole event log (`pocket-dock audit verify`): every
-    /// row's hash, every link between rows, every checkpoint. Reads one consistent snapshot.
-    pub fn verify_audit(&self) -> Result<AuditReport, StoreError> {
+    /// row's hash, every link between rows, every checkpoint; and that `expected_head` (a
+    /// head recorded earlier) is still in it, unchanged. Reads one consistent snapshot.
+    pub fn verify_audit(
+        &self,
+        expected_head: Option<&AuditHead>,
+    ) -> Result<AuditReport, StoreError> {
         let rows = audit::read_rows(&self.conn).map_err(|e| self.err(e))?;
-        Ok(audit::verify(&rows))
+        Ok(audit::verify(&rows, expected_head))
     }
 
     /// The rows `query` selects, oldest first.
@@ -913,14 +919,14 @@ INSERT INTO events (time, kind, name, reason, message) VALUES
     }
 
     fn verified(store: &StateStore) -> AuditReport {
-        let report = store.verify_audit().unwrap();
+        let report = store.verify_audit(None).unwrap();
         assert!(report.ok(), "{:#?}", report.problems);
         report
     }
 
     /// The first problem: its row and kind.
     fn first_problem(store: &StateStore) -> (i64, ProblemKind) {
-        let report = store.verify_audit().unwrap();
+        let report = store.verify_audit(None).unwrap();
         let first = report
             .first_problem()
             .unwrap_or_else(|| panic!("no problem found"));
@@ -1033,7 +1039,7 @@ INSERT INTO events (time, kind, name, reason, message) VALUES
             &format!("UPDATE events SET action = 'nothing' WHERE id = {}", ids[4]),
         );
         assert_eq!(first_problem(&store), (ids[4], ProblemKind::Changed));
-        let report = store.verify_audit().unwrap();
+        let report = store.verify_audit(None).unwrap();
         assert!(
             report.problems[0]
                 .message
@@ -1223,7 +1229,7 @@ INSERT INTO events (time, kind, name, reason, message) VALUES
             &store,
             &format!("DELETE FROM events WHERE id = {checkpoint}"),
         );
-        let report = store.verify_audit().unwrap();
+        let report = store.verify_audit(None).unwrap();
         assert_eq!(report.problems[0].kind, ProblemKind::Missing);
         assert!(report.problems[0].row < first, "{:#?}", report.problems);
         assert!(
@@ -1245,6 +1251,66 @@ INSERT INTO events (time, kind, name, reason, message) VALUES
         );
         let id = store.last_event_id().unwrap();
         assert_eq!(first_problem(&store), (id, ProblemKind::Unchained));
+    }
+
+    #[test]
+    fn a_head_recorded_earlier_shows_a_rewrite_of_the_whole_log() {
+        use crate::store::{AuditHead, HeadResult};
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        fill(&store, 6);
+        let head = verified(&store).head.unwrap();
+        let text = format!("{}:sha256:{}", head.id, head.hash);
+        assert_eq!(text.parse::<AuditHead>(), Ok(head.clone()));
+        assert!("6:abc".parse::<AuditHead>().is_err());
+        assert!("x:".parse::<AuditHead>().is_err());
+        fill(&store, 3);
+        let report = store.verify_audit(Some(&head)).unwrap();
+        assert!(report.ok());
+        assert_eq!(report.expected_head.unwrap().result, HeadResult::Matches);
+
+        // A whole log written anew (as its owner could): it holds, but not the head.
+        let other = tempfile::tempdir().unwrap();
+        let (forged, _) = StateStore::open(other.path()).unwrap();
+        forged
+            .record(&Event::new(Source::Gc, "remove").object("Sandbox", "x"))
+            .unwrap();
+        fill(&forged, 8);
+        verified(&forged);
+        let report = forged.verify_audit(Some(&head)).unwrap();
+        assert_eq!(report.expected_head.unwrap().result, HeadResult::Differs);
+        assert_eq!(
+            (report.problems[0].row, report.problems[0].kind),
+            (head.id, ProblemKind::Changed)
+        );
+
+        // Cut back to before the head: it is missing; a log that is gone altogether too.
+        sql(
+            &store,
+            &format!("DELETE FROM events WHERE id >= {}", head.id),
+        );
+        let report = store.verify_audit(Some(&head)).unwrap();
+        assert_eq!(report.expected_head.unwrap().result, HeadResult::Missing);
+        let report = crate::store::AuditReport::without_log(Some(&head));
+        assert_eq!(report.first_problem().unwrap().kind, ProblemKind::Missing);
+        assert!(crate::store::AuditReport::without_log(None).ok());
+
+        // Trimmed by retention since: it can no longer be checked, which is no problem.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        store
+            .set_retention(&Retention {
+                history: Some(2),
+                events: Some(2),
+                journal: Some(2),
+            })
+            .unwrap();
+        fill(&store, 3);
+        let head = verified(&store).head.unwrap();
+        fill(&store, 12);
+        let report = store.verify_audit(Some(&head)).unwrap();
+        assert!(report.ok(), "{:#?}", report.problems);
+        assert_eq!(report.expected_head.unwrap().result, HeadResult::Trimmed);
     }
 
     /// An event log from before the hash chains (the schema as it was).

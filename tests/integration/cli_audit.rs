@@ -90,6 +90,21 @@ fn verify_holds_after_real_work_and_names_the_row_changed_by_hand() {
             .ends_with(".pocket-dock/state.db")
     );
 
+    // The head, kept elsewhere, is checked later: still there after more work.
+    let head = format!("{last}:{}", report["head"]["hash"].as_str().unwrap());
+    ws.pd_ok(&["exec", "box", "--", "true"]);
+    let text = ws
+        .pd_ok(&["audit", "verify", "--expect-head", &head])
+        .stdout_text();
+    assert!(
+        text.contains(&format!(
+            "expected head row {last}: still in the log, unchanged"
+        )),
+        "{text}"
+    );
+    let bad = ws.pd(&["audit", "verify", "--expect-head", "12:abc"]);
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr_text());
+
     // One row's action rewritten in the file, as anyone who can write it could.
     let db = rusqlite::Connection::open(ws.path(".pocket-dock/state.db")).unwrap();
     let changed = db

@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 use pocket_dock::ExitCode;
-use pocket_dock::store::{AuditReport, FILE_NAME};
+use pocket_dock::store::{AuditHead, AuditReport, FILE_NAME, HeadResult};
 use pocket_dock::workspace::DIR_NAME;
 
 use super::{GlobalArgs, Outcome, OutputFormat, emit};
@@ -19,26 +19,31 @@ enum AuditCommand {
     /// Check the event log's hash chains: name the first row that was changed, deleted or
     /// reordered (exit 4), else print the head hash to keep elsewhere
     #[command(after_help = VERIFY_HELP)]
-    Verify,
+    Verify {
+        /// A head printed by an earlier verify (ROW:SHA256), kept where the file's owner
+        /// cannot write: that row must still be in the log with that hash (exit 4 if not)
+        #[arg(long, value_name = "ROW:SHA256")]
+        expect_head: Option<AuditHead>,
+    },
 }
 
 const VERIFY_HELP: &str = "Every row of the event log holds the SHA-256 of its content and of the row before it; \
      retention's trims leave checkpoints. This detects edits, deletions and reordering by \
      anything but pocket-dock, not a rewrite of the whole chain by whoever owns the file: to \
-     detect that, keep the head hash (`--output json`: head.hash) somewhere the file's owner \
-     cannot write, and compare. Exit 0: the chains hold (an absent or empty log too); \
+     detect that, keep the head (`--output json`: head.id and head.hash) somewhere the file's \
+     owner cannot write, and check it later with --expect-head ROW:SHA256. Exit 0: the chains hold (an absent or empty log too); \
      4: a row is named.";
 
 pub fn audit(global: &GlobalArgs, args: AuditArgs) -> Outcome {
     match args.command {
-        AuditCommand::Verify => verify(global),
+        AuditCommand::Verify { expect_head } => verify(global, expect_head.as_ref()),
     }
 }
 
-fn verify(global: &GlobalArgs) -> Outcome {
+fn verify(global: &GlobalArgs, expect_head: Option<&AuditHead>) -> Outcome {
     let workspace = global.workspace()?;
     let store = workspace.dir().join(FILE_NAME);
-    let report = workspace.audit_verify()?;
+    let report = workspace.audit_verify(expect_head)?;
     let code = report
         .as_ref()
         .and_then(AuditReport::category)
@@ -64,7 +69,7 @@ fn verify(global: &GlobalArgs) -> Outcome {
                 );
                 map.insert(
                     "store".into(),
-                    report.as_ref().map(|_| store.display().to_string()).into(),
+                    store.exists().then(|| store.display().to_string()).into(),
                 );
                 map.insert(
                     "first_problem".into(),
@@ -83,7 +88,7 @@ fn verify(global: &GlobalArgs) -> Outcome {
             None => {
                 out!("ok: no event log ({DIR_NAME}/{FILE_NAME} does not exist): nothing to verify")
             }
-            Some(report) if report.rows == 0 => {
+            Some(report) if report.rows == 0 && report.ok() => {
                 out!(
                     "ok: the event log is empty ({}): nothing to verify",
                     store.display()
@@ -131,5 +136,16 @@ fn print_ok(report: &AuditReport, store: &std::path::Path) {
     out!("checkpoints   {}", report.checkpoints);
     if let Some(head) = &report.head {
         out!("head          row {} sha256:{}", head.id, head.hash);
+    }
+    if let Some(check) = &report.expected_head {
+        let result = match check.result {
+            HeadResult::Matches => "still in the log, unchanged",
+            HeadResult::Trimmed => {
+                "trimmed by retention since: it can no longer be checked (record the new head)"
+            }
+            // Problems: not printed here.
+            HeadResult::Differs | HeadResult::Missing => "not found",
+        };
+        out!("expected head row {}: {result}", check.id);
     }
 }

@@ -16,7 +16,9 @@ use crate::reconcile::{
     self, ApplyOptions, ApplyReport, Key, NoObserver, Observer, Plan, Readiness,
 };
 use crate::requirements::{Unmet, requirements, unmet};
-use crate::store::{AuditReport, Event, EventQuery, EventRecord, Source, StateStore, record_in};
+use crate::store::{
+    AuditHead, AuditReport, Event, EventQuery, EventRecord, Source, StateStore, record_in,
+};
 use crate::workspace::Workspace;
 use crate::writer_lock::WriterLock;
 use crate::{Error, Result};
@@ -388,13 +390,15 @@ impl Workspace {
     }
 
     /// Checks the event log's hash chains (`pocket-dock audit verify`): the first row that was
-    /// changed, deleted or reordered, if any. `None` when the workspace has no state store
+    /// changed, deleted or reordered, if any; and that `expected_head`, a head recorded
+    /// earlier, is still in the log unchanged. `None` when the workspace has no state store
     /// (nothing was ever recorded; none is created). A log from before the chains is chained
     /// first, once.
-    pub fn audit_verify(&self) -> Result<Option<AuditReport>> {
+    pub fn audit_verify(&self, expected_head: Option<&AuditHead>) -> Result<Option<AuditReport>> {
         match StateStore::open_existing(&self.dir())? {
+            None if expected_head.is_some() => Ok(Some(AuditReport::without_log(expected_head))),
             None => Ok(None),
-            Some(store) => Ok(Some(store.verify_audit()?)),
+            Some(store) => Ok(Some(store.verify_audit(expected_head)?)),
         }
     }
 
