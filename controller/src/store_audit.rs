@@ -21,7 +21,7 @@
 //! Verification ([`verify`]) is pure: it reads every row and names the lowest row that was
 //! changed, deleted, reordered, or that a checkpoint does not vouch for.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -251,29 +251,34 @@ pub(super) fn chain_existing(conn: &Connection) -> rusqlite::Result<()> {
         return Ok(());
     }
     tx.execute_batch(ADDED_COLUMNS)?;
-    let rows = read_rows(&tx)?;
     let mut heads: BTreeMap<&'static str, (i64, String)> = BTreeMap::new();
     let mut update = tx.prepare(
         "UPDATE events SET chain = ?1, prev_id = ?2, prev_hash = ?3, links = ?4, checkpoint = ?5, hash = ?6 WHERE id = ?7",
     )?;
-    for mut row in rows {
-        let chain = match &row.values[3] {
-            Value::Text(source) => source
-                .parse::<super::Source>()
-                .map_or(Bounded::Events, super::Source::bounded_by),
-            _ => Bounded::Events,
-        };
-        let hash = chain_row(&mut row.values, chain, &heads, None);
-        update.execute(params![
-            row.values[CHAIN],
-            row.values[PREV_ID],
-            row.values[PREV_HASH],
-            row.values[LINKS],
-            row.values[CHECKPOINT],
-            hash,
-            row.id(),
-        ])?;
-        heads.insert(chain.as_str(), (row.id(), hash));
+    let mut after = i64::MIN;
+    loop {
+        let rows = read_batch(&tx, after)?;
+        let Some(last) = rows.last() else { break };
+        after = last.id();
+        for mut row in rows {
+            let chain = match &row.values[3] {
+                Value::Text(source) => source
+                    .parse::<super::Source>()
+                    .map_or(Bounded::Events, super::Source::bounded_by),
+                _ => Bounded::Events,
+            };
+            let hash = chain_row(&mut row.values, chain, &heads, None);
+            update.execute(params![
+                row.values[CHAIN],
+                row.values[PREV_ID],
+                row.values[PREV_HASH],
+                row.values[LINKS],
+                row.values[CHECKPOINT],
+                hash,
+                row.id(),
+            ])?;
+            heads.insert(chain.as_str(), (row.id(), hash));
+        }
     }
     drop(update);
     tx.commit()
@@ -309,14 +314,18 @@ impl StoredRow {
     }
 }
 
-/// Every row, oldest first, in one statement (one consistent snapshot).
-pub(super) fn read_rows(conn: &Connection) -> rusqlite::Result<Vec<StoredRow>> {
+/// Rows are read (and chained, and checked) this many at a time: memory stays bounded
+/// whatever the retention.
+const BATCH: i64 = 1000;
+
+/// The next at most [`BATCH`] rows after id `after`, oldest first.
+pub(super) fn read_batch(conn: &Connection, after: i64) -> rusqlite::Result<Vec<StoredRow>> {
     let sql = format!(
-        "SELECT {}, hash FROM events ORDER BY id",
+        "SELECT {}, hash FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
         CHAINED.join(", ")
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([], |r| {
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![after, BATCH], |r| {
         let mut values = Vec::with_capacity(CHAINED.len());
         for i in 0..CHAINED.len() {
             values.push(r.get::<_, Value>(i)?);
@@ -463,7 +472,7 @@ impl AuditReport {
     /// The report on a workspace with no event log at all: it holds, unless a head was
     /// recorded earlier (then that row is missing).
     pub fn without_log(expected_head: Option<&AuditHead>) -> AuditReport {
-        verify(&[], expected_head)
+        Verifier::new(BTreeMap::new()).finish(expected_head, &mut |_| None)
     }
 
     pub fn ok(&self) -> bool {
@@ -490,211 +499,360 @@ impl AuditReport {
     }
 }
 
-/// Checks every chain of `rows` (oldest first), and that `expected_head` (recorded earlier)
-/// is still in it: see the module comment.
-pub(super) fn verify(rows: &[StoredRow], expected_head: Option<&AuditHead>) -> AuditReport {
-    let mut problems: Vec<AuditProblem> = Vec::new();
-    let mut problem = |row: i64, kind: ProblemKind, message: String| {
-        problems.push(AuditProblem { row, kind, message });
+/// Checks every chain of the event log in `conn` and that `expected_head` (recorded
+/// earlier) is still in it: see the module comment. One read transaction (one consistent
+/// snapshot), read in batches: memory stays bounded whatever the retention.
+pub(super) fn verify(
+    conn: &Connection,
+    expected_head: Option<&AuditHead>,
+) -> rusqlite::Result<AuditReport> {
+    let tx = conn.unchecked_transaction()?;
+    let mut verifier = Verifier::new(latest_checkpoints(&tx)?);
+    let mut lookup_stmt = tx.prepare("SELECT chain, hash FROM events WHERE id = ?1")?;
+    let mut lookup = |id: i64| -> Option<Seen> {
+        lookup_stmt
+            .query_row(params![id], |r| {
+                Ok(Seen {
+                    chain: r.get(0).ok(),
+                    hash: r.get(1).ok(),
+                })
+            })
+            .ok()
     };
-    let index: HashMap<i64, usize> = rows.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
-    let chain_of = |row: &StoredRow| row.text(CHAIN).map(str::to_string);
+    let mut after = i64::MIN;
+    loop {
+        let rows = read_batch(&tx, after)?;
+        let Some(last) = rows.last() else { break };
+        after = last.id();
+        for row in &rows {
+            verifier.row(row, &mut lookup);
+        }
+    }
+    let report = verifier.finish(expected_head, &mut lookup);
+    drop(lookup_stmt);
+    tx.finish()?;
+    Ok(report)
+}
 
-    // Each row's own hash; the latest checkpoint of each chain.
-    let mut checkpoints = 0;
-    let mut latest: BTreeMap<String, (i64, Checkpoint)> = BTreeMap::new();
+/// The newest checkpoint of each chain that is one pocket-dock writes, with its row id.
+fn latest_checkpoints(conn: &Connection) -> rusqlite::Result<BTreeMap<String, (i64, Checkpoint)>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, chain, checkpoint FROM events WHERE id IN (SELECT MAX(id) FROM events WHERE checkpoint IS NOT NULL GROUP BY chain)",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Option<String>>(1).ok().flatten(),
+            r.get::<_, Option<String>>(2).ok().flatten(),
+        ))
+    })?;
+    let mut latest = BTreeMap::new();
     for row in rows {
+        let (id, chain, text) = row?;
+        if let Some(c) = text.and_then(|t| valid_checkpoint(&t, chain.as_deref(), id)) {
+            latest.insert(c.log.clone(), (id, c));
+        }
+    }
+    Ok(latest)
+}
+
+/// The checkpoint in `text`, if it is one pocket-dock writes for row `id` of `chain`.
+fn valid_checkpoint(text: &str, chain: Option<&str>, id: i64) -> Option<Checkpoint> {
+    serde_json::from_str::<Checkpoint>(text)
+        .ok()
+        .filter(|c| Some(c.log.as_str()) == chain && c.through < id)
+}
+
+/// A row looked up by id: its chain and hash.
+struct Seen {
+    chain: Option<String>,
+    hash: Option<String>,
+}
+
+/// The last row seen of a chain.
+#[derive(Clone)]
+struct Last {
+    id: i64,
+    hash: Option<String>,
+}
+
+/// The state of one pass over the rows, oldest first.
+struct Verifier {
+    latest: BTreeMap<String, (i64, Checkpoint)>,
+    last: BTreeMap<String, Last>,
+    logs: BTreeMap<String, AuditLog>,
+    problems: Vec<AuditProblem>,
+    rows: u64,
+    first_id: Option<i64>,
+    head: Option<AuditHead>,
+    checkpoints: u64,
+}
+
+impl Verifier {
+    fn new(latest: BTreeMap<String, (i64, Checkpoint)>) -> Verifier {
+        Verifier {
+            latest,
+            last: BTreeMap::new(),
+            logs: BTreeMap::new(),
+            problems: Vec::new(),
+            rows: 0,
+            first_id: None,
+            head: None,
+            checkpoints: 0,
+        }
+    }
+
+    fn problem(&mut self, row: i64, kind: ProblemKind, message: String) {
+        self.problems.push(AuditProblem { row, kind, message });
+        // Bounded, whatever is wrong: only the lowest rows are kept.
+        if self.problems.len() > 10 * MAX_PROBLEMS {
+            self.tidy();
+        }
+    }
+
+    fn tidy(&mut self) {
+        self.problems.sort_by_key(|p| (p.row, p.kind));
+        self.problems
+            .dedup_by(|a, b| a.row == b.row && a.kind == b.kind);
+        self.problems.truncate(MAX_PROBLEMS);
+    }
+
+    fn trimmed_through(&self, log: &str) -> Option<i64> {
+        self.latest.get(log).map(|(_, c)| c.through)
+    }
+
+    fn missing(id: i64, log: &str, why: &str) -> String {
+        format!(
+            "row {id} of the {log} log is missing: it was deleted ({why}), and no checkpoint records it as trimmed by retention"
+        )
+    }
+
+    /// Checks `row`, the next one in id order.
+    fn row(&mut self, row: &StoredRow, lookup: &mut dyn FnMut(i64) -> Option<Seen>) {
+        let id = row.id();
+        self.rows += 1;
+        self.first_id.get_or_insert(id);
+        self.head = Some(AuditHead {
+            id,
+            hash: row.hash.clone().unwrap_or_default(),
+        });
+
+        // Its own hash.
         match &row.hash {
-            None => problem(
-                row.id(),
+            None => self.problem(
+                id,
                 ProblemKind::Unchained,
                 format!(
-                    "row {} has no hash: it was written by something other than this pocket-dock (an older version, or by hand)",
-                    row.id()
+                    "row {id} has no hash: it was written by something other than this pocket-dock (an older version, or by hand)"
                 ),
             ),
-            Some(hash) if *hash != digest(&row.values) => problem(
-                row.id(),
+            Some(hash) if *hash != digest(&row.values) => self.problem(
+                id,
                 ProblemKind::Changed,
-                format!(
-                    "row {} was changed: its content does not match its hash",
-                    row.id()
-                ),
+                format!("row {id} was changed: its content does not match its hash"),
             ),
             Some(_) => {}
         }
         if let Some(text) = row.text(CHECKPOINT) {
-            checkpoints += 1;
-            match serde_json::from_str::<Checkpoint>(text) {
-                Ok(c) if Some(c.log.as_str()) == row.text(CHAIN) && c.through < row.id() => {
-                    latest.insert(c.log.clone(), (row.id(), c));
-                }
-                _ => problem(
-                    row.id(),
+            self.checkpoints += 1;
+            if valid_checkpoint(text, row.text(CHAIN), id).is_none() {
+                self.problem(
+                    id,
                     ProblemKind::CheckpointInvalid,
-                    format!(
-                        "row {} holds a checkpoint that is not one pocket-dock writes",
-                        row.id()
-                    ),
-                ),
+                    format!("row {id} holds a checkpoint that is not one pocket-dock writes"),
+                );
             }
         }
+        self.links(row, lookup);
+        let Some(log) = row.text(CHAIN).map(str::to_string) else {
+            return;
+        };
+        self.follows(row, &log, lookup);
+        self.last.insert(
+            log.clone(),
+            Last {
+                id,
+                hash: row.hash.clone(),
+            },
+        );
+        let summary = self.logs.entry(log.clone()).or_insert(AuditLog {
+            rows: 0,
+            first_id: Some(id),
+            last_id: None,
+            trimmed_through: None,
+        });
+        summary.rows += 1;
+        summary.last_id = Some(id);
     }
-    let trimmed_through = |log: &str| latest.get(log).map(|(_, c)| c.through);
 
-    // Each chain, in id order.
-    let mut chains: BTreeMap<String, Vec<&StoredRow>> = BTreeMap::new();
-    for row in rows {
-        if let Some(chain) = chain_of(row) {
-            chains.entry(chain).or_default().push(row);
-        }
-    }
-    let missing = |id: i64, log: &str, after: &str| {
-        format!(
-            "row {id} of the {log} log is missing: it was deleted ({after}), and no checkpoint records it as trimmed by retention"
-        )
-    };
-    for (log, chain) in &chains {
-        let mut previous: Option<&StoredRow> = None;
-        for row in chain {
-            let id = row.id();
-            let prev_id = row.int(PREV_ID);
-            let prev_hash = row.text(PREV_HASH).unwrap_or_default();
-            match previous {
-                None => match (prev_id, latest.get(log)) {
-                    (None, None) if prev_hash == GENESIS => {}
-                    (None, None) => problem(
-                        id,
-                        ProblemKind::OutOfOrder,
-                        format!("row {id} starts the {log} log but names a previous hash"),
+    /// `row` against the previous row of its chain `log` (or, for the first row left, the
+    /// chain's newest checkpoint).
+    fn follows(&mut self, row: &StoredRow, log: &str, lookup: &mut dyn FnMut(i64) -> Option<Seen>) {
+        let id = row.id();
+        let prev_id = row.int(PREV_ID);
+        let prev_hash = row.text(PREV_HASH).unwrap_or_default().to_string();
+        let Some(before) = self.last.get(log).cloned() else {
+            let latest = self.latest.get(log).cloned();
+            match (prev_id, latest) {
+                (None, None) if prev_hash == GENESIS => {}
+                (None, None) => self.problem(
+                    id,
+                    ProblemKind::OutOfOrder,
+                    format!("row {id} starts the {log} log but names a previous hash"),
+                ),
+                (None, Some((at, c))) => self.problem(
+                    at,
+                    ProblemKind::CheckpointInvalid,
+                    format!(
+                        "checkpoint row {at} says rows of the {log} log up to {} were trimmed, but row {id} starts the log",
+                        c.through
                     ),
-                    (None, Some((at, c))) => problem(
-                        *at,
-                        ProblemKind::CheckpointInvalid,
-                        format!(
-                            "checkpoint row {at} says rows of the {log} log up to {} were trimmed, but row {id} starts the log",
+                ),
+                (Some(p), _) if lookup(p).is_some() => self.problem(
+                    id,
+                    ProblemKind::OutOfOrder,
+                    format!("row {id} follows row {p}, which is not a row of the {log} log"),
+                ),
+                (Some(p), None) => self.problem(
+                    p,
+                    ProblemKind::Missing,
+                    Self::missing(p, log, &format!("row {id}, the oldest left, follows it")),
+                ),
+                (Some(p), Some((_, c))) if p > c.through => self.problem(
+                    p,
+                    ProblemKind::Missing,
+                    Self::missing(
+                        p,
+                        log,
+                        &format!(
+                            "row {id}, the oldest left, follows it; the latest checkpoint covers up to row {}",
                             c.through
                         ),
                     ),
-                    (Some(p), _) if index.contains_key(&p) => problem(
-                        id,
-                        ProblemKind::OutOfOrder,
-                        format!("row {id} follows row {p}, which is not a row of the {log} log"),
+                ),
+                (Some(p), Some((at, c))) if p < c.through || prev_hash != c.hash => self.problem(
+                    at,
+                    ProblemKind::CheckpointInvalid,
+                    format!(
+                        "checkpoint row {at} says rows of the {log} log up to {} (hash {}) were trimmed, but the oldest row left, {id}, follows row {p} (hash {})",
+                        c.through,
+                        short(&c.hash),
+                        short(&prev_hash)
                     ),
-                    (Some(p), None) => problem(
-                        p,
-                        ProblemKind::Missing,
-                        missing(p, log, &format!("row {id}, the oldest left, follows it")),
-                    ),
-                    (Some(p), Some((_, c))) if p > c.through => problem(
-                        p,
-                        ProblemKind::Missing,
-                        missing(
-                            p,
-                            log,
-                            &format!(
-                                "row {id}, the oldest left, follows it; the latest checkpoint covers up to row {}",
-                                c.through
-                            ),
-                        ),
-                    ),
-                    (Some(p), Some((at, c))) if p < c.through || prev_hash != c.hash => problem(
-                        *at,
-                        ProblemKind::CheckpointInvalid,
-                        format!(
-                            "checkpoint row {at} says rows of the {log} log up to {} (hash {}) were trimmed, but the oldest row left, {id}, follows row {p} (hash {prev_hash})",
-                            c.through,
-                            short(&c.hash)
-                        ),
-                    ),
-                    (Some(_), Some(_)) => {}
-                },
-                Some(before) => match prev_id {
-                    Some(p) if p == before.id() => {
-                        if before.hash.as_deref().is_some_and(|h| h != prev_hash) {
-                            problem(
-                                p,
-                                ProblemKind::Changed,
-                                format!(
-                                    "row {p} was changed: its hash is not the one the next row of the {log} log ({id}) recorded for it"
-                                ),
-                            );
-                        }
-                    }
-                    Some(p) if p > before.id() && index.contains_key(&p) => problem(
-                        id,
-                        ProblemKind::OutOfOrder,
-                        format!("row {id} follows row {p}, which is not a row of the {log} log"),
-                    ),
-                    Some(p) if p > before.id() => problem(
-                        p,
-                        ProblemKind::Missing,
-                        missing(
-                            p,
-                            log,
-                            &format!(
-                                "row {id} follows it; the row before it that is left is {}",
-                                before.id()
-                            ),
-                        ),
-                    ),
-                    _ => problem(
-                        before.id(),
-                        ProblemKind::OutOfOrder,
-                        format!(
-                            "row {} is out of order: the next row of the {log} log ({id}) does not follow it",
-                            before.id()
-                        ),
-                    ),
-                },
+                ),
+                (Some(_), Some(_)) => {}
             }
-            previous = Some(row);
+            return;
+        };
+        match prev_id {
+            Some(p) if p == before.id => {
+                if before.hash.as_deref().is_some_and(|h| h != prev_hash) {
+                    self.problem(
+                        p,
+                        ProblemKind::Changed,
+                        format!(
+                            "row {p} was changed: its hash is not the one the next row of the {log} log ({id}) recorded for it"
+                        ),
+                    );
+                }
+            }
+            Some(p) if p > before.id && lookup(p).is_some() => self.problem(
+                id,
+                ProblemKind::OutOfOrder,
+                format!("row {id} follows row {p}, which is not a row of the {log} log"),
+            ),
+            Some(p) if p > before.id => self.problem(
+                p,
+                ProblemKind::Missing,
+                Self::missing(
+                    p,
+                    log,
+                    &format!(
+                        "row {id} follows it; the row before it that is left is {}",
+                        before.id
+                    ),
+                ),
+            ),
+            _ => self.problem(
+                before.id,
+                ProblemKind::OutOfOrder,
+                format!(
+                    "row {} is out of order: the next row of the {log} log ({id}) does not follow it",
+                    before.id
+                ),
+            ),
         }
     }
 
-    // The links to the other chains' newest rows.
-    for row in rows {
+    /// `row`'s links: the newest row of each other chain when it was written.
+    fn links(&mut self, row: &StoredRow, lookup: &mut dyn FnMut(i64) -> Option<Seen>) {
         let Some(text) = row.text(LINKS) else {
-            continue;
+            return;
         };
         let id = row.id();
         let Ok(links) = serde_json::from_str::<BTreeMap<String, (i64, String)>>(text) else {
-            problem(
+            self.problem(
                 id,
                 ProblemKind::Changed,
                 format!("row {id} holds links that are not ones pocket-dock writes"),
             );
-            continue;
+            return;
         };
         for (log, (linked, hash)) in links {
-            match index.get(&linked).map(|&i| &rows[i]) {
-                _ if linked >= id => problem(
+            if linked >= id || Some(log.as_str()) == row.text(CHAIN) {
+                self.problem(
                     id,
                     ProblemKind::OutOfOrder,
-                    format!(
-                        "row {id} names row {linked}, a later one, as the newest row of the {log} log"
-                    ),
-                ),
-                Some(other) if chain_of(other).as_deref() != Some(log.as_str()) => problem(
+                    format!("row {id} names row {linked} as the newest row of the {log} log, which it cannot be"),
+                );
+                continue;
+            }
+            let last = self.last.get(&log).cloned();
+            if let Some(last) = last.as_ref().filter(|l| l.id == linked) {
+                if last.hash.as_deref().is_some_and(|h| h != hash) {
+                    self.problem(
+                        linked,
+                        ProblemKind::Changed,
+                        format!(
+                            "row {linked} was changed: its hash is not the one row {id} recorded for it"
+                        ),
+                    );
+                }
+                continue;
+            }
+            match lookup(linked) {
+                Some(seen) if seen.chain.as_deref() != Some(log.as_str()) => self.problem(
                     id,
                     ProblemKind::OutOfOrder,
-                    format!(
-                        "row {id} names row {linked} as the newest row of the {log} log, but it is not one"
-                    ),
+                    format!("row {id} names row {linked} as the newest row of the {log} log, but it is not one"),
                 ),
-                Some(other) if other.hash.as_deref().is_some_and(|h| h != hash) => problem(
-                    linked,
-                    ProblemKind::Changed,
-                    format!(
-                        "row {linked} was changed: its hash is not the one row {id} recorded for it"
-                    ),
-                ),
-                Some(_) => {}
-                None if trimmed_through(&log).is_some_and(|t| linked <= t) => {}
-                None => problem(
+                Some(seen) => {
+                    if seen.hash.as_deref().is_some_and(|h| h != hash) {
+                        self.problem(
+                            linked,
+                            ProblemKind::Changed,
+                            format!(
+                                "row {linked} was changed: its hash is not the one row {id} recorded for it"
+                            ),
+                        );
+                    }
+                    // A row of that log is between the one named and this one.
+                    if let Some(last) = last {
+                        self.problem(
+                            last.id,
+                            ProblemKind::OutOfOrder,
+                            format!(
+                                "row {} is out of order: row {id}, written after it, names row {linked} as the newest row of the {log} log",
+                                last.id
+                            ),
+                        );
+                    }
+                }
+                None if self.trimmed_through(&log).is_some_and(|t| linked <= t) => {}
+                None => self.problem(
                     linked,
                     ProblemKind::Missing,
-                    missing(
+                    Self::missing(
                         linked,
                         &log,
                         &format!("row {id} recorded it as the newest row of that log"),
@@ -704,71 +862,62 @@ pub(super) fn verify(rows: &[StoredRow], expected_head: Option<&AuditHead>) -> A
         }
     }
 
-    // A head recorded earlier: everything up to it is unchanged if its hash is.
-    let expected_head = expected_head.map(|expected| {
-        let id = expected.id;
-        let result = match index.get(&id).map(|&i| &rows[i]) {
-            Some(row) if row.hash.as_deref() == Some(expected.hash.as_str()) => HeadResult::Matches,
-            Some(_) => {
-                problem(
-                    id,
-                    ProblemKind::Changed,
-                    format!(
-                        "row {id} is not the row recorded as the head earlier (hash {}): the log was rewritten up to there",
-                        short(&expected.hash)
-                    ),
-                );
-                HeadResult::Differs
+    /// The report, with the check of a head recorded earlier.
+    fn finish(
+        mut self,
+        expected_head: Option<&AuditHead>,
+        lookup: &mut dyn FnMut(i64) -> Option<Seen>,
+    ) -> AuditReport {
+        // Everything up to a head recorded earlier is unchanged if its hash is.
+        let expected_head = expected_head.map(|expected| {
+            let id = expected.id;
+            let result = match lookup(id) {
+                Some(seen) if seen.hash.as_deref() == Some(expected.hash.as_str()) => {
+                    HeadResult::Matches
+                }
+                Some(_) => {
+                    self.problem(
+                        id,
+                        ProblemKind::Changed,
+                        format!(
+                            "row {id} is not the row recorded as the head earlier (hash {}): the log was rewritten up to there",
+                            short(&expected.hash)
+                        ),
+                    );
+                    HeadResult::Differs
+                }
+                None if self.latest.values().any(|(_, c)| c.through >= id) => HeadResult::Trimmed,
+                None => {
+                    self.problem(
+                        id,
+                        ProblemKind::Missing,
+                        format!(
+                            "row {id}, recorded as the head earlier, is gone, and no checkpoint records it as trimmed by retention"
+                        ),
+                    );
+                    HeadResult::Missing
+                }
+            };
+            HeadCheck {
+                id,
+                hash: expected.hash.clone(),
+                result,
             }
-            None if latest.values().any(|(_, c)| c.through >= id) => HeadResult::Trimmed,
-            None => {
-                problem(
-                    id,
-                    ProblemKind::Missing,
-                    format!(
-                        "row {id}, recorded as the head earlier, is gone, and no checkpoint records it as trimmed by retention"
-                    ),
-                );
-                HeadResult::Missing
-            }
-        };
-        HeadCheck {
-            id,
-            hash: expected.hash.clone(),
-            result,
+        });
+        self.tidy();
+        for (log, summary) in &mut self.logs {
+            summary.trimmed_through = self.latest.get(log).map(|(_, c)| c.through);
         }
-    });
-
-    problems.sort_by_key(|p| (p.row, p.kind));
-    problems.dedup_by(|a, b| a.row == b.row && a.kind == b.kind);
-    problems.truncate(MAX_PROBLEMS);
-
-    let logs = chains
-        .iter()
-        .map(|(log, chain)| {
-            (
-                log.clone(),
-                AuditLog {
-                    rows: chain.len() as u64,
-                    first_id: chain.first().map(|r| r.id()),
-                    last_id: chain.last().map(|r| r.id()),
-                    trimmed_through: trimmed_through(log),
-                },
-            )
-        })
-        .collect();
-    AuditReport {
-        rows: rows.len() as u64,
-        first_id: rows.first().map(StoredRow::id),
-        last_id: rows.last().map(StoredRow::id),
-        checkpoints,
-        head: rows.last().map(|r| AuditHead {
-            id: r.id(),
-            hash: r.hash.clone().unwrap_or_default(),
-        }),
-        logs,
-        problems,
-        expected_head,
+        AuditReport {
+            rows: self.rows,
+            first_id: self.first_id,
+            last_id: self.head.as_ref().map(|h| h.id),
+            checkpoints: self.checkpoints,
+            head: self.head,
+            logs: self.logs,
+            problems: self.problems,
+            expected_head,
+        }
     }
 }
 

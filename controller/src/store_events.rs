@@ -439,8 +439,7 @@ impl StateStore {
         &self,
         expected_head: Option<&AuditHead>,
     ) -> Result<AuditReport, StoreError> {
-        let rows = audit::read_rows(&self.conn).map_err(|e| self.err(e))?;
-        Ok(audit::verify(&rows, expected_head))
+        audit::verify(&self.conn, expected_head).map_err(|e| self.err(e))
     }
 
     /// The rows `query` selects, oldest first.
@@ -1191,6 +1190,38 @@ INSERT INTO events (time, kind, name, reason, message) VALUES
             &format!("UPDATE events SET reason = 'x' WHERE id = {}", ids[35]),
         );
         assert_eq!(first_problem(&store), (ids[35], ProblemKind::Changed));
+    }
+
+    #[test]
+    fn a_log_longer_than_a_read_batch_is_checked_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        store
+            .set_retention(&Retention {
+                history: Some(300),
+                events: Some(500),
+                journal: Some(1500),
+            })
+            .unwrap();
+        let ids = fill(&store, 2400);
+        let report = verified(&store);
+        assert_eq!(report.rows, 300 + 500 + 800);
+        sql(
+            &store,
+            &format!("DELETE FROM events WHERE id = {}", ids[2250]),
+        );
+        sql(
+            &store,
+            &format!("UPDATE events SET time = 'x' WHERE id = {}", ids[2390]),
+        );
+        let report = store.verify_audit(None).unwrap();
+        let named: Vec<(i64, ProblemKind)> =
+            report.problems.iter().map(|p| (p.row, p.kind)).collect();
+        assert_eq!(named[0], (ids[2250], ProblemKind::Missing), "{named:?}");
+        assert!(
+            named.contains(&(ids[2390], ProblemKind::Changed)),
+            "{named:?}"
+        );
     }
 
     #[test]
