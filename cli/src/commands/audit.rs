@@ -104,7 +104,7 @@ fn verify(global: &GlobalArgs, expect_head: Option<&AuditHead>) -> Outcome {
                         first.message
                     );
                     for p in report.problems.iter().skip(1) {
-                        err!("  also row {} ({}): {}", p.row, p.kind.as_str(), p.message);
+                        err!("  also: {}", p.message);
                     }
                     if let Some(hint) = report.hint() {
                         err!("hint: {hint}");
