@@ -26,7 +26,8 @@ mod audit;
 #[path = "store_events.rs"]
 mod events;
 pub use audit::{
-    AuditHead, AuditLog, AuditProblem, AuditReport, GENESIS, HeadCheck, HeadResult, ProblemKind,
+    AuditHead, AuditLog, AuditProblem, AuditReport, GENESIS, HeadCheck, HeadResult, MAX_PROBLEMS,
+    ProblemKind,
 };
 pub use events::{
     Event, EventQuery, EventRecord, Outcome, Source, UnknownSource, exec_event, record_in,

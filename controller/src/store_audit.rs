@@ -18,8 +18,11 @@
 //! no insert caused (a lowered retention, the migration from the old tables) appends a
 //! checkpoint row of its own (source `audit`) to the chain it trimmed.
 //!
-//! Verification ([`verify`]) is pure: it reads every row and names the lowest row that was
-//! changed, deleted, reordered, or that a checkpoint does not vouch for.
+//! Verification ([`verify`]) only reads: one pass over the rows in id order, in batches
+//! inside one read transaction, keeping the last row of each chain (the checks themselves,
+//! [`Verifier`], are pure; rows that links name out of order are looked up by id). It names
+//! the lowest row that was changed, deleted, reordered, or that a checkpoint does not vouch
+//! for.
 
 use std::collections::BTreeMap;
 
