@@ -21,8 +21,14 @@ use crate::declared::{FileDocuments, LastValid};
 use crate::status::types::{HookFailure, RestartRecord};
 pub use pocket_dock_spec::model::Retention;
 
+#[path = "store_audit.rs"]
+mod audit;
 #[path = "store_events.rs"]
 mod events;
+pub use audit::{
+    AuditHead, AuditLog, AuditProblem, AuditReport, GENESIS, HeadCheck, HeadResult, MAX_PROBLEMS,
+    ProblemKind,
+};
 pub use events::{
     Event, EventQuery, EventRecord, Outcome, Source, UnknownSource, exec_event, record_in,
     record_or_warn,
@@ -126,6 +132,15 @@ pub enum Bounded {
 
 impl Bounded {
     pub const ALL: [Bounded; 3] = [Bounded::History, Bounded::Events, Bounded::Journal];
+
+    /// Its name: the name of its hash chain in the event log (`audit verify`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bounded::History => "history",
+            Bounded::Events => "events",
+            Bounded::Journal => "journal",
+        }
+    }
 
     /// Its key in the `settings` table.
     fn setting(self) -> &'static str {
@@ -632,7 +647,7 @@ impl StateStore {
                 )
                 .map_err(|e| self.err(e))?;
             if changed > 0 {
-                events::trim(&tx, table, limit).map_err(|e| self.err(e))?;
+                events::trim_with_checkpoint(&tx, table, limit).map_err(|e| self.err(e))?;
             }
         }
         tx.commit().map_err(|e| self.err(e))

@@ -9,9 +9,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Bounded, DEFAULT_RETENTION, HistoryEntry, StateStore, StoreError};
+use super::{
+    AuditHead, AuditReport, Bounded, DEFAULT_RETENTION, HistoryEntry, StateStore, StoreError, audit,
+};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -26,10 +29,19 @@ CREATE TABLE IF NOT EXISTS events (
     error_category TEXT,
     error TEXT,
     duration_ms INTEGER,
-    detail TEXT
+    detail TEXT,
+    chain TEXT,
+    prev_id INTEGER,
+    prev_hash TEXT,
+    links TEXT,
+    checkpoint TEXT,
+    hash TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_source ON events (source, id);
 ";
+
+/// Made once the chain columns exist (after [`super::audit::chain_existing`]).
+const CHAIN_INDEX: &str = "CREATE INDEX IF NOT EXISTS events_by_chain ON events (chain, id);";
 
 /// Who acted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -43,10 +55,13 @@ pub enum Source {
     Run,
     Exec,
     Session,
+    /// pocket-dock's own record keeping: the checkpoint a trim of the event log leaves when
+    /// no new row carries it (a lowered retention, the migration).
+    Audit,
 }
 
 impl Source {
-    pub const ALL: [Source; 8] = [
+    pub const ALL: [Source; 9] = [
         Source::Apply,
         Source::Controller,
         Source::Delete,
@@ -55,6 +70,7 @@ impl Source {
         Source::Run,
         Source::Exec,
         Source::Session,
+        Source::Audit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,17 +83,21 @@ impl Source {
             Source::Run => "run",
             Source::Exec => "exec",
             Source::Session => "session",
+            Source::Audit => "audit",
         }
     }
 
     /// Which retention setting bounds its rows: commands run inside sandboxes by
     /// `retention.history`, apply's actions by `retention.journal` (the journal they used to
-    /// be), everything else by `retention.events`.
+    /// be), everything else by `retention.events`. (An `audit` checkpoint row is kept with
+    /// the log it vouches for, whatever this says.)
     pub fn bounded_by(self) -> Bounded {
         match self {
             Source::Exec | Source::Session => Bounded::History,
             Source::Apply | Source::Snapshot => Bounded::Journal,
-            Source::Controller | Source::Delete | Source::Gc | Source::Run => Bounded::Events,
+            Source::Controller | Source::Delete | Source::Gc | Source::Run | Source::Audit => {
+                Bounded::Events
+            }
         }
     }
 }
@@ -91,7 +111,7 @@ impl std::fmt::Display for Source {
 /// A name that is no [`Source`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown event source {0:?} (one of apply, controller, delete, snapshot, gc, run, exec, session)"
+    "unknown event source {0:?} (one of apply, controller, delete, snapshot, gc, run, exec, session, audit)"
 )]
 pub struct UnknownSource(pub String);
 
@@ -315,52 +335,72 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Inserts `event` (no trimming).
-fn insert(conn: &Connection, event: &Event) -> rusqlite::Result<i64> {
-    let time = event
-        .time
-        .clone()
-        .unwrap_or_else(crate::timefmt::now_rfc3339);
-    let detail = event.detail.as_ref().map(ToString::to_string);
-    conn.execute(
-        &format!("INSERT INTO events ({COLUMNS}) VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-        params![
-            time,
-            event.source.as_str(),
-            event.kind,
-            event.name,
-            event.action,
-            event.reason,
-            event.outcome.as_str(),
-            event.error_category,
-            event.error,
-            event.duration.map(millis),
-            detail
-        ],
-    )?;
-    Ok(conn.last_insert_rowid())
-}
-
-/// The sources `table` bounds, as an SQL list.
-fn sources_of(table: Bounded) -> String {
-    Source::ALL
-        .into_iter()
-        .filter(|s| s.bounded_by() == table)
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Deletes `table`'s rows beyond its newest `limit`.
-pub(super) fn trim(conn: &Connection, table: Bounded, limit: i64) -> rusqlite::Result<()> {
-    let sources = sources_of(table);
-    conn.execute(
-        &format!(
-            "DELETE FROM events WHERE source IN ({sources}) AND id <= COALESCE((SELECT id FROM events WHERE source IN ({sources}) ORDER BY id DESC LIMIT 1 OFFSET ?1), -1)"
+/// `event`'s columns from `time` to `detail`, as stored.
+fn content(event: &Event) -> Vec<Value> {
+    let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
+    vec![
+        Value::Text(
+            event
+                .time
+                .clone()
+                .unwrap_or_else(crate::timefmt::now_rfc3339),
         ),
-        params![limit],
-    )?;
-    Ok(())
+        Value::Text(event.source.as_str().to_string()),
+        text(&event.kind),
+        text(&event.name),
+        Value::Text(event.action.clone()),
+        Value::Text(event.reason.clone()),
+        Value::Text(event.outcome.as_str().to_string()),
+        text(&event.error_category),
+        text(&event.error),
+        event
+            .duration
+            .map_or(Value::Null, |d| Value::Integer(millis(d))),
+        text(&event.detail.as_ref().map(ToString::to_string)),
+    ]
+}
+
+/// Appends `event` to `chain`, chained (no trimming).
+fn insert(conn: &Connection, chain: Bounded, event: &Event) -> rusqlite::Result<i64> {
+    audit::append(conn, chain, content(event), None)
+}
+
+/// The stored retention of `table` (at least 1: the newest row always stays).
+fn stored_limit(conn: &Connection, table: Bounded) -> rusqlite::Result<i64> {
+    let limit: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM settings WHERE key = ?1",
+            params![table.setting()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(limit.unwrap_or(DEFAULT_RETENTION as i64).max(1))
+}
+
+/// Deletes `table`'s rows beyond its newest `limit`, and appends an `audit` checkpoint row to
+/// its chain that records what went (for trims that no new row causes: a lowered
+/// retention, the migration).
+pub(super) fn trim_with_checkpoint(
+    conn: &Connection,
+    table: Bounded,
+    limit: i64,
+) -> rusqlite::Result<()> {
+    let limit = limit.max(1);
+    let Some(checkpoint) = audit::plan_trim(conn, table, limit)? else {
+        return Ok(());
+    };
+    let event = Event::new(Source::Audit, "checkpoint")
+        .reason(format!(
+            "retention: the {} log keeps its newest {limit} rows",
+            table.as_str()
+        ))
+        .detail(serde_json::json!({
+            "log": table.as_str(),
+            "trimmed": checkpoint.rows,
+            "through": checkpoint.through,
+        }));
+    audit::append(conn, table, content(&event), Some(&checkpoint))?;
+    audit::delete_trimmed(conn, &checkpoint)
 }
 
 impl StateStore {
@@ -369,8 +409,10 @@ impl StateStore {
         self.path.parent()
     }
 
-    /// Appends `event`, then trims the rows its retention setting bounds, in one transaction.
-    /// Returns its id.
+    /// Appends `event`, chained to the newest rows (read inside this write transaction, so
+    /// that concurrent writers chain one after the other), and trims the rows its retention
+    /// setting bounds: the new row carries the checkpoint of what the trim removed. Returns
+    /// its id.
     pub fn record(&self, event: &Event) -> Result<i64, StoreError> {
         let table = event.source.bounded_by();
         let tx = rusqlite::Transaction::new_unchecked(
@@ -378,19 +420,26 @@ impl StateStore {
             rusqlite::TransactionBehavior::Immediate,
         )
         .map_err(|e| self.err(e))?;
-        let id = insert(&tx, event).map_err(|e| self.err(e))?;
-        let limit: Option<i64> = tx
-            .query_row(
-                "SELECT value FROM settings WHERE key = ?1",
-                params![table.setting()],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        let limit = limit.unwrap_or(DEFAULT_RETENTION as i64);
-        trim(&tx, table, limit).map_err(|e| self.err(e))?;
+        let limit = stored_limit(&tx, table).map_err(|e| self.err(e))?;
+        // The new row is one of the newest `limit`.
+        let trim = audit::plan_trim(&tx, table, limit - 1).map_err(|e| self.err(e))?;
+        let id =
+            audit::append(&tx, table, content(event), trim.as_ref()).map_err(|e| self.err(e))?;
+        if let Some(checkpoint) = &trim {
+            audit::delete_trimmed(&tx, checkpoint).map_err(|e| self.err(e))?;
+        }
         tx.commit().map_err(|e| self.err(e))?;
         Ok(id)
+    }
+
+    /// Checks the hash chains of the whole event log (`pocket-dock audit verify`): every
+    /// row's hash, every link between rows, every checkpoint; and that `expected_head` (a
+    /// head recorded earlier) is still in it, unchanged. Reads one consistent snapshot.
+    pub fn verify_audit(
+        &self,
+        expected_head: Option<&AuditHead>,
+    ) -> Result<AuditReport, StoreError> {
+        audit::verify(&self.conn, expected_head).map_err(|e| self.err(e))
     }
 
     /// The rows `query` selects, oldest first.
@@ -562,8 +611,17 @@ fn old_tables(conn: &Connection) -> rusqlite::Result<(bool, bool, bool)> {
 /// database whose `events` table has a `source` column is left alone.
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     if old_tables(conn)? == (false, false, false) {
-        return conn.execute_batch(SCHEMA);
+        conn.execute_batch(SCHEMA)?;
+    } else {
+        migrate_tables(conn)?;
     }
+    // An event log from before the hash chains is chained once.
+    audit::chain_existing(conn)?;
+    conn.execute_batch(CHAIN_INDEX)
+}
+
+/// The old tables to the event log (see [`migrate`]).
+fn migrate_tables(conn: &Connection) -> rusqlite::Result<()> {
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     // Looked at again under the write lock: another process may have just migrated it.
     let (old_events, history, journal) = old_tables(&tx)?;
@@ -634,17 +692,11 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     // RFC 3339 UTC times sort as text; the sort is stable, so equal times keep table order.
     moved.sort_by(|a, b| a.time.cmp(&b.time));
     for event in &moved {
-        insert(&tx, event)?;
+        insert(&tx, event.source.bounded_by(), event)?;
     }
     for table in Bounded::ALL {
-        let limit: Option<i64> = tx
-            .query_row(
-                "SELECT value FROM settings WHERE key = ?1",
-                params![table.setting()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        trim(&tx, table, limit.unwrap_or(DEFAULT_RETENTION as i64))?;
+        let limit = stored_limit(&tx, table)?;
+        trim_with_checkpoint(&tx, table, limit)?;
     }
     tx.execute_batch(
         "DROP TABLE IF EXISTS events_v1; DROP TABLE IF EXISTS history; DROP TABLE IF EXISTS journal;",
@@ -655,7 +707,7 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::FILE_NAME;
+    use crate::store::{FILE_NAME, ProblemKind, Retention};
 
     /// The schema before the event log, as `store.rs` created it.
     const OLD_SCHEMA: &str = "
@@ -766,6 +818,7 @@ INSERT INTO events (time, kind, name, reason, message) VALUES
         drop(store);
         let (store, _) = StateStore::open(dir.path()).unwrap();
         assert_eq!(all(&store).len(), events.len() + 1);
+        verified(&store);
     }
 
     #[test]
@@ -862,6 +915,475 @@ INSERT INTO events (time, kind, name, reason, message) VALUES
                 "stdout_bytes"
             ]
         );
+    }
+
+    fn verified(store: &StateStore) -> AuditReport {
+        let report = store.verify_audit(None).unwrap();
+        assert!(report.ok(), "{:#?}", report.problems);
+        report
+    }
+
+    /// The first problem: its row and kind.
+    fn first_problem(store: &StateStore) -> (i64, ProblemKind) {
+        let report = store.verify_audit(None).unwrap();
+        let first = report
+            .first_problem()
+            .unwrap_or_else(|| panic!("no problem found"));
+        (first.row, first.kind)
+    }
+
+    fn sql(store: &StateStore, statement: &str) {
+        store.conn.execute_batch(statement).unwrap();
+    }
+
+    /// `n` rows, cycling through a source of each retention class.
+    fn fill(store: &StateStore, n: usize) -> Vec<i64> {
+        let sources = [Source::Exec, Source::Controller, Source::Apply];
+        (0..n)
+            .map(|i| {
+                store
+                    .record(
+                        &Event::new(sources[i % 3], "act")
+                            .object("Sandbox", format!("s{i}"))
+                            .detail(serde_json::json!({ "n": i })),
+                    )
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_log_verifies_and_appended_rows_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        let empty = verified(&store);
+        assert_eq!((empty.rows, empty.head.clone()), (0, None));
+        let ids = fill(&store, 7);
+        let report = verified(&store);
+        assert_eq!(report.rows, 7);
+        assert_eq!(report.first_id, Some(ids[0]));
+        assert_eq!(report.last_id, Some(ids[6]));
+        assert_eq!(report.checkpoints, 0);
+        let head = report.head.unwrap();
+        assert_eq!(head.id, ids[6]);
+        assert_eq!(head.hash.len(), 64);
+        assert_eq!(report.logs["history"].rows, 3);
+        assert_eq!(report.logs["events"].rows, 2);
+        // Each row chains to the previous row of its log and links the newest of the others.
+        let (prev_id, prev_hash, links): (Option<i64>, String, Option<String>) = store
+            .conn
+            .query_row(
+                "SELECT prev_id, prev_hash, links FROM events WHERE id = ?1",
+                params![ids[3]],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(prev_id, Some(ids[0]));
+        assert_eq!(prev_hash.len(), 64);
+        let links: serde_json::Value = serde_json::from_str(&links.unwrap()).unwrap();
+        assert_eq!(links["events"][0], ids[1]);
+        assert_eq!(links["journal"][0], ids[2]);
+        let first: String = store
+            .conn
+            .query_row(
+                "SELECT prev_hash FROM events WHERE id = ?1",
+                params![ids[0]],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(first, crate::store::GENESIS);
+    }
+
+    #[test]
+    fn concurrent_writers_chain_one_after_the_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        store
+            .set_retention(&Retention {
+                history: Some(40),
+                events: Some(1000),
+                journal: Some(1000),
+            })
+            .unwrap();
+        let writers: Vec<_> = [Source::Exec, Source::Controller]
+            .into_iter()
+            .map(|source| {
+                let path = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    let (writer, _) = StateStore::open(&path).unwrap();
+                    for n in 0..60 {
+                        writer
+                            .record(&Event::new(source, "act").object("Sandbox", n.to_string()))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let report = verified(&store);
+        assert_eq!(report.rows, 100);
+        assert_eq!(report.logs["history"].rows, 40);
+        assert!(report.checkpoints >= 20);
+    }
+
+    #[test]
+    fn a_changed_column_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        let ids = fill(&store, 9);
+        sql(
+            &store,
+            &format!("UPDATE events SET action = 'nothing' WHERE id = {}", ids[4]),
+        );
+        assert_eq!(first_problem(&store), (ids[4], ProblemKind::Changed));
+        let report = store.verify_audit(None).unwrap();
+        assert!(
+            report.problems[0]
+                .message
+                .contains(&format!("row {}", ids[4]))
+        );
+        assert_eq!(report.category(), Some(crate::Category::Storage));
+        assert!(report.hint().is_some());
+    }
+
+    #[test]
+    fn a_changed_type_or_detail_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        let ids = fill(&store, 6);
+        sql(
+            &store,
+            &format!("UPDATE events SET duration_ms = '5' WHERE id = {}", ids[5]),
+        );
+        sql(
+            &store,
+            &format!(
+                "UPDATE events SET detail = '{{\"n\":99}}' WHERE id = {}",
+                ids[2]
+            ),
+        );
+        assert_eq!(first_problem(&store), (ids[2], ProblemKind::Changed));
+    }
+
+    #[test]
+    fn a_deleted_middle_row_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        let ids = fill(&store, 12);
+        sql(&store, &format!("DELETE FROM events WHERE id = {}", ids[4]));
+        assert_eq!(first_problem(&store), (ids[4], ProblemKind::Missing));
+    }
+
+    #[test]
+    fn the_deleted_newest_row_of_one_log_is_named_by_the_rows_of_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        let ids = fill(&store, 6);
+        // ids[3] is the newest exec row; the rows after it (other logs) link it.
+        sql(&store, &format!("DELETE FROM events WHERE id = {}", ids[3]));
+        assert_eq!(first_problem(&store), (ids[3], ProblemKind::Missing));
+        // The newest row of all has nothing after it: only an exported head shows its loss.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        let ids = fill(&store, 6);
+        sql(&store, &format!("DELETE FROM events WHERE id = {}", ids[5]));
+        let report = verified(&store);
+        assert_eq!(report.head.unwrap().id, ids[4]);
+    }
+
+    #[test]
+    fn swapped_rows_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        let ids = fill(&store, 9);
+        let (a, b) = (ids[3], ids[6]);
+        // Their whole content, hashes included, trade places.
+        sql(
+            &store,
+            &format!(
+                "UPDATE events SET id = -1 WHERE id = {a}; UPDATE events SET id = {a} WHERE id = {b}; UPDATE events SET id = {b} WHERE id = -1;"
+            ),
+        );
+        assert_eq!(first_problem(&store).0, a);
+        // Only the descriptive columns traded.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        let ids = fill(&store, 9);
+        let (a, b) = (ids[3], ids[6]);
+        sql(
+            &store,
+            &format!(
+                "UPDATE events SET (name, detail) = (SELECT name, detail FROM events WHERE id = {b}) WHERE id = {a};"
+            ),
+        );
+        assert_eq!(first_problem(&store), (a, ProblemKind::Changed));
+    }
+
+    #[test]
+    fn trimming_interleaved_logs_keeps_the_chain_and_later_tampering_is_still_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        store
+            .set_retention(&Retention {
+                history: Some(5),
+                events: Some(7),
+                journal: Some(30),
+            })
+            .unwrap();
+        let ids = fill(&store, 60);
+        let report = verified(&store);
+        assert_eq!(report.logs["history"].rows, 5);
+        assert_eq!(report.logs["events"].rows, 7);
+        assert_eq!(report.logs["journal"].rows, 20);
+        assert!(report.checkpoints > 0);
+        assert!(report.logs["history"].trimmed_through.is_some());
+        assert_eq!(report.head.unwrap().id, ids[59]);
+
+        // Lowering a limit trims at once, with a checkpoint row of its own.
+        store
+            .set_retention(&Retention {
+                history: Some(5),
+                events: Some(7),
+                journal: Some(3),
+            })
+            .unwrap();
+        let report = verified(&store);
+        let audit = store
+            .events(&EventQuery {
+                sources: vec![Source::Audit],
+                limit: 10,
+                ..EventQuery::default()
+            })
+            .unwrap();
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].detail.as_ref().unwrap()["log"], "journal");
+        assert_eq!(audit[0].detail.as_ref().unwrap()["trimmed"], 17);
+        assert_eq!(
+            report.logs["journal"].rows, 4,
+            "3 kept and the checkpoint row"
+        );
+        fill(&store, 30);
+        verified(&store);
+
+        // Tampering after trimming is named: the oldest row left of a log deleted,
+        let first_history = verified(&store).logs["history"].first_id.unwrap();
+        sql(
+            &store,
+            &format!("DELETE FROM events WHERE id = {first_history}"),
+        );
+        assert_eq!(first_problem(&store), (first_history, ProblemKind::Missing));
+        // and a changed row.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        store
+            .set_retention(&Retention {
+                history: Some(4),
+                events: Some(4),
+                journal: Some(4),
+            })
+            .unwrap();
+        let ids = fill(&store, 40);
+        sql(
+            &store,
+            &format!("UPDATE events SET reason = 'x' WHERE id = {}", ids[35]),
+        );
+        assert_eq!(first_problem(&store), (ids[35], ProblemKind::Changed));
+    }
+
+    #[test]
+    fn a_log_longer_than_a_read_batch_is_checked_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        store
+            .set_retention(&Retention {
+                history: Some(300),
+                events: Some(500),
+                journal: Some(1500),
+            })
+            .unwrap();
+        let ids = fill(&store, 2400);
+        let report = verified(&store);
+        assert_eq!(report.rows, 300 + 500 + 800);
+        sql(
+            &store,
+            &format!("DELETE FROM events WHERE id = {}", ids[2250]),
+        );
+        sql(
+            &store,
+            &format!("UPDATE events SET time = 'x' WHERE id = {}", ids[2390]),
+        );
+        let report = store.verify_audit(None).unwrap();
+        let named: Vec<(i64, ProblemKind)> =
+            report.problems.iter().map(|p| (p.row, p.kind)).collect();
+        assert_eq!(named[0], (ids[2250], ProblemKind::Missing), "{named:?}");
+        assert!(
+            named.contains(&(ids[2390], ProblemKind::Changed)),
+            "{named:?}"
+        );
+    }
+
+    #[test]
+    fn a_forged_checkpoint_or_an_unchained_row_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        store
+            .set_retention(&Retention {
+                history: Some(3),
+                events: Some(3),
+                journal: Some(3),
+            })
+            .unwrap();
+        fill(&store, 20);
+        let checkpoint: i64 = store
+            .conn
+            .query_row(
+                "SELECT MAX(id) FROM events WHERE checkpoint IS NOT NULL AND chain = 'history'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let first = verified(&store).logs["history"].first_id.unwrap();
+        // Deleting the oldest row left, and moving the checkpoint on by hand.
+        sql(
+            &store,
+            &format!(
+                "DELETE FROM events WHERE id = {first}; UPDATE events SET checkpoint = json_set(checkpoint, '$.through', {first}) WHERE id = {checkpoint};"
+            ),
+        );
+        // The checkpoint's own hash shows the edit: it is what is named.
+        assert_eq!(first_problem(&store), (checkpoint, ProblemKind::Changed));
+        // Deleting it as well leaves what it vouched for unvouched: the rows it trimmed, and
+        // the row deleted after, are named missing.
+        sql(
+            &store,
+            &format!("DELETE FROM events WHERE id = {checkpoint}"),
+        );
+        let report = store.verify_audit(None).unwrap();
+        assert_eq!(report.problems[0].kind, ProblemKind::Missing);
+        assert!(report.problems[0].row < first, "{:#?}", report.problems);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| (p.row, p.kind) == (first, ProblemKind::Missing)),
+            "{:#?}",
+            report.problems
+        );
+
+        // A row written without a hash (an older pocket-dock, or by hand).
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        fill(&store, 4);
+        sql(
+            &store,
+            "INSERT INTO events (time, source, action, reason, outcome) VALUES ('t', 'gc', 'remove', '', 'ok')",
+        );
+        let id = store.last_event_id().unwrap();
+        assert_eq!(first_problem(&store), (id, ProblemKind::Unchained));
+    }
+
+    #[test]
+    fn a_head_recorded_earlier_shows_a_rewrite_of_the_whole_log() {
+        use crate::store::{AuditHead, HeadResult};
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        fill(&store, 6);
+        let head = verified(&store).head.unwrap();
+        let text = format!("{}:sha256:{}", head.id, head.hash);
+        assert_eq!(text.parse::<AuditHead>(), Ok(head.clone()));
+        assert!("6:abc".parse::<AuditHead>().is_err());
+        assert!("x:".parse::<AuditHead>().is_err());
+        fill(&store, 3);
+        let report = store.verify_audit(Some(&head)).unwrap();
+        assert!(report.ok());
+        assert_eq!(report.expected_head.unwrap().result, HeadResult::Matches);
+
+        // A whole log written anew (as its owner could): it holds, but not the head.
+        let other = tempfile::tempdir().unwrap();
+        let (forged, _) = StateStore::open(other.path()).unwrap();
+        forged
+            .record(&Event::new(Source::Gc, "remove").object("Sandbox", "x"))
+            .unwrap();
+        fill(&forged, 8);
+        verified(&forged);
+        let report = forged.verify_audit(Some(&head)).unwrap();
+        assert_eq!(report.expected_head.unwrap().result, HeadResult::Differs);
+        assert_eq!(
+            (report.problems[0].row, report.problems[0].kind),
+            (head.id, ProblemKind::Changed)
+        );
+
+        // Cut back to before the head: it is missing; a log that is gone altogether too.
+        sql(
+            &store,
+            &format!("DELETE FROM events WHERE id >= {}", head.id),
+        );
+        let report = store.verify_audit(Some(&head)).unwrap();
+        assert_eq!(report.expected_head.unwrap().result, HeadResult::Missing);
+        let report = crate::store::AuditReport::without_log(Some(&head));
+        assert_eq!(report.first_problem().unwrap().kind, ProblemKind::Missing);
+        assert!(crate::store::AuditReport::without_log(None).ok());
+
+        // Trimmed by retention since: it can no longer be checked, which is no problem.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        store
+            .set_retention(&Retention {
+                history: Some(2),
+                events: Some(2),
+                journal: Some(2),
+            })
+            .unwrap();
+        fill(&store, 3);
+        let head = verified(&store).head.unwrap();
+        fill(&store, 12);
+        let report = store.verify_audit(Some(&head)).unwrap();
+        assert!(report.ok(), "{:#?}", report.problems);
+        assert_eq!(report.expected_head.unwrap().result, HeadResult::Trimmed);
+    }
+
+    /// An event log from before the hash chains (the schema as it was).
+    const UNCHAINED_SCHEMA: &str = "
+CREATE TABLE events (id INTEGER PRIMARY KEY, time TEXT NOT NULL, source TEXT NOT NULL, kind TEXT, name TEXT, action TEXT NOT NULL, reason TEXT NOT NULL, outcome TEXT NOT NULL, error_category TEXT, error TEXT, duration_ms INTEGER, detail TEXT);
+CREATE INDEX events_by_source ON events (source, id);
+INSERT INTO events (id, time, source, kind, name, action, reason, outcome, duration_ms, detail) VALUES
+  (4, '2026-01-01T00:00:01Z', 'apply', 'Sandbox', 'web', 'create', 'not found', 'ok', 12, NULL),
+  (5, '2026-01-01T00:00:02Z', 'exec', 'Sandbox', 'web', 'exec', '', 'ok', 7, '{\"command\":[\"echo\",\"hi\"]}'),
+  (7, '2026-01-01T00:00:03Z', 'controller', 'Sandbox', 'web', 'start', 'stopped', 'ok', NULL, NULL),
+  (8, '2026-01-01T00:00:04Z', 'newer-source', NULL, NULL, 'x', '', 'ok', NULL, NULL),
+  (9, '2026-01-01T00:00:05Z', 'exec', 'Sandbox', 'web', 'exec', '', 'failed', 3, NULL);
+";
+
+    #[test]
+    fn an_event_log_without_hashes_is_chained_once_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        Connection::open(dir.path().join(FILE_NAME))
+            .unwrap()
+            .execute_batch(UNCHAINED_SCHEMA)
+            .unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        let report = verified(&store);
+        assert_eq!(
+            (report.rows, report.first_id, report.last_id),
+            (5, Some(4), Some(9))
+        );
+        assert_eq!(report.logs["history"].rows, 2);
+        assert_eq!(
+            report.logs["events"].rows, 2,
+            "an unknown source counts as events"
+        );
+        let head = report.head.clone().unwrap();
+        drop(store);
+        // Opening again chains nothing again; new rows chain on.
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        assert_eq!(verified(&store).head, Some(head));
+        fill(&store, 4);
+        assert_eq!(verified(&store).rows, 9);
+        // Tampering with a migrated row is named.
+        sql(&store, "UPDATE events SET outcome = 'ok' WHERE id = 9");
+        assert_eq!(first_problem(&store), (9, ProblemKind::Changed));
     }
 
     #[test]

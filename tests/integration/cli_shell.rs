@@ -123,5 +123,17 @@ fn an_interactive_shell_runs_commands_follows_resizes_and_restores_the_terminal(
         std::fs::read_to_string(&after).unwrap(),
         "the terminal settings are restored"
     );
+    // The shell is in the event log: its command, exit code and duration (not what was typed).
+    let (_, events) = ws.pd_json(&["events", "--source", "session"]);
+    let shell = events
+        .iter()
+        .find(|e| e["action"] == "shell")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(shell["object"], "Sandbox/box");
+    assert_eq!(shell["outcome"], "failed");
+    assert_eq!(shell["detail"]["exit_code"], 3);
+    assert_eq!(shell["detail"]["command"], serde_json::json!(["sh"]));
+    assert!(shell["duration_ms"].is_i64());
+    assert!(!shell.to_string().contains("hello"), "{shell}");
     ws.pd(&["delete", "--all"]);
 }

@@ -14,6 +14,9 @@ use crate::support::{Need, Podman, requires};
 #[path = "../../examples/sdk/apply_and_status.rs"]
 mod apply_and_status;
 #[allow(dead_code)]
+#[path = "../../examples/sdk/audit.rs"]
+mod audit;
+#[allow(dead_code)]
 #[path = "../../examples/sdk/embedded_controller.rs"]
 mod embedded_controller;
 #[allow(dead_code)]
@@ -74,6 +77,17 @@ async fn the_apply_exec_session_and_logs_examples_work() {
         "{events:?}"
     );
     assert_eq!(events.last().unwrap()["event"], "closed", "{events:?}");
+
+    // What the examples did is in the event log, and its chains hold.
+    let report = audit::run(ws.root(), None).unwrap().unwrap();
+    assert!(report.ok(), "{:#?}", report.problems);
+    assert!(report.rows >= 2, "apply's actions: {report:#?}");
+    let head = report.head.unwrap();
+    let again = audit::run(ws.root(), Some(&head)).unwrap().unwrap();
+    assert_eq!(
+        again.expected_head.unwrap().result,
+        pocket_dock::store::HeadResult::Matches
+    );
 
     until(
         Duration::from_secs(10),

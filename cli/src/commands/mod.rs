@@ -19,6 +19,7 @@ macro_rules! err {
 }
 
 mod apply;
+mod audit;
 mod controller;
 mod declared;
 mod delete;
@@ -189,6 +190,9 @@ pub enum Command {
     Controller(controller::ControllerArgs),
     /// Show the event log: every action of every command and the controller (-f to follow)
     Events(events::EventsArgs),
+    /// Check the event log's hash chains (`audit verify`: exit 4 names the first changed,
+    /// deleted or reordered row)
+    Audit(audit::AuditArgs),
     /// Check every document under .pocket-dock/ and report all problems (exit 2 if any)
     Validate(validate::ValidateArgs),
     /// Print the JSON Schema, write all schemas to a folder, or check them for drift
@@ -241,6 +245,7 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Snapshot(args) => snapshot::snapshot(&cli.global, args).await,
         Command::Controller(args) => controller::controller(&cli.global, args).await,
         Command::Events(args) => events::events(&cli.global, args).await,
+        Command::Audit(args) => audit::audit(&cli.global, args),
         Command::Validate(args) => validate::validate(&cli.global, args).await,
         Command::Schema(args) => schema::schema(args),
         Command::Init => init::init(&cli.global),

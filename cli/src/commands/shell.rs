@@ -64,8 +64,10 @@ pub async fn shell(global: &GlobalArgs, args: ShellArgs) -> Outcome {
     }
     let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".to_string());
     let (rows, cols) = window_size();
+    let argv = vec![args.shell];
+    let started = std::time::Instant::now();
     let mut tty = sandbox
-        .start_tty(vec![args.shell], vec![format!("TERM={term}")], rows, cols)
+        .start_tty(argv.clone(), vec![format!("TERM={term}")], rows, cols)
         .await?;
 
     let _raw = RawMode::enter();
@@ -96,7 +98,9 @@ pub async fn shell(global: &GlobalArgs, args: ShellArgs) -> Outcome {
         });
     };
     let mut stdin_open = true;
-    loop {
+    // How the shell ended: on its own (`Some`), by a signal to us (`None`), or with a broken
+    // stream.
+    let ended: Result<Option<()>, Error> = loop {
         tokio::select! {
             chunk = tty.output.next_chunk() => match chunk {
                 Some(Ok(chunk)) => {
@@ -104,13 +108,13 @@ pub async fn shell(global: &GlobalArgs, args: ShellArgs) -> Outcome {
                     let _ = out.write_all(&chunk.data);
                     let _ = out.flush();
                 }
-                Some(Err(e)) => return Err(e.into()),
-                None => break,
+                Some(Err(e)) => break Err(e.into()),
+                None => break Ok(Some(())),
             },
             key = keys.recv(), if stdin_open => match key {
                 Some(bytes) => {
                     if tty.input.write_all(&bytes).await.is_err() {
-                        break;
+                        break Ok(Some(()));
                     }
                     let _ = tty.input.flush().await;
                 }
@@ -123,10 +127,23 @@ pub async fn shell(global: &GlobalArgs, args: ShellArgs) -> Outcome {
                 let (rows, cols) = window_size();
                 let _ = sandbox.resize(&tty.id, rows, cols).await;
             }
-            _ = term_signal.recv() => return Ok(ExitCode::Interrupted.code()),
-            _ = hangup.recv() => return Ok(ExitCode::Interrupted.code()),
+            _ = term_signal.recv() => break Ok(None),
+            _ = hangup.recv() => break Ok(None),
         }
+    };
+    let ended = match ended {
+        Ok(Some(())) => sandbox
+            .exit_code(&tty.id)
+            .await
+            .map(Some)
+            .map_err(Error::from),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    // The shell is in the event log (not what was typed in it).
+    sandbox.record_tty(&workspace.dir(), &argv, started.elapsed(), &ended);
+    match ended? {
+        Some(code) => Ok(u8::try_from(code.rem_euclid(256)).unwrap_or(ExitCode::Failed.code())),
+        None => Ok(ExitCode::Interrupted.code()),
     }
-    let code = sandbox.exit_code(&tty.id).await?;
-    Ok(u8::try_from(code.rem_euclid(256)).unwrap_or(ExitCode::Failed.code()))
 }

@@ -203,6 +203,36 @@ impl Sandbox {
         Ok(TtyExec { id, output, input })
     }
 
+    /// Appends an interactive shell's run (`shell`) to the event log of the workspace folder
+    /// `log` (`.pocket-dock/`): a `session` row with action `shell`, the command, its exit
+    /// code (`None`: ended by a signal to the client) and duration. What was typed and shown
+    /// is not recorded.
+    pub fn record_tty(
+        &self,
+        log: &std::path::Path,
+        cmd: &[String],
+        duration: Duration,
+        result: &Result<Option<i64>, crate::Error>,
+    ) {
+        use crate::store::{Event, Outcome, Source};
+        let event = Event::new(Source::Session, "shell")
+            .object("Sandbox", self.name.clone())
+            .duration(duration);
+        let event = match result {
+            Ok(exit_code) => event
+                .outcome(match exit_code {
+                    Some(0) => Outcome::Ok,
+                    Some(_) => Outcome::Failed,
+                    None => Outcome::Killed,
+                })
+                .detail(serde_json::json!({ "command": cmd, "exit_code": exit_code })),
+            Err(e) => event
+                .failed_with(e.category(), e)
+                .detail(serde_json::json!({ "command": cmd })),
+        };
+        crate::store::record_in(log, &[event]);
+    }
+
     /// The exit code of a finished exec.
     pub async fn exit_code(&self, id: &ExecId) -> Result<i64, EngineError> {
         self.engine.wait_exec_exit(id).await

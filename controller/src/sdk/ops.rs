@@ -16,7 +16,9 @@ use crate::reconcile::{
     self, ApplyOptions, ApplyReport, Key, NoObserver, Observer, Plan, Readiness,
 };
 use crate::requirements::{Unmet, requirements, unmet};
-use crate::store::{Event, EventQuery, EventRecord, Source, StateStore, record_in};
+use crate::store::{
+    AuditHead, AuditReport, Event, EventQuery, EventRecord, Source, StateStore, record_in,
+};
 use crate::workspace::Workspace;
 use crate::writer_lock::WriterLock;
 use crate::{Error, Result};
@@ -385,6 +387,19 @@ impl Workspace {
     pub fn events(&self, query: &EventQuery) -> Result<Vec<EventRecord>> {
         let (store, _) = self.state_store()?;
         Ok(store.events(query)?)
+    }
+
+    /// Checks the event log's hash chains (`pocket-dock audit verify`): the first row that was
+    /// changed, deleted or reordered, if any; and that `expected_head`, a head recorded
+    /// earlier, is still in the log unchanged. `None` when the workspace has no state store
+    /// (nothing was ever recorded; none is created). A log from before the chains is chained
+    /// first, once.
+    pub fn audit_verify(&self, expected_head: Option<&AuditHead>) -> Result<Option<AuditReport>> {
+        match StateStore::open_existing(&self.dir())? {
+            None if expected_head.is_some() => Ok(Some(AuditReport::without_log(expected_head))),
+            None => Ok(None),
+            Some(store) => Ok(Some(store.verify_audit(expected_head)?)),
+        }
     }
 
     /// Takes the workspace's writer lock as `role`, telling `observer` whom it waits for.
