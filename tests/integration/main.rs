@@ -27,6 +27,7 @@ mod engine_system;
 mod faults;
 mod gc;
 mod images;
+mod lifetime;
 mod networks;
 mod never_destroy;
 mod ports;
