@@ -509,6 +509,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lifetime_reasons_and_records_read_back() {
+        for (text, reason) in [
+            ("IdleTimeout", Reason::IdleTimeout),
+            ("MaxLifetime", Reason::MaxLifetime),
+        ] {
+            assert_eq!(Reason::from(text.to_string()), reason);
+            assert_eq!(reason.as_str(), text);
+        }
+        let expired = ExpiredStatus {
+            reason: Reason::IdleTimeout,
+            at: "2026-12-01T09:05:24Z".into(),
+            message: "idle for 2s".into(),
+        };
+        let value = serde_json::to_value(&expired).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"reason": "IdleTimeout", "at": "2026-12-01T09:05:24Z", "message": "idle for 2s"})
+        );
+        // A record written by a version that knows more fields still reads.
+        let record: LifetimeRecord = serde_json::from_value(serde_json::json!({
+            "documentHash": "sha256:a", "sinceMs": 1,
+            "expiry": {"reason": "MaxLifetime", "atMs": 2, "message": "lifetime 8h reached"},
+            "future": true
+        }))
+        .unwrap();
+        assert_eq!(
+            record.expiry.map(|e| e.reason),
+            Some(ExpiryReason::MaxLifetime)
+        );
+    }
+
+    #[test]
     fn enums_keep_their_strings_and_tolerate_new_ones() {
         let c: Condition = serde_json::from_value(serde_json::json!({
             "type": "Degraded", "status": "True", "reason": "runtime", "message": "m",
