@@ -475,6 +475,20 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
             plan.actions.remove(i);
             plan.blocked
                 .push(Blocked::new(key, format!("waiting for {source}")));
+            continue;
+        }
+        // A source its lifetime removed has nothing to commit until it is made again.
+        if plan
+            .expired
+            .iter()
+            .any(|e| e.key == source && e.expiry.reason == lifetime::ExpiryReason::MaxLifetime)
+            && let Some(i) = plan.actions.iter().position(|a| a.key == key)
+        {
+            plan.actions.remove(i);
+            plan.blocked.push(Blocked::new(
+                key,
+                format!("its source {source} was removed by its lifetime"),
+            ));
         }
     }
 
@@ -1564,11 +1578,28 @@ mod tests {
                 expiry: Some(p.expired[0].expiry.clone()),
             },
         );
-        let p = plan(&d, &o, PlanOptions::default());
+        let mut with_snapshot = d.clone();
+        with_snapshot.snapshots.insert(
+            "snap".into(),
+            super::super::desired::DesiredSnapshot {
+                name: "snap".into(),
+                sandbox: "web".into(),
+                generation: 1,
+                description: None,
+                tag: "localhost/pocket-dock/ws/snap:gen-1".into(),
+            },
+        );
+        o.images
+            .insert("localhost/pocket-dock/ws/snap:gen-1".into(), None);
+        let p = plan(&with_snapshot, &o, PlanOptions::default());
         assert!(p.actions.is_empty(), "{:?}", ops(&p));
         assert_eq!(
             p.expired[0].expiry.reason,
             lifetime::ExpiryReason::MaxLifetime
+        );
+        assert_eq!(
+            p.blocked[0].reason,
+            "its source Sandbox/web was removed by its lifetime"
         );
         // A declaration reconciled later counts from then: a record since 1 h ago keeps a
         // container made 8 h ago alive.
