@@ -538,6 +538,10 @@ pub async fn apply(
             tokio::time::sleep(CONDITION_POLL).await;
         } else {
             rounds += 1;
+            // A command that began since the observation keeps its sandbox from an idle stop.
+            if let Some(Ok(store)) = journal.store.as_ref().map(Mutex::lock) {
+                Lifetimes::spare_the_busy(&mut current_plan, &observed, &desired, &store);
+            }
             let round = execute::execute(
                 engine,
                 &ownership,
@@ -904,6 +908,44 @@ impl Lifetimes {
         observed.activity = store
             .and_then(|s| s.activity().ok())
             .unwrap_or_else(|| self.activity.clone());
+    }
+
+    /// Drops the idle stops of sandboxes with activity since `observed` was read (a
+    /// command started in the meantime), and looks at them again one `idleTimeout` later.
+    fn spare_the_busy(plan: &mut Plan, observed: &Observed, desired: &Desired, store: &StateStore) {
+        let Ok(now) = store.activity() else {
+            return;
+        };
+        let busy: Vec<Key> = plan
+            .expired
+            .iter()
+            .filter(|e| !e.recorded && e.expiry.reason == lifetime::ExpiryReason::IdleTimeout)
+            .filter(|e| {
+                let then = observed
+                    .activity
+                    .get(&e.key.name)
+                    .copied()
+                    .unwrap_or_default();
+                now.get(&e.key.name)
+                    .is_some_and(|a| a.live || a.last_ms > then.last_ms)
+            })
+            .map(|e| e.key.clone())
+            .collect();
+        for key in busy {
+            plan.expired.retain(|e| e.key != key);
+            plan.actions
+                .retain(|a| !(a.key == key && matches!(a.op, Op::Stop)));
+            if let Some(idle) = desired
+                .sandboxes
+                .get(&key.name)
+                .and_then(|s| s.limits.idle_timeout)
+            {
+                plan.lifetime_checks.push(plan::LifetimeCheck {
+                    key,
+                    in_ms: u64::try_from(idle.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+        }
     }
 
     /// Records the expiries the round's stops and removals carried out.
