@@ -273,6 +273,9 @@ struct Journal {
     /// `apply`, `snapshot` or `controller`, from [`ApplyOptions::writer`].
     source: Source,
     inner: Arc<dyn Observer>,
+    /// The lifetime records this round's stops and removals make so (by sandbox), saved as
+    /// soon as their action succeeded: a command that finds the sandbox stopped is told why.
+    expiring: Mutex<BTreeMap<Key, (Op, lifetime::LifetimeRecord)>>,
 }
 
 impl Observer for Journal {
@@ -330,6 +333,21 @@ impl Observer for Journal {
                 .result(&outcome.result, |e| e.category().to_string());
             if let Ok(store) = store.lock() {
                 crate::store::record_or_warn(Some(&store), &event);
+                let expired = match (&outcome.result, self.expiring.lock()) {
+                    (Ok(()), Ok(mut expiring))
+                        if expiring
+                            .get(&outcome.action.key)
+                            .is_some_and(|(op, _)| *op == outcome.action.op) =>
+                    {
+                        expiring.remove(&outcome.action.key).map(|(_, r)| r)
+                    }
+                    _ => None,
+                };
+                if let Some(record) = expired
+                    && let Err(e) = store.save_lifetime(&outcome.action.key.name, Some(&record))
+                {
+                    tracing::warn!(error = %e, "could not remember the lifetime expiry");
+                }
             }
         }
         self.inner.finished(outcome);
@@ -499,6 +517,7 @@ pub async fn apply(
         store: store.map(Mutex::new),
         source: source_of(options.writer),
         inner: observer,
+        expiring: Mutex::new(BTreeMap::new()),
     });
     let waited = options.readiness == Readiness::Wait;
     let execute_options = ExecuteOptions {
@@ -542,6 +561,9 @@ pub async fn apply(
             if let Some(Ok(store)) = journal.store.as_ref().map(Mutex::lock) {
                 Lifetimes::spare_the_busy(&mut current_plan, &observed, &desired, &store);
             }
+            if let Ok(mut expiring) = journal.expiring.lock() {
+                *expiring = lifetimes.expiring(&current_plan, &desired);
+            }
             let round = execute::execute(
                 engine,
                 &ownership,
@@ -561,7 +583,7 @@ pub async fn apply(
                 &mut restarts,
                 journal.store.as_ref(),
             );
-            lifetimes.record_expiries(&round, &current_plan, &desired, journal.store.as_ref());
+            lifetimes.record_expiries(&round, &current_plan, &desired);
             outcomes.extend(round);
             if failed || (rounds >= MAX_ROUNDS && !waits_on_condition) {
                 // Failures are reported, not retried within one apply.
@@ -948,43 +970,53 @@ impl Lifetimes {
         }
     }
 
-    /// Records the expiries the round's stops and removals carried out.
-    fn record_expiries(
-        &mut self,
-        round: &[ActionOutcome],
+    /// The records the plan's new expiries make, by sandbox, with the action that makes
+    /// each so (the idle stop, or the removal of the declared container).
+    fn expiring(
+        &self,
         plan: &Plan,
         desired: &Desired,
-        store: Option<&Mutex<StateStore>>,
-    ) {
-        for expired in plan.expired.iter().filter(|e| !e.recorded) {
-            let Some(s) = desired.sandboxes.get(&expired.key.name) else {
-                continue;
-            };
-            let done = round.iter().any(|o| {
-                o.result.is_ok()
-                    && o.action.key == expired.key
-                    && match &o.action.op {
-                        Op::Stop => true,
-                        Op::Remove { container } => *container == s.container_name,
-                        _ => false,
-                    }
-            });
-            if !done {
-                continue;
-            }
-            let record =
-                self.records
-                    .entry(s.name.clone())
-                    .or_insert_with(|| lifetime::LifetimeRecord {
+    ) -> BTreeMap<Key, (Op, lifetime::LifetimeRecord)> {
+        plan.expired
+            .iter()
+            .filter(|e| !e.recorded)
+            .filter_map(|e| {
+                let s = desired.sandboxes.get(&e.key.name)?;
+                let op = plan
+                    .actions
+                    .iter()
+                    .find(|a| {
+                        a.key == e.key
+                            && match &a.op {
+                                Op::Stop => true,
+                                Op::Remove { container } => *container == s.container_name,
+                                _ => false,
+                            }
+                    })?
+                    .op
+                    .clone();
+                let mut record = self.records.get(&s.name).cloned().unwrap_or_else(|| {
+                    lifetime::LifetimeRecord {
                         document_hash: s.document_hash.clone(),
-                        since_ms: expired.expiry.at_ms,
+                        since_ms: e.expiry.at_ms,
                         expiry: None,
-                    });
-            record.expiry = Some(expired.expiry.clone());
-            if let Some(Ok(store)) = store.map(Mutex::lock)
-                && let Err(e) = store.save_lifetime(&s.name, Some(record))
-            {
-                tracing::warn!(error = %e, sandbox = %s.name, "could not remember the lifetime expiry");
+                    }
+                });
+                record.expiry = Some(e.expiry.clone());
+                Some((e.key.clone(), (op, record)))
+            })
+            .collect()
+    }
+
+    /// Takes in the expiries the round's stops and removals carried out (the journal saved
+    /// them as each action finished).
+    fn record_expiries(&mut self, round: &[ActionOutcome], plan: &Plan, desired: &Desired) {
+        for (key, (op, record)) in self.expiring(plan, desired) {
+            let done = round
+                .iter()
+                .any(|o| o.result.is_ok() && o.action.key == key && o.action.op == op);
+            if done {
+                self.records.insert(key.name, record);
             }
         }
     }
