@@ -214,3 +214,45 @@ async fn at_its_lifetime_a_sandbox_is_removed_and_stays_removed() {
     drop(controller);
     ws.pd(&["delete", "--all"]);
 }
+
+#[tokio::test]
+async fn apply_after_the_deadline_enforces_it_without_a_controller() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write(
+        "nap.yaml",
+        &sandbox("nap", "  lifetime: {idleTimeout: 1s}\n"),
+    );
+    ws.pd_ok(&["apply"]);
+    assert!(running(&ws, podman, "nap").await.is_some());
+    // `diff` shows the stop, with its reason, once the second has passed.
+    until(
+        Duration::from_secs(10),
+        "diff to plan the idle stop",
+        || async {
+            let run = ws.pd(&["diff"]);
+            run.code == Some(1)
+                && run
+                    .stdout_text()
+                    .contains("stop (idle for 1s (idleTimeout))")
+        },
+    )
+    .await;
+    let run = ws.pd_ok(&["apply"]);
+    assert!(
+        run.stdout_text().contains("1 stopped"),
+        "{}",
+        run.stdout_text()
+    );
+    assert!(!state(&ws, podman, "nap").await.unwrap().1.is_running());
+    assert!(status(&ws, "nap").contains("reason: IdleTimeout"));
+    // Held from then on: nothing to do.
+    let run = ws.pd(&["diff"]);
+    assert_eq!(run.code, Some(0), "{}", run.stdout_text());
+    assert!(
+        run.stdout_text().contains("held: stopped at"),
+        "{}",
+        run.stdout_text()
+    );
+    ws.pd(&["delete", "--all"]);
+}
