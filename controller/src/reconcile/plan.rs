@@ -546,10 +546,11 @@ fn plan_lifetime(s: &DesiredSandbox, observed: &Observed, plan: &mut Plan) -> bo
     match lifetime::judge(s.limits, since, times, activity, observed.now_ms) {
         lifetime::Verdict::Unlimited => false,
         lifetime::Verdict::Alive { check_in } => {
+            // At least daily: a limit of years never becomes a timer that overflows.
             if let Some(wait) = check_in {
                 plan.lifetime_checks.push(LifetimeCheck {
                     key,
-                    in_ms: millis(wait),
+                    in_ms: millis(wait).min(86_400_000),
                 });
             }
             false
