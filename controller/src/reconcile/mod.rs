@@ -964,7 +964,9 @@ impl Lifetimes {
             {
                 plan.lifetime_checks.push(plan::LifetimeCheck {
                     key,
-                    in_ms: u64::try_from(idle.as_millis()).unwrap_or(u64::MAX),
+                    in_ms: u64::try_from(idle.as_millis())
+                        .unwrap_or(u64::MAX)
+                        .min(86_400_000),
                 });
             }
         }
