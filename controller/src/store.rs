@@ -29,10 +29,13 @@ pub use audit::{
     AuditHead, AuditLog, AuditProblem, AuditReport, GENESIS, HeadCheck, HeadResult, MAX_PROBLEMS,
     ProblemKind,
 };
+#[path = "store_lifetime.rs"]
+mod lifetime;
 pub use events::{
     Event, EventQuery, EventRecord, Outcome, Source, UnknownSource, exec_event, record_in,
     record_or_warn,
 };
+pub use lifetime::OpenActivity;
 
 pub const FILE_NAME: &str = crate::workspace::own_files::STATE_STORE;
 
@@ -41,6 +44,7 @@ pub const FILE_NAME: &str = crate::workspace::own_files::STATE_STORE;
 enum RecordTable {
     Restarts,
     HookFailures,
+    Lifetimes,
 }
 
 impl RecordTable {
@@ -48,6 +52,7 @@ impl RecordTable {
         match self {
             RecordTable::Restarts => "SELECT name, record FROM restarts",
             RecordTable::HookFailures => "SELECT name, record FROM hook_failures",
+            RecordTable::Lifetimes => "SELECT name, record FROM lifetimes",
         }
     }
 
@@ -59,6 +64,9 @@ impl RecordTable {
             RecordTable::HookFailures => {
                 "INSERT OR REPLACE INTO hook_failures (name, record) VALUES (?1, ?2)"
             }
+            RecordTable::Lifetimes => {
+                "INSERT OR REPLACE INTO lifetimes (name, record) VALUES (?1, ?2)"
+            }
         }
     }
 
@@ -66,6 +74,7 @@ impl RecordTable {
         match self {
             RecordTable::Restarts => "DELETE FROM restarts WHERE name = ?1",
             RecordTable::HookFailures => "DELETE FROM hook_failures WHERE name = ?1",
+            RecordTable::Lifetimes => "DELETE FROM lifetimes WHERE name = ?1",
         }
     }
 }
@@ -619,6 +628,8 @@ impl StateStore {
         }
         conn.execute_batch(SCHEMA).map_err(wrap)?;
         conn.execute_batch(GENERATIONS_SCHEMA).map_err(wrap)?;
+        conn.execute_batch(lifetime::LIFETIME_SCHEMA)
+            .map_err(wrap)?;
         events::migrate(&conn).map_err(wrap)?;
         Ok(StateStore {
             conn,

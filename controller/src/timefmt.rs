@@ -14,6 +14,13 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// Milliseconds since the Unix epoch (0 before it).
+pub fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Seconds since the Unix epoch as RFC 3339 (days-from-civil, Howard Hinnant's algorithm).
 pub fn rfc3339(secs: u64) -> String {
     let days = (secs / 86_400) as i64;

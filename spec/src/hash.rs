@@ -2,9 +2,9 @@
 //!
 //! Two hashes, for two questions: [`container_spec_hash`] says whether a sandbox's
 //! container must be made again (everything but `state`, which start and stop reconcile on
-//! the same container); it is the `pocket-dock.dev/spec-hash` label on every sandbox
-//! container. [`document_hash`] says whether a declaration changed at all (`state`
-//! included). Both are [`hash_spec`] of an effective spec.
+//! the same container, and `lifetime`, enforced from outside); it is the
+//! `pocket-dock.dev/spec-hash` label on every sandbox container. [`document_hash`] says
+//! whether a declaration changed at all (`state` and `lifetime` included). Both are [`hash_spec`] of an effective spec.
 //!
 //! The hash is a sha256 over the compact JSON of `{kind, spec}` where `spec` is the
 //! effective spec: workspace defaults applied, the `locked` profile expanded, quantities and
@@ -156,6 +156,15 @@ pub fn effective_sandbox(s: &SandboxSpec, settings: &WorkspaceSpec) -> SandboxSp
     }
     e.aliases.sort();
     e.aliases.dedup();
+    if let Some(lifetime) = &mut e.lifetime {
+        let ms = |text: &mut Option<String>| {
+            if let Some(d) = text.as_deref().and_then(|t| parse_duration(t).ok()) {
+                *text = Some(format!("{}ms", d.as_millis()));
+            }
+        };
+        ms(&mut lifetime.idle_timeout);
+        ms(&mut lifetime.max_lifetime);
+    }
     if let Some(hooks) = &mut e.hooks {
         let millis = hooks
             .timeout
@@ -209,10 +218,12 @@ pub fn spec_hash(object: &Object, settings: &WorkspaceSpec) -> String {
 }
 
 /// The part of a sandbox's effective spec that its container is made from: everything but
-/// `state`, which start and stop reconcile on the same container.
+/// `state`, which start and stop reconcile on the same container, and `lifetime`, which the
+/// reconciler enforces from outside (changing a time limit does not recreate a container).
 pub fn container_spec(effective: &SandboxSpec) -> SandboxSpec {
     SandboxSpec {
         state: DesiredState::default(),
+        lifetime: None,
         ..effective.clone()
     }
 }

@@ -111,6 +111,29 @@ pub struct SandboxSpec {
     /// is not started until every condition holds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Dependency>,
+    /// Time limits for a sandbox that may be forgotten or run away: stopped after
+    /// `idleTimeout` without `exec` or session activity, removed at `maxLifetime`. Changing
+    /// them does not recreate the container; once a limit has acted, the sandbox stays
+    /// stopped (or removed) until its declaration changes or `apply --resume` is run. Not for
+    /// one-shot sandboxes (`run: once`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<Lifetime>,
+}
+
+/// A sandbox's time limits (see `lifetime`). At least one of the two.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Lifetime {
+    /// Stop the sandbox (its container is kept) after this long without activity, e.g.
+    /// `30m`. Activity is an `exec`, `shell` or session command starting or ending; a
+    /// command still running or a session still open counts as activity all along. The
+    /// clock starts when the container starts. Probes and hooks are not activity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<String>,
+    /// Remove the sandbox's container (never its volumes) this long after it was created
+    /// for this declaration, e.g. `8h`, however busy it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lifetime: Option<String>,
 }
 
 /// A dependency on another sandbox of the workspace.

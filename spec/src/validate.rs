@@ -477,6 +477,68 @@ impl<'a> Ctx<'a> {
         }
         self.check_networks(entry, s);
         self.check_run_and_hooks(entry, s);
+        self.check_lifetime(entry, s);
+    }
+
+    /// `lifetime`: positive durations, at least one of them, the idle limit within the
+    /// lifetime, and not on a one-shot sandbox.
+    fn check_lifetime(&mut self, entry: &Entry, s: &SandboxSpec) {
+        let Some(lifetime) = &s.lifetime else {
+            return;
+        };
+        let path = spec().key("lifetime");
+        if s.run == RunMode::Once {
+            self.report_hint(
+                entry,
+                path.clone(),
+                "conflicting-fields",
+                "a one-shot sandbox (`run: once`) ends by itself; `lifetime` bounds long-lived sandboxes",
+                Some("remove `lifetime`, or make the sandbox long-lived"),
+            );
+            return;
+        }
+        let mut parsed = [None, None];
+        for (slot, (field, text)) in parsed.iter_mut().zip([
+            ("idleTimeout", &lifetime.idle_timeout),
+            ("maxLifetime", &lifetime.max_lifetime),
+        ]) {
+            let Some(text) = text else {
+                continue;
+            };
+            match parse_duration(text) {
+                Ok(d) if d < std::time::Duration::from_secs(1) => self.report(
+                    entry,
+                    path.key(field),
+                    "out-of-range",
+                    "must be at least 1s",
+                ),
+                Ok(d) => *slot = Some(d),
+                Err(e) => {
+                    self.report(entry, path.key(field), "invalid-duration", e.to_string());
+                }
+            }
+        }
+        match (lifetime.idle_timeout.is_none() && lifetime.max_lifetime.is_none(), parsed) {
+            (true, _) => self.report_hint(
+                entry,
+                path,
+                "empty",
+                "`lifetime` sets no limit",
+                Some("set `idleTimeout`, `maxLifetime` or both, e.g. `{idleTimeout: 30m, maxLifetime: 8h}`"),
+            ),
+            (false, [Some(idle), Some(max)]) if idle >= max => self.report_hint(
+                entry,
+                path.key("idleTimeout"),
+                "out-of-range",
+                format!(
+                    "`idleTimeout` ({}) must be shorter than `maxLifetime` ({}): the sandbox is removed before it could idle that long",
+                    lifetime.idle_timeout.as_deref().unwrap_or_default().trim(),
+                    lifetime.max_lifetime.as_deref().unwrap_or_default().trim(),
+                ),
+                Some("shorten `idleTimeout` or drop it"),
+            ),
+            _ => {}
+        }
     }
 
     /// `Completed` needs a one-shot dependency; a one-shot never becomes `Ready`.

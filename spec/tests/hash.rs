@@ -207,3 +207,25 @@ fn the_container_spec_hash_ignores_state_and_keeps_its_value() {
 
 const GOLDEN_CONTAINER_HASH: &str =
     "sha256:fb2756185a6640162714810122528ed569e8317f44d5c0d0c7e85a35e82e12f4";
+
+#[test]
+fn lifetime_changes_the_document_but_not_the_container() {
+    let base = container_hash_in(&[("a.yaml", BASE)], "web");
+    let limited = BASE.replace(
+        "  resources:\n",
+        "  lifetime: {idleTimeout: 30m, maxLifetime: 8h}\n  resources:\n",
+    );
+    assert_eq!(container_hash_in(&[("a.yaml", &limited)], "web"), base);
+    assert_ne!(sandbox_hash(&limited), sandbox_hash(BASE));
+    // Durations are normalised: the same time written differently is the same document.
+    let same = BASE.replace(
+        "  resources:\n",
+        "  lifetime: {idleTimeout: 1800s, maxLifetime: 7h60m}\n  resources:\n",
+    );
+    assert_eq!(sandbox_hash(&same), sandbox_hash(&limited));
+    let other = BASE.replace(
+        "  resources:\n",
+        "  lifetime: {idleTimeout: 31m, maxLifetime: 8h}\n  resources:\n",
+    );
+    assert_ne!(sandbox_hash(&other), sandbox_hash(&limited));
+}

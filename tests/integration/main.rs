@@ -28,6 +28,7 @@ mod engine_system;
 mod faults;
 mod gc;
 mod images;
+mod lifetime;
 mod locked;
 mod networks;
 mod never_destroy;

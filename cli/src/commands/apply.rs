@@ -25,6 +25,10 @@ pub struct ApplyArgs {
     /// Wait until readiness probes pass
     #[arg(long)]
     wait: bool,
+    /// Start again the sandboxes a `lifetime` limit stopped or removed (all, or those
+    /// --only/--selector name), their clocks starting over
+    #[arg(long)]
+    resume: bool,
     #[command(flatten)]
     select: SelectArgs,
 }
@@ -166,6 +170,7 @@ pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Outcome {
             Readiness::Skip
         },
         timeout: args.timeout,
+        resume: args.resume,
         ..ApplyOptions::default()
     };
     let printer = Arc::new(Printer {
@@ -232,6 +237,9 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
             }
             for c in &report.plan.crash_loops {
                 out!("! {:<28} {}", c.key.to_string(), c.reason());
+            }
+            for e in &report.plan.expired {
+                out!("  {:<28} held: {}", e.key.to_string(), e.reason());
             }
             for (key, reason) in &report.not_ready {
                 out!("! {:<28} not ready: {reason}", key.to_string());
@@ -320,6 +328,7 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                 "kept_volumes": report.plan.kept_volumes,
                 "kept": report.plan.kept,
                 "crash_loops": report.plan.crash_loops,
+                "expired": report.plan.expired,
                 "orphans": report.orphans,
                 "not_ready": report.not_ready.iter().map(|(k, r)| serde_json::json!({"kind": k.kind, "name": k.name, "reason": r})).collect::<Vec<_>>(),
                 "failed_hooks": report.failed_hooks.iter().map(|(k, r)| serde_json::json!({"kind": k.kind, "name": k.name, "reason": r})).collect::<Vec<_>>(),
@@ -393,6 +402,9 @@ fn print_plan(plan: &Plan, format: OutputFormat) {
             }
             for c in &plan.crash_loops {
                 out!("! {:<28} {}", c.key.to_string(), c.reason());
+            }
+            for e in plan.expired.iter().filter(|e| e.recorded) {
+                out!("  {:<28} held: {}", e.key.to_string(), e.reason());
             }
             match plan.actions.len() {
                 0 => out!("no changes"),

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 
 use clap::Args;
 use pocket_dock::engine::Engine;
-use pocket_dock::sandbox::Sandbox;
+use pocket_dock::sandbox::{OpenCommand, Sandbox};
 use pocket_dock::{Error, ExitCode};
 use rustix::termios::{self, OptionalActions, Termios};
 use tokio::io::AsyncWriteExt;
@@ -66,6 +66,11 @@ pub async fn shell(global: &GlobalArgs, args: ShellArgs) -> Outcome {
     let (rows, cols) = window_size();
     let argv = vec![args.shell];
     let started = std::time::Instant::now();
+    // The shell is activity for the sandbox's `lifetime.idleTimeout` while it is open.
+    let store = workspace.state_store().ok().map(|(store, _)| store);
+    let _open = store
+        .as_ref()
+        .map(|store| OpenCommand::begin(store, &args.sandbox));
     let mut tty = sandbox
         .start_tty(argv.clone(), vec![format!("TERM={term}")], rows, cols)
         .await?;

@@ -42,7 +42,8 @@ pub struct Decision {
 
 /// Each key's decision after a pass over `only` (everything when `None`): a failed action
 /// goes to the error policy; waiting for a dependency or for readiness comes back after
-/// `recheck`; a crash loop when its back-off ends; the rest (converged, or keys taken with
+/// `recheck`; a crash loop when its back-off ends; a sandbox with a `lifetime` limit at its
+/// next deadline; the rest (converged, or keys taken with
 /// nothing to do) waits for a change.
 pub fn decide(
     report: &ApplyReport,
@@ -79,6 +80,14 @@ pub fn decide(
     for (key, _) in &report.not_ready {
         note(key, false, recheck);
     }
+    // A `lifetime` deadline: the controller wakes for it (it is no event).
+    for check in &report.plan.lifetime_checks {
+        note(
+            &check.key,
+            false,
+            Requeue::After(Duration::from_millis(check.in_ms)),
+        );
+    }
     for crash in &report.plan.crash_loops {
         note(
             &crash.key,
@@ -92,7 +101,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::plan::{Blocked, CrashLoop};
+    use crate::reconcile::plan::{Blocked, CrashLoop, LifetimeCheck};
     use crate::reconcile::{Action, ActionError, ActionOutcome, Op, Plan};
     use pocket_dock_spec::Kind;
 
@@ -148,6 +157,10 @@ mod tests {
                 backoff_ms: 20_000,
                 retry_in_ms: 17_000,
             }],
+            lifetime_checks: vec![LifetimeCheck {
+                key: key("limited"),
+                in_ms: 1_500,
+            }],
             ..Plan::default()
         };
         let r = report(
@@ -193,7 +206,15 @@ mod tests {
                 requeue: Requeue::After(Duration::from_secs(17))
             })
         );
-        assert_eq!(d.len(), 7);
+        assert_eq!(
+            get("limited"),
+            Some(Decision {
+                failed: false,
+                requeue: Requeue::After(Duration::from_millis(1_500))
+            }),
+            "woken at its next lifetime deadline"
+        );
+        assert_eq!(d.len(), 8);
     }
 
     #[test]

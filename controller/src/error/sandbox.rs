@@ -7,6 +7,19 @@ pub enum SandboxError {
     Missing { name: String },
     #[error("Sandbox/{name} is not running ({state}); declare `state: running` and apply")]
     NotRunning { name: String, state: String },
+    /// A `lifetime` limit stopped or removed it, and it stays so until its declaration
+    /// changes or it is resumed.
+    #[error(
+        "Sandbox/{name} was {what} at {at} ({why}); run `pocket-dock apply --resume --only Sandbox/{name}` to start it again"
+    )]
+    Expired {
+        name: String,
+        /// `stopped` or `removed`.
+        what: &'static str,
+        /// `idle for 30m`, `lifetime 8h reached`.
+        why: String,
+        at: String,
+    },
     /// The session's shell has exited; open a new session.
     #[error("the session has ended")]
     SessionEnded,
@@ -16,9 +29,9 @@ impl SandboxError {
     pub fn category(&self) -> crate::Category {
         match self {
             SandboxError::Missing { .. } => crate::Category::NotFound,
-            SandboxError::NotRunning { .. } | SandboxError::SessionEnded => {
-                crate::Category::Conflict
-            }
+            SandboxError::NotRunning { .. }
+            | SandboxError::Expired { .. }
+            | SandboxError::SessionEnded => crate::Category::Conflict,
         }
     }
 }

@@ -59,6 +59,27 @@ pub fn unmet(
             continue;
         };
         let key = Key::new(Kind::Sandbox, dep.name.clone());
+        // A dependency a `lifetime` limit stopped or removed stays so: no condition on it
+        // comes true by waiting.
+        if dep.condition != Condition::Started
+            && let Some(expiry) = observed
+                .lifetimes
+                .get(&dep.name)
+                .filter(|r| r.document_hash == d.document_hash)
+                .and_then(|r| r.expiry.as_ref())
+        {
+            return Some(Unmet {
+                reason: format!(
+                    "{key} was {} by its lifetime ({}); change its declaration or `apply --resume --only {key}`",
+                    match expiry.reason {
+                        super::lifetime::ExpiryReason::IdleTimeout => "stopped",
+                        super::lifetime::ExpiryReason::MaxLifetime => "removed",
+                    },
+                    expiry.message
+                ),
+                pending: false,
+            });
+        }
         let waiting = |what: &str| Unmet {
             reason: format!("waiting for {key} to {what}"),
             pending: true,

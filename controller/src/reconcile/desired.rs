@@ -66,6 +66,11 @@ pub struct DesiredSandbox {
     /// The host folders and files it bind-mounts, as validated.
     pub bind_sources: Vec<BindSource>,
     pub probe: Option<Probe>,
+    /// The hash of its whole declaration (`document_hash`): a lifetime expiry holds only
+    /// while it is unchanged.
+    pub document_hash: String,
+    /// `spec.lifetime`, parsed.
+    pub limits: super::lifetime::Limits,
 }
 
 /// A bind mount's host path, as validation resolved it, and the folder it must stay in.
@@ -840,6 +845,19 @@ fn sandbox(
         }),
         bind_sources,
         probe,
+        document_hash: pocket_dock_spec::hash::document_hash(object, &declarations.settings),
+        limits: super::lifetime::Limits {
+            idle_timeout: s
+                .lifetime
+                .as_ref()
+                .and_then(|l| l.idle_timeout.as_deref())
+                .and_then(|t| parse_duration(t).ok()),
+            max_lifetime: s
+                .lifetime
+                .as_ref()
+                .and_then(|l| l.max_lifetime.as_deref())
+                .and_then(|t| parse_duration(t).ok()),
+        },
     }
 }
 

@@ -9,6 +9,7 @@ pub(crate) mod conditions;
 pub(crate) mod desired;
 pub(crate) mod execute;
 pub(crate) mod hooks;
+pub(crate) mod lifetime;
 pub(crate) mod make_images;
 pub(crate) mod observe;
 pub(crate) mod order;
@@ -79,6 +80,10 @@ pub struct ApplyOptions {
     pub lock_held: bool,
     /// How sandboxes that keep exiting are restarted (kubelet's numbers by default).
     pub crash_loop: restarts::CrashLoopPolicy,
+    /// `--resume`: lift the `lifetime` expiries of the sandboxes this apply acts on (all,
+    /// or those `only`/`selection` name): they are started or created again, their clocks
+    /// starting over. Without it an expiry holds until the sandbox's declaration changes.
+    pub resume: bool,
 }
 
 impl ApplyOptions {
@@ -185,6 +190,9 @@ impl Scope {
         if let Some(only) = &self.only {
             plan.blocked.retain(|b| only.contains(&b.key));
             plan.crash_loops.retain(|c| only.contains(&c.key));
+            // Recorded expiries stay: every object's status is written, in scope or not.
+            plan.expired.retain(|e| e.recorded || only.contains(&e.key));
+            plan.lifetime_checks.retain(|c| only.contains(&c.key));
         }
         if self.selected_pulls.is_some() {
             plan.kept_volumes.clear();
@@ -266,6 +274,9 @@ struct Journal {
     /// `apply`, `snapshot` or `controller`, from [`ApplyOptions::writer`].
     source: Source,
     inner: Arc<dyn Observer>,
+    /// The lifetime records this round's stops and removals make so (by sandbox), saved as
+    /// soon as their action succeeded: a command that finds the sandbox stopped is told why.
+    expiring: Mutex<BTreeMap<Key, (Op, lifetime::LifetimeRecord)>>,
 }
 
 impl Observer for Journal {
@@ -323,6 +334,21 @@ impl Observer for Journal {
                 .result(&outcome.result, |e| e.category().to_string());
             if let Ok(store) = store.lock() {
                 crate::store::record_or_warn(Some(&store), &event);
+                let expired = match (&outcome.result, self.expiring.lock()) {
+                    (Ok(()), Ok(mut expiring))
+                        if expiring
+                            .get(&outcome.action.key)
+                            .is_some_and(|(op, _)| *op == outcome.action.op) =>
+                    {
+                        expiring.remove(&outcome.action.key).map(|(_, r)| r)
+                    }
+                    _ => None,
+                };
+                if let Some(record) = expired
+                    && let Err(e) = store.save_lifetime(&outcome.action.key.name, Some(&record))
+                {
+                    tracing::warn!(error = %e, "could not remember the lifetime expiry");
+                }
             }
         }
         self.inner.finished(outcome);
@@ -445,9 +471,17 @@ pub async fn apply(
             .and_then(|s| s.restarts().ok()),
     }
     .unwrap_or_default();
+    let mut lifetimes = Lifetimes::load(
+        store.as_ref(),
+        &dir,
+        &desired,
+        options.resume.then_some(&scope),
+        &mut warnings,
+    );
     let mut observed = observe::observe(engine, &ownership, &desired).await?;
     observed.restarts = restarts.clone();
     observed.hook_failures = hook_failures(store.as_ref(), &dir);
+    lifetimes.fill(&mut observed, store.as_ref());
     // A dry run runs no probe (an exec is a write): it shows what apply does once the
     // dependencies a start waits for are ready.
     let first_plan = scope.restrict(if options.dry_run {
@@ -484,6 +518,7 @@ pub async fn apply(
         store: store.map(Mutex::new),
         source: source_of(options.writer),
         inner: observer,
+        expiring: Mutex::new(BTreeMap::new()),
     });
     let waited = options.readiness == Readiness::Wait;
     let execute_options = ExecuteOptions {
@@ -523,6 +558,13 @@ pub async fn apply(
             tokio::time::sleep(CONDITION_POLL).await;
         } else {
             rounds += 1;
+            // A command that began since the observation keeps its sandbox from an idle stop.
+            if let Some(Ok(store)) = journal.store.as_ref().map(Mutex::lock) {
+                Lifetimes::spare_the_busy(&mut current_plan, &observed, &desired, &store);
+            }
+            if let Ok(mut expiring) = journal.expiring.lock() {
+                *expiring = lifetimes.expiring(&current_plan, &desired);
+            }
             let round = execute::execute(
                 engine,
                 &ownership,
@@ -542,10 +584,14 @@ pub async fn apply(
                 &mut restarts,
                 journal.store.as_ref(),
             );
+            lifetimes.record_expiries(&round, &current_plan, &desired);
             outcomes.extend(round);
             if failed || (rounds >= MAX_ROUNDS && !waits_on_condition) {
                 // Failures are reported, not retried within one apply.
-                observed = reobserve(engine, &ownership, &desired, &restarts, &journal).await?;
+                observed = reobserve(
+                    engine, &ownership, &desired, &restarts, &lifetimes, &journal,
+                )
+                .await?;
                 current_plan = scope.restrict(
                     plan_probed(engine, &desired, &mut observed, again(plan_options)).await,
                 );
@@ -553,7 +599,10 @@ pub async fn apply(
                 break;
             }
         }
-        observed = reobserve(engine, &ownership, &desired, &restarts, &journal).await?;
+        observed = reobserve(
+            engine, &ownership, &desired, &restarts, &lifetimes, &journal,
+        )
+        .await?;
         current_plan =
             scope.restrict(plan_probed(engine, &desired, &mut observed, again(plan_options)).await);
         last_blocked = current_plan.blocked.clone();
@@ -565,6 +614,8 @@ pub async fn apply(
     let mut plan_for_status = first_plan.clone();
     plan_for_status.blocked = last_blocked;
     plan_for_status.crash_loops = current_plan.crash_loops.clone();
+    plan_for_status.expired = current_plan.expired.clone();
+    plan_for_status.lifetime_checks = current_plan.lifetime_checks.clone();
     let mut findings = status::Findings::new(&plan_for_status, &outcomes);
     findings.invalid = options.invalid.clone();
     let deadline = match options.readiness {
@@ -588,7 +639,10 @@ pub async fn apply(
                 break;
             }
             tokio::time::sleep(CONDITION_POLL).await;
-            observed = reobserve(engine, &ownership, &desired, &restarts, &journal).await?;
+            observed = reobserve(
+                engine, &ownership, &desired, &restarts, &lifetimes, &journal,
+            )
+            .await?;
         }
         let in_scope = |s: &&desired::DesiredSandbox| {
             scope
@@ -641,7 +695,10 @@ pub async fn apply(
         }
         if options.readiness == Readiness::Wait {
             // Minutes may have passed: the statuses say what is there now.
-            observed = reobserve(engine, &ownership, &desired, &restarts, &journal).await?;
+            observed = reobserve(
+                engine, &ownership, &desired, &restarts, &lifetimes, &journal,
+            )
+            .await?;
         }
     }
     let not_ready: Vec<(Key, String)> = findings
@@ -696,6 +753,11 @@ pub async fn apply(
             if let Err(e) = store.forget_hook_failures_except(&names) {
                 warnings.push(format!(
                     "could not forget removed sandboxes' hook failures: {e}"
+                ));
+            }
+            if let Err(e) = store.forget_lifetimes_except(&names) {
+                warnings.push(format!(
+                    "could not forget removed sandboxes' lifetimes: {e}"
                 ));
             }
         }
@@ -780,20 +842,187 @@ fn again(options: PlanOptions) -> PlanOptions {
     }
 }
 
-/// Observes again, with what the store remembers of restarts and hooks.
+/// Observes again, with what the store remembers of restarts, hooks and activity.
 async fn reobserve(
     engine: &Engine,
     ownership: &Ownership,
     desired: &Desired,
     restarts: &BTreeMap<String, restarts::RestartRecord>,
+    lifetimes: &Lifetimes,
     journal: &Journal,
 ) -> Result<Observed, Error> {
     let mut observed = observe::observe(engine, ownership, desired).await?;
     observed.restarts = restarts.clone();
     if let Some(Ok(store)) = journal.store.as_ref().map(Mutex::lock) {
         observed.hook_failures = store.hook_failures().unwrap_or_default();
+        lifetimes.fill(&mut observed, Some(&*store));
+    } else {
+        lifetimes.fill(&mut observed, None);
     }
     Ok(observed)
+}
+
+/// The lifetime records of this apply's sandboxes (`spec.lifetime`), as the store keeps
+/// them and as this apply changes them.
+struct Lifetimes {
+    records: BTreeMap<String, lifetime::LifetimeRecord>,
+    /// Activity as read when the apply started (used when the store cannot be read again).
+    activity: BTreeMap<String, lifetime::Activity>,
+}
+
+impl Lifetimes {
+    /// Each declared sandbox's record for its current declaration: a changed declaration
+    /// (or `--resume`, within `resume`'s scope) starts a new one, which lifts its expiry.
+    /// Saved when there is a store to write (not in a dry run).
+    fn load(
+        store: Option<&StateStore>,
+        dir: &std::path::Path,
+        desired: &Desired,
+        resume: Option<&Scope>,
+        warnings: &mut Vec<String>,
+    ) -> Lifetimes {
+        let opened;
+        let reader = match store {
+            Some(store) => Some(store),
+            None => {
+                opened = StateStore::open_existing(dir).ok().flatten();
+                opened.as_ref()
+            }
+        };
+        let stored = reader.and_then(|s| s.lifetimes().ok()).unwrap_or_default();
+        let activity = reader.and_then(|s| s.activity().ok()).unwrap_or_default();
+        let now_ms = crate::timefmt::unix_now_ms();
+        let mut records = BTreeMap::new();
+        for s in desired.sandboxes.values() {
+            let key = Key::new(Kind::Sandbox, s.name.clone());
+            let resumed = resume
+                .is_some_and(|scope| scope.only.as_ref().is_none_or(|only| only.contains(&key)));
+            let current = stored.get(&s.name);
+            let record = lifetime::LifetimeRecord::for_declaration(
+                current,
+                &s.document_hash,
+                now_ms,
+                resumed,
+            );
+            if current != Some(&record)
+                && let Some(store) = store
+                && let Err(e) = store.save_lifetime(&s.name, Some(&record))
+            {
+                warnings.push(format!(
+                    "could not remember Sandbox/{}'s lifetime: {e}",
+                    s.name
+                ));
+            }
+            records.insert(s.name.clone(), record);
+        }
+        if let Some(store) = store
+            && let Err(e) = store.forget_dead_activity()
+        {
+            warnings.push(format!(
+                "could not forget commands whose client is gone: {e}"
+            ));
+        }
+        Lifetimes { records, activity }
+    }
+
+    /// Puts the records and the current activity into an observation.
+    fn fill(&self, observed: &mut Observed, store: Option<&StateStore>) {
+        observed.lifetimes = self.records.clone();
+        observed.activity = store
+            .and_then(|s| s.activity().ok())
+            .unwrap_or_else(|| self.activity.clone());
+    }
+
+    /// Drops the idle stops of sandboxes with activity since `observed` was read (a
+    /// command started in the meantime), and looks at them again one `idleTimeout` later.
+    fn spare_the_busy(plan: &mut Plan, observed: &Observed, desired: &Desired, store: &StateStore) {
+        let Ok(now) = store.activity() else {
+            return;
+        };
+        let busy: Vec<Key> = plan
+            .expired
+            .iter()
+            .filter(|e| !e.recorded && e.expiry.reason == lifetime::ExpiryReason::IdleTimeout)
+            .filter(|e| {
+                let then = observed
+                    .activity
+                    .get(&e.key.name)
+                    .copied()
+                    .unwrap_or_default();
+                now.get(&e.key.name)
+                    .is_some_and(|a| a.live || a.last_ms > then.last_ms)
+            })
+            .map(|e| e.key.clone())
+            .collect();
+        for key in busy {
+            plan.expired.retain(|e| e.key != key);
+            plan.actions
+                .retain(|a| !(a.key == key && matches!(a.op, Op::Stop)));
+            if let Some(idle) = desired
+                .sandboxes
+                .get(&key.name)
+                .and_then(|s| s.limits.idle_timeout)
+            {
+                plan.lifetime_checks.push(plan::LifetimeCheck {
+                    key,
+                    in_ms: u64::try_from(idle.as_millis())
+                        .unwrap_or(u64::MAX)
+                        .min(86_400_000),
+                });
+            }
+        }
+    }
+
+    /// The records the plan's new expiries make, by sandbox, with the action that makes
+    /// each so (the idle stop, or the removal of the declared container).
+    fn expiring(
+        &self,
+        plan: &Plan,
+        desired: &Desired,
+    ) -> BTreeMap<Key, (Op, lifetime::LifetimeRecord)> {
+        plan.expired
+            .iter()
+            .filter(|e| !e.recorded)
+            .filter_map(|e| {
+                let s = desired.sandboxes.get(&e.key.name)?;
+                let op = plan
+                    .actions
+                    .iter()
+                    .find(|a| {
+                        a.key == e.key
+                            && match &a.op {
+                                Op::Stop => true,
+                                Op::Remove { container } => *container == s.container_name,
+                                _ => false,
+                            }
+                    })?
+                    .op
+                    .clone();
+                let mut record = self.records.get(&s.name).cloned().unwrap_or_else(|| {
+                    lifetime::LifetimeRecord {
+                        document_hash: s.document_hash.clone(),
+                        since_ms: e.expiry.at_ms,
+                        expiry: None,
+                    }
+                });
+                record.expiry = Some(e.expiry.clone());
+                Some((e.key.clone(), (op, record)))
+            })
+            .collect()
+    }
+
+    /// Takes in the expiries the round's stops and removals carried out (the journal saved
+    /// them as each action finished).
+    fn record_expiries(&mut self, round: &[ActionOutcome], plan: &Plan, desired: &Desired) {
+        for (key, (op, record)) in self.expiring(plan, desired) {
+            let done = round
+                .iter()
+                .any(|o| o.result.is_ok() && o.action.key == key && o.action.op == op);
+            if done {
+                self.records.insert(key.name, record);
+            }
+        }
+    }
 }
 
 /// The failed hooks the store remembers (a dry run reads them if it can).

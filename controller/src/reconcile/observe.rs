@@ -71,6 +71,13 @@ pub struct Observed {
     pub hook_failures: BTreeMap<String, HookFailure>,
     /// When this was observed, seconds since the Unix epoch.
     pub now: i64,
+    /// The same, in milliseconds (for `lifetime` limits).
+    pub now_ms: i64,
+    /// What the state store keeps of each sandbox's lifetime (for its current declaration:
+    /// `apply` starts a new record when the declaration changed).
+    pub lifetimes: BTreeMap<String, crate::status::types::LifetimeRecord>,
+    /// Exec and session activity per sandbox (from the state store).
+    pub activity: BTreeMap<String, crate::status::types::Activity>,
 }
 
 impl Observed {
@@ -148,6 +155,7 @@ pub async fn observe(
     );
     let mut observed = Observed {
         now: crate::timefmt::unix_now(),
+        now_ms: crate::timefmt::unix_now_ms(),
         ..Observed::default()
     };
     for (summary, handle) in containers? {

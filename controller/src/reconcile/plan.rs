@@ -12,6 +12,7 @@ use pocket_dock_spec::Kind;
 use pocket_dock_spec::model::PullPolicy;
 
 use super::desired::{Desired, DesiredImage, DesiredSandbox, ImageOrigin, ImageSource, Key};
+use super::lifetime;
 use super::observe::{Observed, ObservedContainer, same_image};
 use super::order::in_dependency_order;
 use super::restarts;
@@ -217,6 +218,47 @@ pub struct Plan {
     /// Sandboxes in crash-loop back-off: not started now.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub crash_loops: Vec<CrashLoop>,
+    /// Sandboxes a `lifetime` limit acted on (or acts on in this plan): held stopped or
+    /// removed until their declaration changes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expired: Vec<Expired>,
+    /// Sandboxes with a `lifetime` limit still to come: when to look at them again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lifetime_checks: Vec<LifetimeCheck>,
+}
+
+/// A sandbox whose `lifetime` limit acted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Expired {
+    pub key: Key,
+    #[serde(flatten)]
+    pub expiry: lifetime::Expiry,
+    /// `true`: recorded in the state store by an earlier reconcile (nothing to do);
+    /// `false`: this plan's stop or remove makes it so.
+    pub recorded: bool,
+}
+
+impl Expired {
+    /// How status and `get` say it.
+    pub fn reason(&self) -> String {
+        let when = crate::timefmt::rfc3339(u64::try_from(self.expiry.at_ms / 1000).unwrap_or(0));
+        let (what, field) = match self.expiry.reason {
+            lifetime::ExpiryReason::IdleTimeout => ("stopped", "idleTimeout"),
+            lifetime::ExpiryReason::MaxLifetime => ("removed", "maxLifetime"),
+        };
+        format!(
+            "{what} at {when}: {} ({field}); it stays {what} until its declaration changes or `pocket-dock apply --resume --only {}`",
+            self.expiry.message, self.key
+        )
+    }
+}
+
+/// When a sandbox's next `lifetime` deadline comes (or, while it is busy, when to look
+/// again).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LifetimeCheck {
+    pub key: Key,
+    pub in_ms: u64,
 }
 
 impl Plan {
@@ -330,6 +372,10 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
     let mut pending: BTreeSet<Key> = BTreeSet::new();
     for s in dependency_order(desired) {
         let key = Key::new(Kind::Sandbox, s.name.clone());
+        // A `lifetime` limit that acted holds it as it left it; one that is due acts now.
+        if plan_lifetime(s, observed, &mut plan) {
+            continue;
+        }
         // What it needs that waits, it waits for too (pending when that is).
         if let Some(dep) = desired
             .dependencies(&key)
@@ -429,6 +475,20 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
             plan.actions.remove(i);
             plan.blocked
                 .push(Blocked::new(key, format!("waiting for {source}")));
+            continue;
+        }
+        // A source its lifetime removed has nothing to commit until it is made again.
+        if plan
+            .expired
+            .iter()
+            .any(|e| e.key == source && e.expiry.reason == lifetime::ExpiryReason::MaxLifetime)
+            && let Some(i) = plan.actions.iter().position(|a| a.key == key)
+        {
+            plan.actions.remove(i);
+            plan.blocked.push(Blocked::new(
+                key,
+                format!("its source {source} was removed by its lifetime"),
+            ));
         }
     }
 
@@ -452,6 +512,76 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
         }
     }
     plan
+}
+
+/// A sandbox's `lifetime`: an expiry recorded for its current declaration holds it (no
+/// action at all: not started, not created again); a limit reached now stops (idle) or
+/// removes (lifetime) its container; otherwise when to look again is noted. `true` when the
+/// sandbox is dealt with here.
+fn plan_lifetime(s: &DesiredSandbox, observed: &Observed, plan: &mut Plan) -> bool {
+    let key = Key::new(Kind::Sandbox, s.name.clone());
+    let record = observed
+        .lifetimes
+        .get(&s.name)
+        .filter(|r| r.document_hash == s.document_hash);
+    if let Some(expiry) = record.and_then(|r| r.expiry.clone()) {
+        plan.expired.push(Expired {
+            key,
+            expiry,
+            recorded: true,
+        });
+        return true;
+    }
+    let current = observed
+        .sandboxes
+        .get(&s.name)
+        .and_then(|cs| cs.iter().find(|c| c.container_name == s.container_name));
+    let since = record.map_or(observed.now_ms, |r| r.since_ms);
+    let activity = observed.activity.get(&s.name).copied().unwrap_or_default();
+    let times = current.map(|c| lifetime::ContainerTimes {
+        created: c.created,
+        started_at: c.exit.started_at,
+        running: c.state.is_running(),
+    });
+    match lifetime::judge(s.limits, since, times, activity, observed.now_ms) {
+        lifetime::Verdict::Unlimited => false,
+        lifetime::Verdict::Alive { check_in } => {
+            // At least daily: a limit of years never becomes a timer that overflows.
+            if let Some(wait) = check_in {
+                plan.lifetime_checks.push(LifetimeCheck {
+                    key,
+                    in_ms: millis(wait).min(86_400_000),
+                });
+            }
+            false
+        }
+        lifetime::Verdict::Due(expiry) => {
+            let Some(c) = current else {
+                return false;
+            };
+            let (op, field) = match expiry.reason {
+                lifetime::ExpiryReason::IdleTimeout => (Op::Stop, "idleTimeout"),
+                lifetime::ExpiryReason::MaxLifetime => (
+                    Op::Remove {
+                        container: c.container_name.clone(),
+                    },
+                    "maxLifetime",
+                ),
+            };
+            plan.actions.push(Action {
+                key: key.clone(),
+                op,
+                reason: format!("{} ({field})", expiry.message),
+                changes: Vec::new(),
+            });
+            plan.expired.push(Expired {
+                key,
+                expiry,
+                recorded: false,
+            });
+            true
+        }
+    }
 }
 
 /// Whether an action starts a sandbox's container.
@@ -1104,6 +1234,8 @@ mod tests {
             hooks: None,
             bind_sources: Vec::new(),
             probe: None,
+            document_hash: format!("doc-{hash}"),
+            limits: Default::default(),
         }
     }
 
@@ -1302,6 +1434,200 @@ mod tests {
             ops(&plan(&d, &o, PlanOptions::default())),
             ["start Sandbox/web"]
         );
+    }
+
+    fn limited(name: &str) -> DesiredSandbox {
+        let mut s = sandbox(name, "h", true, &[], &[]);
+        s.limits = lifetime::Limits {
+            idle_timeout: Some(std::time::Duration::from_secs(1800)),
+            max_lifetime: Some(std::time::Duration::from_secs(8 * 3600)),
+        };
+        s
+    }
+
+    /// The declaration `doc-h` first reconciled at `ms`.
+    fn reconciled_since(ms: i64) -> lifetime::LifetimeRecord {
+        lifetime::LifetimeRecord {
+            document_hash: "doc-h".into(),
+            since_ms: ms,
+            expiry: None,
+        }
+    }
+
+    fn started_at(mut c: ObservedContainer, secs: i64) -> ObservedContainer {
+        c.created = secs;
+        c.exit.started_at = Some(secs);
+        c
+    }
+
+    #[test]
+    fn an_idle_sandbox_is_stopped_and_stays_stopped_until_its_declaration_changes() {
+        let d = desired(vec![limited("web")], &[]);
+        let mut o = Observed::default();
+        o.images.insert("img:1".into(), Some("sha256:img".into()));
+        let running = started_at(
+            container("web", "h", ContainerState::Running, "sha256:img"),
+            0,
+        );
+        o.sandboxes.insert("web".into(), vec![running.clone()]);
+        o.lifetimes.insert("web".into(), reconciled_since(0));
+        // 20 minutes in: nothing to do, woken again when the 30 minutes are up.
+        o.now_ms = 1_200_000;
+        let p = plan(&d, &o, PlanOptions::default());
+        assert!(p.actions.is_empty());
+        assert_eq!(p.lifetime_checks[0].in_ms, 600_999);
+        // 31 minutes in: stopped, with the reason.
+        o.now_ms = 1_860_000;
+        let p = plan(&d, &o, PlanOptions::default());
+        assert_eq!(ops(&p), ["stop Sandbox/web"]);
+        assert_eq!(p.actions[0].reason, "idle for 30m (idleTimeout)");
+        assert_eq!(
+            (p.expired[0].recorded, p.expired[0].expiry.reason),
+            (false, lifetime::ExpiryReason::IdleTimeout)
+        );
+        // An exec 10 minutes ago keeps it alive.
+        o.activity.insert(
+            "web".into(),
+            lifetime::Activity {
+                last_ms: Some(1_260_000),
+                live: false,
+            },
+        );
+        assert!(plan(&d, &o, PlanOptions::default()).actions.is_empty());
+        o.activity.clear();
+
+        // Once stopped and recorded, nothing starts it again: not the plan, not later passes.
+        let stopped = started_at(
+            container("web", "h", ContainerState::Exited, "sha256:img"),
+            0,
+        );
+        o.sandboxes.insert("web".into(), vec![stopped]);
+        o.lifetimes.insert(
+            "web".into(),
+            lifetime::LifetimeRecord {
+                document_hash: "doc-h".into(),
+                since_ms: 0,
+                expiry: p.expired[0].expiry.clone().into(),
+            },
+        );
+        o.now_ms = 9_000_000;
+        let held = plan(&d, &o, PlanOptions::default());
+        assert!(held.actions.is_empty(), "{:?}", ops(&held));
+        assert!(held.expired[0].recorded);
+        assert!(held.expired[0].reason().starts_with("stopped at "));
+        assert!(held.expired[0].reason().contains(
+            "idle for 30m (idleTimeout); it stays stopped until its declaration changes or `pocket-dock apply --resume --only Sandbox/web`"
+        ));
+        // A dependant waiting for it to be ready is told why, and does not wait in vain.
+        let mut app = sandbox("app", "h", true, &[], &[]);
+        app.depends_on = vec![pocket_dock_spec::model::Dependency {
+            name: "web".into(),
+            condition: pocket_dock_spec::model::Condition::Ready,
+        }];
+        let with_app = desired(vec![limited("web"), app], &[]);
+        let p = plan(&with_app, &o, PlanOptions::default());
+        let blocked = &p.blocked[0];
+        assert_eq!(blocked.key, Key::new(Kind::Sandbox, "app"));
+        assert!(!blocked.pending);
+        assert!(
+            blocked
+                .reason
+                .contains("was stopped by its lifetime (idle for 30m)")
+        );
+
+        // Another declaration: the record no longer holds, and it is started.
+        let mut edited = limited("web");
+        edited.document_hash = "doc-h2".into();
+        let p = plan(&desired(vec![edited], &[]), &o, PlanOptions::default());
+        assert_eq!(ops(&p), ["start Sandbox/web"]);
+    }
+
+    #[test]
+    fn at_its_lifetime_a_sandbox_is_removed_and_not_created_again() {
+        let d = desired(vec![limited("web")], &[]);
+        let mut o = Observed::default();
+        o.images.insert("img:1".into(), Some("sha256:img".into()));
+        let mut busy = started_at(
+            container("web", "h", ContainerState::Running, "sha256:img"),
+            0,
+        );
+        busy.exit.started_at = Some(28_000);
+        o.sandboxes.insert("web".into(), vec![busy]);
+        o.lifetimes.insert("web".into(), reconciled_since(0));
+        o.activity.insert(
+            "web".into(),
+            lifetime::Activity {
+                last_ms: None,
+                live: true,
+            },
+        );
+        o.now_ms = 28_801_000;
+        let p = plan(&d, &o, PlanOptions::default());
+        assert_eq!(ops(&p), ["remove Sandbox/web"]);
+        assert_eq!(p.actions[0].reason, "lifetime 8h reached (maxLifetime)");
+        assert_eq!(
+            p.actions[0].op,
+            Op::Remove {
+                container: "pd-web".into()
+            }
+        );
+        o.sandboxes.clear();
+        o.lifetimes.insert(
+            "web".into(),
+            lifetime::LifetimeRecord {
+                document_hash: "doc-h".into(),
+                since_ms: 0,
+                expiry: Some(p.expired[0].expiry.clone()),
+            },
+        );
+        let mut with_snapshot = d.clone();
+        with_snapshot.snapshots.insert(
+            "snap".into(),
+            super::super::desired::DesiredSnapshot {
+                name: "snap".into(),
+                sandbox: "web".into(),
+                generation: 1,
+                description: None,
+                tag: "localhost/pocket-dock/ws/snap:gen-1".into(),
+            },
+        );
+        o.images
+            .insert("localhost/pocket-dock/ws/snap:gen-1".into(), None);
+        let p = plan(&with_snapshot, &o, PlanOptions::default());
+        assert!(p.actions.is_empty(), "{:?}", ops(&p));
+        assert_eq!(
+            p.expired[0].expiry.reason,
+            lifetime::ExpiryReason::MaxLifetime
+        );
+        assert_eq!(
+            p.blocked[0].reason,
+            "its source Sandbox/web was removed by its lifetime"
+        );
+        // A declaration reconciled later counts from then: a record since 1 h ago keeps a
+        // container made 8 h ago alive.
+        o.lifetimes.insert(
+            "web".into(),
+            lifetime::LifetimeRecord {
+                document_hash: "doc-h".into(),
+                since_ms: 28_801_000 - 3_600_000,
+                expiry: None,
+            },
+        );
+        o.sandboxes.insert(
+            "web".into(),
+            vec![started_at(
+                container("web", "h", ContainerState::Running, "sha256:img"),
+                0,
+            )],
+        );
+        o.activity.insert(
+            "web".into(),
+            lifetime::Activity {
+                last_ms: Some(28_800_000),
+                live: false,
+            },
+        );
+        assert!(plan(&d, &o, PlanOptions::default()).actions.is_empty());
     }
 
     #[test]

@@ -22,8 +22,8 @@ use pocket_dock_spec::to_yaml;
 pub const STATUS_DIR: &str = crate::workspace::own_files::STATUS_DIR;
 
 pub use crate::status::types::{
-    Condition, ConditionType, LastError, Metadata, Phase, PortStatus, Reason, SnapshotRecord,
-    Status,
+    Condition, ConditionType, ExpiredStatus, LastError, Metadata, Phase, PortStatus, Reason,
+    SnapshotRecord, Status,
 };
 
 /// Reads a snapshot's record from its image's labels.
@@ -54,6 +54,8 @@ pub struct Findings<'a> {
     pub invalid: BTreeMap<Key, String>,
     /// Sandboxes in crash-loop back-off, and why.
     pub crash_loops: BTreeMap<Key, String>,
+    /// Sandboxes a `lifetime` limit stopped or removed.
+    pub expired: BTreeMap<Key, super::plan::Expired>,
 }
 
 impl<'a> Findings<'a> {
@@ -85,6 +87,9 @@ impl<'a> Findings<'a> {
         }
         for c in &plan.crash_loops {
             findings.crash_loops.insert(c.key.clone(), c.reason());
+        }
+        for e in &plan.expired {
+            findings.expired.insert(e.key.clone(), e.clone());
         }
         findings
     }
@@ -202,6 +207,7 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             last_finished_at: None,
             output: None,
             hook_failure: None,
+            expired: None,
             subnets: Vec::new(),
             ports: Vec::new(),
             conditions: vec![ready, reconciling, stalled, progressing, degraded],
@@ -363,6 +369,22 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
                 ),
             ),
         };
+        // A `lifetime` limit that acted says so, whatever the container's state.
+        let (phase, ready) = match findings.expired.get(&key) {
+            Some(e) => (
+                Phase::Stopped,
+                condition(
+                    ConditionType::Ready,
+                    Some(false),
+                    match e.expiry.reason {
+                        super::lifetime::ExpiryReason::IdleTimeout => Reason::IdleTimeout,
+                        super::lifetime::ExpiryReason::MaxLifetime => Reason::MaxLifetime,
+                    },
+                    e.reason(),
+                ),
+            ),
+            None => (phase, ready),
+        };
         let extra = (
             current.and_then(|c| c.spec_hash.clone()),
             current.map(|c| c.id.clone()),
@@ -370,6 +392,11 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             current.map(|c| c.image_id.clone()),
         );
         let mut status = finish(&key, phase, ready, extra);
+        status.expired = findings.expired.get(&key).map(|e| ExpiredStatus {
+            reason: Reason::from(e.expiry.reason.as_str().to_string()),
+            at: crate::timefmt::rfc3339(u64::try_from(e.expiry.at_ms / 1000).unwrap_or(0)),
+            message: e.expiry.message.clone(),
+        });
         if let Some(c) = current {
             let record = observed
                 .restarts

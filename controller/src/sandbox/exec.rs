@@ -64,6 +64,8 @@ impl Sandbox {
         history: Option<&StateStore>,
     ) -> Result<ExecReport, crate::Error> {
         let started_at = now_rfc3339();
+        // Open while it runs: activity for the sandbox's `lifetime.idleTimeout`.
+        let _open = history.map(|store| OpenCommand::begin(store, &self.name));
         let (report, id) = self.run_exec(request, output, interrupt).await?;
         if let Some(store) = history {
             let entry = HistoryEntry {
@@ -132,6 +134,38 @@ impl Sandbox {
             killed,
         };
         Ok((report, id))
+    }
+}
+
+/// A command open in a sandbox, as the state store knows it (`lifetime.idleTimeout` does
+/// not run out under it); ended when dropped, whichever way the command ends.
+pub struct OpenCommand<'a> {
+    store: &'a StateStore,
+    sandbox: &'a str,
+    open: Option<crate::store::OpenActivity>,
+}
+
+impl<'a> OpenCommand<'a> {
+    pub fn begin(store: &'a StateStore, sandbox: &'a str) -> Self {
+        let open = store
+            .begin_activity(sandbox)
+            .map_err(|e| tracing::warn!(error = %e, "could not note the command as activity"))
+            .ok();
+        OpenCommand {
+            store,
+            sandbox,
+            open,
+        }
+    }
+}
+
+impl Drop for OpenCommand<'_> {
+    fn drop(&mut self) {
+        if let Some(open) = self.open.take()
+            && let Err(e) = self.store.end_activity(self.sandbox, open)
+        {
+            tracing::warn!(error = %e, "could not note the end of the command as activity");
+        }
     }
 }
 

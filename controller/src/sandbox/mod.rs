@@ -15,7 +15,7 @@ use crate::engine::{Engine, EngineError, ExecId, Operation, OwnedContainer, Owne
 pub use crate::error::SandboxError;
 use crate::procs;
 
-pub use exec::{ExecEnd, ExecHandle, ExecReport, ExecRequest};
+pub use exec::{ExecEnd, ExecHandle, ExecReport, ExecRequest, OpenCommand};
 pub use logs::{LogsOptions, logs, parse_timestamp};
 pub use session::{CommandResult, SESSION_ENV, Session, sweep};
 
@@ -50,6 +50,25 @@ pub async fn sweep_orphan_sessions(
     swept
 }
 
+/// Why `name` is not running when a `lifetime` limit stopped or removed it (as the state
+/// store of the workspace remembers it).
+fn expired(ownership: &Ownership, name: &str) -> Option<SandboxError> {
+    let dir = ownership.root()?.join(crate::workspace::DIR_NAME);
+    let store = crate::store::StateStore::open_existing(&dir)
+        .ok()
+        .flatten()?;
+    let expiry = store.lifetimes().ok()?.remove(name)?.expiry?;
+    Some(SandboxError::Expired {
+        name: name.to_string(),
+        what: match expiry.reason {
+            crate::status::types::ExpiryReason::IdleTimeout => "stopped",
+            crate::status::types::ExpiryReason::MaxLifetime => "removed",
+        },
+        why: expiry.message,
+        at: crate::timefmt::rfc3339(u64::try_from(expiry.at_ms / 1000).unwrap_or(0)),
+    })
+}
+
 /// A running sandbox of a workspace.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
@@ -73,12 +92,16 @@ impl Sandbox {
             .find_owned_by_name(ownership, &container_name, Operation::ExecCreate)
             .await?;
         let Some((details, container)) = found else {
-            return Err(SandboxError::Missing {
-                name: name.to_string(),
-            }
-            .into());
+            return Err(expired(ownership, name)
+                .unwrap_or(SandboxError::Missing {
+                    name: name.to_string(),
+                })
+                .into());
         };
         if !details.state.is_running() {
+            if let Some(expired) = expired(ownership, name) {
+                return Err(expired.into());
+            }
             return Err(SandboxError::NotRunning {
                 name: name.to_string(),
                 state: format!("{:?}", details.state).to_lowercase(),

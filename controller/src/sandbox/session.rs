@@ -41,6 +41,19 @@ fn record(log: Option<&Path>, event: Event) {
     }
 }
 
+/// Notes a session command as activity in `sandbox` (`lifetime.idleTimeout`), when the
+/// workspace folder is known. An open session is activity anyway (it is registered).
+fn touch(log: Option<&Path>, sandbox: &str) {
+    let Some(dir) = log else {
+        return;
+    };
+    if let Ok((store, _)) = StateStore::open(dir)
+        && let Err(e) = store.touch_activity(sandbox)
+    {
+        tracing::warn!(error = %e, "could not note the session command as activity");
+    }
+}
+
 /// The environment variable every process of a session carries.
 pub const SESSION_ENV: &str = "POCKET_DOCK_SESSION";
 
@@ -149,6 +162,7 @@ impl Sandbox {
         let exec = self.engine.exec_create(&self.container, &config).await?;
         let (output, input) = self.engine.exec_start_interactive(&exec, false).await?;
         if let Some(store) = registry {
+            let _ = store.touch_activity(&self.name);
             let me = i64::from(std::process::id());
             let registered = store.record_session(
                 &id,
@@ -241,6 +255,7 @@ impl Session {
                 .detail(serde_json::json!({ "session": self.id, "command": command })),
         };
         record(self.log.as_deref(), event);
+        touch(self.log.as_deref(), self.sandbox.name());
         result
     }
 
@@ -432,6 +447,9 @@ impl Session {
             Err(e) => event.failed(e.category().as_str(), e.to_string()),
         };
         crate::store::record_or_warn(registry, &event);
+        if let Some(store) = registry {
+            let _ = store.touch_activity(self.sandbox.name());
+        }
         swept?;
         if let Some(store) = registry {
             let _ = store.forget_session(&self.id);

@@ -145,6 +145,10 @@ pub enum Reason {
     HookFailed,
     /// The kernel killed the main process for going over the memory limit.
     OOMKilled,
+    /// Stopped by `lifetime.idleTimeout`.
+    IdleTimeout,
+    /// Removed by `lifetime.maxLifetime`.
+    MaxLifetime,
     /// An error's category (`engine::Category`, or `internal`), as the error reported it.
     Category(String),
     Other(String),
@@ -193,6 +197,8 @@ impl Reason {
             Reason::TaskRunning => "TaskRunning",
             Reason::HookFailed => "HookFailed",
             Reason::OOMKilled => "OOMKilled",
+            Reason::IdleTimeout => "IdleTimeout",
+            Reason::MaxLifetime => "MaxLifetime",
             Reason::Category(s) | Reason::Other(s) => s,
         }
     }
@@ -225,6 +231,8 @@ impl From<String> for Reason {
             Reason::TaskRunning,
             Reason::HookFailed,
             Reason::OOMKilled,
+            Reason::IdleTimeout,
+            Reason::MaxLifetime,
         ];
         if let Some(r) = known.into_iter().find(|r| r.as_str() == s) {
             return r;
@@ -342,6 +350,10 @@ pub struct Status {
     /// For sandboxes: the hook that failed in the current container (until its hooks pass).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hook_failure: Option<HookFailure>,
+    /// For sandboxes: the `lifetime` limit that stopped or removed it, when, and why. It
+    /// stays so until its declaration changes (or `apply --resume`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired: Option<ExpiredStatus>,
     /// For networks: the subnets the engine hands addresses from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subnets: Vec<String>,
@@ -353,6 +365,18 @@ pub struct Status {
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
+}
+
+/// A `lifetime` expiry in a status file: `{reason, at, message}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpiredStatus {
+    /// `IdleTimeout` (stopped) or `MaxLifetime` (removed).
+    pub reason: Reason,
+    /// RFC 3339.
+    pub at: String,
+    /// `idle for 30m`, `lifetime 8h reached`.
+    pub message: String,
 }
 
 /// A published port in a status file: `{containerPort, protocol, hostIP, hostPort}`.
@@ -410,9 +434,115 @@ pub struct WorkspaceStatusFile {
     pub problems: Vec<serde_json::Value>,
 }
 
+// ---- Lifetime limits (`spec.lifetime`), kept in the state store ----
+
+/// Which limit acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpiryReason {
+    /// Stopped after `idleTimeout` without activity.
+    IdleTimeout,
+    /// Removed at `maxLifetime`.
+    MaxLifetime,
+}
+
+impl ExpiryReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiryReason::IdleTimeout => "IdleTimeout",
+            ExpiryReason::MaxLifetime => "MaxLifetime",
+        }
+    }
+}
+
+/// A limit that acted, for the declaration (document hash) it acted under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Expiry {
+    pub reason: ExpiryReason,
+    /// When it acted (ms since the epoch).
+    pub at_ms: i64,
+    /// Why, in words (`idle for 30m`, `lifetime 8h reached`).
+    pub message: String,
+}
+
+/// What the state store keeps per sandbox (`lifetimes` table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifetimeRecord {
+    /// The declaration these times belong to; another one starts a new record.
+    pub document_hash: String,
+    /// When this declaration was first reconciled (ms since the epoch).
+    pub since_ms: i64,
+    /// The limit that acted under this declaration, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<Expiry>,
+}
+
+impl LifetimeRecord {
+    /// The record for `document_hash` at `now_ms`: `current` when it is for the same
+    /// declaration, else a new one (a changed declaration lifts any expiry). `resume` lifts
+    /// it too, and starts the clocks over.
+    pub fn for_declaration(
+        current: Option<&LifetimeRecord>,
+        document_hash: &str,
+        now_ms: i64,
+        resume: bool,
+    ) -> LifetimeRecord {
+        match current {
+            Some(r) if r.document_hash == document_hash && !resume => r.clone(),
+            _ => LifetimeRecord {
+                document_hash: document_hash.to_string(),
+                since_ms: now_ms,
+                expiry: None,
+            },
+        }
+    }
+}
+
+/// Exec and session activity in a sandbox, from the state store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Activity {
+    /// The last time a command started or ended (ms since the epoch).
+    pub last_ms: Option<i64>,
+    /// An exec, shell or session is open now (its client process is alive).
+    pub live: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lifetime_reasons_and_records_read_back() {
+        for (text, reason) in [
+            ("IdleTimeout", Reason::IdleTimeout),
+            ("MaxLifetime", Reason::MaxLifetime),
+        ] {
+            assert_eq!(Reason::from(text.to_string()), reason);
+            assert_eq!(reason.as_str(), text);
+        }
+        let expired = ExpiredStatus {
+            reason: Reason::IdleTimeout,
+            at: "2026-12-01T09:05:24Z".into(),
+            message: "idle for 2s".into(),
+        };
+        let value = serde_json::to_value(&expired).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"reason": "IdleTimeout", "at": "2026-12-01T09:05:24Z", "message": "idle for 2s"})
+        );
+        // A record written by a version that knows more fields still reads.
+        let record: LifetimeRecord = serde_json::from_value(serde_json::json!({
+            "documentHash": "sha256:a", "sinceMs": 1,
+            "expiry": {"reason": "MaxLifetime", "atMs": 2, "message": "lifetime 8h reached"},
+            "future": true
+        }))
+        .unwrap();
+        assert_eq!(
+            record.expiry.map(|e| e.reason),
+            Some(ExpiryReason::MaxLifetime)
+        );
+    }
 
     #[test]
     fn enums_keep_their_strings_and_tolerate_new_ones() {
