@@ -27,5 +27,5 @@ pub use kind::Kind;
 pub use load::{
     Declarations, KnownElsewhere, Loaded, Object, ResolvedPaths, Source, load, load_with,
 };
-pub use validate::{dns_label_problem, reference_problem};
+pub use validate::{dns_label_problem, reference_problem, secret_name_problem};
 pub use yaml_out::to_yaml;
