@@ -109,7 +109,7 @@ pub fn is_pocket_dock_own_file(path: &Path) -> bool {
         return false;
     };
     use crate::workspace::own_files::{
-        CONTROLLER_LOCK, STATE_STORE, STATUS_DIR, TEMP_MARKER, WRITER_LOCK,
+        CONTROLLER_LOCK, SECRET_KEY, STATE_STORE, STATUS_DIR, TEMP_MARKER, WRITER_LOCK,
     };
     let marker = TEMP_MARKER.as_bytes();
     let temporary = |name: &[u8]| name.windows(marker.len()).any(|w| w == marker);
@@ -117,6 +117,7 @@ pub fn is_pocket_dock_own_file(path: &Path) -> bool {
         || first == STATUS_DIR.as_bytes()
         || first == CONTROLLER_LOCK.as_bytes()
         || first == WRITER_LOCK.as_bytes()
+        || first == SECRET_KEY.as_bytes()
         || temporary(first)
         || names.any(temporary)
 }

@@ -46,6 +46,8 @@ pub enum ActionError {
         port: String,
         op: Operation,
     },
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -123,6 +125,7 @@ impl ActionError {
             ActionError::Image(_) | ActionError::UnsafeMount { .. } => "invalid-input",
             ActionError::SnapshotSource { .. } | ActionError::NetworkInUse { .. } => "conflict",
             ActionError::HookFailed { .. } => "runtime",
+            ActionError::Secret(e) => e.category().as_str(),
             ActionError::Internal(_) => "internal",
         }
     }
