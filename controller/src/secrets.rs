@@ -357,21 +357,39 @@ impl SecretsLabel {
     }
 }
 
-/// The runtime folder secrets go under: `/run/pocket-dock` as root, else
-/// `$XDG_RUNTIME_DIR/pocket-dock`. Both are in memory on systemd systems.
+/// The runtime folder secrets go under, always on a tmpfs (a value never reaches a disk):
+/// as root `/run/pocket-dock`, else `$XDG_RUNTIME_DIR/pocket-dock`; when that folder's
+/// parent is not a tmpfs, `/dev/shm/pocket-dock` (as root) or `/dev/shm/pocket-dock-UID`.
 pub fn runtime_base() -> Result<PathBuf, SecretError> {
-    if rustix::process::geteuid().is_root() {
-        return Ok(PathBuf::from("/run/pocket-dock"));
+    let uid = rustix::process::geteuid();
+    let preferred = if uid.is_root() {
+        Some(PathBuf::from("/run"))
+    } else {
+        std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    if let Some(parent) = preferred.filter(|p| is_tmpfs(p)) {
+        return Ok(parent.join("pocket-dock"));
     }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if Path::new(&dir).is_absolute() => Ok(Path::new(&dir).join("pocket-dock")),
-        _ => Err(SecretError::Folder {
-            path: PathBuf::from("$XDG_RUNTIME_DIR/pocket-dock"),
-            reason:
-                "XDG_RUNTIME_DIR is not set; secrets are written only to a runtime folder in memory"
-                    .into(),
-        }),
+    let shm = Path::new("/dev/shm");
+    if is_tmpfs(shm) {
+        return Ok(if uid.is_root() {
+            shm.join("pocket-dock")
+        } else {
+            shm.join(format!("pocket-dock-{}", uid.as_raw()))
+        });
     }
+    Err(SecretError::Folder {
+        path: PathBuf::from("/run/pocket-dock"),
+        reason: "neither it nor /dev/shm is on a tmpfs; secrets are written only to memory".into(),
+    })
+}
+
+/// Whether `path` is on a tmpfs.
+fn is_tmpfs(path: &Path) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    rustix::fs::statfs(path).is_ok_and(|s| s.f_type as i64 == TMPFS_MAGIC)
 }
 
 /// The folder of one container's secrets: per workspace, sandbox and spec hash, so that a
