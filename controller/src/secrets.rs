@@ -387,6 +387,10 @@ pub fn runtime_base() -> Result<PathBuf, SecretError> {
 }
 
 /// Whether `path` is on a tmpfs.
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "f_type is i64 on some architectures and narrower on others"
+)]
 fn is_tmpfs(path: &Path) -> bool {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
     rustix::fs::statfs(path).is_ok_and(|s| s.f_type as i64 == TMPFS_MAGIC)
