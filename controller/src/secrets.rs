@@ -541,11 +541,17 @@ pub fn remove_files(label: &SecretsLabel) -> Result<(), SecretError> {
     }
     drop(dir);
     match std::fs::remove_dir(&label.dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         // Something else is in it: not ours to delete.
-        Err(e) => Err(fail(e.to_string())),
+        Err(e) => return Err(fail(e.to_string())),
     }
+    // The workspace's folder too, once it holds no other container's (an error means it
+    // still does, or it is gone already).
+    if let Some(parent) = label.dir.parent() {
+        let _ = std::fs::remove_dir(parent);
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -985,6 +985,75 @@ spec:
     }
 
     #[test]
+    fn secrets_are_digests_in_the_hash_and_labels_and_values_only_in_memory() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join(".pocket-dock")).unwrap();
+        std::fs::create_dir(tmp.path().join("s")).unwrap();
+        std::fs::write(tmp.path().join("s/token"), "tok-VALUE-1").unwrap();
+        std::fs::write(
+            tmp.path().join(".pocket-dock/box.yaml"),
+            "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: box\nspec:\n  image: busybox\n  command: [serve]\n  env:\n    PLAIN: plain-VALUE\n    TOKEN: {valueFrom: {secret: token}}\n  secrets:\n    - {name: token, file: s/token}\n",
+        )
+        .unwrap();
+        let loaded = pocket_dock_spec::load(tmp.path());
+        assert!(loaded.is_valid(), "{:?}", loaded.diagnostics);
+        let own = Ownership::new(WorkspaceId::new("0123456789ab"));
+        let desire = || {
+            let inputs = ImageInputs::read(&loaded.declarations);
+            Desired::from_declarations(&loaded.declarations, &own, &inputs)
+        };
+        let desired = desire();
+        let sandbox = &desired.sandboxes["box"];
+        assert_eq!(sandbox.problem, None);
+        // The value is nowhere but in the values written to the files.
+        let shown = format!("{desired:?}");
+        assert!(!shown.contains("tok-VALUE-1"), "{shown}");
+        assert!(!sandbox.spec.to_string().contains("plain-VALUE"));
+        for (key, value) in &sandbox.config.labels {
+            assert!(
+                !value.contains("plain-VALUE") && !value.contains("tok-VALUE"),
+                "{key}"
+            );
+        }
+        assert_eq!(
+            sandbox.config.env.get("PLAIN").map(String::as_str),
+            Some("plain-VALUE")
+        );
+        assert!(!sandbox.config.env.contains_key("TOKEN"));
+        let secrets = sandbox.secrets.as_ref().unwrap();
+        assert_eq!(secrets.values["token"].bytes(), b"tok-VALUE-1");
+        let entrypoint = sandbox.config.entrypoint.clone().unwrap();
+        assert_eq!(entrypoint[0], "/bin/sh");
+        assert!(entrypoint[2].contains("TOKEN=$(cat '/run/secrets/token')"));
+        assert_eq!(entrypoint.last().map(String::as_str), Some("serve"));
+        assert!(sandbox.config.mounts.contains(&MountConfig::Bind {
+            source: secrets.label.dir.join("token"),
+            target: "/run/secrets/token".into(),
+            read_only: true,
+        }));
+
+        // The same value, the same hash; a rotated one, another (and another folder).
+        assert_eq!(desire().sandboxes["box"].spec_hash, sandbox.spec_hash);
+        std::fs::write(tmp.path().join("s/token"), "tok-VALUE-2").unwrap();
+        let rotated = desire();
+        assert_ne!(rotated.sandboxes["box"].spec_hash, sandbox.spec_hash);
+        assert_ne!(
+            rotated.sandboxes["box"].secrets.as_ref().unwrap().label.dir,
+            secrets.label.dir
+        );
+
+        // Unreadable: a problem naming the secret, and nothing to write.
+        std::fs::remove_file(tmp.path().join("s/token")).unwrap();
+        let missing = desire();
+        let problem = missing.sandboxes["box"].problem.clone().unwrap();
+        assert!(
+            problem.contains("secret `token` of Sandbox/box"),
+            "{problem}"
+        );
+        assert!(missing.sandboxes["box"].secrets.is_none());
+    }
+
+    #[test]
     fn a_bind_source_must_stay_what_was_validated() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().canonicalize().unwrap();
