@@ -7,11 +7,11 @@
 //!   created by pocket-dock, never through a symlink). [`WorkspaceKey::digest`] is an
 //!   HMAC-SHA256 of a value under it: what the spec hash and the `pocket-dock.dev/spec` label
 //!   hold instead of a value. Without the key a digest cannot be checked against guesses.
-//! - [`SecretFiles`] is where a container's values are written: a folder of mode 0700 under
-//!   a host runtime folder in memory (`/run/pocket-dock` as root, else
-//!   `$XDG_RUNTIME_DIR/pocket-dock`), each file created new (never through a symlink) with
-//!   mode 0400, then given to the container's user (mapped through its user namespace).
-//!   It is bind-mounted read-only; the folder is deleted when the container is removed.
+//! - [`write_files`] writes a container's values: a folder of mode 0700 under a host
+//!   runtime folder on a tmpfs ([`runtime_base`]), each file created new (never through a
+//!   symlink) with mode 0400; [`chown_files`] then gives them to the container's user
+//!   (mapped through its user namespace, [`map_id`]). They are bind-mounted read-only; the
+//!   engine deletes them when it removes the container (`engine::secret_files`).
 //! - [`SecretsLabel`] is what a container records about its secrets: names, the folder and
 //!   which variables come from which secret. Never a value.
 //! - [`wrap_command`] sets `valueFrom` variables by reading the files in a shell in front of
@@ -22,45 +22,22 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+
+use crate::engine::secret_files::open_dir_nofollow;
+pub use crate::engine::secret_files::{
+    LABEL, MAX_SECRET_BYTES, MOUNT_DIR, SecretValue, SecretsLabel, wrap_command,
+};
 
 use pocket_dock_spec::model::{SandboxSpec, Secret};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use sha2::{Digest, Sha256};
 
-/// Where secrets appear in a container.
-pub const MOUNT_DIR: &str = "/run/secrets";
 /// The per-workspace key file, in `.pocket-dock/`.
 pub const KEY_FILE: &str = crate::workspace::own_files::SECRET_KEY;
-/// Largest secret value read.
-pub const MAX_SECRET_BYTES: u64 = 1024 * 1024;
-/// The label recording a container's secrets (names, folder, variables; never values).
-pub const LABEL: &str = "pocket-dock.dev/secrets";
 /// The prefix of a digest as labels show it.
 pub const DIGEST_PREFIX: &str = "hmac-sha256:";
 
 const KEY_BYTES: usize = 32;
-
-/// A secret's value. Its `Debug` shows its length only, so that no log of a structure that
-/// holds one can show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretValue(Arc<Vec<u8>>);
-
-impl SecretValue {
-    pub fn new(bytes: Vec<u8>) -> Self {
-        SecretValue(Arc::new(bytes))
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SecretValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<secret: {} bytes>", self.0.len())
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -292,110 +269,6 @@ fn read_one(root: &Path, sandbox: &str, secret: &Secret) -> Result<SecretValue, 
 // ---------------------------------------------------------------------------------------
 // What a container records
 
-/// What a container with secrets records in its [`LABEL`]: no value, only where they are.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SecretsLabel {
-    /// The host folder holding its files.
-    pub dir: PathBuf,
-    /// The secrets' names (file names in `dir` and under `/run/secrets`).
-    pub names: Vec<String>,
-    /// Variables set from secrets: variable name to secret name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub env: BTreeMap<String, String>,
-}
-
-impl SecretsLabel {
-    /// Reads the label; `None` when absent or not one pocket-dock could have written (a
-    /// folder outside the runtime folder, a name that is not a plain file name).
-    pub fn parse(labels: &std::collections::HashMap<String, String>) -> Option<SecretsLabel> {
-        Self::parse_value(labels.get(LABEL)?)
-    }
-
-    /// [`Self::parse`] of the label's value.
-    pub fn parse_value(value: &str) -> Option<SecretsLabel> {
-        let label: SecretsLabel = serde_json::from_str(value).ok()?;
-        let base = runtime_base().ok()?;
-        let plain = label
-            .dir
-            .strip_prefix(&base)
-            .ok()?
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)));
-        let names_ok = label
-            .names
-            .iter()
-            .all(|n| pocket_dock_spec::secret_name_problem(n).is_none());
-        (plain && names_ok && label.dir != base).then_some(label)
-    }
-
-    pub fn to_label(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    /// The values as written in the folder, for taking them out of recorded argv. What
-    /// cannot be read is left out.
-    pub fn read_values(&self) -> Vec<(String, SecretValue)> {
-        let Ok(dir) = open_dir_nofollow(&self.dir) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for name in &self.names {
-            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-            let Ok(fd) = rustix::fs::openat(&dir, name.as_str(), flags, Mode::empty()) else {
-                continue;
-            };
-            let mut bytes = Vec::new();
-            if std::fs::File::from(fd)
-                .take(MAX_SECRET_BYTES)
-                .read_to_end(&mut bytes)
-                .is_ok()
-            {
-                out.push((name.clone(), SecretValue::new(bytes)));
-            }
-        }
-        out
-    }
-}
-
-/// The runtime folder secrets go under, always on a tmpfs (a value never reaches a disk):
-/// as root `/run/pocket-dock`, else `$XDG_RUNTIME_DIR/pocket-dock`; when that folder's
-/// parent is not a tmpfs, `/dev/shm/pocket-dock` (as root) or `/dev/shm/pocket-dock-UID`.
-pub fn runtime_base() -> Result<PathBuf, SecretError> {
-    let uid = rustix::process::geteuid();
-    let preferred = if uid.is_root() {
-        Some(PathBuf::from("/run"))
-    } else {
-        std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    if let Some(parent) = preferred.filter(|p| is_tmpfs(p)) {
-        return Ok(parent.join("pocket-dock"));
-    }
-    let shm = Path::new("/dev/shm");
-    if is_tmpfs(shm) {
-        return Ok(if uid.is_root() {
-            shm.join("pocket-dock")
-        } else {
-            shm.join(format!("pocket-dock-{}", uid.as_raw()))
-        });
-    }
-    Err(SecretError::Folder {
-        path: PathBuf::from("/run/pocket-dock"),
-        reason: "neither it nor /dev/shm is on a tmpfs; secrets are written only to memory".into(),
-    })
-}
-
-/// Whether `path` is on a tmpfs.
-#[allow(
-    clippy::unnecessary_cast,
-    reason = "f_type is i64 on some architectures and narrower on others"
-)]
-fn is_tmpfs(path: &Path) -> bool {
-    const TMPFS_MAGIC: i64 = 0x0102_1994;
-    rustix::fs::statfs(path).is_ok_and(|s| s.f_type as i64 == TMPFS_MAGIC)
-}
-
 /// The folder of one container's secrets: per workspace, sandbox and spec hash, so that a
 /// replacement never shares files with the container it replaces.
 pub fn container_dir(base: &Path, workspace: &str, sandbox: &str, spec_hash: &str) -> PathBuf {
@@ -405,14 +278,6 @@ pub fn container_dir(base: &Path, workspace: &str, sandbox: &str, spec_hash: &st
         .take(16)
         .collect();
     base.join(workspace).join(format!("{sandbox}-{short}"))
-}
-
-fn open_dir_nofollow(path: &Path) -> rustix::io::Result<std::os::fd::OwnedFd> {
-    rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
 }
 
 /// Opens (making them, mode 0700) each folder from `/` down to `path`, never following a
@@ -493,6 +358,22 @@ pub fn write_files(
     Ok(())
 }
 
+/// The runtime folder secrets go under (see [`crate::engine::secret_files::runtime_base`]).
+pub fn runtime_base() -> Result<PathBuf, SecretError> {
+    crate::engine::secret_files::runtime_base().map_err(|reason| SecretError::Folder {
+        path: PathBuf::from("/run/pocket-dock"),
+        reason,
+    })
+}
+
+/// Deletes a container's secret files (see [`crate::engine::secret_files::remove_files`]).
+pub fn remove_files(label: &SecretsLabel) -> Result<(), SecretError> {
+    crate::engine::secret_files::remove_files(label).map_err(|reason| SecretError::Folder {
+        path: label.dir.clone(),
+        reason,
+    })
+}
+
 /// Gives a container's secret files to `uid:gid` (host ids).
 pub fn chown_files(
     dir_path: &Path,
@@ -518,38 +399,6 @@ pub fn chown_files(
             Some(rustix::fs::Gid::from_raw(gid)),
         )
         .map_err(|e| fail(format!("cannot give it to {uid}:{gid}: {e}")))?;
-    }
-    Ok(())
-}
-
-/// Deletes a container's secret files (only the names it records) and its folder.
-pub fn remove_files(label: &SecretsLabel) -> Result<(), SecretError> {
-    let fail = |reason: String| SecretError::Folder {
-        path: label.dir.clone(),
-        reason,
-    };
-    let dir = match open_dir_nofollow(&label.dir) {
-        Ok(dir) => dir,
-        Err(rustix::io::Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(fail(e.to_string())),
-    };
-    for name in &label.names {
-        match rustix::fs::unlinkat(&dir, name.as_str(), AtFlags::empty()) {
-            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
-            Err(e) => return Err(fail(e.to_string())),
-        }
-    }
-    drop(dir);
-    match std::fs::remove_dir(&label.dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        // Something else is in it: not ours to delete.
-        Err(e) => return Err(fail(e.to_string())),
-    }
-    // The workspace's folder too, once it holds no other container's (an error means it
-    // still does, or it is gone already).
-    if let Some(parent) = label.dir.parent() {
-        let _ = std::fs::remove_dir(parent);
     }
     Ok(())
 }
@@ -597,31 +446,6 @@ pub fn map_id(id: u32, mappings: &[String]) -> Option<u32> {
 
 // ---------------------------------------------------------------------------------------
 // Commands and argv
-
-/// `argv` behind a shell that sets each `valueFrom` variable from its file first:
-/// `/bin/sh -c '...; exec "$@"' sh ARGV...`. The container's configuration holds the file
-/// names only. Unchanged when no variable comes from a secret.
-pub fn wrap_command(env: &BTreeMap<String, String>, argv: Vec<String>) -> Vec<String> {
-    if env.is_empty() || argv.is_empty() {
-        return argv;
-    }
-    let mut script = String::from("set -e; ");
-    for (var, name) in env {
-        // Names are checked by validation: a shell identifier, and a plain file name.
-        script.push_str(&format!(
-            "{var}=$(cat '{MOUNT_DIR}/{name}'); export {var}; "
-        ));
-    }
-    script.push_str("exec \"$@\"");
-    let mut out = vec![
-        "/bin/sh".to_string(),
-        "-c".to_string(),
-        script,
-        "sh".to_string(),
-    ];
-    out.extend(argv);
-    out
-}
 
 /// `argv` with every known value replaced by `<secret:NAME>` (a value and the value
 /// without its trailing newline, as a `$(cat ...)` would give it).

@@ -177,12 +177,12 @@ pub struct OwnedContainer {
     name: String,
     /// Its secrets as its label records them: the files removed with it, the variables its
     /// execs read from them.
-    secrets: Option<crate::secrets::SecretsLabel>,
+    secrets: Option<super::secret_files::SecretsLabel>,
 }
 
 impl OwnedContainer {
     /// Its secrets, as recorded on it.
-    pub fn secrets(&self) -> Option<&crate::secrets::SecretsLabel> {
+    pub fn secrets(&self) -> Option<&super::secret_files::SecretsLabel> {
         self.secrets.as_ref()
     }
 
@@ -690,7 +690,7 @@ impl Engine {
                 let owned = OwnedContainer {
                     id: c.id.clone(),
                     name: c.name.clone(),
-                    secrets: crate::secrets::SecretsLabel::parse(&c.labels),
+                    secrets: super::secret_files::SecretsLabel::parse(&c.labels),
                 };
                 (c, owned)
             })
@@ -754,7 +754,7 @@ impl Engine {
         let owned = OwnedContainer {
             id: details.id.clone(),
             name: details.name.clone(),
-            secrets: crate::secrets::SecretsLabel::parse(&details.labels),
+            secrets: super::secret_files::SecretsLabel::parse(&details.labels),
         };
         Ok((details, owned))
     }
@@ -823,8 +823,8 @@ impl Engine {
             name: config.name.clone(),
             secrets: config
                 .labels
-                .get(crate::secrets::LABEL)
-                .and_then(|l| crate::secrets::SecretsLabel::parse_value(l)),
+                .get(super::secret_files::LABEL)
+                .and_then(|l| super::secret_files::SecretsLabel::parse_value(l)),
         };
         self.connect_other_networks(config, &container).await?;
         Ok(container)
@@ -994,7 +994,7 @@ impl Engine {
         // Gone: so are the secret files pocket-dock wrote for it (only those).
         if outcome.is_ok()
             && let Some(secrets) = &c.secrets
-            && let Err(e) = crate::secrets::remove_files(secrets)
+            && let Err(e) = super::secret_files::remove_files(secrets)
         {
             tracing::warn!(container = %c.name, error = %e, "could not remove its secret files");
         }

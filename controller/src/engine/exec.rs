@@ -150,7 +150,7 @@ impl Engine {
         // command, as for the main process: no value enters the exec's configuration.
         let cmd = match container.secrets() {
             Some(secrets) if !secrets.env.is_empty() => {
-                crate::secrets::wrap_command(&secrets.env, config.cmd.clone())
+                super::secret_files::wrap_command(&secrets.env, config.cmd.clone())
             }
             _ => config.cmd.clone(),
         };
