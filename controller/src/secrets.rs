@@ -478,9 +478,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hmac_matches_rfc_4231_shape_and_domains_differ() {
-        // RFC 4231 test case 2 uses a short key; ours is always 32 bytes, so check the
-        // construction against a direct computation with the same padding instead.
+    fn digests_are_rfc_4231_hmac_keyed_and_domain_separated() {
         let key = WorkspaceKey::fixed(7);
         let a = key.digest("secret", b"hunter2");
         assert!(a.starts_with(DIGEST_PREFIX) && a.len() == DIGEST_PREFIX.len() + 64);

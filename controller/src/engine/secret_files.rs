@@ -62,18 +62,26 @@ impl SecretsLabel {
     /// [`Self::parse`] of the label's value.
     pub fn parse_value(value: &str) -> Option<SecretsLabel> {
         let label: SecretsLabel = serde_json::from_str(value).ok()?;
-        let base = runtime_base().ok()?;
-        let plain = label
-            .dir
-            .strip_prefix(&base)
-            .ok()?
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)));
         let names_ok = label
             .names
             .iter()
+            .chain(label.env.values())
             .all(|n| pocket_dock_spec::secret_name_problem(n).is_none());
-        (plain && names_ok && label.dir != base).then_some(label)
+        let vars_ok = label.env.keys().all(|v| is_shell_name(v));
+        (names_ok && vars_ok).then_some(label)
+    }
+
+    /// Whether its folder is one pocket-dock could have made: a plain path inside this
+    /// process's runtime folder. Files are read or deleted only then.
+    pub fn dir_is_ours(&self) -> bool {
+        let Ok(base) = runtime_base() else {
+            return false;
+        };
+        self.dir != base
+            && self
+                .dir
+                .strip_prefix(&base)
+                .is_ok_and(|rest| rest.components().all(|c| matches!(c, Component::Normal(_))))
     }
 
     pub fn to_label(&self) -> String {
@@ -83,6 +91,9 @@ impl SecretsLabel {
     /// The values as written in the folder, for taking them out of recorded argv. What
     /// cannot be read is left out.
     pub fn read_values(&self) -> Vec<(String, SecretValue)> {
+        if !self.dir_is_ours() {
+            return Vec::new();
+        }
         let Ok(dir) = open_dir_nofollow(&self.dir) else {
             return Vec::new();
         };
@@ -131,6 +142,15 @@ pub fn runtime_base() -> Result<PathBuf, String> {
     Err("neither its parent nor /dev/shm is on a tmpfs; secrets are written only to memory".into())
 }
 
+/// A POSIX shell variable name (what a `valueFrom` variable must be).
+fn is_shell_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// Whether `path` is on a tmpfs.
 #[allow(
     clippy::unnecessary_cast,
@@ -152,6 +172,11 @@ pub(crate) fn open_dir_nofollow(path: &Path) -> rustix::io::Result<std::os::fd::
 /// Deletes a container's secret files (only the names it records) and its folder.
 pub fn remove_files(label: &SecretsLabel) -> Result<(), String> {
     let fail = |reason: String| format!("{}: {reason}", label.dir.display());
+    if !label.dir_is_ours() {
+        return Err(fail(
+            "not inside this process's runtime folder; left alone".into(),
+        ));
+    }
     let dir = match open_dir_nofollow(&label.dir) {
         Ok(dir) => dir,
         Err(rustix::io::Errno::NOENT) => return Ok(()),
@@ -201,4 +226,42 @@ pub fn wrap_command(env: &BTreeMap<String, String>, argv: Vec<String>) -> Vec<St
     ];
     out.extend(argv);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_is_read_only_as_pocket_dock_writes_it_and_its_folder_only_when_ours() {
+        let base = runtime_base().unwrap();
+        let label = SecretsLabel {
+            dir: base.join("0123456789ab").join("web-0011223344556677"),
+            names: vec!["api-token".into()],
+            env: BTreeMap::from([("TOKEN".to_string(), "api-token".to_string())]),
+        };
+        let parsed = SecretsLabel::parse_value(&label.to_label()).unwrap();
+        assert_eq!(parsed, label);
+        assert!(parsed.dir_is_ours());
+        for bad in [
+            r#"{"dir":"/x","names":["../etc"]}"#,
+            r#"{"dir":"/x","names":["a"],"env":{"A; rm -rf /":"a"}}"#,
+            r#"{"dir":"/x","names":["a"],"env":{"A":"a/b"}}"#,
+            "not json",
+        ] {
+            assert_eq!(SecretsLabel::parse_value(bad), None, "{bad}");
+        }
+        let elsewhere = SecretsLabel {
+            dir: PathBuf::from("/etc"),
+            ..label.clone()
+        };
+        assert!(!elsewhere.dir_is_ours());
+        assert!(remove_files(&elsewhere).is_err());
+        let escaping = SecretsLabel {
+            dir: base.join("..").join("etc"),
+            ..label
+        };
+        assert!(!escaping.dir_is_ours());
+        assert!(escaping.read_values().is_empty());
+    }
 }

@@ -95,7 +95,7 @@ pub fn resolve_file(root: &Path, written: &str) -> PathBuf {
 /// Whether `path`, relative to the workspace root, is one of the files pocket-dock writes
 /// itself in `.pocket-dock/`: the state store (`state.db` and its `-wal`, `-shm` and
 /// `.corrupt-…` companions), the `status/` folder and everything in it, `controller.lock`,
-/// and temporary files (`.tmp-` in the name). They are never part of a build context, and
+/// `writer.lock`, the secret digests' key `secret-key`, and temporary files (`.tmp-` in the name). They are never part of a build context, and
 /// a change to one is not an edit of the workspace.
 pub fn is_pocket_dock_own_file(path: &Path) -> bool {
     let mut names = path.components().filter_map(|c| match c {
@@ -684,17 +684,19 @@ mod tests {
         write(root, ".pocket-dock/state.db.corrupt-2026", "old");
         write(root, ".pocket-dock/status/sandbox/a.yaml", "phase: Running");
         write(root, ".pocket-dock/controller.lock", "");
+        write(root, ".pocket-dock/secret-key", "key");
         write(root, ".pocket-dock/images/web.yaml.tmp-42", "half");
         write(root, ".pocket-dock/web.yaml", "kind: Sandbox");
         write(root, ".git/HEAD", "ref: refs/heads/main");
     }
 
-    const OWN_FILES: [&str; 6] = [
+    const OWN_FILES: [&str; 7] = [
         ".pocket-dock/state.db",
         ".pocket-dock/state.db-wal",
         ".pocket-dock/state.db.corrupt-2026",
         ".pocket-dock/status/sandbox/a.yaml",
         ".pocket-dock/controller.lock",
+        ".pocket-dock/secret-key",
         ".pocket-dock/images/web.yaml.tmp-42",
     ];
 
