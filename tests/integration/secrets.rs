@@ -1,6 +1,7 @@
 //! Secrets against real Podman: one from a file and one from pocket-dock's environment,
 //! each with a distinctive random value, mounted at `/run/secrets/NAME` (mode 0400, read
-//! only, on a tmpfs) and set as variables for the main process and for `exec`; then
+//! only, on a tmpfs) and set as variables for the main process, hooks, the readiness probe
+//! and `exec`; then
 //! everything pocket-dock prints and writes, and everything Podman holds about the
 //! container, is searched for the values. Rotating the file recreates the sandbox, the
 //! secret named as the reason; a missing secret blocks the sandbox, named, and leaves its
@@ -151,6 +152,10 @@ fn secrets_are_files_in_the_sandbox_and_nowhere_else_and_rotation_recreates() {
       file: secrets/api-token
     - name: db-password
       env: {var}
+  hooks:
+    postStart: [sh, -c, 'test -n \"$DB_PASSWORD\" && test \"$DB_PASSWORD\" = \"$(cat /run/secrets/db-password)\"']
+  readiness:
+    exec: [sh, -c, 'test -n \"$API_TOKEN\"']
 "
             ),
         ),
