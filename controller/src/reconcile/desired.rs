@@ -519,6 +519,7 @@ fn unread_recipe(build: &Build, root: &Path) -> BuildRecipe {
         target: build.target.clone(),
         base: None,
         workspace_root: root.to_path_buf(),
+        secret_files: Default::default(),
     }
 }
 

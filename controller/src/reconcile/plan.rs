@@ -1604,6 +1604,7 @@ mod tests {
             target: None,
             base: None,
             workspace_root: "/".into(),
+            secret_files: Default::default(),
         })
     }
 

@@ -86,11 +86,20 @@ impl ToRead {
     }
 
     fn read(self) -> ImageInputs {
+        // No build context ever holds a sandbox's secret file.
+        let secret_files: std::collections::BTreeSet<std::path::PathBuf> = self
+            .secrets
+            .iter()
+            .flat_map(|(_, spec)| &spec.secrets)
+            .filter_map(|secret| secret.file.as_deref())
+            .filter_map(|file| in_workspace(&self.root, file))
+            .collect();
         let builds = self
             .builds
             .into_iter()
             .map(|(name, build, resolved)| {
-                let recipe = BuildRecipe::resolve(&build, &resolved, &self.root);
+                let mut recipe = BuildRecipe::resolve(&build, &resolved, &self.root);
+                recipe.secret_files = secret_files.clone();
                 let context = recipe.read_context().map_err(|e| e.to_string());
                 (name, BuildInput { recipe, context })
             })
@@ -127,6 +136,19 @@ impl ToRead {
             secrets,
         }
     }
+}
+
+/// A secret file's path relative to the (canonical) workspace root, as a context walk
+/// meets it: its folder resolved, its name as written. `None` outside the workspace.
+fn in_workspace(root: &std::path::Path, written: &str) -> Option<std::path::PathBuf> {
+    let path = root.join(written);
+    let name = path.file_name()?;
+    let canonical_root = root.canonicalize().ok()?;
+    let folder = path.parent()?.canonicalize().ok()?;
+    folder
+        .strip_prefix(&canonical_root)
+        .ok()
+        .map(|rel| rel.join(name))
 }
 
 impl ImageInputs {
