@@ -117,8 +117,9 @@ impl SecretsLabel {
 }
 
 /// The runtime folder secrets go under, always on a tmpfs (a value never reaches a disk):
-/// as root `/run/pocket-dock`, else `$XDG_RUNTIME_DIR/pocket-dock`; when that folder's
-/// parent is not a tmpfs, `/dev/shm/pocket-dock` (as root) or `/dev/shm/pocket-dock-UID`.
+/// as root `/run/pocket-dock`, else `$XDG_RUNTIME_DIR/pocket-dock`, when that folder is on a
+/// tmpfs (or does not exist yet and its parent is one); otherwise `/dev/shm/pocket-dock` (as
+/// root) or `/dev/shm/pocket-dock-UID`. Neither on a tmpfs: an error.
 pub fn runtime_base() -> Result<PathBuf, String> {
     let uid = rustix::process::geteuid();
     let preferred = if uid.is_root() {
@@ -128,8 +129,12 @@ pub fn runtime_base() -> Result<PathBuf, String> {
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
     };
-    if let Some(parent) = preferred.filter(|p| is_tmpfs(p)) {
-        return Ok(parent.join("pocket-dock"));
+    if let Some(parent) = preferred {
+        // The folder itself on a tmpfs (mounted there), or not made yet under a tmpfs.
+        let folder = parent.join("pocket-dock");
+        if is_tmpfs(&folder) || (!folder.exists() && is_tmpfs(&parent)) {
+            return Ok(folder);
+        }
     }
     let shm = Path::new("/dev/shm");
     if is_tmpfs(shm) {
