@@ -374,6 +374,50 @@ pub fn remove_files(label: &SecretsLabel) -> Result<(), SecretError> {
     })
 }
 
+/// Removes the folders of earlier containers of the same sandbox (`<sandbox>-<16 hex>`
+/// next to `dir_path`): called right before its container is made, when no other container
+/// of that name can exist, so they are leftovers of containers removed outside pocket-dock.
+/// Only files with secret names are deleted, then the folder if that empties it.
+pub fn remove_earlier_folders(dir_path: &Path, sandbox: &str) {
+    let (Some(parent), Some(own)) = (dir_path.parent(), dir_path.file_name()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let prefix = format!("{sandbox}-");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(text) = name.to_str() else {
+            continue;
+        };
+        let earlier = name != own
+            && text.strip_prefix(&prefix).is_some_and(|hash| {
+                hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())
+            });
+        if !earlier || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let folder = parent.join(&name);
+        let names: Vec<String> = std::fs::read_dir(&folder)
+            .map(|list| {
+                list.flatten()
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .filter(|n| pocket_dock_spec::secret_name_problem(n).is_none())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let label = SecretsLabel {
+            dir: folder,
+            names,
+            env: BTreeMap::new(),
+        };
+        if let Err(e) = remove_files(&label) {
+            tracing::warn!(error = %e, "could not remove a leftover secrets folder");
+        }
+    }
+}
+
 /// Gives a container's secret files to `uid:gid` (host ids).
 pub fn chown_files(
     dir_path: &Path,
@@ -569,6 +613,38 @@ mod tests {
         };
         let err = read_sandbox_secrets(root, "web", &env).unwrap_err();
         assert!(matches!(err, SecretError::EnvMissing { .. }), "{err}");
+    }
+
+    #[test]
+    fn files_are_written_private_and_earlier_folders_of_the_sandbox_swept() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = runtime_base().unwrap();
+        let ws = format!("test-{}", std::process::id());
+        let dir = container_dir(&base, &ws, "web", "sha256:00112233445566778899");
+        let earlier = container_dir(&base, &ws, "web", "sha256:aabbccddeeff00112233");
+        let other = container_dir(&base, &ws, "web-1", "sha256:aabbccddeeff00112233");
+        let values = BTreeMap::from([("tok".to_string(), SecretValue::new(b"v".to_vec()))]);
+        for d in [&earlier, &other] {
+            write_files(d, &values).unwrap();
+        }
+        remove_earlier_folders(&dir, "web");
+        write_files(&dir, &values).unwrap();
+        assert!(!earlier.exists(), "an earlier container's folder is left");
+        assert!(other.exists(), "another sandbox's folder was removed");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("tok")), 0o400);
+        // Written again (an interrupted create): replaced, not refused.
+        write_files(&dir, &values).unwrap();
+        for d in [&dir, &other] {
+            remove_files(&SecretsLabel {
+                dir: d.clone(),
+                names: vec!["tok".into()],
+                env: BTreeMap::new(),
+            })
+            .unwrap();
+        }
+        assert!(!base.join(&ws).exists(), "the workspace folder is left");
     }
 
     #[test]

@@ -453,6 +453,7 @@ async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), Action
     let mut config = s.config.clone();
     config.image = image_reference(s, &ctx.desired).unwrap_or_default();
     if let Some(secrets) = &s.secrets {
+        crate::secrets::remove_earlier_folders(&secrets.label.dir, &s.name);
         crate::secrets::write_files(&secrets.label.dir, &secrets.values)?;
     }
     let container = match ctx.engine.create_container(&ctx.ownership, &config).await {
