@@ -68,6 +68,40 @@ impl Secrets<'_> {
     }
 }
 
+/// Runs one command in a `session` of the sandbox; its standard output.
+fn session(ws: &TestWorkspace, var: &str, value: &str, command: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let mut child = ws
+        .command(&["session", "vault"])
+        .env(var, value)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || -> serde_json::Value {
+        serde_json::from_str(&lines.next().expect("a line").unwrap()).unwrap()
+    };
+    assert_eq!(next()["event"], "started");
+    writeln!(stdin, "{}", serde_json::json!({"id": 1, "run": command})).unwrap();
+    stdin.flush().unwrap();
+    let mut out = String::new();
+    loop {
+        let event = next();
+        match event["stream"].as_str() {
+            Some("stdout") => out.push_str(event["data"].as_str().unwrap()),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    drop(stdin);
+    child.wait().unwrap();
+    out
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -233,6 +267,21 @@ fn secrets_are_files_in_the_sandbox_and_nowhere_else_and_rotation_recreates() {
     assert_eq!(s.exec(&["echo", &env_value]).1.trim(), env_value);
     let history = s.pd_ok(&["-o", "json", "history", "vault"]).stdout_text();
     assert!(history.contains("<secret:db-password>"), "{history}");
+    // A session's shell has the variables too, and its commands are recorded redacted.
+    let said = session(
+        &ws,
+        &var,
+        &env_value,
+        &format!("echo \"$DB_PASSWORD\" {env_value}"),
+    );
+    assert_eq!(said.trim(), format!("{env_value} {env_value}"));
+    let events = s
+        .pd_ok(&["-o", "json", "events", "--last", "200"])
+        .stdout_text();
+    assert!(
+        events.contains("echo \\\"$DB_PASSWORD\\\" <secret:db-password>"),
+        "{events}"
+    );
 
     // On the host: a folder of mode 0700 in memory, files of mode 0400.
     let container = ws
