@@ -50,6 +50,7 @@ pub mod requirements;
 pub mod run;
 pub mod sandbox;
 pub mod sdk;
+pub mod secrets;
 pub mod status;
 pub mod store;
 mod timefmt;

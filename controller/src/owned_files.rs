@@ -26,7 +26,7 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
-    fn describe(self) -> &'static str {
+    pub fn describe(self) -> &'static str {
         match self {
             EntryKind::Absent => "absent",
             EntryKind::File => "a regular file",
@@ -264,11 +264,21 @@ impl OwnedDir {
         rustix::fs::fsync(&self.fd).map_err(|e| OwnedFileError::io("sync", self.path.clone(), e))
     }
 
+    /// [`Self::create_new`] with mode 0600 (only the owner reads it): for keys.
+    pub fn create_new_private(&self, name: &str, bytes: &[u8]) -> Result<(), OwnedFileError> {
+        self.write_new_mode(name, bytes, 0o600)?;
+        rustix::fs::fsync(&self.fd).map_err(|e| OwnedFileError::io("sync", self.path.clone(), e))
+    }
+
     fn write_new(&self, name: &str, bytes: &[u8]) -> Result<(), OwnedFileError> {
+        self.write_new_mode(name, bytes, 0o644)
+    }
+
+    fn write_new_mode(&self, name: &str, bytes: &[u8], mode: u32) -> Result<(), OwnedFileError> {
         let path = self.child(name);
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = match rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o644)) {
+        let fd = match rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(mode)) {
             Ok(fd) => fd,
             Err(rustix::io::Errno::EXIST) => return Err(OwnedFileError::Exists { path }),
             Err(e) => return Err(OwnedFileError::io("create", path, e)),

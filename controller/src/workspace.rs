@@ -31,6 +31,8 @@ pub mod own_files {
     pub const CONTROLLER_LOCK: &str = "controller.lock";
     /// The writers' lock (one writer at a time: apply, delete, snapshot, a controller pass).
     pub const WRITER_LOCK: &str = "writer.lock";
+    /// The key of secret and environment value digests (mode 0600).
+    pub const SECRET_KEY: &str = "secret-key";
     /// Marks a temp file of an atomic write (`<name>.tmp-<pid>`).
     pub const TEMP_MARKER: &str = ".tmp-";
 }

@@ -110,6 +110,14 @@ pub fn effective_sandbox(s: &SandboxSpec, settings: &WorkspaceSpec) -> SandboxSp
             mount.source = Some(normalize_relative(source));
         }
     }
+    // Secrets by name (names are unique): their order says nothing. A sandbox without
+    // secrets serializes as before, so its hash is unchanged.
+    e.secrets.sort_by(|a, b| a.name.cmp(&b.name));
+    for secret in &mut e.secrets {
+        if let Some(file) = &secret.file {
+            secret.file = Some(normalize_relative(file));
+        }
+    }
     if let Some(resources) = &mut e.resources
         && let Some(memory) = &resources.memory
         && let Ok(bytes) = parse_memory(memory)

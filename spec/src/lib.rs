@@ -28,5 +28,5 @@ pub use kind::Kind;
 pub use load::{
     Declarations, KnownElsewhere, Loaded, Object, ResolvedPaths, Source, load, load_with,
 };
-pub use validate::{PROTECTED_FOLDERS, dns_label_problem, reference_problem};
+pub use validate::{PROTECTED_FOLDERS, dns_label_problem, reference_problem, secret_name_problem};
 pub use yaml_out::to_yaml;

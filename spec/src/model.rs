@@ -53,9 +53,19 @@ pub struct SandboxSpec {
     /// Working directory inside the container (absolute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
-    /// Environment variables.
+    /// Environment variables: a value (`FOO: bar`), or `{valueFrom: {secret: NAME}}` to set
+    /// the variable from one of `secrets` without the value ever entering the container's
+    /// configuration (the main command, hooks, probes and `exec` read it from
+    /// `/run/secrets/NAME` through `/bin/sh`, which the image must have).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, EnvValue>,
+    /// Secrets, each mounted read-only at `/run/secrets/NAME` (a file of mode 0400 in
+    /// memory, owned by the sandbox's user). The value is read on the host when the sandbox
+    /// is reconciled, from a file or from pocket-dock's own environment, and is never stored
+    /// in labels, status, the state store or printed output; changing it recreates the
+    /// sandbox.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<Secret>,
     /// User (and optionally group) to run as: `name`, `uid` or `uid:gid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -134,6 +144,80 @@ pub struct Lifetime {
     /// for this declaration, e.g. `8h`, however busy it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_lifetime: Option<String>,
+}
+
+/// A secret of a sandbox: exactly one of `file` and `env`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Secret {
+    /// The file name under `/run/secrets/`: letters, digits, `.`, `_` and `-`, at most 253
+    /// characters, unique in the sandbox.
+    pub name: String,
+    /// Host file holding the value: relative to the workspace root (never through a
+    /// symlink, and staying inside the root) or absolute. At most 1 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Name of an environment variable of the pocket-dock process (the CLI or the
+    /// controller) holding the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+}
+
+/// An environment variable's value: a string, or a reference to one of the sandbox's
+/// `secrets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum EnvValue {
+    /// The value itself (stored as a digest on the container, never as written).
+    Value(String),
+    /// `{valueFrom: {secret: NAME}}`: the value of the secret `NAME`.
+    From(EnvFrom),
+}
+
+impl EnvValue {
+    /// The plain value, `None` for a secret reference.
+    pub fn value(&self) -> Option<&str> {
+        match self {
+            EnvValue::Value(v) => Some(v),
+            EnvValue::From(_) => None,
+        }
+    }
+
+    /// The secret it refers to, if any.
+    pub fn secret(&self) -> Option<&str> {
+        match self {
+            EnvValue::Value(_) => None,
+            EnvValue::From(f) => Some(&f.value_from.secret),
+        }
+    }
+}
+
+impl From<&str> for EnvValue {
+    fn from(value: &str) -> Self {
+        EnvValue::Value(value.to_string())
+    }
+}
+
+impl From<String> for EnvValue {
+    fn from(value: String) -> Self {
+        EnvValue::Value(value)
+    }
+}
+
+/// Where an environment variable's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvFrom {
+    /// The secret whose value the variable takes.
+    pub value_from: SecretRef,
+}
+
+/// A reference to one of the sandbox's `secrets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretRef {
+    /// Name of an entry of the sandbox's `secrets`.
+    pub secret: String,
 }
 
 /// A dependency on another sandbox of the workspace.

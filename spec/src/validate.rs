@@ -366,6 +366,7 @@ impl<'a> Ctx<'a> {
                 );
             }
         }
+        self.check_secrets(entry, s);
         if s.user.as_deref() == Some("") {
             self.report(
                 entry,
@@ -821,6 +822,138 @@ impl<'a> Ctx<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// `secrets`: names usable as file names and unique, one source each, and every
+    /// `valueFrom` naming one of them. Nothing is read: a secret's file or variable need only
+    /// exist when the sandbox is reconciled (a missing one stops that sandbox, by name).
+    fn check_secrets(&mut self, entry: &Entry, s: &SandboxSpec) {
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, secret) in s.secrets.iter().enumerate() {
+            let path = spec().key("secrets").index(i);
+            if let Some(problem) = secret_name_problem(&secret.name) {
+                self.report(
+                    entry,
+                    path.key("name"),
+                    "invalid-name",
+                    format!(
+                        "`{}` is not a valid secret name: {problem}",
+                        shown(&secret.name)
+                    ),
+                );
+            } else if let Some(first) = names.insert(secret.name.as_str(), i) {
+                self.report(
+                    entry,
+                    path.key("name"),
+                    "duplicate",
+                    format!(
+                        "secret `{}` is already declared at secrets[{first}]",
+                        secret.name
+                    ),
+                );
+            }
+            match (&secret.file, &secret.env) {
+                (Some(_), Some(_)) => self.report(
+                    entry,
+                    path.key("env"),
+                    "conflicting-fields",
+                    "a secret takes either `file` or `env`, not both",
+                ),
+                (None, None) => self.report_hint(
+                    entry,
+                    path.clone(),
+                    "missing-field",
+                    "a secret needs `file` or `env`",
+                    Some("e.g. `file: secrets/token` or `env: API_TOKEN`"),
+                ),
+                (Some(file), None) => {
+                    if file.is_empty() || file.contains('\0') {
+                        self.report(
+                            entry,
+                            path.key("file"),
+                            "invalid-path",
+                            "`file` must be a non-empty path",
+                        );
+                    }
+                }
+                (None, Some(var)) => {
+                    if var.is_empty() || var.contains('=') || var.contains('\0') {
+                        self.report(
+                            entry,
+                            path.key("env"),
+                            "invalid-env",
+                            format!("`{}` is not a valid variable name", shown(var)),
+                        );
+                    }
+                }
+            }
+        }
+        let mut uses_secret = false;
+        for (key, value) in &s.env {
+            let Some(secret) = value.secret() else {
+                continue;
+            };
+            uses_secret = true;
+            if !is_shell_name(key) {
+                self.report_hint(
+                    entry,
+                    spec().key("env").key(key),
+                    "invalid-env",
+                    format!(
+                        "`{}` cannot be set from a secret: not a shell variable name",
+                        shown(key)
+                    ),
+                    Some("use letters, digits and `_`, not starting with a digit"),
+                );
+            }
+            if !s.secrets.iter().any(|d| d.name == secret) {
+                let declared: Vec<&str> = s.secrets.iter().map(|d| d.name.as_str()).collect();
+                let hint = match crate::diagnostic::closest(secret, declared.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => {
+                        format!("declare it under `secrets`: `- {{name: {secret}, file: PATH}}`")
+                    }
+                };
+                self.report_hint(
+                    entry,
+                    spec().key("env").key(key).key("valueFrom").key("secret"),
+                    "unknown-reference",
+                    format!(
+                        "secret `{}` is not declared in this sandbox's `secrets`",
+                        shown(secret)
+                    ),
+                    Some(hint),
+                );
+            }
+        }
+        // The files are given to the sandbox's user by number (the image's `/etc/passwd`
+        // is not read on the host).
+        if let Some(user) = &s.user
+            && !s.secrets.is_empty()
+            && !is_numeric_user(user)
+        {
+            self.report_hint(
+                entry,
+                spec().key("user"),
+                "invalid-user",
+                format!(
+                    "a sandbox with `secrets` needs a numeric `user`, not `{}`",
+                    shown(user)
+                ),
+                Some("write it as uid or uid:gid, e.g. `1000:1000`"),
+            );
+        }
+        // The variable is set by a shell in front of the command; with only `args`, the
+        // command is the image's entrypoint, which is not known when the sandbox is planned.
+        if uses_secret && s.command.is_none() && s.args.is_some() {
+            self.report_hint(
+                entry,
+                spec().key("args"),
+                "missing-field",
+                "an `env` entry from a secret needs `command` when `args` is set",
+                Some("spell out the image's entrypoint as `command`"),
+            );
         }
     }
 
@@ -1336,6 +1469,42 @@ fn check_host_path(
             None,
         )),
         _ => Ok(canonical),
+    }
+}
+
+/// A POSIX shell variable name.
+fn is_shell_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// `uid` or `uid:gid`, both numbers.
+fn is_numeric_user(user: &str) -> bool {
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match user.split_once(':') {
+        Some((uid, gid)) => number(uid) && number(gid),
+        None => number(user),
+    }
+}
+
+/// Why a secret name cannot be a file name under `/run/secrets/`, if it cannot.
+pub fn secret_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > 253 {
+        Some("it is longer than 253 characters")
+    } else if name == "." || name == ".." {
+        Some("`.` and `..` are not file names")
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        Some("only letters, digits, `.`, `_` and `-` are allowed")
+    } else {
+        None
     }
 }
 

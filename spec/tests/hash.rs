@@ -229,3 +229,24 @@ fn lifetime_changes_the_document_but_not_the_container() {
     );
     assert_ne!(sandbox_hash(&other), sandbox_hash(&limited));
 }
+
+#[test]
+fn secrets_change_the_hash_but_not_their_order_and_plain_env_keeps_it() {
+    let base = container_hash_in(&[("a.yaml", BASE)], "web");
+    assert_eq!(
+        base, GOLDEN_CONTAINER_HASH,
+        "plain env values hash as before"
+    );
+    let with = |secrets: &str, env: &str| {
+        let text = BASE
+            .replace("    B: '2'\n", &format!("    B: '2'\n{env}"))
+            .replace("  resources:\n", &format!("{secrets}  resources:\n"));
+        container_hash_in(&[("a.yaml", &text)], "web")
+    };
+    let two = "  secrets:\n    - {name: a, file: ./s/a}\n    - {name: b, env: B_TOKEN}\n";
+    let swapped = "  secrets:\n    - {name: b, env: B_TOKEN}\n    - {name: a, file: s/a}\n";
+    assert_ne!(with(two, ""), base);
+    assert_eq!(with(two, ""), with(swapped, ""));
+    let from = "    C: {valueFrom: {secret: a}}\n";
+    assert_ne!(with(two, from), with(two, ""));
+}

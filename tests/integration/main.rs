@@ -35,6 +35,7 @@ mod never_destroy;
 mod ports;
 mod rootless;
 mod sdk_examples;
+mod secrets;
 mod select;
 mod status_wait;
 mod store_faults;

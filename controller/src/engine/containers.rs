@@ -179,9 +179,17 @@ pub struct ContainerDetails {
 pub struct OwnedContainer {
     id: String,
     name: String,
+    /// Its secrets as its label records them: the files removed with it, the variables its
+    /// execs read from them.
+    secrets: Option<super::secret_files::SecretsLabel>,
 }
 
 impl OwnedContainer {
+    /// Its secrets, as recorded on it.
+    pub fn secrets(&self) -> Option<&super::secret_files::SecretsLabel> {
+        self.secrets.as_ref()
+    }
+
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -196,6 +204,7 @@ impl OwnedContainer {
         OwnedContainer {
             id: format!("id-{name}"),
             name: name.to_string(),
+            secrets: None,
         }
     }
 }
@@ -747,6 +756,7 @@ impl Engine {
                 let owned = OwnedContainer {
                     id: c.id.clone(),
                     name: c.name.clone(),
+                    secrets: super::secret_files::SecretsLabel::parse(&c.labels),
                 };
                 (c, owned)
             })
@@ -811,6 +821,7 @@ impl Engine {
         let owned = OwnedContainer {
             id: details.id.clone(),
             name: details.name.clone(),
+            secrets: super::secret_files::SecretsLabel::parse(&details.labels),
         };
         Ok((details, owned))
     }
@@ -901,6 +912,10 @@ impl Engine {
         let container = OwnedContainer {
             id: created.id,
             name: config.name.clone(),
+            secrets: config
+                .labels
+                .get(super::secret_files::LABEL)
+                .and_then(|l| super::secret_files::SecretsLabel::parse_value(l)),
         };
         self.connect_other_networks(config, &container).await?;
         Ok(container)
@@ -1055,7 +1070,7 @@ impl Engine {
                 self.docker.remove_container(&c.id, Some(options)),
             )
             .await;
-        match result {
+        let outcome = match result {
             Ok(()) => Ok(RemoveOutcome::Removed),
             Err(EngineError::ContainerNotFound { .. }) => Ok(RemoveOutcome::AlreadyGone),
             // Docker: a removal that a killed client started goes on in the daemon, and a
@@ -1066,7 +1081,75 @@ impl Engine {
                 self.wait_until_gone(c).await
             }
             Err(e) => Err(e),
+        };
+        // Gone: so are the secret files pocket-dock wrote for it (only those).
+        if outcome.is_ok()
+            && let Some(secrets) = &c.secrets
+            && let Err(e) = super::secret_files::remove_files(secrets)
+        {
+            tracing::warn!(container = %c.name, error = %e, "could not remove its secret files");
         }
+        outcome
+    }
+
+    /// The user a container runs as (`Config.User`, the image's when the spec sets none)
+    /// and its user namespace's ID mappings (`container:host:size`; empty without one).
+    /// Podman's own inspect has the mappings; Docker's has none.
+    pub async fn container_user(
+        &self,
+        c: &OwnedContainer,
+    ) -> Result<(String, Vec<String>, Vec<String>), EngineError> {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(rename_all = "PascalCase")]
+        struct Inspect {
+            #[serde(default)]
+            config: InspectConfig,
+            #[serde(default)]
+            host_config: InspectHost,
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(rename_all = "PascalCase")]
+        struct InspectConfig {
+            #[serde(default)]
+            user: Option<String>,
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(rename_all = "PascalCase")]
+        struct InspectHost {
+            #[serde(rename = "IDMappings", default)]
+            id_mappings: Option<IdMappings>,
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(rename_all = "PascalCase")]
+        struct IdMappings {
+            #[serde(default)]
+            uid_map: Option<Vec<String>>,
+            #[serde(default)]
+            gid_map: Option<Vec<String>>,
+        }
+        let id = super::raw::percent_encode(&c.id);
+        let inspected: Inspect = match self
+            .raw_get_json_at(
+                Operation::ContainerInspect,
+                &format!("/v4.0.0/libpod/containers/{id}/json"),
+            )
+            .await
+        {
+            Ok(i) => i,
+            Err(_) => {
+                self.raw_get_json(
+                    Operation::ContainerInspect,
+                    &format!("/containers/{id}/json"),
+                )
+                .await?
+            }
+        };
+        let maps = inspected.host_config.id_mappings.unwrap_or_default();
+        Ok((
+            inspected.config.user.unwrap_or_default(),
+            maps.uid_map.unwrap_or_default(),
+            maps.gid_map.unwrap_or_default(),
+        ))
     }
 
     /// Waits (bounded by the request timeout) for a container another removal is taking away.

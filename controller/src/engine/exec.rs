@@ -146,8 +146,16 @@ impl Engine {
                 message: "an exec needs a command".to_string(),
             });
         }
+        // Variables from secrets are read from their files by a shell in front of the
+        // command, as for the main process: no value enters the exec's configuration.
+        let cmd = match container.secrets() {
+            Some(secrets) if !secrets.env.is_empty() => {
+                super::secret_files::wrap_command(&secrets.env, config.cmd.clone())
+            }
+            _ => config.cmd.clone(),
+        };
         let options = CreateExecOptions {
-            cmd: Some(config.cmd.clone()),
+            cmd: Some(cmd),
             env: (!config.env.is_empty()).then(|| config.env.clone()),
             working_dir: config.workdir.clone(),
             user: config.user.clone(),

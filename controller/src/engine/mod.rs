@@ -21,6 +21,7 @@ mod networks;
 mod operation;
 mod output;
 mod raw;
+pub mod secret_files;
 pub mod socket;
 mod system;
 mod volumes;

@@ -45,6 +45,9 @@ pub struct BuildRecipe {
     /// The canonical workspace root. Its `.pocket-dock/` folder holds files pocket-dock
     /// writes itself, which no context ever includes.
     pub workspace_root: PathBuf,
+    /// Sandboxes' secret files inside the workspace (relative to `workspace_root`): never
+    /// part of a context, whatever the ignore file says.
+    pub secret_files: std::collections::BTreeSet<PathBuf>,
 }
 
 /// One entry of a context.
@@ -95,7 +98,7 @@ pub fn resolve_file(root: &Path, written: &str) -> PathBuf {
 /// Whether `path`, relative to the workspace root, is one of the files pocket-dock writes
 /// itself in `.pocket-dock/`: the state store (`state.db` and its `-wal`, `-shm` and
 /// `.corrupt-…` companions), the `status/` folder and everything in it, `controller.lock`,
-/// and temporary files (`.tmp-` in the name). They are never part of a build context, and
+/// `writer.lock`, the secret digests' key `secret-key`, and temporary files (`.tmp-` in the name). They are never part of a build context, and
 /// a change to one is not an edit of the workspace.
 pub fn is_pocket_dock_own_file(path: &Path) -> bool {
     let mut names = path.components().filter_map(|c| match c {
@@ -109,7 +112,7 @@ pub fn is_pocket_dock_own_file(path: &Path) -> bool {
         return false;
     };
     use crate::workspace::own_files::{
-        CONTROLLER_LOCK, STATE_STORE, STATUS_DIR, TEMP_MARKER, WRITER_LOCK,
+        CONTROLLER_LOCK, SECRET_KEY, STATE_STORE, STATUS_DIR, TEMP_MARKER, WRITER_LOCK,
     };
     let marker = TEMP_MARKER.as_bytes();
     let temporary = |name: &[u8]| name.windows(marker.len()).any(|w| w == marker);
@@ -117,6 +120,7 @@ pub fn is_pocket_dock_own_file(path: &Path) -> bool {
         || first == STATUS_DIR.as_bytes()
         || first == CONTROLLER_LOCK.as_bytes()
         || first == WRITER_LOCK.as_bytes()
+        || first == SECRET_KEY.as_bytes()
         || temporary(first)
         || names.any(temporary)
 }
@@ -197,6 +201,7 @@ impl BuildRecipe {
             target: build.target.clone(),
             base: None,
             workspace_root: root.to_path_buf(),
+            secret_files: Default::default(),
         }
     }
 
@@ -213,7 +218,7 @@ impl BuildRecipe {
         let (path, text) = self.read_containerfile(&context)?;
         let entries = read_ignore_file(&context).and_then(|ignored| {
             let rules = default_exclusions(context_in_workspace).followed_by(ignored);
-            walk(context, &rules, context_in_workspace)
+            walk(context, &rules, context_in_workspace, &self.secret_files)
         });
         Ok(ContextRead {
             containerfile_path: path,
@@ -375,6 +380,7 @@ fn walk(
     context: DirHandle,
     rules: &IgnoreRules,
     context_in_workspace: &Path,
+    secret_files: &std::collections::BTreeSet<PathBuf>,
 ) -> Result<Vec<(String, Entry)>, ImageError> {
     let mut entries = Vec::new();
     let mut stack = vec![Frame::new(context, String::new())?];
@@ -384,7 +390,8 @@ fn walk(
             continue;
         };
         let rel = format!("{}{name}", frame.prefix);
-        if is_pocket_dock_own_file(&context_in_workspace.join(&rel)) {
+        let in_workspace = context_in_workspace.join(&rel);
+        if is_pocket_dock_own_file(&in_workspace) || secret_files.contains(&in_workspace) {
             continue;
         }
         // Gone since the folder was listed: not part of this context.
@@ -574,6 +581,7 @@ mod tests {
             target: None,
             base: None,
             workspace_root: dir.to_path_buf(),
+            secret_files: Default::default(),
         }
     }
 
@@ -683,19 +691,37 @@ mod tests {
         write(root, ".pocket-dock/state.db.corrupt-2026", "old");
         write(root, ".pocket-dock/status/sandbox/a.yaml", "phase: Running");
         write(root, ".pocket-dock/controller.lock", "");
+        write(root, ".pocket-dock/secret-key", "key");
         write(root, ".pocket-dock/images/web.yaml.tmp-42", "half");
         write(root, ".pocket-dock/web.yaml", "kind: Sandbox");
         write(root, ".git/HEAD", "ref: refs/heads/main");
     }
 
-    const OWN_FILES: [&str; 6] = [
+    const OWN_FILES: [&str; 7] = [
         ".pocket-dock/state.db",
         ".pocket-dock/state.db-wal",
         ".pocket-dock/state.db.corrupt-2026",
         ".pocket-dock/status/sandbox/a.yaml",
         ".pocket-dock/controller.lock",
+        ".pocket-dock/secret-key",
         ".pocket-dock/images/web.yaml.tmp-42",
     ];
+
+    #[test]
+    fn a_sandboxs_secret_file_is_never_in_a_context() {
+        let (_keep, root) = workspace();
+        write(&root, "Containerfile", "FROM x\nCOPY . /app\n");
+        write(&root, "app.txt", "app");
+        write(&root, "secrets/token", "s3cret");
+        write(&root, ".containerignore", "!secrets\n");
+        let mut r = recipe(&root);
+        r.secret_files.insert(PathBuf::from("secrets/token"));
+        let first = hash(&r);
+        write(&root, "secrets/token", "rotated");
+        assert_eq!(first, hash(&r), "the secret is not part of the context");
+        let names = tar_names(&r.prepare().unwrap());
+        assert!(!names.iter().any(|n| n.contains("token")), "{names:?}");
+    }
 
     #[test]
     fn pocket_dock_files_and_git_are_not_in_a_context_at_the_root() {

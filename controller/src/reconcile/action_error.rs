@@ -52,6 +52,8 @@ pub enum ActionError {
         #[source]
         source: crate::owned_files::OwnedFileError,
     },
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -130,6 +132,7 @@ impl ActionError {
             ActionError::SnapshotSource { .. } | ActionError::NetworkInUse { .. } => "conflict",
             ActionError::HookFailed { .. } => "runtime",
             ActionError::SeccompProfile { source, .. } => source.category().as_str(),
+            ActionError::Secret(e) => e.category().as_str(),
             ActionError::Internal(_) => "internal",
         }
     }

@@ -13,8 +13,9 @@ use std::time::Duration;
 use std::path::{Path, PathBuf};
 
 use pocket_dock_spec::model::{
-    Build, DEFAULT_NETWORK, Dependency, DesiredState, MountType, Network, NetworkAttachment,
-    NetworkSpec, Profile, Protocol, PullPolicy, RestartPolicy, RunMode, SandboxSpec, Spec,
+    Build, DEFAULT_NETWORK, Dependency, DesiredState, EnvValue, MountType, Network,
+    NetworkAttachment, NetworkSpec, Profile, Protocol, PullPolicy, RestartPolicy, RunMode,
+    SandboxSpec, Spec,
 };
 use pocket_dock_spec::{Declarations, Kind, Object, parse_duration};
 
@@ -71,6 +72,17 @@ pub struct DesiredSandbox {
     pub document_hash: String,
     /// `spec.lifetime`, parsed.
     pub limits: super::lifetime::Limits,
+    /// Its secrets as read, written to files right before its container is created.
+    pub secrets: Option<DesiredSecrets>,
+    /// Why it cannot be made (a secret that cannot be read): it waits, untouched.
+    pub problem: Option<String>,
+}
+
+/// A sandbox's secrets: the host folder of its container's files and the values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredSecrets {
+    pub label: crate::secrets::SecretsLabel,
+    pub values: BTreeMap<String, crate::secrets::SecretValue>,
 }
 
 /// A bind mount's host path, as validation resolved it, and the folder it must stay in.
@@ -378,7 +390,7 @@ impl Desired {
                     {
                         desired.sandboxes.insert(
                             name.clone(),
-                            sandbox(&name, &effective, object, declarations, ownership),
+                            sandbox(&name, &effective, object, declarations, ownership, inputs),
                         );
                     }
                 }
@@ -584,6 +596,7 @@ fn unread_recipe(build: &Build, root: &Path) -> BuildRecipe {
         target: build.target.clone(),
         base: None,
         workspace_root: root.to_path_buf(),
+        secret_files: Default::default(),
     }
 }
 
@@ -664,9 +677,30 @@ fn sandbox(
     object: &Object,
     declarations: &Declarations,
     ownership: &Ownership,
+    inputs: &ImageInputs,
 ) -> DesiredSandbox {
     let made_from = pocket_dock_spec::container_spec(s);
-    let spec_hash = pocket_dock_spec::container_spec_hash(s);
+    let mut spec_hash = pocket_dock_spec::container_spec_hash(s);
+    let key = match &inputs.key {
+        Some(Ok(key)) => Some(key),
+        _ => None,
+    };
+    // Secrets: the hash covers each value's keyed digest (never the value), so that a
+    // rotated value makes the container again; no secrets, the hash is what it was.
+    let mut problem = None;
+    let mut secret_digests = BTreeMap::new();
+    let mut secret_values = BTreeMap::new();
+    if !s.secrets.is_empty() {
+        match inputs.secrets.get(name) {
+            Some(Ok(read)) => {
+                secret_digests = read.digests.clone();
+                secret_values = read.values.clone();
+                spec_hash = mix_secret_digests(&spec_hash, &secret_digests);
+            }
+            Some(Err(why)) => problem = Some(why.clone()),
+            None => problem = Some(format!("the secrets of Sandbox/{name} were not read")),
+        }
+    }
     let container_name = ownership.container_name(Kind::Sandbox, name);
     let image = match (&s.image, &s.image_from) {
         (Some(reference), _) => ImageSource::Reference(reference.clone()),
@@ -686,7 +720,28 @@ fn sandbox(
         config.entrypoint = s.command.clone();
         config.cmd = s.args.clone();
     }
-    config.env = s.env.clone();
+    let mut secret_env = BTreeMap::new();
+    for (var, value) in &s.env {
+        match value {
+            EnvValue::Value(v) => {
+                config.env.insert(var.clone(), v.clone());
+            }
+            EnvValue::From(from) => {
+                secret_env.insert(var.clone(), from.value_from.secret.clone());
+            }
+        }
+    }
+    // `valueFrom` variables are set by a shell in front of the command, from the files;
+    // an idle sandbox has no command (its execs get them the same way).
+    if !secret_env.is_empty()
+        && let Some(command) = config.entrypoint.take()
+    {
+        config.entrypoint = if s.command.is_some() {
+            Some(crate::secrets::wrap_command(&secret_env, command))
+        } else {
+            Some(command)
+        };
+    }
     config.workdir = s.workdir.clone();
     config.user = s.user.clone();
     // The networks are filled in by `Desired::join_networks`, which knows them all.
@@ -799,7 +854,40 @@ fn sandbox(
         // Locked sandboxes get a user namespace of their own where the engine can map one.
         config.userns_auto = sec.profile == Some(Profile::Locked);
     }
-    let spec = serde_json::to_value(&made_from).unwrap_or_default();
+    let mut secrets = None;
+    if !s.secrets.is_empty() && problem.is_none() {
+        match crate::secrets::runtime_base() {
+            Ok(base) => {
+                let dir = crate::secrets::container_dir(
+                    &base,
+                    ownership.workspace.as_str(),
+                    name,
+                    &spec_hash,
+                );
+                for secret in &s.secrets {
+                    config.mounts.push(MountConfig::Bind {
+                        source: dir.join(&secret.name),
+                        target: format!("{}/{}", crate::secrets::MOUNT_DIR, secret.name),
+                        read_only: true,
+                    });
+                }
+                let label = crate::secrets::SecretsLabel {
+                    dir,
+                    names: s.secrets.iter().map(|x| x.name.clone()).collect(),
+                    env: secret_env.clone(),
+                };
+                config
+                    .labels
+                    .insert(crate::secrets::LABEL.to_string(), label.to_label());
+                secrets = Some(DesiredSecrets {
+                    label,
+                    values: secret_values,
+                });
+            }
+            Err(e) => problem = Some(e.to_string()),
+        }
+    }
+    let spec = label_spec(&made_from, key, &secret_digests);
     let labels = ObjectLabels {
         spec_hash: Some(spec_hash.clone()),
         spec: Some(spec.to_string()),
@@ -858,8 +946,61 @@ fn sandbox(
                 .and_then(|l| l.max_lifetime.as_deref())
                 .and_then(|t| parse_duration(t).ok()),
         },
+        secrets,
+        problem,
     }
 }
+
+/// A container spec hash with a sandbox's secret digests mixed in.
+fn mix_secret_digests(spec_hash: &str, digests: &BTreeMap<String, String>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut mixed = Sha256::new();
+    mixed.update(spec_hash.as_bytes());
+    for (name, digest) in digests {
+        mixed.update([0]);
+        mixed.update(name.as_bytes());
+        mixed.update([0]);
+        mixed.update(digest.as_bytes());
+    }
+    format!("sha256:{}", crate::engine::labels::hex(&mixed.finalize()))
+}
+
+/// The effective spec as the `pocket-dock.dev/spec` label keeps it, to explain recreates:
+/// each plain `env` value replaced by its keyed digest (or a placeholder without the key),
+/// and each secret given its value's digest. No value is ever in it.
+pub fn label_spec(
+    made_from: &SandboxSpec,
+    key: Option<&crate::secrets::WorkspaceKey>,
+    secret_digests: &BTreeMap<String, String>,
+) -> serde_json::Value {
+    let mut spec = serde_json::to_value(made_from).unwrap_or_default();
+    if let Some(env) = spec.get_mut("env").and_then(|e| e.as_object_mut()) {
+        for value in env.values_mut() {
+            if let Some(text) = value.as_str() {
+                *value = serde_json::Value::String(match key {
+                    Some(key) => key.digest("env", text.as_bytes()),
+                    None => HIDDEN.to_string(),
+                });
+            }
+        }
+    }
+    if let Some(list) = spec.get_mut("secrets").and_then(|e| e.as_array_mut()) {
+        for secret in list {
+            let digest = secret
+                .get("name")
+                .and_then(|n| n.as_str())
+                .and_then(|n| secret_digests.get(n))
+                .cloned();
+            if let (Some(object), Some(digest)) = (secret.as_object_mut(), digest) {
+                object.insert("digest".into(), serde_json::Value::String(digest));
+            }
+        }
+    }
+    spec
+}
+
+/// What a label holds in place of a value that cannot be digested.
+pub const HIDDEN: &str = "(hidden)";
 
 #[cfg(test)]
 mod tests {
@@ -1019,6 +1160,75 @@ spec:
             assert_eq!(image.problem.as_deref(), Some(NOT_READ));
             assert!(image.tag.is_empty());
         }
+    }
+
+    #[test]
+    fn secrets_are_digests_in_the_hash_and_labels_and_values_only_in_memory() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join(".pocket-dock")).unwrap();
+        std::fs::create_dir(tmp.path().join("s")).unwrap();
+        std::fs::write(tmp.path().join("s/token"), "tok-VALUE-1").unwrap();
+        std::fs::write(
+            tmp.path().join(".pocket-dock/box.yaml"),
+            "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: box\nspec:\n  image: busybox\n  command: [serve]\n  env:\n    PLAIN: plain-VALUE\n    TOKEN: {valueFrom: {secret: token}}\n  secrets:\n    - {name: token, file: s/token}\n",
+        )
+        .unwrap();
+        let loaded = pocket_dock_spec::load(tmp.path());
+        assert!(loaded.is_valid(), "{:?}", loaded.diagnostics);
+        let own = Ownership::new(WorkspaceId::new("0123456789ab"));
+        let desire = || {
+            let inputs = ImageInputs::read(&loaded.declarations);
+            Desired::from_declarations(&loaded.declarations, &own, &inputs)
+        };
+        let desired = desire();
+        let sandbox = &desired.sandboxes["box"];
+        assert_eq!(sandbox.problem, None);
+        // The value is nowhere but in the values written to the files.
+        let shown = format!("{desired:?}");
+        assert!(!shown.contains("tok-VALUE-1"), "{shown}");
+        assert!(!sandbox.spec.to_string().contains("plain-VALUE"));
+        for (key, value) in &sandbox.config.labels {
+            assert!(
+                !value.contains("plain-VALUE") && !value.contains("tok-VALUE"),
+                "{key}"
+            );
+        }
+        assert_eq!(
+            sandbox.config.env.get("PLAIN").map(String::as_str),
+            Some("plain-VALUE")
+        );
+        assert!(!sandbox.config.env.contains_key("TOKEN"));
+        let secrets = sandbox.secrets.as_ref().unwrap();
+        assert_eq!(secrets.values["token"].bytes(), b"tok-VALUE-1");
+        let entrypoint = sandbox.config.entrypoint.clone().unwrap();
+        assert_eq!(entrypoint[0], "/bin/sh");
+        assert!(entrypoint[2].contains("TOKEN=$(cat '/run/secrets/token')"));
+        assert_eq!(entrypoint.last().map(String::as_str), Some("serve"));
+        assert!(sandbox.config.mounts.contains(&MountConfig::Bind {
+            source: secrets.label.dir.join("token"),
+            target: "/run/secrets/token".into(),
+            read_only: true,
+        }));
+
+        // The same value, the same hash; a rotated one, another (and another folder).
+        assert_eq!(desire().sandboxes["box"].spec_hash, sandbox.spec_hash);
+        std::fs::write(tmp.path().join("s/token"), "tok-VALUE-2").unwrap();
+        let rotated = desire();
+        assert_ne!(rotated.sandboxes["box"].spec_hash, sandbox.spec_hash);
+        assert_ne!(
+            rotated.sandboxes["box"].secrets.as_ref().unwrap().label.dir,
+            secrets.label.dir
+        );
+
+        // Unreadable: a problem naming the secret, and nothing to write.
+        std::fs::remove_file(tmp.path().join("s/token")).unwrap();
+        let missing = desire();
+        let problem = missing.sandboxes["box"].problem.clone().unwrap();
+        assert!(
+            problem.contains("secret `token` of Sandbox/box"),
+            "{problem}"
+        );
+        assert!(missing.sandboxes["box"].secrets.is_none());
     }
 
     #[test]

@@ -464,6 +464,10 @@ async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), Action
     }
     let mut config = s.config.clone();
     config.image = image_reference(s, &ctx.desired).unwrap_or_default();
+    if let Some(secrets) = &s.secrets {
+        crate::secrets::remove_earlier_folders(&secrets.label.dir, &s.name);
+        crate::secrets::write_files(&secrets.label.dir, &secrets.values)?;
+    }
     let container = match ctx.engine.create_container(&ctx.ownership, &config).await {
         Ok(c) => c,
         Err(EngineError::Conflict {
@@ -496,6 +500,15 @@ async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), Action
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(secrets) = &s.secrets
+        && let Err(e) = give_secrets(ctx, s, secrets, &container).await
+    {
+        // Never left half-made: the container goes, and its files with it.
+        if let Err(removal) = ctx.engine.remove_container(&container).await {
+            tracing::warn!(container = %s.container_name, error = %removal, "could not remove it");
+        }
+        return Err(e);
+    }
     if start {
         recheck_sources(s)?;
         ctx.engine
@@ -504,6 +517,47 @@ async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), Action
             .map_err(|e| start_error(s, e))?;
         run_hooks(ctx, s, &container, true).await?;
     }
+    Ok(())
+}
+
+/// Gives a new container's secret files to its user, as the host sees that user through
+/// the container's user namespace (Podman's `IDMappings`), so that a file of mode 0400 is
+/// readable by the sandbox's processes and by no other user of it. The user must be
+/// numeric (`uid[:gid]`, or none: the image's, root by default): a name would need the
+/// image's `/etc/passwd`.
+async fn give_secrets(
+    ctx: &Ctx,
+    s: &DesiredSandbox,
+    secrets: &super::desired::DesiredSecrets,
+    container: &OwnedContainer,
+) -> Result<(), ActionError> {
+    use crate::secrets::{SecretError, chown_files, map_id, numeric_user};
+    let refuse = |reason: String| SecretError::User {
+        sandbox: s.name.clone(),
+        reason,
+    };
+    let (user, uid_map, gid_map) = ctx.engine.container_user(container).await?;
+    let (uid, gid) = numeric_user(&user).ok_or_else(|| {
+        refuse(format!(
+            "it runs as user `{user}`, a name; set a numeric `user` (uid or uid:gid) so that its secret files can be given to it"
+        ))
+    })?;
+    let host_uid = map_id(uid, &uid_map)
+        .ok_or_else(|| refuse(format!("its user {uid} is not mapped to the host")))?;
+    let host_gid = map_id(gid, &gid_map)
+        .ok_or_else(|| refuse(format!("its group {gid} is not mapped to the host")))?;
+    if !rustix::process::geteuid().is_root() {
+        // Rootless: files are this user's, which is the container's root; no other
+        // user of the container can be given them.
+        if uid == 0 {
+            return Ok(());
+        }
+        return Err(refuse(format!(
+            "rootless Podman can give secret files only to the container's root user, not to {uid}"
+        ))
+        .into());
+    }
+    chown_files(&secrets.label.dir, &secrets.label.names, host_uid, host_gid)?;
     Ok(())
 }
 

@@ -393,6 +393,12 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
             });
             continue;
         }
+        // A secret that cannot be read: nothing is made or changed for it.
+        if let Some(problem) = &s.problem {
+            blocked.insert(key.clone(), problem.clone());
+            plan.blocked.push(Blocked::new(key, problem.clone()));
+            continue;
+        }
         let image = match resolved_image(s, desired, observed, &blocked) {
             Ok(image) => image,
             Err(reason) => {
@@ -944,11 +950,12 @@ fn sandbox_action(
         });
     };
     if c.spec_hash.as_deref() != Some(s.spec_hash.as_str()) {
+        let changes = spec_changes(c.spec.as_deref(), &s.spec);
         return Some(Action {
             key,
             op: Op::Recreate { start: s.running },
-            reason: "spec changed".into(),
-            changes: spec_changes(c.spec.as_deref(), &s.spec),
+            reason: recreate_reason(&changes),
+            changes,
         });
     }
     let desired_sources: Vec<&std::path::Path> =
@@ -1049,18 +1056,134 @@ fn short_id(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
+/// "spec changed", or which secrets changed when only their values did.
+fn recreate_reason(changes: &[Change]) -> String {
+    let rotated: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| c.path.strip_prefix("spec.secrets."))
+        .filter_map(|rest| rest.strip_suffix(".value"))
+        .collect();
+    match rotated.as_slice() {
+        [] => "spec changed".into(),
+        names if names.len() == changes.len() => {
+            let named: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            format!("secret {} changed", named.join(", "))
+        }
+        names => {
+            let named: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            format!("spec changed (and secret {})", named.join(", "))
+        }
+    }
+}
+
 /// Field-level differences between the spec a container was made from and the declared one.
+/// No value of `env` is ever shown (an earlier version's label holds them as written, this
+/// one as digests): an entry is named as added, removed or changed. Secrets are compared by
+/// name, a changed value named `spec.secrets.NAME.value`.
 pub fn spec_changes(old: Option<&str>, new: &serde_json::Value) -> Vec<Change> {
-    let Some(old) = old.and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok()) else {
+    let Some(mut old) = old.and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok()) else {
         return vec![Change {
             path: "spec".into(),
             old: None,
             new: Some("(previous spec not recorded)".into()),
         }];
     };
+    let mut new = new.clone();
     let mut changes = Vec::new();
-    diff_values("spec", &old, new, &mut changes);
+    env_changes(&mut old, &mut new, &mut changes);
+    secret_changes(&mut old, &mut new, &mut changes);
+    diff_values("spec", &old, &new, &mut changes);
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
     changes
+}
+
+/// Takes `env` out of both specs and reports its keys without values.
+fn env_changes(old: &mut serde_json::Value, new: &mut serde_json::Value, out: &mut Vec<Change>) {
+    let take = |v: &mut serde_json::Value| {
+        v.as_object_mut()
+            .and_then(|o| o.remove("env"))
+            .and_then(|e| match e {
+                serde_json::Value::Object(map) => Some(map),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    let (a, b) = (take(old), take(new));
+    let hidden = |v: &serde_json::Value| match v {
+        // A reference names a secret, not a value: it can be shown.
+        serde_json::Value::Object(_) => v.to_string(),
+        _ => super::desired::HIDDEN.to_string(),
+    };
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for k in keys {
+        let path = format!("spec.env.{k}");
+        match (a.get(k), b.get(k)) {
+            (Some(x), Some(y)) if x == y => {}
+            // Written by an earlier version (a value, not a digest): not comparable, and
+            // never shown. The spec hash alone decides whether it changed.
+            (Some(serde_json::Value::String(x)), Some(serde_json::Value::String(_)))
+                if !x.starts_with(crate::secrets::DIGEST_PREFIX) => {}
+            (x, y) => out.push(Change {
+                path,
+                old: x.map(hidden),
+                new: y.map(hidden),
+            }),
+        }
+    }
+}
+
+/// Takes `secrets` out of both specs and compares them by name.
+fn secret_changes(old: &mut serde_json::Value, new: &mut serde_json::Value, out: &mut Vec<Change>) {
+    let take = |v: &mut serde_json::Value| -> BTreeMap<String, serde_json::Value> {
+        let list = v
+            .as_object_mut()
+            .and_then(|o| o.remove("secrets"))
+            .and_then(|e| match e {
+                serde_json::Value::Array(items) => Some(items),
+                _ => None,
+            })
+            .unwrap_or_default();
+        list.into_iter()
+            .filter_map(|item| {
+                let name = item.get("name")?.as_str()?.to_string();
+                Some((name, item))
+            })
+            .collect()
+    };
+    let (a, b) = (take(old), take(new));
+    let source = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("digest");
+            o.remove("name");
+        }
+        v.to_string()
+    };
+    let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for name in names {
+        match (a.get(name), b.get(name)) {
+            (Some(x), Some(y)) => {
+                if source(x) != source(y) {
+                    out.push(Change {
+                        path: format!("spec.secrets.{name}"),
+                        old: Some(source(x)),
+                        new: Some(source(y)),
+                    });
+                } else if x.get("digest") != y.get("digest") {
+                    out.push(Change {
+                        path: format!("spec.secrets.{name}.value"),
+                        old: Some(super::desired::HIDDEN.to_string()),
+                        new: Some("(rotated)".to_string()),
+                    });
+                }
+            }
+            (x, y) => out.push(Change {
+                path: format!("spec.secrets.{name}"),
+                old: x.map(source),
+                new: y.map(source),
+            }),
+        }
+    }
 }
 
 fn diff_values(
@@ -1222,7 +1345,7 @@ mod tests {
             image: ImageSource::Reference("img:1".into()),
             config: ContainerConfig::idle(Kind::Sandbox, name, &format!("pd-{name}"), ""),
             spec_hash: hash.into(),
-            spec: serde_json::json!({"env": {"A": hash}}),
+            spec: serde_json::json!({"workdir": hash}),
             running,
             once: false,
             depends_on: deps
@@ -1236,6 +1359,8 @@ mod tests {
             probe: None,
             document_hash: format!("doc-{hash}"),
             limits: Default::default(),
+            secrets: None,
+            problem: None,
         }
     }
 
@@ -1245,7 +1370,7 @@ mod tests {
             container_name: format!("pd-{name}"),
             state,
             spec_hash: Some(hash.into()),
-            spec: Some(serde_json::json!({"env": {"A": hash}}).to_string()),
+            spec: Some(serde_json::json!({"workdir": hash}).to_string()),
             image_id: image.into(),
             created: 0,
             bind_sources: None,
@@ -1323,6 +1448,76 @@ mod tests {
     }
 
     #[test]
+    fn env_values_are_never_shown_and_a_rotated_secret_is_named() {
+        use serde_json::json;
+        let digest = |n: u8| format!("{}{}", crate::secrets::DIGEST_PREFIX, n);
+        // An earlier version's label holds values: never shown, not compared.
+        let old = json!({"env": {"A": "hunter2", "B": "same"}, "workdir": "/a"}).to_string();
+        let new = json!({"env": {"A": digest(1), "B": digest(2), "C": digest(3)}, "workdir": "/b"});
+        let changes = spec_changes(Some(&old), &new);
+        let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "spec.env.C: added (hidden)",
+                "spec.workdir: \"/a\" -> \"/b\""
+            ]
+        );
+        // Digests on both sides: a changed one is named, without values.
+        let old = json!({"env": {"A": digest(1), "R": {"valueFrom": {"secret": "s"}}}}).to_string();
+        let new = json!({"env": {"A": digest(9)}});
+        let shown: Vec<String> = spec_changes(Some(&old), &new)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "spec.env.A: (hidden) -> (hidden)",
+                "spec.env.R: removed {\"valueFrom\":{\"secret\":\"s\"}}"
+            ]
+        );
+        // Only a secret's value changed: the reason names it.
+        let old = json!({"secrets": [{"name": "tok", "file": "t", "digest": digest(1)}]});
+        let new = json!({"secrets": [{"name": "tok", "file": "t", "digest": digest(2)}]});
+        let changes = spec_changes(Some(&old.to_string()), &new);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            changes[0].to_string(),
+            "spec.secrets.tok.value: (hidden) -> (rotated)"
+        );
+        assert_eq!(recreate_reason(&changes), "secret `tok` changed");
+        let moved = json!({"secrets": [{"name": "tok", "file": "u", "digest": digest(2)}]});
+        let changes = spec_changes(Some(&old.to_string()), &moved);
+        assert_eq!(
+            changes[0].to_string(),
+            "spec.secrets.tok: {\"file\":\"t\"} -> {\"file\":\"u\"}"
+        );
+        assert_eq!(recreate_reason(&changes), "spec changed");
+    }
+
+    #[test]
+    fn a_sandbox_whose_secret_cannot_be_read_is_blocked_and_left_alone() {
+        let mut o = Observed::default();
+        o.images.insert("img:1".into(), Some("sha256:aaa".into()));
+        o.sandboxes.insert(
+            "web".into(),
+            vec![container(
+                "web",
+                "old",
+                ContainerState::Running,
+                "sha256:aaa",
+            )],
+        );
+        let mut s = sandbox("web", "new", true, &[], &[]);
+        s.problem = Some("secret `tok` of Sandbox/web: cannot read /x: gone".into());
+        let p = plan(&desired(vec![s], &[]), &o, PlanOptions::default());
+        assert!(p.actions.is_empty(), "{:?}", p.actions);
+        assert_eq!(p.blocked.len(), 1);
+        assert!(p.blocked[0].reason.contains("secret `tok`"));
+    }
+
+    #[test]
     fn drift_recreates_with_a_field_diff_or_starts_or_stops() {
         let mut o = Observed::default();
         o.images.insert("img:1".into(), Some("sha256:aaa".into()));
@@ -1344,7 +1539,7 @@ mod tests {
         assert_eq!(p.actions[0].reason, "spec changed");
         assert_eq!(
             p.actions[0].changes[0].to_string(),
-            "spec.env.A: \"old\" -> \"new\""
+            "spec.workdir: \"old\" -> \"new\""
         );
 
         o.sandboxes.insert(
@@ -1736,6 +1931,7 @@ mod tests {
             target: None,
             base: None,
             workspace_root: "/".into(),
+            secret_files: Default::default(),
         })
     }
 

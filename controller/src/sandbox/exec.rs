@@ -70,7 +70,11 @@ impl Sandbox {
         if let Some(store) = history {
             let entry = HistoryEntry {
                 sandbox: self.name.clone(),
-                command: request.cmd.clone(),
+                // A secret's value typed on the command line is recorded as its name.
+                command: match self.container.secrets() {
+                    Some(secrets) => crate::secrets::redact(&request.cmd, &secrets.read_values()),
+                    None => request.cmd.clone(),
+                },
                 exit_code: report.exit_code(),
                 duration_ms: i64::try_from(report.duration.as_millis()).unwrap_or(i64::MAX),
                 started_at,

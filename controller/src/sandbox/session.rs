@@ -232,7 +232,15 @@ impl Session {
         let result = self
             .run_unrecorded(command, timeout, on_output, input)
             .await;
-        // The command text, as `exec` keeps its argv; never the session's environment.
+        // The command text, as `exec` keeps its argv (a secret's value replaced by its
+        // name); never the session's environment.
+        let command = match self.sandbox.container().secrets() {
+            Some(secrets) => crate::secrets::redact(&[command.to_string()], &secrets.read_values())
+                .pop()
+                .unwrap_or_default(),
+            None => command.to_string(),
+        };
+        let command = command.as_str();
         let event = Event::new(Source::Session, "command")
             .object("Sandbox", self.sandbox.name().to_string())
             .duration(started.elapsed());

@@ -1,15 +1,16 @@
 //! The files images are made from: each build's context and the embedded base's busybox,
 //! read (and the build's paths resolved) before the desired state is computed, on a
-//! blocking thread.
+//! blocking thread. Sandboxes' secrets are read here too, with the workspace key.
 
 use std::collections::BTreeMap;
 
-use pocket_dock_spec::model::{Build, Spec};
+use pocket_dock_spec::model::{Build, SandboxSpec, Spec};
 use pocket_dock_spec::{Declarations, ResolvedPaths};
 
 use crate::images::BuildRecipe;
 use crate::images::context::ContextRead;
 use crate::images::embedded::BaseInput;
+use crate::secrets::{SecretValue, WorkspaceKey, read_sandbox_secrets};
 
 /// What images are made from, read from files: each build's context and the embedded
 /// base's input. [`Desired::from_declarations`](crate::reconcile::Desired::from_declarations) names images from it without I/O.
@@ -19,6 +20,18 @@ pub struct ImageInputs {
     pub base: Option<Result<BaseInput, String>>,
     /// Each build, by `Image` name.
     pub builds: BTreeMap<String, BuildInput>,
+    /// The workspace's digest key, when a sandbox has `env` or `secrets` (the failure as
+    /// it is reported).
+    pub key: Option<Result<WorkspaceKey, String>>,
+    /// Each sandbox's secrets as read, by `Sandbox` name (only sandboxes that have any).
+    pub secrets: BTreeMap<String, Result<SandboxSecrets, String>>,
+}
+
+/// One sandbox's secret values and their digests under the workspace key, by secret name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxSecrets {
+    pub values: BTreeMap<String, SecretValue>,
+    pub digests: BTreeMap<String, String>,
 }
 
 /// One build's recipe (paths resolved) and its context as read.
@@ -33,6 +46,9 @@ struct ToRead {
     root: std::path::PathBuf,
     builds: Vec<(String, Build, ResolvedPaths)>,
     embedded: bool,
+    /// Sandboxes with secrets; whether any has `env` or `secrets` (the key is needed).
+    secrets: Vec<(String, SandboxSpec)>,
+    needs_key: bool,
 }
 
 impl ToRead {
@@ -41,8 +57,18 @@ impl ToRead {
             root: declarations.root.clone(),
             builds: Vec::new(),
             embedded: false,
+            secrets: Vec::new(),
+            needs_key: false,
         };
         for object in &declarations.objects {
+            if let Spec::Sandbox(sandbox) = &object.spec {
+                to_read.needs_key |= !sandbox.env.is_empty() || !sandbox.secrets.is_empty();
+                if !sandbox.secrets.is_empty() {
+                    to_read
+                        .secrets
+                        .push((object.metadata.name.clone(), sandbox.clone()));
+                }
+            }
             if let Spec::Image(image) = &object.spec
                 && image.from.is_none()
             {
@@ -60,13 +86,45 @@ impl ToRead {
     }
 
     fn read(self) -> ImageInputs {
+        // No build context ever holds a sandbox's secret file.
+        let secret_files: std::collections::BTreeSet<std::path::PathBuf> = self
+            .secrets
+            .iter()
+            .flat_map(|(_, spec)| &spec.secrets)
+            .filter_map(|secret| secret.file.as_deref())
+            .filter_map(|file| in_workspace(&self.root, file))
+            .collect();
         let builds = self
             .builds
             .into_iter()
             .map(|(name, build, resolved)| {
-                let recipe = BuildRecipe::resolve(&build, &resolved, &self.root);
+                let mut recipe = BuildRecipe::resolve(&build, &resolved, &self.root);
+                recipe.secret_files = secret_files.clone();
                 let context = recipe.read_context().map_err(|e| e.to_string());
                 (name, BuildInput { recipe, context })
+            })
+            .collect();
+        let key = self
+            .needs_key
+            .then(|| WorkspaceKey::load_or_create(&self.root).map_err(|e| e.to_string()));
+        let secrets = self
+            .secrets
+            .iter()
+            .map(|(name, spec)| {
+                let read = match &key {
+                    Some(Ok(key)) => read_sandbox_secrets(&self.root, name, spec)
+                        .map(|values| SandboxSecrets {
+                            digests: values
+                                .iter()
+                                .map(|(n, v)| (n.clone(), key.digest("secret", v.bytes())))
+                                .collect(),
+                            values,
+                        })
+                        .map_err(|e| e.to_string()),
+                    Some(Err(problem)) => Err(problem.clone()),
+                    None => Err("the workspace key was not read".to_string()),
+                };
+                (name.clone(), read)
             })
             .collect();
         ImageInputs {
@@ -74,8 +132,23 @@ impl ToRead {
                 .embedded
                 .then(|| BaseInput::find().map_err(|e| e.to_string())),
             builds,
+            key,
+            secrets,
         }
     }
+}
+
+/// A secret file's path relative to the (canonical) workspace root, as a context walk
+/// meets it: its folder resolved, its name as written. `None` outside the workspace.
+fn in_workspace(root: &std::path::Path, written: &str) -> Option<std::path::PathBuf> {
+    let path = root.join(written);
+    let name = path.file_name()?;
+    let canonical_root = root.canonicalize().ok()?;
+    let folder = path.parent()?.canonicalize().ok()?;
+    folder
+        .strip_prefix(&canonical_root)
+        .ok()
+        .map(|rel| rel.join(name))
 }
 
 impl ImageInputs {
