@@ -836,7 +836,6 @@ fn sandbox(
         config.nano_cpus = r.cpus.map(|c| (c * 1e9).round() as u64);
         config.pids_limit = r.pids;
     }
-    let mut spec_hash = spec_hash;
     if let Some(sec) = &s.security {
         config.read_only_rootfs = sec.read_only_root_filesystem.unwrap_or(false);
         config.no_new_privileges = sec.no_new_privileges.unwrap_or(false);
