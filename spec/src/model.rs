@@ -69,8 +69,9 @@ pub struct SandboxSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
     /// Network: `default` (the workspace's networks: its own `default` network unless
-    /// `networks` lists others) or `none` (loopback only). Default: the workspace default,
-    /// else `default`.
+    /// `networks` lists others), `none` (loopback only), or `{egress: [HOST:PORT, ...]}`
+    /// (only those destinations, through pocket-dock's proxy). Default: the workspace
+    /// default, else `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
     /// The networks this sandbox joins: names of `Network` objects, or `default` for the
@@ -430,7 +431,7 @@ pub struct Resources {
     pub pids: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
     /// The workspace's networks (see `networks`).
@@ -438,6 +439,21 @@ pub enum Network {
     Default,
     /// No network, loopback only.
     None,
+    /// Only these destinations (`HOST:PORT`, `IP:PORT`, `[IPv6]:PORT` or
+    /// `*.DOMAIN:PORT`), through pocket-dock's HTTP proxy (`HTTP_PROXY`/`HTTPS_PROXY`):
+    /// HTTPS by the `CONNECT` host, HTTP by the URL's host. The sandbox joins only a
+    /// network of its own with no route out and no DNS; every request is logged.
+    Egress(Vec<String>),
+}
+
+impl Network {
+    /// The allow-list, when this is `{egress: [...]}`.
+    pub fn egress(&self) -> Option<&[String]> {
+        match self {
+            Network::Egress(list) => Some(list),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -207,3 +207,51 @@ fn the_container_spec_hash_ignores_state_and_keeps_its_value() {
 
 const GOLDEN_CONTAINER_HASH: &str =
     "sha256:fb2756185a6640162714810122528ed569e8317f44d5c0d0c7e85a35e82e12f4";
+
+/// `network: none`, `default` and the `locked` profile (which means `none`) keep the hashes
+/// they had before `network` took the `{egress: [...]}` form: their containers stay.
+#[test]
+fn network_none_default_and_locked_keep_their_container_hashes() {
+    let mut found = Vec::new();
+    for (extra, golden) in [
+        (
+            "  network: none\n",
+            "sha256:697448319ddccf4fc25fea1759b38d55f55c7fa45a704a866eaf5ba1819d85fd",
+        ),
+        (
+            "  network: default\n",
+            "sha256:fb2756185a6640162714810122528ed569e8317f44d5c0d0c7e85a35e82e12f4",
+        ),
+        (
+            "  security: {profile: locked}\n",
+            "sha256:945f600e86676beb19e0a286975432f2d74289af917788811ffa62fc6cbcec8d",
+        ),
+    ] {
+        let text = format!("{BASE}{extra}");
+        let hash = container_hash_in(&[("a.yaml", &text)], "web");
+        found.push((hash, golden));
+    }
+    for (hash, golden) in found {
+        assert_eq!(hash, golden);
+    }
+}
+
+#[test]
+fn egress_lists_hash_as_sets_of_canonical_entries_and_survive_locked() {
+    let with = |list: &str, extra: &str| {
+        let text = format!("{BASE}  network: {{egress: [{list}]}}\n{extra}");
+        container_hash_in(&[("a.yaml", &text)], "web")
+    };
+    let a = with("a.example.org:443, '10.1.2.3:80'", "");
+    assert_eq!(a, with("'10.1.2.3:80', A.Example.org:443", ""));
+    assert_ne!(a, with("a.example.org:443", ""));
+    let locked = with("a.example.org:443", "  security: {profile: locked}\n");
+    let none_locked = container_hash_in(
+        &[(
+            "a.yaml",
+            &format!("{BASE}  security: {{profile: locked}}\n"),
+        )],
+        "web",
+    );
+    assert_ne!(locked, none_locked, "locked keeps its egress list");
+}
