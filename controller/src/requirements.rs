@@ -78,7 +78,12 @@ pub fn requirements<'a>(objects: impl IntoIterator<Item = &'a Object>) -> Vec<Re
                 // Docker's manifest.json, which every engine loads.
             }
             Spec::Snapshot(_) => need(Capability::Commit, "Snapshot"),
-            Spec::Sandbox(_) | Spec::Volume(_) | Spec::Network(_) | Spec::Workspace(_) => {}
+            Spec::Sandbox(s) => {
+                if s.network.as_ref().and_then(|n| n.egress()).is_some() {
+                    need(Capability::Egress, "network.egress");
+                }
+            }
+            Spec::Volume(_) | Spec::Network(_) | Spec::Workspace(_) => {}
         }
     }
     needs

@@ -43,10 +43,12 @@ pub enum Source {
     Run,
     Exec,
     Session,
+    /// The egress proxy: one row per request a sandbox made through it, allowed or refused.
+    Egress,
 }
 
 impl Source {
-    pub const ALL: [Source; 8] = [
+    pub const ALL: [Source; 9] = [
         Source::Apply,
         Source::Controller,
         Source::Delete,
@@ -55,6 +57,7 @@ impl Source {
         Source::Run,
         Source::Exec,
         Source::Session,
+        Source::Egress,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +70,7 @@ impl Source {
             Source::Run => "run",
             Source::Exec => "exec",
             Source::Session => "session",
+            Source::Egress => "egress",
         }
     }
 
@@ -77,7 +81,9 @@ impl Source {
         match self {
             Source::Exec | Source::Session => Bounded::History,
             Source::Apply | Source::Snapshot => Bounded::Journal,
-            Source::Controller | Source::Delete | Source::Gc | Source::Run => Bounded::Events,
+            Source::Controller | Source::Delete | Source::Gc | Source::Run | Source::Egress => {
+                Bounded::Events
+            }
         }
     }
 }
@@ -91,7 +97,7 @@ impl std::fmt::Display for Source {
 /// A name that is no [`Source`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown event source {0:?} (one of apply, controller, delete, snapshot, gc, run, exec, session)"
+    "unknown event source {0:?} (one of apply, controller, delete, snapshot, gc, run, exec, session, egress)"
 )]
 pub struct UnknownSource(pub String);
 

@@ -452,6 +452,21 @@ async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), Action
     recheck_sources(s)?;
     let mut config = s.config.clone();
     config.image = image_reference(s, &ctx.desired).unwrap_or_default();
+    if s.egress.is_some() {
+        // Pointed at the proxy on its egress network's gateway (known once the network is).
+        let network = network(ctx, &crate::egress::network_name(&s.name))?;
+        let gateway = ctx
+            .engine
+            .network_gateway(&network.network_name)
+            .await?
+            .ok_or_else(|| {
+                ActionError::Internal(format!(
+                    "egress network {} has no gateway address for the proxy",
+                    network.network_name
+                ))
+            })?;
+        config.env.extend(crate::egress::proxy_env(gateway));
+    }
     let container = match ctx.engine.create_container(&ctx.ownership, &config).await {
         Ok(c) => c,
         Err(EngineError::Conflict {
@@ -555,7 +570,12 @@ async fn create_network(ctx: &Ctx, n: &super::desired::DesiredNetwork) -> Result
         subnet: n.subnet.clone(),
         spec_hash: n.spec_hash.clone(),
     };
-    match ctx.engine.create_network(&ctx.ownership, &config).await {
+    let created = if n.egress {
+        create_egress_network(ctx, &config).await
+    } else {
+        ctx.engine.create_network(&ctx.ownership, &config).await
+    };
+    match created {
         Ok(_) => Ok(()),
         Err(EngineError::Conflict { .. }) => {
             // The name is taken: by ours with these settings (made after we looked), fine;
@@ -577,6 +597,46 @@ async fn create_network(ctx: &Ctx, n: &super::desired::DesiredNetwork) -> Result
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A sandbox's egress network, on a subnet clear of the engine's networks and the host's
+/// routes (Podman names no gateway for an internal network without DNS unless asked).
+async fn create_egress_network(
+    ctx: &Ctx,
+    config: &crate::engine::NetworkConfig,
+) -> Result<crate::engine::OwnedNetwork, EngineError> {
+    use crate::egress::subnet;
+    use sha2::{Digest, Sha256};
+    let mut used: Vec<subnet::Net> = ctx
+        .engine
+        .all_subnets()
+        .await?
+        .iter()
+        .filter_map(|s| subnet::Net::parse(s))
+        .collect();
+    used.extend(subnet::host_routes(
+        &std::fs::read_to_string("/proc/net/route").unwrap_or_default(),
+    ));
+    let seed = Sha256::digest(config.name.as_bytes())[0];
+    let Some(net) = subnet::pick(&used, seed) else {
+        return Err(EngineError::InvalidInput {
+            op: Operation::NetworkCreate,
+            id: Some(config.name.clone()),
+            message: format!(
+                "no free /24 left in {}/{} for an egress network",
+                subnet::POOL.0,
+                subnet::POOL.1
+            ),
+        });
+    };
+    ctx.engine
+        .create_egress_network(
+            &ctx.ownership,
+            config,
+            &net.to_string(),
+            &net.gateway().to_string(),
+        )
+        .await
 }
 
 /// The network `name` as it is now (who is attached, running or stopped, and its labels

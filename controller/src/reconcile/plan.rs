@@ -1104,6 +1104,7 @@ mod tests {
             hooks: None,
             bind_sources: Vec::new(),
             probe: None,
+            egress: None,
         }
     }
 
