@@ -79,12 +79,13 @@ async fn egress_reaches_exactly_the_allowed_destinations_through_the_proxy() {
         &sandbox(
             "agent",
             &format!(
-                "  network: {{egress: [\"127.0.0.1:{allowed}\", \"*.example.invalid:443\"]}}\n  security: {{profile: locked}}\n"
+                "  network: {{egress: [\"127.0.0.1:{allowed}\", \"*.example.invalid:443\"]}}\n  security: {{profile: locked}}\n  hooks:\n    postStart: [[wget, -q, -O, /dev/null, \"http://127.0.0.1:{allowed}/\"]]\n"
             ),
         ),
     );
     ws.pd_ok(&["validate"]);
-    ws.pd_ok(&["apply"]);
+    // Its postStart hook fetches through the proxy: served before the first start.
+    ws.pd_ok(&["apply", "--wait", "--timeout", "60s"]);
 
     // HTTP through the proxy (busybox wget honours http_proxy): the allowed address and
     // port answer; another port of the same address is refused by the proxy.
@@ -202,5 +203,15 @@ async fn egress_reaches_exactly_the_allowed_destinations_through_the_proxy() {
         !alive(second)
     })
     .await;
+    let left: Vec<String> = podman
+        .engine()
+        .list_owned_networks(&ws.ownership())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .filter(|n| n.contains("egress"))
+        .collect();
+    assert!(left.is_empty(), "the egress network is removed: {left:?}");
     ws.pd_ok(&["delete", "--all"]);
 }

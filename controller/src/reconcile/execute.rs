@@ -87,6 +87,8 @@ struct Ctx {
     /// Sandboxes whose readiness probe passed during this execution.
     ready: tokio::sync::Mutex<BTreeSet<String>>,
     observer: Arc<dyn Observer>,
+    /// One egress proxy sync at a time (sandboxes are created concurrently).
+    egress_sync: tokio::sync::Mutex<()>,
 }
 
 /// Runs `plan`; returns one outcome per action (skipped ones included).
@@ -107,6 +109,7 @@ pub async fn execute(
         options,
         ready: tokio::sync::Mutex::new(BTreeSet::new()),
         observer: observer.clone(),
+        egress_sync: tokio::sync::Mutex::new(()),
     });
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut failed: BTreeSet<Key> = BTreeSet::new();
@@ -466,6 +469,14 @@ async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), Action
                 ))
             })?;
         config.env.extend(crate::egress::proxy_env(gateway));
+        // The proxy serves it before it starts (its hooks may need the way out).
+        if let Some(root) = ctx.ownership.root() {
+            let _one = ctx.egress_sync.lock().await;
+            let pd = root.join(crate::workspace::DIR_NAME);
+            for warning in crate::egress::sync(&ctx.engine, &pd, &ctx.desired).await {
+                tracing::warn!("{warning}");
+            }
+        }
     }
     let container = match ctx.engine.create_container(&ctx.ownership, &config).await {
         Ok(c) => c,
