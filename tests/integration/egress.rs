@@ -57,6 +57,19 @@ fn alive(pid: i64) -> bool {
             .contains(") Z ")
 }
 
+/// The engine's names of the workspace's egress networks.
+async fn egress_networks(ws: &TestWorkspace, podman: &Podman) -> Vec<String> {
+    podman
+        .engine()
+        .list_owned_networks(&ws.ownership())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .filter(|n| n.contains("egress"))
+        .collect()
+}
+
 /// `sh -c` inside the sandbox: (exit code, stdout).
 async fn sh(ws: &TestWorkspace, podman: &Podman, script: &str) -> (i64, String) {
     ws.exec(podman, "agent", &["sh", "-c", script]).await
@@ -83,6 +96,8 @@ async fn egress_reaches_exactly_the_allowed_destinations_through_the_proxy() {
             ),
         ),
     );
+    // A neighbour on the workspace's ordinary network, which routes to the host.
+    ws.write("n.yaml", &sandbox("neighbour", ""));
     ws.pd_ok(&["validate"]);
     // Its postStart hook fetches through the proxy: served before the first start.
     ws.pd_ok(&["apply", "--wait", "--timeout", "60s"]);
@@ -141,6 +156,25 @@ async fn egress_reaches_exactly_the_allowed_destinations_through_the_proxy() {
     let (_, out) = sh(&ws, podman, &through_nc("\\x00\\xff garbage\\r\\n\\r\\n")).await;
     assert!(out.starts_with("HTTP/1.1 400"), "{out}");
 
+    // The neighbour can reach the proxy's address, but is not served: only connections
+    // from the sandbox's own network are.
+    let (_, proxy) = sh(&ws, podman, "echo ${HTTP_PROXY#http://}").await;
+    let (host, proxy_port) = proxy.trim().rsplit_once(':').unwrap();
+    let (_, out) = ws
+        .exec(
+            podman,
+            "neighbour",
+            &[
+                "sh",
+                "-c",
+                &format!(
+                    "printf 'CONNECT 127.0.0.1:{allowed} HTTP/1.1\\r\\n\\r\\n' | nc -w 3 {host} {proxy_port}"
+                ),
+            ],
+        )
+        .await;
+    assert!(!out.contains("200"), "the neighbour was served: {out}");
+
     // No direct route: not to the gateway on the outside server's port, not anywhere else.
     let (code, out) = sh(
         &ws,
@@ -163,6 +197,10 @@ async fn egress_reaches_exactly_the_allowed_destinations_through_the_proxy() {
     assert!(count("allowed") >= 2, "{text}");
     assert!(count("refused") >= 4, "{text}");
     assert!(text.contains(&format!("127.0.0.1:{other}")), "{text}");
+    assert!(
+        text.contains("not from the sandbox's egress network"),
+        "{text}"
+    );
 
     // A second apply reuses the proxy; one that finds it dead starts it again.
     let first = proxy_pid(&ws);
@@ -196,22 +234,28 @@ async fn egress_reaches_exactly_the_allowed_destinations_through_the_proxy() {
     .await;
     assert_eq!((code, page.trim()), (0, "hello from allowed"));
 
-    // Declared away: its network goes, and the proxy, with nothing left to serve, exits.
+    // `delete --all` takes the network, and the proxy, with nothing left to serve, exits.
+    ws.pd_ok(&["delete", "--all"]);
+    until(
+        Duration::from_secs(10),
+        "the proxy exits after delete",
+        || async { !alive(second) },
+    )
+    .await;
+    assert!(egress_networks(&ws, podman).await.is_empty());
+
+    // Applied again, then declared away: the same.
+    ws.pd_ok(&["apply"]);
+    let third = proxy_pid(&ws);
+    assert!(alive(third) && third != second);
+    ws.remove("n.yaml");
     ws.write("s.yaml", &sandbox("other", "  network: none\n"));
     ws.pd_ok(&["apply"]);
     until(Duration::from_secs(10), "the proxy exits", || async {
-        !alive(second)
+        !alive(third)
     })
     .await;
-    let left: Vec<String> = podman
-        .engine()
-        .list_owned_networks(&ws.ownership())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|n| n.name)
-        .filter(|n| n.contains("egress"))
-        .collect();
+    let left = egress_networks(&ws, podman).await;
     assert!(left.is_empty(), "the egress network is removed: {left:?}");
     ws.pd_ok(&["delete", "--all"]);
 }

@@ -51,6 +51,11 @@ pub struct ProxyConfig {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Listener {
     pub sandbox: String,
+    /// The engine's name of its egress network.
+    pub network: String,
+    /// That network's subnet: only connections from it are served (a container on another
+    /// network that routes to the host could otherwise borrow this allow-list).
+    pub subnet: String,
     pub address: SocketAddr,
     /// Canonical allow-list entries.
     pub allow: Vec<String>,
@@ -81,9 +86,17 @@ impl ProxyRecord {
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// Whether the recorded process still runs: same pid, same start time.
+    /// Whether the recorded process still runs: same pid, same start time, and not a
+    /// zombie (an exited proxy whose adoptive parent has not reaped it yet).
     pub fn alive(&self) -> bool {
-        crate::procs::start_time(self.pid) == Some(self.start)
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+            return false;
+        };
+        let state = stat
+            .rfind(')')
+            .and_then(|end| stat[end + 1..].split_whitespace().next());
+        crate::procs::parse_start_time(&stat) == Some(self.start)
+            && !matches!(state, Some("Z" | "X" | "x"))
     }
 }
 
@@ -130,12 +143,49 @@ pub async fn sync(engine: &Engine, pd_dir: &Path, desired: &Desired) -> Vec<Stri
         let Ok(Some(gateway)) = engine.network_gateway(&n.network_name).await else {
             continue;
         };
+        let Ok(Some(network)) = engine.inspect_network(&n.network_name).await else {
+            continue;
+        };
+        let Some(subnet) = network.subnets.first() else {
+            continue;
+        };
         listeners.push(Listener {
             sandbox: s.name.clone(),
+            network: n.network_name.clone(),
+            subnet: subnet.clone(),
             address: SocketAddr::new(gateway, PROXY_PORT),
             allow: allow.clone(),
         });
     }
+    start_and_wait(pd_dir, listeners).await
+}
+
+/// After `delete`: the listeners whose network is gone are dropped (the proxy exits when
+/// none is left). Warnings as [`sync`]'s.
+pub async fn prune(engine: &Engine, pd_dir: &Path) -> Vec<String> {
+    let dir = pd_dir.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || -> Option<ProxyConfig> {
+        let pd = OwnedDir::open(&dir).ok()?;
+        let folder = pd.subdir(DIR, false).ok()??;
+        let bytes = folder.read(CONFIG_FILE, 4 * 1024 * 1024).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    })
+    .await;
+    let Ok(Some(config)) = read else {
+        return Vec::new();
+    };
+    let mut kept = Vec::new();
+    for l in config.listeners {
+        if let Ok(Some(gateway)) = engine.network_gateway(&l.network).await
+            && gateway == l.address.ip()
+        {
+            kept.push(l);
+        }
+    }
+    start_and_wait(pd_dir, kept).await
+}
+
+async fn start_and_wait(pd_dir: &Path, listeners: Vec<Listener>) -> Vec<String> {
     let pd_dir = pd_dir.to_path_buf();
     let task = tokio::task::spawn_blocking(move || write_and_start(&pd_dir, listeners));
     let (folder, hash, record) = match task.await {
@@ -146,19 +196,17 @@ pub async fn sync(engine: &Engine, pd_dir: &Path, desired: &Desired) -> Vec<Stri
     };
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        let now = ProxyRecord::read(&folder);
-        match now {
-            Some(r) if r.pid == record.pid && r.serving.as_deref() == Some(hash.as_str()) => {
-                return Vec::new();
-            }
-            _ if !record.alive() => {
-                return vec![format!(
-                    "egress proxy (pid {}) exited; see {}/{DIR}/{LOG_FILE}",
-                    record.pid,
-                    crate::workspace::DIR_NAME
-                )];
-            }
-            _ => {}
+        if !record.alive() {
+            return vec![format!(
+                "egress proxy (pid {}) exited; see {}/{DIR}/{LOG_FILE}",
+                record.pid,
+                crate::workspace::DIR_NAME
+            )];
+        }
+        if ProxyRecord::read(&folder)
+            .is_some_and(|r| r.pid == record.pid && r.serving.as_deref() == Some(hash.as_str()))
+        {
+            return Vec::new();
         }
         if Instant::now() > deadline {
             return vec![format!(

@@ -39,6 +39,8 @@ const MAX_CONFIG: u64 = 4 * 1024 * 1024;
 struct Policy {
     sandbox: String,
     rules: Vec<EgressRule>,
+    /// Where its sandbox's connections come from; any other peer is turned away.
+    subnet: Option<super::subnet::Net>,
 }
 
 type Policies = Arc<RwLock<HashMap<SocketAddr, Arc<Policy>>>>;
@@ -80,6 +82,7 @@ pub async fn run(dir: &Path) -> Result<(), String> {
                 Arc::new(Policy {
                     sandbox: l.sandbox.clone(),
                     rules,
+                    subnet: super::subnet::Net::parse(&l.subnet),
                 }),
             );
         }
@@ -164,7 +167,7 @@ async fn serve(
     events: std::sync::mpsc::Sender<Event>,
 ) {
     loop {
-        let Ok((stream, _peer)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
@@ -176,6 +179,19 @@ async fn serve(
         let Some(policy) = policy else {
             continue;
         };
+        let from_its_network = match (peer.ip(), policy.subnet) {
+            (IpAddr::V4(ip), Some(net)) => net.contains(ip),
+            _ => false,
+        };
+        if !from_its_network {
+            let _ = events.send(
+                Event::new(Source::Egress, "refused")
+                    .object("Sandbox", policy.sandbox.clone())
+                    .reason(format!("connection from {}", peer.ip()))
+                    .failed("refused", "not from the sandbox's egress network"),
+            );
+            continue;
+        }
         let events = events.clone();
         tokio::spawn(async move {
             handle(stream, &policy, &events).await;

@@ -31,6 +31,10 @@ impl Net {
         (u32::from(self.base) & mask(shorter)) == (u32::from(other.base) & mask(shorter))
     }
 
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        (u32::from(ip) & mask(self.prefix)) == u32::from(self.base)
+    }
+
     /// The first host address: the gateway.
     pub fn gateway(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.base) + 1)
@@ -110,6 +114,9 @@ mod tests {
             "10.89.3.0/24"
         );
         assert_eq!(Net::parse("fd00::/64"), None);
+        let net = Net::parse("10.213.7.0/24").unwrap();
+        assert!(net.contains("10.213.7.2".parse().unwrap()));
+        assert!(!net.contains("10.213.8.2".parse().unwrap()));
     }
 
     #[test]
