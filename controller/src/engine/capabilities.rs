@@ -372,6 +372,12 @@ fn capability_state(
             ),
             _ => yes("the engine's default profile"),
         },
+        (Capability::Egress, EngineKind::Podman) if facts.rootless => no(
+            "rootless Podman keeps its bridges in a network namespace of its own, out of \
+             reach of pocket-dock's proxy on the host"
+                .to_string(),
+            "run sandboxes with `network.egress` on rootful Podman",
+        ),
         (Capability::Egress, EngineKind::Podman) => {
             yes("POST /libpod/networks/create (internal, DNS disabled, a gateway)")
         }
@@ -423,6 +429,17 @@ mod tests {
         assert_eq!(Version::parse("v6"), Some(Version::new(6, 0, 0)));
         assert_eq!(Version::parse("dev"), None);
         assert_eq!(Version::parse(""), None);
+    }
+
+    #[test]
+    fn egress_needs_rootful_podman() {
+        assert!(EngineProfile::derive(&podman("4.3.1", "netavark")).has(Capability::Egress));
+        let rootless = EngineFacts {
+            rootless: true,
+            ..podman("4.3.1", "netavark")
+        };
+        assert!(!EngineProfile::derive(&rootless).has(Capability::Egress));
+        assert!(!EngineProfile::derive(&docker("26.1.5")).has(Capability::Egress));
     }
 
     #[test]
