@@ -8,7 +8,10 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
+use pocket_dock::engine::Capability;
+
 use crate::support::Podman;
+use crate::support::engine::shared_profile;
 use crate::support::poll::until;
 use crate::support::workspace::{TestWorkspace, sandbox};
 
@@ -99,6 +102,18 @@ async fn egress_reaches_exactly_the_allowed_destinations_through_the_proxy() {
     // A neighbour on the workspace's ordinary network, which routes to the host.
     ws.write("n.yaml", &sandbox("neighbour", ""));
     ws.pd_ok(&["validate"]);
+    if !shared_profile().has(Capability::Egress) {
+        // Docker (or rootless Podman): refused before anything is made, the fix named.
+        let run = ws.pd(&["apply"]);
+        let text = format!("{}{}", run.stdout_text(), run.stderr_text());
+        assert_eq!(run.code, Some(2), "{text}");
+        assert!(
+            text.contains("network.egress") && text.contains("egress"),
+            "{text}"
+        );
+        assert!(ws.sandboxes(podman).await.is_empty(), "nothing was made");
+        return;
+    }
     // Its postStart hook fetches through the proxy: served before the first start.
     ws.pd_ok(&["apply", "--wait", "--timeout", "60s"]);
 

@@ -269,7 +269,13 @@ fn start(pd_dir: &Path, folder: &OwnedDir) -> Result<ProxyRecord, String> {
         .spawn()
         .map_err(|e| format!("cannot start {} egress-proxy: {e}", program.display()))?;
     let pid = i64::from(child.id());
-    // Not waited for: it outlives this command. Its start time identifies it from now on.
+    // Reaped when it exits (a long-running controller would keep it a zombie otherwise);
+    // a command that exits first leaves it to be adopted.
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = child.wait();
+    });
+    // Its start time identifies it from now on.
     let start = (0..100)
         .find_map(|_| {
             let t = crate::procs::start_time(pid);
