@@ -74,16 +74,17 @@ impl Source {
         }
     }
 
-    /// Which retention setting bounds its rows: commands run inside sandboxes by
-    /// `retention.history`, apply's actions by `retention.journal` (the journal they used to
-    /// be), everything else by `retention.events`.
+    /// Which retention setting bounds its rows: what happened inside sandboxes (commands,
+    /// requests through the egress proxy) by `retention.history`, apply's actions by
+    /// `retention.journal` (the journal they used to be), everything else by
+    /// `retention.events`.
     pub fn bounded_by(self) -> Bounded {
         match self {
-            Source::Exec | Source::Session => Bounded::History,
+            // What happened inside sandboxes: a chatty sandbox trims its own kind, never
+            // the record of pocket-dock's actions.
+            Source::Exec | Source::Session | Source::Egress => Bounded::History,
             Source::Apply | Source::Snapshot => Bounded::Journal,
-            Source::Controller | Source::Delete | Source::Gc | Source::Run | Source::Egress => {
-                Bounded::Events
-            }
+            Source::Controller | Source::Delete | Source::Gc | Source::Run => Bounded::Events,
         }
     }
 }

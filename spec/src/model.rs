@@ -673,8 +673,8 @@ pub const DEFAULT_RETENTION: u64 = 10_000;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Retention {
-    /// Commands run with `exec`, as `pocket-dock history` lists them: 100 to 10000000,
-    /// default 10000.
+    /// Commands run with `exec`, as `pocket-dock history` lists them, session commands and
+    /// requests through the egress proxy: 100 to 10000000, default 10000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 100, max = 10_000_000))]
     pub history: Option<u64>,
