@@ -60,6 +60,8 @@ pub async fn run(dir: &Path) -> Result<(), String> {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut listeners: HashMap<SocketAddr, JoinHandle<()>> = HashMap::new();
     let mut served: Option<String> = None;
+    // Each listener that cannot be bound is reported once, not on every retry.
+    let mut reported: std::collections::HashSet<SocketAddr> = std::collections::HashSet::new();
     while let Ok(Some(bytes)) = folder.read(CONFIG_FILE, MAX_CONFIG) {
         match ProxyRecord::read(&folder) {
             Some(record) if record.pid == me.pid && record.start == me.start => {}
@@ -114,7 +116,9 @@ pub async fn run(dir: &Path) -> Result<(), String> {
                 }
                 Err(e) => {
                     all_bound = false;
-                    tracing::warn!(%address, error = %e, "cannot listen yet; retrying");
+                    if reported.insert(*address) {
+                        tracing::warn!(%address, error = %e, "cannot listen yet; retrying");
+                    }
                 }
             }
         }
@@ -416,6 +420,95 @@ fn spawn_event_writer(dir: PathBuf) -> std::sync::mpsc::Sender<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the proxy at `proxy` answers to `request` (everything until it closes).
+    async fn ask(proxy: SocketAddr, request: &[u8]) -> String {
+        let mut client = TcpStream::connect(proxy).await.unwrap();
+        client.write_all(request).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[tokio::test]
+    async fn the_proxy_tunnels_what_is_allowed_and_refuses_the_rest_with_a_reason() {
+        // An "outside" server that answers every connection with one line.
+        let outside = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let outside_port = outside.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut c, _)) = outside.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    let _ = c.read(&mut buf).await;
+                    let _ = c.write_all(b"outside\n").await;
+                });
+            }
+        });
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let address = listener.local_addr().unwrap();
+        let policies: Policies = Arc::default();
+        policies.write().unwrap().insert(
+            address,
+            Arc::new(Policy {
+                sandbox: "agent".into(),
+                rules: vec![EgressRule::parse(&format!("127.0.0.1:{outside_port}")).unwrap()],
+                subnet: super::super::subnet::Net::parse("127.0.0.0/8"),
+            }),
+        );
+        let (events, received) = std::sync::mpsc::channel();
+        tokio::spawn(serve(
+            listener,
+            address,
+            policies,
+            Arc::new(Semaphore::new(8)),
+            events,
+        ));
+
+        let ok = ask(
+            address,
+            format!("CONNECT 127.0.0.1:{outside_port} HTTP/1.1\r\n\r\nhello").as_bytes(),
+        )
+        .await;
+        assert_eq!(ok, "HTTP/1.1 200 Connection established\r\n\r\noutside\n");
+        let http = ask(
+            address,
+            format!("GET http://127.0.0.1:{outside_port}/x HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert_eq!(http, "outside\n");
+        let refused = ask(address, b"CONNECT 127.0.0.1:1 HTTP/1.1\r\n\r\n").await;
+        assert!(refused.starts_with("HTTP/1.1 403 Forbidden"), "{refused}");
+        assert!(
+            refused.contains("127.0.0.1:1 is not in Sandbox agent's egress list"),
+            "{refused}"
+        );
+        let by_name = ask(
+            address,
+            format!("CONNECT localhost:{outside_port} HTTP/1.1\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert!(
+            by_name.starts_with("HTTP/1.1 403"),
+            "a name is not its address: {by_name}"
+        );
+        let garbage = ask(address, b"\x00\xff\r\n\r\n").await;
+        assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
+        let mut huge = b"CONNECT a.b:1 HTTP/1.1\r\nX: ".to_vec();
+        huge.extend(std::iter::repeat_n(b'a', 40_000));
+        let huge = ask(address, &huge).await;
+        assert!(huge.starts_with("HTTP/1.1 431"), "{huge}");
+
+        // One event per decision, the destination in it; none for malformed heads.
+        let rows: Vec<Event> = received.try_iter().collect();
+        let actions: Vec<&str> = rows.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            ["allowed", "allowed", "refused", "refused"],
+            "{rows:?}"
+        );
+        assert_eq!(rows[2].reason, "CONNECT 127.0.0.1:1");
+        assert!(rows.iter().all(|e| e.name.as_deref() == Some("agent")));
+    }
 
     #[test]
     fn names_may_not_lead_to_the_host_or_metadata() {
