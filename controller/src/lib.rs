@@ -37,6 +37,7 @@ mod category;
 pub mod controller;
 pub mod declared;
 pub mod doctor;
+pub mod egress;
 pub mod engine;
 pub mod error;
 pub mod gc;

@@ -78,7 +78,12 @@ pub fn requirements<'a>(objects: impl IntoIterator<Item = &'a Object>) -> Vec<Re
                 // Docker's manifest.json, which every engine loads.
             }
             Spec::Snapshot(_) => need(Capability::Commit, "Snapshot"),
-            Spec::Sandbox(_) | Spec::Volume(_) | Spec::Network(_) | Spec::Workspace(_) => {}
+            Spec::Sandbox(s) => {
+                if s.network.as_ref().and_then(|n| n.egress()).is_some() {
+                    need(Capability::Egress, "network.egress");
+                }
+            }
+            Spec::Volume(_) | Spec::Network(_) | Spec::Workspace(_) => {}
         }
     }
     needs
@@ -150,6 +155,25 @@ kind: Snapshot
 metadata: {name: snap}
 spec: {sandbox: box, generation: 1}
 ";
+
+    #[test]
+    fn an_egress_list_needs_the_egress_capability_which_docker_lacks() {
+        let needs = requirements(&objects(
+            "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata: {name: agent}\nspec:\n  image: x:1\n  network: {egress: [\"a.example.org:443\"]}\n",
+        ));
+        assert_eq!(needs.len(), 1);
+        assert_eq!(
+            (needs[0].capability, needs[0].because),
+            (Capability::Egress, "network.egress")
+        );
+        let unmet = unmet(&needs, &profile("Docker Engine", "26.1.5"));
+        assert_eq!(unmet.len(), 1);
+        assert!(
+            unmet[0].to_string().contains("uses `network.egress`"),
+            "{}",
+            unmet[0]
+        );
+    }
 
     #[test]
     fn images_and_snapshots_name_what_they_need_where_they_are_declared() {

@@ -58,10 +58,12 @@ pub enum Source {
     /// pocket-dock's own record keeping: the checkpoint a trim of the event log leaves when
     /// no new row carries it (a lowered retention, the migration).
     Audit,
+    /// The egress proxy: one row per request a sandbox made through it, allowed or refused.
+    Egress,
 }
 
 impl Source {
-    pub const ALL: [Source; 9] = [
+    pub const ALL: [Source; 10] = [
         Source::Apply,
         Source::Controller,
         Source::Delete,
@@ -71,6 +73,7 @@ impl Source {
         Source::Exec,
         Source::Session,
         Source::Audit,
+        Source::Egress,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,16 +87,20 @@ impl Source {
             Source::Exec => "exec",
             Source::Session => "session",
             Source::Audit => "audit",
+            Source::Egress => "egress",
         }
     }
 
-    /// Which retention setting bounds its rows: commands run inside sandboxes by
-    /// `retention.history`, apply's actions by `retention.journal` (the journal they used to
-    /// be), everything else by `retention.events`. (An `audit` checkpoint row is kept with
-    /// the log it vouches for, whatever this says.)
+    /// Which retention setting bounds its rows: what happened inside sandboxes (commands,
+    /// requests through the egress proxy) by `retention.history`, apply's actions by
+    /// `retention.journal` (the journal they used to be), everything else by
+    /// `retention.events`. (An `audit` checkpoint row is kept with the log it vouches for,
+    /// whatever this says.)
     pub fn bounded_by(self) -> Bounded {
         match self {
-            Source::Exec | Source::Session => Bounded::History,
+            // What happened inside sandboxes: a chatty sandbox trims its own kind, never
+            // the record of pocket-dock's actions.
+            Source::Exec | Source::Session | Source::Egress => Bounded::History,
             Source::Apply | Source::Snapshot => Bounded::Journal,
             Source::Controller | Source::Delete | Source::Gc | Source::Run | Source::Audit => {
                 Bounded::Events
@@ -111,7 +118,7 @@ impl std::fmt::Display for Source {
 /// A name that is no [`Source`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown event source {0:?} (one of apply, controller, delete, snapshot, gc, run, exec, session, audit)"
+    "unknown event source {0:?} (one of apply, controller, delete, snapshot, gc, run, exec, session, audit, egress)"
 )]
 pub struct UnknownSource(pub String);
 

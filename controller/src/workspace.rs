@@ -35,6 +35,8 @@ pub mod own_files {
     pub const SECRET_KEY: &str = "secret-key";
     /// Marks a temp file of an atomic write (`<name>.tmp-<pid>`).
     pub const TEMP_MARKER: &str = ".tmp-";
+    /// The egress proxy's configuration, record and log (`egress/`).
+    pub const EGRESS_DIR: &str = crate::egress::DIR;
 }
 
 #[derive(Debug, thiserror::Error)]

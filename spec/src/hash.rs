@@ -73,10 +73,12 @@ pub fn effective_sandbox(s: &SandboxSpec, settings: &WorkspaceSpec) -> SandboxSp
     security.drop_capabilities.sort();
     security.drop_capabilities.dedup();
 
-    e.network = Some(if profile == Profile::Locked {
-        Network::None
-    } else {
-        e.network.or(defaults.network).unwrap_or_default()
+    // `locked` has no network unless an egress list allows some destinations.
+    let network = e.network.take().or(defaults.network).unwrap_or_default();
+    e.network = Some(match network {
+        Network::Egress(list) => Network::Egress(normalize_egress(list)),
+        _ if profile == Profile::Locked => Network::None,
+        other => other,
     });
     e.restart_policy = Some(
         e.restart_policy
@@ -152,7 +154,7 @@ pub fn effective_sandbox(s: &SandboxSpec, settings: &WorkspaceSpec) -> SandboxSp
     // `default` network, which is not spelled out: the hash of a sandbox declared before
     // networks existed stays what it was (a container still on Podman's own network is
     // moved by the planner's network check instead). Names on them are sorted sets.
-    if e.network == Some(Network::None) {
+    if matches!(e.network, Some(Network::None | Network::Egress(_))) {
         e.networks.clear();
         e.aliases.clear();
     }
@@ -185,6 +187,22 @@ pub fn effective_sandbox(s: &SandboxSpec, settings: &WorkspaceSpec) -> SandboxSp
         }
     }
     e
+}
+
+/// An egress list as a sorted set of canonical entries (lower-case names, IPv6 shortened);
+/// an entry that does not parse (never, after validation) is kept as written.
+fn normalize_egress(list: Vec<String>) -> Vec<String> {
+    let mut list: Vec<String> = list
+        .into_iter()
+        .map(|text| {
+            crate::egress::EgressRule::parse(&text)
+                .map(|r| r.to_string())
+                .unwrap_or(text)
+        })
+        .collect();
+    list.sort();
+    list.dedup();
+    list
 }
 
 /// `./src/../lib/` becomes `lib`; absolute paths stay absolute.

@@ -6,6 +6,7 @@
 mod breakage;
 pub mod diagnostic;
 pub mod duration;
+pub mod egress;
 pub mod hash;
 pub mod kind;
 pub mod load;

@@ -79,8 +79,9 @@ pub struct SandboxSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
     /// Network: `default` (the workspace's networks: its own `default` network unless
-    /// `networks` lists others) or `none` (loopback only). Default: the workspace default,
-    /// else `default`.
+    /// `networks` lists others), `none` (loopback only), or `{egress: [HOST:PORT, ...]}`
+    /// (only those destinations, through pocket-dock's proxy). Default: the workspace
+    /// default, else `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
     /// The networks this sandbox joins: names of `Network` objects, or `default` for the
@@ -541,7 +542,7 @@ pub struct Resources {
     pub pids: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
     /// The workspace's networks (see `networks`).
@@ -549,6 +550,21 @@ pub enum Network {
     Default,
     /// No network, loopback only.
     None,
+    /// Only these destinations (`HOST:PORT`, `IP:PORT`, `[IPv6]:PORT` or
+    /// `*.DOMAIN:PORT`), through pocket-dock's HTTP proxy (`HTTP_PROXY`/`HTTPS_PROXY`):
+    /// HTTPS by the `CONNECT` host, HTTP by the URL's host. The sandbox joins only a
+    /// network of its own with no route out and no DNS; every request is logged.
+    Egress(Vec<String>),
+}
+
+impl Network {
+    /// The allow-list, when this is `{egress: [...]}`.
+    pub fn egress(&self) -> Option<&[String]> {
+        match self {
+            Network::Egress(list) => Some(list),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -820,8 +836,8 @@ pub const DEFAULT_RETENTION: u64 = 10_000;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Retention {
-    /// Commands run with `exec`, as `pocket-dock history` lists them: 100 to 10000000,
-    /// default 10000.
+    /// Commands run with `exec`, as `pocket-dock history` lists them, session commands and
+    /// requests through the egress proxy: 100 to 10000000, default 10000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 100, max = 10_000_000))]
     pub history: Option<u64>,

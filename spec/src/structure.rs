@@ -190,6 +190,20 @@ impl<'s> Checker<'s> {
         if let Some(constants) = constants.filter(|c| !c.is_empty()) {
             return check_constant(&constants, node, path, out);
         }
+        // Constants and a long form (`none`, or `{egress: [...]}`): a node that no other
+        // branch's type fits is held to the constants.
+        let named: Vec<Schema> = resolved
+            .iter()
+            .filter_map(|s| s.get("const").cloned())
+            .collect();
+        let other_fits = resolved.iter().any(|s| {
+            s.get("const").is_none()
+                && !allows_null(s)
+                && types_of(s).iter().any(|t| matches_type(t, &node.value))
+        });
+        if !named.is_empty() && !other_fits {
+            return check_constant(&named, node, path, out);
+        }
         // A short and a long form (`web` or `{name: web, condition: Ready}`): the branch of
         // the node's own type decides; none fits, the first one's complaint stands.
         let branches: Vec<&Schema> = resolved.into_iter().filter(|s| !allows_null(s)).collect();

@@ -80,7 +80,13 @@ pub(crate) fn validate(
             Spec::Image(spec) => ctx.check_image(entry, spec),
             Spec::Snapshot(spec) => ctx.check_snapshot(entry, spec),
             Spec::Network(spec) => ctx.check_network(entry, spec),
-            Spec::Workspace(spec) => ctx.check_policy(entry, spec),
+            Spec::Workspace(w) => {
+                ctx.check_policy(entry, w);
+                if let Some(network) = w.defaults.as_ref().and_then(|d| d.network.as_ref()) {
+                    let path = spec().key("defaults").key("network");
+                    ctx.check_egress(entry, path, network);
+                }
+            }
             Spec::Volume(_) => {}
         }
     }
@@ -589,6 +595,46 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// An egress allow-list: every entry `HOST:PORT` (see `crate::egress`), none twice, and
+    /// at least one.
+    fn check_egress(&mut self, entry: &Entry, path: FieldPath, network: &Network) {
+        let Some(list) = network.egress() else {
+            return;
+        };
+        let path = path.key("egress");
+        if list.is_empty() {
+            self.report_hint(
+                entry,
+                path,
+                "empty",
+                "an empty egress list allows nothing",
+                Some("write `network: none` for no network"),
+            );
+            return;
+        }
+        let mut seen = HashSet::new();
+        for (i, text) in list.iter().enumerate() {
+            match crate::egress::EgressRule::parse(text) {
+                Ok(rule) => {
+                    if !seen.insert(rule.to_string()) {
+                        self.report(
+                            entry,
+                            path.index(i),
+                            "duplicate",
+                            format!("`{text}` is listed twice"),
+                        );
+                    }
+                }
+                Err(problem) => self.report(
+                    entry,
+                    path.index(i),
+                    "invalid-egress",
+                    format!("`{text}`: {problem}"),
+                ),
+            }
+        }
+    }
+
     fn check_networks(&mut self, entry: &Entry, s: &SandboxSpec) {
         // What the sandbox ends up with, workspace defaults included: a default `none`
         // or `locked` would silently leave a listed network unjoined.
@@ -599,8 +645,27 @@ impl<'a> Ctx<'a> {
             .and_then(|sec| sec.profile)
             .unwrap_or_else(|| crate::locked::default_profile(self.settings));
         let locked = profile == Profile::Locked;
-        let network = s.network.or(defaults.network);
-        if !s.networks.is_empty() && (network == Some(Network::None) || locked) {
+        let network = s.network.clone().or(defaults.network);
+        if let Some(network) = &s.network {
+            self.check_egress(entry, spec().key("network"), network);
+        }
+        let egress = network.as_ref().and_then(Network::egress).is_some();
+        if !s.networks.is_empty() && egress {
+            let why = if s.network.is_none() {
+                "the workspace's default `network.egress`"
+            } else {
+                "`network.egress`"
+            };
+            self.report_hint(
+                entry,
+                spec().key("networks"),
+                "conflicting-fields",
+                format!(
+                    "{why} puts the sandbox on a network of its own with no route out, so it cannot join `networks`"
+                ),
+                Some("remove `networks`, or set `network: default` on this sandbox"),
+            );
+        } else if !s.networks.is_empty() && (network == Some(Network::None) || locked) {
             let from_defaults =
                 s.network.is_none() && s.security.as_ref().and_then(|sec| sec.profile).is_none();
             let why = match (locked, from_defaults) {
@@ -773,7 +838,7 @@ impl<'a> Ctx<'a> {
             };
             let name = entry.object.metadata.name.as_str();
             if self.first.get(&(Kind::Sandbox, name)) != Some(&i)
-                || s.network == Some(Network::None)
+                || matches!(s.network, Some(Network::None | Network::Egress(_)))
             {
                 continue;
             }

@@ -109,11 +109,12 @@ impl Ctx<'_> {
         let why = self.locked_by(inherited);
         let security = spec().key("security");
         if s.network == Some(Network::Default) {
-            self.report(
+            self.report_hint(
                 entry,
                 spec().key("network"),
                 "conflicting-fields",
                 format!("{why} needs `network: none`"),
+                Some("or allow only some destinations: `network: {egress: [HOST:PORT]}`"),
             );
         }
         if let Some(sec) = &s.security {

@@ -250,3 +250,52 @@ fn secrets_change_the_hash_but_not_their_order_and_plain_env_keeps_it() {
     let from = "    C: {valueFrom: {secret: a}}\n";
     assert_ne!(with(two, from), with(two, ""));
 }
+
+/// `network: none` and `default` keep the hashes they had before `network` took the
+/// `{egress: [...]}` form: their containers stay. `locked` changed on purpose when it grew a
+/// user, a filter, limits and a `/tmp` (issue 15): its sandboxes are made again, hardened.
+#[test]
+fn network_none_default_and_locked_keep_their_container_hashes() {
+    let mut found = Vec::new();
+    for (extra, golden) in [
+        (
+            "  network: none\n",
+            "sha256:697448319ddccf4fc25fea1759b38d55f55c7fa45a704a866eaf5ba1819d85fd",
+        ),
+        (
+            "  network: default\n",
+            "sha256:fb2756185a6640162714810122528ed569e8317f44d5c0d0c7e85a35e82e12f4",
+        ),
+        (
+            "  security: {profile: locked}\n",
+            "sha256:2539da461c86aebb5f8cd2eafd6b0431617cdd51bcc65e59f291baea0d0787a6",
+        ),
+    ] {
+        let text = format!("{BASE}{extra}");
+        let hash = container_hash_in(&[("a.yaml", &text)], "web");
+        found.push((hash, golden));
+    }
+    for (hash, golden) in found {
+        assert_eq!(hash, golden);
+    }
+}
+
+#[test]
+fn egress_lists_hash_as_sets_of_canonical_entries_and_survive_locked() {
+    let with = |list: &str, extra: &str| {
+        let text = format!("{BASE}  network: {{egress: [{list}]}}\n{extra}");
+        container_hash_in(&[("a.yaml", &text)], "web")
+    };
+    let a = with("a.example.org:443, '10.1.2.3:80'", "");
+    assert_eq!(a, with("'10.1.2.3:80', A.Example.org:443", ""));
+    assert_ne!(a, with("a.example.org:443", ""));
+    let locked = with("a.example.org:443", "  security: {profile: locked}\n");
+    let none_locked = container_hash_in(
+        &[(
+            "a.yaml",
+            &format!("{BASE}  security: {{profile: locked}}\n"),
+        )],
+        "web",
+    );
+    assert_ne!(locked, none_locked, "locked keeps its egress list");
+}

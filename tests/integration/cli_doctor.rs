@@ -41,7 +41,11 @@ fn doctor_reports_socket_version_and_mode() {
     assert!(api.starts_with("1.4"), "{api}");
     assert_eq!(report["engine"]["kind"], kind);
     let capabilities = report["engine"]["capabilities"].as_array().unwrap();
-    assert_eq!(capabilities.len(), 8, "{capabilities:?}");
+    assert_eq!(
+        capabilities.len(),
+        pocket_dock::engine::Capability::ALL.len(),
+        "{capabilities:?}"
+    );
     assert!(
         capabilities
             .iter()

@@ -20,6 +20,7 @@ mod cli_session;
 mod cli_shell;
 mod cli_spec;
 mod controller;
+mod egress;
 mod engine_containers;
 mod engine_exec;
 mod engine_faults;

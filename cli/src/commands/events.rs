@@ -16,7 +16,7 @@ pub struct EventsArgs {
     #[arg(long, default_value_t = 50)]
     last: usize,
     /// Only events of these sources (apply, controller, delete, snapshot, gc, run, exec,
-    /// session, audit); repeat or separate with commas
+    /// session, audit, egress); repeat or separate with commas
     #[arg(long, value_delimiter = ',', value_name = "SOURCE")]
     source: Vec<Source>,
     /// Only events about this object: `sandbox/web`, or a name alone
@@ -25,7 +25,7 @@ pub struct EventsArgs {
 }
 
 /// Shows the event log: every action of apply, the controller, delete, snapshot, gc, run,
-/// exec and sessions (kept in the state store across restarts).
+/// exec and sessions, and every request through the egress proxy (kept in the state store across restarts).
 pub async fn events(global: &GlobalArgs, args: EventsArgs) -> Outcome {
     // The events are in `.pocket-dock/`: without one there is nothing to show (and nothing
     // is created to show it).

@@ -199,6 +199,12 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Create .pocket-dock/ with an example Sandbox, a .gitignore and the schema
     Init,
+    /// The egress proxy of a workspace (started by apply; not for people)
+    #[command(hide = true, name = "egress-proxy")]
+    EgressProxy {
+        /// The workspace's `.pocket-dock/` folder.
+        dir: std::path::PathBuf,
+    },
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -249,6 +255,13 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Validate(args) => validate::validate(&cli.global, args).await,
         Command::Schema(args) => schema::schema(args),
         Command::Init => init::init(&cli.global),
+        Command::EgressProxy { dir } => match pocket_dock::egress::proxy::run(&dir).await {
+            Ok(()) => Ok(ExitCode::Success.code()),
+            Err(e) => {
+                eprintln!("pocket-dock egress-proxy: {e}");
+                Ok(ExitCode::Failed.code())
+            }
+        },
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();

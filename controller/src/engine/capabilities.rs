@@ -53,10 +53,13 @@ pub enum Capability {
     UserNamespaces,
     /// A seccomp filter on containers.
     Seccomp,
+    /// Egress allow-lists: an internal network without DNS, with a gateway address on the
+    /// host for pocket-dock's proxy (`network: {egress: [...]}`).
+    Egress,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 8] = [
+    pub const ALL: [Capability; 9] = [
         Capability::Build,
         Capability::Commit,
         Capability::LoadOci,
@@ -65,6 +68,7 @@ impl Capability {
         Capability::NetworkDns,
         Capability::UserNamespaces,
         Capability::Seccomp,
+        Capability::Egress,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +81,7 @@ impl Capability {
             Capability::NetworkDns => "network-dns",
             Capability::UserNamespaces => "user-namespaces",
             Capability::Seccomp => "seccomp",
+            Capability::Egress => "egress",
         }
     }
 
@@ -91,6 +96,7 @@ impl Capability {
             Capability::NetworkDns => "name resolution between sandboxes on a network",
             Capability::UserNamespaces => "a user namespace per sandbox",
             Capability::Seccomp => "a seccomp filter on sandboxes",
+            Capability::Egress => "egress allow-lists (an internal network with no DNS)",
         }
     }
 }
@@ -366,6 +372,20 @@ fn capability_state(
             ),
             _ => yes("the engine's default profile"),
         },
+        (Capability::Egress, EngineKind::Podman) if facts.rootless => no(
+            "rootless Podman keeps its bridges in a network namespace of its own, out of \
+             reach of pocket-dock's proxy on the host"
+                .to_string(),
+            "run sandboxes with `network.egress` on rootful Podman",
+        ),
+        (Capability::Egress, EngineKind::Podman) => {
+            yes("POST /libpod/networks/create (internal, DNS disabled, a gateway)")
+        }
+        (Capability::Egress, _) => no(
+            "Docker's internal networks keep its embedded DNS, which forwards names out"
+                .to_string(),
+            "use Podman for sandboxes with `network.egress`",
+        ),
         (Capability::Seccomp, _) if has_option("seccomp") => yes("the engine's default profile"),
         (Capability::Seccomp, _) => no(
             "Docker reports no seccomp support".to_string(),
@@ -409,6 +429,17 @@ mod tests {
         assert_eq!(Version::parse("v6"), Some(Version::new(6, 0, 0)));
         assert_eq!(Version::parse("dev"), None);
         assert_eq!(Version::parse(""), None);
+    }
+
+    #[test]
+    fn egress_needs_rootful_podman() {
+        assert!(EngineProfile::derive(&podman("4.3.1", "netavark")).has(Capability::Egress));
+        let rootless = EngineFacts {
+            rootless: true,
+            ..podman("4.3.1", "netavark")
+        };
+        assert!(!EngineProfile::derive(&rootless).has(Capability::Egress));
+        assert!(!EngineProfile::derive(&docker("26.1.5")).has(Capability::Egress));
     }
 
     #[test]

@@ -234,6 +234,99 @@ impl Engine {
         })
     }
 
+    /// The gateway address of a network (the host's side of its bridge); `None` when there
+    /// is no such network or it has no gateway.
+    pub async fn network_gateway(
+        &self,
+        name: &str,
+    ) -> Result<Option<std::net::IpAddr>, EngineError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Gateways {
+            #[serde(rename = "IPAM", default)]
+            ipam: Option<GatewayIpam>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct GatewayIpam {
+            #[serde(default)]
+            config: Option<Vec<GatewayConfig>>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct GatewayConfig {
+            #[serde(default)]
+            gateway: Option<String>,
+        }
+        let path = format!("/networks/{}", super::raw::percent_encode(name));
+        match self
+            .raw_get_json::<Gateways>(Operation::NetworkInspect, &path)
+            .await
+        {
+            Ok(raw) => Ok(raw
+                .ipam
+                .and_then(|i| i.config)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|c| c.gateway?.parse().ok())
+                .next()),
+            Err(EngineError::Runtime {
+                status: Some(404), ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a sandbox's egress network: internal (no route out), without DNS (Podman's
+    /// resolver forwards names out, a channel), on `subnet` with its first address as the
+    /// gateway, on which pocket-dock's proxy listens. Podman only (the libpod endpoint).
+    pub async fn create_egress_network(
+        &self,
+        ownership: &Ownership,
+        config: &NetworkConfig,
+        subnet: &str,
+        gateway: &str,
+    ) -> Result<OwnedNetwork, EngineError> {
+        self.require(super::Capability::Egress, Operation::NetworkCreate)
+            .await?;
+        let labels = ObjectLabels {
+            spec_hash: Some(config.spec_hash.clone()),
+            ..ObjectLabels::new(ownership, Kind::Network, &config.object_name)
+        };
+        let body = serde_json::json!({
+            "name": config.name,
+            "driver": "bridge",
+            "internal": true,
+            "dns_enabled": false,
+            "subnets": [{"subnet": subnet, "gateway": gateway}],
+            "labels": labels.to_labels(),
+        })
+        .to_string();
+        let _: serde_json::Value = self
+            .raw_json(
+                Operation::NetworkCreate,
+                "POST",
+                &format!("{}/networks/create", super::raw::LIBPOD),
+                super::raw::RawBody::Bytes(body.as_bytes(), "application/json"),
+                Target::Network(&config.name),
+                self.timeouts.request,
+            )
+            .await?;
+        Ok(OwnedNetwork {
+            name: config.name.clone(),
+        })
+    }
+
+    /// Every subnet of every network the engine has (IPv4 and IPv6, as CIDR text).
+    pub async fn all_subnets(&self) -> Result<Vec<String>, EngineError> {
+        Ok(self
+            .list_networks(&[])
+            .await?
+            .into_iter()
+            .flat_map(|n| n.subnets)
+            .collect())
+    }
+
     /// Detaches a container from an owned network (it may be running).
     pub async fn disconnect_network(
         &self,

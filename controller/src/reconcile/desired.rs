@@ -67,6 +67,10 @@ pub struct DesiredSandbox {
     /// The host folders and files it bind-mounts, as validated.
     pub bind_sources: Vec<BindSource>,
     pub probe: Option<Probe>,
+    /// `network: {egress: [...]}`: the canonical allow-list its proxy listener enforces. It
+    /// joins only its own egress network (`egress.<name>`); the proxy's address goes into
+    /// its environment when it is created.
+    pub egress: Option<Vec<String>>,
     /// The hash of its whole declaration (`document_hash`): a lifetime expiry holds only
     /// while it is unchanged.
     pub document_hash: String,
@@ -221,6 +225,8 @@ pub struct DesiredNetwork {
     pub declared: bool,
     /// Extra names by sandbox (`spec.aliases`).
     pub aliases: BTreeMap<String, Vec<String>>,
+    /// A sandbox's egress network: internal, without DNS, with a gateway for the proxy.
+    pub egress: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,6 +314,31 @@ fn desired_network(
         spec_hash: pocket_dock_spec::hash::hash_spec(Kind::Network, &Spec::Network(held)),
         declared,
         aliases: spec.aliases.clone(),
+        egress: false,
+    }
+}
+
+/// A sandbox's egress network. Its settings never change (the subnet is chosen when it is
+/// made), so its hash is fixed.
+fn egress_network(ownership: &Ownership, sandbox: &str) -> DesiredNetwork {
+    let name = crate::egress::network_name(sandbox);
+    let held = NetworkSpec {
+        internal: true,
+        subnet: None,
+        aliases: BTreeMap::new(),
+    };
+    DesiredNetwork {
+        network_name: network_name(ownership, &name),
+        name,
+        internal: true,
+        subnet: None,
+        spec_hash: format!(
+            "egress-{}",
+            pocket_dock_spec::hash::hash_spec(Kind::Network, &Spec::Network(held))
+        ),
+        declared: false,
+        aliases: BTreeMap::new(),
+        egress: true,
     }
 }
 
@@ -404,6 +435,12 @@ impl Desired {
             }
         }
         resolve_image_tags(&mut desired.images, ownership, inputs);
+        for s in desired.sandboxes.values() {
+            if s.egress.is_some() {
+                let n = egress_network(ownership, &s.name);
+                desired.networks.insert(n.name.clone(), n);
+            }
+        }
         desired.join_networks(ownership);
         desired
     }
@@ -750,8 +787,15 @@ fn sandbox(
         _ => NetworkMode::Default,
     };
     let default = [NetworkAttachment::named(DEFAULT_NETWORK)];
+    let egress = s
+        .network
+        .as_ref()
+        .and_then(Network::egress)
+        .map(<[String]>::to_vec);
+    let own = [NetworkAttachment::named(crate::egress::network_name(name))];
     let listed = match s.network {
         Some(Network::None) => &[][..],
+        Some(Network::Egress(_)) => &own[..],
         _ if s.networks.is_empty() => &default[..],
         _ => &s.networks[..],
     };
@@ -947,6 +991,7 @@ fn sandbox(
         },
         secrets,
         problem,
+        egress,
     }
 }
 

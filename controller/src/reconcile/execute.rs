@@ -88,6 +88,8 @@ struct Ctx {
     /// Sandboxes whose readiness probe passed during this execution.
     ready: tokio::sync::Mutex<BTreeSet<String>>,
     observer: Arc<dyn Observer>,
+    /// One egress proxy sync at a time (sandboxes are created concurrently).
+    egress_sync: tokio::sync::Mutex<()>,
 }
 
 /// Runs `plan`; returns one outcome per action (skipped ones included).
@@ -108,6 +110,7 @@ pub async fn execute(
         options,
         ready: tokio::sync::Mutex::new(BTreeSet::new()),
         observer: observer.clone(),
+        egress_sync: tokio::sync::Mutex::new(()),
     });
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut failed: BTreeSet<Key> = BTreeSet::new();
@@ -468,6 +471,29 @@ async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), Action
         crate::secrets::remove_earlier_folders(&secrets.label.dir, &s.name);
         crate::secrets::write_files(&secrets.label.dir, &secrets.values)?;
     }
+    if s.egress.is_some() {
+        // Pointed at the proxy on its egress network's gateway (known once the network is).
+        let network = network(ctx, &crate::egress::network_name(&s.name))?;
+        let gateway = ctx
+            .engine
+            .network_gateway(&network.network_name)
+            .await?
+            .ok_or_else(|| {
+                ActionError::Internal(format!(
+                    "egress network {} has no gateway address for the proxy",
+                    network.network_name
+                ))
+            })?;
+        config.env.extend(crate::egress::proxy_env(gateway));
+        // The proxy serves it before it starts (its hooks may need the way out).
+        if let Some(root) = ctx.ownership.root() {
+            let _one = ctx.egress_sync.lock().await;
+            let pd = root.join(crate::workspace::DIR_NAME);
+            for warning in crate::egress::sync(&ctx.engine, &pd, &ctx.desired).await {
+                tracing::warn!("{warning}");
+            }
+        }
+    }
     let container = match ctx.engine.create_container(&ctx.ownership, &config).await {
         Ok(c) => c,
         Err(EngineError::Conflict {
@@ -621,7 +647,12 @@ async fn create_network(ctx: &Ctx, n: &super::desired::DesiredNetwork) -> Result
         subnet: n.subnet.clone(),
         spec_hash: n.spec_hash.clone(),
     };
-    match ctx.engine.create_network(&ctx.ownership, &config).await {
+    let created = if n.egress {
+        create_egress_network(ctx, &config).await
+    } else {
+        ctx.engine.create_network(&ctx.ownership, &config).await
+    };
+    match created {
         Ok(_) => Ok(()),
         Err(EngineError::Conflict { .. }) => {
             // The name is taken: by ours with these settings (made after we looked), fine;
@@ -643,6 +674,46 @@ async fn create_network(ctx: &Ctx, n: &super::desired::DesiredNetwork) -> Result
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A sandbox's egress network, on a subnet clear of the engine's networks and the host's
+/// routes (Podman names no gateway for an internal network without DNS unless asked).
+async fn create_egress_network(
+    ctx: &Ctx,
+    config: &crate::engine::NetworkConfig,
+) -> Result<crate::engine::OwnedNetwork, EngineError> {
+    use crate::egress::subnet;
+    use sha2::{Digest, Sha256};
+    let mut used: Vec<subnet::Net> = ctx
+        .engine
+        .all_subnets()
+        .await?
+        .iter()
+        .filter_map(|s| subnet::Net::parse(s))
+        .collect();
+    used.extend(subnet::host_routes(
+        &std::fs::read_to_string("/proc/net/route").unwrap_or_default(),
+    ));
+    let seed = Sha256::digest(config.name.as_bytes())[0];
+    let Some(net) = subnet::pick(&used, seed) else {
+        return Err(EngineError::InvalidInput {
+            op: Operation::NetworkCreate,
+            id: Some(config.name.clone()),
+            message: format!(
+                "no free /24 left in {}/{} for an egress network",
+                subnet::POOL.0,
+                subnet::POOL.1
+            ),
+        });
+    };
+    ctx.engine
+        .create_egress_network(
+            &ctx.ownership,
+            config,
+            &net.to_string(),
+            &net.gateway().to_string(),
+        )
+        .await
 }
 
 /// The network `name` as it is now (who is attached, running or stopped, and its labels

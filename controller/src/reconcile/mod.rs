@@ -586,6 +586,8 @@ pub async fn apply(
             );
             lifetimes.record_expiries(&round, &current_plan, &desired);
             outcomes.extend(round);
+            // Egress sandboxes just made reach their destinations from now on.
+            warnings.extend(crate::egress::sync(engine, &dir, &desired).await);
             if failed || (rounds >= MAX_ROUNDS && !waits_on_condition) {
                 // Failures are reported, not retried within one apply.
                 observed = reobserve(
@@ -609,6 +611,11 @@ pub async fn apply(
         if rounds >= MAX_ROUNDS + desired.sandboxes.len() {
             break;
         }
+    }
+
+    // Also on a pass that changed nothing: a proxy that died is started again.
+    if rounds == 0 {
+        warnings.extend(crate::egress::sync(engine, &dir, &desired).await);
     }
 
     let mut plan_for_status = first_plan.clone();

@@ -1361,6 +1361,7 @@ mod tests {
             limits: Default::default(),
             secrets: None,
             problem: None,
+            egress: None,
         }
     }
 

@@ -338,6 +338,10 @@ impl Workspace {
             }
         }
         record_in(&self.dir(), &events);
+        // The egress proxy stops serving networks that are gone (and exits with none left).
+        for warning in crate::egress::prune(engine, &self.dir()).await {
+            tracing::warn!("{warning}");
+        }
         Ok(report)
     }
 
