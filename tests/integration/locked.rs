@@ -420,3 +420,272 @@ async fn the_policy_floor_refuses_a_weaker_sandbox_and_touches_nothing() {
     assert_eq!(pids, "32");
     ws.pd(&["delete", "--all"]);
 }
+
+/// An "outside" HTTP server on the host's loopback: only pocket-dock's proxy (on the host)
+/// can reach it, never a sandbox directly. Answers every connection with `hello`.
+fn outside_server() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nhello\n");
+        }
+    });
+    port
+}
+
+/// Runs pocket-dock in `ws` with the example's secret variable set.
+fn pd_with_token(ws: &TestWorkspace, token: &str, args: &[&str]) -> crate::support::cli::CliRun {
+    let mut cmd = ws.command(args);
+    cmd.env("GRADER_API_TOKEN", token);
+    crate::support::cli::run(cmd, |_| {})
+}
+
+#[tokio::test]
+async fn the_untrusted_example_holds_against_every_escape() {
+    let test = "locked::the_untrusted_example_holds_against_every_escape";
+    if !requires(test, &[Need::Engine(Capability::Egress)]) {
+        return;
+    }
+    let podman = Podman::shared();
+    let outside = outside_server();
+    let ws = TestWorkspace::from_example(
+        podman,
+        "untrusted",
+        &[(
+            "packages.example.org:443",
+            &format!("\"127.0.0.1:{outside}\""),
+        )],
+    );
+    build_probe(&ws.path("jobs"));
+    let token = format!("tok-{:x}", std::process::id() as u64 * 7_919 + 104_729);
+    let run = pd_with_token(&ws, &token, &["apply", "-v"]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "{}{}",
+        run.stdout_text(),
+        run.stderr_text()
+    );
+    let mut printed = [run.stdout.clone(), run.stderr.clone()].concat();
+    let r = "runner";
+
+    // Who it is, and that it cannot become more.
+    assert_eq!(sh(&ws, podman, r, "id -u").await, (0, "65534".into()));
+    if under_test() == EngineUnderTest::Podman {
+        let (_, map) = sh(&ws, podman, r, "cat /proc/self/uid_map").await;
+        assert_ne!(
+            map.split_whitespace().nth(1),
+            Some("0"),
+            "in a user namespace: {map}"
+        );
+    }
+    let (_, caps) = sh(
+        &ws,
+        podman,
+        r,
+        "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status",
+    )
+    .await;
+    assert!(
+        caps.contains("CapEff:\t0000000000000000")
+            && caps.contains("NoNewPrivs:\t1")
+            && caps.contains("Seccomp:\t2"),
+        "{caps}"
+    );
+    let (_, out) = sh(
+        &ws,
+        podman,
+        r,
+        &format!("/jobs/syscall-probe {}", DENIED.join(" ")),
+    )
+    .await;
+    let results = probe_results(&out);
+    for name in DENIED {
+        assert_eq!(
+            results.get(name).map(String::as_str),
+            Some(EPERM),
+            "{name}: {out}"
+        );
+    }
+
+    // Files: the root and the jobs are read-only, scratch and /tmp are small.
+    for path in ["/etc/x", "/jobs/x"] {
+        let (code, out) = sh(&ws, podman, r, &format!("touch {path}")).await;
+        assert_ne!(code, 0, "{path}: {out}");
+    }
+    assert_eq!(
+        sh(&ws, podman, r, "cat /jobs/hello.sh").await.1,
+        "echo \"hello from an untrusted job\""
+    );
+    let (code, out) = sh(
+        &ws,
+        podman,
+        r,
+        "dd if=/dev/zero of=/scratch/big bs=1M count=40",
+    )
+    .await;
+    assert_ne!(code, 0, "40 MiB fit in a 32 MiB scratch: {out}");
+    sh(&ws, podman, r, "rm -f /scratch/big").await;
+
+    // The network: the one listed destination through the proxy, nothing else, no route.
+    let (code, out) = sh(
+        &ws,
+        podman,
+        r,
+        &format!("wget -q -O - http://127.0.0.1:{outside}/"),
+    )
+    .await;
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "hello"),
+        "the allowed destination"
+    );
+    let (code, out) = sh(
+        &ws,
+        podman,
+        r,
+        &format!("wget -q -O - http://127.0.0.1:{}/", outside + 1),
+    )
+    .await;
+    assert_ne!(code, 0, "another port: {out}");
+    let (code, out) = sh(
+        &ws,
+        podman,
+        r,
+        &format!(
+            "P=${{HTTP_PROXY#http://}}; nc -w 2 ${{P%:*}} {outside} </dev/null && echo connected"
+        ),
+    )
+    .await;
+    assert!(
+        code != 0 || !out.contains("connected"),
+        "a direct connection: {out}"
+    );
+    let (code, out) = sh(
+        &ws,
+        podman,
+        r,
+        "nc -w 2 1.1.1.1 443 </dev/null && echo connected",
+    )
+    .await;
+    assert!(
+        code != 0 || !out.contains("connected"),
+        "no route out: {out}"
+    );
+
+    // The secret: a 0400 file in memory, the variable set for pocket-dock's exec.
+    let (code, out) = sh(
+        &ws,
+        podman,
+        r,
+        "stat -c %a /run/secrets/api-token; cat /run/secrets/api-token",
+    )
+    .await;
+    assert_eq!((code, out), (0, format!("400\n{token}")));
+    let run = pd_with_token(
+        &ws,
+        &token,
+        &[
+            "exec",
+            r,
+            "--",
+            "sh",
+            "-c",
+            "test \"$API_TOKEN\" = \"$(cat /run/secrets/api-token)\" && echo same",
+        ],
+    );
+    assert_eq!(run.stdout_text().trim(), "same", "{}", run.stderr_text());
+
+    // The policy floor: asking for less is refused and nothing changes.
+    let before = ws.running_ids(podman).await;
+    let file = ws.path(".pocket-dock/runner.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace(
+            "  workdir: /scratch\n",
+            "  workdir: /scratch\n  security: {profile: default}\n",
+        ),
+    )
+    .unwrap();
+    let run = pd_with_token(&ws, &token, &["apply"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr_text());
+    assert!(
+        run.stderr_text()
+            .contains("is weaker than the workspace policy"),
+        "{}",
+        run.stderr_text()
+    );
+    printed.extend([run.stdout.clone(), run.stderr.clone()].concat());
+    assert_eq!(ws.running_ids(podman).await, before, "nothing changed");
+    std::fs::write(&file, text).unwrap();
+
+    // The fork bomb meets the pids limit (32); the sandbox lives on.
+    let (_, out) = sh(
+        &ws,
+        podman,
+        r,
+        "for i in $(seq 60); do sleep 2 & done; wait",
+    )
+    .await;
+    assert!(
+        out.contains("can't fork") || out.contains("Resource temporarily unavailable"),
+        "{out}"
+    );
+
+    // The record: the chain of the event log holds; the secret is nowhere pocket-dock wrote.
+    for args in [
+        &["get"][..],
+        &["diff"][..],
+        &["events"][..],
+        &["history"][..],
+        &["audit", "verify"][..],
+    ] {
+        let run = pd_with_token(&ws, &token, args);
+        printed.extend([run.stdout.clone(), run.stderr.clone()].concat());
+        if args[0] == "audit" {
+            assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+        }
+    }
+    let mut files = vec![ws.path(".pocket-dock")];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !contains(&bytes, token.as_bytes()),
+                "the secret is in {path:?}"
+            );
+        }
+    }
+    let inspect = podman.podman(&["inspect", &before["runner"]]);
+    assert!(
+        !contains(&inspect.stdout, token.as_bytes()),
+        "the secret is in the container's config"
+    );
+    assert!(
+        !contains(&printed, token.as_bytes()),
+        "pocket-dock printed the secret"
+    );
+    ws.pd(&["delete", "--all"]);
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
