@@ -49,6 +49,9 @@ impl Watched {
             .arg(dir)
             .arg(cleanup)
             .args(command)
+            // In its own folder: conmon writes an `oom` marker into its working directory
+            // when a container is OOM-killed, which would otherwise land in cli/.
+            .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
