@@ -36,7 +36,9 @@ pub mod own_files {
     /// Marks a temp file of an atomic write (`<name>.tmp-<pid>`).
     pub const TEMP_MARKER: &str = ".tmp-";
     /// The egress proxy's configuration, record and log (`egress/`).
-    pub const EGRESS_DIR: &str = crate::egress::DIR;
+    pub const EGRESS_DIR: &str = "egress";
+    /// The built-in seccomp profile, for Podman's API, which takes a path (`seccomp/`).
+    pub const SECCOMP_DIR: &str = "seccomp";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -21,12 +21,11 @@ use std::time::{Duration, Instant};
 
 use crate::engine::Engine;
 use crate::owned_files::OwnedDir;
-use crate::reconcile::desired::Desired;
 
 /// The proxy's port on each egress network's gateway address.
 pub const PROXY_PORT: u16 = 3128;
 /// The folder under `.pocket-dock/` with the proxy's configuration and record.
-pub const DIR: &str = "egress";
+pub const DIR: &str = crate::workspace::own_files::EGRESS_DIR;
 pub const CONFIG_FILE: &str = "config.json";
 pub const PROXY_FILE: &str = "proxy.json";
 pub const LOG_FILE: &str = "proxy.log";
@@ -129,37 +128,6 @@ pub fn proxy_env(gateway: IpAddr) -> BTreeMap<String, String> {
     env
 }
 
-/// Brings the proxy in step with `desired`: the configuration written, the proxy started
-/// when none runs, and waited for until it serves it. Returns warnings (the proxy could not
-/// be started or did not answer in time): egress sandboxes then reach nothing, which is
-/// the safe side.
-pub async fn sync(engine: &Engine, pd_dir: &Path, desired: &Desired) -> Vec<String> {
-    let mut listeners = Vec::new();
-    for s in desired.sandboxes.values() {
-        let Some(allow) = &s.egress else { continue };
-        let Some(n) = desired.networks.get(&network_name(&s.name)) else {
-            continue;
-        };
-        let Ok(Some(gateway)) = engine.network_gateway(&n.network_name).await else {
-            continue;
-        };
-        let Ok(Some(network)) = engine.inspect_network(&n.network_name).await else {
-            continue;
-        };
-        let Some(subnet) = network.subnets.first() else {
-            continue;
-        };
-        listeners.push(Listener {
-            sandbox: s.name.clone(),
-            network: n.network_name.clone(),
-            subnet: subnet.clone(),
-            address: SocketAddr::new(gateway, PROXY_PORT),
-            allow: allow.clone(),
-        });
-    }
-    start_and_wait(pd_dir, listeners).await
-}
-
 /// After `delete`: the listeners whose network is gone are dropped (the proxy exits when
 /// none is left). Warnings as [`sync`]'s.
 pub async fn prune(engine: &Engine, pd_dir: &Path) -> Vec<String> {
@@ -185,7 +153,10 @@ pub async fn prune(engine: &Engine, pd_dir: &Path) -> Vec<String> {
     start_and_wait(pd_dir, kept).await
 }
 
-async fn start_and_wait(pd_dir: &Path, listeners: Vec<Listener>) -> Vec<String> {
+/// Writes the configuration for `listeners`, starts the proxy when none runs, and waits
+/// until it serves it. Returns warnings (the proxy could not be started or did not answer
+/// in time): egress sandboxes then reach nothing, which is the safe side.
+pub async fn start_and_wait(pd_dir: &Path, listeners: Vec<Listener>) -> Vec<String> {
     let pd_dir = pd_dir.to_path_buf();
     let task = tokio::task::spawn_blocking(move || write_and_start(&pd_dir, listeners));
     let (folder, hash, record) = match task.await {

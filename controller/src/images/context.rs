@@ -112,13 +112,15 @@ pub fn is_pocket_dock_own_file(path: &Path) -> bool {
         return false;
     };
     use crate::workspace::own_files::{
-        CONTROLLER_LOCK, EGRESS_DIR, SECRET_KEY, STATE_STORE, STATUS_DIR, TEMP_MARKER, WRITER_LOCK,
+        CONTROLLER_LOCK, EGRESS_DIR, SECCOMP_DIR, SECRET_KEY, STATE_STORE, STATUS_DIR, TEMP_MARKER,
+        WRITER_LOCK,
     };
     let marker = TEMP_MARKER.as_bytes();
     let temporary = |name: &[u8]| name.windows(marker.len()).any(|w| w == marker);
     first.starts_with(STATE_STORE.as_bytes())
         || first == STATUS_DIR.as_bytes()
         || first == EGRESS_DIR.as_bytes()
+        || first == SECCOMP_DIR.as_bytes()
         || first == CONTROLLER_LOCK.as_bytes()
         || first == WRITER_LOCK.as_bytes()
         || first == SECRET_KEY.as_bytes()

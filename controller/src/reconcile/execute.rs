@@ -489,7 +489,7 @@ async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), Action
         if let Some(root) = ctx.ownership.root() {
             let _one = ctx.egress_sync.lock().await;
             let pd = root.join(crate::workspace::DIR_NAME);
-            for warning in crate::egress::sync(&ctx.engine, &pd, &ctx.desired).await {
+            for warning in super::egress_sync::sync(&ctx.engine, &pd, &ctx.desired).await {
                 tracing::warn!("{warning}");
             }
         }

@@ -7,6 +7,7 @@
 pub(crate) mod action_error;
 pub(crate) mod conditions;
 pub(crate) mod desired;
+pub(crate) mod egress_sync;
 pub(crate) mod execute;
 pub(crate) mod hooks;
 pub(crate) mod lifetime;
@@ -587,7 +588,7 @@ pub async fn apply(
             lifetimes.record_expiries(&round, &current_plan, &desired);
             outcomes.extend(round);
             // Egress sandboxes just made reach their destinations from now on.
-            warnings.extend(crate::egress::sync(engine, &dir, &desired).await);
+            warnings.extend(egress_sync::sync(engine, &dir, &desired).await);
             if failed || (rounds >= MAX_ROUNDS && !waits_on_condition) {
                 // Failures are reported, not retried within one apply.
                 observed = reobserve(
@@ -615,7 +616,7 @@ pub async fn apply(
 
     // Also on a pass that changed nothing: a proxy that died is started again.
     if rounds == 0 {
-        warnings.extend(crate::egress::sync(engine, &dir, &desired).await);
+        warnings.extend(egress_sync::sync(engine, &dir, &desired).await);
     }
 
     let mut plan_for_status = first_plan.clone();

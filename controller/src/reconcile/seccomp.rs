@@ -19,7 +19,7 @@ use crate::owned_files::{OwnedDir, OwnedFileError};
 pub const STRICT_JSON: &str = include_str!("../../seccomp/strict.json");
 
 /// The folder of `.pocket-dock/` the profile files go to.
-pub const DIR: &str = "seccomp";
+pub const DIR: &str = crate::workspace::own_files::SECCOMP_DIR;
 
 /// `sha256:` and the hex digest of the `strict` profile: part of a strict sandbox's spec
 /// hash, so that a changed profile recreates the containers that use it.
