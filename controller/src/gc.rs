@@ -713,8 +713,16 @@ async fn remove_network(
         )));
     }
     let owned = crate::engine::OwnedNetwork::check(ownership, &network)?;
+    let egress = crate::engine::labels::ObjectLabels::parse(&network.labels)
+        .is_some_and(|l| crate::egress::is_egress_network(&l.name));
     match engine.remove_network(&owned).await {
-        Ok(()) => Ok(Removal::Done),
+        Ok(()) => {
+            // An egress network's host firewall rules go with it.
+            if egress {
+                crate::egress::unguard_host(&network.name).await;
+            }
+            Ok(Removal::Done)
+        }
         Err(EngineError::Conflict { message, .. }) => {
             Ok(Removal::InUse(format!("still in use: {message}")))
         }

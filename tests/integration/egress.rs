@@ -3,6 +3,8 @@
 //! reach) only through pocket-dock's proxy, only at the allowed address and port; every
 //! other request is refused (403) and a direct connection fails. Each request is a row of
 //! the event log; the proxy is reused by a second apply and started again when it died.
+//! As root, pocket-dock's host firewall rules keep the sandbox off every other host port
+//! on its gateway (and the bridge's IPv6 link-local address), and leave with the network.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -73,6 +75,73 @@ async fn egress_networks(ws: &TestWorkspace, podman: &Podman) -> Vec<String> {
         .collect()
 }
 
+/// A host service listening on all addresses (IPv6 and IPv4 when the host has IPv6):
+/// without the firewall rules, a sandbox reaches it on its gateway. Answers `host service`.
+fn host_service() -> u16 {
+    let listener = TcpListener::bind("[::]:0")
+        .or_else(|_| TcpListener::bind("0.0.0.0:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let _ = stream.write_all(b"host service\n");
+        }
+    });
+    port
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        == Some("0")
+}
+
+/// The lines of `iptables -S INPUT` (or ip6tables) that name `network`.
+fn firewall_rules(program: &str, network: &str) -> Vec<String> {
+    let out = std::process::Command::new(program)
+        .args(["-w", "-S", "INPUT"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{program} -S INPUT: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("\"pocket-dock egress {network}\"")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Removes a network's firewall rules when the test ends, passed or not: a failed test
+/// leaves its network to the harness, which wipes the store without pocket-dock, and a
+/// stale drop on a bridge name another network reuses would cut that network off.
+struct RulesCleanup(String);
+
+impl Drop for RulesCleanup {
+    fn drop(&mut self) {
+        let _ =
+            pocket_dock::egress::firewall::remove(&pocket_dock::egress::firewall::System, &self.0);
+    }
+}
+
+/// The host's IPv6 link-local address on `interface`, from /proc/net/if_inet6.
+fn link_local(interface: &str) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/if_inet6").ok()?;
+    table.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let hex = fields.first()?;
+        (fields.last() == Some(&interface) && hex.starts_with("fe80")).then(|| {
+            hex.as_bytes()
+                .chunks(4)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+    })
+}
+
 /// `sh -c` inside the sandbox: (exit code, stdout).
 async fn sh(ws: &TestWorkspace, podman: &Podman, script: &str) -> (i64, String) {
     ws.exec(podman, "agent", &["sh", "-c", script]).await
@@ -114,8 +183,30 @@ async fn egress_reaches_exactly_the_allowed_destinations_through_the_proxy() {
         assert!(ws.sandboxes(podman).await.is_empty(), "nothing was made");
         return;
     }
+    let service = host_service();
     // Its postStart hook fetches through the proxy: served before the first start.
-    ws.pd_ok(&["apply", "--wait", "--timeout", "60s"]);
+    let applied = ws.pd_ok(&["apply", "--wait", "--timeout", "60s"]);
+    let networks = egress_networks(&ws, podman).await;
+    assert_eq!(networks.len(), 1, "{networks:?}");
+    let network = &networks[0];
+    let _cleanup = RulesCleanup(network.clone());
+    if is_root() {
+        // The rules stand: the proxy's port accepted on the gateway, the rest dropped.
+        let v4 = firewall_rules("iptables", network);
+        assert_eq!(v4.len(), 2, "{v4:?}");
+        assert!(
+            v4[0].contains("--dport 3128") && v4[0].ends_with("-j ACCEPT"),
+            "{v4:?}"
+        );
+        assert!(v4[1].ends_with("-j DROP"), "{v4:?}");
+        let v6 = firewall_rules("ip6tables", network);
+        assert_eq!(v6.len(), 1, "{v6:?}");
+        assert!(v6[0].ends_with("-j DROP"), "{v6:?}");
+    } else {
+        // Not root: applied all the same, and the user is told the host is reachable.
+        let text = applied.stderr_text();
+        assert!(text.contains("host firewall rules not installed"), "{text}");
+    }
 
     // HTTP through the proxy (busybox wget honours http_proxy): the allowed address and
     // port answer; another port of the same address is refused by the proxy.
@@ -200,6 +291,38 @@ async fn egress_reaches_exactly_the_allowed_destinations_through_the_proxy() {
     assert_ne!(code, 0, "direct to the host: {out}");
     let (code, out) = sh(&ws, podman, "nc -w 2 8.8.8.8 53 </dev/null 2>&1").await;
     assert_ne!(code, 0, "direct out: {out}");
+    if is_root() {
+        // A host service on all addresses: not reachable on the gateway, nor on the
+        // bridge's IPv6 link-local address (when the host has one).
+        let (code, out) = sh(
+            &ws,
+            podman,
+            &format!("P=${{HTTP_PROXY#http://}}; nc -w 2 ${{P%:*}} {service} </dev/null 2>&1"),
+        )
+        .await;
+        assert!(
+            code != 0 && !out.contains("host service"),
+            "the host's service on the gateway: {code} {out}"
+        );
+        let interface = podman
+            .engine()
+            .network_interface(network)
+            .await
+            .unwrap()
+            .unwrap();
+        if let Some(address) = link_local(&interface) {
+            let (code, out) = sh(
+                &ws,
+                podman,
+                &format!("nc -w 2 {address}%eth0 {service} </dev/null 2>&1"),
+            )
+            .await;
+            assert!(
+                code != 0 && !out.contains("host service"),
+                "the host's service on {address}: {code} {out}"
+            );
+        }
+    }
     // No DNS either: the egress network has no resolver (Podman's would forward names out).
     let (code, out) = sh(&ws, podman, "busybox nslookup example.org 2>&1").await;
     assert_ne!(code, 0, "a resolver answered: {out}");
@@ -258,9 +381,17 @@ async fn egress_reaches_exactly_the_allowed_destinations_through_the_proxy() {
     )
     .await;
     assert!(egress_networks(&ws, podman).await.is_empty());
+    // And so do its firewall rules.
+    if is_root() {
+        assert!(firewall_rules("iptables", network).is_empty());
+        assert!(firewall_rules("ip6tables", network).is_empty());
+    }
 
     // Applied again, then declared away: the same.
     ws.pd_ok(&["apply"]);
+    if is_root() {
+        assert_eq!(firewall_rules("iptables", network).len(), 2);
+    }
     let third = proxy_pid(&ws);
     assert!(alive(third) && third != second);
     ws.remove("n.yaml");
@@ -272,5 +403,56 @@ async fn egress_reaches_exactly_the_allowed_destinations_through_the_proxy() {
     .await;
     let left = egress_networks(&ws, podman).await;
     assert!(left.is_empty(), "the egress network is removed: {left:?}");
+    if is_root() {
+        assert!(firewall_rules("iptables", network).is_empty());
+        assert!(firewall_rules("ip6tables", network).is_empty());
+    }
+    ws.pd_ok(&["delete", "--all"]);
+}
+
+/// Without `iptables` (here: not on `PATH`; the same path as not being root) the apply
+/// still succeeds, and says that the host is reachable and how to fix it.
+#[tokio::test]
+async fn egress_without_a_firewall_applies_and_warns_that_the_host_is_reachable() {
+    let podman = Podman::shared();
+    if !shared_profile().has(Capability::Egress) {
+        return; // refused up front: the test above checks that
+    }
+    let ws = TestWorkspace::new(podman);
+    let allowed = outside("allowed");
+    ws.write(
+        "s.yaml",
+        &sandbox(
+            "agent",
+            &format!("  network: {{egress: [\"127.0.0.1:{allowed}\"]}}\n"),
+        ),
+    );
+    let mut apply = ws.command(&["apply", "--wait", "--timeout", "60s"]);
+    apply.env("PATH", "/usr/bin:/bin");
+    let run = crate::support::cli::run(apply, |_| {});
+    let text = run.stderr_text();
+    assert_eq!(run.code, Some(0), "{}{text}", run.stdout_text());
+    let networks = egress_networks(&ws, podman).await;
+    assert_eq!(networks.len(), 1, "{networks:?}");
+    let _cleanup = RulesCleanup(networks[0].clone());
+    assert!(
+        text.contains(&format!(
+            "egress network {}: host firewall rules not installed (iptables is not installed)",
+            networks[0]
+        )) && text.contains("can reach any host service listening on all addresses")
+            && text.contains("docs/security-egress.md"),
+        "{text}"
+    );
+    if std::path::Path::new("/usr/sbin/iptables").exists() && is_root() {
+        assert!(firewall_rules("/usr/sbin/iptables", &networks[0]).is_empty());
+    }
+    // The proxy serves all the same.
+    let (code, page) = sh(
+        &ws,
+        podman,
+        &format!("wget -q -O - http://127.0.0.1:{allowed}/"),
+    )
+    .await;
+    assert_eq!((code, page.trim()), (0, "hello from allowed"));
     ws.pd_ok(&["delete", "--all"]);
 }

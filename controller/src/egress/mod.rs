@@ -8,8 +8,10 @@
 //! `apply` keeps the proxy in step with [`sync`]: it writes `.pocket-dock/egress/config.json`
 //! (one listener per egress sandbox whose network exists), starts the proxy when no live one
 //! is recorded in `egress/proxy.json` (pid and start time, as leases are judged), and waits
-//! until the proxy says it serves that configuration.
+//! until the proxy says it serves that configuration. It also keeps each egress network's
+//! host firewall rules ([`firewall`]): the sandbox reaches the host only at the proxy.
 
+pub mod firewall;
 pub mod http;
 pub mod proxy;
 pub mod subnet;
@@ -128,26 +130,124 @@ pub fn proxy_env(gateway: IpAddr) -> BTreeMap<String, String> {
     env
 }
 
-/// After `delete`: the listeners whose network is gone are dropped (the proxy exits when
-/// none is left). Warnings as [`sync`]'s.
-pub async fn prune(engine: &Engine, pd_dir: &Path) -> Vec<String> {
+/// The proxy's configuration as last written; `None` when there is none (or it cannot be
+/// read).
+pub async fn read_config(pd_dir: &Path) -> Option<ProxyConfig> {
     let dir = pd_dir.to_path_buf();
-    let read = tokio::task::spawn_blocking(move || -> Option<ProxyConfig> {
+    tokio::task::spawn_blocking(move || -> Option<ProxyConfig> {
         let pd = OwnedDir::open(&dir).ok()?;
         let folder = pd.subdir(DIR, false).ok()??;
         let bytes = folder.read(CONFIG_FILE, 4 * 1024 * 1024).ok()??;
         serde_json::from_slice(&bytes).ok()
     })
-    .await;
-    let Ok(Some(config)) = read else {
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Whether an engine network name or `Network` object name is an egress network's
+/// (declared networks cannot have a dot in their name).
+pub fn is_egress_network(name: &str) -> bool {
+    name.starts_with("egress.") || name.starts_with("pd-egress.")
+}
+
+/// Installs (or checks) the host firewall rules of the egress network `network`, whose
+/// gateway is `gateway`. A warning when they could not be: the host is then reachable
+/// from the sandbox. Logged once per network and reason by a long-running process.
+pub async fn guard_host(engine: &Engine, network: &str, gateway: IpAddr) -> Option<String> {
+    let result = match engine.network_interface(network).await {
+        Ok(Some(interface)) => {
+            let network = network.to_string();
+            tokio::task::spawn_blocking(move || {
+                firewall::ensure(&firewall::System, &network, &interface, gateway)
+            })
+            .await
+            .unwrap_or_else(|e| Err(firewall::FirewallError::Task(e.to_string())))
+        }
+        Ok(None) => Err(firewall::FirewallError::NoInterface {
+            network: network.to_string(),
+            interface: String::new(),
+        }),
+        Err(source) => Err(firewall::FirewallError::Inspect {
+            network: network.to_string(),
+            source: Box::new(source),
+        }),
+    };
+    match result {
+        Ok(true) => {
+            tracing::info!(network, "egress: host firewall rules installed");
+            None
+        }
+        Ok(false) => None,
+        Err(e) => {
+            let warning = unguarded_warning(network, gateway, &e);
+            warn_once(&warning);
+            Some(warning)
+        }
+    }
+}
+
+/// What a user is told when an egress network's host firewall rules are missing.
+pub fn unguarded_warning(
+    network: &str,
+    gateway: IpAddr,
+    error: &firewall::FirewallError,
+) -> String {
+    let fix = if error.unavailable() {
+        "run pocket-dock as root with iptables installed, or add the rules by hand"
+    } else {
+        "add the rules by hand"
+    };
+    format!(
+        "egress network {network}: host firewall rules not installed ({error}); the sandbox can reach any host service listening on all addresses, at {gateway} and on the bridge's IPv6 link-local address: {fix} (docs/security-egress.md)"
+    )
+}
+
+/// A warning through `tracing`, once per process (a controller ensures on every pass).
+fn warn_once(warning: &str) {
+    static WARNED: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let first = match WARNED.lock() {
+        Ok(mut seen) => seen.insert(warning.to_string()),
+        Err(_) => true,
+    };
+    if first {
+        tracing::warn!("{warning}");
+    }
+}
+
+/// Removes the host firewall rules of the egress network `network` (after the network is
+/// removed). Where the firewall cannot be changed, none were made: nothing to say.
+pub async fn unguard_host(network: &str) {
+    let name = network.to_string();
+    let result =
+        tokio::task::spawn_blocking(move || firewall::remove(&firewall::System, &name)).await;
+    match result {
+        Ok(Ok(0)) => {}
+        Ok(Ok(removed)) => {
+            tracing::info!(network, removed, "egress: host firewall rules removed");
+        }
+        Ok(Err(e)) if e.unavailable() => {
+            tracing::debug!(network, "egress: host firewall rules not removed: {e}");
+        }
+        Ok(Err(e)) => tracing::warn!(network, "egress: host firewall rules not removed: {e}"),
+        Err(e) => tracing::warn!(network, "egress: host firewall rules not removed: {e}"),
+    }
+}
+
+/// After `delete`: the listeners whose network is gone are dropped (the proxy exits when
+/// none is left), and their host firewall rules removed. Warnings as [`sync`]'s.
+pub async fn prune(engine: &Engine, pd_dir: &Path) -> Vec<String> {
+    let Some(config) = read_config(pd_dir).await else {
         return Vec::new();
     };
     let mut kept = Vec::new();
     for l in config.listeners {
-        if let Ok(Some(gateway)) = engine.network_gateway(&l.network).await
-            && gateway == l.address.ip()
-        {
-            kept.push(l);
+        match engine.network_gateway(&l.network).await {
+            Ok(Some(gateway)) if gateway == l.address.ip() => kept.push(l),
+            // Gone: so go its firewall rules.
+            Ok(None) => unguard_host(&l.network).await,
+            _ => {}
         }
     }
     start_and_wait(pd_dir, kept).await
@@ -293,6 +393,26 @@ mod tests {
         assert!(env["NO_PROXY"].contains("localhost"));
         let v6 = proxy_env("fd00::1".parse().unwrap());
         assert_eq!(v6["HTTP_PROXY"], "http://[fd00::1]:3128");
+    }
+
+    #[test]
+    fn egress_networks_are_told_by_name_and_a_missing_firewall_is_explained() {
+        assert!(is_egress_network("egress.agent"));
+        assert!(is_egress_network("pd-egress.agent-0a1b2c3d"));
+        assert!(!is_egress_network("default"));
+        assert!(!is_egress_network("pd-default-0a1b2c3d"));
+        let warning = unguarded_warning(
+            "pd-egress.agent-0a1b2c3d",
+            "10.213.4.1".parse().unwrap(),
+            &firewall::FirewallError::NotInstalled {
+                program: "iptables",
+            },
+        );
+        assert!(warning.starts_with(
+            "egress network pd-egress.agent-0a1b2c3d: host firewall rules not installed (iptables is not installed)"
+        ));
+        assert!(warning.contains("at 10.213.4.1 and on the bridge's IPv6 link-local address"));
+        assert!(warning.contains("run pocket-dock as root"));
     }
 
     #[test]

@@ -277,6 +277,32 @@ impl Engine {
         }
     }
 
+    /// The host's bridge interface of a network (libpod's `network_interface`, e.g.
+    /// `podman3`), named when the network is made even before the bridge exists; `None`
+    /// when there is no such network or the engine names none. Podman only.
+    pub async fn network_interface(&self, name: &str) -> Result<Option<String>, EngineError> {
+        #[derive(serde::Deserialize)]
+        struct Libpod {
+            #[serde(default)]
+            network_interface: Option<String>,
+        }
+        let path = format!(
+            "{}/networks/{}/json",
+            super::raw::LIBPOD,
+            super::raw::percent_encode(name)
+        );
+        match self
+            .raw_get_json_at::<Libpod>(Operation::NetworkInspect, &path)
+            .await
+        {
+            Ok(raw) => Ok(raw.network_interface.filter(|i| !i.is_empty())),
+            Err(EngineError::Runtime {
+                status: Some(404), ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Creates a sandbox's egress network: internal (no route out), without DNS (Podman's
     /// resolver forwards names out, a channel), on `subnet` with its first address as the
     /// gateway, on which pocket-dock's proxy listens. Podman only (the libpod endpoint).

@@ -784,6 +784,9 @@ async fn replace_network(ctx: &Ctx, n: &super::desired::DesiredNetwork) -> Resul
             }
         }
         ctx.engine.remove_network(&owned).await?;
+        if n.egress {
+            crate::egress::unguard_host(&n.network_name).await;
+        }
     }
     create_network(ctx, n).await
 }
@@ -798,12 +801,17 @@ async fn remove_network(ctx: &Ctx, name: &str) -> Result<(), ActionError> {
     };
     refuse_foreign_users(ctx, &now)?;
     match ctx.engine.remove_network(&owned).await {
-        Ok(()) => Ok(()),
+        Ok(()) => {}
         Err(EngineError::Runtime {
             status: Some(404), ..
-        }) => Ok(()),
-        Err(e) => Err(e.into()),
+        }) => {}
+        Err(e) => return Err(e.into()),
     }
+    // An egress network's host firewall rules go with it (the bridge's name may be reused).
+    if crate::egress::is_egress_network(name) {
+        crate::egress::unguard_host(&observed.name).await;
+    }
+    Ok(())
 }
 
 /// A start's failure, a host port that is taken named as such.

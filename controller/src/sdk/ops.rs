@@ -330,6 +330,10 @@ impl Workspace {
                     record_in(&self.dir(), &events);
                     return Err(e.into());
                 }
+                // An egress network's host firewall rules go with it.
+                if crate::egress::is_egress_network(&name) {
+                    crate::egress::unguard_host(&network.name).await;
+                }
                 report.removed.push(Removed {
                     key: Key::new(Kind::Network, name),
                     object: network.name.clone(),
