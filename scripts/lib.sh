@@ -11,11 +11,15 @@ have() { command -v "$1" >/dev/null 2>&1; }
 
 # Installs whichever of the packages above is missing (Debian/Ubuntu, root or sudo).
 # Rootful Podman gives `locked` sandboxes a user namespace of their own (`--userns=auto`)
-# from the subordinate ids of the `containers` user; without an entry it makes them without
-# one (docs/security.md). The tests assert the namespace, so the harness makes the entry.
+# from the subordinate ids of the `containers` user; without the user and its entries they
+# are made without one (docs/security.md). The tests assert the namespace, so the harness
+# makes both (before any compat namespace binds /etc/passwd).
 ensure_subordinate_ids() {
     [ "$(id -u)" -eq 0 ] || return 0
     local f
+    # Podman 5 looks the ranges up through libsubid, which needs the user to exist.
+    getent passwd containers >/dev/null ||
+        useradd --system --no-create-home --shell /usr/sbin/nologin containers
     for f in /etc/subuid /etc/subgid; do
         grep -q '^containers:' "$f" 2>/dev/null || echo 'containers:2147483647:2147483648' >>"$f"
     done

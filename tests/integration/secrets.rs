@@ -147,16 +147,16 @@ fn podman_text(podman: &Podman, args: &[&str]) -> Vec<u8> {
 }
 
 fn label(podman: &Podman, container: &str, key: &str) -> String {
-    let out = podman_text(
-        podman,
-        &[
-            "inspect",
-            "--format",
-            &format!("{{{{index .Config.Labels \"{key}\"}}}}"),
-            container,
-        ],
+    // Standard output only: Podman 5 warns about cgroups v1 on standard error.
+    let format = format!("{{{{index .Config.Labels \"{key}\"}}}}");
+    let args = ["inspect", "--format", &format, container];
+    let out = podman.podman(&args);
+    assert!(
+        out.status.success(),
+        "podman {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out).trim().to_string()
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[test]

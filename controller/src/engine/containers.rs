@@ -495,12 +495,17 @@ impl ContainerConfig {
     }
 }
 
+/// How often a removal that found the container's storage busy is tried again.
+const BUSY_RETRIES: u32 = 4;
+
 /// Whether a create failed because Podman has no subordinate ids for `--userns=auto`.
 fn is_no_id_mapping(message: &str) -> bool {
     [
         "no subuid ranges",
         "no subgid ranges",
         "not enough available IDs",
+        // Podman 5's words.
+        "not enough unused IDs",
         "cannot find mappings",
     ]
     .iter()
@@ -1063,13 +1068,32 @@ impl Engine {
             v: false,
             ..Default::default()
         };
-        let result = self
+        let mut result = self
             .call(
                 Operation::ContainerRemove,
                 Target::Container(&c.id),
-                self.docker.remove_container(&c.id, Some(options)),
+                self.docker.remove_container(&c.id, Some(options.clone())),
             )
             .await;
+        // Podman 4.x sometimes cannot unmount a container's /dev/shm at once ("unlinkat
+        // …/userdata/shm: device or resource busy") while another mount namespace still
+        // holds a copy; a moment later it can. A few tries, then the error stands.
+        for attempt in 1..=BUSY_RETRIES {
+            let busy = matches!(&result, Err(EngineError::Runtime { message, .. })
+                if message.contains("device or resource busy"));
+            if !busy {
+                break;
+            }
+            tracing::warn!(container = %c.name, attempt, "removal found its storage busy; trying again");
+            tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+            result = self
+                .call(
+                    Operation::ContainerRemove,
+                    Target::Container(&c.id),
+                    self.docker.remove_container(&c.id, Some(options.clone())),
+                )
+                .await;
+        }
         let outcome = match result {
             Ok(()) => Ok(RemoveOutcome::Removed),
             Err(EngineError::ContainerNotFound { .. }) => Ok(RemoveOutcome::AlreadyGone),
