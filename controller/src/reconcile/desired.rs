@@ -180,6 +180,26 @@ fn mask_protected(
     }
 }
 
+impl Desired {
+    /// Holds back every sandbox that would bind-mount `socket` (the engine's, canonical) or
+    /// a folder holding it: whoever can connect to it controls the host, and a read-only
+    /// mount does not stop a connect. The sandbox is not made; its status says why.
+    pub fn hold_back_mounts_of(&mut self, socket: &Path) {
+        for s in self.sandboxes.values_mut() {
+            if let Some(b) = s.bind_sources.iter().find(|b| socket.starts_with(&b.path)) {
+                s.problem = Some(format!(
+                    "Sandbox/{} mounts {} at {}, which reaches the engine's socket {}: whoever \
+                     can connect to it controls the host; mount a narrower folder",
+                    s.name,
+                    b.path.display(),
+                    b.target,
+                    socket.display()
+                ));
+            }
+        }
+    }
+}
+
 /// `sha256:` over a spec hash and something it depends on that the spec only names.
 fn mixed_hash(spec_hash: &str, also: &str) -> String {
     use sha2::Digest;
@@ -1180,6 +1200,25 @@ spec:
                 &serde_json::from_value::<SandboxSpec>(s.spec.clone()).unwrap()
             )
         );
+    }
+
+    #[test]
+    fn a_sandbox_that_would_mount_the_engine_socket_is_held_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("run")).unwrap();
+        let yaml = "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: box\nspec:\n  image: busybox\n  mounts:\n    - {type: bind, source: run, target: /r, readOnly: true}\n";
+        std::fs::create_dir_all(root.join(".pocket-dock")).unwrap();
+        std::fs::write(root.join(".pocket-dock/box.yaml"), yaml).unwrap();
+        let loaded = pocket_dock_spec::load(&root);
+        let own = Ownership::new(WorkspaceId::new("0123456789ab"));
+        let inputs = ImageInputs::read(&loaded.declarations);
+        let mut desired = Desired::from_declarations(&loaded.declarations, &own, &inputs);
+        desired.hold_back_mounts_of(&root.join("elsewhere/api.sock"));
+        assert_eq!(desired.sandboxes["box"].problem, None);
+        desired.hold_back_mounts_of(&root.join("run/api.sock"));
+        let problem = desired.sandboxes["box"].problem.clone().unwrap();
+        assert!(problem.contains("engine's socket"), "{problem}");
     }
 
     #[test]

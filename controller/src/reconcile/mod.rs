@@ -400,7 +400,13 @@ pub async fn apply(
     let calls_before = engine.stats();
     let ownership = workspace.ownership();
     let inputs = observe::ImageInputs::gather(declarations).await;
-    let desired = Desired::from_declarations(declarations, &ownership, &inputs);
+    let mut desired = Desired::from_declarations(declarations, &ownership, &inputs);
+    // The socket this apply talks to, wherever it is: a sandbox that would mount it (or a
+    // folder holding it) is held back, whatever its name (validation knows only the usual
+    // names).
+    if let Ok(socket) = engine.socket().canonicalize() {
+        desired.hold_back_mounts_of(&socket);
+    }
     // A selection that matches nothing fails here, before anything is touched.
     let scope = Scope::new(&options, &desired, declarations)?;
     let dir = workspace.root.join(DIR_NAME);
