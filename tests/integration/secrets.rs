@@ -312,19 +312,23 @@ fn secrets_are_files_in_the_sandbox_and_nowhere_else_and_rotation_recreates() {
         "podman ps".into(),
         podman_text(podman, &["ps", "-a", "--no-trunc", "--format", "json"]),
     ));
-    let events = podman_text(
-        podman,
-        &[
-            "events",
-            "--stream=false",
-            "--since",
-            "10m",
-            "--filter",
-            &format!("container={container}"),
-            "--format",
-            "json",
-        ],
+    // Podman's CLI stops at the end with `--stream=false`; Docker's with `--until` now.
+    let filter = format!("container={container}");
+    let until = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1
     );
+    let mut args = vec!["events"];
+    match crate::support::engine::under_test() {
+        crate::support::engine::EngineUnderTest::Docker => args.extend(["--until", &until]),
+        crate::support::engine::EngineUnderTest::Podman => args.push("--stream=false"),
+    }
+    args.extend(["--since", "10m", "--filter", &filter, "--format", "json"]);
+    let events = podman_text(podman, &args);
     assert!(
         contains(&events, "pocket-dock.dev/secrets"),
         "no events with the container's labels: {}",
