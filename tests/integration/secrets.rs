@@ -328,7 +328,19 @@ fn secrets_are_files_in_the_sandbox_and_nowhere_else_and_rotation_recreates() {
         crate::support::engine::EngineUnderTest::Podman => args.push("--stream=false"),
     }
     args.extend(["--since", "10m", "--filter", &filter, "--format", "json"]);
-    let events = podman_text(podman, &args);
+    let mut events = podman_text(podman, &args);
+    if crate::support::engine::under_test() == crate::support::engine::EngineUnderTest::Docker {
+        // Docker's events carry each exec's argv as given, and this test typed a value into
+        // one on purpose (pocket-dock's own record redacts it; the engine's cannot be told
+        // to). What pocket-dock put there is the rest: labels, config, its wrappers.
+        let text = String::from_utf8_lossy(&events).into_owned();
+        events = text
+            .lines()
+            .filter(|l| !l.contains("\"status\":\"exec_"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into_bytes();
+    }
     assert!(
         contains(&events, "pocket-dock.dev/secrets"),
         "no events with the container's labels: {}",
