@@ -1068,32 +1068,27 @@ impl Engine {
             v: false,
             ..Default::default()
         };
-        let mut result = self
-            .call(
-                Operation::ContainerRemove,
-                Target::Container(&c.id),
-                self.docker.remove_container(&c.id, Some(options.clone())),
-            )
-            .await;
         // Podman 4.x sometimes cannot unmount a container's /dev/shm at once ("unlinkat
         // …/userdata/shm: device or resource busy") while another mount namespace still
         // holds a copy; a moment later it can. A few tries, then the error stands.
-        for attempt in 1..=BUSY_RETRIES {
-            let busy = matches!(&result, Err(EngineError::Runtime { message, .. })
-                if message.contains("device or resource busy"));
-            if !busy {
-                break;
-            }
-            tracing::warn!(container = %c.name, attempt, "removal found its storage busy; trying again");
-            tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
-            result = self
+        let mut attempt = 0;
+        let result = loop {
+            let result = self
                 .call(
                     Operation::ContainerRemove,
                     Target::Container(&c.id),
                     self.docker.remove_container(&c.id, Some(options.clone())),
                 )
                 .await;
-        }
+            let busy = matches!(&result, Err(EngineError::Runtime { message, .. })
+                if message.contains("device or resource busy"));
+            if !busy || attempt == BUSY_RETRIES {
+                break result;
+            }
+            attempt += 1;
+            tracing::warn!(container = %c.name, attempt, "removal found its storage busy; trying again");
+            tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+        };
         let outcome = match result {
             Ok(()) => Ok(RemoveOutcome::Removed),
             Err(EngineError::ContainerNotFound { .. }) => Ok(RemoveOutcome::AlreadyGone),
