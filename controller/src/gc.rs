@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::declared::{Declared, LastValid};
 use crate::engine::labels::{
-    MANAGED_BY, MANAGED_BY_VALUE, ObjectLabels, WORKSPACE, WORKSPACE_PATH,
+    ImageLabels, MANAGED_BY, MANAGED_BY_VALUE, ObjectLabels, WORKSPACE, WORKSPACE_PATH,
 };
 use crate::engine::{
     ContainerSummary, Engine, EngineError, ImageSummary, NetworkSummary, Operation, Ownership,
@@ -252,11 +252,23 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
     // An object's workspace, or `None` when gc leaves it out: not pocket-dock's, another
     // workspace's without --all-workspaces, one whose folder is still a workspace, or one
     // with no recorded folder (counted).
-    let mut whose = |labels: &HashMap<String, String>, without_path: &mut usize| {
-        if labels.get(MANAGED_BY).map(String::as_str) != Some(MANAGED_BY_VALUE) {
-            return None;
-        }
-        let id = labels.get(WORKSPACE)?;
+    // The folder each workspace recorded on its objects: images carry a workspace's id in
+    // their names only (`images::names`), so their folder is looked up here.
+    let known_paths: BTreeMap<String, PathBuf> = inventory
+        .containers
+        .iter()
+        .map(|c| &c.labels)
+        .chain(inventory.volumes.iter().map(|v| &v.labels))
+        .chain(inventory.networks.iter().map(|n| &n.labels))
+        .chain(inventory.images.iter().map(|i| &i.labels))
+        .filter_map(|l| {
+            Some((
+                l.get(WORKSPACE)?.clone(),
+                PathBuf::from(l.get(WORKSPACE_PATH)?),
+            ))
+        })
+        .collect();
+    let mut whose_id = |id: &String, path: Option<PathBuf>, without_path: &mut usize| {
         if id == here_id {
             return Some(Whose {
                 id: id.clone(),
@@ -267,7 +279,7 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
         if !options.all_workspaces {
             return None;
         }
-        let Some(path) = labels.get(WORKSPACE_PATH).map(PathBuf::from) else {
+        let Some(path) = path else {
             *without_path += 1;
             return None;
         };
@@ -284,7 +296,9 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
 
     // Containers.
     for c in &inventory.containers {
-        let Some(Whose { id, path, owner }) = whose(&c.labels, &mut plan.without_path) else {
+        let Some(Whose { id, path, owner }) =
+            labelled(&c.labels).and_then(|(id, path)| whose_id(id, path, &mut plan.without_path))
+        else {
             continue;
         };
         let Some(ObjectLabels { kind, name, .. }) = ObjectLabels::parse(&c.labels) else {
@@ -337,13 +351,15 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
     }
 
     // Image names, newest image first (an image goes before the one it was built from).
+    // Each workspace name is decided by its workspace; a portable name goes with the last
+    // workspace name on the image.
     let unreferenced: BTreeMap<String, &'static str> = here
         .desired
         .map(|desired| {
             let mine: Vec<ImageSummary> = inventory
                 .images
                 .iter()
-                .filter(|i| here.ownership.owns(&i.labels))
+                .filter(|i| crate::engine::owns_image(here.ownership, &i.labels, &i.repo_tags))
                 .cloned()
                 .collect();
             unreferenced_images(desired, &mine)
@@ -365,10 +381,7 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
     let mut images: Vec<&ImageSummary> = inventory.images.iter().collect();
     images.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
     for image in images {
-        let Some(Whose { id, path, owner }) = whose(&image.labels, &mut plan.without_path) else {
-            continue;
-        };
-        let Some(ObjectLabels { kind, name, .. }) = ObjectLabels::parse(&image.labels) else {
+        let Some(ImageLabels { kind, name, .. }) = ImageLabels::parse(&image.labels) else {
             continue;
         };
         let name = &name;
@@ -376,17 +389,22 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
             continue;
         }
         let key = Key::new(kind, name.clone());
-        let repository_prefix =
-            crate::images::repository(&Ownership::new(WorkspaceId::new(id.clone())), "");
-        let otherwise = by_folder(&owner, here, path.as_deref(), options);
+        let mut claims = 0;
+        let mut collected = 0;
+        let mut last: Option<(String, Option<PathBuf>)> = None;
         for tag in &image.repo_tags {
-            // Only the workspace's own names; one a user gave it elsewhere keeps the image.
-            if !crate::images::split_tag(tag)
-                .0
-                .starts_with(&repository_prefix)
-            {
+            // Only workspaces' own names; one a user gave it elsewhere keeps the image.
+            let crate::images::Claim::Workspace(id) = crate::images::claim(tag) else {
                 continue;
-            }
+            };
+            claims += 1;
+            let id = id.to_string();
+            let Some(Whose { id, path, owner }) =
+                whose_id(&id, known_paths.get(&id).cloned(), &mut plan.without_path)
+            else {
+                continue;
+            };
+            let otherwise = by_folder(&owner, here, path.as_deref(), options);
             let decision = match (&owner, here.desired) {
                 (Owner::Here, Some(desired)) => match unreferenced.get(tag) {
                     None => Decision::Leave,
@@ -401,6 +419,10 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
                 },
                 _ => otherwise.clone(),
             };
+            if matches!(decision, Decision::Collect(_)) {
+                collected += 1;
+                last = Some((id.clone(), path.clone()));
+            }
             decision.record(
                 &mut plan,
                 Item {
@@ -414,11 +436,37 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
                 },
             );
         }
+        // Portable names, once every workspace name on the image goes (and this workspace
+        // does not want them).
+        let Some((id, path)) = last.filter(|_| claims > 0 && collected == claims) else {
+            continue;
+        };
+        let wanted = |tag: &String| {
+            here.desired.is_some_and(|d| {
+                d.images.values().any(|i| &i.shared == tag)
+                    || d.snapshots.values().any(|s| &s.shared == tag)
+            })
+        };
+        for tag in &image.repo_tags {
+            if crate::images::claim(tag) == crate::images::Claim::Portable && !wanted(tag) {
+                plan.collect.push(Item {
+                    object: Object::Image {
+                        reference: tag.clone(),
+                    },
+                    key: Some(key.clone()),
+                    workspace: id.clone(),
+                    workspace_path: path.clone(),
+                    reason: "no workspace uses it any more".to_string(),
+                });
+            }
+        }
     }
 
     // Networks: no data, so like containers; attached strangers keep one at execution.
     for network in &inventory.networks {
-        let Some(Whose { id, path, owner }) = whose(&network.labels, &mut plan.without_path) else {
+        let Some(Whose { id, path, owner }) = labelled(&network.labels)
+            .and_then(|(id, path)| whose_id(id, path, &mut plan.without_path))
+        else {
             continue;
         };
         let Some(ObjectLabels { name, .. }) =
@@ -450,7 +498,9 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
 
     // Volumes: their data goes with them, so only when asked.
     for volume in &inventory.volumes {
-        let Some(Whose { id, path, owner }) = whose(&volume.labels, &mut plan.without_path) else {
+        let Some(Whose { id, path, owner }) = labelled(&volume.labels)
+            .and_then(|(id, path)| whose_id(id, path, &mut plan.without_path))
+        else {
             continue;
         };
         let Some(ObjectLabels { name, .. }) =
@@ -522,6 +572,15 @@ impl Decision {
             Decision::Leave => {}
         }
     }
+}
+
+/// A pocket-dock object's workspace id and recorded folder, from its labels.
+fn labelled(labels: &HashMap<String, String>) -> Option<(&String, Option<PathBuf>)> {
+    if labels.get(MANAGED_BY).map(String::as_str) != Some(MANAGED_BY_VALUE) {
+        return None;
+    }
+    let id = labels.get(WORKSPACE)?;
+    Some((id, labels.get(WORKSPACE_PATH).map(PathBuf::from)))
 }
 
 /// The decision for a declared kind's object that its workspace's declarations cannot

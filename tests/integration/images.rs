@@ -169,12 +169,13 @@ async fn the_workshop_chain_rebuilds_only_what_changed_and_swaps_images_keeping_
             "recreate Sandbox/attendee"
         ]
     );
+    // Each old build goes under both its names: this workspace's and its portable one.
     assert_eq!(
         edited
             .iter()
             .filter(|a| a.starts_with("remove-image"))
             .count(),
-        2,
+        4,
         "{edited:?}"
     );
     let after = ids(&ws);
@@ -386,7 +387,8 @@ async fn export_remove_import_gives_the_same_image_offline() {
     for name in ["step-3", "step-2", "step-1"] {
         let (_, out) = ws.pd_json(&["image", "inspect", name]);
         let tag = out[0]["image"].as_str().unwrap().to_string();
-        let rm = podman.podman(&["rmi", &tag]);
+        let portable = out[0]["portable"].as_str().unwrap().to_string();
+        let rm = podman.podman(&["rmi", &tag, &portable]);
         assert!(
             rm.status.success(),
             "{}",

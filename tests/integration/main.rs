@@ -11,6 +11,7 @@
 mod support;
 
 mod apply;
+mod bundles;
 mod cli_audit;
 mod cli_doctor;
 mod cli_events;

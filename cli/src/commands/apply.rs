@@ -138,6 +138,7 @@ fn done(op: &Op) -> &'static str {
         Op::Build { .. } => "built",
         Op::LoadEmbedded { .. } => "loaded",
         Op::Commit { .. } => "committed",
+        Op::Tag { .. } => "tagged",
         Op::RemoveImage { .. } => "removed",
         Op::CreateVolume | Op::CreateNetwork | Op::Create { .. } => "created",
         Op::Start => "started",

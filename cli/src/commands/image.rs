@@ -24,16 +24,25 @@ enum ImageCommand {
         /// An Image or Snapshot object of this workspace
         name: String,
     },
-    /// Write an Image or Snapshot object's image to an OCI archive (no network needed)
+    /// Write an Image or Snapshot object's image to an OCI archive, or with --all every
+    /// image the workspace declares into one bundle (no network needed)
+    #[command(
+        override_usage = "pocket-dock image export NAME FILE\n       pocket-dock image export --all FILE"
+    )]
     Export {
-        /// An Image or Snapshot object of this workspace
-        name: String,
-        /// The archive to write
-        file: PathBuf,
+        /// Every image the workspace declares (embedded base, builds, pulled images,
+        /// snapshots), each layer once, under names that every checkout uses
+        #[arg(long)]
+        all: bool,
+        /// NAME FILE: an Image or Snapshot object and the archive to write; with --all,
+        /// only FILE
+        #[arg(value_name = "NAME|FILE", num_args = 1..=2, required = true)]
+        args: Vec<PathBuf>,
     },
-    /// Load an OCI archive, verifying every blob's digest and the resulting image id
+    /// Load an OCI archive or a bundle, verifying every blob's digest first and each loaded
+    /// image's id
     Import {
-        /// An archive written by `image export` (or any single-image OCI archive)
+        /// An archive written by `image export` or `image export --all` (or any OCI archive)
         file: PathBuf,
     },
 }
@@ -41,7 +50,14 @@ enum ImageCommand {
 pub async fn image(global: &GlobalArgs, args: ImageArgs) -> Outcome {
     match args.command {
         ImageCommand::Inspect { name } => inspect(global, &name).await,
-        ImageCommand::Export { name, file } => export(global, &name, &file).await,
+        ImageCommand::Export { all: true, args } => match args.as_slice() {
+            [file] => export_all(global, file).await,
+            _ => usage("`image export --all` takes only the FILE to write"),
+        },
+        ImageCommand::Export { all: false, args } => match args.as_slice() {
+            [name, file] => export(global, &name.to_string_lossy(), file).await,
+            _ => usage("`image export` takes NAME FILE (or --all FILE for every image)"),
+        },
         ImageCommand::Import { file } => import(global, &file).await,
     }
 }
@@ -73,7 +89,9 @@ async fn inspect(global: &GlobalArgs, name: &str) -> Outcome {
         "kind": key.kind,
         "name": key.name,
         "image": tag,
+        "portable": info.object.portable,
         "id": image.id,
+        "names": image.repo_tags,
         "repoDigests": image.repo_digests,
         "size": image.size,
         "origin": origin,
@@ -82,7 +100,11 @@ async fn inspect(global: &GlobalArgs, name: &str) -> Outcome {
         OutputFormat::Text => {
             out!("{key}");
             out!("  image:   {tag}");
+            if info.object.portable != *tag {
+                out!("  portable: {}", info.object.portable);
+            }
             out!("  id:      {}", image.id);
+            out!("  names:   {}", image.repo_tags.join(", "));
             if let Some(size) = image.size {
                 out!("  size:    {:.1} MB", size as f64 / 1e6);
             }
@@ -121,22 +143,66 @@ async fn export(global: &GlobalArgs, name: &str, file: &std::path::Path) -> Outc
     Ok(ExitCode::Success.code())
 }
 
+fn usage(message: &str) -> Outcome {
+    err!("pocket-dock: {message}; nothing was changed");
+    Ok(ExitCode::InvalidInput.code())
+}
+
+async fn export_all(global: &GlobalArgs, file: &std::path::Path) -> Outcome {
+    let workspace = global.declared_workspace()?;
+    let engine = global.engine_for(&workspace)?;
+    if global.output == OutputFormat::Text {
+        err!(
+            "exporting every image of the workspace to {}...",
+            file.display()
+        );
+    }
+    let info = match workspace.export_bundle(&engine, file).await {
+        Ok(info) => info,
+        Err(e) => return invalid_or_err(global, e, "nothing was written"),
+    };
+    match global.output {
+        OutputFormat::Text => {
+            out!(
+                "exported {} images to {} ({} blobs, {:.1} MB)",
+                info.images.len(),
+                file.display(),
+                info.blobs,
+                info.bytes as f64 / 1e6
+            );
+            for image in &info.images {
+                out!("  {} ({})", image.names.join(", "), image.image_id);
+            }
+        }
+        format => emit(&json!({ "file": file, "bundle": info }), format),
+    }
+    Ok(ExitCode::Success.code())
+}
+
 async fn import(global: &GlobalArgs, file: &std::path::Path) -> Outcome {
     let engine = global.engine()?;
-    let imported = images::import(&engine, file).await?;
+    let report = images::import_any(&engine, file).await?;
     match global.output {
-        OutputFormat::Text => out!(
-            "imported {} as {} (id {}, {} blobs verified)",
-            file.display(),
-            if imported.names.is_empty() {
-                "(unnamed)".to_string()
-            } else {
-                imported.names.join(", ")
-            },
-            imported.id,
-            imported.archive.blobs
-        ),
-        format => emit(&json!(imported), format),
+        OutputFormat::Text => {
+            for image in &report.images {
+                out!(
+                    "imported {} as {} (id {})",
+                    file.display(),
+                    if image.names.is_empty() {
+                        "(unnamed)".to_string()
+                    } else {
+                        image.names.join(", ")
+                    },
+                    image.id,
+                );
+            }
+            out!("{} blobs verified", report.blobs);
+        }
+        // A single archive reports as it always has; a bundle as the list it holds.
+        format => match &report.single {
+            Some(single) => emit(&json!(single), format),
+            None => emit(&json!(report), format),
+        },
     }
     Ok(ExitCode::Success.code())
 }

@@ -136,6 +136,23 @@ impl Engine {
         result
     }
 
+    /// Gives the image `source` names (an id or a name) the name `reference` too (moved from
+    /// any image that had it).
+    pub async fn tag_image(&self, source: &str, reference: &str) -> Result<(), EngineError> {
+        let (repo, tag) = crate::images::split_tag(reference);
+        let options = bollard::query_parameters::TagImageOptions {
+            repo: Some(repo.to_string()),
+            tag: Some(tag.to_string()),
+        };
+        self.call(
+            Operation::ImageTag,
+            Target::Image(reference),
+            self.docker.tag_image(source, Some(options)),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Removes the image name `reference` (the image goes when no name or container is left
     /// on it). Never forced: an image a container uses is a `Conflict`.
     pub async fn remove_image(&self, image: &OwnedImage) -> Result<(), EngineError> {

@@ -62,17 +62,54 @@ pub struct ImageSummary {
     pub created: i64,
 }
 
-/// One name of an image this workspace owns: made only by [`OwnedImage::check`] (a listed
-/// image) and [`Engine::inspect_owned_image`], after its labels were checked. Removing it
-/// removes that name.
+/// One name of an image this workspace may remove: made only by [`OwnedImage::check`] (a
+/// listed image) and [`Engine::inspect_owned_image`], after the image's labels and names were
+/// checked ([`may_remove`]). Removing it removes that name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedImage {
     reference: String,
 }
 
+/// Whether an image is `ownership`'s: pocket-dock made it (`managed-by`) and it carries one of
+/// the workspace's names (`localhost/pocket-dock/<workspace id>/…`). See `images::names`.
+pub fn owns_image(
+    ownership: &super::Ownership,
+    labels: &HashMap<String, String>,
+    names: &[String],
+) -> bool {
+    managed(labels) && crate::images::claimants(names).contains(ownership.workspace.as_str())
+}
+
+fn managed(labels: &HashMap<String, String>) -> bool {
+    labels.get(super::labels::MANAGED_BY).map(String::as_str)
+        == Some(super::labels::MANAGED_BY_VALUE)
+}
+
+/// Whether `ownership` may remove the name `reference` of an image with these labels and
+/// names: one of its own names, or a portable name once no other workspace has a name on
+/// the image. Never a name of another workspace, the embedded base's, or one a user gave.
+pub fn may_remove(
+    ownership: &super::Ownership,
+    labels: &HashMap<String, String>,
+    names: &[String],
+    reference: &str,
+) -> bool {
+    use crate::images::Claim;
+    let mine = ownership.workspace.as_str();
+    managed(labels)
+        && names.iter().any(|n| n == reference)
+        && match crate::images::claim(reference) {
+            Claim::Workspace(id) => id == mine,
+            Claim::Portable => crate::images::claimants(names)
+                .into_iter()
+                .all(|c| c == mine),
+            Claim::Other => false,
+        }
+}
+
 impl OwnedImage {
-    /// The handle of `reference`, one of a listed image's names, when its labels say
-    /// `ownership` owns it; `NotOwned` otherwise (a name the image does not have too).
+    /// The handle of `reference`, one of a listed image's names, when `ownership` may
+    /// remove it ([`may_remove`]); `NotOwned` otherwise.
     pub fn check(
         ownership: &super::Ownership,
         image: &ImageSummary,
@@ -87,7 +124,7 @@ impl OwnedImage {
         names: &[String],
         reference: &str,
     ) -> Result<Self, EngineError> {
-        if !ownership.owns(labels) || !names.iter().any(|n| n == reference) {
+        if !may_remove(ownership, labels, names, reference) {
             return Err(EngineError::NotOwned {
                 op: Operation::ImageRemove,
                 id: reference.to_string(),
@@ -112,13 +149,12 @@ impl Engine {
         reference: &str,
     ) -> Result<OwnedImage, EngineError> {
         let image = self.inspect_image(reference).await?;
-        // Inspected by this very name, which it therefore has.
-        OwnedImage::checked(
-            ownership,
-            &image.labels,
-            &[reference.to_string()],
-            reference,
-        )
+        // Inspected by this very name, which it therefore has (Docker lists only tags).
+        let mut names = image.repo_tags.clone();
+        if !names.iter().any(|n| n == reference) {
+            names.push(reference.to_string());
+        }
+        OwnedImage::checked(ownership, &image.labels, &names, reference)
     }
 
     /// Lists images matching every `key=value` label filter (all images when empty).
@@ -154,16 +190,18 @@ impl Engine {
             .collect())
     }
 
-    /// Images carrying `ownership`'s labels. Podman 4.3 matches nothing when an image list
-    /// is filtered by two labels at once, so it filters by the workspace label and the
-    /// rest is checked here.
+    /// Images pocket-dock made that carry one of `ownership`'s names ([`owns_image`]).
     pub async fn list_owned_images(
         &self,
         ownership: &super::Ownership,
     ) -> Result<Vec<ImageSummary>, EngineError> {
-        let filter = format!("{}={}", super::labels::WORKSPACE, ownership.workspace);
+        let filter = format!(
+            "{}={}",
+            super::labels::MANAGED_BY,
+            super::labels::MANAGED_BY_VALUE
+        );
         let mut images = self.list_images(&[filter]).await?;
-        images.retain(|i| ownership.owns(&i.labels));
+        images.retain(|i| owns_image(ownership, &i.labels, &i.repo_tags));
         Ok(images)
     }
 
@@ -302,25 +340,43 @@ mod owned_tests {
     #[test]
     fn only_an_owned_image_name_gets_a_handle() {
         let own = Ownership::new(WorkspaceId::new("abc"));
-        let image = |labels| ImageSummary {
+        let image = |labels, names: &[&str]| ImageSummary {
             id: "sha256:1".into(),
-            repo_tags: vec!["localhost/pocket-dock/abc/x:1".into()],
+            repo_tags: names.iter().map(|n| n.to_string()).collect(),
             labels,
             size: 0,
             created: 0,
         };
-        let ours = image(own.labels_for(Kind::Image, "x"));
-        let handle = OwnedImage::check(&own, &ours, "localhost/pocket-dock/abc/x:1").unwrap();
-        assert_eq!(handle.reference(), "localhost/pocket-dock/abc/x:1");
+        let made = crate::engine::labels::ImageLabels::new(Kind::Image, "x").to_labels();
+        let mine = "localhost/pocket-dock/abc/x:1";
+        let theirs = "localhost/pocket-dock/def/x:1";
+        let portable = "localhost/pocket-dock/images/x:1";
+        let ours = image(made.clone(), &[mine, portable]);
+        let handle = OwnedImage::check(&own, &ours, mine).unwrap();
+        assert_eq!(handle.reference(), mine);
+        // The portable name too, while no other workspace has a name on the image.
+        assert!(OwnedImage::check(&own, &ours, portable).is_ok());
         // A name the image does not have is not a handle on it.
         assert!(OwnedImage::check(&own, &ours, "docker.io/library/x:1").is_err());
-        let theirs = image(Ownership::new(WorkspaceId::new("def")).labels_for(Kind::Image, "x"));
-        let foreign = image(HashMap::new());
-        for other in [theirs, foreign] {
+        // Shared with another workspace: our name goes, theirs and the portable one stay.
+        let shared = image(made.clone(), &[mine, theirs, portable]);
+        assert!(OwnedImage::check(&own, &shared, mine).is_ok());
+        for keep in [theirs, portable] {
             assert!(matches!(
-                OwnedImage::check(&own, &other, "localhost/pocket-dock/abc/x:1"),
+                OwnedImage::check(&own, &shared, keep),
                 Err(EngineError::NotOwned { .. })
             ));
         }
+        // Not made by pocket-dock, or another workspace's only: never.
+        let foreign = image(HashMap::new(), &[mine]);
+        let only_theirs = image(made.clone(), &[theirs, portable]);
+        assert!(OwnedImage::check(&own, &foreign, mine).is_err());
+        assert!(OwnedImage::check(&own, &only_theirs, theirs).is_err());
+        assert!(OwnedImage::check(&own, &only_theirs, portable).is_err());
+        assert!(owns_image(&own, &made, &ours.repo_tags));
+        assert!(!owns_image(&own, &made, &only_theirs.repo_tags));
+        // Images of earlier versions (workspace labels in the config) are owned by name too.
+        let legacy = image(own.labels_for(Kind::Image, "x"), &[mine]);
+        assert!(OwnedImage::check(&own, &legacy, mine).is_ok());
     }
 }

@@ -225,6 +225,58 @@ impl ObjectLabels {
     }
 }
 
+/// What an image pocket-dock made (a build or a snapshot) says about itself in its config:
+/// `managed-by`, its object's kind and name, and its content hash or snapshot record. Not
+/// the workspace: which workspaces use an image is said by their names on it
+/// (`images::claim`), so that its id does not depend on the checkout. Images made by earlier
+/// versions also carry the workspace labels, which are ignored here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageLabels {
+    pub kind: Kind,
+    pub name: String,
+    pub content_hash: Option<String>,
+    pub snapshot: Option<SnapshotLabels>,
+}
+
+impl ImageLabels {
+    pub fn new(kind: Kind, name: &str) -> ImageLabels {
+        ImageLabels {
+            kind,
+            name: name.to_string(),
+            content_hash: None,
+            snapshot: None,
+        }
+    }
+
+    /// `None` unless pocket-dock made it (managed-by) for a known kind and a name.
+    pub fn parse(labels: &HashMap<String, String>) -> Option<ImageLabels> {
+        if labels.get(MANAGED_BY).map(String::as_str) != Some(MANAGED_BY_VALUE) {
+            return None;
+        }
+        Some(ImageLabels {
+            kind: labels.get(KIND)?.parse().ok()?,
+            name: labels.get(NAME)?.clone(),
+            content_hash: labels.get(CONTENT_HASH).cloned(),
+            snapshot: SnapshotLabels::parse(labels),
+        })
+    }
+
+    pub fn to_labels(&self) -> HashMap<String, String> {
+        let mut labels = HashMap::from([
+            (MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
+            (KIND.to_string(), self.kind.to_string()),
+            (NAME.to_string(), self.name.clone()),
+        ]);
+        if let Some(hash) = &self.content_hash {
+            labels.insert(CONTENT_HASH.to_string(), hash.clone());
+        }
+        if let Some(snapshot) = &self.snapshot {
+            snapshot.write(&mut labels);
+        }
+        labels
+    }
+}
+
 /// A workspace's identity: 12 hex digits of a sha256 over its canonical root path, so two
 /// checkouts of one repository never share (and never fight over) containers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

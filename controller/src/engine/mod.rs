@@ -44,7 +44,7 @@ pub use containers::{
 pub use error::{Category, ConnectFailure, EngineError};
 pub use events::{Event, EventStream};
 pub use exec::{ExecConfig, ExecId, ExecInput, ExecPhase, ExecResult, ExecState, ExecStream};
-pub use images::{ImageDetails, ImageSummary, OwnedImage, PullOutcome};
+pub use images::{ImageDetails, ImageSummary, OwnedImage, PullOutcome, may_remove, owns_image};
 pub use labels::{Ownership, WorkspaceId};
 pub use networks::{NetworkConfig, NetworkSummary, OwnedNetwork};
 pub use operation::Operation;

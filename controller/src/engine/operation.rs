@@ -28,6 +28,7 @@ pub enum Operation {
     ImageLoad,
     ImageExport,
     ImageRemove,
+    ImageTag,
     ContainerCommit,
     ContainerLogs,
     VolumeList,
@@ -68,6 +69,7 @@ impl Operation {
             Operation::ImageLoad => ("POST", "/libpod/images/load"),
             Operation::ImageExport => ("GET", "/libpod/images/{id}/get"),
             Operation::ImageRemove => ("DELETE", "/images/{id}"),
+            Operation::ImageTag => ("POST", "/images/{id}/tag"),
             Operation::ContainerCommit => ("POST", "/libpod/commit"),
             Operation::ContainerLogs => ("GET", "/containers/{id}/logs"),
             Operation::VolumeList => ("GET", "/volumes"),
@@ -97,6 +99,7 @@ impl Operation {
                 | Operation::ImageBuild
                 | Operation::ImageLoad
                 | Operation::ImageRemove
+                | Operation::ImageTag
                 | Operation::ContainerCommit
                 | Operation::VolumeCreate
                 | Operation::VolumeRemove
@@ -131,6 +134,7 @@ impl Operation {
             Operation::ImageLoad => "image load",
             Operation::ImageExport => "image export",
             Operation::ImageRemove => "image remove",
+            Operation::ImageTag => "image tag",
             Operation::ContainerCommit => "container commit",
             Operation::ContainerLogs => "container logs",
             Operation::VolumeList => "volume list",

@@ -47,6 +47,12 @@ pub enum ImageError {
     NotPresent { image: String },
     #[error("{image} was pulled, not made by pocket-dock; export it with `podman save` instead")]
     Pulled { image: String },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{} is corrupt: blob {blob} has digest {actual}", path.display())]
     DigestMismatch {
         path: PathBuf,
@@ -56,9 +62,12 @@ pub enum ImageError {
 }
 
 impl ImageError {
-    /// Every image error is about what the caller gave (a build context, an archive, a
-    /// name): nothing was changed.
+    /// Image errors are about what the caller gave (a build context, an archive, a name):
+    /// nothing was changed. Writing an archive is the exception: the disk said no.
     pub fn category(&self) -> crate::Category {
-        crate::Category::InvalidInput
+        match self {
+            ImageError::Write { .. } => crate::Category::Storage,
+            _ => crate::Category::InvalidInput,
+        }
     }
 }

@@ -28,11 +28,30 @@ pub struct ArchiveInfo {
 /// Small JSON blobs are kept to be parsed; layers are only hashed.
 const KEEP_UP_TO: u64 = 4 * 1024 * 1024;
 
-pub fn inspect(path: &Path) -> Result<ArchiveInfo, ImageError> {
-    let invalid = |reason: String| ImageError::InvalidArchive {
-        path: path.to_path_buf(),
-        reason,
-    };
+/// An OCI archive read through, every blob's digest checked.
+pub(crate) struct Layout {
+    pub index: serde_json::Value,
+    /// Blob digest -> its content when small.
+    pub blobs: BTreeMap<String, Option<Vec<u8>>>,
+    pub bytes: u64,
+    pub docker_manifest: bool,
+}
+
+/// One image an archive's index names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LayoutImage {
+    /// The index entry (media type, digest, size, annotations).
+    pub descriptor: serde_json::Value,
+    pub manifest_digest: String,
+    pub image_id: String,
+    pub name: Option<String>,
+    /// Every blob the image needs: manifest, config, layers.
+    pub blobs: Vec<String>,
+}
+
+/// Reads the archive at `path` through, checking every blob's sha256 against its name;
+/// with `extract_to`, each blob is also written there (as its hex digest) while it is read.
+pub(crate) fn read_layout(path: &Path, extract_to: Option<&Path>) -> Result<Layout, ImageError> {
     let read = |source| ImageError::Read {
         path: path.to_path_buf(),
         source,
@@ -42,7 +61,6 @@ pub fn inspect(path: &Path) -> Result<ArchiveInfo, ImageError> {
     let mut archive = tar::Archive::new(file);
     let mut index: Option<Vec<u8>> = None;
     let mut docker_manifest = false;
-    // Blob digest -> its content when small.
     let mut blobs: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
     for entry in archive.entries().map_err(read)? {
         let mut entry = entry.map_err(read)?;
@@ -66,7 +84,19 @@ pub fn inspect(path: &Path) -> Result<ArchiveInfo, ImageError> {
                 .map_err(read)?;
             index = Some(content);
         } else if let Some(expected) = name.strip_prefix("blobs/sha256/") {
+            let valid_name =
+                expected.len() == 64 && expected.bytes().all(|b| b.is_ascii_hexdigit());
+            if !valid_name {
+                return Err(ImageError::InvalidArchive {
+                    path: path.to_path_buf(),
+                    reason: format!("{name} is not named by a sha256 digest"),
+                });
+            }
             let keep = entry.size() <= KEEP_UP_TO;
+            let mut out = match extract_to {
+                Some(dir) => Some(create_new(&dir.join(expected))?),
+                None => None,
+            };
             let mut hasher = Sha256::new();
             let mut content = Vec::new();
             let mut buffer = vec![0u8; 64 * 1024];
@@ -78,6 +108,14 @@ pub fn inspect(path: &Path) -> Result<ArchiveInfo, ImageError> {
                 hasher.update(&buffer[..n]);
                 if keep {
                     content.extend_from_slice(&buffer[..n]);
+                }
+                if let Some((file, at)) = out.as_mut() {
+                    std::io::Write::write_all(file, &buffer[..n]).map_err(|source| {
+                        ImageError::Write {
+                            path: at.clone(),
+                            source,
+                        }
+                    })?;
                 }
             }
             let actual = hex(&hasher.finalize());
@@ -91,51 +129,111 @@ pub fn inspect(path: &Path) -> Result<ArchiveInfo, ImageError> {
             blobs.insert(format!("sha256:{actual}"), keep.then_some(content));
         }
     }
+    let invalid = |reason: String| ImageError::InvalidArchive {
+        path: path.to_path_buf(),
+        reason,
+    };
     let index = index.ok_or_else(|| invalid("no index.json: not an OCI archive".into()))?;
     let index: serde_json::Value = serde_json::from_slice(&index)
         .map_err(|e| invalid(format!("index.json is not JSON: {e}")))?;
-    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
-    let [descriptor] = manifests.as_slice() else {
-        return Err(invalid(format!(
-            "index.json lists {} images; import takes archives of one",
-            manifests.len()
-        )));
-    };
-    let manifest_digest = descriptor["digest"]
-        .as_str()
-        .ok_or_else(|| invalid("index.json has no manifest digest".into()))?
-        .to_string();
-    let name = descriptor["annotations"]["org.opencontainers.image.ref.name"]
-        .as_str()
-        .map(str::to_string);
-    let blob = |digest: &str| -> Result<&Option<Vec<u8>>, ImageError> {
-        blobs
-            .get(digest)
-            .ok_or_else(|| invalid(format!("blob {digest} is missing")))
-    };
-    let manifest: serde_json::Value = match blob(&manifest_digest)? {
-        Some(content) => serde_json::from_slice(content)
-            .map_err(|e| invalid(format!("manifest is not JSON: {e}")))?,
-        None => return Err(invalid("manifest is implausibly large".into())),
-    };
-    let image_id = manifest["config"]["digest"]
-        .as_str()
-        .ok_or_else(|| invalid("manifest has no config digest".into()))?
-        .to_string();
-    blob(&image_id)?;
-    for layer in manifest["layers"].as_array().into_iter().flatten() {
-        let digest = layer["digest"]
-            .as_str()
-            .ok_or_else(|| invalid("a layer has no digest".into()))?;
-        blob(digest)?;
-    }
-    Ok(ArchiveInfo {
-        image_id,
-        manifest_digest,
-        name,
-        blobs: blobs.len(),
+    Ok(Layout {
+        index,
+        blobs,
         bytes,
         docker_manifest,
+    })
+}
+
+/// A blob file, created (never over an existing one, never through a symlink).
+fn create_new(path: &Path) -> Result<(std::fs::File, std::path::PathBuf), ImageError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map(|f| (f, path.to_path_buf()))
+        .map_err(|source| ImageError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+impl Layout {
+    /// Every image the index names, each checked whole: its manifest parses and every blob
+    /// it names is in the archive.
+    pub(crate) fn images(&self, path: &Path) -> Result<Vec<LayoutImage>, ImageError> {
+        let invalid = |reason: String| ImageError::InvalidArchive {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let blob = |digest: &str| -> Result<&Option<Vec<u8>>, ImageError> {
+            self.blobs
+                .get(digest)
+                .ok_or_else(|| invalid(format!("blob {digest} is missing")))
+        };
+        let manifests = self.index["manifests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for descriptor in manifests {
+            let manifest_digest = descriptor["digest"]
+                .as_str()
+                .ok_or_else(|| invalid("index.json has no manifest digest".into()))?
+                .to_string();
+            let name = descriptor["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .map(str::to_string);
+            let manifest: serde_json::Value = match blob(&manifest_digest)? {
+                Some(content) => serde_json::from_slice(content)
+                    .map_err(|e| invalid(format!("manifest is not JSON: {e}")))?,
+                None => return Err(invalid("manifest is implausibly large".into())),
+            };
+            let image_id = manifest["config"]["digest"]
+                .as_str()
+                .ok_or_else(|| invalid("manifest has no config digest".into()))?
+                .to_string();
+            blob(&image_id)?;
+            let mut blobs = vec![manifest_digest.clone(), image_id.clone()];
+            for layer in manifest["layers"].as_array().into_iter().flatten() {
+                let digest = layer["digest"]
+                    .as_str()
+                    .ok_or_else(|| invalid("a layer has no digest".into()))?;
+                blob(digest)?;
+                blobs.push(digest.to_string());
+            }
+            out.push(LayoutImage {
+                descriptor,
+                manifest_digest,
+                image_id,
+                name,
+                blobs,
+            });
+        }
+        Ok(out)
+    }
+}
+
+pub fn inspect(path: &Path) -> Result<ArchiveInfo, ImageError> {
+    let layout = read_layout(path, None)?;
+    let images = layout.images(path)?;
+    let [image] = images.as_slice() else {
+        return Err(ImageError::InvalidArchive {
+            path: path.to_path_buf(),
+            reason: format!(
+                "index.json lists {} images; this takes archives of one (a bundle of several is read by `image import`)",
+                images.len()
+            ),
+        });
+    };
+    Ok(ArchiveInfo {
+        image_id: image.image_id.clone(),
+        manifest_digest: image.manifest_digest.clone(),
+        name: image.name.clone(),
+        blobs: layout.blobs.len(),
+        bytes: layout.bytes,
+        docker_manifest: layout.docker_manifest,
     })
 }
 

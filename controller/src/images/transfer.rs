@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::ImageError;
 use super::archive::{self, ArchiveInfo};
+use super::bundle::{self, BundleInfo};
 use super::embedded;
 use crate::Result;
 use crate::engine::labels::{MANAGED_BY, MANAGED_BY_VALUE};
@@ -67,9 +68,7 @@ pub async fn import(engine: &Engine, file: &Path) -> Result<Imported> {
     let info = archive::inspect(file)?;
     let names = engine.load_image_file(file, info.docker_manifest).await?;
     let loaded = engine.inspect_image(&info.image_id).await?;
-    let same =
-        |a: &str, b: &str| a.trim_start_matches("sha256:") == b.trim_start_matches("sha256:");
-    if !same(&loaded.id, &info.image_id) {
+    if !same_id(&loaded.id, &info.image_id) {
         return Err(ImageError::IdMismatch {
             path: file.to_path_buf(),
             loaded: loaded.id,
@@ -84,4 +83,150 @@ pub async fn import(engine: &Engine, file: &Path) -> Result<Imported> {
         verified: true,
         archive: info,
     })
+}
+
+/// One image of a bundle: where it comes from in the engine and the names it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleEntry {
+    /// A name (or id) the engine knows it by.
+    pub source: String,
+    /// The names it gets in the bundle (and on import).
+    pub names: Vec<String>,
+}
+
+/// Writes `entries` into one bundle at `file` (see [`bundle::write`]): each image exported
+/// by the engine to a temporary archive beside `file`, then merged, each blob once.
+pub async fn export_bundle(
+    engine: &Engine,
+    entries: &[BundleEntry],
+    file: &Path,
+) -> Result<BundleInfo> {
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".pocket-dock-export-")
+        .tempdir_in(&parent)
+        .map_err(|source| ImageError::Write {
+            path: parent.clone(),
+            source,
+        })?;
+    let mut parts = Vec::new();
+    for (n, entry) in entries.iter().enumerate() {
+        let part = temp.path().join(format!("{n}.tar"));
+        tracing::info!(image = %entry.source, "exporting");
+        engine.export_image(&entry.source, &part).await?;
+        parts.push((part, entry.names.clone()));
+    }
+    let out = file.to_path_buf();
+    let info = tokio::task::spawn_blocking(move || bundle::write(&out, &parts))
+        .await
+        .map_err(|e| crate::Error::task("bundle", e))??;
+    Ok(info)
+}
+
+/// What `image import` loaded: one archive's image, or a bundle's.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImportReport {
+    pub file: PathBuf,
+    /// Whether the file was a bundle (several images, or marked as one).
+    pub bundle: bool,
+    pub images: Vec<ImportedImage>,
+    /// Every blob's digest and every loaded image's id were checked.
+    pub verified: bool,
+    pub blobs: usize,
+    pub bytes: u64,
+    /// A single-image archive's import, as [`import`] reports it.
+    #[serde(skip)]
+    pub single: Option<Imported>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImportedImage {
+    pub names: Vec<String>,
+    pub id: String,
+}
+
+/// Imports a bundle or a single-image archive. A bundle is unpacked to a temporary folder
+/// first, every blob's digest checked, before the engine loads anything; then each image
+/// is loaded from an archive of its own, its id checked, and given every name the bundle
+/// gives it.
+pub async fn import_any(engine: &Engine, file: &Path) -> Result<ImportReport> {
+    let temp = tempfile::Builder::new()
+        .prefix("pocket-dock-import-")
+        .tempdir()
+        .map_err(|source| ImageError::Write {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let (source, dir) = (file.to_path_buf(), temp.path().to_path_buf());
+    let unpacked = tokio::task::spawn_blocking(move || bundle::unpack(&source, &dir))
+        .await
+        .map_err(|e| crate::Error::task("bundle", e))??;
+    if !unpacked.is_bundle {
+        drop(temp);
+        let single = import(engine, file).await?;
+        return Ok(ImportReport {
+            file: file.to_path_buf(),
+            bundle: false,
+            images: vec![ImportedImage {
+                names: single.names.clone(),
+                id: single.id.clone(),
+            }],
+            verified: true,
+            blobs: single.archive.blobs,
+            bytes: single.archive.bytes,
+            single: Some(single),
+        });
+    }
+    let mut images = Vec::new();
+    for (n, (image, names)) in unpacked.images.iter().enumerate() {
+        let part = temp.path().join(format!("image-{n}.tar"));
+        let (dir, one, name, out) = (
+            temp.path().to_path_buf(),
+            image.clone(),
+            names.first().cloned(),
+            part.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            bundle::single_image_archive(&dir, &one, name.as_deref(), &out)
+        })
+        .await
+        .map_err(|e| crate::Error::task("bundle", e))??;
+        tracing::info!(image = names.first().map_or("", String::as_str), "loading");
+        engine.load_image_file(&part, false).await?;
+        let _ = std::fs::remove_file(&part);
+        let loaded = engine.inspect_image(&image.image_id).await?;
+        if !same_id(&loaded.id, &image.image_id) {
+            return Err(ImageError::IdMismatch {
+                path: file.to_path_buf(),
+                loaded: loaded.id,
+                claimed: image.image_id.clone(),
+            }
+            .into());
+        }
+        for name in names {
+            if !loaded.repo_tags.contains(name) {
+                engine.tag_image(&loaded.id, name).await?;
+            }
+        }
+        images.push(ImportedImage {
+            names: names.clone(),
+            id: loaded.id,
+        });
+    }
+    Ok(ImportReport {
+        file: file.to_path_buf(),
+        bundle: true,
+        images,
+        verified: true,
+        blobs: unpacked.blobs,
+        bytes: unpacked.bytes,
+        single: None,
+    })
+}
+
+fn same_id(a: &str, b: &str) -> bool {
+    a.trim_start_matches("sha256:") == b.trim_start_matches("sha256:")
 }

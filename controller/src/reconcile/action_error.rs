@@ -21,6 +21,8 @@ pub enum ActionError {
     Image(#[from] crate::images::ImageError),
     #[error("the build context of Image/{image} changed during this apply; apply again")]
     ContextChanged { image: String },
+    #[error("{reference} is no longer the image {key} was planned to take; apply again")]
+    ImageChanged { key: String, reference: String },
     #[error("cannot snapshot Sandbox/{sandbox}: {reason}")]
     SnapshotSource { sandbox: String, reason: String },
     #[error("Sandbox/{sandbox} was not started: {reason}")]
@@ -126,6 +128,7 @@ impl ActionError {
             }
             ActionError::ForeignName { .. }
             | ActionError::ContextChanged { .. }
+            | ActionError::ImageChanged { .. }
             | ActionError::PortInUse { .. } => "conflict",
             ActionError::TimedOut => "timeout",
             ActionError::Image(_) | ActionError::UnsafeMount { .. } => "invalid-input",

@@ -271,9 +271,14 @@ pub enum ImageOrigin {
 pub struct DesiredImage {
     pub name: String,
     pub origin: ImageOrigin,
-    /// The reference it is known by in Podman: the pull reference, the content-addressed
-    /// build tag, or the embedded base's tag. Empty when `problem` is set.
+    /// The reference sandboxes run it by: the pull reference, the workspace's name for a
+    /// build (`localhost/pocket-dock/<workspace id>/<name>:<content hash>`), or the embedded
+    /// base's tag. Empty when `problem` is set.
     pub tag: String,
+    /// The name it has whichever checkout made it (`images::names`): a build's portable
+    /// name, which its `build.from` children start from and bundles carry; the pull
+    /// reference or the base's tag otherwise. Empty when `problem` is set.
+    pub shared: String,
     /// The `Image` object a build starts from (`build.from`).
     pub parent: Option<String>,
     /// Why it cannot be made (unreadable context, no busybox for the base, ...).
@@ -287,7 +292,10 @@ pub struct DesiredSnapshot {
     pub sandbox: String,
     pub generation: u64,
     pub description: Option<String>,
+    /// The workspace's name for this generation (what sandboxes run it by).
     pub tag: String,
+    /// Its portable name, as bundles carry it (`images::portable_snapshot_tag`).
+    pub shared: String,
 }
 
 /// Everything a workspace wants.
@@ -417,6 +425,7 @@ impl Desired {
                         DesiredImage {
                             name,
                             origin,
+                            shared: tag.clone(),
                             tag,
                             parent,
                             problem: None,
@@ -428,6 +437,7 @@ impl Desired {
                         name.clone(),
                         DesiredSnapshot {
                             tag: images::snapshot_tag(ownership, &name, snapshot.generation),
+                            shared: images::portable_snapshot_tag(&name, snapshot.generation),
                             name,
                             sandbox: snapshot.sandbox.clone(),
                             generation: snapshot.generation,
@@ -660,9 +670,10 @@ fn unread_recipe(build: &Build, root: &Path) -> BuildRecipe {
 /// An image whose inputs the caller did not read (not one of the declarations it read).
 const NOT_READ: &str = "its inputs were not read";
 
-/// Gives every build and the embedded base its tag. A build's tag hashes its context and
-/// its parent's tag, so parents are resolved first; editing one step renames it and every
-/// step after it, and nothing before it.
+/// Gives every build and the embedded base its names. A build's content hash covers its
+/// context and its parent's portable name (never a path or a workspace id), so parents are
+/// resolved first; editing one step renames it and every step after it, and nothing before
+/// it.
 fn resolve_image_tags(
     images: &mut BTreeMap<String, DesiredImage>,
     ownership: &Ownership,
@@ -671,7 +682,10 @@ fn resolve_image_tags(
     for image in images.values_mut() {
         if image.origin == ImageOrigin::Embedded {
             match &inputs.base {
-                Some(Ok(base)) => image.tag = base.tag(),
+                Some(Ok(base)) => {
+                    image.tag = base.tag();
+                    image.shared = image.tag.clone();
+                }
                 Some(Err(problem)) => image.problem = Some(problem.clone()),
                 None => image.problem = Some(NOT_READ.into()),
             }
@@ -699,8 +713,8 @@ fn resolve_image_tags(
             Some(Some(p)) if p.problem.is_some() => {
                 Err(format!("builds on Image/{}, which cannot be made", p.name))
             }
-            Some(Some(p)) if p.tag.is_empty() => Err("its build.from chain is a cycle".into()),
-            Some(Some(p)) => Ok(Some(p.tag.clone())),
+            Some(Some(p)) if p.shared.is_empty() => Err("its build.from chain is a cycle".into()),
+            Some(Some(p)) => Ok(Some(p.shared.clone())),
         };
         let Some(image) = images.get_mut(name) else {
             continue;
@@ -719,6 +733,7 @@ fn resolve_image_tags(
                 match hashed {
                     Ok(content_hash) => {
                         image.tag = images::build_tag(ownership, name, &content_hash);
+                        image.shared = images::portable_build_tag(name, &content_hash);
                     }
                     Err(problem) => image.problem = Some(problem),
                 }

@@ -361,6 +361,7 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
             .await
         }
         Op::LoadEmbedded { tag } => make_images::load_embedded(engine, tag).await,
+        Op::Tag { source, tag } => make_images::tag(engine, &action.key, source, tag).await,
         Op::Commit { tag } => {
             make_images::commit(engine, &ctx.ownership, &ctx.desired, name, tag).await
         }

@@ -7,7 +7,7 @@ use pocket_dock_spec::Kind;
 use super::action_error::ActionError;
 use super::desired::{Desired, ImageOrigin};
 use super::observe::Observed;
-use crate::engine::labels::{ObjectLabels, SnapshotLabels};
+use crate::engine::labels::{ImageLabels, ObjectLabels, SnapshotLabels};
 use crate::engine::{BuildRequest, Engine, EngineError, Operation, OwnedImage, Ownership};
 use crate::images::{self, ImageError, context::CONTAINERFILE_IN_TAR, embedded};
 use crate::timefmt::now_rfc3339;
@@ -57,13 +57,15 @@ pub async fn build(
     if images::build_tag(ownership, name, &prepared.content_hash) != tag {
         return Err(context_changed());
     }
-    let labels: BTreeMap<String, String> = ObjectLabels {
+    // No workspace among the labels: they are part of the image's id (see `images::names`).
+    let labels: BTreeMap<String, String> = ImageLabels {
         content_hash: Some(prepared.content_hash.clone()),
-        ..ObjectLabels::new(ownership, Kind::Image, name)
+        ..ImageLabels::new(Kind::Image, name)
     }
     .to_labels()
     .into_iter()
     .collect();
+    let shared = images::portable_build_tag(name, &prepared.content_hash);
     engine
         .build_image(&BuildRequest {
             tag,
@@ -75,6 +77,27 @@ pub async fn build(
             timeout,
         })
         .await?;
+    engine.tag_image(tag, &shared).await?;
+    Ok(())
+}
+
+/// Gives the image present as `source` the name `tag`, after checking it is what the plan
+/// took it for (pocket-dock made it, for this object; see `plan::same_build`).
+pub async fn tag(
+    engine: &Engine,
+    key: &crate::key::Key,
+    source: &str,
+    tag: &str,
+) -> Result<(), ActionError> {
+    let image = engine.inspect_image(source).await?;
+    let made_for = ImageLabels::parse(&image.labels).map(|l| (l.kind, l.name));
+    if made_for.as_ref() != Some(&(key.kind, key.name.clone())) {
+        return Err(ActionError::ImageChanged {
+            key: key.to_string(),
+            reference: source.to_string(),
+        });
+    }
+    engine.tag_image(&image.id, tag).await?;
     Ok(())
 }
 
@@ -138,7 +161,7 @@ pub async fn commit(
     let source_spec_hash = ObjectLabels::parse(&details.labels)
         .and_then(|l| l.spec_hash)
         .unwrap_or_default();
-    let labels: BTreeMap<String, String> = ObjectLabels {
+    let labels: BTreeMap<String, String> = ImageLabels {
         snapshot: Some(SnapshotLabels {
             source: snap.sandbox.clone(),
             source_spec_hash,
@@ -147,7 +170,7 @@ pub async fn commit(
             generation: snap.generation.to_string(),
             description: snap.description.clone(),
         }),
-        ..ObjectLabels::new(ownership, Kind::Snapshot, name)
+        ..ImageLabels::new(Kind::Snapshot, name)
     }
     .to_labels()
     .into_iter()

@@ -53,6 +53,8 @@ pub struct Observed {
     pub images: BTreeMap<String, Option<String>>,
     /// Labels of the present images among `images` (snapshot metadata lives there).
     pub image_labels: BTreeMap<String, HashMap<String, String>>,
+    /// Every name of the present images among `images` (which workspaces use them).
+    pub image_names: BTreeMap<String, Vec<String>>,
     /// Images carrying this workspace's ownership labels (candidates for pruning).
     pub owned_images: Vec<ImageSummary>,
     /// What the state store remembers of each sandbox's restarts.
@@ -107,9 +109,15 @@ pub fn references(desired: &Desired) -> BTreeSet<String> {
             .images
             .values()
             .filter(|i| i.problem.is_none() && !i.tag.is_empty())
-            .map(|i| i.tag.clone()),
+            .flat_map(|i| [i.tag.clone(), i.shared.clone()])
+            .filter(|r| !r.is_empty()),
     );
-    refs.extend(desired.snapshots.values().map(|s| s.tag.clone()));
+    refs.extend(
+        desired
+            .snapshots
+            .values()
+            .flat_map(|s| [s.tag.clone(), s.shared.clone()]),
+    );
     refs
 }
 
@@ -198,6 +206,9 @@ pub async fn observe(
             observed
                 .image_labels
                 .insert(reference.clone(), image.labels.clone());
+            observed
+                .image_names
+                .insert(reference.clone(), image.repo_tags.clone());
         }
         observed.images.insert(reference, found.map(|i| i.id));
     }

@@ -11,12 +11,14 @@ use pocket_dock_spec::Kind;
 
 use pocket_dock_spec::model::PullPolicy;
 
-use super::desired::{Desired, DesiredImage, DesiredSandbox, ImageOrigin, ImageSource, Key};
+use super::desired::{
+    Desired, DesiredImage, DesiredSandbox, DesiredSnapshot, ImageOrigin, ImageSource, Key,
+};
 use super::lifetime;
 use super::observe::{Observed, ObservedContainer, same_image};
 use super::order::in_dependency_order;
 use super::restarts;
-use crate::engine::labels::ObjectLabels;
+use crate::engine::labels::{ImageLabels, ObjectLabels};
 
 /// What to do to one object.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -36,6 +38,14 @@ pub enum Op {
     },
     /// Commit a `Snapshot`'s source sandbox to the generation's tag.
     Commit {
+        tag: String,
+    },
+    /// Give an image that is present as `source` the name `tag`: a build another checkout
+    /// made or a bundle brought (found by its portable name) gets this workspace's name, a
+    /// build made before portable names gets its portable name, a bundled snapshot nobody
+    /// has claimed gets this workspace's name.
+    Tag {
+        source: String,
         tag: String,
     },
     /// Remove an image name this workspace made and no longer references.
@@ -78,6 +88,7 @@ impl Op {
             Op::Build { .. } => "build",
             Op::LoadEmbedded { .. } => "load",
             Op::Commit { .. } => "commit",
+            Op::Tag { .. } => "tag",
             Op::CreateVolume | Op::CreateNetwork | Op::Create { .. } => "create",
             Op::Start => "start",
             Op::Stop => "stop",
@@ -96,6 +107,7 @@ impl Op {
             | Op::Build { .. }
             | Op::LoadEmbedded { .. }
             | Op::Commit { .. }
+            | Op::Tag { .. }
             | Op::CreateVolume
             | Op::CreateNetwork
             | Op::Create { .. } => '+',
@@ -768,7 +780,42 @@ fn plan_images(
                     continue;
                 }
             },
+            ImageOrigin::Build(_) if present => {
+                // A build made before portable names (or whose portable name was removed)
+                // gets it back: its `build.from` children start from that name.
+                if observed
+                    .images
+                    .get(&image.shared)
+                    .is_some_and(Option::is_none)
+                {
+                    plan.actions.push(Action {
+                        key,
+                        op: Op::Tag {
+                            source: image.tag.clone(),
+                            tag: image.shared.clone(),
+                        },
+                        reason: "its portable name is missing".to_string(),
+                        changes: Vec::new(),
+                    });
+                }
+                continue;
+            }
             _ if present => continue,
+            ImageOrigin::Build(_) if same_build(image, observed) => {
+                plan.actions.push(Action {
+                    key,
+                    op: Op::Tag {
+                        source: image.shared.clone(),
+                        tag: image.tag.clone(),
+                    },
+                    reason: format!(
+                        "present as {} (made by another checkout, or imported)",
+                        image.shared
+                    ),
+                    changes: Vec::new(),
+                });
+                continue;
+            }
             ImageOrigin::Build(_) => Op::Build {
                 tag: image.tag.clone(),
             },
@@ -804,6 +851,46 @@ fn plan_images(
     }
 }
 
+/// Whether the image under a build's portable name is that build: pocket-dock made it for
+/// an `Image` of that name, from the content hash the name was made from.
+fn same_build(image: &DesiredImage, observed: &Observed) -> bool {
+    if observed.image_id(&image.shared).is_none() {
+        return false;
+    }
+    let (_, short_hash) = crate::images::split_tag(&image.shared);
+    observed
+        .image_labels
+        .get(&image.shared)
+        .and_then(ImageLabels::parse)
+        .is_some_and(|l| {
+            l.kind == Kind::Image
+                && l.name == image.name
+                && l.content_hash.is_some_and(|h| h.starts_with(short_hash))
+        })
+}
+
+/// Whether a snapshot generation is present under its portable name (a bundle brought it)
+/// as that generation of a snapshot of that name, and no workspace has claimed it: a
+/// snapshot is a sandbox's state, so one that another workspace on this engine committed or
+/// took is never taken for this one's.
+fn unclaimed_snapshot(snap: &DesiredSnapshot, observed: &Observed) -> bool {
+    if observed.image_id(&snap.shared).is_none() {
+        return false;
+    }
+    let labels = observed
+        .image_labels
+        .get(&snap.shared)
+        .and_then(ImageLabels::parse);
+    let matches = labels.is_some_and(|l| {
+        l.kind == Kind::Snapshot
+            && l.name == snap.name
+            && l.snapshot
+                .is_some_and(|s| s.generation == snap.generation.to_string())
+    });
+    let names = observed.image_names.get(&snap.shared);
+    matches && names.is_none_or(|n| crate::images::claimants(n).is_empty())
+}
+
 /// Images in an order where every `build.from` parent comes first.
 pub fn image_order(desired: &Desired) -> Vec<&DesiredImage> {
     in_dependency_order(
@@ -823,6 +910,21 @@ fn plan_snapshots(
     for snap in desired.snapshots.values() {
         let key = Key::new(Kind::Snapshot, snap.name.clone());
         if observed.image_id(&snap.tag).is_some() {
+            continue;
+        }
+        if unclaimed_snapshot(snap, observed) {
+            plan.actions.push(Action {
+                key,
+                op: Op::Tag {
+                    source: snap.shared.clone(),
+                    tag: snap.tag.clone(),
+                },
+                reason: format!(
+                    "generation {} present as {} (imported)",
+                    snap.generation, snap.shared
+                ),
+                changes: Vec::new(),
+            });
             continue;
         }
         if !desired.sandboxes.contains_key(&snap.sandbox) {
@@ -851,10 +953,11 @@ pub struct UnreferencedImage {
     pub reason: &'static str,
 }
 
-/// Names of images this workspace made that nothing declares any more: builds whose
+/// Names of images this workspace uses that nothing declares any more: builds whose
 /// content changed or whose `Image` is gone, and snapshots of removed `Snapshot` objects
-/// (a declared snapshot keeps its older generations). Only names under the workspace's own
-/// repositories are touched, never an image a user built on top of ours. Newest first, so
+/// (a declared snapshot keeps its older generations). The workspace's own names go; an
+/// image's portable name goes with them only when no other workspace has a name on it (it
+/// is theirs too). Never a name a user gave, nor the embedded base's. Newest first, so
 /// that an image goes before the one it was built from. Whether they may go (only when
 /// `desired.complete`) is the caller's to decide; `apply` and `gc` share this rule.
 pub fn unreferenced_images(
@@ -864,14 +967,20 @@ pub fn unreferenced_images(
     let wanted: BTreeSet<&str> = desired
         .images
         .values()
-        .map(|i| i.tag.as_str())
-        .chain(desired.snapshots.values().map(|s| s.tag.as_str()))
+        .flat_map(|i| [i.tag.as_str(), i.shared.as_str()])
+        .chain(
+            desired
+                .snapshots
+                .values()
+                .flat_map(|s| [s.tag.as_str(), s.shared.as_str()]),
+        )
         .collect();
+    let mine = desired.image_repository_prefix.as_str();
     let mut owned: Vec<&crate::engine::ImageSummary> = owned_images.iter().collect();
     owned.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
     let mut out = Vec::new();
     for image in owned {
-        let Some(ObjectLabels { kind, name, .. }) = ObjectLabels::parse(&image.labels) else {
+        let Some(ImageLabels { kind, name, .. }) = ImageLabels::parse(&image.labels) else {
             continue;
         };
         let name = &name;
@@ -891,21 +1000,37 @@ pub fn unreferenced_images(
         {
             continue;
         }
-        for tag in &image.repo_tags {
-            let (repository, _) = crate::images::split_tag(tag);
-            if repository.starts_with(&desired.image_repository_prefix)
-                && !wanted.contains(tag.as_str())
-            {
-                out.push(UnreferencedImage {
-                    key: Key::new(kind, name.clone()),
-                    reference: tag.clone(),
-                    reason: if kind == Kind::Snapshot {
-                        "its Snapshot is no longer declared"
-                    } else {
-                        "no longer referenced"
-                    },
-                });
+        let is_mine = |tag: &str| crate::images::split_tag(tag).0.starts_with(mine);
+        let others_use_it = image.repo_tags.iter().any(|t| {
+            matches!(crate::images::claim(t), crate::images::Claim::Workspace(_)) && !is_mine(t)
+        });
+        // Ours first, then the portable name: the image goes with its last name.
+        let ours = image.repo_tags.iter().filter(|t| is_mine(t));
+        let portable = image.repo_tags.iter().filter(|t| {
+            !others_use_it && crate::images::claim(t) == crate::images::Claim::Portable
+        });
+        let unwanted: Vec<&String> = ours
+            .chain(portable)
+            .filter(|t| !wanted.contains(t.as_str()))
+            .collect();
+        // A portable name goes only when this workspace lets go of the image entirely.
+        let keeps_image = image
+            .repo_tags
+            .iter()
+            .any(|t| is_mine(t) && wanted.contains(t.as_str()));
+        for tag in unwanted {
+            if keeps_image && !is_mine(tag) {
+                continue;
             }
+            out.push(UnreferencedImage {
+                key: Key::new(kind, name.clone()),
+                reference: tag.clone(),
+                reason: if kind == Kind::Snapshot {
+                    "its Snapshot is no longer declared"
+                } else {
+                    "no longer referenced"
+                },
+            });
         }
     }
     out
@@ -1233,8 +1358,15 @@ pub fn simulate(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed
                 );
             }
             Op::Build { tag } | Op::LoadEmbedded { tag } | Op::Commit { tag } => {
-                next.images
-                    .insert(tag.clone(), Some(format!("sha256:made-{tag}")));
+                let id = Some(format!("sha256:made-{tag}"));
+                if let Some(image) = desired.images.get(name) {
+                    next.images.insert(image.shared.clone(), id.clone());
+                }
+                next.images.insert(tag.clone(), id);
+            }
+            Op::Tag { source, tag } => {
+                let id = next.images.get(source).cloned().flatten();
+                next.images.insert(tag.clone(), id);
             }
             Op::RemoveImage { reference } => {
                 for image in &mut next.owned_images {
@@ -1785,6 +1917,7 @@ mod tests {
                 generation: 1,
                 description: None,
                 tag: "localhost/pocket-dock/ws/snap:gen-1".into(),
+                shared: "localhost/pocket-dock/snapshots/snap:gen-1".into(),
             },
         );
         o.images
@@ -1919,6 +2052,7 @@ mod tests {
             name: name.into(),
             origin,
             tag: tag.into(),
+            shared: tag.into(),
             parent: parent.map(str::to_string),
             problem: None,
         }
@@ -2023,6 +2157,7 @@ mod tests {
                 generation: 1,
                 description: None,
                 tag: "localhost/pocket-dock/ws/snap:gen-1".into(),
+                shared: "localhost/pocket-dock/snapshots/snap:gen-1".into(),
             },
         );
         let mut o = Observed::default();

@@ -6,7 +6,9 @@ use std::path::Path;
 use pocket_dock_spec::Kind;
 
 use crate::engine::{Engine, ImageDetails};
+use crate::images::bundle::BundleInfo;
 use crate::images::{self, Exported, embedded};
+use crate::reconcile::desired::ImageOrigin as DesiredOrigin;
 use crate::reconcile::observe::ImageInputs;
 use crate::reconcile::status::SnapshotRecord;
 use crate::reconcile::{Desired, Key};
@@ -17,7 +19,11 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ObjectImage {
     pub key: Key,
+    /// The name this workspace runs it by.
     pub image: String,
+    /// Its name in every checkout and in bundles (`images::names`); for a pulled image or
+    /// the embedded base, the same as `image`.
+    pub portable: String,
 }
 
 /// Where an image came from, as its labels say.
@@ -55,8 +61,13 @@ impl Workspace {
         for kind in [Kind::Image, Kind::Snapshot] {
             let key = Key::new(kind, name);
             if let Some(tag) = desired.object_tag(&key) {
+                let portable = match kind {
+                    Kind::Image => desired.images.get(name).map(|i| i.shared.clone()),
+                    _ => desired.snapshots.get(name).map(|s| s.shared.clone()),
+                };
                 return Ok(ObjectImage {
                     image: tag.to_string(),
+                    portable: portable.unwrap_or_default(),
                     key,
                 });
             }
@@ -100,6 +111,90 @@ impl Workspace {
         let exported = images::export(engine, &object.image, file).await?;
         Ok((object, exported))
     }
+
+    /// Writes every image the workspace declares (the embedded base, builds, pulled images
+    /// and snapshot generations) into one bundle at `file`, each under its portable name
+    /// and each blob once (see [`images::export_bundle`]). Every image must be present:
+    /// nothing is written otherwise.
+    pub async fn export_bundle(&self, engine: &Engine, file: &Path) -> Result<BundleInfo> {
+        let valid = self.load()?;
+        let inputs = ImageInputs::gather(valid.declarations()).await;
+        let desired = Desired::from_declarations(valid.declarations(), &self.ownership(), &inputs);
+        // (object, names to look for, the name it gets in the bundle; None: its own names)
+        let mut wanted: Vec<(Key, Vec<String>, Option<String>)> = Vec::new();
+        let mut missing = Vec::new();
+        for image in desired.images.values() {
+            let key = Key::new(Kind::Image, image.name.clone());
+            if let Some(problem) = &image.problem {
+                missing.push(format!("{key} (cannot be made: {problem})"));
+                continue;
+            }
+            match &image.origin {
+                DesiredOrigin::Build(_) => wanted.push((
+                    key,
+                    vec![image.tag.clone(), image.shared.clone()],
+                    Some(image.shared.clone()),
+                )),
+                DesiredOrigin::Embedded => {
+                    wanted.push((key, vec![image.tag.clone()], Some(image.tag.clone())))
+                }
+                DesiredOrigin::Pull { .. } => wanted.push((key, vec![image.tag.clone()], None)),
+            }
+        }
+        for snap in desired.snapshots.values() {
+            wanted.push((
+                Key::new(Kind::Snapshot, snap.name.clone()),
+                vec![snap.tag.clone(), snap.shared.clone()],
+                Some(snap.shared.clone()),
+            ));
+        }
+        // One entry per image, with every name it gets.
+        let mut entries: Vec<(String, images::BundleEntry)> = Vec::new();
+        for (key, candidates, bundled_as) in wanted {
+            let mut found = None;
+            for candidate in &candidates {
+                if let Some(details) = engine.find_image(candidate).await? {
+                    found = Some((candidate.clone(), details));
+                    break;
+                }
+            }
+            let Some((source, details)) = found else {
+                missing.push(format!("{key} ({})", candidates[0]));
+                continue;
+            };
+            let name = bundled_as.unwrap_or_else(|| pulled_name(&source, &details.repo_tags));
+            match entries.iter_mut().find(|(id, _)| *id == details.id) {
+                Some((_, entry)) if !entry.names.contains(&name) => entry.names.push(name),
+                Some(_) => {}
+                None => entries.push((
+                    details.id.clone(),
+                    images::BundleEntry {
+                        source,
+                        names: vec![name],
+                    },
+                )),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(images::ImageError::NotPresent {
+                image: missing.join(", "),
+            }
+            .into());
+        }
+        let entries: Vec<images::BundleEntry> = entries.into_iter().map(|(_, e)| e).collect();
+        images::export_bundle(engine, &entries, file).await
+    }
+}
+
+/// The name a pulled image goes into a bundle under: the engine's full name for the
+/// reference as declared (`busybox:1` is `docker.io/library/busybox:1` to Podman), so that
+/// the reference finds it again after an import.
+fn pulled_name(reference: &str, names: &[String]) -> String {
+    names
+        .iter()
+        .find(|n| *n == reference || n.ends_with(&format!("/{reference}")))
+        .cloned()
+        .unwrap_or_else(|| reference.to_string())
 }
 
 /// Builds and snapshots inherit their base's labels, so their own come first.

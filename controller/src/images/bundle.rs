@@ -1,0 +1,393 @@
+//! Bundles: several images in one OCI archive (an OCI image layout in a tar), each blob
+//! once, one index entry per name. `image export --all` writes one from the single-image
+//! archives the engine exports; `image import` unpacks one (every digest checked before
+//! anything is loaded) into single-image archives the engine loads. File work only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::archive::{Layout, LayoutImage, read_layout};
+use super::{ImageError, hex};
+
+/// The index annotation that marks a bundle (its value: the bundle format version).
+pub const BUNDLE_ANNOTATION: &str = "dev.pocket-dock.bundle";
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// Small JSON blobs are kept to be parsed; layers are only hashed.
+const KEEP_UP_TO: u64 = 4 * 1024 * 1024;
+
+/// One image of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BundledImage {
+    pub names: Vec<String>,
+    /// `sha256:<config digest>`: the id the engine gives it.
+    pub image_id: String,
+    pub manifest_digest: String,
+}
+
+/// What a bundle holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BundleInfo {
+    pub images: Vec<BundledImage>,
+    /// Distinct blobs (each layer once, however many images share it).
+    pub blobs: usize,
+    pub bytes: u64,
+}
+
+fn write_error(path: &Path) -> impl Fn(std::io::Error) -> ImageError + '_ {
+    move |source| ImageError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Copies what it reads into a hasher, and keeps it when small.
+struct Tee<'a, R> {
+    inner: R,
+    hasher: &'a mut Sha256,
+    kept: Option<&'a mut Vec<u8>>,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        if let Some(kept) = self.kept.as_mut() {
+            kept.extend_from_slice(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+fn append(
+    builder: &mut tar::Builder<impl Write>,
+    name: &str,
+    size: u64,
+    data: impl Read,
+) -> std::io::Result<()> {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mtime(0);
+    builder.append_data(&mut header, name, data)
+}
+
+/// Writes a bundle at `out` from single-image OCI archives, each with the names it is to
+/// carry. Each part is read once: its blobs are copied (those not written yet) while their
+/// digests are checked. The bundle is written under a temporary name and renamed into
+/// place, so a failure never leaves a partial bundle at `out`.
+pub fn write(out: &Path, parts: &[(PathBuf, Vec<String>)]) -> Result<BundleInfo, ImageError> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".pocket-dock-bundle-")
+        .tempfile_in(parent)
+        .map_err(write_error(out))?;
+    let mut builder = tar::Builder::new(std::io::BufWriter::new(temp.as_file()));
+    append(
+        &mut builder,
+        "oci-layout",
+        OCI_LAYOUT.len() as u64,
+        OCI_LAYOUT,
+    )
+    .map_err(write_error(out))?;
+    let mut written: BTreeSet<String> = BTreeSet::new();
+    let mut manifests = Vec::new();
+    let mut images = Vec::new();
+    for (part, names) in parts {
+        let image = copy_part(part, &mut builder, &mut written)?;
+        for name in names {
+            let mut descriptor = image.descriptor.clone();
+            descriptor["annotations"] = serde_json::json!({ REF_NAME: name });
+            manifests.push(descriptor);
+        }
+        images.push(BundledImage {
+            names: names.clone(),
+            image_id: image.image_id,
+            manifest_digest: image.manifest_digest,
+        });
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+        "annotations": { BUNDLE_ANNOTATION: "1" },
+    });
+    let index = serde_json::to_vec(&index).unwrap_or_default();
+    append(
+        &mut builder,
+        "index.json",
+        index.len() as u64,
+        index.as_slice(),
+    )
+    .map_err(write_error(out))?;
+    let mut buffered = builder.into_inner().map_err(write_error(out))?;
+    buffered.flush().map_err(write_error(out))?;
+    drop(buffered);
+    temp.as_file().sync_all().map_err(write_error(out))?;
+    let bytes = temp.as_file().metadata().map_err(write_error(out))?.len();
+    temp.persist(out).map_err(|e| write_error(out)(e.error))?;
+    Ok(BundleInfo {
+        images,
+        blobs: written.len(),
+        bytes,
+    })
+}
+
+/// Copies one single-image archive's blobs into `builder` (those not in `written`), each
+/// digest checked as it streams, and returns its image, checked whole.
+fn copy_part(
+    part: &Path,
+    builder: &mut tar::Builder<impl Write>,
+    written: &mut BTreeSet<String>,
+) -> Result<LayoutImage, ImageError> {
+    let read = |source| ImageError::Read {
+        path: part.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(part).map_err(read)?;
+    let bytes = file.metadata().map_err(read)?.len();
+    let mut archive = tar::Archive::new(file);
+    let mut index = None;
+    let mut blobs: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
+    for entry in archive.entries().map_err(read)? {
+        let mut entry = entry.map_err(read)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry
+            .path()
+            .map_err(read)?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
+        if name == "index.json" {
+            let mut content = Vec::new();
+            (&mut entry)
+                .take(KEEP_UP_TO)
+                .read_to_end(&mut content)
+                .map_err(read)?;
+            index = Some(content);
+            continue;
+        }
+        let Some(expected) = name.strip_prefix("blobs/sha256/") else {
+            continue;
+        };
+        let digest = format!("sha256:{expected}");
+        let size = entry.size();
+        let mut hasher = Sha256::new();
+        let mut kept = Vec::new();
+        let keep = size <= KEEP_UP_TO;
+        if written.contains(&digest) {
+            // Already in the bundle: read through to check it and keep what is parsed.
+            let mut tee = Tee {
+                inner: &mut entry,
+                hasher: &mut hasher,
+                kept: keep.then_some(&mut kept),
+            };
+            std::io::copy(&mut tee, &mut std::io::sink()).map_err(read)?;
+        } else {
+            let tee = Tee {
+                inner: &mut entry,
+                hasher: &mut hasher,
+                kept: keep.then_some(&mut kept),
+            };
+            append(builder, &format!("blobs/sha256/{expected}"), size, tee)
+                .map_err(write_error(part))?;
+            written.insert(digest.clone());
+        }
+        let actual = hex(&hasher.finalize());
+        if actual != expected {
+            return Err(ImageError::DigestMismatch {
+                path: part.to_path_buf(),
+                blob: digest,
+                actual: format!("sha256:{actual}"),
+            });
+        }
+        blobs.insert(digest, keep.then_some(kept));
+    }
+    let invalid = |reason: &str| ImageError::InvalidArchive {
+        path: part.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    let index = index.ok_or_else(|| invalid("no index.json: not an OCI archive"))?;
+    let layout = Layout {
+        index: serde_json::from_slice(&index).map_err(|_| invalid("index.json is not JSON"))?,
+        blobs,
+        bytes,
+        docker_manifest: false,
+    };
+    let mut images = layout.images(part)?;
+    match images.len() {
+        1 => Ok(images.remove(0)),
+        n => Err(ImageError::InvalidArchive {
+            path: part.to_path_buf(),
+            reason: format!("the engine exported {n} images where one was asked for"),
+        }),
+    }
+}
+
+/// A bundle unpacked into a folder: every blob checked and written there.
+pub(crate) struct Unpacked {
+    /// One entry per distinct image (manifest), with every name the bundle gives it.
+    pub images: Vec<(LayoutImage, Vec<String>)>,
+    pub blobs: usize,
+    pub bytes: u64,
+    pub is_bundle: bool,
+}
+
+/// Whether an archive's index marks it as a bundle, or names more than one image.
+pub(crate) fn is_bundle(layout: &Layout, images: &[LayoutImage]) -> bool {
+    let distinct: BTreeSet<&str> = images.iter().map(|i| i.manifest_digest.as_str()).collect();
+    layout.index["annotations"][BUNDLE_ANNOTATION].is_string() || distinct.len() > 1
+}
+
+/// Reads the archive at `path` into `dir` (one file per blob), checking every digest, and
+/// groups its index entries by image.
+pub(crate) fn unpack(path: &Path, dir: &Path) -> Result<Unpacked, ImageError> {
+    let layout = read_layout(path, Some(dir))?;
+    let listed = layout.images(path)?;
+    let is_bundle = is_bundle(&layout, &listed);
+    let mut images: Vec<(LayoutImage, Vec<String>)> = Vec::new();
+    for image in listed {
+        let name = image.name.clone();
+        match images
+            .iter_mut()
+            .find(|(i, _)| i.manifest_digest == image.manifest_digest)
+        {
+            Some((_, names)) => names.extend(name),
+            None => images.push((image, name.into_iter().collect())),
+        }
+    }
+    Ok(Unpacked {
+        images,
+        blobs: layout.blobs.len(),
+        bytes: layout.bytes,
+        is_bundle,
+    })
+}
+
+/// Writes one unpacked image as a single-image OCI archive at `out`, named `name`.
+pub(crate) fn single_image_archive(
+    dir: &Path,
+    image: &LayoutImage,
+    name: Option<&str>,
+    out: &Path,
+) -> Result<(), ImageError> {
+    let file = std::fs::File::create(out).map_err(write_error(out))?;
+    let mut builder = tar::Builder::new(std::io::BufWriter::new(file));
+    append(
+        &mut builder,
+        "oci-layout",
+        OCI_LAYOUT.len() as u64,
+        OCI_LAYOUT,
+    )
+    .map_err(write_error(out))?;
+    for digest in image.blobs.iter().collect::<BTreeSet<_>>() {
+        let hex_digest = digest.trim_start_matches("sha256:");
+        let path = dir.join(hex_digest);
+        let blob = std::fs::File::open(&path).map_err(|source| ImageError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let size = blob
+            .metadata()
+            .map_err(|source| ImageError::Read {
+                path: path.clone(),
+                source,
+            })?
+            .len();
+        append(
+            &mut builder,
+            &format!("blobs/sha256/{hex_digest}"),
+            size,
+            blob,
+        )
+        .map_err(write_error(out))?;
+    }
+    let mut descriptor = image.descriptor.clone();
+    descriptor["annotations"] = match name {
+        Some(name) => serde_json::json!({ REF_NAME: name }),
+        None => serde_json::json!({}),
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [descriptor],
+    });
+    let index = serde_json::to_vec(&index).unwrap_or_default();
+    append(
+        &mut builder,
+        "index.json",
+        index.len() as u64,
+        index.as_slice(),
+    )
+    .map_err(write_error(out))?;
+    builder
+        .into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(write_error(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::images::embedded::{BaseInput, build};
+
+    #[test]
+    fn a_bundle_holds_each_blob_once_and_unpacks_to_loadable_single_archives() {
+        let base = build(&BaseInput::find().expect("busybox-static is installed")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("base.tar");
+        std::fs::write(&part, &base.archive).unwrap();
+        let out = dir.path().join("bundle.tar");
+        // The same image twice (as two exports would give it) under three names.
+        let parts = vec![
+            (part.clone(), vec!["localhost/a:1".to_string()]),
+            (
+                part.clone(),
+                vec!["localhost/b:1".to_string(), "localhost/c:1".to_string()],
+            ),
+        ];
+        let info = write(&out, &parts).unwrap();
+        assert_eq!(info.images.len(), 2);
+        assert_eq!(info.images[0].image_id, base.image_id);
+        // Manifest, config and one layer: each once.
+        assert_eq!(info.blobs, 3);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".pocket-dock"))
+            .collect();
+        assert!(leftovers.is_empty(), "no temporary file left behind");
+
+        let unpacked_dir = dir.path().join("unpacked");
+        std::fs::create_dir(&unpacked_dir).unwrap();
+        let unpacked = unpack(&out, &unpacked_dir).unwrap();
+        assert!(unpacked.is_bundle);
+        assert_eq!(unpacked.images.len(), 1, "one image, however many names");
+        let (image, names) = &unpacked.images[0];
+        assert_eq!(names, &["localhost/a:1", "localhost/b:1", "localhost/c:1"]);
+        let single = dir.path().join("single.tar");
+        single_image_archive(&unpacked_dir, image, Some("localhost/a:1"), &single).unwrap();
+        let info = crate::images::archive::inspect(&single).unwrap();
+        assert_eq!(info.image_id, base.image_id);
+        assert_eq!(info.name.as_deref(), Some("localhost/a:1"));
+
+        // One flipped byte anywhere in a blob: refused before anything is unpacked for use.
+        let mut bad = std::fs::read(&out).unwrap();
+        let at = bad.len() / 2;
+        bad[at] ^= 0xff;
+        let tampered = dir.path().join("tampered.tar");
+        std::fs::write(&tampered, &bad).unwrap();
+        let again = dir.path().join("again");
+        std::fs::create_dir(&again).unwrap();
+        assert!(unpack(&tampered, &again).is_err());
+    }
+}

@@ -1,0 +1,2 @@
+# Exercise 2a: print every argument on its own line.
+for word in "$@"; do echo "$word"; done
