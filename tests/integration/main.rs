@@ -34,6 +34,7 @@ mod locked;
 mod networks;
 mod never_destroy;
 mod ports;
+mod registry;
 mod rootless;
 mod sdk_examples;
 mod secrets;

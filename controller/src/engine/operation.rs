@@ -28,6 +28,8 @@ pub enum Operation {
     ImageLoad,
     ImageExport,
     ImageRemove,
+    ImageTag,
+    ImagePush,
     ContainerCommit,
     ContainerLogs,
     VolumeList,
@@ -68,6 +70,8 @@ impl Operation {
             Operation::ImageLoad => ("POST", "/libpod/images/load"),
             Operation::ImageExport => ("GET", "/libpod/images/{id}/get"),
             Operation::ImageRemove => ("DELETE", "/images/{id}"),
+            Operation::ImageTag => ("POST", "/images/{id}/tag"),
+            Operation::ImagePush => ("POST", "/images/{id}/push"),
             Operation::ContainerCommit => ("POST", "/libpod/commit"),
             Operation::ContainerLogs => ("GET", "/containers/{id}/logs"),
             Operation::VolumeList => ("GET", "/volumes"),
@@ -97,6 +101,8 @@ impl Operation {
                 | Operation::ImageBuild
                 | Operation::ImageLoad
                 | Operation::ImageRemove
+                | Operation::ImageTag
+                | Operation::ImagePush
                 | Operation::ContainerCommit
                 | Operation::VolumeCreate
                 | Operation::VolumeRemove
@@ -131,6 +137,8 @@ impl Operation {
             Operation::ImageLoad => "image load",
             Operation::ImageExport => "image export",
             Operation::ImageRemove => "image remove",
+            Operation::ImageTag => "image tag",
+            Operation::ImagePush => "image push",
             Operation::ContainerCommit => "container commit",
             Operation::ContainerLogs => "container logs",
             Operation::VolumeList => "volume list",

@@ -47,6 +47,9 @@ pub enum ImageError {
     NotPresent { image: String },
     #[error("{image} was pulled, not made by pocket-dock; export it with `podman save` instead")]
     Pulled { image: String },
+    /// A pull secret or auth file that cannot be used. `reason` never quotes the file.
+    #[error("{origin}: {reason}")]
+    PullSecret { origin: String, reason: String },
     #[error("{} is corrupt: blob {blob} has digest {actual}", path.display())]
     DigestMismatch {
         path: PathBuf,

@@ -278,6 +278,10 @@ pub struct DesiredImage {
     pub parent: Option<String>,
     /// Why it cannot be made (unreadable context, no busybox for the base, ...).
     pub problem: Option<String>,
+    /// Where the credentials for pulling it come from: its own `pullSecret`, else the
+    /// Workspace's, with the object that names it (`Image/x`, `Workspace/w`). Read only
+    /// when a pull happens; never part of any hash.
+    pub pull_secret: Option<(String, pocket_dock_spec::model::PullSecret)>,
 }
 
 /// A `Snapshot` object: one generation of a sandbox's filesystem.
@@ -303,6 +307,30 @@ pub struct Desired {
     /// Whether this is everything the workspace wants (every file read and valid). Only
     /// then can an object that is not here be pruned.
     pub complete: bool,
+}
+
+/// The pull secret of `Image/name`: its own, else the Workspace's.
+fn pull_secret_of(
+    declarations: &Declarations,
+    name: &str,
+    image: &pocket_dock_spec::model::ImageSpec,
+) -> Option<(String, pocket_dock_spec::model::PullSecret)> {
+    if let Some(secret) = &image.pull_secret {
+        return Some((format!("Image/{name}"), secret.clone()));
+    }
+    let workspace = declarations
+        .objects
+        .iter()
+        .find(|o| o.kind == Kind::Workspace)
+        .map_or_else(
+            || "Workspace".to_string(),
+            |o| format!("Workspace/{}", o.metadata.name),
+        );
+    declarations
+        .settings
+        .pull_secret
+        .clone()
+        .map(|secret| (workspace, secret))
 }
 
 /// The podman name of a Volume object's volume.
@@ -412,6 +440,7 @@ impl Desired {
                         .as_ref()
                         .map(|p| p.reference.clone())
                         .unwrap_or_default();
+                    let pull_secret = pull_secret_of(declarations, &name, image);
                     desired.images.insert(
                         name.clone(),
                         DesiredImage {
@@ -420,6 +449,7 @@ impl Desired {
                             tag,
                             parent,
                             problem: None,
+                            pull_secret,
                         },
                     );
                 }

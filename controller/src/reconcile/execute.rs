@@ -253,12 +253,37 @@ fn failed_dependency<'a>(
         .find(|k| **k == action.key || deps.contains(k))
 }
 
+/// The credentials for pulling `Image/name` from `reference`, read now from its pull
+/// secret (none when it names none, or when its auth file has no entry for the registry).
+fn pull_auth(
+    ctx: &Ctx,
+    name: &str,
+    reference: &str,
+) -> Result<Option<crate::registry_auth::RegistryAuth>, ActionError> {
+    let Some((owner, secret)) = ctx
+        .desired
+        .images
+        .get(name)
+        .and_then(|i| i.pull_secret.as_ref())
+    else {
+        return Ok(None);
+    };
+    let root = ctx.ownership.root().map_or_else(
+        || std::path::PathBuf::from("."),
+        std::path::Path::to_path_buf,
+    );
+    Ok(crate::registry_auth::load(&root, owner, secret, reference)?)
+}
+
 async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
     let engine = &ctx.engine;
     let name = &action.key.name;
     match &action.op {
         Op::Pull { reference } => {
-            engine.pull(reference, ctx.options.pull_timeout).await?;
+            let auth = pull_auth(ctx, name, reference)?;
+            engine
+                .pull_with(reference, ctx.options.pull_timeout, auth.as_ref())
+                .await?;
             Ok(())
         }
         Op::CreateVolume => {

@@ -1921,6 +1921,7 @@ mod tests {
             tag: tag.into(),
             parent: parent.map(str::to_string),
             problem: None,
+            pull_secret: None,
         }
     }
 
