@@ -218,8 +218,8 @@ fn credentials_push_and_pull_through_a_registry_with_basic_auth_and_leak_nowhere
     let expected = format!("{}/pocket-dock-test/base@{digest}", registry.addr);
     assert!(digests.contains(&expected), "{digests:?} lacks {expected}");
 
-    // The Workspace's pullSecret from a variable (username/password fields), for an Image
-    // that names none.
+    // The Workspace's pullSecret from a variable (username/password fields), for a
+    // Sandbox's plain `image` reference.
     let removed = podman.podman(&["rmi", "-f", &reference]);
     assert!(
         removed.status.success(),
@@ -231,7 +231,12 @@ fn credentials_push_and_pull_through_a_registry_with_basic_auth_and_leak_nowhere
         "workspace.yaml",
         "apiVersion: pocket-dock.dev/v1alpha1\nkind: Workspace\nmetadata:\n  name: by-env\nspec:\n  pullSecret:\n    env: PD_TEST_REGISTRY_AUTH\n",
     );
-    by_env.write("images.yaml", &pulled("remote", &reference, ""));
+    by_env.write(
+        "sandbox.yaml",
+        &format!(
+            "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: s\nspec:\n  image: {reference}\n  command: [sleep, '3600']\n"
+        ),
+    );
     let mut cmd = by_env.command(&["-v", "apply"]);
     cmd.env("PD_TEST_REGISTRY_AUTH", registry.auth_json_fields());
     let applied = outputs.keep(
@@ -246,6 +251,13 @@ fn credentials_push_and_pull_through_a_registry_with_basic_auth_and_leak_nowhere
         applied.stderr_text()
     );
     assert!(repo_digests(&podman, &reference).contains(&expected));
+    // The sandbox's container, labels and all, for the search at the end.
+    let ids = podman.podman(&["ps", "-aq"]);
+    let ids = String::from_utf8_lossy(&ids.stdout).into_owned();
+    assert!(!ids.trim().is_empty(), "the sandbox runs");
+    let mut inspect = vec!["container", "inspect"];
+    inspect.extend(ids.split_whitespace());
+    let containers = podman.podman(&inspect).stdout;
     // Without the variable, the error names it, never a value.
     let removed = podman.podman(&["rmi", "-f", &reference]);
     assert!(removed.status.success());
@@ -277,6 +289,7 @@ fn credentials_push_and_pull_through_a_registry_with_basic_auth_and_leak_nowhere
     let mut inspect = vec!["image", "inspect"];
     inspect.extend(ids.split_whitespace());
     places.push(("image inspect".to_string(), podman.podman(&inspect).stdout));
+    places.push(("container inspect".to_string(), containers));
     let encoded = {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD

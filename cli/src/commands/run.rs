@@ -118,13 +118,9 @@ fn workspace_pull_auth(
         return Ok(None);
     };
     let owner = declarations
-        .objects
-        .iter()
-        .find(|o| o.kind == pocket_dock_spec::Kind::Workspace)
-        .map_or_else(
-            || "Workspace".to_string(),
-            |o| format!("Workspace/{}", o.metadata.name),
-        );
+        .workspace_name
+        .as_ref()
+        .map_or_else(|| "Workspace".to_string(), |n| format!("Workspace/{n}"));
     Ok(pocket_dock::registry_auth::load(
         &workspace.root,
         &owner,

@@ -257,15 +257,20 @@ fn failed_dependency<'a>(
 /// secret (none when it names none, or when its auth file has no entry for the registry).
 fn pull_auth(
     ctx: &Ctx,
-    name: &str,
+    key: &Key,
     reference: &str,
 ) -> Result<Option<crate::registry_auth::RegistryAuth>, ActionError> {
-    let Some((owner, secret)) = ctx
-        .desired
-        .images
-        .get(name)
-        .and_then(|i| i.pull_secret.as_ref())
-    else {
+    // An Image's own (or the Workspace's, resolved into it); a sandbox's plain `image`
+    // reference: the Workspace's.
+    let secret = if key.kind == pocket_dock_spec::Kind::Image {
+        ctx.desired
+            .images
+            .get(&key.name)
+            .and_then(|i| i.pull_secret.as_ref())
+    } else {
+        ctx.desired.pull_secret.as_ref()
+    };
+    let Some((owner, secret)) = secret else {
         return Ok(None);
     };
     let root = ctx.ownership.root().map_or_else(
@@ -280,7 +285,7 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
     let name = &action.key.name;
     match &action.op {
         Op::Pull { reference } => {
-            let auth = pull_auth(ctx, name, reference)?;
+            let auth = pull_auth(ctx, &action.key, reference)?;
             engine
                 .pull_with(reference, ctx.options.pull_timeout, auth.as_ref())
                 .await?;

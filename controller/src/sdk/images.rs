@@ -146,13 +146,9 @@ impl Workspace {
         });
         let workspace = declarations.settings.pull_secret.clone().map(|s| {
             let owner = declarations
-                .objects
-                .iter()
-                .find(|o| o.kind == Kind::Workspace)
-                .map_or_else(
-                    || "Workspace".to_string(),
-                    |o| format!("Workspace/{}", o.metadata.name),
-                );
+                .workspace_name
+                .as_ref()
+                .map_or_else(|| "Workspace".to_string(), |n| format!("Workspace/{n}"));
             (owner, s)
         });
         let mut auth = None;
