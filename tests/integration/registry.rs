@@ -11,15 +11,18 @@ use pocket_dock::engine::Capability;
 use crate::support::cli::{self, CliRun};
 use crate::support::registry::AuthRegistry;
 use crate::support::workspace::TestWorkspace;
-use crate::support::{Mode, Need, Podman, requires};
+use crate::support::{Mode, Need, Podman, TEST_IMAGE, requires};
 
+/// A small build on the harness's offline busybox (no network needed, and on every
+/// engine the harness runs).
 const BASE: &str = "---
 apiVersion: pocket-dock.dev/v1alpha1
 kind: Image
 metadata:
   name: base
 spec:
-  embedded: base
+  build:
+    context: app
 ";
 
 /// An Image pulled from `reference`, with `extra` appended to its spec (indented 2).
@@ -99,7 +102,7 @@ fn assert_auth_error(run: &CliRun, registry: &AuthRegistry, code: i32) {
 fn credentials_push_and_pull_through_a_registry_with_basic_auth_and_leak_nowhere() {
     if !requires(
         "registry::credentials_push_and_pull_through_a_registry_with_basic_auth_and_leak_nowhere",
-        &[Need::Engine(Capability::LoadOci)],
+        &[Need::Engine(Capability::Build)],
     ) {
         return;
     }
@@ -112,8 +115,14 @@ fn credentials_push_and_pull_through_a_registry_with_basic_auth_and_leak_nowhere
     let authfile = secrets_dir.path().join("auth.json");
     std::fs::write(&authfile, registry.auth_json()).unwrap();
 
-    // The author: the embedded base, pushed with pocket-dock itself.
+    // The author: a small build, pushed with pocket-dock itself.
     let author = TestWorkspace::new(&podman);
+    std::fs::create_dir_all(author.path("app")).unwrap();
+    std::fs::write(
+        author.path("app/Containerfile"),
+        format!("FROM {TEST_IMAGE}\nRUN echo pushed > /pushed\n"),
+    )
+    .unwrap();
     author.write("images.yaml", BASE);
     outputs.keep("apply (author)", author.pd_ok(&["apply"]));
     let refused = outputs.keep(
