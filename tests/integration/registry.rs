@@ -124,7 +124,33 @@ fn credentials_push_and_pull_through_a_registry_with_basic_auth_and_leak_nowhere
     )
     .unwrap();
     author.write("images.yaml", BASE);
+    // Refused before anything reaches the engine: not made yet, not a reference.
+    let early = outputs.keep(
+        "push before apply",
+        author.pd(&["image", "push", "base", &reference]),
+    );
+    assert_eq!(early.code, Some(2), "{}", early.stderr_text());
+    assert!(
+        early.stderr_text().contains("not present yet"),
+        "{}",
+        early.stderr_text()
+    );
     outputs.keep("apply (author)", author.pd_ok(&["apply"]));
+    let bad = outputs.keep(
+        "push to a bad reference",
+        author.pd(&["image", "push", "base", "Not A Ref"]),
+    );
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr_text());
+    let by_digest = format!(
+        "{}/pocket-dock-test/base@sha256:{}",
+        registry.addr,
+        "0".repeat(64)
+    );
+    let refused = outputs.keep(
+        "push to a digest",
+        author.pd(&["image", "push", "base", &by_digest]),
+    );
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr_text());
     let refused = outputs.keep(
         "push without credentials",
         author.pd(&["image", "push", "base", &reference]),

@@ -131,6 +131,12 @@ impl Workspace {
             ));
         }
         let object = self.object_image(name).await?;
+        if engine.find_image(&object.image).await?.is_none() {
+            return Err(images::ImageError::NotPresent {
+                image: format!("{} ({})", object.key, object.image),
+            }
+            .into());
+        }
         let valid = self.load()?;
         let declarations = valid.declarations();
         let own = declarations.objects.iter().find_map(|o| match &o.spec {
