@@ -161,7 +161,7 @@ fn credentials_push_and_pull_through_a_registry_with_basic_auth_and_leak_nowhere
         author.pd(&[
             "--output",
             "json",
-            "-v",
+            "-vv",
             "image",
             "push",
             "base",
@@ -247,7 +247,7 @@ fn credentials_push_and_pull_through_a_registry_with_basic_auth_and_leak_nowhere
     );
     outputs.keep(
         "apply with pullSecret file",
-        attendee.pd_ok(&["-v", "apply"]),
+        attendee.pd_ok(&["-vv", "apply"]),
     );
     let digests = repo_digests(&podman, &reference);
     let expected = format!("{}/pocket-dock-test/base@{digest}", registry.addr);
@@ -272,7 +272,7 @@ fn credentials_push_and_pull_through_a_registry_with_basic_auth_and_leak_nowhere
             "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: s\nspec:\n  image: {reference}\n  command: [sleep, '3600']\n"
         ),
     );
-    let mut cmd = by_env.command(&["-v", "apply"]);
+    let mut cmd = by_env.command(&["-vv", "apply"]);
     cmd.env("PD_TEST_REGISTRY_AUTH", registry.auth_json_fields());
     let applied = outputs.keep(
         "apply with a Workspace pullSecret env",
