@@ -309,6 +309,12 @@ fn credentials_push_and_pull_through_a_registry_with_basic_auth_and_leak_nowhere
         unset.stdout_text(),
         unset.stderr_text()
     );
+    // `run` of the absent image pulls it with the Workspace's pullSecret too.
+    let mut cmd = by_env.command(&["run", &reference, "--", "cat", "/pushed"]);
+    cmd.env("PD_TEST_REGISTRY_AUTH", registry.auth_json());
+    let ran = outputs.keep("run with a Workspace pullSecret env", cli::run(cmd, |_| {}));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr_text());
+    assert_eq!(ran.stdout_text(), "pushed\n");
 
     // Events of every workspace, then the search: the password and the encoded auth appear
     // in no output, no file of any workspace (status, state store), no image label.
