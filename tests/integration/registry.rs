@@ -191,7 +191,23 @@ fn credentials_push_and_pull_through_a_registry_with_basic_auth_and_leak_nowhere
             .status
             .success()
     );
-    // REGISTRY_AUTH_FILE works like --authfile (text output names the digest).
+    // REGISTRY_AUTH_FILE works like --authfile (text output names the digest). Another
+    // local image that goes by the destination's name keeps it.
+    let image_id = |name: &str| {
+        let out = podman.podman(&["image", "inspect", "--format", "{{.Id}}", name]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let tagged = podman.podman(&["tag", TEST_IMAGE, &reference]);
+    assert!(
+        tagged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tagged.stderr)
+    );
     let mut cmd = author.command(&["image", "push", "base", &reference]);
     cmd.env("REGISTRY_AUTH_FILE", &authfile);
     let again = outputs.keep("push with REGISTRY_AUTH_FILE", cli::run(cmd, |_| {}));
@@ -202,6 +218,13 @@ fn credentials_push_and_pull_through_a_registry_with_basic_auth_and_leak_nowhere
             .contains(&format!("{reference}@{digest}")),
         "{}",
         again.stdout_text()
+    );
+    assert_eq!(image_id(&reference), image_id(TEST_IMAGE));
+    let untagged = podman.podman(&["rmi", &reference]);
+    assert!(
+        untagged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&untagged.stderr)
     );
 
     // Remove every trace of the image locally, so that the pulls below really pull.

@@ -250,52 +250,61 @@ impl Engine {
             });
         }
         let (repository, tag) = super::images::split_reference(destination);
-        let had_name = self
-            .inspect_image(source)
-            .await?
-            .repo_tags
-            .iter()
-            .any(|t| t == destination);
+        let source_id = self.inspect_image(source).await?.id;
+        // Another local image may already go by the destination's name: it gets the name
+        // back after the push, as if the push had never borrowed it.
+        let previous = self.find_image(destination).await?.map(|i| i.id);
+        let had_name = previous.as_deref() == Some(source_id.as_str());
         if !had_name {
-            self.call(
-                Operation::ImageTag,
-                Target::Image(source),
-                self.docker.tag_image(
-                    source,
-                    Some(bollard::query_parameters::TagImageOptions {
-                        repo: Some(repository.clone()),
-                        tag: Some(tag.clone()),
-                    }),
-                ),
-            )
-            .await?;
+            self.tag(source, &repository, &tag).await?;
         }
         let result = self
             .push_tagged(destination, &repository, &tag, auth, timeout)
             .await;
         if !had_name {
-            let options = bollard::query_parameters::RemoveImageOptions {
-                force: false,
-                noprune: true,
-                ..Default::default()
+            let restored = match &previous {
+                Some(other) => self.tag(other, &repository, &tag).await,
+                None => {
+                    let options = bollard::query_parameters::RemoveImageOptions {
+                        force: false,
+                        noprune: true,
+                        ..Default::default()
+                    };
+                    // The image keeps its other names, so this only removes the name.
+                    self.call(
+                        Operation::ImageRemove,
+                        Target::Image(destination),
+                        self.docker.remove_image(destination, Some(options), None),
+                    )
+                    .await
+                    .map(|_| ())
+                }
             };
-            // The image keeps its other names, so this only removes the name.
-            if let Err(e) = self
-                .call(
-                    Operation::ImageRemove,
-                    Target::Image(destination),
-                    self.docker.remove_image(destination, Some(options), None),
-                )
-                .await
-            {
+            if let Err(e) = restored {
                 tracing::warn!(
                     target: "pocket_dock::engine",
                     image = destination,
-                    "could not remove the name added for the push: {e}"
+                    "could not put the name borrowed for the push back: {e}"
                 );
             }
         }
         result
+    }
+
+    /// Gives image `id` the name `repository:tag`.
+    async fn tag(&self, id: &str, repository: &str, tag: &str) -> Result<(), EngineError> {
+        self.call(
+            Operation::ImageTag,
+            Target::Image(id),
+            self.docker.tag_image(
+                id,
+                Some(bollard::query_parameters::TagImageOptions {
+                    repo: Some(repository.to_string()),
+                    tag: Some(tag.to_string()),
+                }),
+            ),
+        )
+        .await
     }
 
     async fn push_tagged(
