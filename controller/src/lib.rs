@@ -47,6 +47,7 @@ mod lease;
 pub mod owned_files;
 mod procs;
 pub mod reconcile;
+pub mod registry_auth;
 pub mod requirements;
 pub mod run;
 pub mod sandbox;

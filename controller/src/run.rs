@@ -35,6 +35,8 @@ pub struct RunRequest {
     pub timeout: Option<Duration>,
     /// Bounds a pull of a missing image.
     pub pull_timeout: Duration,
+    /// Credentials for that pull (the Workspace's `pullSecret`, read by the caller).
+    pub pull_auth: Option<crate::registry_auth::RegistryAuth>,
     /// The workspace folder (`.pocket-dock/`) whose event log the run is appended to; `None`
     /// records nothing.
     pub event_log: Option<std::path::PathBuf>,
@@ -52,6 +54,7 @@ impl RunRequest {
             network: NetworkMode::Default,
             timeout: None,
             pull_timeout: Duration::from_secs(600),
+            pull_auth: None,
             event_log: None,
         }
     }
@@ -129,7 +132,11 @@ async fn run_unrecorded(
     let sweep_and_pull = async {
         let (swept, pulled) = tokio::join!(
             crate::lease::sweep_expired_runs(engine, ownership),
-            engine.pull_if_missing(&request.image, request.pull_timeout)
+            engine.pull_if_missing_with(
+                &request.image,
+                request.pull_timeout,
+                request.pull_auth.as_ref()
+            )
         );
         // A failed sweep is not this run's failure: the leftovers wait for the next one (a
         // failed removal was logged; Podman unreachable fails the pull too).

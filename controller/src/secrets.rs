@@ -196,6 +196,13 @@ pub fn read_sandbox_secrets(
     Ok(values)
 }
 
+/// Reads one secret's value the way a sandbox's are read (a relative file never through a
+/// symlink nor outside `root`); `owner` names who asked, in errors. Registry pull secrets
+/// use it too.
+pub fn read_secret(root: &Path, owner: &str, secret: &Secret) -> Result<SecretValue, SecretError> {
+    read_one(root, owner, secret)
+}
+
 fn read_one(root: &Path, sandbox: &str, secret: &Secret) -> Result<SecretValue, SecretError> {
     if let Some(var) = &secret.env {
         use std::os::unix::ffi::OsStringExt;

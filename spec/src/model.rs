@@ -678,6 +678,28 @@ pub struct ImageSpec {
     /// An image pocket-dock builds itself, offline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedded: Option<EmbeddedImage>,
+    /// Registry credentials for pulling `from` and for `image push`: a containers
+    /// `auth.json` / Docker `config.json`. Default: the Workspace's `pullSecret`. Never
+    /// part of any hash; the credentials are read when needed and never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_secret: Option<PullSecret>,
+}
+
+/// Where registry credentials come from: exactly one of `file` and `env`. The text is a
+/// containers `auth.json` / Docker `config.json`: `{"auths": {"HOST[:PORT]": {"auth":
+/// "BASE64(user:password)"}}}` (or `username` and `password`), picked by the registry
+/// host of the reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PullSecret {
+    /// Host file holding the auth file: relative to the workspace root (never through a
+    /// symlink, and staying inside the root) or absolute. At most 1 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Name of an environment variable of the pocket-dock process holding the auth file's
+    /// JSON text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
 }
 
 /// A Containerfile build.
@@ -804,6 +826,10 @@ pub struct WorkspaceSpec {
     /// The security floor for every sandbox of the workspace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<Policy>,
+    /// Registry credentials for every pulled or pushed image that names no `pullSecret`
+    /// of its own. Changing it recreates nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_secret: Option<PullSecret>,
 }
 
 /// The workspace's security policy, as Pod Security admission is a namespace's: the

@@ -15,8 +15,8 @@ use crate::kind::Kind;
 use crate::load::{Entry, KnownElsewhere, ResolvedPaths, Source};
 use crate::model::{
     Build, Condition, DEFAULT_NETWORK, Dependency, DesiredState, ImageSpec, MountType, Network,
-    NetworkAttachment, NetworkSpec, Profile, Protocol, RestartPolicy, RunMode, SandboxSpec,
-    SnapshotSpec, Spec, WorkspaceSpec,
+    NetworkAttachment, NetworkSpec, Profile, Protocol, PullSecret, RestartPolicy, RunMode,
+    SandboxSpec, SnapshotSpec, Spec, WorkspaceSpec,
 };
 use crate::quantity::parse_memory;
 use crate::yaml::{Loc, Node, Value};
@@ -82,6 +82,9 @@ pub(crate) fn validate(
             Spec::Network(spec) => ctx.check_network(entry, spec),
             Spec::Workspace(w) => {
                 ctx.check_policy(entry, w);
+                if let Some(secret) = &w.pull_secret {
+                    ctx.check_pull_secret(entry, secret);
+                }
                 if let Some(network) = w.defaults.as_ref().and_then(|d| d.network.as_ref()) {
                     let path = spec().key("defaults").key("network");
                     ctx.check_egress(entry, path, network);
@@ -1124,6 +1127,51 @@ impl<'a> Ctx<'a> {
                 "invalid-reference",
                 problem,
             );
+        }
+        if let Some(secret) = &s.pull_secret {
+            self.check_pull_secret(entry, secret);
+        }
+    }
+
+    /// `pullSecret`: exactly one of `file` and `env`. Nothing is read here: the file or
+    /// variable need only exist when a pull or push needs it.
+    fn check_pull_secret(&mut self, entry: &Entry, secret: &PullSecret) {
+        let path = spec().key("pullSecret");
+        match (&secret.file, &secret.env) {
+            (Some(_), Some(_)) => self.report(
+                entry,
+                path.key("env"),
+                "conflicting-fields",
+                "a pull secret takes either `file` or `env`, not both",
+            ),
+            (None, None) if self.pruned(entry, &path) => {}
+            (None, None) => self.report_hint(
+                entry,
+                path,
+                "missing-field",
+                "a pull secret needs `file` or `env`",
+                Some("e.g. `file: .secrets/auth.json` or `env: REGISTRY_AUTH`"),
+            ),
+            (Some(file), None) => {
+                if file.is_empty() || file.contains('\0') {
+                    self.report(
+                        entry,
+                        path.key("file"),
+                        "invalid-path",
+                        "`file` must be a non-empty path",
+                    );
+                }
+            }
+            (None, Some(var)) => {
+                if var.is_empty() || var.contains('=') || var.contains('\0') {
+                    self.report(
+                        entry,
+                        path.key("env"),
+                        "invalid-env",
+                        format!("`{}` is not a valid variable name", shown(var)),
+                    );
+                }
+            }
         }
     }
 

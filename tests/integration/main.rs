@@ -35,6 +35,7 @@ mod locked;
 mod networks;
 mod never_destroy;
 mod ports;
+mod registry;
 mod rootless;
 mod sdk_examples;
 mod secrets;

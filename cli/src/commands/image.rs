@@ -1,4 +1,4 @@
-//! `pocket-dock image inspect|export|import`: look at and move the workspace's images.
+//! `pocket-dock image inspect|export|import|push`: look at and move the workspace's images.
 
 use std::path::PathBuf;
 
@@ -45,6 +45,18 @@ enum ImageCommand {
         /// An archive written by `image export` or `image export --all` (or any OCI archive)
         file: PathBuf,
     },
+    /// Push an Image or Snapshot object's image to a registry; prints the reference and
+    /// the manifest digest the registry answered
+    Push {
+        /// An Image or Snapshot object of this workspace
+        name: String,
+        /// The destination, `REGISTRY/NAME:TAG`
+        reference: String,
+        /// An auth.json to take credentials from when neither the Image's nor the
+        /// Workspace's pullSecret has an entry for the registry (default: $REGISTRY_AUTH_FILE)
+        #[arg(long, value_name = "PATH")]
+        authfile: Option<PathBuf>,
+    },
 }
 
 pub async fn image(global: &GlobalArgs, args: ImageArgs) -> Outcome {
@@ -59,6 +71,11 @@ pub async fn image(global: &GlobalArgs, args: ImageArgs) -> Outcome {
             _ => usage("`image export` takes NAME FILE (or --all FILE for every image)"),
         },
         ImageCommand::Import { file } => import(global, &file).await,
+        ImageCommand::Push {
+            name,
+            reference,
+            authfile,
+        } => push(global, &name, &reference, authfile).await,
     }
 }
 
@@ -203,6 +220,52 @@ async fn import(global: &GlobalArgs, file: &std::path::Path) -> Outcome {
             Some(single) => emit(&json!(single), format),
             None => emit(&json!(report), format),
         },
+    }
+    Ok(ExitCode::Success.code())
+}
+
+/// How long a push may take.
+const PUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+async fn push(
+    global: &GlobalArgs,
+    name: &str,
+    reference: &str,
+    authfile: Option<PathBuf>,
+) -> Outcome {
+    let workspace = global.declared_workspace()?;
+    let engine = global.engine_for(&workspace)?;
+    let credentials = pocket_dock::sdk::PushCredentials {
+        authfile,
+        registry_auth_file: std::env::var_os("REGISTRY_AUTH_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    };
+    let (object, pushed) = match workspace
+        .push_image(&engine, name, reference, &credentials, PUSH_TIMEOUT)
+        .await
+    {
+        Ok(done) => done,
+        Err(e) => return invalid_or_err(global, e, "nothing was pushed"),
+    };
+    let key = &object.key;
+    match global.output {
+        OutputFormat::Text => out!(
+            "pushed {key} ({}) to {}@{}",
+            object.image,
+            pushed.reference,
+            pushed.digest
+        ),
+        format => emit(
+            &json!({
+                "kind": key.kind,
+                "name": key.name,
+                "image": object.image,
+                "reference": pushed.reference,
+                "digest": pushed.digest,
+            }),
+            format,
+        ),
     }
     Ok(ExitCode::Success.code())
 }

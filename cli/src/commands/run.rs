@@ -51,6 +51,7 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Outcome {
     request.event_log = workspace
         .declared
         .then(|| workspace.root.join(pocket_dock::workspace::DIR_NAME));
+    request.pull_auth = workspace_pull_auth(&workspace, &request.image)?;
     if args.no_network {
         request.network = NetworkMode::None;
     }
@@ -98,6 +99,34 @@ pub async fn shutdown_signal() {
         _ = int.recv() => {}
         _ = term.recv() => {}
     }
+}
+
+/// The Workspace's `pullSecret` credentials for `image`, when the workspace declares one
+/// (declarations that do not load give none: `run` does not need them).
+fn workspace_pull_auth(
+    workspace: &pocket_dock::workspace::Workspace,
+    image: &str,
+) -> Result<Option<pocket_dock::registry_auth::RegistryAuth>, Error> {
+    if !workspace.declared {
+        return Ok(None);
+    }
+    let Ok(valid) = workspace.load() else {
+        return Ok(None);
+    };
+    let declarations = valid.declarations();
+    let Some(secret) = &declarations.settings.pull_secret else {
+        return Ok(None);
+    };
+    let owner = declarations
+        .workspace_name
+        .as_ref()
+        .map_or_else(|| "Workspace".to_string(), |n| format!("Workspace/{n}"));
+    Ok(pocket_dock::registry_auth::load(
+        &workspace.root,
+        &owner,
+        secret,
+        image,
+    )?)
 }
 
 #[cfg(test)]

@@ -91,6 +91,21 @@ pub enum EngineError {
     #[error("pulling {reference} failed: {message}")]
     PullFailed { reference: String, message: String },
 
+    /// The registry refused the request for want of (valid) credentials.
+    #[error(
+        "authentication required/denied for {registry}: {op} of {reference} was refused ({message}); give credentials with `pullSecret` on the Image or the Workspace"
+    )]
+    RegistryAuth {
+        op: Operation,
+        /// `host[:port]`, as the reference names it.
+        registry: String,
+        reference: String,
+        message: String,
+    },
+
+    #[error("pushing {reference} failed: {message}")]
+    PushFailed { reference: String, message: String },
+
     #[error("building {image} failed{}: {message}", step.as_deref().map(|s| format!(" at {s}")).unwrap_or_default())]
     BuildFailed {
         image: String,
@@ -156,8 +171,11 @@ impl EngineError {
             | EngineError::ExecNotFound { .. }
             | EngineError::ImageNotFound { .. } => Category::NotFound,
             EngineError::Conflict { .. } | EngineError::NotOwned { .. } => Category::Conflict,
-            EngineError::InvalidInput { .. } => Category::InvalidInput,
-            EngineError::PullFailed { .. }
+            EngineError::InvalidInput { .. } | EngineError::RegistryAuth { .. } => {
+                Category::InvalidInput
+            }
+            EngineError::PushFailed { .. }
+            | EngineError::PullFailed { .. }
             | EngineError::BuildFailed { .. }
             | EngineError::Runtime { .. }
             | EngineError::OutputSink { .. } => Category::EngineFailure,
@@ -177,10 +195,12 @@ impl EngineError {
             | EngineError::Conflict { op, .. }
             | EngineError::NotOwned { op, .. }
             | EngineError::InvalidInput { op, .. }
+            | EngineError::RegistryAuth { op, .. }
             | EngineError::Runtime { op, .. }
             | EngineError::Timeout { op, .. }
             | EngineError::Unsupported { op, .. } => *op,
             EngineError::PullFailed { .. } => Operation::ImagePull,
+            EngineError::PushFailed { .. } => Operation::ImagePush,
             EngineError::BuildFailed { .. } => Operation::ImageBuild,
             EngineError::OutputSink { .. } => Operation::ExecStream,
         }
@@ -200,7 +220,9 @@ impl EngineError {
             | EngineError::NotOwned { id, .. }
             | EngineError::OutputSink { id, .. } => Some(id),
             EngineError::ImageNotFound { reference, .. }
-            | EngineError::PullFailed { reference, .. } => Some(reference),
+            | EngineError::PullFailed { reference, .. }
+            | EngineError::PushFailed { reference, .. }
+            | EngineError::RegistryAuth { reference, .. } => Some(reference),
             EngineError::BuildFailed { image, .. } => Some(image),
         }
     }
@@ -236,6 +258,15 @@ impl EngineError {
             )),
             EngineError::PullFailed { .. } => Some(
                 "check the reference and network access to its registry, or use a local image"
+                    .to_string(),
+            ),
+            EngineError::RegistryAuth { registry, .. } => Some(format!(
+                "`pullSecret: {{file: PATH}}` names an auth.json with an entry for {registry} \
+                 (`pullSecret: {{env: VARIABLE}}` a variable holding one); `image push` also \
+                 takes `--authfile PATH`. If credentials were given, check them"
+            )),
+            EngineError::PushFailed { .. } => Some(
+                "check the reference, that the registry is reachable and accepts the push"
                     .to_string(),
             ),
             EngineError::BuildFailed { .. } => Some(

@@ -237,15 +237,21 @@ impl Engine {
         reference: &str,
         timeout: Duration,
     ) -> Result<PullOutcome, EngineError> {
-        if let Some(image) = self.find_image(reference).await? {
-            return Ok(PullOutcome::Present(image));
-        }
-        self.pull(reference, timeout).await?;
-        Ok(PullOutcome::Pulled(self.inspect_image(reference).await?))
+        self.pull_if_missing_with(reference, timeout, None).await
     }
 
-    /// Pulls `reference`, logging progress at info level.
+    /// Pulls `reference` without credentials, logging progress at info level.
     pub async fn pull(&self, reference: &str, timeout: Duration) -> Result<(), EngineError> {
+        self.pull_with(reference, timeout, None).await
+    }
+
+    /// Pulls through the compat `/images/create`, with `auth` as `X-Registry-Auth`.
+    pub(crate) async fn pull_compat(
+        &self,
+        reference: &str,
+        timeout: Duration,
+        auth: Option<&crate::registry_auth::RegistryAuth>,
+    ) -> Result<(), EngineError> {
         let (from_image, tag) = split_reference(reference);
         let options = CreateImageOptions {
             from_image: Some(from_image),
@@ -255,7 +261,8 @@ impl Engine {
         let started = std::time::Instant::now();
         let docker = self.docker_with_extra_time(timeout);
         let pull = async {
-            let mut progress = docker.create_image(Some(options), None, None);
+            let credentials = auth.map(crate::registry_auth::RegistryAuth::docker_credentials);
+            let mut progress = docker.create_image(Some(options), None, credentials);
             while let Some(item) = progress.next().await {
                 match item {
                     Ok(info) => {
@@ -270,10 +277,7 @@ impl Engine {
                         bollard::errors::Error::DockerStreamError { error: message }
                         | bollard::errors::Error::DockerResponseServerError { message, .. },
                     ) => {
-                        return Err(EngineError::PullFailed {
-                            reference: reference.to_string(),
-                            message,
-                        });
+                        return Err(super::registry::pull_failure(reference, message));
                     }
                     Err(other) => {
                         return Err(self.map_error(

@@ -29,6 +29,7 @@ pub enum Operation {
     ImageExport,
     ImageRemove,
     ImageTag,
+    ImagePush,
     ContainerCommit,
     ContainerLogs,
     VolumeList,
@@ -70,6 +71,7 @@ impl Operation {
             Operation::ImageExport => ("GET", "/libpod/images/{id}/get"),
             Operation::ImageRemove => ("DELETE", "/images/{id}"),
             Operation::ImageTag => ("POST", "/images/{id}/tag"),
+            Operation::ImagePush => ("POST", "/images/{id}/push"),
             Operation::ContainerCommit => ("POST", "/libpod/commit"),
             Operation::ContainerLogs => ("GET", "/containers/{id}/logs"),
             Operation::VolumeList => ("GET", "/volumes"),
@@ -100,6 +102,7 @@ impl Operation {
                 | Operation::ImageLoad
                 | Operation::ImageRemove
                 | Operation::ImageTag
+                | Operation::ImagePush
                 | Operation::ContainerCommit
                 | Operation::VolumeCreate
                 | Operation::VolumeRemove
@@ -135,6 +138,7 @@ impl Operation {
             Operation::ImageExport => "image export",
             Operation::ImageRemove => "image remove",
             Operation::ImageTag => "image tag",
+            Operation::ImagePush => "image push",
             Operation::ContainerCommit => "container commit",
             Operation::ContainerLogs => "container logs",
             Operation::VolumeList => "volume list",

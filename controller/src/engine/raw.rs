@@ -151,6 +151,20 @@ impl Engine {
         path: &str,
         body: RawBody<'_>,
     ) -> Result<RawResponse, EngineError> {
+        self.raw_request_with_headers(op, method, path, body, &[])
+            .await
+    }
+
+    /// [`Engine::raw_request`] with extra headers (`X-Registry-Auth`). Header values are
+    /// never logged.
+    pub(crate) async fn raw_request_with_headers(
+        &self,
+        op: Operation,
+        method: &str,
+        path: &str,
+        body: RawBody<'_>,
+        headers: &[(&str, &str)],
+    ) -> Result<RawResponse, EngineError> {
         use tokio::io::AsyncBufReadExt;
         let mut stream = UnixStream::connect(&self.socket)
             .await
@@ -176,8 +190,12 @@ impl Engine {
                 *kind,
             ),
         };
+        let extra: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         let head = format!(
-            "{method} {path} HTTP/1.0\r\nHost: podman\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
+            "{method} {path} HTTP/1.0\r\nHost: podman\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n{extra}\r\n"
         );
         stream
             .write_all(head.as_bytes())

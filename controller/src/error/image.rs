@@ -53,6 +53,9 @@ pub enum ImageError {
         #[source]
         source: std::io::Error,
     },
+    /// A pull secret or auth file that cannot be used. `reason` never quotes the file.
+    #[error("{origin}: {reason}")]
+    PullSecret { origin: String, reason: String },
     #[error("{} is corrupt: blob {blob} has digest {actual}", path.display())]
     DigestMismatch {
         path: PathBuf,

@@ -283,6 +283,10 @@ pub struct DesiredImage {
     pub parent: Option<String>,
     /// Why it cannot be made (unreadable context, no busybox for the base, ...).
     pub problem: Option<String>,
+    /// Where the credentials for pulling it come from: its own `pullSecret`, else the
+    /// Workspace's, with the object that names it (`Image/x`, `Workspace/w`). Read only
+    /// when a pull happens; never part of any hash.
+    pub pull_secret: Option<(String, pocket_dock_spec::model::PullSecret)>,
 }
 
 /// A `Snapshot` object: one generation of a sandbox's filesystem.
@@ -311,6 +315,35 @@ pub struct Desired {
     /// Whether this is everything the workspace wants (every file read and valid). Only
     /// then can an object that is not here be pruned.
     pub complete: bool,
+    /// The Workspace's `pullSecret`, for pulls of sandboxes' plain `image` references.
+    pub pull_secret: Option<(String, pocket_dock_spec::model::PullSecret)>,
+}
+
+/// The pull secret of `Image/name`: its own, else the Workspace's.
+fn pull_secret_of(
+    declarations: &Declarations,
+    name: &str,
+    image: &pocket_dock_spec::model::ImageSpec,
+) -> Option<(String, pocket_dock_spec::model::PullSecret)> {
+    if let Some(secret) = &image.pull_secret {
+        return Some((format!("Image/{name}"), secret.clone()));
+    }
+    workspace_pull_secret(declarations)
+}
+
+/// The Workspace's pull secret, with the name messages give its owner.
+fn workspace_pull_secret(
+    declarations: &Declarations,
+) -> Option<(String, pocket_dock_spec::model::PullSecret)> {
+    let owner = declarations
+        .workspace_name
+        .as_ref()
+        .map_or_else(|| "Workspace".to_string(), |n| format!("Workspace/{n}"));
+    declarations
+        .settings
+        .pull_secret
+        .clone()
+        .map(|secret| (owner, secret))
 }
 
 /// The podman name of a Volume object's volume.
@@ -381,6 +414,7 @@ impl Desired {
         let mut desired = Desired {
             image_repository_prefix: images::repository(ownership, ""),
             complete: declarations.complete,
+            pull_secret: workspace_pull_secret(declarations),
             ..Desired::default()
         };
         for object in &declarations.objects {
@@ -420,6 +454,7 @@ impl Desired {
                         .as_ref()
                         .map(|p| p.reference.clone())
                         .unwrap_or_default();
+                    let pull_secret = pull_secret_of(declarations, &name, image);
                     desired.images.insert(
                         name.clone(),
                         DesiredImage {
@@ -429,6 +464,7 @@ impl Desired {
                             tag,
                             parent,
                             problem: None,
+                            pull_secret,
                         },
                     );
                 }
@@ -1137,6 +1173,42 @@ spec:
                 .as_deref()
                 .is_some_and(|p| p.contains("app"))
         );
+    }
+
+    #[test]
+    fn a_pull_secret_changes_no_tag_or_hash_and_defaults_to_the_workspaces() {
+        let desired = |workspace: &str, image_secret: &str| {
+            let tmp = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(tmp.path().join(".pocket-dock")).unwrap();
+            let text = format!(
+                "apiVersion: pocket-dock.dev/v1alpha1\nkind: Image\nmetadata:\n  name: remote\nspec:\n  from:\n    reference: quay.io/a/b:1\n{image_secret}\
+                 ---\napiVersion: pocket-dock.dev/v1alpha1\nkind: Image\nmetadata:\n  name: other\nspec:\n  from:\n    reference: quay.io/a/c:1\n\
+                 ---\napiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: s\nspec:\n  imageFrom:\n    image: remote\n\
+                 ---\napiVersion: pocket-dock.dev/v1alpha1\nkind: Workspace\nmetadata:\n  name: w\nspec:\n{workspace}"
+            );
+            std::fs::write(tmp.path().join(".pocket-dock/all.yaml"), text).unwrap();
+            let loaded = pocket_dock_spec::load(tmp.path());
+            assert!(loaded.is_valid(), "{:?}", loaded.diagnostics);
+            let own = Ownership::new(WorkspaceId::new("0123456789ab"));
+            let inputs = ImageInputs::read(&loaded.declarations);
+            Desired::from_declarations(&loaded.declarations, &own, &inputs)
+        };
+        let plain = desired("  policy: {}\n", "");
+        let with = desired(
+            "  pullSecret:\n    env: WS_AUTH\n",
+            "  pullSecret:\n    file: auth.json\n",
+        );
+        assert_eq!(plain.sandboxes, with.sandboxes);
+        for name in ["remote", "other"] {
+            assert_eq!(plain.images[name].tag, with.images[name].tag);
+            assert_eq!(plain.images[name].pull_secret, None);
+        }
+        let own = with.images["remote"].pull_secret.as_ref().unwrap();
+        assert_eq!(own.0, "Image/remote");
+        assert_eq!(own.1.file.as_deref(), Some("auth.json"));
+        let inherited = with.images["other"].pull_secret.as_ref().unwrap();
+        assert_eq!(inherited.0, "Workspace/w");
+        assert_eq!(inherited.1.env.as_deref(), Some("WS_AUTH"));
     }
 
     #[test]

@@ -253,12 +253,42 @@ fn failed_dependency<'a>(
         .find(|k| **k == action.key || deps.contains(k))
 }
 
+/// The credentials for pulling `Image/name` from `reference`, read now from its pull
+/// secret (none when it names none, or when its auth file has no entry for the registry).
+fn pull_auth(
+    ctx: &Ctx,
+    key: &Key,
+    reference: &str,
+) -> Result<Option<crate::registry_auth::RegistryAuth>, ActionError> {
+    // An Image's own (or the Workspace's, resolved into it); a sandbox's plain `image`
+    // reference: the Workspace's.
+    let secret = if key.kind == pocket_dock_spec::Kind::Image {
+        ctx.desired
+            .images
+            .get(&key.name)
+            .and_then(|i| i.pull_secret.as_ref())
+    } else {
+        ctx.desired.pull_secret.as_ref()
+    };
+    let Some((owner, secret)) = secret else {
+        return Ok(None);
+    };
+    let root = ctx.ownership.root().map_or_else(
+        || std::path::PathBuf::from("."),
+        std::path::Path::to_path_buf,
+    );
+    Ok(crate::registry_auth::load(&root, owner, secret, reference)?)
+}
+
 async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
     let engine = &ctx.engine;
     let name = &action.key.name;
     match &action.op {
         Op::Pull { reference } => {
-            engine.pull(reference, ctx.options.pull_timeout).await?;
+            let auth = pull_auth(ctx, &action.key, reference)?;
+            engine
+                .pull_with(reference, ctx.options.pull_timeout, auth.as_ref())
+                .await?;
             Ok(())
         }
         Op::CreateVolume => {

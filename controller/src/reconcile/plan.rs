@@ -2055,6 +2055,7 @@ mod tests {
             shared: tag.into(),
             parent: parent.map(str::to_string),
             problem: None,
+            pull_secret: None,
         }
     }
 

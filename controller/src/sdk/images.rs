@@ -197,6 +197,83 @@ fn pulled_name(reference: &str, names: &[String]) -> String {
         .unwrap_or_else(|| reference.to_string())
 }
 
+/// Where `image push` looks for credentials besides the declarations: `--authfile`, then
+/// `REGISTRY_AUTH_FILE`.
+#[derive(Debug, Clone, Default)]
+pub struct PushCredentials {
+    pub authfile: Option<std::path::PathBuf>,
+    pub registry_auth_file: Option<std::path::PathBuf>,
+}
+
+impl Workspace {
+    /// Pushes the image of object `name` to `destination` and returns the manifest digest
+    /// the registry answered. Credentials: the first of the Image's `pullSecret`, the
+    /// Workspace's, `--authfile` and `REGISTRY_AUTH_FILE` that has an entry for the
+    /// destination's registry (none: the push goes without, and a registry that wants
+    /// some refuses it with an authentication error).
+    pub async fn push_image(
+        &self,
+        engine: &Engine,
+        name: &str,
+        destination: &str,
+        extra: &PushCredentials,
+        timeout: std::time::Duration,
+    ) -> Result<(ObjectImage, crate::engine::Pushed)> {
+        if let Some(problem) = pocket_dock_spec::reference_problem(destination) {
+            return Err(Error::argument(
+                "REF",
+                format!("`{destination}` is not an image reference: {problem}"),
+            ));
+        }
+        let object = self.object_image(name).await?;
+        if engine.find_image(&object.image).await?.is_none() {
+            return Err(images::ImageError::NotPresent {
+                image: format!("{} ({})", object.key, object.image),
+            }
+            .into());
+        }
+        let valid = self.load()?;
+        let declarations = valid.declarations();
+        let own = declarations.objects.iter().find_map(|o| match &o.spec {
+            pocket_dock_spec::model::Spec::Image(image)
+                if object.key.kind == Kind::Image && o.metadata.name == name =>
+            {
+                image
+                    .pull_secret
+                    .clone()
+                    .map(|s| (format!("Image/{name}"), s))
+            }
+            _ => None,
+        });
+        let workspace = declarations.settings.pull_secret.clone().map(|s| {
+            let owner = declarations
+                .workspace_name
+                .as_ref()
+                .map_or_else(|| "Workspace".to_string(), |n| format!("Workspace/{n}"));
+            (owner, s)
+        });
+        let mut auth = None;
+        for (owner, secret) in own.iter().chain(workspace.iter()) {
+            auth = crate::registry_auth::load(&self.root, owner, secret, destination)?;
+            if auth.is_some() {
+                break;
+            }
+        }
+        for file in [&extra.authfile, &extra.registry_auth_file] {
+            if auth.is_some() {
+                break;
+            }
+            if let Some(file) = file {
+                auth = crate::registry_auth::load_file(file, destination)?;
+            }
+        }
+        let pushed = engine
+            .push_image(&object.image, destination, auth.as_ref(), timeout)
+            .await?;
+        Ok((object, pushed))
+    }
+}
+
 /// Builds and snapshots inherit their base's labels, so their own come first.
 fn origin(image: &ImageDetails, tag: &str) -> ImageOrigin {
     if let Some(record) = crate::reconcile::status::snapshot_record_from_labels(&image.labels) {

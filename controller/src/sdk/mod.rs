@@ -8,7 +8,7 @@ mod ops;
 pub mod snapshot;
 mod status;
 
-pub use images::{ImageInfo, ImageOrigin, ObjectImage};
+pub use images::{ImageInfo, ImageOrigin, ObjectImage, PushCredentials};
 pub use load::Valid;
 pub use ops::{DeleteReport, DeleteRequest, GcOutcome, Removed, Validation};
 pub use snapshot::{SnapshotFile, SnapshotReport, SnapshotRequest};
