@@ -390,3 +390,44 @@ async fn images_built_under_the_names_of_earlier_versions_are_reused_or_pruned()
     assert_eq!(actions(&out), Vec::<String>::new());
     ws.pd(&["delete", "--all"]);
 }
+
+#[tokio::test]
+async fn one_image_exported_from_a_checkout_is_used_by_another_without_a_rebuild() {
+    if !requires(
+        "bundles::one_image_exported_from_a_checkout_is_used_by_another_without_a_rebuild",
+        &[
+            Need::Engine(Capability::Build),
+            Need::Engine(Capability::ExportOci),
+            Need::Engine(Capability::LoadOci),
+        ],
+    ) {
+        return;
+    }
+    let podman = Podman::shared();
+    let author = checkout(podman, "one image");
+    apply_ok(&author);
+    let archive = author.path("basics.tar");
+    author.pd_ok(&["image", "export", "basics", archive.to_str().unwrap()]);
+    let basics = inspect(&author, "basics");
+
+    let fresh = Podman::start(Mode::Rootful);
+    let other = checkout(&fresh, "one image");
+    let (run, out) = other.pd_json(&["image", "import", archive.to_str().unwrap()]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    assert_eq!(out[0]["verified"], true);
+    assert_eq!(
+        out[0]["names"][0].as_str(),
+        basics["portable"].as_str(),
+        "the archive names the image by its portable name"
+    );
+    let done = apply_ok(&other);
+    assert!(done.contains(&"tag Image/basics".to_string()), "{done:?}");
+    assert!(
+        !done.contains(&"build Image/basics".to_string()),
+        "{done:?}"
+    );
+    assert!(done.contains(&"build Image/track-shell".to_string()));
+    assert_eq!(inspect(&other, "basics")["id"], basics["id"]);
+    other.pd(&["delete", "--all"]);
+    author.pd(&["delete", "--all"]);
+}

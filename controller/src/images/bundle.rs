@@ -76,11 +76,17 @@ fn append(
     builder.append_data(&mut header, name, data)
 }
 
-/// Writes a bundle at `out` from single-image OCI archives, each with the names it is to
-/// carry. Each part is read once: its blobs are copied (those not written yet) while their
-/// digests are checked. The bundle is written under a temporary name and renamed into
-/// place, so a failure never leaves a partial bundle at `out`.
-pub fn write(out: &Path, parts: &[(PathBuf, Vec<String>)]) -> Result<BundleInfo, ImageError> {
+/// Writes an OCI archive at `out` from single-image OCI archives, each with the names it is
+/// to carry; `bundle` marks it as a bundle (what `image export --all` writes; a single
+/// image unmarked is what `image export NAME` writes). Each part is read once: its blobs are
+/// copied (those not written yet) while their digests are checked. The archive is written
+/// under a temporary name and renamed into place, so a failure never leaves a partial one
+/// at `out`.
+pub fn write_archive(
+    out: &Path,
+    parts: &[(PathBuf, Vec<String>)],
+    bundle: bool,
+) -> Result<BundleInfo, ImageError> {
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -113,12 +119,14 @@ pub fn write(out: &Path, parts: &[(PathBuf, Vec<String>)]) -> Result<BundleInfo,
             manifest_digest: image.manifest_digest,
         });
     }
-    let index = serde_json::json!({
+    let mut index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": manifests,
-        "annotations": { BUNDLE_ANNOTATION: "1" },
     });
+    if bundle {
+        index["annotations"] = serde_json::json!({ BUNDLE_ANNOTATION: "1" });
+    }
     let index = serde_json::to_vec(&index).unwrap_or_default();
     append(
         &mut builder,
@@ -355,7 +363,7 @@ mod tests {
                 vec!["localhost/b:1".to_string(), "localhost/c:1".to_string()],
             ),
         ];
-        let info = write(&out, &parts).unwrap();
+        let info = write_archive(&out, &parts, true).unwrap();
         assert_eq!(info.images.len(), 2);
         assert_eq!(info.images[0].image_id, base.image_id);
         // Manifest, config and one layer: each once.

@@ -37,9 +37,10 @@ pub fn made_by_pocket_dock(image: &ImageDetails) -> bool {
         || image.labels.contains_key(embedded::LABEL_EMBEDDED)
 }
 
-/// Writes image `tag` (present, made by pocket-dock) to an OCI archive at `file`, then
+/// Writes image `tag` (present, made by pocket-dock) to an OCI archive at `file`, named
+/// `name` there (its portable name, so that any checkout finds it after an import), then
 /// reads the archive back to report (and so check) what it holds.
-pub async fn export(engine: &Engine, tag: &str, file: &Path) -> Result<Exported> {
+pub async fn export(engine: &Engine, tag: &str, name: &str, file: &Path) -> Result<Exported> {
     let image = engine
         .find_image(tag)
         .await?
@@ -52,13 +53,37 @@ pub async fn export(engine: &Engine, tag: &str, file: &Path) -> Result<Exported>
         }
         .into());
     }
-    engine.export_image(tag, file).await?;
-    let archive = archive::inspect(file)?;
+    let temp = temp_beside(file)?;
+    let part = temp.path().join("image.tar");
+    engine.export_image(tag, &part).await?;
+    let (out, parts) = (file.to_path_buf(), vec![(part, vec![name.to_string()])]);
+    let archive = tokio::task::spawn_blocking(move || {
+        bundle::write_archive(&out, &parts, false)?;
+        archive::inspect(&out)
+    })
+    .await
+    .map_err(|e| crate::Error::task("export", e))??;
     Ok(Exported {
         image: tag.to_string(),
         file: file.to_path_buf(),
         archive,
     })
+}
+
+/// A temporary folder beside `file` (same file system, so large exports do not fill
+/// `/tmp`), removed when dropped.
+fn temp_beside(file: &Path) -> Result<tempfile::TempDir> {
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok(tempfile::Builder::new()
+        .prefix(".pocket-dock-export-")
+        .tempdir_in(&parent)
+        .map_err(|source| ImageError::Write {
+            path: parent.clone(),
+            source,
+        })?)
 }
 
 /// Loads an OCI archive after checking it whole (every blob's digest), then checks that
@@ -101,17 +126,7 @@ pub async fn export_bundle(
     entries: &[BundleEntry],
     file: &Path,
 ) -> Result<BundleInfo> {
-    let parent = match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".pocket-dock-export-")
-        .tempdir_in(&parent)
-        .map_err(|source| ImageError::Write {
-            path: parent.clone(),
-            source,
-        })?;
+    let temp = temp_beside(file)?;
     let mut parts = Vec::new();
     for (n, entry) in entries.iter().enumerate() {
         let part = temp.path().join(format!("{n}.tar"));
@@ -120,7 +135,7 @@ pub async fn export_bundle(
         parts.push((part, entry.names.clone()));
     }
     let out = file.to_path_buf();
-    let info = tokio::task::spawn_blocking(move || bundle::write(&out, &parts))
+    let info = tokio::task::spawn_blocking(move || bundle::write_archive(&out, &parts, true))
         .await
         .map_err(|e| crate::Error::task("bundle", e))??;
     Ok(info)

@@ -87,10 +87,13 @@ impl Workspace {
     /// What the image of object `name` is, and where it came from.
     pub async fn inspect_image(&self, engine: &Engine, name: &str) -> Result<ImageInfo> {
         let object = self.object_image(name).await?;
-        let details = engine.find_image(&object.image).await?.ok_or_else(|| {
-            images::ImageError::NotPresent {
-                image: format!("{} ({})", object.key, object.image),
-            }
+        // Imported or made by another checkout, it may have only its portable name so far.
+        let details = match engine.find_image(&object.image).await? {
+            Some(details) => Some(details),
+            None => engine.find_image(&object.portable).await?,
+        };
+        let details = details.ok_or_else(|| images::ImageError::NotPresent {
+            image: format!("{} ({})", object.key, object.image),
         })?;
         let origin = origin(&details, &object.image);
         Ok(ImageInfo {
@@ -108,7 +111,7 @@ impl Workspace {
         file: &Path,
     ) -> Result<(ObjectImage, Exported)> {
         let object = self.object_image(name).await?;
-        let exported = images::export(engine, &object.image, file).await?;
+        let exported = images::export(engine, &object.image, &object.portable, file).await?;
         Ok((object, exported))
     }
 
