@@ -147,6 +147,34 @@ impl Shown {
     }
 }
 
+/// The lines a followed Docker log showed last, to drop what its follower repeats: Docker
+/// 20.10's `json-file` follower sends some lines again when it moves to the next file.
+/// Its stamps have nanoseconds, so an equal stamp, stream and text is the same line.
+#[derive(Debug, Default)]
+struct Repeats {
+    seen: std::collections::HashSet<((i64, u32), u64)>,
+    order: std::collections::VecDeque<((i64, u32), u64)>,
+}
+
+impl Repeats {
+    const KEPT: usize = 4096;
+
+    /// Whether this line was shown already; remembers it if not.
+    fn repeated(&mut self, stamp: Option<(i64, u32)>, line: u64) -> bool {
+        let Some(stamp) = stamp else { return false };
+        if !self.seen.insert((stamp, line)) {
+            return true;
+        }
+        self.order.push_back((stamp, line));
+        if self.order.len() > Self::KEPT
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        false
+    }
+}
+
 /// A line's identity for [`Shown`]: its stream and text (the stamp is compared apart).
 fn line_hash(stream: StreamKind, text: &[u8]) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -211,7 +239,8 @@ fn reaches_back(lines: &[Line], shown: &Shown) -> bool {
 /// Writes sandbox `name`'s output to `sink` (stdout and stderr kept apart) until the end
 /// of its log, or, when following, until it stops for good or `interrupt` fires.
 ///
-/// Following reads Docker's stream, which follows its own rotated files. Podman's conmon
+/// Following reads Docker's stream, which follows its own rotated files (lines it sends
+/// twice as it moves on are dropped, see [`Repeats`]). Podman's conmon
 /// empties a full log file at once, and Podman's own follower (which polls the file every
 /// 250 ms and does not finish the old file when it reopens) can miss whole files around
 /// that; on Podman the log is read again every [`POLL_EVERY`] instead, newest lines first,
@@ -318,6 +347,7 @@ pub async fn logs(
                 tail,
             };
             let mut stream = std::pin::pin!(engine.logs(&container, &request));
+            let mut repeats = Repeats::default();
             loop {
                 let chunk = tokio::select! {
                     chunk = stream.next() => chunk,
@@ -331,6 +361,9 @@ pub async fn logs(
                         None => (None, 0),
                     };
                     let hash = line_hash(chunk.stream, &line[text_at..]);
+                    if options.follow && repeats.repeated(stamp, hash) {
+                        continue;
+                    }
                     if shown.admit(stamp, hash, &mut skip) {
                         write(chunk.stream, line, text_at)?;
                     }
@@ -436,6 +469,20 @@ mod tests {
             read(&mut shown, &[(5, "new 1"), (5, "new 2"), (6, "new 3")]),
             ["new 2", "new 3"]
         );
+    }
+
+    #[test]
+    fn a_repeated_docker_line_is_dropped_once_seen() {
+        let mut repeats = Repeats::default();
+        let a = line_hash(StreamKind::Stdout, b"a\n");
+        assert!(!repeats.repeated(Some((1, 5)), a));
+        assert!(
+            !repeats.repeated(Some((1, 6)), a),
+            "same text, later: a new line"
+        );
+        assert!(repeats.repeated(Some((1, 5)), a));
+        assert!(!repeats.repeated(None, a), "no stamp: always shown");
+        assert!(!repeats.repeated(None, a));
     }
 
     #[test]
