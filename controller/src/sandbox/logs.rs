@@ -60,7 +60,7 @@ fn split_line(line: &[u8]) -> Option<((i64, u32), &[u8])> {
 
 /// Lines shown with the newest stamp, remembered as hashes, at most this many (past it,
 /// a re-read skips by count alone).
-const RECENT_CAP: usize = 100_000;
+const RECENT_CAP: usize = 10_000;
 
 /// What has been shown: the newest stamp and the lines that carried it, in order. Stamps
 /// are often equal (Podman's compat API gives whole seconds; conmon stamps every line of
@@ -198,30 +198,38 @@ struct Line {
     text_at: usize,
 }
 
-/// One non-following read of a container's log, split into lines.
-async fn read_lines(
+/// One non-following read of a container's log, line by line as it arrives (the whole of a
+/// large log is never held); `Ok(false)` when `interrupt` fired first.
+async fn each_line<F: Future<Output = ()>>(
     engine: &Engine,
     container: &crate::engine::OwnedContainer,
     request: &LogsRequest,
-) -> Result<Vec<Line>, crate::Error> {
+    interrupt: &mut std::pin::Pin<&mut F>,
+    mut each: impl FnMut(Line) -> Result<(), crate::Error>,
+) -> Result<bool, crate::Error> {
     let mut stream = std::pin::pin!(engine.logs(container, request));
-    let mut lines = Vec::new();
-    while let Some(chunk) = stream.next().await {
+    loop {
+        let chunk = tokio::select! {
+            chunk = stream.next() => chunk,
+            () = &mut *interrupt => return Ok(false),
+        };
+        let Some(chunk) = chunk else {
+            return Ok(true);
+        };
         let chunk = chunk?;
         for line in chunk.data.split_inclusive(|b| *b == b'\n') {
             let (stamp, text_at) = match split_line(line) {
                 Some((stamp, text)) => (Some(stamp), line.len() - text.len()),
                 None => (None, 0),
             };
-            lines.push(Line {
+            each(Line {
                 stream: chunk.stream,
                 stamp,
                 bytes: line.to_vec(),
                 text_at,
-            });
+            })?;
         }
     }
-    Ok(lines)
 }
 
 /// Whether a read of the newest `POLL_TAIL` lines holds everything after what was shown:
@@ -310,20 +318,44 @@ pub async fn logs(
                     .find_owned_by_name(ownership, &container_name, Operation::ContainerLogs)
                     .await?
                     .is_some_and(|(d, c)| c.id() == container.id() && d.state.is_running());
-                let mut lines = read_lines(engine, &container, &request).await?;
-                if polling && !reaches_back(&lines, &shown) {
-                    let again = LogsRequest {
-                        follow: false,
-                        since: shown.last.map(|(s, _)| s.saturating_sub(1)),
-                        tail: None,
-                    };
-                    lines = read_lines(engine, &container, &again).await?;
+                // Polling: the newest lines (at most POLL_TAIL), and when they do not reach
+                // back to what was shown, everything since, forwards.
+                let mut newest = Vec::new();
+                let mut whole = None;
+                if polling {
+                    let read = each_line(engine, &container, &request, &mut interrupt, |l| {
+                        newest.push(l);
+                        Ok(())
+                    })
+                    .await?;
+                    if !read {
+                        return Ok(());
+                    }
+                    if !reaches_back(&newest, &shown) {
+                        newest.clear();
+                        whole = Some(LogsRequest {
+                            follow: false,
+                            since: shown.last.map(|(s, _)| s.saturating_sub(1)),
+                            tail: None,
+                        });
+                    }
+                } else {
+                    whole = Some(request.clone());
                 }
-                for line in &lines {
+                let mut offer = |line: Line| {
                     let hash = line_hash(line.stream, &line.bytes[line.text_at..]);
                     if shown.admit(line.stamp, hash, &mut skip) {
                         write(line.stream, &line.bytes, line.text_at)?;
                     }
+                    Ok(())
+                };
+                newest.into_iter().try_for_each(&mut offer)?;
+                let read = match &whole {
+                    Some(r) => each_line(engine, &container, r, &mut interrupt, &mut offer).await?,
+                    None => true,
+                };
+                if !read {
+                    return Ok(());
                 }
                 if !running {
                     break;
@@ -346,28 +378,20 @@ pub async fn logs(
                 since,
                 tail,
             };
-            let mut stream = std::pin::pin!(engine.logs(&container, &request));
             let mut repeats = Repeats::default();
-            loop {
-                let chunk = tokio::select! {
-                    chunk = stream.next() => chunk,
-                    () = &mut interrupt => return Ok(()),
-                };
-                let Some(chunk) = chunk else { break };
-                let chunk = chunk?;
-                for line in chunk.data.split_inclusive(|b| *b == b'\n') {
-                    let (stamp, text_at) = match split_line(line) {
-                        Some((stamp, text)) => (Some(stamp), line.len() - text.len()),
-                        None => (None, 0),
-                    };
-                    let hash = line_hash(chunk.stream, &line[text_at..]);
-                    if options.follow && repeats.repeated(stamp, hash) {
-                        continue;
-                    }
-                    if shown.admit(stamp, hash, &mut skip) {
-                        write(chunk.stream, line, text_at)?;
-                    }
+            let read = each_line(engine, &container, &request, &mut interrupt, |line| {
+                let hash = line_hash(line.stream, &line.bytes[line.text_at..]);
+                if options.follow && repeats.repeated(line.stamp, hash) {
+                    return Ok(());
                 }
+                if shown.admit(line.stamp, hash, &mut skip) {
+                    write(line.stream, &line.bytes, line.text_at)?;
+                }
+                Ok(())
+            })
+            .await?;
+            if !read {
+                return Ok(());
             }
         }
         if !options.follow {
