@@ -785,6 +785,23 @@ impl StateStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
+    /// Forgets the snapshot rows of Snapshot objects not among `declared`: their images go
+    /// on the same apply, and without this the table grows with every name ever used.
+    pub fn forget_snapshots_except(&self, declared: &[&str]) -> Result<(), StoreError> {
+        let names: Vec<String> = self
+            .snapshots()?
+            .into_iter()
+            .map(|(name, ..)| name)
+            .filter(|name| !declared.contains(&name.as_str()))
+            .collect();
+        for name in names {
+            self.conn
+                .execute("DELETE FROM snapshots WHERE name = ?1", params![name])
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
     /// What is remembered of each sandbox's restarts (crash-loop backoff). A row that cannot
     /// be read back counts as no restarts.
     pub fn restarts(&self) -> Result<BTreeMap<String, RestartRecord>, StoreError> {
@@ -1000,6 +1017,34 @@ impl StateStore {
         Ok(generation)
     }
 
+    /// Forgets the generations of objects not among `declared` (kind, name): declared
+    /// again, one starts over at 1, as a Kubernetes object made again does. Without this
+    /// the table grows with every name ever declared.
+    pub fn forget_generations_except(&self, declared: &[(&str, &str)]) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kind, name FROM generations")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let gone: Vec<(String, String)> = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?
+            .into_iter()
+            .filter(|(kind, name)| !declared.contains(&(kind.as_str(), name.as_str())))
+            .collect();
+        for (kind, name) in gone {
+            self.conn
+                .execute(
+                    "DELETE FROM generations WHERE kind = ?1 AND name = ?2",
+                    params![kind, name],
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
     /// The object's generation as last recorded, if any.
     pub fn generation(
         &self,
@@ -1033,6 +1078,68 @@ mod tests {
                 ..EventQuery::default()
             })
             .unwrap()
+    }
+
+    #[test]
+    fn snapshots_and_generations_of_removed_objects_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        let record = |generation: &str| crate::status::types::SnapshotRecord {
+            sandbox: "box".into(),
+            sandbox_spec_hash: "sha256:aa".into(),
+            sandbox_image: "img".into(),
+            taken_at: format!("2026-12-01T00:00:0{generation}Z"),
+            generation: generation.into(),
+            description: None,
+        };
+        for (name, generation) in [("warm", "1"), ("warm", "2"), ("old", "1")] {
+            store
+                .record_snapshot(
+                    name,
+                    &format!("{name}:gen-{generation}"),
+                    generation,
+                    &record(generation),
+                )
+                .unwrap();
+        }
+        store
+            .observe_generation("Sandbox", "box", "sha256:1")
+            .unwrap();
+        store
+            .observe_generation("Sandbox", "gone", "sha256:2")
+            .unwrap();
+        store
+            .observe_generation("Snapshot", "box", "sha256:3")
+            .unwrap();
+
+        store.forget_snapshots_except(&["warm"]).unwrap();
+        let names: Vec<String> = store
+            .snapshots()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(
+            names,
+            ["warm", "warm"],
+            "every generation of a declared one stays"
+        );
+        store
+            .forget_generations_except(&[("Sandbox", "box"), ("Snapshot", "warm")])
+            .unwrap();
+        assert!(store.generation("Sandbox", "box").unwrap().is_some());
+        assert!(store.generation("Sandbox", "gone").unwrap().is_none());
+        assert!(
+            store.generation("Snapshot", "box").unwrap().is_none(),
+            "by kind and name"
+        );
+        // Declared again, it starts over.
+        assert_eq!(
+            store
+                .observe_generation("Sandbox", "gone", "sha256:2")
+                .unwrap(),
+            1
+        );
     }
 
     #[test]

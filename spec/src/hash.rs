@@ -20,8 +20,8 @@ use crate::duration::parse_duration;
 use crate::kind::Kind;
 use crate::load::Object;
 use crate::model::{
-    DesiredState, MountType, Network, Port, Profile, Protocol, RestartPolicy, RunMode, SandboxSpec,
-    Security, Spec, WorkspaceSpec,
+    DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE, DesiredState, Logs, MountType, Network, Port,
+    Profile, Protocol, RestartPolicy, RunMode, SandboxSpec, Security, Spec, WorkspaceSpec,
 };
 
 /// How long a hook may take when `hooks.timeout` does not say, in milliseconds.
@@ -29,7 +29,7 @@ pub const DEFAULT_HOOK_TIMEOUT_MS: u128 = 60_000;
 /// `security.seccomp` for pocket-dock's own filter.
 pub const SECCOMP_STRICT: &str = "strict";
 use crate::locked;
-use crate::quantity::parse_memory;
+use crate::quantity::{parse_log_size, parse_memory};
 
 /// The spec with every default filled in, as the reconciler will apply it.
 pub fn effective(object: &Object, settings: &WorkspaceSpec) -> Spec {
@@ -175,6 +175,7 @@ pub fn effective_sandbox(s: &SandboxSpec, settings: &WorkspaceSpec) -> SandboxSp
         ms(&mut lifetime.idle_timeout);
         ms(&mut lifetime.max_lifetime);
     }
+    e.logs = effective_logs(e.logs.take(), defaults.logs);
     if let Some(hooks) = &mut e.hooks {
         let millis = hooks
             .timeout
@@ -187,6 +188,71 @@ pub fn effective_sandbox(s: &SandboxSpec, settings: &WorkspaceSpec) -> SandboxSp
         }
     }
     e
+}
+
+/// A sandbox's log limit, as the engine is given it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimits {
+    /// Bytes per file.
+    pub max_size: u64,
+    /// Files kept, the current one included.
+    pub max_files: u32,
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        LogLimits {
+            max_size: DEFAULT_LOG_MAX_SIZE,
+            max_files: DEFAULT_LOG_MAX_FILES,
+        }
+    }
+}
+
+/// The log limit of an effective spec ([`effective_sandbox`]): the built-in default when it
+/// has none.
+pub fn log_limits(effective: &SandboxSpec) -> LogLimits {
+    let mut limits = LogLimits::default();
+    if let Some(logs) = &effective.logs {
+        if let Some(bytes) = logs
+            .max_size
+            .as_deref()
+            .and_then(|t| parse_log_size(t).ok())
+        {
+            limits.max_size = bytes;
+        }
+        if let Some(files) = logs.max_files {
+            limits.max_files = files;
+        }
+    }
+    limits
+}
+
+/// `logs` field by field (the sandbox's, else the workspace default's, else built in), the
+/// size in bytes. `None` when that is the built-in default: a sandbox that leaves `logs` out
+/// (or spells the default) hashes as it did before the field existed, so that an upgrade
+/// recreates no container; any other value is in the hash, and changing it recreates.
+fn effective_logs(own: Option<Logs>, default: Option<Logs>) -> Option<Logs> {
+    let own = own.unwrap_or_default();
+    let default = default.unwrap_or_default();
+    let logs = Logs {
+        max_size: own.max_size.or(default.max_size),
+        max_files: own.max_files.or(default.max_files),
+    };
+    let limits = log_limits(&SandboxSpec {
+        logs: Some(logs.clone()),
+        ..SandboxSpec::default()
+    });
+    if limits == LogLimits::default() {
+        return None;
+    }
+    Some(Logs {
+        // A size that does not parse (never, after validation) is kept as written.
+        max_size: Some(match logs.max_size {
+            None => DEFAULT_LOG_MAX_SIZE.to_string(),
+            Some(text) => parse_log_size(&text).map_or(text, |b| b.to_string()),
+        }),
+        max_files: Some(limits.max_files),
+    })
 }
 
 /// An egress list as a sorted set of canonical entries (lower-case names, IPv6 shortened);

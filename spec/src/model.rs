@@ -129,6 +129,33 @@ pub struct SandboxSpec {
     /// one-shot sandboxes (`run: once`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifetime: Option<Lifetime>,
+    /// How much of the sandbox's output the engine keeps on disk: `{maxSize: 10Mi,
+    /// maxFiles: 3}` by default (the workspace's `defaults.logs`, field by field, else
+    /// these). `logs` shows what is kept; the oldest output goes first. Docker keeps
+    /// `maxFiles` files of `maxSize` each; Podman keeps one file of `maxSize` × `maxFiles`
+    /// and empties it when full. Changing it recreates the container; a container made
+    /// before pocket-dock had this field keeps its unbounded log until it is made again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Logs>,
+}
+
+/// Built-in `logs.maxSize` (10 MiB).
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 10 << 20;
+/// Built-in `logs.maxFiles`.
+pub const DEFAULT_LOG_MAX_FILES: u32 = 3;
+
+/// A sandbox's log limit (see `logs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Logs {
+    /// Size of one log file: bytes, or a number with `Ki`, `Mi`, `Gi` or `Ti`, e.g. `10Mi`.
+    /// At least `16Ki`, at most `1Ti`. Default `10Mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<String>,
+    /// How many files of `maxSize` are kept, the current one included: 1 to 100. Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_files: Option<u32>,
 }
 
 /// A sandbox's time limits (see `lifetime`). At least one of the two.
@@ -892,6 +919,10 @@ pub struct SandboxDefaults {
     /// Default `security.profile`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_profile: Option<Profile>,
+    /// Default `logs`, field by field: a sandbox's own `logs.maxSize` or `logs.maxFiles`
+    /// wins over the one here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Logs>,
 }
 
 /// The spec of any object.

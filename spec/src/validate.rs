@@ -89,6 +89,9 @@ pub(crate) fn validate(
                     let path = spec().key("defaults").key("network");
                     ctx.check_egress(entry, path, network);
                 }
+                if let Some(logs) = w.defaults.as_ref().and_then(|d| d.logs.as_ref()) {
+                    ctx.check_logs(entry, spec().key("defaults").key("logs"), logs);
+                }
             }
             Spec::Volume(_) => {}
         }
@@ -420,6 +423,9 @@ impl<'a> Ctx<'a> {
                 );
             }
         }
+        if let Some(logs) = &s.logs {
+            self.check_logs(entry, spec().key("logs"), logs);
+        }
         if let Some(probe) = &s.readiness {
             let path = spec().key("readiness");
             if probe.exec.is_empty() {
@@ -600,6 +606,22 @@ impl<'a> Ctx<'a> {
 
     /// An egress allow-list: every entry `HOST:PORT` (see `crate::egress`), none twice, and
     /// at least one.
+    /// `logs` of a sandbox or of the workspace's defaults (`maxFiles`' range is the
+    /// schema's).
+    fn check_logs(&mut self, entry: &Entry, path: FieldPath, logs: &crate::model::Logs) {
+        if let Some(size) = &logs.max_size
+            && let Err(problem) = crate::quantity::parse_log_size(size)
+        {
+            self.report_hint(
+                entry,
+                path.key("maxSize"),
+                "invalid-quantity",
+                problem,
+                Some("e.g. `10Mi`"),
+            );
+        }
+    }
+
     fn check_egress(&mut self, entry: &Entry, path: FieldPath, network: &Network) {
         let Some(list) = network.egress() else {
             return;

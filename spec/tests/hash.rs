@@ -299,3 +299,114 @@ fn egress_lists_hash_as_sets_of_canonical_entries_and_survive_locked() {
     );
     assert_ne!(locked, none_locked, "locked keeps its egress list");
 }
+
+/// The effective spec of Sandbox `web` in a workspace made of `files`.
+fn effective_web(files: &[(&str, &str)]) -> pocket_dock_spec::model::SandboxSpec {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join(".pocket-dock")).unwrap();
+    std::fs::create_dir_all(root.path().join("src")).unwrap();
+    for (file, text) in files {
+        std::fs::write(root.path().join(".pocket-dock").join(file), text).unwrap();
+    }
+    let loaded = load(root.path());
+    assert!(loaded.is_valid(), "{:#?}", loaded.diagnostics);
+    let object = loaded.declarations.get(Kind::Sandbox, "web").unwrap();
+    let Spec::Sandbox(s) = effective(object, &loaded.declarations.settings) else {
+        panic!("a sandbox");
+    };
+    s
+}
+
+const WORKSPACE_HEADER: &str =
+    "apiVersion: pocket-dock.dev/v1alpha1\nkind: Workspace\nmetadata: {name: w}\nspec:\n";
+
+/// Bounded logs came with a built-in default: a sandbox that says nothing of `logs` (or
+/// spells the default out, itself or through the workspace) keeps the `spec-hash` of every
+/// container made before, so that upgrading recreates nothing. Any other limit is part of
+/// the hash: changing it recreates the container, which is how a create-time setting applies.
+#[test]
+fn the_default_log_limit_keeps_existing_container_hashes() {
+    let with = |logs: &str, defaults: &str| {
+        let text = BASE.replace("  resources:\n", &format!("{logs}  resources:\n"));
+        let mut files = vec![("a.yaml", text)];
+        if !defaults.is_empty() {
+            files.push((
+                "w.yaml",
+                format!("{WORKSPACE_HEADER}  defaults: {{logs: {defaults}}}\n"),
+            ));
+        }
+        let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
+        container_hash_in(&files, "web")
+    };
+    for (logs, defaults) in [
+        ("", ""),
+        ("  logs: {}\n", ""),
+        ("  logs: {maxSize: 10Mi, maxFiles: 3}\n", ""),
+        ("  logs: {maxSize: '10485760'}\n", ""),
+        ("  logs: {maxFiles: 3}\n", ""),
+        ("", "{maxSize: 10Mi}"),
+        ("", "{maxSize: 10240Ki, maxFiles: 3}"),
+        ("  logs: {maxSize: 10Mi}\n", "{maxSize: 1Mi}"),
+    ] {
+        assert_eq!(
+            with(logs, defaults),
+            GOLDEN_CONTAINER_HASH,
+            "`{logs}` with defaults `{defaults}` changed the hash"
+        );
+    }
+    let small = with("  logs: {maxSize: 64Ki, maxFiles: 2}\n", "");
+    assert_ne!(small, GOLDEN_CONTAINER_HASH);
+    assert_eq!(small, with("  logs: {maxSize: '65536', maxFiles: 2}\n", ""));
+    assert_eq!(small, with("", "{maxSize: 64Ki, maxFiles: 2}"));
+    assert_ne!(small, with("  logs: {maxSize: 64Ki, maxFiles: 3}\n", ""));
+    assert_ne!(small, with("  logs: {maxSize: 128Ki, maxFiles: 2}\n", ""));
+}
+
+#[test]
+fn the_workspace_log_default_flows_to_sandboxes_field_by_field() {
+    use pocket_dock_spec::hash::{LogLimits, log_limits};
+    let sandbox = |logs: &str| BASE.replace("  resources:\n", &format!("{logs}  resources:\n"));
+    let workspace =
+        |defaults: &str| format!("{WORKSPACE_HEADER}  defaults: {{logs: {defaults}}}\n");
+    assert_eq!(
+        log_limits(&effective_web(&[("a.yaml", BASE)])),
+        LogLimits {
+            max_size: 10 << 20,
+            max_files: 3
+        },
+        "built in"
+    );
+    assert_eq!(
+        log_limits(&effective_web(&[
+            ("a.yaml", BASE),
+            ("w.yaml", &workspace("{maxSize: 1Mi, maxFiles: 5}"))
+        ])),
+        LogLimits {
+            max_size: 1 << 20,
+            max_files: 5
+        },
+        "the workspace's default"
+    );
+    assert_eq!(
+        log_limits(&effective_web(&[
+            ("a.yaml", &sandbox("  logs: {maxSize: 2Mi}\n")),
+            ("w.yaml", &workspace("{maxSize: 1Mi, maxFiles: 5}"))
+        ])),
+        LogLimits {
+            max_size: 2 << 20,
+            max_files: 5
+        },
+        "the sandbox's own size wins, the workspace's file count stays"
+    );
+    assert_eq!(
+        log_limits(&effective_web(&[
+            ("a.yaml", &sandbox("  logs: {maxFiles: 1}\n")),
+            ("w.yaml", &workspace("{maxFiles: 5}"))
+        ])),
+        LogLimits {
+            max_size: 10 << 20,
+            max_files: 1
+        },
+        "the sandbox's own count wins, the size is built in"
+    );
+}

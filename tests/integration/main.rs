@@ -32,6 +32,7 @@ mod gc;
 mod images;
 mod lifetime;
 mod locked;
+mod logs;
 mod networks;
 mod never_destroy;
 mod ports;

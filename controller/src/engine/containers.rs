@@ -314,6 +314,43 @@ pub struct ContainerConfig {
     /// A user namespace of its own (Podman's `--userns=auto`); created without one where
     /// the engine cannot map one (see `create_container`).
     pub userns_auto: bool,
+    /// How much output the engine keeps; `None`: the engine's own setting.
+    pub logs: Option<LogLimit>,
+}
+
+/// A container's log limit: `max_files` files of `max_size` bytes at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimit {
+    pub max_size: u64,
+    pub max_files: u32,
+}
+
+impl LogLimit {
+    /// The engine's log driver and its options. Docker's `json-file` keeps `max_files`
+    /// files of `max_size` and reads across them. Podman's conmon keeps one `k8s-file`
+    /// and empties it when the next line would pass its `max-size` (no rotated files, in
+    /// Podman 4 and 5 alike): it is given `max_size` × `max_files`, so the bound on disk is
+    /// the same on both engines. The driver is named because the limit needs it: a
+    /// `journald` default (Podman's on systemd hosts) or another Docker driver ignores or
+    /// refuses these options.
+    pub fn log_config(&self, podman: bool) -> bollard::models::HostConfigLogConfig {
+        let config: HashMap<String, String> = if podman {
+            let total = self
+                .max_size
+                .saturating_mul(u64::from(self.max_files.max(1)));
+            [("max-size".to_string(), total.to_string())].into()
+        } else {
+            [
+                ("max-size".to_string(), self.max_size.to_string()),
+                ("max-file".to_string(), self.max_files.max(1).to_string()),
+            ]
+            .into()
+        };
+        bollard::models::HostConfigLogConfig {
+            typ: Some(if podman { "k8s-file" } else { "json-file" }.to_string()),
+            config: Some(config),
+        }
+    }
 }
 
 /// Podman's init, bind-mounted into every container created with `init: true`.
@@ -346,6 +383,7 @@ impl ContainerConfig {
             no_new_privileges: false,
             seccomp: None,
             userns_auto: false,
+            logs: None,
         }
     }
 
@@ -490,6 +528,7 @@ impl ContainerConfig {
             cap_drop: (!self.cap_drop.is_empty()).then(|| self.cap_drop.clone()),
             security_opt: Some(self.security_options(podman)).filter(|o| !o.is_empty()),
             userns_mode: (userns && self.userns_auto && podman).then(|| "auto".to_string()),
+            log_config: self.logs.map(|l| l.log_config(podman)),
             ..Default::default()
         }
     }
@@ -1258,6 +1297,32 @@ mod tests {
         assert!(!is_storage_leftover(
             "the container name \"pd-s1\" is already in use by 30e8. You have to remove that container to be able to reuse that name: that name is already in use"
         ));
+    }
+
+    #[test]
+    fn log_limits_name_the_driver_and_bound_both_engines_alike() {
+        let mut config = ContainerConfig::new(Kind::Sandbox, "web", "pd-web", "img");
+        assert_eq!(config.host_config(true, true).log_config, None);
+        config.logs = Some(LogLimit {
+            max_size: 64 << 10,
+            max_files: 2,
+        });
+        let podman = config.host_config(true, true).log_config.unwrap();
+        assert_eq!(podman.typ.as_deref(), Some("k8s-file"));
+        // One file of size x files: conmon keeps no rotated files.
+        assert_eq!(
+            podman.config.unwrap(),
+            HashMap::from([("max-size".to_string(), "131072".to_string())])
+        );
+        let docker = config.host_config(false, true).log_config.unwrap();
+        assert_eq!(docker.typ.as_deref(), Some("json-file"));
+        assert_eq!(
+            docker.config.unwrap(),
+            HashMap::from([
+                ("max-size".to_string(), "65536".to_string()),
+                ("max-file".to_string(), "2".to_string())
+            ])
+        );
     }
 
     #[test]

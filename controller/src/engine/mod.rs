@@ -38,8 +38,8 @@ use bollard::{ClientVersion, Docker};
 pub use builds::BuildRequest;
 pub use capabilities::{Capability, CapabilityState, EngineFacts, EngineKind, EngineProfile};
 pub use containers::{
-    ContainerConfig, ContainerDetails, ContainerState, ContainerSummary, Endpoint, LogsRequest,
-    MountConfig, NetworkMode, OwnedContainer, PODMAN_INIT, PortConfig, PublishedPort,
+    ContainerConfig, ContainerDetails, ContainerState, ContainerSummary, Endpoint, LogLimit,
+    LogsRequest, MountConfig, NetworkMode, OwnedContainer, PODMAN_INIT, PortConfig, PublishedPort,
     RemoveOutcome, RestartMode, SeccompConfig,
 };
 pub use error::{Category, ConnectFailure, EngineError};

@@ -23,7 +23,8 @@ use super::observe::inputs::ImageInputs;
 use super::seccomp;
 use crate::engine::labels::ObjectLabels;
 use crate::engine::{
-    ContainerConfig, Endpoint, MountConfig, NetworkMode, Ownership, PortConfig, RestartMode,
+    ContainerConfig, Endpoint, LogLimit, MountConfig, NetworkMode, Ownership, PortConfig,
+    RestartMode,
 };
 use crate::images::{self, BuildRecipe};
 pub use crate::key::Key;
@@ -941,6 +942,11 @@ fn sandbox(
             },
         });
     }
+    let limits = pocket_dock_spec::hash::log_limits(s);
+    config.logs = Some(LogLimit {
+        max_size: limits.max_size,
+        max_files: limits.max_files,
+    });
     if let Some(r) = &s.resources {
         // The effective spec holds bytes already; the validator's own parser keeps that
         // true should the normalisation change: what was validated is what is used.
@@ -1242,6 +1248,39 @@ spec:
         let inputs = ImageInputs::read(&loaded.declarations);
         let desired = Desired::from_declarations(&loaded.declarations, &own, &inputs);
         desired.sandboxes[name].clone()
+    }
+
+    #[test]
+    fn every_sandbox_container_gets_a_log_limit_the_workspace_default_then_its_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sandbox = |logs: &str| {
+            format!(
+                "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: box\nspec:\n  image: busybox\n{logs}"
+            )
+        };
+        let limit = |max_size, max_files| {
+            Some(LogLimit {
+                max_size,
+                max_files,
+            })
+        };
+        let plain = desired_sandbox(tmp.path(), &sandbox(""), "box");
+        assert_eq!(plain.config.logs, limit(10 << 20, 3), "built in");
+        let own = desired_sandbox(
+            tmp.path(),
+            &sandbox("  logs: {maxSize: 64Ki, maxFiles: 2}\n"),
+            "box",
+        );
+        assert_eq!(own.config.logs, limit(64 << 10, 2));
+        let workspace = "apiVersion: pocket-dock.dev/v1alpha1\nkind: Workspace\nmetadata: {name: w}\nspec:\n  defaults: {logs: {maxSize: 1Mi, maxFiles: 5}}\n---\n";
+        let defaulted = desired_sandbox(tmp.path(), &format!("{workspace}{}", sandbox("")), "box");
+        assert_eq!(defaulted.config.logs, limit(1 << 20, 5), "the workspace's");
+        let mixed = desired_sandbox(
+            tmp.path(),
+            &format!("{workspace}{}", sandbox("  logs: {maxFiles: 1}\n")),
+            "box",
+        );
+        assert_eq!(mixed.config.logs, limit(1 << 20, 1), "its own count wins");
     }
 
     const LOCKED: &str = "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: box\nspec:\n  image: busybox\n  security: {profile: locked}\n  mounts:\n    - {type: bind, source: ., target: /work}\n";

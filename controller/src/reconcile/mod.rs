@@ -774,6 +774,20 @@ pub async fn apply(
                     "could not forget removed sandboxes' lifetimes: {e}"
                 ));
             }
+            let snapshots: Vec<&str> = desired.snapshots.keys().map(String::as_str).collect();
+            if let Err(e) = store.forget_snapshots_except(&snapshots) {
+                warnings.push(format!("could not forget removed snapshots: {e}"));
+            }
+            let objects: Vec<(&str, &str)> = declarations
+                .objects
+                .iter()
+                .map(|o| (o.kind.as_str(), o.metadata.name.as_str()))
+                .collect();
+            if let Err(e) = store.forget_generations_except(&objects) {
+                warnings.push(format!(
+                    "could not forget removed objects' generations: {e}"
+                ));
+            }
         }
         remember_last_valid(store, declarations, &mut warnings);
         sweep_sessions(engine, &ownership, store).await;
