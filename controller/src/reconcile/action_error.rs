@@ -17,6 +17,20 @@ pub enum ActionError {
     DependencyNotReady { dependency: String },
     #[error("timed out")]
     TimedOut,
+    /// An `Image`'s build or pull ran out of its time (`build.timeout`/`from.timeout`, or
+    /// the `--build-timeout`/`--pull-timeout` default).
+    #[error(
+        "the {what} of Image/{image} timed out after {}; give it more time with `{field}` on Image/{image}, or `{flag}` for every {what} that sets none",
+        super::lifetime::human(*after)
+    )]
+    ImageTimedOut {
+        image: String,
+        /// `build` or `pull`.
+        what: &'static str,
+        field: &'static str,
+        flag: &'static str,
+        after: std::time::Duration,
+    },
     #[error(transparent)]
     Image(#[from] crate::images::ImageError),
     #[error("the build context of Image/{image} changed during this apply; apply again")]
@@ -127,7 +141,7 @@ impl ActionError {
             ActionError::ForeignName { .. }
             | ActionError::ContextChanged { .. }
             | ActionError::PortInUse { .. } => "conflict",
-            ActionError::TimedOut => "timeout",
+            ActionError::TimedOut | ActionError::ImageTimedOut { .. } => "timeout",
             ActionError::Image(_) | ActionError::UnsafeMount { .. } => "invalid-input",
             ActionError::SnapshotSource { .. } | ActionError::NetworkInUse { .. } => "conflict",
             ActionError::HookFailed { .. } => "runtime",
@@ -137,9 +151,37 @@ impl ActionError {
         }
     }
 
+    /// An engine timeout of `Image/{image}`'s build or pull named as such, with how to raise
+    /// it; any other error as it is.
+    pub fn image_timeout(error: EngineError, image: &str, what: &'static str) -> ActionError {
+        match error {
+            EngineError::Timeout { after, .. } => ActionError::ImageTimedOut {
+                image: image.to_string(),
+                what,
+                field: if what == "pull" {
+                    "from.timeout"
+                } else {
+                    "build.timeout"
+                },
+                flag: if what == "pull" {
+                    "--pull-timeout"
+                } else {
+                    "--build-timeout"
+                },
+                after,
+            },
+            e => e.into(),
+        }
+    }
+
     pub fn operation(&self) -> Option<Operation> {
         match self {
             ActionError::Engine(e) => Some(e.operation()),
+            ActionError::ImageTimedOut { what, .. } => Some(if *what == "pull" {
+                Operation::ImagePull
+            } else {
+                Operation::ImageBuild
+            }),
             ActionError::PortInUse { op, .. } => Some(*op),
             _ => None,
         }

@@ -303,6 +303,9 @@ pub struct Desired {
     /// Whether this is everything the workspace wants (every file read and valid). Only
     /// then can an object that is not here be pruned.
     pub complete: bool,
+    /// The time an `Image`'s build or pull may take, where it declares one (`build.timeout`,
+    /// `from.timeout`). Kept apart from the image's identity: changing it remakes nothing.
+    pub image_timeouts: BTreeMap<String, std::time::Duration>,
 }
 
 /// The podman name of a Volume object's volume.
@@ -388,6 +391,16 @@ impl Desired {
                     );
                 }
                 Spec::Image(image) => {
+                    let timeout = match (&image.from, &image.build) {
+                        (Some(pull), _) => pull.timeout.as_deref(),
+                        (None, Some(build)) => build.timeout.as_deref(),
+                        (None, None) => None,
+                    };
+                    if let Some(timeout) =
+                        timeout.and_then(|t| pocket_dock_spec::parse_duration(t).ok())
+                    {
+                        desired.image_timeouts.insert(name.clone(), timeout);
+                    }
                     let (origin, parent) = match (&image.from, &image.build) {
                         (Some(pull), _) => (
                             ImageOrigin::Pull {
