@@ -34,6 +34,7 @@ mod locked;
 mod networks;
 mod never_destroy;
 mod ports;
+mod rebuild;
 mod rootless;
 mod sdk_examples;
 mod secrets;
