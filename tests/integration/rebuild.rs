@@ -97,8 +97,6 @@ async fn a_forced_rebuild_remakes_the_image_and_what_is_built_on_it_and_moves_th
     );
     let ids = |ws: &TestWorkspace| ["base", "step1", "step2", "sibling"].map(|n| image_id(ws, n));
     let before = ids(&ws);
-    let containers = ws.running_ids(podman).await;
-    let stamp = cat(&ws, podman, "one", "/stamp1").await;
 
     // A plain apply builds nothing.
     assert_eq!(json_apply(&ws, &[]), Vec::<String>::new());
