@@ -253,3 +253,133 @@ async fn a_build_that_overruns_its_timeout_fails_with_the_timeout_exit_code() {
     assert!(!ws.sandboxes(podman).await.contains_key("user"));
     ws.pd(&["delete", "--all"]);
 }
+
+/// A Sandbox on the test image with `mounts`.
+fn mounting(name: &str, mounts: &[(&str, &str)]) -> String {
+    let mut text = format!(
+        "---\n{HEADER}\nkind: Sandbox\nmetadata: {{name: {name}}}\nspec:\n  image: {}\n  mounts:\n",
+        crate::support::podman::TEST_IMAGE
+    );
+    for (volume, target) in mounts {
+        text.push_str(&format!(
+            "  - {{type: volume, source: {volume}, target: {target}}}\n"
+        ));
+    }
+    text
+}
+
+fn volume(name: &str) -> String {
+    format!("---\n{HEADER}\nkind: Volume\nmetadata: {{name: {name}}}\n")
+}
+
+#[tokio::test]
+async fn reset_makes_the_sandbox_again_keeping_its_volumes_unless_asked() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write(
+        "all.yaml",
+        &[
+            volume("notes"),
+            volume("shared"),
+            mounting("box", &[("notes", "/notes")]),
+            mounting("a", &[("shared", "/shared")]),
+            mounting("b", &[("shared", "/shared")]),
+        ]
+        .concat(),
+    );
+    ws.pd_ok(&["apply"]);
+    let ws = &ws;
+    let write = |file: &'static str| async move {
+        let (code, _) = ws
+            .exec(podman, "box", &["sh", "-c", &format!("echo kept > {file}")])
+            .await;
+        assert_eq!(code, 0);
+    };
+    let exists = |file: &'static str| async move {
+        ws.exec(podman, "box", &["test", "-e", file]).await.0 == 0
+    };
+    write("/in-container").await;
+    write("/notes/in-volume").await;
+    let before = ws.running_ids(podman).await;
+
+    // Unknown: refused with the closest name.
+    let run = ws.pd(&["reset", "bxo"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr_text());
+    assert!(
+        run.stderr_text().contains("Sandbox/bxo"),
+        "{}",
+        run.stderr_text()
+    );
+
+    // Plain reset: a new container, the container's file gone, the volume's kept.
+    let (run, out) = ws.pd_json(&["reset", "box"]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "{}\n{}",
+        run.stdout_text(),
+        run.stderr_text()
+    );
+    let reset = out.iter().find(|v| v["event"] == "reset").unwrap();
+    assert_eq!(reset["kept_volumes"], serde_json::json!(["notes"]));
+    assert_eq!(reset["removed_volumes"], serde_json::json!([]));
+    assert_eq!(actions(&out), ["create Sandbox/box"]);
+    let after = ws.running_ids(podman).await;
+    assert_ne!(after["box"], before["box"]);
+    assert_eq!(after["a"], before["a"], "others untouched");
+    assert!(!exists("/in-container").await);
+    assert!(exists("/notes/in-volume").await);
+
+    // --volumes without --yes and without a terminal: refused, nothing changed.
+    let run = ws.pd(&["reset", "box", "--volumes"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr_text());
+    assert!(run.stderr_text().contains("--yes"), "{}", run.stderr_text());
+    assert_eq!(ws.running_ids(podman).await, after);
+    assert!(exists("/notes/in-volume").await);
+
+    // A volume another sandbox mounts is not removed from under it.
+    let run = ws.pd(&["reset", "a", "--volumes", "--yes"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr_text());
+    assert!(
+        run.stderr_text()
+            .contains("Volume/shared is also mounted by Sandbox/b"),
+        "{}",
+        run.stderr_text()
+    );
+    assert_eq!(ws.running_ids(podman).await, after);
+
+    // --volumes --yes: the volume made again, empty.
+    let (run, out) = ws.pd_json(&["reset", "box", "--volumes", "--yes"]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "{}\n{}",
+        run.stdout_text(),
+        run.stderr_text()
+    );
+    assert_eq!(
+        actions(&out),
+        ["create Sandbox/box", "create-volume Volume/notes"]
+    );
+    assert!(!exists("/notes/in-volume").await);
+
+    // The event log has the resets.
+    let (_, events) = ws.pd_json(&["events", "--source", "reset"]);
+    let objects: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["action"].as_str().unwrap(),
+                e["object"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        objects.contains(&"remove Sandbox/box".to_string())
+            && objects.contains(&"remove Volume/notes".to_string())
+            && objects.contains(&"create Sandbox/box".to_string()),
+        "{objects:?}"
+    );
+    ws.pd(&["delete", "--all", "--volumes"]);
+}

@@ -377,6 +377,7 @@ fn source_of(writer: &str) -> Source {
     match writer {
         "snapshot" => Source::Snapshot,
         "controller" => Source::Controller,
+        "reset" => Source::Reset,
         _ => Source::Apply,
     }
 }
