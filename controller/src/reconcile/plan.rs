@@ -866,6 +866,10 @@ pub fn force_rebuilds(plan: &mut Plan, desired: &Desired, named: &BTreeSet<Strin
             continue;
         }
         let op = match &image.origin {
+            // `pullPolicy: Never` is never pulled, forced or not.
+            ImageOrigin::Pull {
+                policy: PullPolicy::Never,
+            } => continue,
             ImageOrigin::Pull { .. } => Op::Pull {
                 reference: image.tag.clone(),
             },
@@ -2231,11 +2235,36 @@ mod tests {
         );
         assert_eq!(p.actions.len(), 3);
         assert_eq!(p.actions[1].reason, "forced by --rebuild");
-        // Every origin has its own way of being made again.
+        // Every origin has its own way of being made again; `pullPolicy: Never` none.
+        let mut d = d;
+        for (name, policy) in [("pulled", PullPolicy::Always), ("kept", PullPolicy::Never)] {
+            d.images.insert(
+                name.into(),
+                image(
+                    name,
+                    ImageOrigin::Pull { policy },
+                    &format!("r/{name}:1"),
+                    None,
+                ),
+            );
+        }
+        let mut o = o;
+        o.images.insert("r/kept:1".into(), Some("sha256:k".into()));
+        o.images
+            .insert("r/pulled:1".into(), Some("sha256:p".into()));
         let mut p = plan(&d, &o, PlanOptions::default());
         force_rebuilds(&mut p, &d, &Rebuild::All.named(&d));
-        assert_eq!(ops(&p)[0], "load Image/base");
-        assert_eq!(p.actions.len(), 5);
+        assert_eq!(
+            ops(&p),
+            [
+                "load Image/base",
+                "pull Image/pulled",
+                "build Image/sibling",
+                "build Image/step-1",
+                "build Image/step-2",
+                "build Image/step-3"
+            ]
+        );
     }
 
     #[test]
