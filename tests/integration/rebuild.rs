@@ -272,6 +272,48 @@ fn volume(name: &str) -> String {
     format!("---\n{HEADER}\nkind: Volume\nmetadata: {{name: {name}}}\n")
 }
 
+/// Runs `pocket-dock ARGS` on a pseudo-terminal (util-linux `script`), typing `input`:
+/// its exit code and everything it wrote.
+fn on_a_terminal(ws: &TestWorkspace, args: &str, input: &str) -> (Option<i32>, String) {
+    use std::io::Write as _;
+    let inner = ws.command(&[]);
+    let mut cmd = std::process::Command::new("script");
+    cmd.args([
+        "-qec",
+        &format!("{} {args}", crate::support::cli::binary()),
+        "/dev/null",
+    ])
+    .current_dir(ws.root());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    // Typed once the question is up: a terminal in canonical mode keeps the line anyway.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 #[tokio::test]
 async fn reset_makes_the_sandbox_again_keeping_its_volumes_unless_asked() {
     let podman = Podman::shared();
@@ -334,6 +376,17 @@ async fn reset_makes_the_sandbox_again_keeping_its_volumes_unless_asked() {
     let run = ws.pd(&["reset", "box", "--volumes"]);
     assert_eq!(run.code, Some(2), "{}", run.stderr_text());
     assert!(run.stderr_text().contains("--yes"), "{}", run.stderr_text());
+    assert_eq!(ws.running_ids(podman).await, after);
+    assert!(exists("/notes/in-volume").await);
+
+    // On a terminal it asks; anything but yes changes nothing.
+    let (code, text) = on_a_terminal(&ws, "reset box --volumes", "n\n");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("remove volumes notes of Sandbox/box, deleting their data? [y/N]")
+            && text.contains("nothing was changed"),
+        "{text}"
+    );
     assert_eq!(ws.running_ids(podman).await, after);
     assert!(exists("/notes/in-volume").await);
 

@@ -1365,3 +1365,57 @@ fn sync_registry(store: &Mutex<StateStore>, observed: &Observed, warnings: &mut 
         warnings.push(format!("could not update the instance registry: {e}"));
     }
 }
+
+#[cfg(test)]
+mod rebuild_tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+    use crate::reconcile::desired::{DesiredImage, ImageOrigin};
+
+    fn images(names: &[&str]) -> Desired {
+        let mut d = Desired::default();
+        for name in names {
+            d.images.insert(
+                name.to_string(),
+                DesiredImage {
+                    name: name.to_string(),
+                    origin: ImageOrigin::Embedded,
+                    tag: format!("t-{name}"),
+                    parent: None,
+                    problem: None,
+                },
+            );
+        }
+        d
+    }
+
+    #[test]
+    fn rebuild_names_are_declared_images_inside_the_selection() {
+        let d = images(&["step-1", "tools"]);
+        let named = |names: &[&str]| Rebuild::Images(names.iter().map(|n| n.to_string()).collect());
+        assert_eq!(
+            rebuild_names(&named(&["tools"]), &d, None).unwrap(),
+            BTreeSet::from(["tools".to_string()])
+        );
+        assert_eq!(rebuild_names(&Rebuild::All, &d, None).unwrap().len(), 2);
+        assert!(
+            rebuild_names(&Rebuild::Nothing, &d, None)
+                .unwrap()
+                .is_empty()
+        );
+        let unknown = rebuild_names(&named(&["step1"]), &d, None).unwrap_err();
+        assert_eq!(unknown.category(), crate::Category::InvalidInput);
+        let message = unknown.to_string();
+        assert!(message.contains("Image/step1"), "{message}");
+        assert!(message.contains("did you mean `step-1`"), "{message}");
+        assert!(
+            message.contains("declared images: step-1, tools"),
+            "{message}"
+        );
+        let only = BTreeSet::from([Key::new(Kind::Image, "step-1")]);
+        let outside = rebuild_names(&named(&["tools"]), &d, Some(&only)).unwrap_err();
+        assert!(outside.to_string().contains("outside --only"), "{outside}");
+        assert!(rebuild_names(&named(&["step-1"]), &d, Some(&only)).is_ok());
+    }
+}
