@@ -380,7 +380,7 @@ async fn reset_makes_the_sandbox_again_keeping_its_volumes_unless_asked() {
     assert!(exists("/notes/in-volume").await);
 
     // On a terminal it asks; anything but yes changes nothing.
-    let (code, text) = on_a_terminal(&ws, "reset box --volumes", "n\n");
+    let (code, text) = on_a_terminal(ws, "reset box --volumes", "n\n");
     assert_eq!(code, Some(0), "{text}");
     assert!(
         text.contains("remove volumes notes of Sandbox/box, deleting their data? [y/N]")
