@@ -219,6 +219,9 @@ impl Workspace {
                 only: BTreeSet::from([Key::new(Kind::Sandbox, request.sandbox.clone())]),
                 ..Selection::default()
             }),
+            // A sandbox its `lifetime` stopped or removed is made again too, as
+            // `apply --resume --only Sandbox/NAME` would.
+            resume: true,
             ..ApplyOptions::default()
         };
         let apply = self.apply_valid(engine, &valid, options, observer).await?;
