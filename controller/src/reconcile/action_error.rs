@@ -202,6 +202,31 @@ mod tests {
     }
 
     #[test]
+    fn an_image_timeout_names_the_image_the_time_and_how_to_raise_it() {
+        let timeout = |op| EngineError::Timeout {
+            op,
+            id: Some("localhost/x:1".into()),
+            after: std::time::Duration::from_secs(90),
+        };
+        let build = ActionError::image_timeout(timeout(Operation::ImageBuild), "slow", "build");
+        assert_eq!(
+            build.to_string(),
+            "the build of Image/slow timed out after 1m30s; give it more time with `build.timeout` on Image/slow, or `--build-timeout` for every build that sets none"
+        );
+        assert_eq!(build.category(), "timeout");
+        assert_eq!(build.operation(), Some(Operation::ImageBuild));
+        let pull = ActionError::image_timeout(timeout(Operation::ImagePull), "tools", "pull");
+        assert!(
+            pull.to_string().contains("`from.timeout` on Image/tools")
+                && pull.to_string().contains("`--pull-timeout`"),
+            "{pull}"
+        );
+        // Anything else stays the engine's error.
+        let other = ActionError::image_timeout(start_failure("boom"), "slow", "build");
+        assert!(matches!(other, ActionError::Engine(_)), "{other:?}");
+    }
+
+    #[test]
     fn a_taken_host_port_is_named_whatever_podman_calls_it() {
         let ports = [
             ("127.0.0.1".to_string(), 18080, "tcp"),
