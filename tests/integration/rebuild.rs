@@ -173,6 +173,10 @@ async fn a_forced_rebuild_remakes_the_image_and_what_is_built_on_it_and_moves_th
         "the step ran again"
     );
     // The builds the tags left are gone (no container runs them any more).
+    assert!(
+        fresh.contains(&"remove-image Image/step2".to_string()),
+        "{fresh:?}"
+    );
     let untagged: Vec<String> = podman
         .engine()
         .list_owned_images(&ws.ownership())
