@@ -440,3 +440,44 @@ async fn reset_makes_the_sandbox_again_keeping_its_volumes_unless_asked() {
     );
     ws.pd(&["delete", "--all", "--volumes"]);
 }
+
+#[tokio::test]
+async fn a_pull_that_overruns_its_timeout_fails_with_the_timeout_exit_code() {
+    // A "registry" that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write(
+        "images.yaml",
+        &format!(
+            "---\n{HEADER}\nkind: Image\nmetadata: {{name: stuck}}\nspec:\n  from:\n    reference: 127.0.0.1:{port}/stuck/tools:1\n    timeout: 2s\n{}",
+            on("user", "stuck", "")
+        ),
+    );
+    let started = Instant::now();
+    let run = ws.pd(&["apply", "--pull-timeout", "10m"]);
+    let took = started.elapsed();
+    assert_eq!(
+        run.code,
+        Some(5),
+        "{}\n{}",
+        run.stdout_text(),
+        run.stderr_text()
+    );
+    assert!(took < Duration::from_secs(25), "took {took:?}");
+    let text = run.stdout_text();
+    assert!(
+        text.contains("the pull of Image/stuck timed out after 2s")
+            && text.contains("from.timeout")
+            && text.contains("--pull-timeout"),
+        "{text}"
+    );
+    assert!(!ws.sandboxes(podman).await.contains_key("user"));
+}
