@@ -65,7 +65,9 @@ pub use engine::Engine;
 pub use error::Error;
 pub use key::Key;
 pub use reconcile::{ApplyOptions, ApplyReport, NoObserver, Observer, Plan, Selection};
-pub use sdk::{DeleteReport, DeleteRequest, SnapshotReport, SnapshotRequest, Valid};
+pub use sdk::{
+    DeleteReport, DeleteRequest, ResetReport, ResetRequest, SnapshotReport, SnapshotRequest, Valid,
+};
 pub use workspace::Workspace;
 
 /// The library's result type.

@@ -60,10 +60,13 @@ pub enum Source {
     Audit,
     /// The egress proxy: one row per request a sandbox made through it, allowed or refused.
     Egress,
+    /// `reset`: a sandbox's container (and, when asked, its volumes) removed, then the
+    /// sandbox applied again.
+    Reset,
 }
 
 impl Source {
-    pub const ALL: [Source; 10] = [
+    pub const ALL: [Source; 11] = [
         Source::Apply,
         Source::Controller,
         Source::Delete,
@@ -74,6 +77,7 @@ impl Source {
         Source::Session,
         Source::Audit,
         Source::Egress,
+        Source::Reset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +92,7 @@ impl Source {
             Source::Session => "session",
             Source::Audit => "audit",
             Source::Egress => "egress",
+            Source::Reset => "reset",
         }
     }
 
@@ -101,7 +106,7 @@ impl Source {
             // What happened inside sandboxes: a chatty sandbox trims its own kind, never
             // the record of pocket-dock's actions.
             Source::Exec | Source::Session | Source::Egress => Bounded::History,
-            Source::Apply | Source::Snapshot => Bounded::Journal,
+            Source::Apply | Source::Snapshot | Source::Reset => Bounded::Journal,
             Source::Controller | Source::Delete | Source::Gc | Source::Run | Source::Audit => {
                 Bounded::Events
             }
@@ -118,7 +123,7 @@ impl std::fmt::Display for Source {
 /// A name that is no [`Source`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown event source {0:?} (one of apply, controller, delete, snapshot, gc, run, exec, session, audit, egress)"
+    "unknown event source {0:?} (one of apply, controller, delete, snapshot, gc, run, exec, session, audit, egress, reset)"
 )]
 pub struct UnknownSource(pub String);
 

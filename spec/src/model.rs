@@ -750,6 +750,10 @@ pub struct Build {
     /// first `FROM`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<ImageRef>,
+    /// Time the build may take, e.g. `30m`. Default: `apply --build-timeout`, else `10m`.
+    /// Not part of the image's identity: changing it rebuilds nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
 
 fn default_context() -> String {
@@ -773,6 +777,10 @@ pub struct Pull {
     /// When to pull: `IfNotPresent` (default), `Always` or `Never`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub pull_policy: PullPolicy,
+    /// Time a pull may take, e.g. `20m`. Default: `apply --pull-timeout`, else `10m`.
+    /// Changing it pulls nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

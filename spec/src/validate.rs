@@ -1139,19 +1139,43 @@ impl<'a> Ctx<'a> {
         }
         if let Some(build) = &s.build {
             self.check_build(entry, build);
+            self.check_timeout(entry, spec().key("build"), build.timeout.as_deref());
         }
-        if let Some(pull) = &s.from
-            && let Some(problem) = reference_problem(&pull.reference)
-        {
-            self.report(
-                entry,
-                spec().key("from").key("reference"),
-                "invalid-reference",
-                problem,
-            );
+        if let Some(pull) = &s.from {
+            if let Some(problem) = reference_problem(&pull.reference) {
+                self.report(
+                    entry,
+                    spec().key("from").key("reference"),
+                    "invalid-reference",
+                    problem,
+                );
+            }
+            self.check_timeout(entry, spec().key("from"), pull.timeout.as_deref());
         }
         if let Some(secret) = &s.pull_secret {
             self.check_pull_secret(entry, secret);
+        }
+    }
+
+    /// An image's `timeout` (under `build` or `from`): a duration of at least one second.
+    fn check_timeout(&mut self, entry: &Entry, path: FieldPath, text: Option<&str>) {
+        let Some(text) = text else {
+            return;
+        };
+        match parse_duration(text) {
+            Ok(d) if d < std::time::Duration::from_secs(1) => self.report(
+                entry,
+                path.key("timeout"),
+                "out-of-range",
+                "must be at least 1s",
+            ),
+            Ok(_) => {}
+            Err(e) => self.report(
+                entry,
+                path.key("timeout"),
+                "invalid-duration",
+                e.to_string(),
+            ),
         }
     }
 

@@ -36,6 +36,7 @@ mod logs;
 mod networks;
 mod never_destroy;
 mod ports;
+mod rebuild;
 mod registry;
 mod rootless;
 mod sdk_examples;

@@ -29,6 +29,9 @@ mod images_and_snapshots;
 #[path = "../../examples/sdk/logs.rs"]
 mod logs;
 #[allow(dead_code)]
+#[path = "../../examples/sdk/rebuild_and_reset.rs"]
+mod rebuild_and_reset;
+#[allow(dead_code)]
 #[path = "../../examples/sdk/session.rs"]
 mod session;
 
@@ -143,4 +146,18 @@ async fn the_embedded_controller_example_converges_and_stops() {
         "{}",
         events.stdout_text()
     );
+}
+
+#[tokio::test]
+async fn the_rebuild_and_reset_example_makes_the_sandbox_again() {
+    let podman = Podman::shared();
+    let ws = workspace(podman);
+    ws.pd_ok(&["apply"]);
+    let before = ws.running_ids(podman).await;
+    rebuild_and_reset::run(&podman.engine(), ws.root(), "box")
+        .await
+        .unwrap();
+    let after = ws.running_ids(podman).await;
+    assert_ne!(after["box"], before["box"], "a new container");
+    ws.pd(&["delete", "--all"]);
 }

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use pocket_dock::engine::EngineError;
-use pocket_dock::reconcile::{Action, ActionError, ActionOutcome, Op, Readiness};
+use pocket_dock::reconcile::{Action, ActionError, ActionOutcome, Op, Readiness, Rebuild};
 use pocket_dock::{ApplyOptions, ApplyReport, ExitCode, Observer, Plan};
 use pocket_dock_spec::parse_duration;
 
@@ -29,8 +29,36 @@ pub struct ApplyArgs {
     /// --only/--selector name), their clocks starting over
     #[arg(long)]
     resume: bool,
+    /// Build these Images again even if present (comma-separated or repeated), and every
+    /// Image built on them; a pulled one is pulled again
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        value_delimiter = ',',
+        conflicts_with = "rebuild_all"
+    )]
+    rebuild: Vec<String>,
+    /// Build (or pull, or load) every declared Image again
+    #[arg(long)]
+    rebuild_all: bool,
+    /// Builds ignore the layer cache: every step runs again
+    #[arg(long)]
+    no_cache: bool,
+    #[command(flatten)]
+    image_timeouts: ImageTimeoutArgs,
     #[command(flatten)]
     select: SelectArgs,
+}
+
+/// How long builds and pulls may take (`apply`, `controller`).
+#[derive(Debug, Args)]
+pub struct ImageTimeoutArgs {
+    /// Time a build may take when its Image sets no `build.timeout` [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub build_timeout: Option<std::time::Duration>,
+    /// Time a pull may take when its Image sets no `from.timeout` [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub pull_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +200,16 @@ pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Outcome {
         },
         timeout: args.timeout,
         resume: args.resume,
+        rebuild: if args.rebuild_all {
+            Rebuild::All
+        } else if args.rebuild.is_empty() {
+            Rebuild::Nothing
+        } else {
+            Rebuild::Images(args.rebuild.iter().map(|n| n.trim().to_string()).collect())
+        },
+        no_cache: args.no_cache,
+        build_timeout: args.image_timeouts.build_timeout,
+        pull_timeout: args.image_timeouts.pull_timeout,
         ..ApplyOptions::default()
     };
     let printer = Arc::new(Printer {

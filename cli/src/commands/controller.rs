@@ -14,6 +14,8 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
     resync: std::time::Duration,
     #[command(flatten)]
+    image_timeouts: super::apply::ImageTimeoutArgs,
+    #[command(flatten)]
     select: SelectArgs,
 }
 
@@ -30,6 +32,8 @@ pub async fn controller(global: &GlobalArgs, args: ControllerArgs) -> Outcome {
     engine.ping().await?;
     let options = ControllerOptions {
         resync: args.resync,
+        build_timeout: args.image_timeouts.build_timeout,
+        pull_timeout: args.image_timeouts.pull_timeout,
         ..ControllerOptions::default()
     };
     let summary =

@@ -32,6 +32,7 @@ mod image;
 mod init;
 mod logs;
 mod report;
+mod reset;
 mod run;
 mod schema;
 mod select;
@@ -183,6 +184,9 @@ pub enum Command {
     /// Remove a sandbox's or volume's runtime objects (not its YAML)
     #[command(after_help = SELECTED_DELETE)]
     Delete(delete::DeleteArgs),
+    /// Make a sandbox again from its declaration: its container removed and created anew;
+    /// its named volumes kept unless --volumes
+    Reset(reset::ResetArgs),
     /// Remove what pocket-dock made that nothing declares any more (--dry-run lists it)
     Gc(gc::GcArgs),
     /// Keep the workspace converged: react to file edits and Podman events until stopped
@@ -242,6 +246,7 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Wait(args) => wait::wait(&cli.global, args).await,
         Command::Delete(args) => delete::delete(&cli.global, args).await,
         Command::Gc(args) => gc::gc(&cli.global, args).await,
+        Command::Reset(args) => reset::reset(&cli.global, args).await,
         Command::Image(args) => image::image(&cli.global, args).await,
         Command::Exec(args) => exec::exec(&cli.global, args).await,
         Command::History(args) => exec::history(&cli.global, args),

@@ -21,6 +21,9 @@ pub struct RunArgs {
     /// Run without any network
     #[arg(long)]
     no_network: bool,
+    /// Time a pull of a missing image may take [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = pocket_dock_spec::parse_duration)]
+    pull_timeout: Option<std::time::Duration>,
     /// Image to run
     image: String,
     /// Command and arguments (after --)
@@ -48,6 +51,9 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Outcome {
     request.env = args.options.env;
     request.workdir = args.options.workdir;
     request.timeout = args.options.timeout;
+    if let Some(pull_timeout) = args.pull_timeout {
+        request.pull_timeout = pull_timeout;
+    }
     request.event_log = workspace
         .declared
         .then(|| workspace.root.join(pocket_dock::workspace::DIR_NAME));

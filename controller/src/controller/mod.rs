@@ -215,6 +215,8 @@ async fn pass(
         only: only.clone(),
         selection: setup.selection.cloned(),
         invalid: current.retained.clone(),
+        build_timeout: setup.options.build_timeout,
+        pull_timeout: setup.options.pull_timeout,
         ..ApplyOptions::default()
     };
     summary.passes += 1;

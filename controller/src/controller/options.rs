@@ -37,6 +37,12 @@ pub struct ControllerOptions {
     pub stale_git_lock: Duration,
     /// On shutdown, how long a pass under way may take to finish.
     pub shutdown_grace: Duration,
+    /// What a build may take when its `Image` sets no `build.timeout` (10 minutes when
+    /// `None`; `controller --build-timeout`).
+    pub build_timeout: Option<Duration>,
+    /// What a pull may take when its `Image` sets no `from.timeout` (10 minutes when
+    /// `None`; `controller --pull-timeout`).
+    pub pull_timeout: Option<Duration>,
 }
 
 impl Default for ControllerOptions {
@@ -63,6 +69,8 @@ impl Default for ControllerOptions {
             git_poll: Duration::from_secs(1),
             stale_git_lock: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(3),
+            build_timeout: None,
+            pull_timeout: None,
         }
     }
 }

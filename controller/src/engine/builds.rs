@@ -22,6 +22,8 @@ pub struct BuildRequest<'a> {
     pub target: Option<&'a str>,
     pub labels: &'a BTreeMap<String, String>,
     pub timeout: Duration,
+    /// Build every step again, ignoring the engine's layer cache (`apply --no-cache`).
+    pub no_cache: bool,
 }
 
 /// How many lines of output a failed build reports.
@@ -99,6 +101,10 @@ impl Engine {
         );
         if let Some(target) = request.target {
             query.push_str(&format!("&target={}", percent_encode(target)));
+        }
+        if request.no_cache {
+            // Podman's libpod `/build` and Docker's both take `nocache`.
+            query.push_str("&nocache=true");
         }
         // Docker's `/build` is its classic builder, which never pulls unless asked.
         let path = if profile.is_podman() {

@@ -274,6 +274,20 @@ impl EngineError {
                     .to_string(),
             ),
             EngineError::Unsupported { fix, .. } => fix.clone(),
+            EngineError::Timeout {
+                op: Operation::ImagePull,
+                ..
+            } => Some(
+                "give pulls more time with --pull-timeout (10m by default), or `from.timeout` on an Image"
+                    .to_string(),
+            ),
+            EngineError::Timeout {
+                op: Operation::ImageBuild,
+                ..
+            } => Some(
+                "give builds more time with `build.timeout` on the Image, or --build-timeout (10m by default)"
+                    .to_string(),
+            ),
             EngineError::NotOwned { .. } => Some(
                 "pocket-dock only changes containers it created; rename or remove the other \
                  container yourself"

@@ -139,7 +139,7 @@ impl Engine {
     /// Gives the image `source` names (an id or a name) the name `reference` too (moved from
     /// any image that had it).
     pub async fn tag_image(&self, source: &str, reference: &str) -> Result<(), EngineError> {
-        let (repo, tag) = crate::images::split_tag(reference);
+        let (repo, tag) = super::image_names::split_tag(reference);
         let options = bollard::query_parameters::TagImageOptions {
             repo: Some(repo.to_string()),
             tag: Some(tag.to_string()),

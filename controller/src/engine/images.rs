@@ -71,13 +71,22 @@ pub struct OwnedImage {
 }
 
 /// Whether an image is `ownership`'s: pocket-dock made it (`managed-by`) and it carries one of
-/// the workspace's names (`localhost/pocket-dock/<workspace id>/…`). See `images::names`.
+/// the workspace's names (`localhost/pocket-dock/<workspace id>/…`), or no name at all (a
+/// build a rebuild left behind: nobody can name it any more, so whoever finds it unused may
+/// remove it). See `images::names`.
 pub fn owns_image(
     ownership: &super::Ownership,
     labels: &HashMap<String, String>,
     names: &[String],
 ) -> bool {
-    managed(labels) && crate::images::claimants(names).contains(ownership.workspace.as_str())
+    managed(labels)
+        && (nameless(names)
+            || super::image_names::claimants(names).contains(ownership.workspace.as_str()))
+}
+
+/// Whether an image has no name left (Podman lists such an image as `<none>:<none>`).
+pub fn nameless(names: &[String]) -> bool {
+    names.iter().all(|n| n == "<none>:<none>")
 }
 
 fn managed(labels: &HashMap<String, String>) -> bool {
@@ -90,17 +99,25 @@ fn managed(labels: &HashMap<String, String>) -> bool {
 /// the image. Never a name of another workspace, the embedded base's, or one a user gave.
 pub fn may_remove(
     ownership: &super::Ownership,
+    image_id: &str,
     labels: &HashMap<String, String>,
     names: &[String],
     reference: &str,
 ) -> bool {
-    use crate::images::Claim;
+    use super::image_names::Claim;
     let mine = ownership.workspace.as_str();
+    fn id(r: &str) -> &str {
+        r.trim_start_matches("sha256:")
+    }
+    if nameless(names) {
+        // Only by its id (see `owns_image`).
+        return managed(labels) && !reference.is_empty() && id(image_id) == id(reference);
+    }
     managed(labels)
         && names.iter().any(|n| n == reference)
-        && match crate::images::claim(reference) {
+        && match super::image_names::claim(reference) {
             Claim::Workspace(id) => id == mine,
-            Claim::Portable => crate::images::claimants(names)
+            Claim::Portable => super::image_names::claimants(names)
                 .into_iter()
                 .all(|c| c == mine),
             Claim::Other => false,
@@ -115,16 +132,23 @@ impl OwnedImage {
         image: &ImageSummary,
         reference: &str,
     ) -> Result<Self, EngineError> {
-        Self::checked(ownership, &image.labels, &image.repo_tags, reference)
+        Self::checked(
+            ownership,
+            &image.id,
+            &image.labels,
+            &image.repo_tags,
+            reference,
+        )
     }
 
     fn checked(
         ownership: &super::Ownership,
+        image_id: &str,
         labels: &HashMap<String, String>,
         names: &[String],
         reference: &str,
     ) -> Result<Self, EngineError> {
-        if !may_remove(ownership, labels, names, reference) {
+        if !may_remove(ownership, image_id, labels, names, reference) {
             return Err(EngineError::NotOwned {
                 op: Operation::ImageRemove,
                 id: reference.to_string(),
@@ -149,12 +173,15 @@ impl Engine {
         reference: &str,
     ) -> Result<OwnedImage, EngineError> {
         let image = self.inspect_image(reference).await?;
-        // Inspected by this very name, which it therefore has (Docker lists only tags).
+        // Inspected by this very name, which it therefore has (Docker lists only tags), or
+        // by its id.
         let mut names = image.repo_tags.clone();
-        if !names.iter().any(|n| n == reference) {
+        let by_id =
+            image.id.trim_start_matches("sha256:") == reference.trim_start_matches("sha256:");
+        if !by_id && !names.iter().any(|n| n == reference) {
             names.push(reference.to_string());
         }
-        OwnedImage::checked(ownership, &image.labels, &names, reference)
+        OwnedImage::checked(ownership, &image.id, &image.labels, &names, reference)
     }
 
     /// Lists images matching every `key=value` label filter (all images when empty).
@@ -250,7 +277,7 @@ impl Engine {
         &self,
         reference: &str,
         timeout: Duration,
-        auth: Option<&crate::registry_auth::RegistryAuth>,
+        auth: Option<&super::credentials::RegistryAuth>,
     ) -> Result<(), EngineError> {
         let (from_image, tag) = split_reference(reference);
         let options = CreateImageOptions {
@@ -261,7 +288,7 @@ impl Engine {
         let started = std::time::Instant::now();
         let docker = self.docker_with_extra_time(timeout);
         let pull = async {
-            let credentials = auth.map(crate::registry_auth::RegistryAuth::docker_credentials);
+            let credentials = auth.map(super::credentials::RegistryAuth::docker_credentials);
             let mut progress = docker.create_image(Some(options), None, credentials);
             while let Some(item) = progress.next().await {
                 match item {
@@ -277,7 +304,7 @@ impl Engine {
                         bollard::errors::Error::DockerStreamError { error: message }
                         | bollard::errors::Error::DockerResponseServerError { message, .. },
                     ) => {
-                        return Err(super::registry::pull_failure(reference, message));
+                        return Err(super::credentials::pull_failure(reference, message));
                     }
                     Err(other) => {
                         return Err(self.map_error(
@@ -379,6 +406,12 @@ mod owned_tests {
         assert!(OwnedImage::check(&own, &only_theirs, portable).is_err());
         assert!(owns_image(&own, &made, &ours.repo_tags));
         assert!(!owns_image(&own, &made, &only_theirs.repo_tags));
+        // An image a rebuild left without a name: by its id only.
+        let left = image(made.clone(), &[]);
+        assert!(owns_image(&own, &made, &left.repo_tags));
+        assert!(OwnedImage::check(&own, &left, "sha256:1").is_ok());
+        assert!(OwnedImage::check(&own, &left, "sha256:2").is_err());
+        assert!(OwnedImage::check(&own, &image(HashMap::new(), &[]), "sha256:1").is_err());
         // Images of earlier versions (workspace labels in the config) are owned by name too.
         let legacy = image(own.labels_for(Kind::Image, "x"), &[mine]);
         assert!(OwnedImage::check(&own, &legacy, mine).is_ok());

@@ -11,10 +11,12 @@
 mod builds;
 pub mod capabilities;
 mod containers;
+pub mod credentials;
 mod error;
 mod events;
 mod exec;
 mod image_files;
+pub mod image_names;
 mod images;
 pub mod labels;
 mod networks;
@@ -45,7 +47,9 @@ pub use containers::{
 pub use error::{Category, ConnectFailure, EngineError};
 pub use events::{Event, EventStream};
 pub use exec::{ExecConfig, ExecId, ExecInput, ExecPhase, ExecResult, ExecState, ExecStream};
-pub use images::{ImageDetails, ImageSummary, OwnedImage, PullOutcome, may_remove, owns_image};
+pub use images::{
+    ImageDetails, ImageSummary, OwnedImage, PullOutcome, may_remove, nameless, owns_image,
+};
 pub use labels::{Ownership, WorkspaceId};
 pub use networks::{NetworkConfig, NetworkSummary, OwnedNetwork};
 pub use operation::Operation;

@@ -16,44 +16,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncBufReadExt;
 
+use super::credentials::{RegistryAuth, is_auth_failure, is_loopback, pull_failure, registry_host};
 use super::raw::{LIBPOD, RawBody, percent_encode};
 use super::{Engine, EngineError, Operation, Target};
-use crate::registry_auth::{RegistryAuth, is_loopback, registry_host};
-
-/// Whether an engine's or registry's message means the registry refused the credentials
-/// (or wanted some).
-pub(crate) fn is_auth_failure(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    [
-        "unauthorized",
-        "authentication required",
-        "no basic auth credentials",
-        "incorrect username or password",
-        "requested access to the resource is denied",
-        "pull access denied",
-        "denied: ",
-        "401 ",
-    ]
-    .iter()
-    .any(|needle| m.contains(needle))
-}
-
-/// The error for a failed pull's message: an authentication failure or a plain failure.
-pub(crate) fn pull_failure(reference: &str, message: String) -> EngineError {
-    if is_auth_failure(&message) {
-        EngineError::RegistryAuth {
-            op: Operation::ImagePull,
-            registry: registry_host(reference),
-            reference: reference.to_string(),
-            message,
-        }
-    } else {
-        EngineError::PullFailed {
-            reference: reference.to_string(),
-            message,
-        }
-    }
-}
 
 /// The header value to send when there are no credentials (Docker wants the header on a
 /// push).

@@ -24,9 +24,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     crate::engine::labels::hex(bytes)
 }
 
-pub use names::{
+pub use crate::engine::image_names::{
     Claim, PORTABLE_IMAGES, PORTABLE_SNAPSHOTS, build_tag, claim, claimants, portable_build_tag,
     portable_snapshot_tag, repository, snapshot_tag, split_tag,
 };
-
-mod names;

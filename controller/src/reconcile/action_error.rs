@@ -17,6 +17,20 @@ pub enum ActionError {
     DependencyNotReady { dependency: String },
     #[error("timed out")]
     TimedOut,
+    /// An `Image`'s build or pull ran out of its time (`build.timeout`/`from.timeout`, or
+    /// the `--build-timeout`/`--pull-timeout` default).
+    #[error(
+        "the {what} of Image/{image} timed out after {}; give it more time with `{field}` on Image/{image}, or `{flag}` for every {what} that sets none",
+        super::lifetime::human(*after)
+    )]
+    ImageTimedOut {
+        image: String,
+        /// `build` or `pull`.
+        what: &'static str,
+        field: &'static str,
+        flag: &'static str,
+        after: std::time::Duration,
+    },
     #[error(transparent)]
     Image(#[from] crate::images::ImageError),
     #[error("the build context of Image/{image} changed during this apply; apply again")]
@@ -130,7 +144,7 @@ impl ActionError {
             | ActionError::ContextChanged { .. }
             | ActionError::ImageChanged { .. }
             | ActionError::PortInUse { .. } => "conflict",
-            ActionError::TimedOut => "timeout",
+            ActionError::TimedOut | ActionError::ImageTimedOut { .. } => "timeout",
             ActionError::Image(_) | ActionError::UnsafeMount { .. } => "invalid-input",
             ActionError::SnapshotSource { .. } | ActionError::NetworkInUse { .. } => "conflict",
             ActionError::HookFailed { .. } => "runtime",
@@ -140,9 +154,37 @@ impl ActionError {
         }
     }
 
+    /// An engine timeout of `Image/{image}`'s build or pull named as such, with how to raise
+    /// it; any other error as it is.
+    pub fn image_timeout(error: EngineError, image: &str, what: &'static str) -> ActionError {
+        match error {
+            EngineError::Timeout { after, .. } => ActionError::ImageTimedOut {
+                image: image.to_string(),
+                what,
+                field: if what == "pull" {
+                    "from.timeout"
+                } else {
+                    "build.timeout"
+                },
+                flag: if what == "pull" {
+                    "--pull-timeout"
+                } else {
+                    "--build-timeout"
+                },
+                after,
+            },
+            e => e.into(),
+        }
+    }
+
     pub fn operation(&self) -> Option<Operation> {
         match self {
             ActionError::Engine(e) => Some(e.operation()),
+            ActionError::ImageTimedOut { what, .. } => Some(if *what == "pull" {
+                Operation::ImagePull
+            } else {
+                Operation::ImageBuild
+            }),
             ActionError::PortInUse { op, .. } => Some(*op),
             _ => None,
         }
@@ -160,6 +202,31 @@ mod tests {
             status: Some(500),
             message: message.into(),
         }
+    }
+
+    #[test]
+    fn an_image_timeout_names_the_image_the_time_and_how_to_raise_it() {
+        let timeout = |op| EngineError::Timeout {
+            op,
+            id: Some("localhost/x:1".into()),
+            after: std::time::Duration::from_secs(90),
+        };
+        let build = ActionError::image_timeout(timeout(Operation::ImageBuild), "slow", "build");
+        assert_eq!(
+            build.to_string(),
+            "the build of Image/slow timed out after 1m30s; give it more time with `build.timeout` on Image/slow, or `--build-timeout` for every build that sets none"
+        );
+        assert_eq!(build.category(), "timeout");
+        assert_eq!(build.operation(), Some(Operation::ImageBuild));
+        let pull = ActionError::image_timeout(timeout(Operation::ImagePull), "tools", "pull");
+        assert!(
+            pull.to_string().contains("`from.timeout` on Image/tools")
+                && pull.to_string().contains("`--pull-timeout`"),
+            "{pull}"
+        );
+        // Anything else stays the engine's error.
+        let other = ActionError::image_timeout(start_failure("boom"), "slow", "build");
+        assert!(matches!(other, ActionError::Engine(_)), "{other:?}");
     }
 
     #[test]

@@ -318,6 +318,9 @@ pub struct Desired {
     pub complete: bool,
     /// The Workspace's `pullSecret`, for pulls of sandboxes' plain `image` references.
     pub pull_secret: Option<(String, pocket_dock_spec::model::PullSecret)>,
+    /// The time an `Image`'s build or pull may take, where it declares one (`build.timeout`,
+    /// `from.timeout`). Kept apart from the image's identity: changing it remakes nothing.
+    pub image_timeouts: BTreeMap<String, std::time::Duration>,
 }
 
 /// The pull secret of `Image/name`: its own, else the Workspace's.
@@ -431,6 +434,16 @@ impl Desired {
                     );
                 }
                 Spec::Image(image) => {
+                    let timeout = match (&image.from, &image.build) {
+                        (Some(pull), _) => pull.timeout.as_deref(),
+                        (None, Some(build)) => build.timeout.as_deref(),
+                        (None, None) => None,
+                    };
+                    if let Some(timeout) =
+                        timeout.and_then(|t| pocket_dock_spec::parse_duration(t).ok())
+                    {
+                        desired.image_timeouts.insert(name.clone(), timeout);
+                    }
                     let (origin, parent) = match (&image.from, &image.build) {
                         (Some(pull), _) => (
                             ImageOrigin::Pull {

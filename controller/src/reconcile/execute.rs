@@ -28,8 +28,16 @@ pub struct ExecuteOptions {
     /// When dependencies must be ready by (with `wait_ready`).
     pub ready_deadline: Option<Instant>,
     pub stop_grace: Duration,
+    /// What a pull may take when its `Image` declares no `from.timeout`.
     pub pull_timeout: Duration,
+    /// What a build may take when its `Image` declares no `build.timeout`.
+    pub build_timeout: Duration,
+    /// Builds ignore the engine's layer cache (`apply --no-cache`).
+    pub no_cache: bool,
 }
+
+/// What a build or a pull may take unless told otherwise.
+pub const DEFAULT_IMAGE_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Default for ExecuteOptions {
     fn default() -> Self {
@@ -39,7 +47,9 @@ impl Default for ExecuteOptions {
             deadline: None,
             ready_deadline: None,
             stop_grace: Duration::from_secs(10),
-            pull_timeout: Duration::from_secs(600),
+            pull_timeout: DEFAULT_IMAGE_TIMEOUT,
+            build_timeout: DEFAULT_IMAGE_TIMEOUT,
+            no_cache: false,
         }
     }
 }
@@ -286,10 +296,18 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
     match &action.op {
         Op::Pull { reference } => {
             let auth = pull_auth(ctx, &action.key, reference)?;
-            engine
-                .pull_with(reference, ctx.options.pull_timeout, auth.as_ref())
-                .await?;
-            Ok(())
+            // An `Image` object's own `from.timeout` wins over the apply's default.
+            let declared = (action.key.kind == pocket_dock_spec::Kind::Image)
+                .then(|| ctx.desired.image_timeouts.get(name))
+                .flatten();
+            let timeout = declared.copied().unwrap_or(ctx.options.pull_timeout);
+            match engine.pull_with(reference, timeout, auth.as_ref()).await {
+                Ok(()) => Ok(()),
+                Err(e) if action.key.kind == pocket_dock_spec::Kind::Image => {
+                    Err(ActionError::image_timeout(e, name, "pull"))
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Op::CreateVolume => {
             let volume = ctx
@@ -386,7 +404,13 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
                 &ctx.desired,
                 name,
                 tag,
-                ctx.options.pull_timeout,
+                // `build.timeout` wins over the apply's default.
+                ctx.desired
+                    .image_timeouts
+                    .get(name)
+                    .copied()
+                    .unwrap_or(ctx.options.build_timeout),
+                ctx.options.no_cache,
             )
             .await
         }

@@ -32,6 +32,7 @@ pub async fn build(
     name: &str,
     tag: &str,
     timeout: std::time::Duration,
+    no_cache: bool,
 ) -> Result<(), ActionError> {
     let Some(ImageOrigin::Build(recipe)) = desired.images.get(name).map(|i| &i.origin) else {
         return Err(ActionError::Internal(format!(
@@ -75,8 +76,10 @@ pub async fn build(
             target: target.as_deref(),
             labels: &labels,
             timeout,
+            no_cache,
         })
-        .await?;
+        .await
+        .map_err(|e| ActionError::image_timeout(e, name, "build"))?;
     engine.tag_image(tag, &shared).await?;
     Ok(())
 }
@@ -195,6 +198,24 @@ pub async fn remove(
         .owned_images
         .iter()
         .find(|i| i.repo_tags.iter().any(|t| t == reference));
+    // An image with no name left (see `plan::untagged_images`): by its id, the labels
+    // checked again as it is inspected.
+    let untagged = || {
+        observed
+            .owned_images
+            .iter()
+            .any(|i| i.id == reference && crate::engine::nameless(&i.repo_tags))
+    };
+    if listed.is_none() && untagged() {
+        return match engine.remove_owned_image(ownership, reference).await {
+            Ok(()) | Err(EngineError::ImageNotFound { .. }) => Ok(()),
+            Err(EngineError::Conflict { message, .. }) => {
+                tracing::warn!(image = reference, "kept: {message}");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
     let Some(listed) = listed else {
         return Err(ActionError::Engine(EngineError::NotOwned {
             op: Operation::ImageRemove,

@@ -39,7 +39,7 @@ use crate::writer_lock::WriterLock;
 pub use desired::{Desired, Key};
 pub use execute::{ActionError, ActionOutcome, ExecuteOptions, NoObserver, Observer};
 pub use observe::Observed;
-pub use plan::{Action, Blocked, Op, Plan, PlanOptions};
+pub use plan::{Action, Blocked, Op, Plan, PlanOptions, Rebuild};
 pub use rows::{ObjectRow, object_rows};
 pub use selection::Selection;
 
@@ -85,6 +85,18 @@ pub struct ApplyOptions {
     /// or those `only`/`selection` name): they are started or created again, their clocks
     /// starting over. Without it an expiry holds until the sandbox's declaration changes.
     pub resume: bool,
+    /// `--rebuild`/`--rebuild-all`: images made again even when present (a pulled one pulled
+    /// again, the embedded base loaded again), with every image built on them. Names that
+    /// are not declared are refused before anything changes.
+    pub rebuild: Rebuild,
+    /// `--no-cache`: the builds this apply runs ignore the engine's layer cache.
+    pub no_cache: bool,
+    /// `--build-timeout`: what a build may take when its `Image` sets no `build.timeout`
+    /// (10 minutes when `None`).
+    pub build_timeout: Option<Duration>,
+    /// `--pull-timeout`: what a pull may take when its `Image` sets no `from.timeout`
+    /// (10 minutes when `None`).
+    pub pull_timeout: Option<Duration>,
 }
 
 impl ApplyOptions {
@@ -241,8 +253,12 @@ impl ApplyReport {
     /// The deadline ran out: an action timed out, or (with `--wait`) a sandbox was not
     /// ready in time, whether or not this apply changed it.
     pub fn timed_out(&self) -> bool {
-        self.failures()
-            .any(|o| matches!(o.result, Err(ActionError::TimedOut)))
+        self.failures().any(|o| {
+            matches!(
+                o.result,
+                Err(ActionError::TimedOut | ActionError::ImageTimedOut { .. })
+            )
+        })
             || (self.waited && (!self.not_ready.is_empty() || self.waiting().next().is_some()))
             // Still waiting on a dependency's condition when the deadline came.
             || self.waited_out
@@ -361,8 +377,51 @@ fn source_of(writer: &str) -> Source {
     match writer {
         "snapshot" => Source::Snapshot,
         "controller" => Source::Controller,
+        "reset" => Source::Reset,
         _ => Source::Apply,
     }
+}
+
+/// The images `rebuild` names, checked: each declared (else `NotDeclared`, with the
+/// closest name and the declared ones), and inside `only` when the apply is limited.
+fn rebuild_names(
+    rebuild: &Rebuild,
+    desired: &Desired,
+    only: Option<&BTreeSet<Key>>,
+) -> Result<BTreeSet<String>, Error> {
+    if let Rebuild::Images(names) = rebuild {
+        let declared: Vec<&str> = desired.images.keys().map(String::as_str).collect();
+        for name in names {
+            if desired.images.contains_key(name) {
+                continue;
+            }
+            let hint = pocket_dock_spec::diagnostic::closest(name, declared.iter().copied())
+                .map_or_else(String::new, |c| format!("; did you mean `{c}`?"));
+            let listed = if declared.is_empty() {
+                "this workspace declares no Image".to_string()
+            } else {
+                format!("declared images: {}", declared.join(", "))
+            };
+            return Err(Error::NotDeclared {
+                object: format!("Image/{name}"),
+                problem: format!(
+                    "is not declared, so --rebuild cannot rebuild it{hint} ({listed}); nothing was changed"
+                ),
+            });
+        }
+    }
+    let named = rebuild.named(desired);
+    if let (Some(only), Rebuild::Images(_)) = (only, rebuild)
+        && let Some(outside) = named
+            .iter()
+            .find(|n| !only.contains(&Key::new(Kind::Image, (*n).clone())))
+    {
+        return Err(Error::NotDeclared {
+            object: format!("Image/{outside}"),
+            problem: "is outside --only/--selector, so --rebuild cannot rebuild it; select it (or a sandbox that runs it), or apply without a selection; nothing was changed".to_string(),
+        });
+    }
+    Ok(named)
 }
 
 /// Reads the engine's profile and fails with every declared need it cannot meet (within
@@ -409,6 +468,8 @@ pub async fn apply(
     }
     // A selection that matches nothing fails here, before anything is touched.
     let scope = Scope::new(&options, &desired, declarations)?;
+    // So does a rebuild of an image that is not declared, or outside the selection.
+    let rebuild = rebuild_names(&options.rebuild, &desired, scope.only.as_ref())?;
     let dir = workspace.root.join(DIR_NAME);
     let plan_options = PlanOptions {
         prune_volumes: options.prune_volumes,
@@ -491,12 +552,15 @@ pub async fn apply(
     lifetimes.fill(&mut observed, store.as_ref());
     // A dry run runs no probe (an exec is a write): it shows what apply does once the
     // dependencies a start waits for are ready.
-    let first_plan = scope.restrict(if options.dry_run {
+    let mut first_plan = if options.dry_run {
         observed.assume_probes_pass = true;
         plan::plan(&desired, &observed, plan_options)
     } else {
         plan_probed(engine, &desired, &mut observed, plan_options).await
-    });
+    };
+    // A forced rebuild is the first round's only: later rounds see what it made.
+    plan::force_rebuilds(&mut first_plan, &desired, &rebuild);
+    let first_plan = scope.restrict(first_plan);
     let orphans = orphans(&observed, &desired, store.as_ref());
     if options.dry_run {
         return Ok(ApplyReport {
@@ -532,6 +596,13 @@ pub async fn apply(
         wait_ready: waited,
         deadline: options.timeout.map(|t| started + t),
         ready_deadline: waited.then(|| started + options.timeout.unwrap_or(DEFAULT_WAIT)),
+        build_timeout: options
+            .build_timeout
+            .unwrap_or(execute::DEFAULT_IMAGE_TIMEOUT),
+        pull_timeout: options
+            .pull_timeout
+            .unwrap_or(execute::DEFAULT_IMAGE_TIMEOUT),
+        no_cache: options.no_cache,
         ..ExecuteOptions::default()
     };
     let mut outcomes: Vec<ActionOutcome> = Vec::new();
@@ -1306,5 +1377,61 @@ fn sync_registry(store: &Mutex<StateStore>, observed: &Observed, warnings: &mut 
         && let Err(e) = store.sync_instances(&instances, &now)
     {
         warnings.push(format!("could not update the instance registry: {e}"));
+    }
+}
+
+#[cfg(test)]
+mod rebuild_tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+    use crate::reconcile::desired::{DesiredImage, ImageOrigin};
+
+    fn images(names: &[&str]) -> Desired {
+        let mut d = Desired::default();
+        for name in names {
+            d.images.insert(
+                name.to_string(),
+                DesiredImage {
+                    name: name.to_string(),
+                    origin: ImageOrigin::Embedded,
+                    tag: format!("t-{name}"),
+                    shared: format!("t-{name}"),
+                    parent: None,
+                    problem: None,
+                    pull_secret: None,
+                },
+            );
+        }
+        d
+    }
+
+    #[test]
+    fn rebuild_names_are_declared_images_inside_the_selection() {
+        let d = images(&["step-1", "tools"]);
+        let named = |names: &[&str]| Rebuild::Images(names.iter().map(|n| n.to_string()).collect());
+        assert_eq!(
+            rebuild_names(&named(&["tools"]), &d, None).unwrap(),
+            BTreeSet::from(["tools".to_string()])
+        );
+        assert_eq!(rebuild_names(&Rebuild::All, &d, None).unwrap().len(), 2);
+        assert!(
+            rebuild_names(&Rebuild::Nothing, &d, None)
+                .unwrap()
+                .is_empty()
+        );
+        let unknown = rebuild_names(&named(&["step1"]), &d, None).unwrap_err();
+        assert_eq!(unknown.category(), crate::Category::InvalidInput);
+        let message = unknown.to_string();
+        assert!(message.contains("Image/step1"), "{message}");
+        assert!(message.contains("did you mean `step-1`"), "{message}");
+        assert!(
+            message.contains("declared images: step-1, tools"),
+            "{message}"
+        );
+        let only = BTreeSet::from([Key::new(Kind::Image, "step-1")]);
+        let outside = rebuild_names(&named(&["tools"]), &d, Some(&only)).unwrap_err();
+        assert!(outside.to_string().contains("outside --only"), "{outside}");
+        assert!(rebuild_names(&named(&["step-1"]), &d, Some(&only)).is_ok());
     }
 }

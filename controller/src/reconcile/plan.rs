@@ -891,6 +891,116 @@ fn unclaimed_snapshot(snap: &DesiredSnapshot, observed: &Observed) -> bool {
     matches && names.is_none_or(|n| crate::images::claimants(n).is_empty())
 }
 
+/// `apply --rebuild`/`--rebuild-all`: which `Image` objects to make again, whether or not
+/// they are present.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Rebuild {
+    #[default]
+    Nothing,
+    /// These, and every image built on them.
+    Images(BTreeSet<String>),
+    /// Every declared `Image`.
+    All,
+}
+
+impl Rebuild {
+    /// The declared images named (all of them for `All`); unknown names are the caller's
+    /// to refuse before this.
+    pub fn named(&self, desired: &Desired) -> BTreeSet<String> {
+        match self {
+            Rebuild::Nothing => BTreeSet::new(),
+            Rebuild::Images(names) => names
+                .iter()
+                .filter(|n| desired.images.contains_key(*n))
+                .cloned()
+                .collect(),
+            Rebuild::All => desired.images.keys().cloned().collect(),
+        }
+    }
+}
+
+/// The images a forced rebuild makes again: those `named` and every image built on them
+/// (`build.from`, at any depth). Not their parents, not their siblings.
+pub fn rebuild_closure(desired: &Desired, named: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut set: BTreeSet<String> = named
+        .iter()
+        .filter(|n| desired.images.contains_key(*n))
+        .cloned()
+        .collect();
+    // Parents come first, so one pass reaches every depth.
+    for image in image_order(desired) {
+        if image.parent.as_ref().is_some_and(|p| set.contains(p)) {
+            set.insert(image.name.clone());
+        }
+    }
+    set
+}
+
+/// Adds a forced rebuild to an apply's first plan: a build (or pull, or load of the
+/// embedded base) of every image in the [`rebuild_closure`] of `named` that the plan does
+/// not make already and that does not wait. `--no-cache` is the executor's: the plan says
+/// what is made, not how. Sandboxes on an image that comes out with a new id are recreated
+/// in the next round, which sees the new id (a full cache hit keeps the id: nothing moves).
+pub fn force_rebuilds(plan: &mut Plan, desired: &Desired, named: &BTreeSet<String>) {
+    let set = rebuild_closure(desired, named);
+    let mut added = Vec::new();
+    for image in image_order(desired)
+        .into_iter()
+        .filter(|i| set.contains(&i.name))
+    {
+        let key = Key::new(Kind::Image, image.name.clone());
+        if plan.blocked.iter().any(|b| b.key == key) {
+            continue;
+        }
+        let op = match &image.origin {
+            // `pullPolicy: Never` is never pulled, forced or not.
+            ImageOrigin::Pull {
+                policy: PullPolicy::Never,
+            } => continue,
+            ImageOrigin::Pull { .. } => Op::Pull {
+                reference: image.tag.clone(),
+            },
+            ImageOrigin::Build(_) => Op::Build {
+                tag: image.tag.clone(),
+            },
+            ImageOrigin::Embedded => Op::LoadEmbedded {
+                tag: image.tag.clone(),
+            },
+        };
+        // Made by this plan anyway (absent, or `pullPolicy: Always`).
+        if plan.actions.iter().any(|a| a.op == op) {
+            continue;
+        }
+        // Taking the image another checkout made would not make it again: the build gives
+        // both names instead.
+        plan.actions
+            .retain(|a| !(a.key == key && matches!(a.op, Op::Tag { .. })));
+        let reason = match &image.parent {
+            Some(parent) if !named.contains(&image.name) => {
+                format!("built on Image/{parent}, which is rebuilt (--rebuild)")
+            }
+            _ => "forced by --rebuild".to_string(),
+        };
+        added.push(Action {
+            key,
+            op,
+            reason,
+            changes: Vec::new(),
+        });
+    }
+    // Shown with the other image actions: before sandboxes, snapshots and pruning.
+    let at = plan
+        .actions
+        .iter()
+        .position(|a| {
+            matches!(a.op, Op::RemoveImage { .. })
+                || (matches!(a.key.kind, Kind::Sandbox | Kind::Snapshot)
+                    && !matches!(a.op, Op::Remove { .. }))
+        })
+        .unwrap_or(plan.actions.len());
+    plan.actions.splice(at..at, added);
+}
+
 /// Images in an order where every `build.from` parent comes first.
 pub fn image_order(desired: &Desired) -> Vec<&DesiredImage> {
     in_dependency_order(
@@ -1036,8 +1146,47 @@ pub fn unreferenced_images(
     out
 }
 
+/// Why an image left without a name by a rebuild is removed.
+pub const UNTAGGED: &str = "an earlier build of it, left without a name";
+
+/// Images of this workspace's `Image` objects that have no name left (a forced rebuild
+/// moved their tag to the new build) and that no container of the workspace runs: the
+/// ids, newest first. One a container still runs goes once that container is recreated.
+pub fn untagged_images(observed: &Observed) -> Vec<(Key, String)> {
+    let in_use: BTreeSet<&str> = observed
+        .sandboxes
+        .values()
+        .flatten()
+        .map(|c| c.image_id.trim_start_matches("sha256:"))
+        .collect();
+    let mut owned: Vec<&crate::engine::ImageSummary> = observed
+        .owned_images
+        .iter()
+        .filter(|i| crate::engine::nameless(&i.repo_tags))
+        .filter(|i| !in_use.contains(i.id.trim_start_matches("sha256:")))
+        .collect();
+    owned.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+    owned
+        .into_iter()
+        .filter_map(|i| {
+            let labels = ImageLabels::parse(&i.labels)?;
+            (labels.kind == Kind::Image).then(|| (Key::new(Kind::Image, labels.name), i.id.clone()))
+        })
+        .collect()
+}
+
 /// Removes the [`unreferenced_images`], or keeps them while the declarations are incomplete.
 fn prune_images(desired: &Desired, observed: &Observed, plan: &mut Plan) {
+    for (key, id) in untagged_images(observed) {
+        if desired.complete {
+            plan.actions.push(Action {
+                key,
+                op: Op::RemoveImage { reference: id },
+                reason: UNTAGGED.to_string(),
+                changes: Vec::new(),
+            });
+        }
+    }
     for image in unreferenced_images(desired, &observed.owned_images) {
         if !desired.complete {
             if !plan.kept.iter().any(|k| k.key == image.key) {
@@ -2144,6 +2293,179 @@ mod tests {
         assert_eq!(ops(&p), ["build Image/app", "recreate Sandbox/web"]);
         let after = simulate(&d, &o, &p);
         assert!(plan(&d, &after, PlanOptions::default()).is_empty());
+    }
+
+    /// base -> step-1 -> step-2 -> step-3, and base -> sibling; `web` runs step-2, `side`
+    /// runs sibling; everything present and current.
+    fn chain() -> (Desired, Observed) {
+        let on = |name: &str, image: &str| {
+            let mut s = sandbox(name, "h", true, &[], &[]);
+            s.image = ImageSource::Object(Key::new(Kind::Image, image));
+            s
+        };
+        let mut d = desired(vec![on("web", "step-2"), on("side", "sibling")], &[]);
+        d.image_repository_prefix = "localhost/pocket-dock/ws/".into();
+        let mut o = Observed::default();
+        for (name, parent) in [
+            ("base", None),
+            ("step-1", Some("base")),
+            ("step-2", Some("step-1")),
+            ("step-3", Some("step-2")),
+            ("sibling", Some("base")),
+        ] {
+            let origin = if parent.is_none() {
+                ImageOrigin::Embedded
+            } else {
+                build_origin()
+            };
+            d.images.insert(
+                name.into(),
+                image(name, origin, &format!("t-{name}"), parent),
+            );
+            o.images
+                .insert(format!("t-{name}"), Some(format!("sha256:{name}-1")));
+        }
+        for (name, image) in [("web", "step-2"), ("side", "sibling")] {
+            o.sandboxes.insert(
+                name.into(),
+                vec![container(
+                    name,
+                    "h",
+                    ContainerState::Running,
+                    &format!("sha256:{image}-1"),
+                )],
+            );
+        }
+        (d, o)
+    }
+
+    #[test]
+    fn a_forced_rebuild_takes_the_images_built_on_it_not_its_parents_or_siblings() {
+        let (d, o) = chain();
+        let named = BTreeSet::from(["step-1".to_string()]);
+        let closure: Vec<String> = rebuild_closure(&d, &named).into_iter().collect();
+        assert_eq!(closure, ["step-1", "step-2", "step-3"]);
+        // Unknown names are the caller's to refuse; here they are simply not declared.
+        let unknown = BTreeSet::from(["nope".to_string()]);
+        assert!(rebuild_closure(&d, &unknown).is_empty());
+
+        let mut p = plan(&d, &o, PlanOptions::default());
+        assert!(p.is_empty(), "{:?}", ops(&p));
+        force_rebuilds(&mut p, &d, &named);
+        assert_eq!(
+            ops(&p),
+            [
+                "build Image/step-1",
+                "build Image/step-2",
+                "build Image/step-3"
+            ]
+        );
+        assert_eq!(p.actions[0].reason, "forced by --rebuild");
+        assert_eq!(
+            p.actions[1].reason,
+            "built on Image/step-1, which is rebuilt (--rebuild)"
+        );
+        // Nothing is built twice: one named with its parent is built once, as named.
+        let mut p = plan(&d, &o, PlanOptions::default());
+        force_rebuilds(
+            &mut p,
+            &d,
+            &BTreeSet::from(["step-1".to_string(), "step-2".to_string()]),
+        );
+        assert_eq!(p.actions.len(), 3);
+        assert_eq!(p.actions[1].reason, "forced by --rebuild");
+        // Every origin has its own way of being made again; `pullPolicy: Never` none.
+        let mut d = d;
+        for (name, policy) in [("pulled", PullPolicy::Always), ("kept", PullPolicy::Never)] {
+            d.images.insert(
+                name.into(),
+                image(
+                    name,
+                    ImageOrigin::Pull { policy },
+                    &format!("r/{name}:1"),
+                    None,
+                ),
+            );
+        }
+        let mut o = o;
+        o.images.insert("r/kept:1".into(), Some("sha256:k".into()));
+        o.images
+            .insert("r/pulled:1".into(), Some("sha256:p".into()));
+        let mut p = plan(&d, &o, PlanOptions::default());
+        force_rebuilds(&mut p, &d, &Rebuild::All.named(&d));
+        assert_eq!(
+            ops(&p),
+            [
+                "load Image/base",
+                "pull Image/pulled",
+                "build Image/sibling",
+                "build Image/step-1",
+                "build Image/step-2",
+                "build Image/step-3"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rebuild_moves_only_the_sandboxes_whose_image_id_changed() {
+        let (d, mut o) = chain();
+        // A full cache hit: the same ids. Nothing moves.
+        assert!(plan(&d, &o, PlanOptions::default()).is_empty());
+        // step-1 and step-2 came out new; sibling did not.
+        o.images
+            .insert("t-step-1".into(), Some("sha256:step-1-2".into()));
+        o.images
+            .insert("t-step-2".into(), Some("sha256:step-2-2".into()));
+        let p = plan(&d, &o, PlanOptions::default());
+        assert_eq!(ops(&p), ["recreate Sandbox/web"]);
+        assert_eq!(p.actions[0].reason, "image changed");
+    }
+
+    #[test]
+    fn an_image_left_without_a_name_goes_once_no_container_runs_it() {
+        let (d, mut o) = chain();
+        let labels = crate::engine::Ownership::new(crate::engine::WorkspaceId::new("ws"))
+            .labels_for(Kind::Image, "step-2");
+        let untagged = |id: &str, tags: Vec<String>| crate::engine::ImageSummary {
+            id: id.into(),
+            repo_tags: tags,
+            labels: labels.clone(),
+            size: 0,
+            created: 1,
+        };
+        // The old step-2 still runs in web: kept.
+        o.owned_images = vec![untagged("sha256:step-2-1", vec!["<none>:<none>".into()])];
+        let p = plan(&d, &o, PlanOptions::default());
+        assert!(p.is_empty(), "{:?}", ops(&p));
+        // Once web runs the new build, the old one goes, by id.
+        o.images
+            .insert("t-step-2".into(), Some("sha256:step-2-2".into()));
+        o.sandboxes.insert(
+            "web".into(),
+            vec![container(
+                "web",
+                "h",
+                ContainerState::Running,
+                "sha256:step-2-2",
+            )],
+        );
+        o.owned_images = vec![untagged("sha256:step-2-1", Vec::new())];
+        let p = plan(&d, &o, PlanOptions::default());
+        assert_eq!(ops(&p), ["remove Image/step-2"]);
+        assert_eq!(
+            p.actions[0].op,
+            Op::RemoveImage {
+                reference: "sha256:step-2-1".into()
+            }
+        );
+        assert_eq!(p.actions[0].reason, UNTAGGED);
+        // Not while the declarations are incomplete.
+        let incomplete = Desired {
+            complete: false,
+            ..d
+        };
+        let p = plan(&incomplete, &o, PlanOptions::default());
+        assert!(p.is_empty(), "{:?}", ops(&p));
     }
 
     #[test]

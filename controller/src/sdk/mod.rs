@@ -5,11 +5,13 @@ mod images;
 pub mod init;
 mod load;
 mod ops;
+pub mod reset;
 pub mod snapshot;
 mod status;
 
 pub use images::{ImageInfo, ImageOrigin, ObjectImage, PushCredentials};
 pub use load::Valid;
 pub use ops::{DeleteReport, DeleteRequest, GcOutcome, Removed, Validation};
+pub use reset::{ResetReport, ResetRequest};
 pub use snapshot::{SnapshotFile, SnapshotReport, SnapshotRequest};
 pub use status::{StatusView, parse_target};

@@ -1,4 +1,4 @@
-//! The names pocket-dock gives images (pure).
+//! The names pocket-dock gives images (pure; re-exported as `images::…`).
 //!
 //! An image has two kinds of name:
 //! - its **portable** name, which depends on its content and inputs only:
@@ -18,7 +18,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::engine::Ownership;
+use super::Ownership;
 
 /// Every name pocket-dock gives an image starts with this.
 pub const PREFIX: &str = "localhost/pocket-dock/";
