@@ -124,7 +124,12 @@ async fn the_workshop_chain_rebuilds_only_what_changed_and_swaps_images_keeping_
         return;
     }
     let podman = Podman::shared();
-    let ws = TestWorkspace::from_example(podman, "workshop", &[]);
+    // Content of its own: another test's checkout of the example would share its images.
+    let ws = TestWorkspace::from_example(
+        podman,
+        "workshop",
+        &[("\"step 1: tools\"", "\"step 1: tools (chain test)\"")],
+    );
     let first = apply_ok(&ws);
     for expected in [
         "build Image/step-1",
@@ -373,7 +378,11 @@ async fn export_remove_import_gives_the_same_image_offline() {
         return;
     }
     let podman = Podman::shared();
-    let ws = TestWorkspace::from_example(podman, "workshop", &[]);
+    let ws = TestWorkspace::from_example(
+        podman,
+        "workshop",
+        &[("\"step 1: tools\"", "\"step 1: tools (export test)\"")],
+    );
     apply_ok(&ws);
     let id = image_id(&ws, "step-1");
     let archive = ws.path("step-1.tar");

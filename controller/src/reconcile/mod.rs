@@ -558,8 +558,10 @@ pub async fn apply(
     } else {
         plan_probed(engine, &desired, &mut observed, plan_options).await
     };
-    // A forced rebuild is the first round's only: later rounds see what it made.
+    // A forced rebuild is the first round's only: later rounds see what it made, and
+    // remove the images it left without a name once nothing runs them.
     plan::force_rebuilds(&mut first_plan, &desired, &rebuild);
+    let displaced = plan::displaced_by_rebuild(&desired, &observed, &rebuild);
     let first_plan = scope.restrict(first_plan);
     let orphans = orphans(&observed, &desired, store.as_ref());
     if options.dry_run {
@@ -669,7 +671,7 @@ pub async fn apply(
             if failed || (rounds >= MAX_ROUNDS && !waits_on_condition) {
                 // Failures are reported, not retried within one apply.
                 observed = reobserve(
-                    engine, &ownership, &desired, &restarts, &lifetimes, &journal,
+                    engine, &ownership, &desired, &restarts, &lifetimes, &journal, &displaced,
                 )
                 .await?;
                 current_plan = scope.restrict(
@@ -680,7 +682,7 @@ pub async fn apply(
             }
         }
         observed = reobserve(
-            engine, &ownership, &desired, &restarts, &lifetimes, &journal,
+            engine, &ownership, &desired, &restarts, &lifetimes, &journal, &displaced,
         )
         .await?;
         current_plan =
@@ -725,7 +727,7 @@ pub async fn apply(
             }
             tokio::time::sleep(CONDITION_POLL).await;
             observed = reobserve(
-                engine, &ownership, &desired, &restarts, &lifetimes, &journal,
+                engine, &ownership, &desired, &restarts, &lifetimes, &journal, &displaced,
             )
             .await?;
         }
@@ -781,7 +783,7 @@ pub async fn apply(
         if options.readiness == Readiness::Wait {
             // Minutes may have passed: the statuses say what is there now.
             observed = reobserve(
-                engine, &ownership, &desired, &restarts, &lifetimes, &journal,
+                engine, &ownership, &desired, &restarts, &lifetimes, &journal, &displaced,
             )
             .await?;
         }
@@ -949,9 +951,11 @@ async fn reobserve(
     restarts: &BTreeMap<String, restarts::RestartRecord>,
     lifetimes: &Lifetimes,
     journal: &Journal,
+    displaced: &BTreeSet<String>,
 ) -> Result<Observed, Error> {
     let mut observed = observe::observe(engine, ownership, desired).await?;
     observed.restarts = restarts.clone();
+    observed.displaced_images = displaced.clone();
     if let Some(Ok(store)) = journal.store.as_ref().map(Mutex::lock) {
         observed.hook_failures = store.hook_failures().unwrap_or_default();
         lifetimes.fill(&mut observed, Some(&*store));

@@ -55,6 +55,9 @@ pub struct Observed {
     pub image_labels: BTreeMap<String, HashMap<String, String>>,
     /// Every name of the present images among `images` (which workspaces use them).
     pub image_names: BTreeMap<String, Vec<String>>,
+    /// Ids of the images this apply's forced rebuild took this workspace's names from
+    /// (`plan::displaced_by_rebuild`): removed once nameless and unused.
+    pub displaced_images: BTreeSet<String>,
     /// Images carrying this workspace's ownership labels (candidates for pruning).
     pub owned_images: Vec<ImageSummary>,
     /// What the state store remembers of each sandbox's restarts.

@@ -1149,9 +1149,24 @@ pub fn unreferenced_images(
 /// Why an image left without a name by a rebuild is removed.
 pub const UNTAGGED: &str = "an earlier build of it, left without a name";
 
-/// Images of this workspace's `Image` objects that have no name left (a forced rebuild
-/// moved their tag to the new build) and that no container of the workspace runs: the
-/// ids, newest first. One a container still runs goes once that container is recreated.
+/// The ids a forced rebuild takes this workspace's names from: what each rebuilt image's
+/// name points at now. Only these are ever removed by id ([`untagged_images`]): a nameless
+/// image is nobody's claim, so one this apply did not leave behind is not its to remove.
+pub fn displaced_by_rebuild(
+    desired: &Desired,
+    observed: &Observed,
+    named: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    rebuild_closure(desired, named)
+        .iter()
+        .filter_map(|name| observed.image_id(&desired.images.get(name)?.tag))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The images this apply's forced rebuild left without a name (`displaced_images`) that
+/// no container of the workspace runs: the ids, newest first. One a container still runs
+/// goes once that container is recreated.
 pub fn untagged_images(observed: &Observed) -> Vec<(Key, String)> {
     let in_use: BTreeSet<&str> = observed
         .sandboxes
@@ -1163,6 +1178,13 @@ pub fn untagged_images(observed: &Observed) -> Vec<(Key, String)> {
         .owned_images
         .iter()
         .filter(|i| crate::engine::nameless(&i.repo_tags))
+        .filter(|i| {
+            let id = i.id.trim_start_matches("sha256:");
+            observed
+                .displaced_images
+                .iter()
+                .any(|d| d.trim_start_matches("sha256:") == id)
+        })
         .filter(|i| !in_use.contains(i.id.trim_start_matches("sha256:")))
         .collect();
     owned.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
@@ -2434,10 +2456,12 @@ mod tests {
             created: 1,
         };
         // The old step-2 still runs in web: kept.
+        o.displaced_images.insert("sha256:step-2-1".into());
         o.owned_images = vec![untagged("sha256:step-2-1", vec!["<none>:<none>".into()])];
         let p = plan(&d, &o, PlanOptions::default());
         assert!(p.is_empty(), "{:?}", ops(&p));
         // Once web runs the new build, the old one goes, by id.
+        o.displaced_images.clear();
         o.images
             .insert("t-step-2".into(), Some("sha256:step-2-2".into()));
         o.sandboxes.insert(
@@ -2450,6 +2474,11 @@ mod tests {
             )],
         );
         o.owned_images = vec![untagged("sha256:step-2-1", Vec::new())];
+        // Only an image this apply's rebuild left without a name: one anybody else left is
+        // nobody's to remove.
+        let p = plan(&d, &o, PlanOptions::default());
+        assert!(p.is_empty(), "{:?}", ops(&p));
+        o.displaced_images.insert("sha256:step-2-1".into());
         let p = plan(&d, &o, PlanOptions::default());
         assert_eq!(ops(&p), ["remove Image/step-2"]);
         assert_eq!(
