@@ -318,7 +318,9 @@ impl Engine {
 }
 
 /// How often a listing is taken when what it lists vanishes while the engine reads it.
-const LIST_ATTEMPTS: u32 = 3;
+/// Image listings span every workspace's images (ownership is by name), so another
+/// workspace's prune can hit one; five attempts wait a second in all.
+const LIST_ATTEMPTS: u32 = 5;
 
 /// Takes a listing again (up to [`LIST_ATTEMPTS`] in all) while it fails with an error
 /// `vanished` recognises: Podman reads every object while it lists them, and one removed
