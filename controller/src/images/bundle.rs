@@ -105,6 +105,7 @@ pub fn write_archive(
     .map_err(write_error(out))?;
     let mut written: BTreeSet<String> = BTreeSet::new();
     let mut manifests = Vec::new();
+    let mut docker = Vec::new();
     let mut images = Vec::new();
     for (part, names) in parts {
         let image = copy_part(part, &mut builder, &mut written)?;
@@ -113,6 +114,7 @@ pub fn write_archive(
             descriptor["annotations"] = serde_json::json!({ REF_NAME: name });
             manifests.push(descriptor);
         }
+        docker.push(docker_entry(&image, names));
         images.push(BundledImage {
             names: names.clone(),
             image_id: image.image_id,
@@ -127,6 +129,7 @@ pub fn write_archive(
     if bundle {
         index["annotations"] = serde_json::json!({ BUNDLE_ANNOTATION: "1" });
     }
+    append_docker_manifest(&mut builder, &docker).map_err(write_error(out))?;
     let index = serde_json::to_vec(&index).unwrap_or_default();
     append(
         &mut builder,
@@ -146,6 +149,27 @@ pub fn write_archive(
         blobs: written.len(),
         bytes,
     })
+}
+
+/// An image's entry in Docker's `manifest.json` (what `docker save` writes beside the OCI
+/// index since Docker 25): Docker Engine without the containerd image store loads only
+/// archives that have one. Its paths are the OCI layout's blobs, so nothing is stored twice.
+fn docker_entry(image: &LayoutImage, names: &[String]) -> serde_json::Value {
+    let path = |digest: &String| format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+    serde_json::json!({
+        "Config": path(&image.image_id),
+        "RepoTags": names,
+        // The manifest and the config come first in `blobs`; the layers follow, in order.
+        "Layers": image.blobs.iter().skip(2).map(path).collect::<Vec<_>>(),
+    })
+}
+
+fn append_docker_manifest(
+    builder: &mut tar::Builder<impl Write>,
+    entries: &[serde_json::Value],
+) -> std::io::Result<()> {
+    let text = serde_json::to_vec(entries).unwrap_or_default();
+    append(builder, "manifest.json", text.len() as u64, text.as_slice())
 }
 
 /// Copies one single-image archive's blobs into `builder` (those not in `written`), each
@@ -319,6 +343,9 @@ pub(crate) fn single_image_archive(
         )
         .map_err(write_error(out))?;
     }
+    let names: Vec<String> = name.map(str::to_string).into_iter().collect();
+    append_docker_manifest(&mut builder, &[docker_entry(image, &names)])
+        .map_err(write_error(out))?;
     let mut descriptor = image.descriptor.clone();
     descriptor["annotations"] = match name {
         Some(name) => serde_json::json!({ REF_NAME: name }),
@@ -386,6 +413,7 @@ mod tests {
         single_image_archive(&unpacked_dir, image, Some("localhost/a:1"), &single).unwrap();
         let info = crate::images::archive::inspect(&single).unwrap();
         assert_eq!(info.image_id, base.image_id);
+        assert!(info.docker_manifest, "Docker's manifest.json too");
         assert_eq!(info.name.as_deref(), Some("localhost/a:1"));
 
         // One flipped byte anywhere in a blob: refused before anything is unpacked for use.

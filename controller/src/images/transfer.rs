@@ -210,7 +210,8 @@ pub async fn import_any(engine: &Engine, file: &Path) -> Result<ImportReport> {
         .await
         .map_err(|e| crate::Error::task("bundle", e))??;
         tracing::info!(image = names.first().map_or("", String::as_str), "loading");
-        engine.load_image_file(&part, false).await?;
+        // With Docker's manifest.json beside the OCI index: every engine loads it.
+        engine.load_image_file(&part, true).await?;
         let _ = std::fs::remove_file(&part);
         let loaded = engine.inspect_image(&image.image_id).await?;
         if !same_id(&loaded.id, &image.image_id) {
