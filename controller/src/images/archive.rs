@@ -52,6 +52,32 @@ pub(crate) struct LayoutImage {
 /// Reads the archive at `path` through, checking every blob's sha256 against its name;
 /// with `extract_to`, each blob is also written there (as its hex digest) while it is read.
 pub(crate) fn read_layout(path: &Path, extract_to: Option<&Path>) -> Result<Layout, ImageError> {
+    read_layout_with(path, |hex_digest, _size, blob| {
+        let sink_error = |source| ImageError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        match extract_to {
+            Some(dir) => {
+                let (mut file, at) = create_new(&dir.join(hex_digest))?;
+                std::io::copy(blob, &mut file)
+                    .map_err(|source| ImageError::Write { path: at, source })?;
+            }
+            None => {
+                std::io::copy(blob, &mut std::io::sink()).map_err(sink_error)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Reads the archive at `path` through, handing each blob to `on_blob` (its hex digest,
+/// size and content, to copy somewhere or let be) while its sha256 is checked against its
+/// name; a blob `on_blob` does not read to the end is read through for the check.
+pub(crate) fn read_layout_with(
+    path: &Path,
+    mut on_blob: impl FnMut(&str, u64, &mut dyn Read) -> Result<(), ImageError>,
+) -> Result<Layout, ImageError> {
     let read = |source| ImageError::Read {
         path: path.to_path_buf(),
         source,
@@ -92,32 +118,17 @@ pub(crate) fn read_layout(path: &Path, extract_to: Option<&Path>) -> Result<Layo
                     reason: format!("{name} is not named by a sha256 digest"),
                 });
             }
-            let keep = entry.size() <= KEEP_UP_TO;
-            let mut out = match extract_to {
-                Some(dir) => Some(create_new(&dir.join(expected))?),
-                None => None,
-            };
+            let size = entry.size();
+            let keep = size <= KEEP_UP_TO;
             let mut hasher = Sha256::new();
             let mut content = Vec::new();
-            let mut buffer = vec![0u8; 64 * 1024];
-            loop {
-                let n = entry.read(&mut buffer).map_err(read)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buffer[..n]);
-                if keep {
-                    content.extend_from_slice(&buffer[..n]);
-                }
-                if let Some((file, at)) = out.as_mut() {
-                    std::io::Write::write_all(file, &buffer[..n]).map_err(|source| {
-                        ImageError::Write {
-                            path: at.clone(),
-                            source,
-                        }
-                    })?;
-                }
-            }
+            let mut tee = Tee {
+                inner: &mut entry,
+                hasher: &mut hasher,
+                kept: keep.then_some(&mut content),
+            };
+            on_blob(expected, size, &mut tee)?;
+            std::io::copy(&mut tee, &mut std::io::sink()).map_err(read)?;
             let actual = hex(&hasher.finalize());
             if actual != expected {
                 return Err(ImageError::DigestMismatch {
@@ -142,6 +153,24 @@ pub(crate) fn read_layout(path: &Path, extract_to: Option<&Path>) -> Result<Layo
         bytes,
         docker_manifest,
     })
+}
+
+/// Copies what it reads into a hasher, and keeps it when small.
+struct Tee<'a, R> {
+    inner: R,
+    hasher: &'a mut Sha256,
+    kept: Option<&'a mut Vec<u8>>,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        if let Some(kept) = self.kept.as_mut() {
+            kept.extend_from_slice(&buf[..n]);
+        }
+        Ok(n)
+    }
 }
 
 /// A blob file, created (never over an existing one, never through a symlink).

@@ -3,21 +3,17 @@
 //! archives the engine exports; `image import` unpacks one (every digest checked before
 //! anything is loaded) into single-image archives the engine loads. File work only.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use super::archive::{Layout, LayoutImage, read_layout};
-use super::{ImageError, hex};
+use super::ImageError;
+use super::archive::{Layout, LayoutImage, read_layout, read_layout_with};
 
 /// The index annotation that marks a bundle (its value: the bundle format version).
 pub const BUNDLE_ANNOTATION: &str = "dev.pocket-dock.bundle";
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
-/// Small JSON blobs are kept to be parsed; layers are only hashed.
-const KEEP_UP_TO: u64 = 4 * 1024 * 1024;
 
 /// One image of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -41,24 +37,6 @@ fn write_error(path: &Path) -> impl Fn(std::io::Error) -> ImageError + '_ {
     move |source| ImageError::Write {
         path: path.to_path_buf(),
         source,
-    }
-}
-
-/// Copies what it reads into a hasher, and keeps it when small.
-struct Tee<'a, R> {
-    inner: R,
-    hasher: &'a mut Sha256,
-    kept: Option<&'a mut Vec<u8>>,
-}
-
-impl<R: Read> Read for Tee<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        if let Some(kept) = self.kept.as_mut() {
-            kept.extend_from_slice(&buf[..n]);
-        }
-        Ok(n)
     }
 }
 
@@ -121,23 +99,7 @@ pub fn write_archive(
             manifest_digest: image.manifest_digest,
         });
     }
-    let mut index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": manifests,
-    });
-    if bundle {
-        index["annotations"] = serde_json::json!({ BUNDLE_ANNOTATION: "1" });
-    }
-    append_docker_manifest(&mut builder, &docker).map_err(write_error(out))?;
-    let index = serde_json::to_vec(&index).unwrap_or_default();
-    append(
-        &mut builder,
-        "index.json",
-        index.len() as u64,
-        index.as_slice(),
-    )
-    .map_err(write_error(out))?;
+    append_indexes(&mut builder, manifests, &docker, bundle).map_err(write_error(out))?;
     let mut buffered = builder.into_inner().map_err(write_error(out))?;
     buffered.flush().map_err(write_error(out))?;
     drop(buffered);
@@ -164,12 +126,26 @@ fn docker_entry(image: &LayoutImage, names: &[String]) -> serde_json::Value {
     })
 }
 
-fn append_docker_manifest(
+/// The two indexes of an archive: Docker's `manifest.json` and the OCI `index.json`
+/// (marked as a bundle's when it is one).
+fn append_indexes(
     builder: &mut tar::Builder<impl Write>,
-    entries: &[serde_json::Value],
+    manifests: Vec<serde_json::Value>,
+    docker: &[serde_json::Value],
+    bundle: bool,
 ) -> std::io::Result<()> {
-    let text = serde_json::to_vec(entries).unwrap_or_default();
-    append(builder, "manifest.json", text.len() as u64, text.as_slice())
+    let text = serde_json::to_vec(docker).unwrap_or_default();
+    append(builder, "manifest.json", text.len() as u64, text.as_slice())?;
+    let mut index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    });
+    if bundle {
+        index["annotations"] = serde_json::json!({ BUNDLE_ANNOTATION: "1" });
+    }
+    let text = serde_json::to_vec(&index).unwrap_or_default();
+    append(builder, "index.json", text.len() as u64, text.as_slice())
 }
 
 /// Copies one single-image archive's blobs into `builder` (those not in `written`), each
@@ -179,82 +155,13 @@ fn copy_part(
     builder: &mut tar::Builder<impl Write>,
     written: &mut BTreeSet<String>,
 ) -> Result<LayoutImage, ImageError> {
-    let read = |source| ImageError::Read {
-        path: part.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(part).map_err(read)?;
-    let bytes = file.metadata().map_err(read)?.len();
-    let mut archive = tar::Archive::new(file);
-    let mut index = None;
-    let mut blobs: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
-    for entry in archive.entries().map_err(read)? {
-        let mut entry = entry.map_err(read)?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let name = entry
-            .path()
-            .map_err(read)?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_string();
-        if name == "index.json" {
-            let mut content = Vec::new();
-            (&mut entry)
-                .take(KEEP_UP_TO)
-                .read_to_end(&mut content)
-                .map_err(read)?;
-            index = Some(content);
-            continue;
-        }
-        let Some(expected) = name.strip_prefix("blobs/sha256/") else {
-            continue;
-        };
-        let digest = format!("sha256:{expected}");
-        let size = entry.size();
-        let mut hasher = Sha256::new();
-        let mut kept = Vec::new();
-        let keep = size <= KEEP_UP_TO;
-        if written.contains(&digest) {
-            // Already in the bundle: read through to check it and keep what is parsed.
-            let mut tee = Tee {
-                inner: &mut entry,
-                hasher: &mut hasher,
-                kept: keep.then_some(&mut kept),
-            };
-            std::io::copy(&mut tee, &mut std::io::sink()).map_err(read)?;
-        } else {
-            let tee = Tee {
-                inner: &mut entry,
-                hasher: &mut hasher,
-                kept: keep.then_some(&mut kept),
-            };
-            append(builder, &format!("blobs/sha256/{expected}"), size, tee)
+    let layout = read_layout_with(part, |hex_digest, size, blob| {
+        if written.insert(format!("sha256:{hex_digest}")) {
+            append(builder, &format!("blobs/sha256/{hex_digest}"), size, blob)
                 .map_err(write_error(part))?;
-            written.insert(digest.clone());
         }
-        let actual = hex(&hasher.finalize());
-        if actual != expected {
-            return Err(ImageError::DigestMismatch {
-                path: part.to_path_buf(),
-                blob: digest,
-                actual: format!("sha256:{actual}"),
-            });
-        }
-        blobs.insert(digest, keep.then_some(kept));
-    }
-    let invalid = |reason: &str| ImageError::InvalidArchive {
-        path: part.to_path_buf(),
-        reason: reason.to_string(),
-    };
-    let index = index.ok_or_else(|| invalid("no index.json: not an OCI archive"))?;
-    let layout = Layout {
-        index: serde_json::from_slice(&index).map_err(|_| invalid("index.json is not JSON"))?,
-        blobs,
-        bytes,
-        docker_manifest: false,
-    };
+        Ok(())
+    })?;
     let mut images = layout.images(part)?;
     match images.len() {
         1 => Ok(images.remove(0)),
@@ -344,24 +251,16 @@ pub(crate) fn single_image_archive(
         .map_err(write_error(out))?;
     }
     let names: Vec<String> = name.map(str::to_string).into_iter().collect();
-    append_docker_manifest(&mut builder, &[docker_entry(image, &names)])
-        .map_err(write_error(out))?;
     let mut descriptor = image.descriptor.clone();
     descriptor["annotations"] = match name {
         Some(name) => serde_json::json!({ REF_NAME: name }),
         None => serde_json::json!({}),
     };
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [descriptor],
-    });
-    let index = serde_json::to_vec(&index).unwrap_or_default();
-    append(
+    append_indexes(
         &mut builder,
-        "index.json",
-        index.len() as u64,
-        index.as_slice(),
+        vec![descriptor],
+        &[docker_entry(image, &names)],
+        false,
     )
     .map_err(write_error(out))?;
     builder
