@@ -943,41 +943,13 @@ impl<'a> Ctx<'a> {
                     ),
                 );
             }
-            match (&secret.file, &secret.env) {
-                (Some(_), Some(_)) => self.report(
-                    entry,
-                    path.key("env"),
-                    "conflicting-fields",
-                    "a secret takes either `file` or `env`, not both",
-                ),
-                (None, None) => self.report_hint(
-                    entry,
-                    path.clone(),
-                    "missing-field",
-                    "a secret needs `file` or `env`",
-                    Some("e.g. `file: secrets/token` or `env: API_TOKEN`"),
-                ),
-                (Some(file), None) => {
-                    if file.is_empty() || file.contains('\0') {
-                        self.report(
-                            entry,
-                            path.key("file"),
-                            "invalid-path",
-                            "`file` must be a non-empty path",
-                        );
-                    }
-                }
-                (None, Some(var)) => {
-                    if var.is_empty() || var.contains('=') || var.contains('\0') {
-                        self.report(
-                            entry,
-                            path.key("env"),
-                            "invalid-env",
-                            format!("`{}` is not a valid variable name", shown(var)),
-                        );
-                    }
-                }
-            }
+            self.check_file_or_env(
+                entry,
+                &path,
+                (secret.file.as_deref(), secret.env.as_deref()),
+                "a secret",
+                "e.g. `file: secrets/token` or `env: API_TOKEN`",
+            );
         }
         let mut uses_secret = false;
         for (key, value) in &s.env {
@@ -1183,20 +1155,41 @@ impl<'a> Ctx<'a> {
     /// variable need only exist when a pull or push needs it.
     fn check_pull_secret(&mut self, entry: &Entry, secret: &PullSecret) {
         let path = spec().key("pullSecret");
-        match (&secret.file, &secret.env) {
+        if secret.file.is_none() && secret.env.is_none() && self.pruned(entry, &path) {
+            return;
+        }
+        self.check_file_or_env(
+            entry,
+            &path,
+            (secret.file.as_deref(), secret.env.as_deref()),
+            "a pull secret",
+            "e.g. `file: .secrets/auth.json` or `env: REGISTRY_AUTH`",
+        );
+    }
+
+    /// Where a value comes from (a secret's, a pull secret's): exactly one of a non-empty
+    /// `file` and a valid variable name `env`.
+    fn check_file_or_env(
+        &mut self,
+        entry: &Entry,
+        path: &FieldPath,
+        (file, env): (Option<&str>, Option<&str>),
+        what: &str,
+        example: &str,
+    ) {
+        match (file, env) {
             (Some(_), Some(_)) => self.report(
                 entry,
                 path.key("env"),
                 "conflicting-fields",
-                "a pull secret takes either `file` or `env`, not both",
+                format!("{what} takes either `file` or `env`, not both"),
             ),
-            (None, None) if self.pruned(entry, &path) => {}
             (None, None) => self.report_hint(
                 entry,
-                path,
+                path.clone(),
                 "missing-field",
-                "a pull secret needs `file` or `env`",
-                Some("e.g. `file: .secrets/auth.json` or `env: REGISTRY_AUTH`"),
+                format!("{what} needs `file` or `env`"),
+                Some(example),
             ),
             (Some(file), None) => {
                 if file.is_empty() || file.contains('\0') {
