@@ -36,6 +36,7 @@ mod logs;
 mod networks;
 mod never_destroy;
 mod ports;
+mod quadlet;
 mod rebuild;
 mod registry;
 mod rootless;
