@@ -790,4 +790,4 @@ pub fn export(workspace: &crate::Workspace, out: &Path) -> Result<(Export, Vec<P
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

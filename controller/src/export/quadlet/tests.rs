@@ -96,3 +96,36 @@ fn write_refuses_symlinks_and_foreign_files() {
     std::os::unix::fs::symlink(&out, &link).unwrap_or_else(|e| panic!("{e}"));
     assert!(write(&link, &export).is_err());
 }
+
+/// The fenced block after `<!-- example: NAME -->` in a doc.
+pub(crate) fn doc_block(doc: &str, name: &str) -> String {
+    let marker = format!("<!-- example: {name} -->");
+    let after = doc
+        .split_once(&marker)
+        .unwrap_or_else(|| panic!("no {marker}"))
+        .1;
+    let body = after
+        .split_once("```")
+        .and_then(|(_, rest)| rest.split_once('\n'))
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    body.split_once("```")
+        .map(|(block, _)| block.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_documented_example_is_what_the_export_writes() {
+    let doc = std::fs::read_to_string(repo().join("docs/export-quadlet.md"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tmp.path().join(".pocket-dock");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("app.yaml"), doc_block(&doc, "workspace"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (export, _) = export_of(tmp.path());
+    let files: Vec<&str> = export.units.iter().map(|u| u.file.as_str()).collect();
+    assert_eq!(files, ["default.network", "html.volume", "web.container"]);
+    assert_eq!(export.units[2].text, doc_block(&doc, "web.container"));
+    assert!(export.warnings.is_empty());
+}

@@ -146,3 +146,22 @@ fn import_writes_once_then_needs_force() {
     assert!(import(root, &file, &out, Some("dev"), true).is_ok());
     assert!(pocket_dock_spec::load(root).is_valid());
 }
+
+#[test]
+fn the_documented_example_is_what_the_import_writes() {
+    let doc = std::fs::read_to_string(corpus().join("../../docs/import-devcontainer.md"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let input = crate::export::quadlet::tests::doc_block(&doc, "devcontainer.json");
+    let imported = convert(&input, &location(), None).unwrap_or_else(|e| panic!("{e}"));
+    let want = crate::export::quadlet::tests::doc_block(&doc, "devcontainer.yaml");
+    assert_eq!(imported.yaml, want);
+    assert_eq!(
+        imported
+            .notes
+            .iter()
+            .map(|n| (n.line, n.key.as_str()))
+            .collect::<Vec<_>>(),
+        [(10, "customizations")]
+    );
+    validate(&imported.yaml, Path::new("docs/import-devcontainer.md"));
+}
