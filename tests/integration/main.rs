@@ -21,6 +21,7 @@ mod cli_session;
 mod cli_shell;
 mod cli_spec;
 mod controller;
+mod devcontainer;
 mod egress;
 mod engine_containers;
 mod engine_exec;
