@@ -99,6 +99,18 @@ pub fn units(decls: &Declarations, context: &Context) -> Export {
             Spec::Snapshot(_) | Spec::Workspace(_) => {}
         }
     }
+    if decls.settings.pull_secret.is_some() {
+        ex.warnings.push(Warning {
+            object: format!(
+                "Workspace/{}",
+                decls.workspace_name.as_deref().unwrap_or("workspace")
+            ),
+            field: "pullSecret".to_string(),
+            message: "not carried over: give Podman the credentials on the target machine \
+                      (`podman login`, or REGISTRY_AUTH_FILE for the service)"
+                .to_string(),
+        });
+    }
     if default_network_used && decls.get(Kind::Network, DEFAULT_NETWORK).is_none() {
         ex.units
             .push(network(DEFAULT_NETWORK, &NetworkSpec::default()));

@@ -1366,6 +1366,12 @@ pub fn import(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "workspace".to_string()),
     };
+    if let Some(problem) = name.and_then(pocket_dock_spec::dns_label_problem) {
+        return Err(crate::Error::argument(
+            "--name",
+            format!("--name {:?}: {problem}", name.unwrap_or_default()),
+        ));
+    }
     let imported = convert(&text, &location, name)?;
     if std::fs::symlink_metadata(out_dir).is_err() {
         std::fs::create_dir_all(out_dir).map_err(|e| crate::Error::file("create", out_dir, e))?;

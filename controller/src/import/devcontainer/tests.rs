@@ -143,6 +143,13 @@ fn import_writes_once_then_needs_force() {
             ..
         })
     ));
+    assert!(matches!(
+        import(root, &file, &out, Some("Not_A_Label"), true),
+        Err(crate::Error::Argument {
+            argument: "--name",
+            ..
+        })
+    ));
     assert!(import(root, &file, &out, Some("dev"), true).is_ok());
     assert!(pocket_dock_spec::load(root).is_valid());
 }
