@@ -47,6 +47,11 @@ echo "==> building the integration tests"
 COMPAT_TEST_BINARY=$(build_test_binary)
 export COMPAT_TEST_BINARY
 
+# tests/integration/quadlet.rs runs Podman 5.8's Quadlet generator whatever the engine under
+# test: its root first (once; cached), so that a 4.3 or Docker row does not fail for want of it.
+prepare_root 5.8
+export POCKET_DOCK_QUADLET_ROOT="$COMPAT_DIR/5.8/root"
+
 mkdir -p "$COMPAT_DIR/results"
 for engine in $selection; do
     run_engine "$engine" "$@" || true

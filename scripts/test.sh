@@ -8,6 +8,11 @@ cd "$PD_REPO"
 . scripts/lib.sh
 
 ensure_system_packages
+# tests/integration/quadlet.rs runs Podman 5.8's Quadlet generator from the debootstrap root
+# that compat.sh uses: build it first (once; cached under target/compat/).
+. scripts/compat-lib.sh
+prepare_root 5.8
+export POCKET_DOCK_QUADLET_ROOT="$COMPAT_DIR/5.8/root"
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"

@@ -26,9 +26,13 @@ mod delete;
 mod doctor;
 mod events;
 mod exec;
+mod export;
+mod export_quadlet;
 mod gc;
 mod get;
 mod image;
+mod import;
+mod import_devcontainer;
 mod init;
 mod logs;
 mod report;
@@ -179,6 +183,10 @@ pub enum Command {
     History(exec::HistoryArgs),
     /// Inspect, export or import the workspace's images (OCI archives, no network)
     Image(image::ImageArgs),
+    /// Write the workspace in another tool's format (`export quadlet`: systemd units)
+    Export(export::ExportArgs),
+    /// Write .pocket-dock/ documents from another tool's files (`import devcontainer`)
+    Import(import::ImportArgs),
     /// Snapshot a running sandbox: writes .pocket-dock/snapshots/NAME.yaml, then applies it
     Snapshot(snapshot::SnapshotArgs),
     /// Remove a sandbox's or volume's runtime objects (not its YAML)
@@ -249,6 +257,8 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Reset(args) => reset::reset(&cli.global, args).await,
         Command::Image(args) => image::image(&cli.global, args).await,
         Command::Exec(args) => exec::exec(&cli.global, args).await,
+        Command::Export(args) => export::export(&cli.global, args),
+        Command::Import(args) => import::import(&cli.global, args),
         Command::History(args) => exec::history(&cli.global, args),
         Command::Logs(args) => logs::logs(&cli.global, args).await,
         Command::Session(args) => session::session(&cli.global, args).await,

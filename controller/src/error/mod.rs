@@ -87,6 +87,9 @@ pub enum Error {
     Unsupported(Vec<crate::requirements::Unmet>),
     #[error("interrupted")]
     Interrupted,
+    /// Another tool's file could not be imported (`import devcontainer`).
+    #[error(transparent)]
+    Import(#[from] crate::import::devcontainer::ImportError),
 }
 
 /// Why a file could not be used: the OS said so, or it is not pocket-dock's to touch.
@@ -163,6 +166,7 @@ impl Error {
             Error::Task { .. } => Category::Internal,
             Error::Unsupported(_) => Category::Unsupported,
             Error::Interrupted => Category::Interrupted,
+            Error::Import(_) => Category::InvalidInput,
         }
     }
 
@@ -186,6 +190,7 @@ impl Error {
             Error::NotDeclared { object, .. } => Some(object.clone()),
             Error::File { path, .. } => Some(path.display().to_string()),
             Error::Store(e) => Some(e.path.display().to_string()),
+            Error::Import(e) => Some(e.file().display().to_string()),
             _ => None,
         }
     }
@@ -267,6 +272,7 @@ mod tests {
             Error::Task { .. } => "Task",
             Error::Unsupported(_) => "Unsupported",
             Error::Interrupted => "Interrupted",
+            Error::Import(_) => "Import",
         }
     }
 
@@ -403,6 +409,13 @@ mod tests {
             ),
             (Error::Unsupported(Vec::new()), Category::Unsupported),
             (Error::Interrupted, Category::Interrupted),
+            (
+                Error::Import(crate::import::devcontainer::ImportError::Refused {
+                    file: ".devcontainer/devcontainer.json".into(),
+                    refusals: Vec::new(),
+                }),
+                Category::InvalidInput,
+            ),
         ]
     }
 

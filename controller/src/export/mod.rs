@@ -1,0 +1,3 @@
+//! Writing a workspace in other tools' formats.
+
+pub mod quadlet;

@@ -1,0 +1,3 @@
+//! Reading other tools' files into pocket-dock documents.
+
+pub mod devcontainer;
