@@ -7,11 +7,13 @@ use std::path::PathBuf;
 use pocket_dock_spec::Diagnostic;
 
 mod image;
+mod import;
 mod lock;
 mod sandbox;
 mod snapshot;
 
 pub use image::ImageError;
+pub use import::{ImportError, Refusal};
 pub use lock::LockError;
 pub use sandbox::SandboxError;
 pub use snapshot::SnapshotError;
@@ -89,7 +91,7 @@ pub enum Error {
     Interrupted,
     /// Another tool's file could not be imported (`import devcontainer`).
     #[error(transparent)]
-    Import(#[from] crate::import::devcontainer::ImportError),
+    Import(#[from] ImportError),
 }
 
 /// Why a file could not be used: the OS said so, or it is not pocket-dock's to touch.
@@ -410,7 +412,7 @@ mod tests {
             (Error::Unsupported(Vec::new()), Category::Unsupported),
             (Error::Interrupted, Category::Interrupted),
             (
-                Error::Import(crate::import::devcontainer::ImportError::Refused {
+                Error::Import(ImportError::Refused {
                     file: ".devcontainer/devcontainer.json".into(),
                     refusals: Vec::new(),
                 }),
