@@ -217,6 +217,34 @@ pub fn crds() -> Vec<Value> {
     DECLARABLE.iter().map(|&kind| crd(kind)).collect()
 }
 
+/// The reference's section on the CRDs (in `docs/reference.md`).
+pub fn reference_section() -> String {
+    let mut out = String::from(
+        "\n## Kubernetes CustomResourceDefinitions\n\n\
+         `pocket-dock schema --crds [--out DIR | --check]`: one `apiextensions.k8s.io/v1` CRD \
+         per kind, group `pocket-dock.dev`, version `v1alpha1`, namespaced, with the status \
+         subresource and the columns `Phase`, `Ready` and `Age`; committed under \
+         `schemas/crds/`. YAML documents on stdout (a JSON list with `--output json`), one \
+         file per kind with `--out DIR`; `--check` exits 1 when a file in DIR (default \
+         `schemas/crds`) differs. See [kubernetes.md](kubernetes.md).\n\n\
+         | kind | CRD | short names | file |\n|---|---|---|---|\n",
+    );
+    for kind in DECLARABLE {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | `schemas/{CRD_DIR}/{}` |\n",
+            kind.as_str(),
+            crd_name(kind),
+            short_names(kind)
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            crd_file_name(kind)
+        ));
+    }
+    out
+}
+
 /// How deep `$ref`s may nest before the rewrite gives up on a node (the types are not
 /// recursive; this only bounds a mistake).
 const MAX_DEPTH: usize = 64;

@@ -415,3 +415,65 @@ fn the_spec_fields_survive_the_rewrite() {
         );
     }
 }
+
+/// Whether every key and value of `part` is in `whole` (lists: the same length, item by
+/// item).
+fn is_part_of(part: &Value, whole: &Value, path: &str, problems: &mut Vec<String>) {
+    match (part, whole) {
+        (Value::Object(p), Value::Object(w)) => {
+            for (key, value) in p {
+                match w.get(key) {
+                    Some(other) => is_part_of(value, other, &format!("{path}.{key}"), problems),
+                    None => problems.push(format!("{path}.{key}: not in the generated CRD")),
+                }
+            }
+        }
+        (Value::Array(p), Value::Array(w)) if p.len() == w.len() => {
+            for (i, (a, b)) in p.iter().zip(w).enumerate() {
+                is_part_of(a, b, &format!("{path}[{i}]"), problems);
+            }
+        }
+        _ if part == whole => {}
+        _ => problems.push(format!("{path}: {part} in the docs, {whole} generated")),
+    }
+}
+
+#[test]
+fn the_crd_excerpts_in_the_docs_are_parts_of_the_generated_crds() {
+    let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/kubernetes.md");
+    let text = std::fs::read_to_string(&page).unwrap();
+    let mut checked = 0;
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let Some(file) = line
+            .trim()
+            .strip_prefix("<!-- crd excerpt: ")
+            .and_then(|rest| rest.strip_suffix(" -->"))
+        else {
+            continue;
+        };
+        assert_eq!(
+            lines.next().map(str::trim),
+            Some("```yaml"),
+            "an excerpt is YAML"
+        );
+        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+        let docs = pocket_dock_spec::yaml::parse(&block.join("\n"), Default::default()).unwrap();
+        let excerpt = docs[0].root.to_json();
+        let kind = DECLARABLE
+            .into_iter()
+            .find(|&k| crd_file_name(k) == file)
+            .unwrap_or_else(|| panic!("no CRD file {file}"));
+        let mut problems = Vec::new();
+        is_part_of(&excerpt, &committed(kind), "", &mut problems);
+        assert!(
+            problems.is_empty(),
+            "docs/kubernetes.md, {file}:\n{}",
+            problems.join("\n")
+        );
+        // And it is a CRD of its own.
+        let _: CustomResourceDefinition = serde_json::from_value(excerpt).unwrap();
+        checked += 1;
+    }
+    assert!(checked > 0, "no CRD excerpt found in docs/kubernetes.md");
+}
