@@ -477,3 +477,69 @@ fn the_crd_excerpts_in_the_docs_are_parts_of_the_generated_crds() {
     }
     assert!(checked > 0, "no CRD excerpt found in docs/kubernetes.md");
 }
+
+/// The CRD's `openAPIV3Schema` of `kind`, as a JSON Schema validator (OpenAPI's `nullable`
+/// and the `x-kubernetes-*` keys are unknown keywords to it, and ignored).
+fn crd_validator(kind: pocket_dock_spec::kind::Kind) -> jsonschema::Validator {
+    let crd = committed(kind);
+    jsonschema::validator_for(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]).unwrap()
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            yaml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_crds_accept_every_example_document_and_refuse_what_their_types_refuse() {
+    let mut files = Vec::new();
+    yaml_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/workspaces"),
+        &mut files,
+    );
+    let mut checked = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let Ok(docs) = pocket_dock_spec::yaml::parse(&text, Default::default()) else {
+            continue;
+        };
+        for doc in docs {
+            let doc = doc.root.to_json();
+            let Some(kind) = DECLARABLE.into_iter().find(|k| doc["kind"] == k.as_str()) else {
+                continue;
+            };
+            let errors: Vec<String> = crd_validator(kind)
+                .iter_errors(&doc)
+                .map(|e| format!("{}: {e}", e.instance_path()))
+                .collect();
+            assert!(errors.is_empty(), "{}: {errors:?}", file.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} example documents found");
+
+    let sandbox = crd_validator(pocket_dock_spec::kind::Kind::Sandbox);
+    for bad in [
+        "spec: {image: x, state: sometimes}",
+        "spec: {image: x, ports: [{container: 70000}]}",
+        "spec: {image: x, ports: [{host: 8080}]}",
+        "spec: {image: x, run: twice}",
+        "spec: {image: x, readiness: {interval: 1s}}",
+        "spec: {image: x, resources: {pids: 0}}",
+        "# no spec",
+    ] {
+        let text = format!(
+            "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata: {{name: a}}\n{bad}\n"
+        );
+        let doc = pocket_dock_spec::yaml::parse(&text, Default::default()).unwrap()[0]
+            .root
+            .to_json();
+        assert!(!sandbox.is_valid(&doc), "the Sandbox CRD accepted:\n{text}");
+    }
+}
