@@ -4,6 +4,7 @@
 //! Everything in this crate is pure and synchronous: it reads files, never Podman.
 
 mod breakage;
+pub mod crd;
 pub mod diagnostic;
 pub mod duration;
 pub mod egress;

@@ -35,6 +35,7 @@ pub fn reference_markdown() -> String {
             out.push_str(&format!("| `{path}` | {ty} | {description} |\n"));
         }
     }
+    out.push_str(&crate::crd::reference_section());
     out
 }
 

@@ -186,6 +186,110 @@ fn schema_check_detects_drift_and_out_writes_the_committed_files() {
 }
 
 #[test]
+fn schema_crds_print_write_and_check_the_committed_crds() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let committed = repo.join("schemas/crds");
+    let dir = tempdir();
+
+    // `-C DIR` is where a relative --out starts.
+    let run = cli::pd(
+        &repo,
+        &[],
+        &[
+            "-C",
+            dir.path().to_str().unwrap(),
+            "schema",
+            "--crds",
+            "--out",
+            "crds",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("crds"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "images.pocket-dock.dev.yaml",
+            "networks.pocket-dock.dev.yaml",
+            "sandboxes.pocket-dock.dev.yaml",
+            "snapshots.pocket-dock.dev.yaml",
+            "volumes.pocket-dock.dev.yaml",
+            "workspaces.pocket-dock.dev.yaml",
+        ]
+    );
+    for name in &names {
+        let written = std::fs::read_to_string(dir.path().join("crds").join(name)).unwrap();
+        let expected = std::fs::read_to_string(committed.join(name)).unwrap();
+        assert_eq!(written, expected, "{name}");
+    }
+
+    let run = cli::pd(
+        dir.path(),
+        &[],
+        &["schema", "--crds", "--check", "--out", "crds"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    std::fs::write(
+        dir.path().join("crds/volumes.pocket-dock.dev.yaml"),
+        "kind: Volume\n",
+    )
+    .unwrap();
+    let run = cli::pd(
+        dir.path(),
+        &[],
+        &["schema", "--crds", "--check", "--out", "crds"],
+    );
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr_text()
+            .contains("out of date: crds/volumes.pocket-dock.dev.yaml"),
+        "{}",
+        run.stderr_text()
+    );
+    // The repository check covers schemas/ and schemas/crds/ together.
+    let run = cli::pd(&repo, &[], &["-o", "json", "schema", "--check"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(
+        report["checked"],
+        serde_json::json!(["schemas", "schemas/crds"])
+    );
+    assert_eq!(report["stale"], serde_json::json!([]));
+
+    // Standard output: YAML documents, or a JSON list.
+    let run = cli::pd(dir.path(), &[], &["schema", "--crds"]);
+    assert_eq!(run.code, Some(0));
+    let text = run.stdout_text();
+    assert_eq!(
+        text.matches("\nkind: CustomResourceDefinition\n").count(),
+        6
+    );
+    assert_eq!(text.matches("\n---\n").count(), 5);
+    let run = cli::pd(dir.path(), &[], &["--output", "json", "schema", "--crds"]);
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&run.stdout).unwrap();
+    let names: Vec<&str> = list
+        .iter()
+        .map(|c| c["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "sandboxes.pocket-dock.dev",
+            "images.pocket-dock.dev",
+            "snapshots.pocket-dock.dev",
+            "volumes.pocket-dock.dev",
+            "networks.pocket-dock.dev",
+            "workspaces.pocket-dock.dev",
+        ]
+    );
+}
+
+#[test]
 fn validate_loads_a_thousand_documents_in_two_hundred_files() {
     let dir = tempdir();
     for f in 0..200 {

@@ -207,7 +207,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Check every document under .pocket-dock/ and report all problems (exit 2 if any)
     Validate(validate::ValidateArgs),
-    /// Print the JSON Schema, write all schemas to a folder, or check them for drift
+    /// Print the JSON Schema (or the Kubernetes CRDs), write them to a folder, or check them
+    /// for drift
     Schema(schema::SchemaArgs),
     /// Create .pocket-dock/ with an example Sandbox, a .gitignore and the schema
     Init,
@@ -268,7 +269,7 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Events(args) => events::events(&cli.global, args).await,
         Command::Audit(args) => audit::audit(&cli.global, args),
         Command::Validate(args) => validate::validate(&cli.global, args).await,
-        Command::Schema(args) => schema::schema(args),
+        Command::Schema(args) => schema::schema(&cli.global, args),
         Command::Init => init::init(&cli.global),
         Command::EgressProxy { dir } => match pocket_dock::egress::proxy::run(&dir).await {
             Ok(()) => Ok(ExitCode::Success.code()),

@@ -512,6 +512,62 @@ pub struct Activity {
 mod tests {
     use super::*;
 
+    /// The CRDs (`pocket-dock schema --crds`) declare the status fields their printer
+    /// columns and `kubectl wait --for=condition=Ready` read; the status written here must
+    /// have them, with those types.
+    #[test]
+    fn a_status_has_the_shape_the_crds_declare() {
+        let mut status = Status {
+            kind: "Sandbox".into(),
+            name: "web".into(),
+            phase: Phase::Ready,
+            observed_generation: Some(3),
+            observed_spec_hash: Some("sha256:abc".into()),
+            ..Status::default()
+        };
+        for (kind, value) in [
+            (ConditionType::Ready, Some(true)),
+            (ConditionType::Stalled, Some(false)),
+            (ConditionType::Degraded, None),
+        ] {
+            let mut condition = Condition::new(kind, value, Reason::AsDeclared, "because");
+            condition.last_transition_time = "2026-12-01T09:05:24Z".into();
+            status.conditions.push(condition);
+        }
+        let written = serde_json::to_value(&status).unwrap();
+        for kind in pocket_dock_spec::schema::DECLARABLE {
+            let crd = pocket_dock_spec::crd::crd(kind);
+            let schema =
+                &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"];
+            let declared = schema["properties"].as_object().unwrap();
+            for (field, field_schema) in declared {
+                let value = &written[field];
+                let ok = match field_schema["type"].as_str().unwrap() {
+                    "string" => value.is_string(),
+                    "integer" => value.is_u64(),
+                    "array" => value.is_array(),
+                    other => panic!("status.{field}: type {other}"),
+                };
+                assert!(ok, "{kind}: status.{field} = {value}");
+            }
+            let condition = &schema["properties"]["conditions"]["items"];
+            let fields = condition["properties"].as_object().unwrap();
+            let statuses = condition["properties"]["status"]["enum"]
+                .as_array()
+                .unwrap();
+            for written in written["conditions"].as_array().unwrap() {
+                for (key, value) in written.as_object().unwrap() {
+                    assert!(fields.contains_key(key), "{kind}: condition field {key}");
+                    assert!(value.is_string(), "{kind}: condition.{key} = {value}");
+                }
+                assert!(statuses.contains(&written["status"]), "{written}");
+                for key in condition["required"].as_array().unwrap() {
+                    assert!(written.get(key.as_str().unwrap()).is_some(), "{key}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn lifetime_reasons_and_records_read_back() {
         for (text, reason) in [
