@@ -40,6 +40,7 @@ pub mod doctor;
 pub mod egress;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod gc;
 pub mod images;
 mod key;

@@ -26,6 +26,7 @@ mod delete;
 mod doctor;
 mod events;
 mod exec;
+mod export;
 mod gc;
 mod get;
 mod image;
@@ -179,6 +180,8 @@ pub enum Command {
     History(exec::HistoryArgs),
     /// Inspect, export or import the workspace's images (OCI archives, no network)
     Image(image::ImageArgs),
+    /// Write the workspace's declarations in another tool's format (`export kube`)
+    Export(export::ExportArgs),
     /// Snapshot a running sandbox: writes .pocket-dock/snapshots/NAME.yaml, then applies it
     Snapshot(snapshot::SnapshotArgs),
     /// Remove a sandbox's or volume's runtime objects (not its YAML)
@@ -253,6 +256,7 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Logs(args) => logs::logs(&cli.global, args).await,
         Command::Session(args) => session::session(&cli.global, args).await,
         Command::Shell(args) => shell::shell(&cli.global, args).await,
+        Command::Export(args) => export::export(&cli.global, args).await,
         Command::Snapshot(args) => snapshot::snapshot(&cli.global, args).await,
         Command::Controller(args) => controller::controller(&cli.global, args).await,
         Command::Events(args) => events::events(&cli.global, args).await,
