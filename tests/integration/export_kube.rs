@@ -75,6 +75,8 @@ async fn the_basic_example_exported_plays_in_podman_serves_its_page_and_goes_dow
         assert!(stderr.contains(expected), "{expected} in {stderr}");
     }
     let text = std::fs::read_to_string(&file).unwrap();
+    // Read-only: no secret read, so no workspace key made (the worker has `env`).
+    assert!(!ws.path(".pocket-dock/secret-key").exists());
     // The bind mount is the copy's own folder, with the comment a cluster needs.
     let site = ws.root().canonicalize().unwrap().join("site");
     assert!(

@@ -360,3 +360,48 @@ fn quantities_and_durations() {
     assert_eq!(numeric_user("1000:100"), Some((1000, Some(100))));
     assert_eq!(numeric_user("nobody"), None);
 }
+
+/// The fenced block after the first line starting with `marker` in `text`.
+fn block_after<'a>(text: &'a str, marker: &str) -> &'a str {
+    let rest = &text[text.find(marker).unwrap()..];
+    let start = rest.find("```").unwrap();
+    let body = &rest[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    &body[..body.find("```").unwrap()]
+}
+
+/// docs/export-kube.md's example: its workspace, exported, gives exactly the output shown.
+#[test]
+fn the_documented_example_is_what_export_prints() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/export-kube.md"),
+    )
+    .unwrap();
+    let example = &doc[doc.find("<!-- export-kube-example").unwrap()..];
+    let input = block_after(example, "`.pocket-dock/app.yaml`");
+    let output = block_after(example, "`pocket-dock export kube` prints");
+    let stderr = block_after(example, "and on stderr");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".pocket-dock")).unwrap();
+    std::fs::create_dir_all(dir.path().join("site")).unwrap();
+    std::fs::write(dir.path().join(".pocket-dock/app.yaml"), input).unwrap();
+    let loaded = pocket_dock_spec::load(dir.path());
+    assert!(loaded.is_valid(), "{:?}", loaded.diagnostics);
+    let exported = export(&loaded.declarations, &ImageNames::new());
+    let root = dir.path().canonicalize().unwrap();
+    let text = exported
+        .to_yaml()
+        .replace(&root.display().to_string(), "/home/me/app");
+    assert_eq!(
+        text, output,
+        "docs/export-kube.md's example output is out of date"
+    );
+    let warnings: String = exported
+        .warnings
+        .iter()
+        .map(|w| format!("warning: {w}\n"))
+        .collect();
+    assert_eq!(warnings, stderr);
+    check_typed(&exported);
+}

@@ -12,10 +12,10 @@ use crate::{Error, Result};
 impl Workspace {
     /// Kubernetes manifests for the declarations (which must be valid: [`crate::Error::Invalid`]
     /// otherwise), with a warning for every field they cannot express. Reads the build
-    /// contexts to name built images; asks no engine and changes nothing.
+    /// contexts to name built images; reads no secret, asks no engine and changes nothing.
     pub async fn export_kube(&self) -> Result<KubeExport> {
         let valid = self.load()?;
-        let inputs = ImageInputs::gather(valid.declarations()).await;
+        let inputs = ImageInputs::gather_images(valid.declarations()).await;
         let desired = Desired::from_declarations(valid.declarations(), &self.ownership(), &inputs);
         let images = kube::image_names(&desired);
         Ok(kube::export(valid.declarations(), &images))
