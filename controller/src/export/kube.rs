@@ -84,7 +84,9 @@ impl KubeExport {
             }
         }
         for doc in &self.documents {
-            out.push_str(&format!("---\n# {} ({})\n", doc.from, doc.source));
+            // A file name can hold a line break; a comment cannot.
+            let source = doc.source.replace(|c: char| c.is_control(), "?");
+            out.push_str(&format!("---\n# {} ({source})\n", doc.from));
             for line in pocket_dock_spec::to_yaml(&doc.manifest).lines() {
                 let body = line.trim_start();
                 if body.starts_with("hostPath:") || body.starts_with("- hostPath:") {

@@ -405,3 +405,12 @@ fn the_documented_example_is_what_export_prints() {
     assert_eq!(warnings, stderr);
     check_typed(&exported);
 }
+
+#[test]
+fn a_line_break_in_a_file_name_cannot_end_a_comment() {
+    let mut volume = object(Kind::Volume, "data", Spec::Volume(VolumeSpec {}));
+    volume.source.file = PathBuf::from(".pocket-dock/a\nkind: Secret.yaml");
+    let text = export(&declarations(vec![volume]), &ImageNames::new()).to_yaml();
+    assert!(!text.contains("\nkind: Secret"), "{text}");
+    assert!(text.contains("# Volume/data (.pocket-dock/a?kind: Secret.yaml:3)\n"));
+}
