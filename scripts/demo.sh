@@ -26,7 +26,9 @@ pocket_dock() { CONTAINER_HOST="unix://$PD_SOCKET" "$pd_bin" "$@"; }
 image=localhost/pocket-dock-demo/busybox:1
 echo "==> making the offline image $image"
 scripts/busybox-rootfs.sh "$demo_dir/rootfs.tar"
-"${PD_PODMAN[@]}" import -q "$demo_dir/rootfs.tar" "$image" >/dev/null
+# PATH set as every real image sets it (`podman kube play` adds none of its own).
+"${PD_PODMAN[@]}" import -q --change 'ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    "$demo_dir/rootfs.tar" "$image" >/dev/null
 
 step() { printf '\n$ %s\n' "$*"; }
 step pocket-dock doctor

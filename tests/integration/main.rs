@@ -28,6 +28,7 @@ mod engine_exec;
 mod engine_faults;
 mod engine_images;
 mod engine_system;
+mod export_kube;
 mod faults;
 mod gc;
 mod images;

@@ -183,7 +183,8 @@ pub enum Command {
     History(exec::HistoryArgs),
     /// Inspect, export or import the workspace's images (OCI archives, no network)
     Image(image::ImageArgs),
-    /// Write the workspace in another tool's format (`export quadlet`: systemd units)
+    /// Write the workspace in another tool's format (`export kube`: manifests for a
+    /// cluster or `podman kube play`; `export quadlet`: systemd units)
     Export(export::ExportArgs),
     /// Write .pocket-dock/ documents from another tool's files (`import devcontainer`)
     Import(import::ImportArgs),
@@ -258,12 +259,12 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Reset(args) => reset::reset(&cli.global, args).await,
         Command::Image(args) => image::image(&cli.global, args).await,
         Command::Exec(args) => exec::exec(&cli.global, args).await,
-        Command::Export(args) => export::export(&cli.global, args),
         Command::Import(args) => import::import(&cli.global, args),
         Command::History(args) => exec::history(&cli.global, args),
         Command::Logs(args) => logs::logs(&cli.global, args).await,
         Command::Session(args) => session::session(&cli.global, args).await,
         Command::Shell(args) => shell::shell(&cli.global, args).await,
+        Command::Export(args) => export::export(&cli.global, args).await,
         Command::Snapshot(args) => snapshot::snapshot(&cli.global, args).await,
         Command::Controller(args) => controller::controller(&cli.global, args).await,
         Command::Events(args) => events::events(&cli.global, args).await,

@@ -1,6 +1,7 @@
 //! What a [`Workspace`](crate::Workspace) can do: every command's behaviour as one call.
 //! The CLI makes exactly these calls; so can any Rust program.
 
+mod export;
 mod images;
 pub mod init;
 mod load;
@@ -9,6 +10,7 @@ pub mod reset;
 pub mod snapshot;
 mod status;
 
+pub use export::write_export;
 pub use images::{ImageInfo, ImageOrigin, ObjectImage, PushCredentials};
 pub use load::Valid;
 pub use ops::{DeleteReport, DeleteRequest, GcOutcome, Removed, Validation};

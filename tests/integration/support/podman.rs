@@ -28,6 +28,9 @@ use pocket_dock::engine::{Engine, EngineConfig};
 pub const TEST_IMAGE: &str = "localhost/pocket-dock-test/busybox:1";
 /// The same image under the name the example workspaces use.
 pub const DEMO_IMAGE: &str = "localhost/pocket-dock-demo/busybox:1";
+/// The `PATH` the test images carry: Podman's and Docker's default for an image without one.
+const DEFAULT_PATH_ENV: &str =
+    "ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Podman settings shared with the demo.
 const CONTAINERS_CONF: &str = include_str!("../../../scripts/containers.conf");
@@ -348,7 +351,15 @@ impl Podman {
         if let Some(u) = &self.user {
             chown_tree(&tar, u);
         }
-        self.podman_ok(&["import", &tar.display().to_string(), TEST_IMAGE]);
+        // PATH as the engines' own default: containers made through the API get it anyway,
+        // but `podman kube play` (export_kube.rs) gives a container only the image's.
+        self.podman_ok(&[
+            "import",
+            "--change",
+            DEFAULT_PATH_ENV,
+            &tar.display().to_string(),
+            TEST_IMAGE,
+        ]);
         // The examples name the image the demo builds.
         self.podman_ok(&["tag", TEST_IMAGE, DEMO_IMAGE]);
     }

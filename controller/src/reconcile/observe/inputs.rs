@@ -160,7 +160,18 @@ impl ImageInputs {
 
     /// [`ImageInputs::read`] on a blocking thread, so that no async thread waits for disk.
     pub async fn gather(declarations: &Declarations) -> ImageInputs {
-        let to_read = ToRead::of(declarations);
+        Self::gather_from(ToRead::of(declarations)).await
+    }
+
+    /// [`ImageInputs::gather`] for naming images only (`export kube`): build contexts and
+    /// the base, but no secret value read and no workspace key read or made.
+    pub async fn gather_images(declarations: &Declarations) -> ImageInputs {
+        let mut to_read = ToRead::of(declarations);
+        to_read.needs_key = false;
+        Self::gather_from(to_read).await
+    }
+
+    async fn gather_from(to_read: ToRead) -> ImageInputs {
         tokio::task::spawn_blocking(move || to_read.read())
             .await
             .unwrap_or_else(|e| {
