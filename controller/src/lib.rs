@@ -42,6 +42,7 @@ pub mod engine;
 pub mod error;
 pub mod gc;
 pub mod images;
+pub mod import;
 mod key;
 mod lease;
 pub mod owned_files;

@@ -30,6 +30,7 @@ mod engine_system;
 mod faults;
 mod gc;
 mod images;
+mod import_compose;
 mod lifetime;
 mod locked;
 mod logs;

@@ -29,6 +29,7 @@ mod exec;
 mod gc;
 mod get;
 mod image;
+mod import;
 mod init;
 mod logs;
 mod report;
@@ -179,6 +180,8 @@ pub enum Command {
     History(exec::HistoryArgs),
     /// Inspect, export or import the workspace's images (OCI archives, no network)
     Image(image::ImageArgs),
+    /// Write .pocket-dock/ documents from another tool's files (`import compose`)
+    Import(import::ImportArgs),
     /// Snapshot a running sandbox: writes .pocket-dock/snapshots/NAME.yaml, then applies it
     Snapshot(snapshot::SnapshotArgs),
     /// Remove a sandbox's or volume's runtime objects (not its YAML)
@@ -248,6 +251,7 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Gc(args) => gc::gc(&cli.global, args).await,
         Command::Reset(args) => reset::reset(&cli.global, args).await,
         Command::Image(args) => image::image(&cli.global, args).await,
+        Command::Import(args) => import::import(&cli.global, args),
         Command::Exec(args) => exec::exec(&cli.global, args).await,
         Command::History(args) => exec::history(&cli.global, args),
         Command::Logs(args) => logs::logs(&cli.global, args).await,
