@@ -120,6 +120,14 @@ fn an_invalid_compose_file_exits_2_with_its_line_and_writes_nothing() {
         run.stderr_text()
     );
     assert!(!ws.path(".pocket-dock/compose").exists());
+    // A compose file that is not there is a wrong argument.
+    let run = ws.pd(&["import", "compose", "nowhere.yaml"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr_text());
+    assert!(
+        run.stderr_text().contains("nowhere.yaml"),
+        "{}",
+        run.stderr_text()
+    );
     // A file import did not write is left alone; --force replaces it.
     std::fs::write(
         ws.path("docker-compose.yml"),

@@ -65,9 +65,10 @@ fn import_compose(global: &GlobalArgs, args: ComposeArgs) -> Outcome {
                 )
             })?,
     };
+    // A compose file that is not there is a wrong argument (exit 2), as compose's `-f`.
     let file = file
         .canonicalize()
-        .map_err(|e| Error::file("read", &file, e))?;
+        .map_err(|e| Error::argument("FILE", format!("cannot read {}: {e}", file.display())))?;
     let text = read_limited(
         &file,
         pocket_dock_spec::yaml::Limits::default().max_bytes as u64,
@@ -76,9 +77,13 @@ fn import_compose(global: &GlobalArgs, args: ComposeArgs) -> Outcome {
     let shown = file.strip_prefix(root).unwrap_or(&file).to_path_buf();
     let base = folder.strip_prefix(root).unwrap_or(&folder).to_path_buf();
     // Compose's variables: the process environment over the project's `.env`.
-    let mut env = match read_limited(&folder.join(".env"), compose::MAX_ENV_FILE_BYTES) {
-        Ok(text) => compose::parse_env_file(&text),
-        Err(_) => BTreeMap::new(),
+    let dotenv = folder.join(".env");
+    let mut env = if dotenv.exists() {
+        let text = read_limited(&dotenv, compose::MAX_ENV_FILE_BYTES)
+            .map_err(|e| Error::argument(".env", e.to_string()))?;
+        compose::parse_env_file(&text)
+    } else {
+        BTreeMap::new()
     };
     env.extend(std::env::vars());
     let read = |name: &str| -> Result<String, String> {
