@@ -32,6 +32,7 @@ mod export_kube;
 mod faults;
 mod gc;
 mod images;
+mod import_compose;
 mod lifetime;
 mod locked;
 mod logs;

@@ -186,7 +186,8 @@ pub enum Command {
     /// Write the workspace in another tool's format (`export kube`: manifests for a
     /// cluster or `podman kube play`; `export quadlet`: systemd units)
     Export(export::ExportArgs),
-    /// Write .pocket-dock/ documents from another tool's files (`import devcontainer`)
+    /// Write .pocket-dock/ documents from another tool's files (`import compose`,
+    /// `import devcontainer`)
     Import(import::ImportArgs),
     /// Snapshot a running sandbox: writes .pocket-dock/snapshots/NAME.yaml, then applies it
     Snapshot(snapshot::SnapshotArgs),
@@ -258,8 +259,8 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Gc(args) => gc::gc(&cli.global, args).await,
         Command::Reset(args) => reset::reset(&cli.global, args).await,
         Command::Image(args) => image::image(&cli.global, args).await,
-        Command::Exec(args) => exec::exec(&cli.global, args).await,
         Command::Import(args) => import::import(&cli.global, args),
+        Command::Exec(args) => exec::exec(&cli.global, args).await,
         Command::History(args) => exec::history(&cli.global, args),
         Command::Logs(args) => logs::logs(&cli.global, args).await,
         Command::Session(args) => session::session(&cli.global, args).await,
