@@ -27,7 +27,7 @@ image=localhost/pocket-dock-demo/busybox:1
 echo "==> making the offline image $image"
 scripts/busybox-rootfs.sh "$demo_dir/rootfs.tar"
 # PATH set as every real image sets it (`podman kube play` adds none of its own).
-"${PD_PODMAN[@]}" import -q --change 'ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+"${PD_PODMAN[@]}" import -q --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     "$demo_dir/rootfs.tar" "$image" >/dev/null
 
 step() { printf '\n$ %s\n' "$*"; }

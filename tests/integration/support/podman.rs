@@ -30,7 +30,7 @@ pub const TEST_IMAGE: &str = "localhost/pocket-dock-test/busybox:1";
 pub const DEMO_IMAGE: &str = "localhost/pocket-dock-demo/busybox:1";
 /// The `PATH` the test images carry: Podman's and Docker's default for an image without one.
 const DEFAULT_PATH_ENV: &str =
-    "ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Podman settings shared with the demo.
 const CONTAINERS_CONF: &str = include_str!("../../../scripts/containers.conf");
