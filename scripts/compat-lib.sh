@@ -289,7 +289,10 @@ gc:gc
 rootless:rootless
 status+events:status_wait,cli_events
 sdk:sdk_examples
-doctor+cli:cli_doctor,cli_spec,engine_system"
+doctor+cli:cli_doctor,cli_spec,engine_system
+untrusted:locked,egress,secrets,lifetime,cli_audit
+travel:bundles,rebuild,registry,logs
+export+import:export_kube,quadlet,import_compose,devcontainer"
 
 # One matrix cell: how the tests of a feature group fared on an engine, from its log and
 # its skips file. "ok (12)", "2 of 12 failed", "skipped: needs load-oci", "not run".
