@@ -1237,20 +1237,8 @@ impl Cx<'_> {
         names: &Names,
         out: &mut Vec<NetworkAttachment>,
     ) {
-        let attachments: Vec<(Loc, String, Option<&Node>)> = match &node.value {
-            Value::Seq(_) => self
-                .list(node, path)
-                .into_iter()
-                .map(|(loc, n)| (loc, n, None))
-                .collect(),
-            Value::Map(entries) => entries
-                .iter()
-                .map(|(k, v)| (k.loc, k.name.clone(), Some(v)))
-                .collect(),
-            _ => {
-                self.error(node.loc, path, "must be a list or a mapping");
-                return;
-            }
+        let Some(attachments) = self.names_and_settings(node, path) else {
+            return;
         };
         for (loc, network, settings) in attachments {
             let p = join(path, &network);
@@ -1290,21 +1278,36 @@ impl Cx<'_> {
         }
     }
 
-    fn depends_on(&mut self, node: &Node, path: &str, names: &Names, out: &mut Vec<Dependency>) {
-        let deps: Vec<(Loc, String, Option<&Node>)> = match &node.value {
-            Value::Seq(_) => self
-                .list(node, path)
-                .into_iter()
-                .map(|(loc, n)| (loc, n, None))
-                .collect(),
-            Value::Map(entries) => entries
-                .iter()
-                .map(|(k, v)| (k.loc, k.name.clone(), Some(v)))
-                .collect(),
+    /// A key that compose takes as a list of names or as a mapping of name to settings
+    /// (`networks`, `depends_on`): each name, where it is, and its settings if any.
+    fn names_and_settings<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+    ) -> Option<Vec<(Loc, String, Option<&'n Node>)>> {
+        match &node.value {
+            Value::Seq(_) => Some(
+                self.list(node, path)
+                    .into_iter()
+                    .map(|(loc, n)| (loc, n, None))
+                    .collect(),
+            ),
+            Value::Map(entries) => Some(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.loc, k.name.clone(), Some(v)))
+                    .collect(),
+            ),
             _ => {
                 self.error(node.loc, path, "must be a list or a mapping");
-                return;
+                None
             }
+        }
+    }
+
+    fn depends_on(&mut self, node: &Node, path: &str, names: &Names, out: &mut Vec<Dependency>) {
+        let Some(deps) = self.names_and_settings(node, path) else {
+            return;
         };
         for (loc, service, settings) in deps {
             let p = join(path, &service);

@@ -1043,12 +1043,7 @@ fn run_args(
             "-m" | "--memory" => {
                 if let Some(v) = value_or(cx) {
                     match memory_of(&v) {
-                        Some(m) => {
-                            sandbox
-                                .resources
-                                .get_or_insert_with(Resources::default)
-                                .memory = Some(m)
-                        }
+                        Some(m) => limits(sandbox).memory = Some(m),
                         None => cx.note(&key, format!("{v:?} is not a memory size")),
                     }
                 }
@@ -1056,12 +1051,7 @@ fn run_args(
             "--cpus" => {
                 if let Some(v) = value_or(cx) {
                     match v.parse::<f64>() {
-                        Ok(c) if c > 0.0 => {
-                            sandbox
-                                .resources
-                                .get_or_insert_with(Resources::default)
-                                .cpus = Some(c)
-                        }
+                        Ok(c) if c > 0.0 => limits(sandbox).cpus = Some(c),
                         _ => cx.note(&key, format!("{v:?} is not a number of CPUs")),
                     }
                 }
@@ -1069,12 +1059,7 @@ fn run_args(
             "--pids-limit" => {
                 if let Some(v) = value_or(cx) {
                     match v.parse::<u32>() {
-                        Ok(p) if p > 0 => {
-                            sandbox
-                                .resources
-                                .get_or_insert_with(Resources::default)
-                                .pids = Some(p)
-                        }
+                        Ok(p) if p > 0 => limits(sandbox).pids = Some(p),
                         _ => cx.note(
                             &key,
                             format!("{v:?}: only a positive process limit has an equivalent"),
@@ -1339,6 +1324,11 @@ pub fn import(
     dir.write_atomic(OUTPUT_FILE, imported.yaml.as_bytes(), |_| force)
         .map_err(|e| crate::Error::file("write", &target, e))?;
     Ok((imported, target))
+}
+
+/// The sandbox's resource limits, made when the first one is set.
+fn limits(sandbox: &mut SandboxSpec) -> &mut Resources {
+    sandbox.resources.get_or_insert_with(Resources::default)
 }
 
 #[cfg(test)]

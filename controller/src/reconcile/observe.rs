@@ -86,6 +86,17 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// Records what looking `reference` up found (`None`: not present).
+    fn record_image(&mut self, reference: String, found: Option<crate::engine::ImageDetails>) {
+        if let Some(image) = &found {
+            self.image_labels
+                .insert(reference.clone(), image.labels.clone());
+            self.image_names
+                .insert(reference.clone(), image.repo_tags.clone());
+        }
+        self.images.insert(reference, found.map(|i| i.id));
+    }
+
     /// The id of the image `reference` names, when present.
     pub fn image_id(&self, reference: &str) -> Option<&str> {
         self.images.get(reference)?.as_deref()
@@ -112,16 +123,30 @@ pub fn references(desired: &Desired) -> BTreeSet<String> {
             .images
             .values()
             .filter(|i| i.problem.is_none() && !i.tag.is_empty())
-            .flat_map(|i| [i.tag.clone(), i.shared.clone()])
-            .filter(|r| !r.is_empty()),
+            .map(|i| i.tag.clone()),
     );
-    refs.extend(
-        desired
-            .snapshots
-            .values()
-            .flat_map(|s| [s.tag.clone(), s.shared.clone()]),
-    );
+    refs.extend(desired.snapshots.values().map(|s| s.tag.clone()));
     refs
+}
+
+/// Each made image's name in this workspace paired with its portable name, where the two
+/// differ (builds and snapshots): the portable name is looked up only when the workspace's
+/// name is absent or is not on the same image, so a converged workspace costs no more
+/// inspects than before portable names.
+pub fn portable_names(desired: &Desired) -> Vec<(&str, &str)> {
+    desired
+        .images
+        .values()
+        .filter(|i| i.problem.is_none() && !i.tag.is_empty())
+        .map(|i| (i.tag.as_str(), i.shared.as_str()))
+        .chain(
+            desired
+                .snapshots
+                .values()
+                .map(|s| (s.tag.as_str(), s.shared.as_str())),
+        )
+        .filter(|(tag, shared)| !shared.is_empty() && tag != shared)
+        .collect()
 }
 
 /// The order in which a reference is looked up locally: by its digest when it pins one
@@ -204,16 +229,29 @@ pub async fn observe(
         }
     }
     for (reference, found) in refs.into_iter().zip(images) {
-        let found = found?;
-        if let Some(image) = &found {
-            observed
-                .image_labels
-                .insert(reference.clone(), image.labels.clone());
-            observed
-                .image_names
-                .insert(reference.clone(), image.repo_tags.clone());
+        observed.record_image(reference, found?);
+    }
+    // Portable names: those on the image the workspace's name is on are known already.
+    let mut unseen = Vec::new();
+    for (tag, shared) in portable_names(desired) {
+        let on_same = observed
+            .image_names
+            .get(tag)
+            .is_some_and(|names| names.iter().any(|n| n == shared));
+        if on_same {
+            let id = observed.images.get(tag).cloned().flatten();
+            let labels = observed.image_labels.get(tag).cloned().unwrap_or_default();
+            let names = observed.image_names.get(tag).cloned().unwrap_or_default();
+            observed.images.insert(shared.to_string(), id);
+            observed.image_labels.insert(shared.to_string(), labels);
+            observed.image_names.insert(shared.to_string(), names);
+        } else if !observed.images.contains_key(shared) {
+            unseen.push(shared.to_string());
         }
-        observed.images.insert(reference, found.map(|i| i.id));
+    }
+    let found = futures_util::future::join_all(unseen.iter().map(|r| find_local(engine, r))).await;
+    for (reference, found) in unseen.into_iter().zip(found) {
+        observed.record_image(reference, found?);
     }
     observed.owned_images = owned_images?;
     for network in networks? {
