@@ -13,19 +13,22 @@ pub enum Kind {
     Volume,
     Network,
     Workspace,
+    /// A reusable sandbox shape (`spec.template` of a Sandbox); makes no container.
+    Template,
     /// An ephemeral sandbox made by `pocket-dock run`; never declared in YAML, so the
     /// reconciler never prunes it.
     Run,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Sandbox,
         Kind::Image,
         Kind::Snapshot,
         Kind::Volume,
         Kind::Network,
         Kind::Workspace,
+        Kind::Template,
         Kind::Run,
     ];
 
@@ -37,6 +40,7 @@ impl Kind {
             Kind::Volume => "Volume",
             Kind::Network => "Network",
             Kind::Workspace => "Workspace",
+            Kind::Template => "Template",
             Kind::Run => "Run",
         }
     }

@@ -93,7 +93,7 @@ pub(crate) fn validate(
                     ctx.check_logs(entry, spec().key("defaults").key("logs"), logs);
                 }
             }
-            Spec::Volume(_) => {}
+            Spec::Volume(_) | Spec::Template(_) => {}
         }
     }
     ctx.check_ports();
@@ -195,6 +195,10 @@ impl<'a> Ctx<'a> {
         let loc = locate(&entry.node, &path);
         reported.listed += 1;
         reported.last = reported.last.max(loc);
+        let mut message: String = message.into();
+        if let Some(template) = entry.template.as_ref().and_then(|o| o.contributor(&path)) {
+            message.push_str(&format!(" (from template `{template}`)"));
+        }
         let mut issue = Issue::new(loc, path, code, message);
         if let Some(hint) = hint {
             issue = issue.hint(hint);
@@ -313,7 +317,12 @@ impl<'a> Ctx<'a> {
                 entry,
                 spec(),
                 "missing-image",
-                "a sandbox needs `image` or `imageFrom`",
+                match &s.template {
+                    Some(t) => format!(
+                        "a sandbox needs `image` or `imageFrom`, and its template `{t}` names neither"
+                    ),
+                    None => "a sandbox needs `image` or `imageFrom`".to_string(),
+                },
                 Some("e.g. `image: localhost/tools:1`"),
             ),
             (Some(_), Some(_)) => self.report(
@@ -1405,7 +1414,7 @@ impl<'a> Ctx<'a> {
                 Spec::Snapshot(s) => {
                     targets.push((Kind::Sandbox, &s.sandbox, spec().key("sandbox")))
                 }
-                Spec::Volume(_) | Spec::Network(_) | Spec::Workspace(_) => {}
+                Spec::Volume(_) | Spec::Network(_) | Spec::Workspace(_) | Spec::Template(_) => {}
             }
             let mut seen = HashSet::new();
             for (kind, name, path) in targets {

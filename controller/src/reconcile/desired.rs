@@ -511,7 +511,7 @@ impl Desired {
                         desired_network(ownership, &name, network, true),
                     );
                 }
-                Spec::Workspace(_) => {}
+                Spec::Workspace(_) | Spec::Template(_) => {}
             }
         }
         resolve_image_tags(&mut desired.images, ownership, inputs);
