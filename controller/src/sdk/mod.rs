@@ -9,6 +9,7 @@ mod ops;
 pub mod reset;
 pub mod snapshot;
 mod status;
+mod templates;
 
 pub use export::write_export;
 pub use images::{ImageInfo, ImageOrigin, ObjectImage, PushCredentials};
@@ -17,3 +18,4 @@ pub use ops::{DeleteReport, DeleteRequest, GcOutcome, Removed, Validation};
 pub use reset::{ResetReport, ResetRequest};
 pub use snapshot::{SnapshotFile, SnapshotReport, SnapshotRequest};
 pub use status::{StatusView, parse_target};
+pub use templates::{TemplateList, TemplateView};
