@@ -436,12 +436,19 @@ mod tests {
 
         // The template edited and broken at once (a half-saved file): the sandbox stays as
         // it was merged, nothing is pruned, and the other sandbox is current.
-        ws.write("t.yaml", &format!("{}  extra: [unclosed\n", template("t", "two")));
+        ws.write(
+            "t.yaml",
+            &format!("{}  extra: [unclosed\n", template("t", "two")),
+        );
         ws.write("other.yaml", &sandbox("other", "img:2"));
         let second = ws.load(&first.last_valid);
         assert!(!second.declarations.complete);
         assert_eq!(names(&second), ["Sandbox/other", "Sandbox/s", "Template/t"]);
-        assert_eq!(sandbox_spec(&second, "s"), merged, "the last valid merged spec");
+        assert_eq!(
+            sandbox_spec(&second, "s"),
+            merged,
+            "the last valid merged spec"
+        );
         assert!(second.retained.contains_key(&Key::new(Kind::Sandbox, "s")));
         assert_eq!(image_of(&second, "other"), "img:2");
 

@@ -405,6 +405,56 @@ impl Origin {
     }
 }
 
+/// A declared template's merged fields as a sandbox spec, for validation.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Shape {
+    /// The template's document with `spec` replaced by the merged fields: its own at their
+    /// lines, the inherited ones at its `extends:` line.
+    pub node: Node,
+    pub spec: SandboxSpec,
+    /// Where inherited fields came from.
+    pub origin: Option<Origin>,
+    /// How many templates the chain has (bases are checked first).
+    pub depth: usize,
+}
+
+fn shape(e: &Entry, chain: &[Link<'_>]) -> Option<Shape> {
+    let inherited = chain.get(1..).unwrap_or_default();
+    let loc = crate::validate::locate(&e.node, &spec_path().key("extends"));
+    let mut merged = merge_chain(inherited, loc);
+    let own = e
+        .node
+        .get("spec")
+        .and_then(|s| s.get("sandbox"))
+        .cloned()
+        .unwrap_or(Node {
+            loc: e.node.loc,
+            value: Value::Map(Vec::new()),
+            plain: None,
+        });
+    merge(&mut merged, &own);
+    let spec: SandboxSpec = serde_json::from_value(merged.to_json()).ok()?;
+    let mut node = e.node.clone();
+    if let Value::Map(entries) = &mut node.value
+        && let Some((_, s)) = entries.iter_mut().find(|(k, _)| k.name == "spec")
+    {
+        *s = merged;
+    }
+    Some(Shape {
+        node,
+        spec,
+        origin: (!inherited.is_empty()).then(|| Origin {
+            own,
+            chain: inherited
+                .iter()
+                .map(|l| (l.name.clone(), from_json_map(&l.spec.sandbox, loc)))
+                .collect(),
+            sources: Vec::new(),
+        }),
+        depth: chain.len(),
+    })
+}
+
 fn spec_path() -> FieldPath {
     FieldPath::root().key("spec")
 }
@@ -460,6 +510,7 @@ pub(crate) fn apply(
     };
 
     // The templates themselves.
+    let mut shapes: Vec<(usize, Shape)> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let Spec::Template(t) = &e.object.spec else {
             continue;
@@ -497,7 +548,13 @@ pub(crate) fn apply(
             );
         }
         // A duplicate is reported as such; a broken template is reported in its file.
-        if t.extends.is_none() || first.get(name) != Some(&i) || broken.contains_key(name) {
+        if first.get(name) != Some(&i) || broken.contains_key(name) {
+            continue;
+        }
+        if let Ok(chain) = catalog.chain(name) {
+            shapes.extend(shape(e, &chain).map(|s| (i, s)));
+        }
+        if t.extends.is_none() {
             continue;
         }
         let path = spec_path().key("extends");
@@ -545,6 +602,10 @@ pub(crate) fn apply(
             issue = issue.hint(hint);
         }
         out.push(issue.in_file(file));
+    }
+
+    for (i, shape) in shapes {
+        entries[i].shape = Some(shape);
     }
 
     // The sandboxes that name one.
@@ -608,11 +669,28 @@ pub(crate) fn apply(
             }
         };
         let mut merged = merge_chain(&chain, loc);
-        let own = e.node.get("spec").cloned().unwrap_or(Node {
+        let mut own = e.node.get("spec").cloned().unwrap_or(Node {
             loc: e.node.loc,
             value: Value::Map(Vec::new()),
             plain: None,
         });
+        // A document with structural problems: merged without the fields they are about,
+        // as it was decoded.
+        for path in &e.pruned {
+            use crate::diagnostic::Seg;
+            let segs: Vec<Seg> = path
+                .0
+                .iter()
+                .take_while(|s| matches!(s, Seg::Key(_)))
+                .cloned()
+                .collect();
+            if let Some((Seg::Key(first), rest)) = segs.split_first()
+                && first == "spec"
+                && !rest.is_empty()
+            {
+                crate::load::remove_path(&mut own, rest);
+            }
+        }
         merge(&mut merged, &own);
         let decoded: Result<SandboxSpec, _> = serde_json::from_value(merged.to_json());
         let decoded = match decoded {

@@ -70,9 +70,17 @@ pub(crate) fn validate(
             _ => None,
         }),
         reported: BTreeMap::new(),
+        template_problems: HashSet::new(),
         out,
     };
     ctx.index();
+    // Templates first, bases before what extends them, so that a problem is reported once,
+    // where the field is written.
+    let mut templates: Vec<&Entry> = entries.iter().filter(|e| e.shape.is_some()).collect();
+    templates.sort_by_key(|e| e.shape.as_ref().map_or(0, |s| s.depth));
+    for entry in templates {
+        ctx.check_template(entry);
+    }
     for entry in entries {
         ctx.check_name(entry);
         match &entry.object.spec {
@@ -122,6 +130,10 @@ struct Ctx<'a> {
     policy_source: Option<String>,
     /// How many problems each document has, to list at most [`MAX_PER_DOCUMENT`].
     reported: BTreeMap<Source, Reported>,
+    /// The fields of declared templates that have problems of their own, by template and
+    /// path (`spec.…` of the template's sandbox): a sandbox that takes such a field as it is
+    /// is not told again (it is not offered while the template's file has problems).
+    template_problems: HashSet<(String, String)>,
     out: &'a mut Vec<Diagnostic>,
 }
 
@@ -183,6 +195,21 @@ impl<'a> Ctx<'a> {
         message: impl Into<String>,
         hint: Option<impl Into<String>>,
     ) {
+        let contributor = entry.template.as_ref().and_then(|o| o.contributor(&path));
+        if let Some(template) = contributor
+            && self
+                .template_problems
+                .contains(&(template.to_string(), path.to_string()))
+        {
+            return;
+        }
+        if let Some(name) = entry
+            .shape
+            .as_ref()
+            .map(|_| entry.object.metadata.name.clone())
+        {
+            self.template_problems.insert((name, path.to_string()));
+        }
         let source = &entry.object.source;
         let reported = match self.reported.get_mut(source) {
             Some(reported) => reported,
@@ -196,7 +223,7 @@ impl<'a> Ctx<'a> {
         reported.listed += 1;
         reported.last = reported.last.max(loc);
         let mut message: String = message.into();
-        if let Some(template) = entry.template.as_ref().and_then(|o| o.contributor(&path)) {
+        if let Some(template) = contributor {
             message.push_str(&format!(" (from template `{template}`)"));
         }
         let mut issue = Issue::new(loc, path, code, message);
@@ -304,6 +331,30 @@ impl<'a> Ctx<'a> {
                 format!("`{name}` is not a valid name: {problem}"),
                 hint,
             );
+        }
+    }
+
+    /// A declared template's merged fields, checked as a sandbox's would be (an image is
+    /// not needed: the sandbox may give it), reported at the template's own lines (what it
+    /// inherits: at its `extends:` line) under `spec.sandbox`.
+    fn check_template(&mut self, entry: &Entry) {
+        let Some(shape) = &entry.shape else { return };
+        let mut as_sandbox = Entry {
+            object: entry.object.clone(),
+            node: shape.node.clone(),
+            complete: entry.complete,
+            pruned: entry.pruned.clone(),
+            template: shape.origin.clone(),
+            shape: entry.shape.clone(),
+        };
+        as_sandbox.pruned.push(spec().key("image"));
+        as_sandbox.pruned.push(spec().key("imageFrom"));
+        let before = self.out.len();
+        self.check_sandbox(&as_sandbox, &shape.spec);
+        for d in &mut self.out[before..] {
+            if let Some(rest) = d.path.strip_prefix("spec.") {
+                d.path = format!("spec.sandbox.{rest}");
+            }
         }
     }
 
