@@ -543,7 +543,7 @@ pub(crate) fn apply(
                     "template-in-template",
                     "a template's sandbox cannot name a template",
                 )
-                .hint("use `extends` (at the level of `sandbox`)")
+                .hint("use `extends:` beside `sandbox:`")
                 .in_file(file),
             );
         }
