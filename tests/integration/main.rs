@@ -49,3 +49,4 @@ mod select;
 mod status_wait;
 mod store_faults;
 mod tasks;
+mod templates;

@@ -59,6 +59,21 @@ impl Workspace {
             &filter,
             now,
         );
+        let mut rows = rows;
+        for row in rows.iter_mut().filter(|r| r.kind == Kind::Sandbox) {
+            let Some(object) = declared.declarations.get(Kind::Sandbox, &row.name) else {
+                continue;
+            };
+            if let pocket_dock_spec::model::Spec::Sandbox(s) =
+                pocket_dock_spec::effective(object, &declared.declarations.settings)
+            {
+                row.template = s.template;
+                row.profile = s
+                    .security
+                    .and_then(|s| s.profile)
+                    .map(|p| p.as_str().to_string());
+            }
+        }
         if let Some((kind, Some(name))) = &filter
             && rows.is_empty()
         {
