@@ -71,6 +71,7 @@ pub(crate) fn validate(
         }),
         reported: BTreeMap::new(),
         template_problems: HashSet::new(),
+        checking_template: None,
         out,
     };
     ctx.index();
@@ -134,6 +135,8 @@ struct Ctx<'a> {
     /// path (`spec.…` of the template's sandbox): a sandbox that takes such a field as it is
     /// is not told again (it is not offered while the template's file has problems).
     template_problems: HashSet<(String, String)>,
+    /// The template whose fields `check_sandbox` is checking now, if any.
+    checking_template: Option<String>,
     out: &'a mut Vec<Diagnostic>,
 }
 
@@ -203,12 +206,9 @@ impl<'a> Ctx<'a> {
         {
             return;
         }
-        if let Some(name) = entry
-            .shape
-            .as_ref()
-            .map(|_| entry.object.metadata.name.clone())
-        {
-            self.template_problems.insert((name, path.to_string()));
+        if let Some(name) = &self.checking_template {
+            self.template_problems
+                .insert((name.clone(), path.to_string()));
         }
         let source = &entry.object.source;
         let reported = match self.reported.get_mut(source) {
@@ -339,18 +339,10 @@ impl<'a> Ctx<'a> {
     /// inherits: at its `extends:` line) under `spec.sandbox`.
     fn check_template(&mut self, entry: &Entry) {
         let Some(shape) = &entry.shape else { return };
-        let mut as_sandbox = Entry {
-            object: entry.object.clone(),
-            node: shape.node.clone(),
-            complete: entry.complete,
-            pruned: entry.pruned.clone(),
-            template: shape.origin.clone(),
-            shape: entry.shape.clone(),
-        };
-        as_sandbox.pruned.push(spec().key("image"));
-        as_sandbox.pruned.push(spec().key("imageFrom"));
         let before = self.out.len();
-        self.check_sandbox(&as_sandbox, &shape.spec);
+        self.checking_template = Some(entry.object.metadata.name.clone());
+        self.check_sandbox(&shape.entry, &shape.spec);
+        self.checking_template = None;
         for d in &mut self.out[before..] {
             if let Some(rest) = d.path.strip_prefix("spec.") {
                 d.path = format!("spec.sandbox.{rest}");
