@@ -151,3 +151,70 @@ async fn a_sandbox_of_the_built_in_code_executor_runs_locked_without_network() {
     let (_, links) = sh(&ws, podman, "runner", "ls /sys/class/net").await;
     assert_eq!(links, "lo");
 }
+
+#[tokio::test]
+async fn under_the_controller_a_template_edit_recreates_its_sandbox_and_a_broken_one_changes_nothing()
+ {
+    use std::time::Duration;
+
+    use crate::support::controller::{Running, running, until};
+
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write("templates.yaml", &runner_template("one"));
+    ws.write("grader.yaml", GRADER);
+    ws.write("other.yaml", &sandbox("other", ""));
+    let controller = Running::start(&ws, podman);
+    until(Duration::from_secs(30), "both to run", || async {
+        running(&ws, podman, "grader").await.is_some()
+            && running(&ws, podman, "other").await.is_some()
+    })
+    .await;
+    let grader = running(&ws, podman, "grader").await.unwrap();
+    let other = running(&ws, podman, "other").await.unwrap();
+
+    // Half-saved: nothing is recreated or pruned, however long it stays broken.
+    ws.write(
+        "templates.yaml",
+        &format!("{}    C: [unclosed\n", runner_template("two")),
+    );
+    // A pass has seen it: the workspace's status names the problem, and the sandbox made
+    // from the template says it is held at its last valid version.
+    until(
+        Duration::from_secs(20),
+        "the broken template to be seen",
+        || async {
+            std::fs::read_to_string(ws.path(".pocket-dock/status/workspace.yaml"))
+                .is_ok_and(|t| t.contains(".pocket-dock/templates.yaml"))
+                && std::fs::read_to_string(ws.path(".pocket-dock/status/sandbox/grader.yaml"))
+                    .is_ok_and(|t| t.contains("InvalidSpec"))
+        },
+    )
+    .await;
+    assert_eq!(
+        running(&ws, podman, "grader").await.as_deref(),
+        Some(grader.as_str()),
+        "{}",
+        controller.log()
+    );
+
+    // Saved whole: the sandbox made from it is made again, the other is not.
+    ws.write("templates.yaml", &runner_template("two"));
+    until(
+        Duration::from_secs(30),
+        "grader to be recreated",
+        || async {
+            running(&ws, podman, "grader")
+                .await
+                .is_some_and(|id| id != grader)
+        },
+    )
+    .await;
+    assert_eq!(
+        sh(&ws, podman, "grader", "echo $A").await,
+        (0, "two".into())
+    );
+    assert_eq!(running(&ws, podman, "other").await, Some(other));
+    let (code, _, log) = controller.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
