@@ -38,6 +38,22 @@ async fn a_sandbox_runs_with_its_templates_fields_and_a_template_edit_recreates_
     let before = ws.running_ids(podman).await;
 
     // What a template gives is visible without a sandbox.
+    let (_, listed) = ws.pd_json(&["template", "list"]);
+    let names: Vec<(&str, bool)> = listed[0]["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["builtin"] == true))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("code-executor", true),
+            ("integration-test", true),
+            ("workshop", true),
+            ("runner", false)
+        ]
+    );
     let (_, shown) = ws.pd_json(&["template", "show", "runner"]);
     assert_eq!(shown[0]["spec"]["env"]["A"], "from-template");
     assert_eq!(shown[0]["spec"]["image"], TEST_IMAGE);
