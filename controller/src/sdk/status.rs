@@ -41,6 +41,14 @@ impl Workspace {
         engine: &Engine,
         filter: Option<(Kind, Option<String>)>,
     ) -> Result<StatusView> {
+        if let Some((Kind::Template, _)) = &filter {
+            return Err(Error::argument(
+                "KIND",
+                "a template makes no container of its own: `pocket-dock template list` lists \
+                 them, `pocket-dock template show NAME` shows what one gives, and `get -o wide` \
+                 names each sandbox's template",
+            ));
+        }
         let (declared, store_warning) = self.load_any();
         let ownership = self.ownership();
         let inputs = ImageInputs::gather(&declared.declarations).await;
