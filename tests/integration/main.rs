@@ -30,6 +30,7 @@ mod engine_images;
 mod engine_system;
 mod export_kube;
 mod faults;
+mod fork;
 mod gc;
 mod images;
 mod import_compose;

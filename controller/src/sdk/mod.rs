@@ -2,6 +2,7 @@
 //! The CLI makes exactly these calls; so can any Rust program.
 
 mod export;
+pub mod fork;
 mod images;
 pub mod init;
 mod load;
@@ -12,6 +13,7 @@ pub mod snapshot;
 mod status;
 
 pub use export::write_export;
+pub use fork::{ForkFile, ForkReport, ForkRequest, SharedMounts};
 pub use images::{ImageInfo, ImageOrigin, ObjectImage, PushCredentials};
 pub use load::Valid;
 pub use ops::{DeleteReport, DeleteRequest, GcOutcome, Removed, Validation};
