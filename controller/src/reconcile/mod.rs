@@ -1387,8 +1387,8 @@ fn sync_registry(store: &Mutex<StateStore>, observed: &Observed, warnings: &mut 
                 image: Some(c.image_id.clone()),
                 spec_hash: c.spec_hash.clone(),
                 created_at: None,
-                started_at: c.state.is_running().then(|| now.clone()),
-                stopped_at: (!c.state.is_running()).then(|| now.clone()),
+                started_at: c.state.is_up().then(|| now.clone()),
+                stopped_at: (!c.state.is_up()).then(|| now.clone()),
             })
         })
         .collect();
