@@ -187,10 +187,28 @@ async fn state_paused_converges_repairs_drift_and_resume_names_the_line() {
         (id.clone(), ContainerState::Running)
     );
 
-    // A paused sandbox can be deleted (removed with force).
+    // Paused, then declared stopped: thawed and stopped (a graceful stop), same container;
+    // declared paused again: started, then paused.
     ws.write("p.yaml", &sandbox("p", "  state: paused\n"));
     ws.pd_ok(&["apply"]);
     assert_eq!(state_of(&ws, podman, "p").await.1, ContainerState::Paused);
+    ws.write("p.yaml", &sandbox("p", "  state: stopped\n"));
+    let (run, values) = ws.pd_json(&["apply"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    assert_eq!(sandbox_actions(&values), ["stop Sandbox/p"]);
+    assert_eq!(
+        state_of(&ws, podman, "p").await,
+        (id.clone(), ContainerState::Exited)
+    );
+    ws.write("p.yaml", &sandbox("p", "  state: paused\n"));
+    let (_, values) = ws.pd_json(&["apply"]);
+    assert_eq!(sandbox_actions(&values), ["start Sandbox/p"]);
+    assert_eq!(
+        state_of(&ws, podman, "p").await,
+        (id.clone(), ContainerState::Paused)
+    );
+
+    // A paused sandbox can be deleted (removed with force).
     ws.pd_ok(&["delete", "sandbox/p"]);
     assert!(!ws.sandboxes(podman).await.contains_key("p"));
 }
