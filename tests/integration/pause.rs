@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use pocket_dock::engine::ContainerState;
 
+use crate::support::controller::Running;
 use crate::support::podman::Podman;
-use crate::support::poll::until_blocking;
+use crate::support::poll::{until, until_blocking};
 use crate::support::workspace::{TestWorkspace, actions, sandbox};
 
 /// A sandbox that counts in a shell variable (its memory) and writes the count to the
@@ -211,4 +212,52 @@ async fn state_paused_converges_repairs_drift_and_resume_names_the_line() {
     // A paused sandbox can be deleted (removed with force).
     ws.pd_ok(&["delete", "sandbox/p"]);
     assert!(!ws.sandboxes(podman).await.contains_key("p"));
+}
+
+#[tokio::test]
+async fn the_controller_keeps_an_imperative_pause_and_repairs_a_thaw_by_hand() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write("c.yaml", &sandbox("c", ""));
+    ws.pd_ok(&["apply"]);
+    ws.pd_ok(&["pause", "c"]);
+    let (id, _) = state_of(&ws, podman, "c").await;
+    let controller = Running::start(&ws, podman);
+    until(
+        Duration::from_secs(20),
+        "the controller's first pass",
+        || async { controller.reconciles() > 0 },
+    )
+    .await;
+    assert_eq!(
+        state_of(&ws, podman, "c").await,
+        (id.clone(), ContainerState::Paused),
+        "the controller undid an imperative pause"
+    );
+    // Thawed by hand: the pause event brings a pass that pauses it again.
+    let name = ws
+        .ownership()
+        .container_name(pocket_dock_spec::Kind::Sandbox, "c");
+    let out = podman.podman(&["unpause", &name]);
+    assert!(out.status.success(), "{out:?}");
+    until(Duration::from_secs(20), "paused again", || async {
+        state_of(&ws, podman, "c").await.1 == ContainerState::Paused
+    })
+    .await;
+    // resume lifts the override: the controller leaves it running.
+    ws.pd_ok(&["resume", "c"]);
+    let passes = controller.reconciles();
+    until(
+        Duration::from_secs(20),
+        "a pass after the resume",
+        || async { controller.reconciles() > passes },
+    )
+    .await;
+    assert_eq!(
+        state_of(&ws, podman, "c").await,
+        (id, ContainerState::Running)
+    );
+    let (code, _, log) = controller.stop();
+    assert_eq!(code, Some(0), "{log}");
+    ws.pd_ok(&["delete", "--all"]);
 }
