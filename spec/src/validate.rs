@@ -639,13 +639,20 @@ impl<'a> Ctx<'a> {
                 ),
                 Some("wait for `Completed`"),
             ),
-            Condition::Ready | Condition::Completed if target.state == DesiredState::Stopped => {
+            Condition::Ready | Condition::Completed
+                if matches!(target.state, DesiredState::Stopped | DesiredState::Paused) =>
+            {
+                let state = if target.state == DesiredState::Paused {
+                    "paused"
+                } else {
+                    "stopped"
+                };
                 self.report_hint(
                     entry,
                     path.key("condition"),
                     "invalid-condition",
                     format!(
-                        "`{}` is declared `state: stopped`, so it never becomes `{}`",
+                        "`{}` is declared `state: {state}`, so it never becomes `{}`",
                         dep.name,
                         dep.condition.as_str()
                     ),
@@ -835,6 +842,15 @@ impl<'a> Ctx<'a> {
                     "conflicting-fields",
                     "hooks run in a long-lived sandbox; a one-shot sandbox (`run: once`) may be gone before they start",
                     Some("put the steps in its command"),
+                );
+            }
+            if s.state == DesiredState::Paused {
+                self.report_hint(
+                    entry,
+                    spec().key("state"),
+                    "conflicting-fields",
+                    "a one-shot sandbox (`run: once`) runs to completion; it cannot be held paused",
+                    Some("leave `state` out, or declare `state: stopped`"),
                 );
             }
         }

@@ -16,6 +16,8 @@ pub enum Operation {
     ContainerStart,
     ContainerStop,
     ContainerRemove,
+    ContainerPause,
+    ContainerUnpause,
     ExecCreate,
     ExecStart,
     ExecStream,
@@ -58,6 +60,8 @@ impl Operation {
             Operation::ContainerStart => ("POST", "/containers/{id}/start"),
             Operation::ContainerStop => ("POST", "/containers/{id}/stop"),
             Operation::ContainerRemove => ("DELETE", "/containers/{id}"),
+            Operation::ContainerPause => ("POST", "/containers/{id}/pause"),
+            Operation::ContainerUnpause => ("POST", "/containers/{id}/unpause"),
             Operation::ExecCreate => ("POST", "/containers/{id}/exec"),
             Operation::ExecStart => ("POST", "/exec/{id}/start"),
             Operation::ExecStream => ("STREAM", "/exec/{id}/start"),
@@ -95,6 +99,8 @@ impl Operation {
                 | Operation::ContainerStart
                 | Operation::ContainerStop
                 | Operation::ContainerRemove
+                | Operation::ContainerPause
+                | Operation::ContainerUnpause
                 | Operation::ExecCreate
                 | Operation::ExecStart
                 | Operation::ImagePull
@@ -125,6 +131,8 @@ impl Operation {
             Operation::ContainerStart => "container start",
             Operation::ContainerStop => "container stop",
             Operation::ContainerRemove => "container remove",
+            Operation::ContainerPause => "container pause",
+            Operation::ContainerUnpause => "container unpause",
             Operation::ExecCreate => "exec create",
             Operation::ExecStart => "exec start",
             Operation::ExecStream => "exec output stream",

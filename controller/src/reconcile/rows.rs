@@ -123,6 +123,7 @@ pub fn object_rows(
             name,
             match (s.once, s.running) {
                 (true, true) => "completed",
+                (_, true) if super::plan::held_paused(s, observed).is_some() => "paused",
                 (_, true) => "running",
                 (_, false) => "stopped",
             },

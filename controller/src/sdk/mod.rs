@@ -2,19 +2,23 @@
 //! The CLI makes exactly these calls; so can any Rust program.
 
 mod export;
+pub mod fork;
 mod images;
 pub mod init;
 mod load;
 mod ops;
+pub mod pause;
 pub mod reset;
 pub mod snapshot;
 mod status;
 mod templates;
 
 pub use export::write_export;
+pub use fork::{ForkFile, ForkReport, ForkRequest, SharedMounts};
 pub use images::{ImageInfo, ImageOrigin, ObjectImage, PushCredentials};
 pub use load::Valid;
 pub use ops::{DeleteReport, DeleteRequest, GcOutcome, Removed, Validation};
+pub use pause::PauseReport;
 pub use reset::{ResetReport, ResetRequest};
 pub use snapshot::{SnapshotFile, SnapshotReport, SnapshotRequest};
 pub use status::{StatusView, parse_target};

@@ -53,7 +53,13 @@ impl Workspace {
         let ownership = self.ownership();
         let inputs = ImageInputs::gather(&declared.declarations).await;
         let desired = Desired::from_declarations(&declared.declarations, &ownership, &inputs);
-        let observed = observe(engine, &ownership, &desired).await?;
+        let mut observed = observe(engine, &ownership, &desired).await?;
+        // Sandboxes `pocket-dock pause` holds: their desired state shows `paused`.
+        observed.pauses = crate::store::StateStore::open_existing(&self.dir())
+            .ok()
+            .flatten()
+            .and_then(|s| s.pauses().ok())
+            .unwrap_or_default();
         // Read without following a symlink, and never a FIFO or device.
         let status_files = StatusFiles::open(&self.dir(), false).ok().flatten();
         let now = std::time::SystemTime::now()
