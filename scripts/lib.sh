@@ -5,7 +5,7 @@
 # docker-registry serves images on loopback so that the tests can pull with no network.
 # netavark and aardvark-dns give networks name resolution between sandboxes (Podman 4.3
 # defaults to CNI, which has none).
-PD_PACKAGES="podman:podman runc:runc catatonit:catatonit netavark:netavark aardvark-dns:aardvark-dns busybox:busybox-static newuidmap:uidmap curl:curl docker-registry:docker-registry tmux:tmux ip:iproute2"
+PD_PACKAGES="podman:podman runc:runc catatonit:catatonit netavark:netavark aardvark-dns:aardvark-dns busybox:busybox-static newuidmap:uidmap curl:curl docker-registry:docker-registry tmux:tmux ip:iproute2 node:nodejs npm:npm"
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -49,6 +49,23 @@ ensure_system_packages() {
     have apt-get || { echo "error: no apt-get; install these yourself: ${missing[*]}" >&2; return 1; }
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The YAML language server that tests/integration/editor_lsp.rs drives (VS Code's YAML
+# engine), pinned by tests/editor/package-lock.json, installed with npm into
+# target/editor-tools/ (never globally); the test finds it there, or at
+# $POCKET_DOCK_YAML_LS. Reinstalled only when the lock file changes.
+ensure_editor_tools() {
+    local dir="$PD_REPO/target/editor-tools"
+    if [ -x "$dir/node_modules/.bin/yaml-language-server" ] &&
+        cmp -s "$PD_REPO/tests/editor/package-lock.json" "$dir/installed.lock"; then
+        return 0
+    fi
+    echo "==> installing the YAML language server (tests/editor) into target/editor-tools"
+    mkdir -p "$dir"
+    cp "$PD_REPO/tests/editor/package.json" "$PD_REPO/tests/editor/package-lock.json" "$dir/"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    cp "$PD_REPO/tests/editor/package-lock.json" "$dir/installed.lock"
 }
 
 # Starts a private Podman service with its storage and socket under DIR (absolute).
