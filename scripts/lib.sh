@@ -5,7 +5,7 @@
 # docker-registry serves images on loopback so that the tests can pull with no network.
 # netavark and aardvark-dns give networks name resolution between sandboxes (Podman 4.3
 # defaults to CNI, which has none).
-PD_PACKAGES="podman:podman runc:runc catatonit:catatonit netavark:netavark aardvark-dns:aardvark-dns busybox:busybox-static newuidmap:uidmap curl:curl docker-registry:docker-registry tmux:tmux ip:iproute2 node:nodejs npm:npm"
+PD_PACKAGES="podman:podman runc:runc catatonit:catatonit netavark:netavark aardvark-dns:aardvark-dns busybox:busybox-static newuidmap:uidmap curl:curl docker-registry:docker-registry tmux:tmux ip:iproute2"
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -39,6 +39,12 @@ ensure_system_packages() {
             have "$cmd" || missing+=("$pkg")
         fi
     done
+    install_packages "${missing[@]}"
+}
+
+# Installs the Debian packages named (root or sudo), if any.
+install_packages() {
+    local missing=("$@")
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "==> installing ${missing[*]}"
     local sudo=""
@@ -54,13 +60,18 @@ ensure_system_packages() {
 # The YAML language server that tests/integration/editor_lsp.rs drives (VS Code's YAML
 # engine), pinned by tests/editor/package-lock.json, installed with npm into
 # target/editor-tools/ (never globally); the test finds it there, or at
-# $POCKET_DOCK_YAML_LS. Reinstalled only when the lock file changes.
+# $POCKET_DOCK_YAML_LS. Reinstalled only when the lock file changes. Node and npm come
+# from Debian (`nodejs` 18 in Debian 12 runs it) when missing.
 ensure_editor_tools() {
     local dir="$PD_REPO/target/editor-tools"
     if [ -x "$dir/node_modules/.bin/yaml-language-server" ] &&
         cmp -s "$PD_REPO/tests/editor/package-lock.json" "$dir/installed.lock"; then
         return 0
     fi
+    local missing=()
+    have node || missing+=(nodejs)
+    have npm || missing+=(npm)
+    install_packages "${missing[@]}"
     echo "==> installing the YAML language server (tests/editor) into target/editor-tools"
     mkdir -p "$dir"
     cp "$PD_REPO/tests/editor/package.json" "$PD_REPO/tests/editor/package-lock.json" "$dir/"
