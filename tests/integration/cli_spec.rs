@@ -30,6 +30,10 @@ fn init_creates_a_valid_workspace_and_is_idempotent() {
     }
     let example = std::fs::read_to_string(dir.path().join(".pocket-dock/sandbox.yaml")).unwrap();
     assert!(example.starts_with("# yaml-language-server: $schema=./schema/pocket-dock.json\n"));
+    // Editors read the modeline per document: the example shows a next document with its own.
+    assert!(
+        example.contains("\n# ---\n# # yaml-language-server: $schema=./schema/pocket-dock.json\n")
+    );
     let gitignore = std::fs::read_to_string(dir.path().join(".pocket-dock/.gitignore")).unwrap();
     assert!(gitignore.contains("status/") && gitignore.contains("state.db"));
 

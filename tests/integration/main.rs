@@ -22,6 +22,7 @@ mod cli_shell;
 mod cli_spec;
 mod controller;
 mod devcontainer;
+mod editor_lsp;
 mod egress;
 mod engine_containers;
 mod engine_exec;
