@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::capabilities::{EngineFacts, EngineProfile};
+use super::capabilities::{EngineFacts, EngineIdentity, EngineProfile};
 use super::raw::LIBPOD;
 use super::{Engine, EngineError, Operation, Target};
 
@@ -60,19 +60,54 @@ impl Engine {
     }
 
     /// The engine's kind, version and capabilities, read at the first call and kept for the
-    /// life of this handle (and its clones). Its warnings are logged once, here.
+    /// life of this handle (and its clones). Its warnings are logged once, here (or by
+    /// [`Engine::identity`] before).
     pub async fn profile(&self) -> Result<Arc<EngineProfile>, EngineError> {
         let profile = self
             .profile
             .get_or_try_init(|| async {
                 let profile = EngineProfile::derive(&self.facts().await?);
-                for warning in &profile.warnings {
-                    tracing::warn!(target: "pocket_dock::engine", "{warning}");
-                }
+                self.warn_once(&profile.warnings);
                 Ok::<_, EngineError>(Arc::new(profile))
             })
             .await?;
         Ok(profile.clone())
+    }
+
+    /// Which engine answers: Podman's from one `/_ping` (its `Libpod-Api-Version` header),
+    /// anything else's from the full [`Engine::profile`]. Kept like the profile. For calls
+    /// whose only question is Podman or Docker: the profile's `/version` and `/info` make
+    /// Podman gather its host facts, which costs more than most of the calls that need it.
+    pub async fn identity(&self) -> Result<EngineIdentity, EngineError> {
+        if let Some(profile) = self.profile.get() {
+            return Ok(EngineIdentity::of_profile(profile));
+        }
+        let identity = self
+            .identity
+            .get_or_try_init(|| async {
+                let headers = self.ping_headers().await?;
+                let found = EngineIdentity::from_headers(
+                    headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                );
+                match found {
+                    Some(identity) => {
+                        self.warn_once(&identity.warnings());
+                        Ok::<_, EngineError>(identity)
+                    }
+                    None => Ok(EngineIdentity::of_profile(&*self.profile().await?)),
+                }
+            })
+            .await?;
+        Ok(identity.clone())
+    }
+
+    fn warn_once(&self, warnings: &[String]) {
+        if self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        for warning in warnings {
+            tracing::warn!(target: "pocket_dock::engine", "{warning}");
+        }
     }
 
     /// Fails with `Unsupported` (before any request for `op` is made) when the engine lacks
@@ -98,8 +133,32 @@ impl Engine {
     /// What the engine says about itself: `/version`, `/info`, and Podman's `/libpod/info`
     /// for what only it reports (network backend, seccomp).
     pub async fn facts(&self) -> Result<EngineFacts, EngineError> {
-        let version = self.version().await?;
-        let raw: RawInfo = self.raw_get_json(Operation::Info, "/info").await?;
+        // Reads that each make Podman gather its host facts: asked together, the libpod one
+        // only of Podman (told by its `/_ping` headers).
+        let pinged_podman = match self.identity.get() {
+            Some(identity) => identity.is_podman(),
+            None => {
+                let headers = self.ping_headers().await?;
+                EngineIdentity::from_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .is_some()
+            }
+        };
+        let libpod_path = format!("{LIBPOD}/info");
+        let libpod_info = async {
+            if pinged_podman {
+                self.raw_get_json_at::<LibpodInfo>(Operation::Info, &libpod_path)
+                    .await
+                    .ok()
+            } else {
+                None
+            }
+        };
+        let (version, raw, libpod) = tokio::join!(
+            self.version(),
+            self.raw_get_json::<RawInfo>(Operation::Info, "/info"),
+            libpod_info,
+        );
+        let (version, raw) = (version?, raw?);
         let mut facts = EngineFacts {
             product: version.product.clone(),
             version: version.version.clone(),
@@ -118,10 +177,7 @@ impl Engine {
         };
         if version.is_podman() {
             // Optional: an older Podman that answers differently keeps the defaults.
-            if let Ok(libpod) = self
-                .raw_get_json_at::<LibpodInfo>(Operation::Info, &format!("{LIBPOD}/info"))
-                .await
-            {
+            if let Some(libpod) = libpod {
                 facts.network_backend = libpod.host.network_backend;
                 facts.dns_available = libpod
                     .host
