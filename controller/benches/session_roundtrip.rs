@@ -93,6 +93,21 @@ async fn main() {
             session_runs.push(took);
         }
     }
+    // The same with a process started for it (`echo` above is the shell's builtin), and a
+    // check that a round trip waits for its command: `sleep 0.05` takes at least 50 ms.
+    let mut process_runs = Vec::new();
+    for round in 0..WARMUP + rounds {
+        let started = Instant::now();
+        let done = session.run("/bin/echo hi", None, |_, _| {}).await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(done.stdout, b"hi\n");
+        if round >= WARMUP {
+            process_runs.push(took);
+        }
+    }
+    let started = Instant::now();
+    session.run("sleep 0.05", None, |_, _| {}).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(50));
     session.close(None).await.unwrap();
 
     // The JSON-lines protocol: a request line in, events out until this id's `exit`.
@@ -170,6 +185,10 @@ async fn main() {
     for (what, samples) in [
         ("session: `Session::run` (in-process)", &mut session_runs),
         (
+            "session: `Session::run` of `/bin/echo hi` (a process)",
+            &mut process_runs,
+        ),
+        (
             "session: JSON-lines protocol (in-process)",
             &mut protocol_runs,
         ),
@@ -178,7 +197,7 @@ async fn main() {
     ] {
         let (p50, p95, mean) = summary(samples);
         println!(
-            "| {what} | {} | {p50:.1} | {p95:.1} | {mean:.1} |",
+            "| {what} | {} | {p50:.2} | {p95:.2} | {mean:.2} |",
             samples.len()
         );
     }
