@@ -75,13 +75,61 @@ bench_exec() {
     "$pd_bin" --host "$host" -C "$ws" apply >/dev/null
     local name
     name=$("${PD_PODMAN[@]}" ps --filter label=pocket-dock.dev/name=box --format '{{.Names}}' | head -1)
+    # The raw lower bound: the three API calls of an exec (create, start attached, inspect
+    # for the exit code), with curl.
+    cat > "$out/raw-exec.sh" <<SH
+api="curl -sf --unix-socket $PD_SOCKET"
+id=\$(\$api -X POST -H 'Content-Type: application/json' -d '{"Cmd":["true"],"AttachStdout":true,"AttachStderr":true}' http://d/v1.41/containers/$name/exec | sed 's/.*"Id":"\([0-9a-f]*\)".*/\1/')
+\$api -X POST -H 'Content-Type: application/json' -d '{"Detach":false}' http://d/v1.41/exec/\$id/start >/dev/null
+\$api http://d/v1.41/exec/\$id/json >/dev/null
+SH
+    sh "$out/raw-exec.sh"
     echo
     echo "### exec: \`true\` in a running sandbox"
     hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$out/exec-sandbox.md" \
         -n "pocket-dock exec box -- true" "$pd_bin --host $host -C $ws exec box -- true" \
+        -n "raw API: exec create + start + inspect (curl)" "sh $out/raw-exec.sh" \
         -n "podman --remote exec (same socket)" "podman --url $host exec $name true" \
         -n "podman exec (no service)" "podman $store exec $name true"
     "$pd_bin" --host "$host" -C "$ws" delete --all >/dev/null
+}
+# Cold create+start of one idle sandbox: the raw API calls (create + start, with curl), what
+# `podman --remote run -d` makes of them, and pocket-dock doing the same: `apply` of a
+# workspace declaring one sandbox (which also loads the workspace, lists what runs and
+# records status and events), and `run --keep` of a new container (create, start and an exec
+# of `true`). Each run starts from nothing: --prepare removes what the last one made.
+bench_cold_one() {
+    local ws="$out/cold-one"
+    rm -rf "$ws"; mkdir -p "$ws/.pocket-dock"
+    printf 'apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata: {name: box}\nspec: {image: %s}\n' "$image" > "$ws/.pocket-dock/box.yaml"
+    cat > "$out/raw-create-start.sh" <<SH
+api="curl -sf --unix-socket $PD_SOCKET"
+\$api -X POST -H 'Content-Type: application/json' -d '{"Image":"$image","Entrypoint":["/run/podman-init"],"Cmd":["-P"],"HostConfig":{"Init":true}}' 'http://d/v1.41/containers/create?name=raw-one' >/dev/null
+\$api -X POST http://d/v1.41/containers/raw-one/start >/dev/null
+SH
+    local rm_raw="sh -c '${PD_PODMAN[*]} rm -f -t 0 raw-one >/dev/null 2>&1; true'"
+    echo
+    echo "### Cold create+start of one idle sandbox"
+    hyperfine -N --warmup 1 --runs "$RUNS" --export-markdown "$out/cold-one.md" \
+        --prepare "$rm_raw" \
+        -n "raw API: create + start (curl)" "sh $out/raw-create-start.sh" \
+        --prepare "$rm_raw" \
+        -n "podman --remote run -d (same socket)" "podman --url $host run -d --name raw-one --init --entrypoint /run/podman-init $image -P" \
+        --prepare "$pd_bin --host $host -C $ws delete --all" \
+        -n "pocket-dock apply (one new sandbox)" "$pd_bin --host $host -C $ws apply" \
+        --prepare "sh -c '$pd_bin --host $host -C $ws delete --all >/dev/null; ${PD_PODMAN[*]} rm -f -t 0 pd-keep-one >/dev/null 2>&1; true'" \
+        -n "pocket-dock run --keep (new: create, start, exec true)" "$pd_bin --host $host -C $ws run --keep --name pd-keep-one $image -- true"
+    "$pd_bin" --host "$host" -C "$ws" delete --all >/dev/null
+    "${PD_PODMAN[@]}" rm -f -t 0 raw-one pd-keep-one >/dev/null 2>&1 || true
+}
+# A command's round trip through an open session (Session::run and the JSON-lines protocol,
+# in-process), beside an exec through the API in-process and `podman exec` of the same
+# command: p50/p95 (source: controller/benches/session_roundtrip.rs).
+bench_session() {
+    echo
+    echo "### Session: \`echo hi\` round trip in an open session"
+    CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" BENCH_ROUNDS="${SESSION_ROUNDS:-200}" \
+        cargo bench --locked --quiet --bench session_roundtrip | tee "$out/session.md"
 }
 # A workspace of N idle sandboxes, and the equivalent compose file.
 make_workspace() {
@@ -139,8 +187,25 @@ bench_fork() {
     sh -c "$undo_pd"; sh -c "$undo_raw"
     "$pd_bin" --host "$host" -C "$ws" delete --all >/dev/null
 }
+# An ephemeral sandbox, against Podman's own `run --rm` (and compose's, unless
+# BENCH_NO_COMPOSE=1: it takes as long as the other three together).
+bench_run() {
+    echo
+    echo "### Ephemeral sandbox: create, start, run \`true\`, remove"
+    local compose=()
+    [ -n "${BENCH_NO_COMPOSE:-}" ] ||
+        compose=(-n "podman-compose run --rm" "podman-compose --podman-args='$store' -f $out/compose.yaml run --rm svc true")
+    hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$out/run.md" \
+        -n "pocket-dock run --rm" "$pd_bin --host $host run --rm $image -- true" \
+        -n "podman --remote run --rm (same socket)" "podman --url $host run --rm $image true" \
+        -n "podman run --rm (no service)" "podman $store run --rm $image true" \
+        "${compose[@]}"
+}
 case "${BENCH_ONLY:-}" in
     fork) bench_fork; exit 0 ;;
+    run) bench_run; exit 0 ;;
+    cold-one) bench_cold_one; exit 0 ;;
+    session) bench_session; exit 0 ;;
     leak) bench_leak; exit 0 ;;
     images) bench_images; exit 0 ;;
     exec) bench_exec; exit 0 ;;
@@ -148,13 +213,7 @@ case "${BENCH_ONLY:-}" in
 esac
 
 echo "==> podman $(podman --version | awk '{print $3}'), hyperfine $(hyperfine --version | awk '{print $2}'), $(podman-compose --version 2>/dev/null | head -1), $RUNS runs each"
-echo
-echo "### Ephemeral sandbox: create, start, run \`true\`, remove"
-hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$out/run.md" \
-    -n "pocket-dock run --rm" "$pd_bin --host $host run --rm $image -- true" \
-    -n "podman --remote run --rm (same socket)" "podman --url $host run --rm $image true" \
-    -n "podman run --rm (no service)" "podman $store run --rm $image true" \
-    -n "podman-compose run --rm" "podman-compose --podman-args='$store' -f $out/compose.yaml run --rm svc true"
+bench_run
 
 echo
 echo "### Command in an existing sandbox"
@@ -215,6 +274,8 @@ bench_noop
 bench_images
 bench_exec
 bench_fork
+bench_cold_one
+bench_session
 
 echo
 echo "### controller: edit-to-running and kill-to-repaired latency"
@@ -224,4 +285,4 @@ CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" \
 bench_leak
 
 echo
-echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,images,exec-sandbox,fork,controller,leak}.md"
+echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,images,exec-sandbox,fork,cold-one,session,controller,leak}.md"

@@ -126,6 +126,7 @@ async fn run_unrecorded(
         return Err(Error::argument("CMD", "run needs a command after `--`"));
     }
     tokio::pin!(shutdown);
+    let mut step = Step::start();
 
     // Only the pull (and the sweep beside it) is interruptible; create and start are quick
     // and must not be cut between them, or a container could be left behind.
@@ -150,7 +151,9 @@ async fn run_unrecorded(
         () = &mut shutdown => return Err(Error::Interrupted),
         pulled = sweep_and_pull => { pulled?; }
     }
+    step.done("sweep and image check");
     let container = prepare(engine, ownership, request).await?;
+    step.done("create and start");
     let interrupted = (&mut shutdown).now_or_never().is_some();
 
     let exec_config = ExecConfig {
@@ -170,6 +173,7 @@ async fn run_unrecorded(
         }
     };
 
+    step.done("exec");
     if request.keep {
         return result.map(|exec| RunOutcome {
             container_name: container.name().to_string(),
@@ -179,6 +183,7 @@ async fn run_unrecorded(
         });
     }
     let cleanup = engine.remove_container(&container).await;
+    step.done("remove");
     match (result, cleanup) {
         (Ok(exec), Ok(outcome)) => Ok(RunOutcome {
             container_name: container.name().to_string(),
@@ -201,18 +206,40 @@ async fn run_unrecorded(
     }
 }
 
+/// Times a run's steps for `-v` (`pocket_dock::run` at debug level): where the time goes.
+struct Step(std::time::Instant);
+
+impl Step {
+    fn start() -> Step {
+        Step(std::time::Instant::now())
+    }
+
+    fn done(&mut self, what: &str) {
+        tracing::debug!(target: "pocket_dock::run", step = what, elapsed = ?self.0.elapsed(), "run step");
+        self.0 = std::time::Instant::now();
+    }
+}
+
 /// Container created (or reused when kept) and running.
 async fn prepare(
     engine: &Engine,
     ownership: &Ownership,
     request: &RunRequest,
 ) -> Result<OwnedContainer, Error> {
-    let name = request.name.clone().unwrap_or_else(generated_name);
-
-    if let Some((details, owned)) = engine
-        .find_owned_by_name(ownership, &name, Operation::ContainerStart)
-        .await?
-    {
+    // A generated name is new: no container of it to reuse or refuse, so no look-up (were
+    // it taken all the same, the create says so: a conflict, as for any name).
+    let (name, look_up) = match &request.name {
+        Some(name) => (name.clone(), true),
+        None => (generated_name(), false),
+    };
+    let existing = if look_up {
+        engine
+            .find_owned_by_name(ownership, &name, Operation::ContainerStart)
+            .await?
+    } else {
+        None
+    };
+    if let Some((details, owned)) = existing {
         if !request.keep {
             return Err(EngineError::Conflict {
                 op: Operation::ContainerCreate,

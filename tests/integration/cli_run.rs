@@ -378,3 +378,97 @@ fn run_passes_env_workdir_and_network_choice_and_rejects_bad_names() {
         run.stderr_text()
     );
 }
+
+/// `run --rm` ends its container with a forced removal (SIGKILL, no graceful stop to wait
+/// out), so a command that ignores SIGTERM and SIGINT still ends promptly, on every path:
+/// done, timed out, interrupted. The bounds are generous (a loaded machine), half of the
+/// 10 s a graceful stop of such a process would take.
+#[test]
+fn run_rm_ends_promptly_and_leaves_nothing_even_when_the_command_ignores_sigterm() {
+    let podman = Podman::shared();
+    let dir = workdir();
+    let env = host_env(podman);
+    let stubborn = "trap '' TERM INT HUP; echo ready; sleep 60";
+
+    // Done: a generated name, no look-up before the create; nothing left of it.
+    let before = leftover_runs(podman, "pd-run-");
+    let run = cli::pd(dir.path(), &env, &["run", "--rm", TEST_IMAGE, "--", "true"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    assert!(run.elapsed < Duration::from_secs(10), "{:?}", run.elapsed);
+    assert_eq!(
+        leftover_runs(podman, "pd-run-"),
+        before,
+        "the container is removed"
+    );
+
+    // Timed out: exit 5 soon after the limit, container gone.
+    let name = format!("pd-stubborn-timeout-{}", std::process::id());
+    let run = cli::pd(
+        dir.path(),
+        &env,
+        &[
+            "run",
+            "--rm",
+            "--timeout",
+            "1s",
+            "--name",
+            &name,
+            TEST_IMAGE,
+            "--",
+            "sh",
+            "-c",
+            stubborn,
+        ],
+    );
+    assert_eq!(run.code, Some(5), "{}", run.stderr_text());
+    assert_eq!(run.stdout_text(), "ready\n");
+    assert!(
+        run.elapsed < Duration::from_secs(1 + 5),
+        "timed out and removed, not stopped gracefully: {:?}",
+        run.elapsed
+    );
+    assert_eq!(leftover_runs(podman, &name), 0);
+
+    // Interrupted: exit 130 within seconds of Ctrl-C, container gone.
+    let name = format!("pd-stubborn-int-{}", std::process::id());
+    let signalled = std::cell::Cell::new(None);
+    let run = cli::run(
+        command(
+            dir.path(),
+            &env,
+            &[
+                "run", "--rm", "--name", &name, TEST_IMAGE, "--", "sh", "-c", stubborn,
+            ],
+        ),
+        |pid| {
+            crate::support::poll::until_blocking(
+                Duration::from_secs(30),
+                "the run's container is running",
+                || {
+                    let out = podman.podman(&[
+                        "ps",
+                        "-q",
+                        "--filter",
+                        &format!("name={name}"),
+                        "--filter",
+                        "status=running",
+                    ]);
+                    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+                },
+            );
+            std::thread::sleep(Duration::from_millis(500));
+            signalled.set(Some(std::time::Instant::now()));
+            std::process::Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status()
+                .unwrap();
+        },
+    );
+    assert_eq!(run.code, Some(130), "{}", run.stderr_text());
+    let after_signal = signalled.get().map(|t| t.elapsed()).unwrap();
+    assert!(
+        after_signal < Duration::from_secs(5),
+        "removed with force, not stopped gracefully: {after_signal:?}"
+    );
+    assert_eq!(leftover_runs(podman, &name), 0);
+}

@@ -192,6 +192,94 @@ pub struct EngineProfile {
     pub warnings: Vec<String>,
 }
 
+/// Which engine answers and which version: all that most calls need (the list, create and
+/// exec endpoints differ only by engine), known from one cheap request. Podman names its
+/// version in a `Libpod-Api-Version` header on every answer, `/_ping`'s included, which
+/// Docker never sends; `/version` and `/info`, which the full [`EngineProfile`] reads, make
+/// Podman gather its host facts (hundreds of milliseconds on a busy machine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineIdentity {
+    pub kind: EngineKind,
+    pub version: String,
+}
+
+impl EngineIdentity {
+    /// Podman's identity from the headers of any answer (`/_ping`'s); `None` without the
+    /// libpod header (Docker, or something else: their full profile says which).
+    pub fn from_headers<'a>(
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Option<EngineIdentity> {
+        let (_, version) = headers
+            .into_iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("libpod-api-version"))?;
+        let version = version.trim();
+        Version::parse(version)?;
+        Some(EngineIdentity {
+            kind: EngineKind::Podman,
+            version: version.to_string(),
+        })
+    }
+
+    pub fn of_profile(profile: &EngineProfile) -> EngineIdentity {
+        EngineIdentity {
+            kind: profile.kind,
+            version: profile.version.clone(),
+        }
+    }
+
+    pub fn is_podman(&self) -> bool {
+        self.kind == EngineKind::Podman
+    }
+
+    /// What is said once at connect about this engine (the profile's warnings, as far as
+    /// they depend on which engine it is).
+    pub fn warnings(&self) -> Vec<String> {
+        let product = match self.kind {
+            EngineKind::Podman => "Podman Engine",
+            EngineKind::Docker => "Docker Engine",
+            EngineKind::Other => "unknown",
+        };
+        identity_warnings(self.kind, product, &self.version)
+    }
+}
+
+impl EngineKind {
+    /// The kind a `/version` component name means.
+    pub fn of_product(product: &str) -> EngineKind {
+        if product.contains("Podman") {
+            EngineKind::Podman
+        } else if product == "Engine" || product.contains("Docker") {
+            EngineKind::Docker
+        } else {
+            EngineKind::Other
+        }
+    }
+}
+
+fn is_tested(kind: EngineKind, version: Option<Version>) -> bool {
+    version.is_some_and(|v| {
+        TESTED
+            .iter()
+            .any(|(k, first, last)| *k == kind && *first <= v && v <= *last)
+    })
+}
+
+/// An engine that is neither Podman nor Docker, or a version the matrix does not cover.
+fn identity_warnings(kind: EngineKind, product: &str, version: &str) -> Vec<String> {
+    match kind {
+        EngineKind::Other => vec![format!(
+            "the engine calls itself {product:?}, neither Podman nor Docker; pocket-dock treats \
+             it like Docker Engine"
+        )],
+        _ if !is_tested(kind, Version::parse(version)) => vec![format!(
+            "{} {version} is not a version pocket-dock was tested with (see \
+             docs/compatibility.md); carrying on",
+            kind.as_str()
+        )],
+        _ => Vec::new(),
+    }
+}
+
 /// The engine versions the compatibility matrix runs against (docs/compatibility.md):
 /// (kind, first tested, last tested). Versions between are expected to work.
 pub const TESTED: [(EngineKind, Version, Version); 2] = [
@@ -212,34 +300,10 @@ const DOCKER_OCI_ARCHIVES: Version = Version::new(25, 0, 0);
 
 impl EngineProfile {
     pub fn derive(facts: &EngineFacts) -> EngineProfile {
-        let kind = if facts.product.contains("Podman") {
-            EngineKind::Podman
-        } else if facts.product == "Engine" || facts.product.contains("Docker") {
-            EngineKind::Docker
-        } else {
-            EngineKind::Other
-        };
+        let kind = EngineKind::of_product(&facts.product);
         let version = Version::parse(&facts.version);
-        let tested = version.is_some_and(|v| {
-            TESTED
-                .iter()
-                .any(|(k, first, last)| *k == kind && *first <= v && v <= *last)
-        });
-        let mut warnings = Vec::new();
-        match kind {
-            EngineKind::Other => warnings.push(format!(
-                "the engine calls itself {:?}, neither Podman nor Docker; pocket-dock treats it \
-                 like Docker Engine",
-                facts.product
-            )),
-            _ if !tested => warnings.push(format!(
-                "{} {} is not a version pocket-dock was tested with (see \
-                 docs/compatibility.md); carrying on",
-                kind.as_str(),
-                facts.version
-            )),
-            _ => {}
-        }
+        let tested = is_tested(kind, version);
+        let warnings = identity_warnings(kind, &facts.product, &facts.version);
         let capabilities = Capability::ALL
             .iter()
             .map(|&c| capability_state(c, kind, version, facts))
@@ -417,6 +481,55 @@ mod tests {
             api_version: "1.41".into(),
             security_options: vec!["name=seccomp,profile=builtin".into()],
             ..EngineFacts::default()
+        }
+    }
+
+    #[test]
+    fn podman_is_known_by_its_libpod_header_docker_by_its_absence() {
+        let podman = [
+            ("Api-Version", "1.41"),
+            ("Libpod-Api-Version", "4.3.1"),
+            ("Server", "Libpod/4.3.1 (linux)"),
+        ];
+        let identity = EngineIdentity::from_headers(podman).unwrap();
+        assert!(identity.is_podman());
+        assert_eq!(identity.version, "4.3.1");
+        assert!(identity.warnings().is_empty(), "4.3.1 is tested");
+        // Header names are case-insensitive.
+        let lower = EngineIdentity::from_headers([("libpod-api-version", " 5.8.6 ")]).unwrap();
+        assert_eq!(lower.version, "5.8.6");
+        assert!(
+            EngineIdentity::from_headers([("Libpod-Api-Version", "9.0.0")])
+                .unwrap()
+                .warnings()[0]
+                .contains("podman 9.0.0 is not a version pocket-dock was tested with")
+        );
+        let docker = [
+            ("Api-Version", "1.41"),
+            ("Server", "Docker/20.10.24 (linux)"),
+        ];
+        assert_eq!(EngineIdentity::from_headers(docker), None);
+        // A header that is not a version says nothing.
+        assert_eq!(
+            EngineIdentity::from_headers([("Libpod-Api-Version", "")]),
+            None
+        );
+    }
+
+    #[test]
+    fn the_identity_says_what_the_profile_says() {
+        for facts in [
+            podman("4.3.1", "netavark"),
+            podman("9.1.0", "netavark"),
+            docker("26.1.5"),
+        ] {
+            let profile = EngineProfile::derive(&facts);
+            let identity = EngineIdentity::of_profile(&profile);
+            assert_eq!(identity.kind, profile.kind);
+            assert_eq!(identity.is_podman(), profile.is_podman());
+            if profile.is_podman() {
+                assert_eq!(identity.warnings(), profile.warnings, "{facts:?}");
+            }
         }
     }
 

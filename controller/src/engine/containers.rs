@@ -723,7 +723,7 @@ impl Engine {
             "?all=true&filters={}",
             super::raw::percent_encode(&filters.to_string())
         );
-        let podman = self.profile().await?.is_podman();
+        let podman = self.identity().await?.is_podman();
         super::list_again(
             || self.list_once(&query, podman),
             |e| match e {
@@ -886,12 +886,12 @@ impl Engine {
         all_labels.extend(ownership.labels_for(config.kind, &config.object_name));
 
         let (entrypoint, cmd) = self.idle_for_engine(config).await?;
-        let profile = self.profile().await?;
-        let podman = profile.is_podman();
+        let podman = self.identity().await?.is_podman();
         // Rootless Podman's containers are in the user's namespace already (its root is the
         // user, not the host's root); an `auto` namespace inside it cannot reach Podman's
-        // own init. Rootful Podman gets one of its own per container.
-        let userns = !profile.rootless;
+        // own init. Rootful Podman gets one of its own per container. Only a container that
+        // asks for one needs the full profile (which says rootless or not).
+        let userns = config.userns_auto && podman && !self.profile().await?.rootless;
         let body = ContainerCreateBody {
             image: Some(config.image.clone()),
             entrypoint,
@@ -1003,7 +1003,7 @@ impl Engine {
         let NetworkMode::Joined(endpoints) = &config.network else {
             return Ok(());
         };
-        if endpoints.len() < 2 || self.profile().await?.is_podman() {
+        if endpoints.len() < 2 || self.identity().await?.is_podman() {
             return Ok(());
         }
         let attached = self.inspect_container(&container.id).await?.networks;
@@ -1027,7 +1027,7 @@ impl Engine {
         let idle = config.init
             && config.entrypoint.as_deref() == Some(&[PODMAN_INIT.to_string()][..])
             && config.cmd.as_deref() == Some(&["-P".to_string()][..]);
-        if idle && !self.profile().await?.is_podman() {
+        if idle && !self.identity().await?.is_podman() {
             let idle_loop = ["sh", "-c", "while :; do sleep 3600; done"];
             return Ok((Some(idle_loop.map(String::from).to_vec()), None));
         }

@@ -240,7 +240,7 @@ impl Engine {
             )
             .await?;
         let running = raw.running.unwrap_or(false);
-        let podman = self.profile().await?.is_podman();
+        let podman = self.identity().await?.is_podman();
         let phase = match (running, raw.can_remove, raw.exit_code) {
             (true, _, _) => ExecPhase::Running,
             (false, Some(true), code) => ExecPhase::Exited(code.unwrap_or(0)),

@@ -38,7 +38,9 @@ use std::time::{Duration, Instant};
 use bollard::{ClientVersion, Docker};
 
 pub use builds::BuildRequest;
-pub use capabilities::{Capability, CapabilityState, EngineFacts, EngineKind, EngineProfile};
+pub use capabilities::{
+    Capability, CapabilityState, EngineFacts, EngineIdentity, EngineKind, EngineProfile,
+};
 pub use containers::{
     ContainerConfig, ContainerDetails, ContainerState, ContainerSummary, Endpoint, LogLimit,
     LogsRequest, MountConfig, NetworkMode, OwnedContainer, PODMAN_INIT, PortConfig, PublishedPort,
@@ -130,6 +132,10 @@ pub struct Engine {
     counters: Arc<Counters>,
     /// What the engine is and can do, read at the first call that needs it.
     profile: Arc<tokio::sync::OnceCell<Arc<EngineProfile>>>,
+    /// Which engine it is, read at the first call that needs only that (one `/_ping`).
+    identity: Arc<tokio::sync::OnceCell<EngineIdentity>>,
+    /// Whether the engine's warnings were said (by the identity or the profile, once).
+    warned: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What an API call is about; decides which "not found" a 404 means.
@@ -187,6 +193,8 @@ impl Engine {
             timeouts: config.timeouts,
             counters: Arc::default(),
             profile: Arc::default(),
+            identity: Arc::default(),
+            warned: Arc::default(),
         })
     }
 

@@ -66,7 +66,43 @@ impl Engine {
         })
     }
 
+    /// `GET /_ping`, for the headers of its answer (name, value), within the request timeout.
+    pub(crate) async fn ping_headers(&self) -> Result<Vec<(String, String)>, EngineError> {
+        let op = Operation::Ping;
+        let started = Instant::now();
+        let result =
+            match tokio::time::timeout(self.timeouts.request, self.raw_get_response(op, "/_ping"))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(EngineError::Timeout {
+                    op,
+                    id: None,
+                    after: self.timeouts.request,
+                }),
+            };
+        self.record(op, Target::None, started, result.is_ok());
+        let (head, _) = result?;
+        Ok(head
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                Some((name.trim().to_string(), value.trim().to_string()))
+            })
+            .collect())
+    }
+
     async fn raw_get(&self, op: Operation, path: &str) -> Result<Vec<u8>, EngineError> {
+        Ok(self.raw_get_response(op, path).await?.1)
+    }
+
+    /// The head (status line and headers) and the body of a 200 answer to `GET path`.
+    async fn raw_get_response(
+        &self,
+        op: Operation,
+        path: &str,
+    ) -> Result<(String, Vec<u8>), EngineError> {
         let mut stream = UnixStream::connect(&self.socket)
             .await
             .map_err(|e| classify_io(op, &self.socket, e))?;
@@ -91,8 +127,8 @@ impl Engine {
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .ok_or_else(lost)?;
-        let status_line = String::from_utf8_lossy(&response[..split]);
-        let status: u16 = status_line
+        let head = String::from_utf8_lossy(&response[..split]).into_owned();
+        let status: u16 = head
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse().ok())
@@ -106,7 +142,7 @@ impl Engine {
                 message: String::from_utf8_lossy(&body).trim().to_string(),
             });
         }
-        Ok(body)
+        Ok((head, body))
     }
 }
 

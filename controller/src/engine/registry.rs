@@ -119,7 +119,7 @@ impl Engine {
         auth: Option<&RegistryAuth>,
     ) -> Result<(), EngineError> {
         let host = registry_host(reference);
-        if is_loopback(&host) && self.profile().await?.is_podman() {
+        if is_loopback(&host) && self.identity().await?.is_podman() {
             self.pull_libpod(reference, timeout, auth).await
         } else {
             self.pull_compat(reference, timeout, auth).await

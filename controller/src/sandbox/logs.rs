@@ -304,7 +304,7 @@ pub async fn logs(
             _ => None,
         };
         previous_container = Some(container.id().to_string());
-        let podman = engine.profile().await?.is_podman();
+        let podman = engine.identity().await?.is_podman();
         if options.follow && podman {
             // Podman: read what is there, then read again until the container stops.
             let mut request = LogsRequest {
