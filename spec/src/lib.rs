@@ -8,6 +8,7 @@ pub mod crd;
 pub mod diagnostic;
 pub mod duration;
 pub mod egress;
+pub mod explain;
 pub mod hash;
 pub mod kind;
 pub mod load;
