@@ -17,7 +17,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::diagnostic::closest;
+use crate::diagnostic::{closest, shown};
 use crate::kind::Kind;
 use crate::model::API_VERSION;
 use crate::schema::{DECLARABLE, document_schema};
@@ -202,7 +202,7 @@ pub fn explain(path: &str, recursive: bool) -> Result<Explained, ExplainError> {
                     .map(|c| format!("{}.{c}", lower_kind(&canonical)));
                 return Err(ExplainError::UnknownField {
                     parent: canonical,
-                    field: segment.to_string(),
+                    field: shown(segment).into_owned(),
                     suggestion,
                 });
             }
@@ -210,7 +210,7 @@ pub fn explain(path: &str, recursive: bool) -> Result<Explained, ExplainError> {
                 return Err(ExplainError::NotAnObject {
                     type_name: walker.type_name(node),
                     parent: canonical,
-                    field: segment.to_string(),
+                    field: shown(segment).into_owned(),
                 });
             }
         }
@@ -266,7 +266,7 @@ fn find_kind(word: &str) -> Result<Kind, ExplainError> {
         .map(|k| k.as_str().to_lowercase())
         .collect();
     Err(ExplainError::UnknownKind {
-        given: word.to_string(),
+        given: shown(word).into_owned(),
         suggestion: closest(&folded, names.iter().map(String::as_str)).map(str::to_string),
         known: names,
     })
@@ -884,6 +884,17 @@ mod tests {
             ExplainError::NotAnObject { .. }
         ));
         assert_eq!(explain("", false).unwrap_err(), ExplainError::Empty);
+    }
+
+    #[test]
+    fn user_text_in_errors_is_cut_and_escaped() {
+        let long = "x".repeat(10_000);
+        let err = explain(&format!("sandbox.spec.{long}"), false).unwrap_err();
+        assert!(err.to_string().len() < 400, "{err}");
+        let err = explain("sandbox.spec.a\nb", false).unwrap_err();
+        assert!(!err.to_string().contains('\n'), "{err}");
+        let err = explain(&long, false).unwrap_err();
+        assert!(err.to_string().len() < 400, "{err}");
     }
 
     #[test]
