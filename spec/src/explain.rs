@@ -9,7 +9,8 @@
 //!
 //! The schemas carry descriptions but few defaults and no examples, so:
 //! - the default is the schema's `default`, else the description's own `Default: ...`
-//!   sentence (or "`x` (default)"), else what an absent field means by its type
+//!   sentence (or "`x` (default)"), else an enum's first value when the field is not an
+//!   `Option` (the Rust default; tested), else what an absent field means by its type
 //!   (`false` for a plain boolean, empty for a list or a map), else "unset";
 //! - the example is taken from a small built-in table of common fields ([`EXAMPLES`]),
 //!   else the schema's `examples`, else the description's "e.g. `X`" for a scalar, else a
@@ -523,8 +524,13 @@ impl<'a> Walker<'a> {
         if let Some(said) = described_default(description) {
             return said;
         }
-        let variants = self.variants(node);
         let nullable = node_is_nullable(node);
+        if !nullable && let Some(first) = first_enum_value(self.deref(node).0) {
+            // An optional enum that is not an `Option` is the Rust enum's `Default`, which
+            // is its first variant throughout the model (a test holds every such enum to it).
+            return first;
+        }
+        let variants = self.variants(node);
         if let [(only, _)] = variants.as_slice() {
             let types = Self::types(only);
             if !nullable && types == ["boolean"] {
@@ -643,6 +649,24 @@ impl<'a> Walker<'a> {
             None => json!("<value>"),
         }
     }
+}
+
+/// The values of an enum schema: `enum`, or a `oneOf` of constants (one description each).
+fn enum_values(schema: &Value) -> Option<Vec<Value>> {
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        return Some(values.clone());
+    }
+    let variants = schema.get("oneOf").and_then(Value::as_array)?;
+    variants.iter().map(|v| v.get("const").cloned()).collect()
+}
+
+/// The first value of an enum schema, as written in a document.
+fn first_enum_value(schema: &Value) -> Option<String> {
+    let first = enum_values(schema)?.into_iter().next()?;
+    Some(match first {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
 }
 
 fn is_required(container: &Value, field: &str) -> bool {
@@ -888,6 +912,59 @@ mod tests {
             ExplainError::NotAnObject { .. }
         ));
         assert_eq!(explain("", false).unwrap_err(), ExplainError::Empty);
+    }
+
+    /// The Rust default of a model enum, as a document writes it.
+    fn rust_default(def: &str) -> Option<Value> {
+        use crate::model::{DesiredState, Protocol, PullPolicy, RunMode};
+        let value = match def {
+            "RunMode" => serde_json::to_value(RunMode::default()),
+            "Protocol" => serde_json::to_value(Protocol::default()),
+            "DesiredState" => serde_json::to_value(DesiredState::default()),
+            "PullPolicy" => serde_json::to_value(PullPolicy::default()),
+            _ => return None,
+        };
+        value.ok()
+    }
+
+    #[test]
+    fn an_optional_enum_defaults_to_its_first_value_which_is_the_rust_default() {
+        // Every optional, non-nullable enum field of every definition: explain says its
+        // default is the first value, so the Rust `Default` must be that value.
+        let combined = combined_schema();
+        let defs = combined["$defs"].as_object().unwrap();
+        let walker = Walker::new(&combined);
+        let mut checked = 0;
+        for def in defs.values() {
+            let Some(props) = def.get("properties").and_then(Value::as_object) else {
+                continue;
+            };
+            for (field, schema) in props {
+                let Some(target) = schema.get("$ref").and_then(Value::as_str) else {
+                    continue;
+                };
+                let name = target.rsplit('/').next().unwrap();
+                let (resolved, _) = walker.deref(schema);
+                let Some(first) = enum_values(resolved).and_then(|v| v.into_iter().next()) else {
+                    continue;
+                };
+                if is_required(def, field) || schema.get("default").is_some() {
+                    continue;
+                }
+                let rust = rust_default(name)
+                    .unwrap_or_else(|| panic!("add {name} (field {field}) to rust_default"));
+                assert_eq!(
+                    rust, first,
+                    "{name}: the Rust default is not the first value"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 4, "{checked}");
+        let state = explain("sandbox.spec.state", false).unwrap();
+        assert_eq!(state.default.as_deref(), Some("running"));
+        let protocol = explain("sandbox.spec.ports.protocol", false).unwrap();
+        assert_eq!(protocol.default.as_deref(), Some("tcp"));
     }
 
     #[test]
