@@ -8,6 +8,7 @@ pub mod crd;
 pub mod diagnostic;
 pub mod duration;
 pub mod egress;
+pub mod explain;
 pub mod hash;
 pub mod kind;
 pub mod load;
@@ -24,7 +25,10 @@ mod yaml_out;
 
 pub use diagnostic::Diagnostic;
 pub use duration::{DurationParseError, parse_duration};
-#[expect(deprecated, reason = "the old name stays exported for one release")]
+#[expect(
+    deprecated,
+    reason = "the old name stays exported for the deprecation period (docs/versioning.md)"
+)]
 pub use hash::spec_hash;
 pub use hash::{container_spec, container_spec_hash, document_hash, effective};
 pub use kind::Kind;

@@ -13,6 +13,7 @@ mod support;
 mod apply;
 mod bundles;
 mod cli_audit;
+mod cli_docs;
 mod cli_doctor;
 mod cli_events;
 mod cli_exec;

@@ -26,6 +26,7 @@ mod delete;
 mod doctor;
 mod events;
 mod exec;
+mod explain;
 mod export;
 mod export_quadlet;
 mod fork;
@@ -36,6 +37,7 @@ mod import;
 mod import_devcontainer;
 mod init;
 mod logs;
+mod man;
 mod pause;
 mod report;
 mod reset;
@@ -232,6 +234,11 @@ pub enum Command {
         /// The workspace's `.pocket-dock/` folder.
         dir: std::path::PathBuf,
     },
+    /// Describe a field of a document: its type, description, default and an example
+    /// (`explain sandbox.spec.mounts`), from the JSON Schema
+    Explain(explain::ExplainArgs),
+    /// Write a man page for every command and subcommand into a folder
+    Man(man::ManArgs),
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -289,6 +296,8 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Schema(args) => schema::schema(&cli.global, args),
         Command::Template(args) => template::template(&cli.global, args),
         Command::Init => init::init(&cli.global),
+        Command::Explain(args) => explain::explain(&cli.global, args),
+        Command::Man(args) => man::man(&cli.global, args),
         Command::EgressProxy { dir } => match pocket_dock::egress::proxy::run(&dir).await {
             Ok(()) => Ok(ExitCode::Success.code()),
             Err(e) => {
