@@ -193,9 +193,11 @@ async fn the_example_converges_stays_put_and_repairs_exactly_what_changed() {
 
     // Deleting a declaration removes exactly that container and its status file.
     let text = std::fs::read_to_string(&file).unwrap();
-    let cut = text
-        .find("---\napiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: shell")
+    // The document's `---` (a schema line for editors may follow it).
+    let shell = text
+        .find("apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata:\n  name: shell")
         .unwrap();
+    let cut = text[..shell].rfind("---\n").unwrap();
     std::fs::write(&file, &text[..cut]).unwrap();
     let (run, out) = ws.pd_json(&["apply"]);
     assert_eq!(run.code, Some(0));

@@ -479,25 +479,6 @@ pub async fn apply(
     };
     let mut warnings = Vec::new();
 
-    // What the engine lacks is refused before anything is touched, named where declared.
-    refuse_unsupported(engine, declarations, scope.only.as_ref()).await?;
-    // Networks work without DNS (by address), so this warns rather than refuses.
-    if !desired.networks.is_empty()
-        && let Some(dns) = engine
-            .profile()
-            .await?
-            .state(crate::engine::Capability::NetworkDns)
-            .filter(|state| !state.available)
-    {
-        warnings.push(format!(
-            "sandboxes will not reach each other by name: {}{}",
-            dns.detail,
-            dns.fix
-                .as_deref()
-                .map_or_else(String::new, |fix| format!(" ({fix})"))
-        ));
-    }
-
     // Opened before any Podman write: an apply that cannot record what it does (a read-only,
     // full, busy, or corrupt and held store) fails and changes nothing. Dry runs only read.
     let store = if options.dry_run {
@@ -564,6 +545,30 @@ pub async fn apply(
     plan::force_rebuilds(&mut first_plan, &desired, &rebuild);
     let displaced = plan::displaced_by_rebuild(&desired, &observed, &rebuild);
     let first_plan = scope.restrict(first_plan);
+    // What the engine lacks is refused before anything is touched, named where declared.
+    // A converged workspace touches nothing, so it skips the engine's profile: Podman
+    // gathers its host facts (runs conmon, the runtime, netavark) to answer it, which was
+    // most of a no-op apply's time. The engine's identity (one `/_ping`, already read by
+    // the observation) still warns about a version outside the tested matrix.
+    if !first_plan.is_empty() || !first_plan.blocked.is_empty() {
+        refuse_unsupported(engine, declarations, scope.only.as_ref()).await?;
+        // Networks work without DNS (by address), so this warns rather than refuses.
+        if !desired.networks.is_empty()
+            && let Some(dns) = engine
+                .profile()
+                .await?
+                .state(crate::engine::Capability::NetworkDns)
+                .filter(|state| !state.available)
+        {
+            warnings.push(format!(
+                "sandboxes will not reach each other by name: {}{}",
+                dns.detail,
+                dns.fix
+                    .as_deref()
+                    .map_or_else(String::new, |fix| format!(" ({fix})"))
+            ));
+        }
+    }
     let orphans = orphans(&observed, &desired, store.as_ref());
     if options.dry_run {
         return Ok(ApplyReport {
