@@ -83,7 +83,7 @@ pub fn requirements<'a>(objects: impl IntoIterator<Item = &'a Object>) -> Vec<Re
                     need(Capability::Egress, "network.egress");
                 }
             }
-            Spec::Volume(_) | Spec::Network(_) | Spec::Workspace(_) => {}
+            Spec::Volume(_) | Spec::Network(_) | Spec::Workspace(_) | Spec::Pool(_) => {}
         }
     }
     needs

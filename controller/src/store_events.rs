@@ -63,10 +63,13 @@ pub enum Source {
     /// `reset`: a sandbox's container (and, when asked, its volumes) removed, then the
     /// sandbox applied again.
     Reset,
+    /// Warm pools: a member claimed (`claim`) or released (`release`), members made or
+    /// retired by a refill outside `apply`.
+    Pool,
 }
 
 impl Source {
-    pub const ALL: [Source; 11] = [
+    pub const ALL: [Source; 12] = [
         Source::Apply,
         Source::Controller,
         Source::Delete,
@@ -78,6 +81,7 @@ impl Source {
         Source::Audit,
         Source::Egress,
         Source::Reset,
+        Source::Pool,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -93,6 +97,7 @@ impl Source {
             Source::Audit => "audit",
             Source::Egress => "egress",
             Source::Reset => "reset",
+            Source::Pool => "pool",
         }
     }
 
@@ -107,9 +112,12 @@ impl Source {
             // the record of pocket-dock's actions.
             Source::Exec | Source::Session | Source::Egress => Bounded::History,
             Source::Apply | Source::Snapshot | Source::Reset => Bounded::Journal,
-            Source::Controller | Source::Delete | Source::Gc | Source::Run | Source::Audit => {
-                Bounded::Events
-            }
+            Source::Controller
+            | Source::Delete
+            | Source::Gc
+            | Source::Run
+            | Source::Audit
+            | Source::Pool => Bounded::Events,
         }
     }
 }

@@ -45,6 +45,7 @@ pub fn plural(kind: Kind) -> &'static str {
         Kind::Volume => "volumes",
         Kind::Network => "networks",
         Kind::Workspace => "workspaces",
+        Kind::Pool => "pools",
     }
 }
 
@@ -58,6 +59,7 @@ pub fn short_names(kind: Kind) -> &'static [&'static str] {
         Kind::Volume => &["pdvol"],
         Kind::Network => &["pdnet"],
         Kind::Workspace => &["pdws"],
+        Kind::Pool => &["pdpool"],
     }
 }
 
@@ -81,6 +83,7 @@ pub fn spec_schema(kind: Kind) -> Value {
         Kind::Volume => generator.subschema_for::<VolumeSpec>(),
         Kind::Network => generator.subschema_for::<NetworkSpec>(),
         Kind::Workspace => generator.subschema_for::<WorkspaceSpec>(),
+        Kind::Pool => generator.subschema_for::<crate::model::PoolSpec>(),
     }
     .to_value();
     let defs = generator.take_definitions(true);

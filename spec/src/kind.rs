@@ -13,19 +13,23 @@ pub enum Kind {
     Volume,
     Network,
     Workspace,
+    /// A warm pool of sandboxes made from a template (`pocket-dock claim` hands one over).
+    /// Its members' containers carry this kind.
+    Pool,
     /// An ephemeral sandbox made by `pocket-dock run`; never declared in YAML, so the
     /// reconciler never prunes it.
     Run,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Sandbox,
         Kind::Image,
         Kind::Snapshot,
         Kind::Volume,
         Kind::Network,
         Kind::Workspace,
+        Kind::Pool,
         Kind::Run,
     ];
 
@@ -37,6 +41,7 @@ impl Kind {
             Kind::Volume => "Volume",
             Kind::Network => "Network",
             Kind::Workspace => "Workspace",
+            Kind::Pool => "Pool",
             Kind::Run => "Run",
         }
     }

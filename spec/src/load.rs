@@ -688,6 +688,7 @@ fn decode_document(
         Kind::Volume => Spec::Volume(decode(&pruned, "spec", file, sink)?),
         Kind::Network => Spec::Network(decode(&pruned, "spec", file, sink)?),
         Kind::Workspace => Spec::Workspace(decode(&pruned, "spec", file, sink)?),
+        Kind::Pool => Spec::Pool(decode(&pruned, "spec", file, sink)?),
         Kind::Run => return None,
     };
     Some(Entry {

@@ -10,18 +10,19 @@ use serde_json::{Value, json};
 
 use crate::kind::Kind;
 use crate::model::{
-    API_VERSION, ImageSpec, Metadata, NetworkSpec, SandboxSpec, SnapshotSpec, VolumeSpec,
+    API_VERSION, ImageSpec, Metadata, NetworkSpec, PoolSpec, SandboxSpec, SnapshotSpec, VolumeSpec,
     WorkspaceSpec,
 };
 
 /// The kinds that can be declared in YAML, in documentation order.
-pub const DECLARABLE: [Kind; 6] = [
+pub const DECLARABLE: [Kind; 7] = [
     Kind::Sandbox,
     Kind::Image,
     Kind::Snapshot,
     Kind::Volume,
     Kind::Network,
     Kind::Workspace,
+    Kind::Pool,
 ];
 
 /// The file holding every kind's schema; the one to name in an editor modeline.
@@ -51,6 +52,7 @@ fn spec_schema(generator: &mut SchemaGenerator, kind: Kind) -> Value {
         Kind::Volume => generator.subschema_for::<VolumeSpec>(),
         Kind::Network => generator.subschema_for::<NetworkSpec>(),
         Kind::Workspace => generator.subschema_for::<WorkspaceSpec>(),
+        Kind::Pool => generator.subschema_for::<PoolSpec>(),
     }
     .to_value()
 }
@@ -112,6 +114,7 @@ fn spec_description(defs: &serde_json::Map<String, Value>, kind: Kind) -> String
         Kind::Volume => "VolumeSpec",
         Kind::Network => "NetworkSpec",
         Kind::Workspace => "WorkspaceSpec",
+        Kind::Pool => "PoolSpec",
     };
     defs.get(name)
         .and_then(|d| d.get("description"))

@@ -173,7 +173,10 @@ fn done(op: &Op) -> &'static str {
         Op::Stop => "stopped",
         Op::Connect { .. } => "connected",
         Op::Recreate { .. } | Op::RecreateNetwork => "recreated",
-        Op::Remove { .. } | Op::RemoveVolume | Op::RemoveNetwork => "removed",
+        Op::Remove { .. } | Op::RemoveVolume | Op::RemoveNetwork | Op::RemoveMember { .. } => {
+            "removed"
+        }
+        Op::AddMembers { .. } => "filled",
     }
 }
 

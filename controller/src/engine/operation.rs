@@ -16,6 +16,7 @@ pub enum Operation {
     ContainerStart,
     ContainerStop,
     ContainerRemove,
+    ContainerRename,
     ExecCreate,
     ExecStart,
     ExecStream,
@@ -58,6 +59,7 @@ impl Operation {
             Operation::ContainerStart => ("POST", "/containers/{id}/start"),
             Operation::ContainerStop => ("POST", "/containers/{id}/stop"),
             Operation::ContainerRemove => ("DELETE", "/containers/{id}"),
+            Operation::ContainerRename => ("POST", "/containers/{id}/rename"),
             Operation::ExecCreate => ("POST", "/containers/{id}/exec"),
             Operation::ExecStart => ("POST", "/exec/{id}/start"),
             Operation::ExecStream => ("STREAM", "/exec/{id}/start"),
@@ -95,6 +97,7 @@ impl Operation {
                 | Operation::ContainerStart
                 | Operation::ContainerStop
                 | Operation::ContainerRemove
+                | Operation::ContainerRename
                 | Operation::ExecCreate
                 | Operation::ExecStart
                 | Operation::ImagePull
@@ -125,6 +128,7 @@ impl Operation {
             Operation::ContainerStart => "container start",
             Operation::ContainerStop => "container stop",
             Operation::ContainerRemove => "container remove",
+            Operation::ContainerRename => "container rename",
             Operation::ExecCreate => "exec create",
             Operation::ExecStart => "exec start",
             Operation::ExecStream => "exec output stream",

@@ -83,6 +83,8 @@ pub struct Observed {
     pub lifetimes: BTreeMap<String, crate::status::types::LifetimeRecord>,
     /// Exec and session activity per sandbox (from the state store).
     pub activity: BTreeMap<String, crate::status::types::Activity>,
+    /// Every container of kind `Pool` (idle members and claimed sandboxes), by pool name.
+    pub pools: BTreeMap<String, Vec<crate::pool::ObservedMember>>,
 }
 
 impl Observed {
@@ -113,6 +115,7 @@ pub fn references(desired: &Desired) -> BTreeSet<String> {
     let mut refs: BTreeSet<String> = desired
         .sandboxes
         .values()
+        .chain(desired.pools.values().filter_map(|p| p.member.as_ref()))
         .filter_map(|s| match &s.image {
             ImageSource::Reference(r) if !r.is_empty() => Some(r.clone()),
             _ => None,
@@ -194,7 +197,9 @@ pub async fn observe(
         now_ms: crate::timefmt::unix_now_ms(),
         ..Observed::default()
     };
-    for (summary, handle) in containers? {
+    let containers = containers?;
+    observed.pools = crate::pool::members_by_pool(ownership, &containers);
+    for (summary, handle) in containers {
         let Some(labels) = ObjectLabels::parse(&summary.labels).filter(|l| l.kind == Kind::Sandbox)
         else {
             continue;
