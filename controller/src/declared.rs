@@ -407,6 +407,70 @@ mod tests {
         assert_eq!(names(&third), ["Sandbox/a", "Sandbox/b"]);
     }
 
+    fn sandbox_spec(d: &Declared, name: &str) -> pocket_dock_spec::model::SandboxSpec {
+        match &d.declarations.get(Kind::Sandbox, name).unwrap().spec {
+            Spec::Sandbox(s) => s.clone(),
+            _ => unreachable!(),
+        }
+    }
+
+    fn template(name: &str, env: &str) -> String {
+        format!(
+            "{HEADER}kind: Template\nmetadata: {{name: {name}}}\nspec:\n  sandbox: {{image: 'img:1', env: {{A: '{env}'}}}}\n"
+        )
+    }
+
+    #[test]
+    fn a_sandbox_whose_templates_file_is_broken_keeps_its_last_valid_merged_spec() {
+        let ws = Ws::new();
+        ws.write("t.yaml", &template("t", "one"));
+        ws.write(
+            "s.yaml",
+            &format!("{HEADER}kind: Sandbox\nmetadata: {{name: s}}\nspec: {{template: t, env: {{B: '2'}}}}\n"),
+        );
+        ws.write("other.yaml", &sandbox("other", "img:1"));
+        let first = ws.load(&LastValid::default());
+        assert!(first.is_valid() && first.declarations.complete);
+        let merged = sandbox_spec(&first, "s");
+        assert_eq!(merged.env.len(), 2);
+
+        // The template edited and broken at once (a half-saved file): the sandbox stays as
+        // it was merged, nothing is pruned, and the other sandbox is current.
+        ws.write(
+            "t.yaml",
+            &format!("{}  extra: [unclosed\n", template("t", "two")),
+        );
+        ws.write("other.yaml", &sandbox("other", "img:2"));
+        let second = ws.load(&first.last_valid);
+        assert!(!second.declarations.complete);
+        assert_eq!(names(&second), ["Sandbox/other", "Sandbox/s", "Template/t"]);
+        assert_eq!(
+            sandbox_spec(&second, "s"),
+            merged,
+            "the last valid merged spec"
+        );
+        assert!(second.retained.contains_key(&Key::new(Kind::Sandbox, "s")));
+        assert_eq!(image_of(&second, "other"), "img:2");
+
+        // Valid YAML, but a problem elsewhere in the template's file: the same.
+        ws.write(
+            "t.yaml",
+            &format!(
+                "{}---\n{HEADER}kind: Volume\nmetadata: {{name: Bad_Name}}\n",
+                template("t", "two")
+            ),
+        );
+        let third = ws.load(&second.last_valid);
+        assert!(!third.declarations.complete);
+        assert_eq!(sandbox_spec(&third, "s"), merged);
+
+        // Fixed: the edit takes effect.
+        ws.write("t.yaml", &template("t", "two"));
+        let fourth = ws.load(&third.last_valid);
+        assert!(fourth.is_valid() && fourth.declarations.complete);
+        assert_ne!(sandbox_spec(&fourth, "s"), merged);
+    }
+
     #[test]
     fn with_no_valid_version_a_broken_file_declares_nothing_and_prunes_nothing() {
         let ws = Ws::new();

@@ -13,7 +13,9 @@
 use serde_json::{Map, Value, json};
 
 use crate::kind::Kind;
-use crate::model::{ImageSpec, NetworkSpec, SandboxSpec, SnapshotSpec, VolumeSpec, WorkspaceSpec};
+use crate::model::{
+    ImageSpec, NetworkSpec, SandboxSpec, SnapshotSpec, TemplateSpec, VolumeSpec, WorkspaceSpec,
+};
 use crate::schema::{DECLARABLE, spec_required};
 
 /// The API group of every pocket-dock resource.
@@ -45,6 +47,7 @@ pub fn plural(kind: Kind) -> &'static str {
         Kind::Volume => "volumes",
         Kind::Network => "networks",
         Kind::Workspace => "workspaces",
+        Kind::Template => "templates",
         Kind::Pool => "pools",
     }
 }
@@ -59,6 +62,7 @@ pub fn short_names(kind: Kind) -> &'static [&'static str] {
         Kind::Volume => &["pdvol"],
         Kind::Network => &["pdnet"],
         Kind::Workspace => &["pdws"],
+        Kind::Template => &["pdtpl"],
         Kind::Pool => &["pdpool"],
     }
 }
@@ -83,6 +87,7 @@ pub fn spec_schema(kind: Kind) -> Value {
         Kind::Volume => generator.subschema_for::<VolumeSpec>(),
         Kind::Network => generator.subschema_for::<NetworkSpec>(),
         Kind::Workspace => generator.subschema_for::<WorkspaceSpec>(),
+        Kind::Template => generator.subschema_for::<TemplateSpec>(),
         Kind::Pool => generator.subschema_for::<crate::model::PoolSpec>(),
     }
     .to_value();

@@ -316,6 +316,8 @@ pub fn container_spec(effective: &SandboxSpec) -> SandboxSpec {
     SandboxSpec {
         state: DesiredState::default(),
         lifetime: None,
+        // The merged fields are what count, not which template gave them.
+        template: None,
         ..effective.clone()
     }
 }

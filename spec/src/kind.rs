@@ -13,6 +13,8 @@ pub enum Kind {
     Volume,
     Network,
     Workspace,
+    /// A reusable sandbox shape (`spec.template` of a Sandbox); makes no container.
+    Template,
     /// A warm pool of sandboxes made from a template (`pocket-dock claim` hands one over).
     /// Its members' containers carry this kind.
     Pool,
@@ -22,13 +24,14 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Sandbox,
         Kind::Image,
         Kind::Snapshot,
         Kind::Volume,
         Kind::Network,
         Kind::Workspace,
+        Kind::Template,
         Kind::Pool,
         Kind::Run,
     ];
@@ -41,6 +44,7 @@ impl Kind {
             Kind::Volume => "Volume",
             Kind::Network => "Network",
             Kind::Workspace => "Workspace",
+            Kind::Template => "Template",
             Kind::Pool => "Pool",
             Kind::Run => "Run",
         }

@@ -18,6 +18,7 @@ pub mod quantity;
 pub mod reference;
 pub mod schema;
 mod structure;
+pub mod template;
 mod validate;
 pub mod yaml;
 mod yaml_out;

@@ -149,6 +149,9 @@ pub(crate) struct Entry {
     pub complete: bool,
     /// Paths removed from (or missing in) the document before decoding.
     pub pruned: Vec<FieldPath>,
+    /// For a Sandbox that names a template: where its merged fields came from. `node` and
+    /// `object.spec` are then the merged ones.
+    pub template: Option<crate::template::Origin>,
 }
 
 /// Loads the workspace whose root is `root` (the folder holding `.pocket-dock/`).
@@ -202,7 +205,9 @@ pub fn load_with(root: &Path, known_elsewhere: &KnownElsewhere) -> Loaded {
             unparsed_workspace_files.push(file.clone());
         }
     }
+    crate::template::apply(&mut entries, known_elsewhere, &mut diagnostics);
     let validated = validate::validate(&root, &entries, known_elsewhere, &mut diagnostics);
+    crate::template::after_validate(&mut entries, &mut diagnostics);
     diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     diagnostics.dedup();
 
@@ -688,6 +693,7 @@ fn decode_document(
         Kind::Volume => Spec::Volume(decode(&pruned, "spec", file, sink)?),
         Kind::Network => Spec::Network(decode(&pruned, "spec", file, sink)?),
         Kind::Workspace => Spec::Workspace(decode(&pruned, "spec", file, sink)?),
+        Kind::Template => Spec::Template(decode(&pruned, "spec", file, sink)?),
         Kind::Pool => Spec::Pool(decode(&pruned, "spec", file, sink)?),
         Kind::Run => return None,
     };
@@ -706,6 +712,7 @@ fn decode_document(
         node: root,
         complete,
         pruned: issues.iter().map(|i| i.path.clone()).collect(),
+        template: None,
     })
 }
 

@@ -35,6 +35,16 @@ pub struct Metadata {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SandboxSpec {
+    /// Name of a `Template` (declared in the workspace, or built in: `code-executor`,
+    /// `integration-test`, `workshop`) whose `sandbox` fields this sandbox starts from. Its
+    /// own fields are applied on top: mappings (`env`, `resources`, `security`, `lifetime`,
+    /// ...) merge key by key, lists (`mounts`, `ports`, `command`, `networks`, ...) and
+    /// scalars replace, `null` removes an inherited field, and setting `image` or
+    /// `imageFrom` replaces the other. Validation, the spec hash, status, `get` and exports
+    /// all see the merged spec: editing the template recreates its sandboxes as editing them
+    /// would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
     /// Image reference to run, e.g. `localhost/tools:1`. Exactly one of `image` and
     /// `imageFrom`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -690,6 +700,29 @@ impl Profile {
 }
 
 // ---------------------------------------------------------------------------------------
+// Template
+
+/// A reusable sandbox shape: Sandboxes name it with `spec.template`, and their own fields
+/// override its fields. The built-in templates (`code-executor`, `integration-test`,
+/// `workshop`) can be extended but not redeclared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TemplateSpec {
+    /// Name of one other template (declared or built in) whose fields this one starts from,
+    /// by the same rule a sandbox applies its own fields over its template's. At most 8
+    /// templates in a chain, and no cycles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
+    /// Any fields of a Sandbox spec, all optional (no `template`: use `extends`). The
+    /// sandbox's own fields are applied on top: mappings merge key by key, lists and scalars
+    /// replace, `null` removes an inherited field, and `image` and `imageFrom` replace each
+    /// other.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schemars(with = "SandboxSpec")]
+    pub sandbox: serde_json::Map<String, serde_json::Value>,
+}
+
+// ---------------------------------------------------------------------------------------
 // Image
 
 /// An image: exactly one of `build`, `from` and `embedded`.
@@ -975,6 +1008,7 @@ pub enum Spec {
     Volume(VolumeSpec),
     Network(NetworkSpec),
     Workspace(WorkspaceSpec),
+    Template(TemplateSpec),
     Pool(PoolSpec),
 }
 
@@ -993,6 +1027,7 @@ impl Spec {
             Kind::Volume => serde_json::from_value(value).map(Spec::Volume),
             Kind::Network => serde_json::from_value(value).map(Spec::Network),
             Kind::Workspace => serde_json::from_value(value).map(Spec::Workspace),
+            Kind::Template => serde_json::from_value(value).map(Spec::Template),
             Kind::Pool => serde_json::from_value(value).map(Spec::Pool),
             Kind::Run => return None,
         })

@@ -3,21 +3,28 @@
 //! and member names.
 
 use crate::load::Object;
-use crate::model::{DesiredState, Network, RunMode, SandboxSpec};
+use crate::model::{DesiredState, Network, RunMode, SandboxSpec, Spec};
+use crate::template::{Catalog, TemplateError};
+use crate::yaml::Loc;
 
-/// The sandbox spec a pool's members are made from: the effective spec of the template
-/// `name` among `objects` (declared templates and the built-ins). `None` when there is no
-/// such template.
-///
-/// STAND-IN (until the `Template` kind of branch i18-templates is merged): no template is
-/// known, so every Pool fails validation with `unknown-template`. This is the only call
-/// from pools into templates.
+/// The sandbox spec a pool's members are made from: the template `name` among `objects`
+/// (declared templates, and the built-ins) resolved as [`crate::template::resolve`] does for
+/// loaded declarations (its `extends` chain merged base-first; no workspace defaults). Taking
+/// objects, not `Declarations`, lets validation (which has only its entries) use it too.
+/// This is the only call from pools into templates.
 pub fn template_sandbox_spec<'a>(
     objects: impl IntoIterator<Item = &'a Object>,
     name: &str,
-) -> Option<SandboxSpec> {
-    let _ = (objects.into_iter().count(), name);
-    None
+) -> Result<SandboxSpec, TemplateError> {
+    let catalog = Catalog::new(objects.into_iter().filter_map(|o| match &o.spec {
+        Spec::Template(t) => Some((o.metadata.name.as_str(), t)),
+        _ => None,
+    }));
+    let merged = catalog.merged_fields(name, Loc::default())?;
+    serde_json::from_value(merged.to_json()).map_err(|e| TemplateError::Invalid {
+        name: name.to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// Why a template's sandbox spec cannot make pool members: `(field, problem)`, the field

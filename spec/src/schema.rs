@@ -10,13 +10,14 @@ use serde_json::{Value, json};
 
 use crate::kind::Kind;
 use crate::model::{
-    API_VERSION, ImageSpec, Metadata, NetworkSpec, PoolSpec, SandboxSpec, SnapshotSpec, VolumeSpec,
-    WorkspaceSpec,
+    API_VERSION, ImageSpec, Metadata, NetworkSpec, PoolSpec, SandboxSpec, SnapshotSpec,
+    TemplateSpec, VolumeSpec, WorkspaceSpec,
 };
 
 /// The kinds that can be declared in YAML, in documentation order.
-pub const DECLARABLE: [Kind; 7] = [
+pub const DECLARABLE: [Kind; 8] = [
     Kind::Sandbox,
+    Kind::Template,
     Kind::Image,
     Kind::Snapshot,
     Kind::Volume,
@@ -52,6 +53,7 @@ fn spec_schema(generator: &mut SchemaGenerator, kind: Kind) -> Value {
         Kind::Volume => generator.subschema_for::<VolumeSpec>(),
         Kind::Network => generator.subschema_for::<NetworkSpec>(),
         Kind::Workspace => generator.subschema_for::<WorkspaceSpec>(),
+        Kind::Template => generator.subschema_for::<TemplateSpec>(),
         Kind::Pool => generator.subschema_for::<PoolSpec>(),
     }
     .to_value()
@@ -114,6 +116,7 @@ fn spec_description(defs: &serde_json::Map<String, Value>, kind: Kind) -> String
         Kind::Volume => "VolumeSpec",
         Kind::Network => "NetworkSpec",
         Kind::Workspace => "WorkspaceSpec",
+        Kind::Template => "TemplateSpec",
         Kind::Pool => "PoolSpec",
     };
     defs.get(name)

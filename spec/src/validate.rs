@@ -94,7 +94,7 @@ pub(crate) fn validate(
                 }
             }
             Spec::Pool(spec) => ctx.check_pool(entry, spec),
-            Spec::Volume(_) => {}
+            Spec::Volume(_) | Spec::Template(_) => {}
         }
     }
     ctx.check_ports();
@@ -196,6 +196,10 @@ impl<'a> Ctx<'a> {
         let loc = locate(&entry.node, &path);
         reported.listed += 1;
         reported.last = reported.last.max(loc);
+        let mut message: String = message.into();
+        if let Some(template) = entry.template.as_ref().and_then(|o| o.contributor(&path)) {
+            message.push_str(&format!(" (from template `{template}`)"));
+        }
         let mut issue = Issue::new(loc, path, code, message);
         if let Some(hint) = hint {
             issue = issue.hint(hint);
@@ -314,7 +318,12 @@ impl<'a> Ctx<'a> {
                 entry,
                 spec(),
                 "missing-image",
-                "a sandbox needs `image` or `imageFrom`",
+                match &s.template {
+                    Some(t) => format!(
+                        "a sandbox needs `image` or `imageFrom`, and its template `{t}` names neither"
+                    ),
+                    None => "a sandbox needs `image` or `imageFrom`".to_string(),
+                },
                 Some("e.g. `image: localhost/tools:1`"),
             ),
             (Some(_), Some(_)) => self.report(
@@ -1293,14 +1302,14 @@ impl<'a> Ctx<'a> {
         }
         let objects = self.entries.iter().map(|e| &e.object);
         match crate::pool::template_sandbox_spec(objects, &p.template) {
-            None => self.report_hint(
+            Err(e) => self.report_hint(
                 entry,
                 spec().key("template"),
                 "unknown-template",
-                format!("Template `{}` is not declared and is not built in", p.template),
+                e.to_string(),
                 Some("declare a `kind: Template` document of that name, or name a built-in one (`pocket-dock template list`)"),
             ),
-            Some(sandbox) => {
+            Ok(sandbox) => {
                 if let Some((field, problem)) = crate::pool::template_problem(&sandbox) {
                     self.report_hint(
                         entry,
@@ -1310,7 +1319,9 @@ impl<'a> Ctx<'a> {
                             "Template `{}` cannot make pool members: {problem}",
                             p.template
                         ),
-                        Some(format!("change the template's `{field}`, or pool another template")),
+                        Some(format!(
+                            "change the template's `{field}` (a template that extends it can), or pool another template"
+                        )),
                     );
                 }
             }
@@ -1455,7 +1466,11 @@ impl<'a> Ctx<'a> {
                 Spec::Snapshot(s) => {
                     targets.push((Kind::Sandbox, &s.sandbox, spec().key("sandbox")))
                 }
-                Spec::Volume(_) | Spec::Network(_) | Spec::Workspace(_) | Spec::Pool(_) => {}
+                Spec::Volume(_)
+                | Spec::Network(_)
+                | Spec::Workspace(_)
+                | Spec::Template(_)
+                | Spec::Pool(_) => {}
             }
             let mut seen = HashSet::new();
             for (kind, name, path) in targets {

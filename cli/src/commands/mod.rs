@@ -44,6 +44,7 @@ mod select;
 mod session;
 mod shell;
 mod snapshot;
+mod template;
 mod validate;
 mod wait;
 
@@ -214,6 +215,8 @@ pub enum Command {
     /// Check the event log's hash chains (`audit verify`: exit 4 names the first changed,
     /// deleted or reordered row)
     Audit(audit::AuditArgs),
+    /// List the built-in and declared templates, or show the sandbox spec one gives
+    Template(template::TemplateArgs),
     /// Check every document under .pocket-dock/ and report all problems (exit 2 if any)
     Validate(validate::ValidateArgs),
     /// Print the JSON Schema (or the Kubernetes CRDs), write them to a folder, or check them
@@ -282,6 +285,7 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Audit(args) => audit::audit(&cli.global, args),
         Command::Validate(args) => validate::validate(&cli.global, args).await,
         Command::Schema(args) => schema::schema(&cli.global, args),
+        Command::Template(args) => template::template(&cli.global, args),
         Command::Init => init::init(&cli.global),
         Command::EgressProxy { dir } => match pocket_dock::egress::proxy::run(&dir).await {
             Ok(()) => Ok(ExitCode::Success.code()),

@@ -146,7 +146,7 @@ pub fn export(declarations: &Declarations, images: &ImageNames) -> KubeExport {
                 "a warm pool is pocket-dock's own: Kubernetes has no object for it (its \
                  template's sandboxes can be exported as Sandboxes)",
             )),
-            Spec::Workspace(_) => {}
+            Spec::Workspace(_) | Spec::Template(_) => {}
         }
     }
     let mut documents = claims;
@@ -170,10 +170,22 @@ fn labels(object: &Object) -> Value {
     Value::Object(labels)
 }
 
+/// The annotation that names the template a sandbox's fields were merged from (the
+/// fields themselves are in the Pod already).
+pub const ANNOTATION_TEMPLATE: &str = "pocket-dock.dev/template";
+
 fn metadata(object: &Object) -> Value {
     let mut meta = json!({"name": object.metadata.name, "labels": labels(object)});
-    if !object.metadata.annotations.is_empty() {
-        meta["annotations"] = json!(object.metadata.annotations);
+    let mut annotations = object.metadata.annotations.clone();
+    if let Spec::Sandbox(SandboxSpec {
+        template: Some(template),
+        ..
+    }) = &object.spec
+    {
+        annotations.insert(ANNOTATION_TEMPLATE.into(), template.clone());
+    }
+    if !annotations.is_empty() {
+        meta["annotations"] = json!(annotations);
     }
     meta
 }

@@ -63,6 +63,7 @@ fn check_typed(export: &KubeExport) {
 /// compile here until it is given a value, and then must be exported or warned about).
 fn full_sandbox() -> SandboxSpec {
     SandboxSpec {
+        template: Some("code-executor".to_string()),
         image: None,
         image_from: Some(ImageFrom {
             image: Some("tools".to_string()),

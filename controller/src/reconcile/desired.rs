@@ -387,14 +387,8 @@ fn desired_pool(
     let template =
         pocket_dock_spec::pool::template_sandbox_spec(&declarations.objects, &pool.template);
     let (member, problem) = match template {
-        None => (
-            None,
-            Some(format!(
-                "Template `{}` is not declared and is not built in",
-                pool.template
-            )),
-        ),
-        Some(t) => match pocket_dock_spec::pool::template_problem(&t) {
+        Err(e) => (None, Some(e.to_string())),
+        Ok(t) => match pocket_dock_spec::pool::template_problem(&t) {
             Some((_, why)) => (
                 None,
                 Some(format!(
@@ -618,7 +612,7 @@ impl Desired {
                         desired_network(ownership, &name, network, true),
                     );
                 }
-                Spec::Workspace(_) => {}
+                Spec::Workspace(_) | Spec::Template(_) => {}
                 Spec::Pool(pool) => {
                     desired.pools.insert(
                         name.clone(),

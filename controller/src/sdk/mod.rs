@@ -10,6 +10,7 @@ mod pool;
 pub mod reset;
 pub mod snapshot;
 mod status;
+mod templates;
 
 pub use export::write_export;
 pub use images::{ImageInfo, ImageOrigin, ObjectImage, PushCredentials};
@@ -19,3 +20,4 @@ pub use pool::{Pool, PoolStatus};
 pub use reset::{ResetReport, ResetRequest};
 pub use snapshot::{SnapshotFile, SnapshotReport, SnapshotRequest};
 pub use status::{StatusView, parse_target};
+pub use templates::{TemplateList, TemplateView};
