@@ -38,6 +38,7 @@ mod locked;
 mod logs;
 mod networks;
 mod never_destroy;
+mod pools;
 mod ports;
 mod quadlet;
 mod rebuild;

@@ -25,8 +25,9 @@ use crate::reconcile::desired::{Desired, DesiredPool};
 use crate::store::{Event, Source};
 
 const CLAIM_LOCK: &str = "claim.lock";
-/// How long a claim waits for another claim's lock (held for milliseconds).
-const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long a claim waits for another claim's lock (each holds it for milliseconds; under
+/// load, with many claimers, the queue can be long).
+const LOCK_WAIT: Duration = Duration::from_secs(60);
 /// How long a member's readiness probe may take to pass the first time, at least.
 const READY_WAIT: Duration = Duration::from_secs(60);
 /// How many members a refill makes at once.
@@ -304,8 +305,6 @@ async fn claim_unrecorded(
         return Err(PoolError::NameDeclared { name }.into());
     }
     let target = ownership.container_name(Kind::Sandbox, &name);
-    let mut cold = false;
-    let mut made_cold = 0;
     loop {
         if let Some((member, handle)) = pick_and_rename(
             engine,
@@ -324,7 +323,7 @@ async fn claim_unrecorded(
                 container_id: handle.id().to_string(),
                 container_name: target,
                 member_id: member,
-                cold,
+                cold: false,
                 ms: started.elapsed().as_secs_f64() * 1000.0,
             });
         }
@@ -347,18 +346,51 @@ async fn claim_unrecorded(
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             EmptyPool::Cold => {
-                // A member made for this claim; another claimer may take it first, so a
-                // few rounds at most.
-                if made_cold == 3 {
-                    return Err(PoolError::Empty {
-                        pool: pool.to_string(),
-                        waited: Some(started.elapsed()),
+                // A taken name is said before a member is made for nothing.
+                match engine.inspect_container(&target).await {
+                    Ok(_) => {
+                        return Err(PoolError::NameTaken {
+                            name,
+                            container: target,
+                        }
+                        .into());
                     }
-                    .into());
+                    Err(EngineError::ContainerNotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
                 }
-                made_cold += 1;
-                cold = true;
-                make_member(engine, ownership, desired, desired_pool).await?;
+                // Made for this claim and handed over from its warming name, which no other
+                // claim picks: the cold member cannot be taken by someone else.
+                let made = make_member(engine, ownership, desired, desired_pool, false).await?;
+                let handed = {
+                    let _lock = lock(pocket_dock_dir, CLAIM_LOCK, Some(LOCK_WAIT)).await?;
+                    engine.rename_container(&made.handle, &target).await
+                };
+                return match handed {
+                    Ok(handle) => Ok(Claimed {
+                        name,
+                        pool: pool.to_string(),
+                        container_id: handle.id().to_string(),
+                        container_name: target,
+                        member_id: made.member_id,
+                        cold: true,
+                        ms: started.elapsed().as_secs_f64() * 1000.0,
+                    }),
+                    Err(e) => {
+                        // Not handed over: it joins the pool instead.
+                        let ready = member_names(ownership, pool, &made.member_id).ready;
+                        if let Err(e) = engine.rename_container(&made.handle, &ready).await {
+                            tracing::warn!(error = %e, "could not return a cold member to its pool");
+                        }
+                        Err(match e {
+                            EngineError::Conflict { .. } => PoolError::NameTaken {
+                                name,
+                                container: target,
+                            }
+                            .into(),
+                            e => e.into(),
+                        })
+                    }
+                };
             }
         }
     }
@@ -401,15 +433,23 @@ async fn pick_and_rename(
     Ok(None)
 }
 
+/// A member made, by its handle and id.
+struct Made {
+    handle: OwnedContainer,
+    member_id: String,
+}
+
 /// Makes one member of `pool`: created as `…-warming` through the sandbox path, started,
-/// hooks run, readiness probe passed (when the template has one), then renamed ready. A
-/// member that fails on the way is removed. Its ready handle.
+/// hooks run, readiness probe passed (when the template has one), then renamed ready
+/// (`ready`; else left warming, for a cold claim to hand over). A member that fails on the
+/// way is removed.
 async fn make_member(
     engine: &Engine,
     ownership: &Ownership,
     desired: &Desired,
     pool: &DesiredPool,
-) -> Result<OwnedContainer, PoolError> {
+    ready: bool,
+) -> Result<Made, PoolError> {
     let Some(template) = &pool.member else {
         return Err(PoolError::Unusable {
             pool: pool.name.clone(),
@@ -454,8 +494,17 @@ async fn make_member(
             tokio::time::sleep(probe.interval.min(Duration::from_millis(500))).await;
         }
     }
+    if !ready {
+        return Ok(Made {
+            handle: container,
+            member_id: id,
+        });
+    }
     match engine.rename_container(&container, &names.ready).await {
-        Ok(ready) => Ok(ready),
+        Ok(handle) => Ok(Made {
+            handle,
+            member_id: id,
+        }),
         Err(e) => {
             // Retired meanwhile (renamed or removed): nothing of ours to hand out.
             if !matches!(e, EngineError::ContainerNotFound { .. }) {
@@ -502,7 +551,7 @@ pub async fn refill(
         let batch = left.min(MAKE_AT_ONCE);
         left -= batch;
         let made = futures_util::future::join_all(
-            (0..batch).map(|_| make_member(engine, ownership, desired, desired_pool)),
+            (0..batch).map(|_| make_member(engine, ownership, desired, desired_pool, true)),
         )
         .await;
         for result in made {

@@ -543,6 +543,32 @@ pub(crate) async fn create_member(
         observer: Arc::new(super::NoObserver),
         egress_sync: tokio::sync::Mutex::new(()),
     };
+    // What `apply` makes before the sandboxes that need it (a pool claimed cold before its
+    // first apply): its networks and named volumes. Images are not pulled or built here.
+    for attachment in &s.networks {
+        if let Some(n) = desired.networks.get(&attachment.name)
+            && engine.network_now(&n.network_name).await?.is_none()
+        {
+            create_network(&ctx, n).await?;
+        }
+    }
+    if !s.volumes.is_empty() {
+        let present: BTreeSet<String> = engine
+            .list_owned_volumes(ownership)
+            .await?
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        for volume in &s.volumes {
+            if let Some(v) = desired.volumes.get(volume)
+                && !present.contains(&v.volume_name)
+            {
+                engine
+                    .create_volume(ownership, volume, &v.volume_name)
+                    .await?;
+            }
+        }
+    }
     create(&ctx, s, true).await
 }
 
