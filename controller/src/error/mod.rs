@@ -355,6 +355,20 @@ mod tests {
                 Category::InvalidInput,
             ),
             (
+                Error::from(crate::pool::PoolError::Empty {
+                    pool: "p".into(),
+                    waited: None,
+                }),
+                Category::Conflict,
+            ),
+            (
+                Error::from(crate::pool::PoolError::NotClaimed {
+                    name: "x".into(),
+                    declared: false,
+                }),
+                Category::NotFound,
+            ),
+            (
                 Error::from(LockError::Held {
                     pid: "1".into(),
                     path: path.clone(),
