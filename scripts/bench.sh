@@ -13,7 +13,7 @@ ensure_system_packages
 have hyperfine || { apt-get install -y -qq hyperfine >/dev/null; }
 have podman-compose || pip install -q podman-compose==1.6.0
 cargo build --release --locked --quiet
-pd_bin="$PD_REPO/target/release/pocket-dock"
+pd_bin="${CARGO_TARGET_DIR:-$PD_REPO/target}/release/pocket-dock"
 
 out="$PD_REPO/target/bench"
 mkdir -p "$out"
@@ -114,8 +114,19 @@ bench_leak() {
     CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" BENCH_STORE="$out/podman/" \
         cargo bench --locked --quiet --bench leak_check | tee "$out/leak.md"
 }
+# Warm pools: claim p50/p95 from a pool of 10 (SDK and CLI, to a sandbox that ran an exec)
+# beside the cold paths (create+start+exec through the API, podman --remote run --rm), 100
+# claims back to back with a controller refilling, the memory of an idle member. Counts:
+# BENCH_CLAIMS (200), BENCH_CLI_CLAIMS (50), BENCH_BURST (100).
+bench_pool() {
+    echo
+    echo "### Warm pools"
+    CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" \
+        cargo bench --locked --quiet --bench pool_claim | tee "$out/pool.md"
+}
 case "${BENCH_ONLY:-}" in
     leak) bench_leak; exit 0 ;;
+    pool) bench_pool; exit 0 ;;
     images) bench_images; exit 0 ;;
     exec) bench_exec; exit 0 ;;
     noop) bench_noop; exit 0 ;;
@@ -195,6 +206,7 @@ CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" \
     cargo bench --locked --quiet --bench controller_latency | tee "$out/controller.md"
 
 bench_leak
+bench_pool
 
 echo
-echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,images,exec-sandbox,controller,leak}.md"
+echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,images,exec-sandbox,controller,leak,pool}.md"

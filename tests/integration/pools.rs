@@ -102,6 +102,17 @@ async fn a_claimed_sandbox_is_handed_over_by_name_and_survives_the_reconciler() 
     let exec = ws.pd_ok(&["exec", "job-1", "--", "sh", "-c", "echo $GEN"]);
     assert_eq!(exec.stdout_text(), "1\n");
     ws.pd_ok(&["logs", "job-1"]);
+    let get = ws.pd_ok(&["get"]).stdout_text();
+    assert!(
+        get.lines()
+            .any(|l| l.contains("job-1") && l.contains("claimed")),
+        "{get}"
+    );
+    assert!(
+        get.lines()
+            .any(|l| l.contains("graders") && l.contains("1 ready, 0 warming, 1 claimed")),
+        "{get}"
+    );
     let (_, job) = {
         let own = ws.ownership();
         podman
