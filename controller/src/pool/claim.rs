@@ -1,9 +1,9 @@
 //! The pool's I/O: claiming a member under a cross-process lock, making members (refill),
 //! retiring them, and releasing a claimed sandbox.
 //!
-//! Why a lock: Podman's rename is not a compare-and-swap on the old name (it renames the
-//! container by id, whatever it is called now), so two processes that picked the same
-//! member would both succeed. Every claim, and every retirement, therefore holds
+//! Why a lock: Podman's rename is not a compare-and-swap on the old name (the API takes the
+//! container, by id, and the new name: nothing says "only if it is still called X"), so
+//! two processes that picked the same member would both succeed, one after the other. Every claim, and every retirement, therefore holds
 //! `.pocket-dock/pools/claim.lock` (an flock on a file opened without following symlinks)
 //! from listing the members to the end of the rename: a few milliseconds. Refills hold
 //! `.pocket-dock/pools/<pool>.refill.lock` while they count and make members, so that
