@@ -124,7 +124,33 @@ bench_pool() {
     CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" \
         cargo bench --locked --quiet --bench pool_claim | tee "$out/pool.md"
 }
+# Fork of a sandbox that wrote 100 MB: `pocket-dock fork` (writes the fork's file, commits
+# without pausing, creates and starts the fork) against the same by hand through the same
+# socket: podman commit --pause=false, then podman run -d of the result. Each run starts
+# from no fork (the previous one removed with its image, outside the timing).
+bench_fork() {
+    local ws="$out/fork-ws"
+    rm -rf "$ws"; mkdir -p "$ws/.pocket-dock"
+    printf 'apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nmetadata: {name: src}\nspec: {image: %s}\n' "$image" > "$ws/.pocket-dock/src.yaml"
+    "$pd_bin" --host "$host" -C "$ws" apply >/dev/null
+    "$pd_bin" --host "$host" -C "$ws" exec src -- sh -c 'head -c 100000000 /dev/urandom > /written.bin'
+    local name
+    name=$("${PD_PODMAN[@]}" ps --filter label=pocket-dock.dev/name=src --format '{{.Names}}' | head -1)
+    local undo_pd="sh -c 'rm -f $ws/.pocket-dock/forks/f.yaml && $pd_bin --host $host -C $ws apply >/dev/null'"
+    local undo_raw="sh -c 'podman --url $host rm -f -t 0 raw-f >/dev/null 2>&1; podman --url $host rmi -f localhost/raw-fork:1 >/dev/null 2>&1; true'"
+    echo
+    echo "### fork: a running sandbox that wrote 100 MB"
+    hyperfine -N --warmup 1 --runs "${FORK_RUNS:-10}" --export-markdown "$out/fork.md" \
+        --prepare "$undo_pd" \
+        -n "pocket-dock fork src f" "$pd_bin --host $host -C $ws fork src f" \
+        --prepare "$undo_raw" \
+        -n "podman --remote commit --pause=false + run -d (same socket)" \
+        "sh -c 'podman --url $host commit -q --pause=false $name localhost/raw-fork:1 >/dev/null && podman --url $host run -d --name raw-f localhost/raw-fork:1 >/dev/null'"
+    sh -c "$undo_pd"; sh -c "$undo_raw"
+    "$pd_bin" --host "$host" -C "$ws" delete --all >/dev/null
+}
 case "${BENCH_ONLY:-}" in
+    fork) bench_fork; exit 0 ;;
     leak) bench_leak; exit 0 ;;
     pool) bench_pool; exit 0 ;;
     images) bench_images; exit 0 ;;
@@ -199,6 +225,7 @@ bench_noop
 
 bench_images
 bench_exec
+bench_fork
 
 echo
 echo "### controller: edit-to-running and kill-to-repaired latency"
@@ -209,4 +236,4 @@ bench_leak
 bench_pool
 
 echo
-echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,images,exec-sandbox,controller,leak,pool}.md"
+echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,images,exec-sandbox,fork,controller,leak,pool}.md"

@@ -42,6 +42,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 ensure_system_packages
+ensure_editor_tools
 # Build the test binary once, on the host, before any engine is prepared.
 echo "==> building the integration tests"
 COMPAT_TEST_BINARY=$(build_test_binary)

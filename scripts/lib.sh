@@ -39,6 +39,12 @@ ensure_system_packages() {
             have "$cmd" || missing+=("$pkg")
         fi
     done
+    install_packages "${missing[@]}"
+}
+
+# Installs the Debian packages named (root or sudo), if any.
+install_packages() {
+    local missing=("$@")
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "==> installing ${missing[*]}"
     local sudo=""
@@ -49,6 +55,28 @@ ensure_system_packages() {
     have apt-get || { echo "error: no apt-get; install these yourself: ${missing[*]}" >&2; return 1; }
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The YAML language server that tests/integration/editor_lsp.rs drives (VS Code's YAML
+# engine), pinned by tests/editor/package-lock.json, installed with npm into
+# target/editor-tools/ (never globally); the test finds it there, or at
+# $POCKET_DOCK_YAML_LS. Reinstalled only when the lock file changes. Node and npm come
+# from Debian (`nodejs` 18 in Debian 12 runs it) when missing.
+ensure_editor_tools() {
+    local dir="$PD_REPO/target/editor-tools"
+    if [ -x "$dir/node_modules/.bin/yaml-language-server" ] &&
+        cmp -s "$PD_REPO/tests/editor/package-lock.json" "$dir/installed.lock"; then
+        return 0
+    fi
+    local missing=()
+    have node || missing+=(nodejs)
+    have npm || missing+=(npm)
+    install_packages "${missing[@]}"
+    echo "==> installing the YAML language server (tests/editor) into target/editor-tools"
+    mkdir -p "$dir"
+    cp "$PD_REPO/tests/editor/package.json" "$PD_REPO/tests/editor/package-lock.json" "$dir/"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    cp "$PD_REPO/tests/editor/package-lock.json" "$dir/installed.lock"
 }
 
 # Starts a private Podman service with its storage and socket under DIR (absolute).

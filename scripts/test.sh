@@ -8,6 +8,7 @@ cd "$PD_REPO"
 . scripts/lib.sh
 
 ensure_system_packages
+ensure_editor_tools
 # tests/integration/quadlet.rs runs Podman 5.8's Quadlet generator from the debootstrap root
 # that compat.sh uses: build it first (once; cached under target/compat/).
 . scripts/compat-lib.sh

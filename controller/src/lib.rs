@@ -69,7 +69,8 @@ pub use error::Error;
 pub use key::Key;
 pub use reconcile::{ApplyOptions, ApplyReport, NoObserver, Observer, Plan, Selection};
 pub use sdk::{
-    DeleteReport, DeleteRequest, ResetReport, ResetRequest, SnapshotReport, SnapshotRequest, Valid,
+    DeleteReport, DeleteRequest, ForkReport, ForkRequest, PauseReport, ResetReport, ResetRequest,
+    SnapshotReport, SnapshotRequest, Valid,
 };
 pub use workspace::Workspace;
 

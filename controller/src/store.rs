@@ -45,6 +45,7 @@ enum RecordTable {
     Restarts,
     HookFailures,
     Lifetimes,
+    Pauses,
 }
 
 impl RecordTable {
@@ -53,6 +54,7 @@ impl RecordTable {
             RecordTable::Restarts => "SELECT name, record FROM restarts",
             RecordTable::HookFailures => "SELECT name, record FROM hook_failures",
             RecordTable::Lifetimes => "SELECT name, record FROM lifetimes",
+            RecordTable::Pauses => "SELECT name, record FROM pauses",
         }
     }
 
@@ -67,6 +69,7 @@ impl RecordTable {
             RecordTable::Lifetimes => {
                 "INSERT OR REPLACE INTO lifetimes (name, record) VALUES (?1, ?2)"
             }
+            RecordTable::Pauses => "INSERT OR REPLACE INTO pauses (name, record) VALUES (?1, ?2)",
         }
     }
 
@@ -75,6 +78,7 @@ impl RecordTable {
             RecordTable::Restarts => "DELETE FROM restarts WHERE name = ?1",
             RecordTable::HookFailures => "DELETE FROM hook_failures WHERE name = ?1",
             RecordTable::Lifetimes => "DELETE FROM lifetimes WHERE name = ?1",
+            RecordTable::Pauses => "DELETE FROM pauses WHERE name = ?1",
         }
     }
 }
@@ -123,6 +127,10 @@ CREATE TABLE IF NOT EXISTS last_valid (
     file TEXT PRIMARY KEY,
     documents TEXT NOT NULL,
     saved_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pauses (
+    name TEXT PRIMARY KEY,
+    record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
@@ -820,6 +828,30 @@ impl StateStore {
         record: Option<&RestartRecord>,
     ) -> Result<(), StoreError> {
         self.save_record(RecordTable::Restarts, name, record)
+    }
+
+    /// The sandboxes an imperative `pocket-dock pause` holds paused (until `resume`).
+    pub fn pauses(
+        &self,
+    ) -> Result<BTreeMap<String, crate::status::types::PauseRecord>, StoreError> {
+        self.records(RecordTable::Pauses)
+    }
+
+    /// Remembers that `pocket-dock pause` holds `name` paused; `None` forgets it (`resume`).
+    pub fn save_pause(
+        &self,
+        name: &str,
+        record: Option<&crate::status::types::PauseRecord>,
+    ) -> Result<(), StoreError> {
+        self.save_record(RecordTable::Pauses, name, record)
+    }
+
+    /// Forgets the pause overrides of sandboxes not among `declared` (they are gone).
+    pub fn forget_pauses_except(&self, declared: &[&str]) -> Result<(), StoreError> {
+        self.forget_records_except::<crate::status::types::PauseRecord>(
+            RecordTable::Pauses,
+            declared,
+        )
     }
 
     /// Each sandbox's last failed hook (a row that cannot be read back counts as none).

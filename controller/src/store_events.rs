@@ -63,13 +63,17 @@ pub enum Source {
     /// `reset`: a sandbox's container (and, when asked, its volumes) removed, then the
     /// sandbox applied again.
     Reset,
+    /// `pause` and `resume`: a sandbox's processes frozen or thawed by command.
+    Pause,
+    /// `fork`: a sandbox committed and a new one declared from it and applied.
+    Fork,
     /// Warm pools: a member claimed (`claim`) or released (`release`), members made or
     /// retired by a refill outside `apply`.
     Pool,
 }
 
 impl Source {
-    pub const ALL: [Source; 12] = [
+    pub const ALL: [Source; 14] = [
         Source::Apply,
         Source::Controller,
         Source::Delete,
@@ -81,6 +85,8 @@ impl Source {
         Source::Audit,
         Source::Egress,
         Source::Reset,
+        Source::Pause,
+        Source::Fork,
         Source::Pool,
     ];
 
@@ -97,6 +103,8 @@ impl Source {
             Source::Audit => "audit",
             Source::Egress => "egress",
             Source::Reset => "reset",
+            Source::Pause => "pause",
+            Source::Fork => "fork",
             Source::Pool => "pool",
         }
     }
@@ -111,12 +119,13 @@ impl Source {
             // What happened inside sandboxes: a chatty sandbox trims its own kind, never
             // the record of pocket-dock's actions.
             Source::Exec | Source::Session | Source::Egress => Bounded::History,
-            Source::Apply | Source::Snapshot | Source::Reset => Bounded::Journal,
+            Source::Apply | Source::Snapshot | Source::Reset | Source::Fork => Bounded::Journal,
             Source::Controller
             | Source::Delete
             | Source::Gc
             | Source::Run
             | Source::Audit
+            | Source::Pause
             | Source::Pool => Bounded::Events,
         }
     }
@@ -131,7 +140,7 @@ impl std::fmt::Display for Source {
 /// A name that is no [`Source`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown event source {0:?} (one of apply, controller, delete, snapshot, gc, run, exec, session, audit, egress, reset)"
+    "unknown event source {0:?} (one of apply, controller, delete, snapshot, gc, run, exec, session, audit, egress, reset, pause, fork)"
 )]
 pub struct UnknownSource(pub String);
 

@@ -207,7 +207,8 @@ fn look(
                     (
                         d.is_some(),
                         cs.is_some_and(|cs| !cs.is_empty()),
-                        current.is_some_and(|c| c.state.is_running()),
+                        // Paused counts: its status says whether it is held so (Ready).
+                        current.is_some_and(|c| c.state.is_up()),
                     )
                 }
                 Kind::Volume => (

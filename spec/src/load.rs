@@ -152,6 +152,9 @@ pub(crate) struct Entry {
     /// For a Sandbox that names a template: where its merged fields came from. `node` and
     /// `object.spec` are then the merged ones.
     pub template: Option<crate::template::Origin>,
+    /// For a declared Template whose chain resolves: its merged fields as a sandbox spec,
+    /// checked by validation as a sandbox's are.
+    pub shape: Option<crate::template::Shape>,
 }
 
 /// Loads the workspace whose root is `root` (the folder holding `.pocket-dock/`).
@@ -713,6 +716,7 @@ fn decode_document(
         complete,
         pruned: issues.iter().map(|i| i.path.clone()).collect(),
         template: None,
+        shape: None,
     })
 }
 
@@ -739,7 +743,7 @@ fn prune(root: &Node, issues: &[Issue]) -> Node {
     pruned
 }
 
-fn remove_path(node: &mut Node, segs: &[crate::diagnostic::Seg]) {
+pub(crate) fn remove_path(node: &mut Node, segs: &[crate::diagnostic::Seg]) {
     let Some((crate::diagnostic::Seg::Key(first), rest)) = segs.split_first() else {
         return;
     };

@@ -113,7 +113,8 @@ pub struct SandboxSpec {
     /// Commands run in the sandbox at points of its life (each an exec, with a timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<Hooks>,
-    /// Whether the sandbox should be running or stopped.
+    /// Whether the sandbox should be running, stopped or paused (processes frozen, memory
+    /// kept). Changing it never recreates the container.
     #[serde(default, skip_serializing_if = "is_default")]
     pub state: DesiredState,
     /// What Podman does when the main process exits. Default: the workspace default, else
@@ -612,6 +613,10 @@ pub enum DesiredState {
     Running,
     /// Keep the sandbox created but stopped.
     Stopped,
+    /// Keep the sandbox created and started, with its processes frozen (the cgroup
+    /// freezer, `podman pause`): no CPU time, memory kept. Made and started first (its
+    /// hooks run), then paused; `pocket-dock resume` or `state: running` thaws it.
+    Paused,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -850,7 +855,7 @@ pub const POOL_SIZE_MAX: u32 = 64;
 pub struct PoolSpec {
     /// Name of the `Template` (declared or built in) whose sandbox spec the members are
     /// made from. It must name an image, publish no ports, and have no `secrets`, egress
-    /// allow-list, `dependsOn`, `run: once` or `state: stopped`.
+    /// allow-list, `dependsOn`, `run: once` or a `state` other than `running`.
     pub template: String,
     /// How many idle, started, ready members to keep: 1 to 64.
     #[schemars(range(min = 1, max = 64))]

@@ -34,7 +34,7 @@ pub fn template_sandbox_spec<'a>(
 /// would make them differ or collide: published ports (one host port, many members),
 /// secrets (their files are per sandbox name), an egress allow-list (its network and proxy
 /// listener are per sandbox name), `dependsOn` (members are made without waiting on
-/// others), `run: once` (a member must idle) and `state: stopped`.
+/// others), `run: once` (a member must idle) and a `state` other than `running`.
 pub fn template_problem(spec: &SandboxSpec) -> Option<(&'static str, String)> {
     if spec.image.is_none() && spec.image_from.is_none() {
         return Some(("image", "it names no image (`image` or `imageFrom`)".into()));
@@ -69,10 +69,10 @@ pub fn template_problem(spec: &SandboxSpec) -> Option<(&'static str, String)> {
             "it is a one-shot (`run: once`); a member must idle until claimed".into(),
         ));
     }
-    if spec.state == DesiredState::Stopped {
+    if spec.state != DesiredState::Running {
         return Some((
             "state",
-            "it is `state: stopped`; members must run to be handed out".into(),
+            "it is not `state: running`; members must run to be handed out".into(),
         ));
     }
     None
@@ -116,6 +116,8 @@ mod tests {
         assert_eq!(template_problem(&once).map(|p| p.0), Some("run"));
         let mut stopped = spec();
         stopped.state = DesiredState::Stopped;
+        assert_eq!(template_problem(&stopped).map(|p| p.0), Some("state"));
+        stopped.state = DesiredState::Paused;
         assert_eq!(template_problem(&stopped).map(|p| p.0), Some("state"));
         let mut egress = spec();
         egress.network = Some(Network::Egress(vec!["a.b:443".into()]));

@@ -16,8 +16,10 @@ pub fn reference_markdown() -> String {
          (except `Volume` and `Workspace`) a `spec`. Unknown fields are errors. Paths such as \
          bind-mount sources and build contexts are relative to the workspace root, the folder \
          that holds `.pocket-dock/`.\n\n\
-         Editors: put `# yaml-language-server: $schema=<path to schemas/pocket-dock.json>` on \
-         the first line of a file (`pocket-dock init` does this with a local copy).\n",
+         Editors: start every document (the first line of a file, and the line after each \
+         `---`) with `# yaml-language-server: $schema=<path to schemas/pocket-dock.json>`: \
+         the YAML language server reads it per document (`pocket-dock init` does this with a \
+         local copy; see Editor support in docs/spec.md).\n",
     );
     for kind in DECLARABLE {
         let name = format!("{}Document", kind.as_str());

@@ -354,6 +354,31 @@ fn from_json_map(map: &Map<String, Json>, loc: Loc) -> Node {
     }
 }
 
+/// A template's fields as a tree for [`Origin`] (which only asks what paths it has, so one
+/// copy serves every sandbox).
+fn shared(fields: &Map<String, Json>) -> std::sync::Arc<Node> {
+    std::sync::Arc::new(from_json_map(fields, Loc::default()))
+}
+
+/// How many values a template's fields hold (each a node of a merged tree).
+fn count(fields: &Map<String, Json>) -> usize {
+    let mut n = 0;
+    let mut pending: Vec<&Json> = fields.values().collect();
+    while let Some(v) = pending.pop() {
+        n += 1;
+        match v {
+            Json::Array(items) => pending.extend(items),
+            Json::Object(map) => pending.extend(map.values()),
+            _ => {}
+        }
+    }
+    n
+}
+
+/// The most nodes that merging templates may make in one load, in all: a template of
+/// 100,000 values named by 10,000 sandboxes must end in an error, not in a billion nodes.
+pub const MAX_MERGED_NODES: usize = 250_000;
+
 fn has_path(node: &Node, path: &[crate::diagnostic::Seg]) -> bool {
     use crate::diagnostic::Seg;
     let mut node = node;
@@ -381,7 +406,7 @@ pub(crate) struct Origin {
     /// The sandbox's own `spec`, as written.
     own: Node,
     /// The templates of the chain, most derived first, with their sandbox fields.
-    chain: Vec<(String, Node)>,
+    chain: Vec<(String, std::sync::Arc<Node>)>,
     /// Where the declared templates of the chain are.
     sources: Vec<(String, Source)>,
 }
@@ -403,6 +428,71 @@ impl Origin {
             .find(|(_, fields)| has_path(fields, rest))
             .map(|(name, _)| name.as_str())
     }
+}
+
+/// A declared template's merged fields as a sandbox spec, for validation.
+pub(crate) struct Shape {
+    /// The template as a sandbox document for validation: its node is the template's
+    /// document with `spec` replaced by the merged fields (its own at their lines, the
+    /// inherited ones at its `extends:` line), `template` says where inherited fields came
+    /// from; its object's spec is a placeholder (the spec is `spec` below).
+    pub entry: Box<Entry>,
+    pub spec: SandboxSpec,
+    /// How many templates the chain has (bases are checked first).
+    pub depth: usize,
+}
+
+fn shape(e: &Entry, chain: &[Link<'_>]) -> Option<Shape> {
+    let inherited = chain.get(1..).unwrap_or_default();
+    let loc = crate::validate::locate(&e.node, &spec_path().key("extends"));
+    let mut merged = merge_chain(inherited, loc);
+    let own = e
+        .node
+        .get("spec")
+        .and_then(|s| s.get("sandbox"))
+        .cloned()
+        .unwrap_or(Node {
+            loc: e.node.loc,
+            value: Value::Map(Vec::new()),
+            plain: None,
+        });
+    merge(&mut merged, &own);
+    let spec: SandboxSpec = serde_json::from_value(merged.to_json()).ok()?;
+    let mut node = e.node.clone();
+    if let Value::Map(entries) = &mut node.value
+        && let Some((_, s)) = entries.iter_mut().find(|(k, _)| k.name == "spec")
+    {
+        *s = merged;
+    }
+    let origin = (!inherited.is_empty()).then(|| Origin {
+        own,
+        chain: inherited
+            .iter()
+            .map(|l| (l.name.clone(), shared(&l.spec.sandbox)))
+            .collect(),
+        sources: Vec::new(),
+    });
+    let mut pruned = e.pruned.clone();
+    pruned.push(spec_path().key("image"));
+    pruned.push(spec_path().key("imageFrom"));
+    Some(Shape {
+        entry: Box::new(Entry {
+            object: crate::load::Object {
+                kind: Kind::Template,
+                metadata: e.object.metadata.clone(),
+                spec: Spec::Volume(crate::model::VolumeSpec {}),
+                source: e.object.source.clone(),
+                resolved: crate::load::ResolvedPaths::default(),
+            },
+            node,
+            complete: e.complete,
+            pruned,
+            template: origin,
+            shape: None,
+        }),
+        spec,
+        depth: chain.len(),
+    })
 }
 
 fn spec_path() -> FieldPath {
@@ -459,7 +549,25 @@ pub(crate) fn apply(
         })
     };
 
+    // What merging may still make (see MAX_MERGED_NODES), and each template's size.
+    let mut budget = MAX_MERGED_NODES;
+    let sizes: BTreeMap<&str, usize> = catalog
+        .names()
+        .into_iter()
+        .filter_map(|n| Some((n, count(&catalog.get(n)?.spec.sandbox))))
+        .collect();
+    let cost = |chain: &[Link<'_>]| -> usize {
+        chain
+            .iter()
+            .map(|l| sizes.get(l.name.as_str()).copied().unwrap_or(0))
+            .sum()
+    };
+    let too_large = format!(
+        "the templates of this workspace expand to more than {MAX_MERGED_NODES} values in all; this one is not merged"
+    );
+
     // The templates themselves.
+    let mut shapes: Vec<(usize, Shape)> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let Spec::Template(t) = &e.object.spec else {
             continue;
@@ -492,12 +600,31 @@ pub(crate) fn apply(
                     "template-in-template",
                     "a template's sandbox cannot name a template",
                 )
-                .hint("use `extends` (at the level of `sandbox`)")
+                .hint("use `extends:` beside `sandbox:`")
                 .in_file(file),
             );
         }
         // A duplicate is reported as such; a broken template is reported in its file.
-        if t.extends.is_none() || first.get(name) != Some(&i) || broken.contains_key(name) {
+        if first.get(name) != Some(&i) || broken.contains_key(name) {
+            continue;
+        }
+        if let Ok(chain) = catalog.chain(name) {
+            match budget.checked_sub(cost(&chain)) {
+                Some(left) => {
+                    budget = left;
+                    shapes.extend(shape(e, &chain).map(|s| (i, s)));
+                }
+                None => {
+                    let path = spec_path().key("sandbox");
+                    out.push(
+                        Issue::new(at(&path), path, "too-large", too_large.clone())
+                            .hint("keep templates small, or name them from fewer sandboxes")
+                            .in_file(file),
+                    );
+                }
+            }
+        }
+        if t.extends.is_none() {
             continue;
         }
         let path = spec_path().key("extends");
@@ -547,7 +674,12 @@ pub(crate) fn apply(
         out.push(issue.in_file(file));
     }
 
-    // The sandboxes that name one.
+    for (i, shape) in shapes {
+        entries[i].shape = Some(shape);
+    }
+
+    // The sandboxes that name one. Each template's tree for `Origin` is made once.
+    let mut trees: BTreeMap<String, std::sync::Arc<Node>> = BTreeMap::new();
     let entries_sources: Vec<Source> = entries.iter().map(|e| e.object.source.clone()).collect();
     for e in entries
         .iter_mut()
@@ -607,12 +739,42 @@ pub(crate) fn apply(
                 continue;
             }
         };
+        match budget.checked_sub(cost(&chain)) {
+            Some(left) => budget = left,
+            None => {
+                out.push(problem(
+                    "too-large",
+                    too_large.clone(),
+                    Some("keep templates small, or name them from fewer sandboxes".into()),
+                ));
+                e.complete = false;
+                e.pruned.push(spec_path());
+                continue;
+            }
+        }
         let mut merged = merge_chain(&chain, loc);
-        let own = e.node.get("spec").cloned().unwrap_or(Node {
+        let mut own = e.node.get("spec").cloned().unwrap_or(Node {
             loc: e.node.loc,
             value: Value::Map(Vec::new()),
             plain: None,
         });
+        // A document with structural problems: merged without the fields they are about,
+        // as it was decoded.
+        for path in &e.pruned {
+            use crate::diagnostic::Seg;
+            let segs: Vec<Seg> = path
+                .0
+                .iter()
+                .take_while(|s| matches!(s, Seg::Key(_)))
+                .cloned()
+                .collect();
+            if let Some((Seg::Key(first), rest)) = segs.split_first()
+                && first == "spec"
+                && !rest.is_empty()
+            {
+                crate::load::remove_path(&mut own, rest);
+            }
+        }
         merge(&mut merged, &own);
         let decoded: Result<SandboxSpec, _> = serde_json::from_value(merged.to_json());
         let decoded = match decoded {
@@ -648,7 +810,12 @@ pub(crate) fn apply(
             own,
             chain: chain
                 .iter()
-                .map(|l| (l.name.clone(), from_json_map(&l.spec.sandbox, loc)))
+                .map(|l| {
+                    let tree = trees
+                        .entry(l.name.clone())
+                        .or_insert_with(|| shared(&l.spec.sandbox));
+                    (l.name.clone(), std::sync::Arc::clone(tree))
+                })
                 .collect(),
             sources: chain
                 .iter()

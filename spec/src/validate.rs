@@ -70,9 +70,18 @@ pub(crate) fn validate(
             _ => None,
         }),
         reported: BTreeMap::new(),
+        template_problems: HashSet::new(),
+        checking_template: None,
         out,
     };
     ctx.index();
+    // Templates first, bases before what extends them, so that a problem is reported once,
+    // where the field is written.
+    let mut templates: Vec<&Entry> = entries.iter().filter(|e| e.shape.is_some()).collect();
+    templates.sort_by_key(|e| e.shape.as_ref().map_or(0, |s| s.depth));
+    for entry in templates {
+        ctx.check_template(entry);
+    }
     for entry in entries {
         ctx.check_name(entry);
         match &entry.object.spec {
@@ -123,6 +132,12 @@ struct Ctx<'a> {
     policy_source: Option<String>,
     /// How many problems each document has, to list at most [`MAX_PER_DOCUMENT`].
     reported: BTreeMap<Source, Reported>,
+    /// The fields of declared templates that have problems of their own, by template and
+    /// path (`spec.…` of the template's sandbox): a sandbox that takes such a field as it is
+    /// is not told again (it is not offered while the template's file has problems).
+    template_problems: HashSet<(String, String)>,
+    /// The template whose fields `check_sandbox` is checking now, if any.
+    checking_template: Option<String>,
     out: &'a mut Vec<Diagnostic>,
 }
 
@@ -184,6 +199,18 @@ impl<'a> Ctx<'a> {
         message: impl Into<String>,
         hint: Option<impl Into<String>>,
     ) {
+        let contributor = entry.template.as_ref().and_then(|o| o.contributor(&path));
+        if let Some(template) = contributor
+            && self
+                .template_problems
+                .contains(&(template.to_string(), path.to_string()))
+        {
+            return;
+        }
+        if let Some(name) = &self.checking_template {
+            self.template_problems
+                .insert((name.clone(), path.to_string()));
+        }
         let source = &entry.object.source;
         let reported = match self.reported.get_mut(source) {
             Some(reported) => reported,
@@ -197,7 +224,7 @@ impl<'a> Ctx<'a> {
         reported.listed += 1;
         reported.last = reported.last.max(loc);
         let mut message: String = message.into();
-        if let Some(template) = entry.template.as_ref().and_then(|o| o.contributor(&path)) {
+        if let Some(template) = contributor {
             message.push_str(&format!(" (from template `{template}`)"));
         }
         let mut issue = Issue::new(loc, path, code, message);
@@ -305,6 +332,22 @@ impl<'a> Ctx<'a> {
                 format!("`{name}` is not a valid name: {problem}"),
                 hint,
             );
+        }
+    }
+
+    /// A declared template's merged fields, checked as a sandbox's would be (an image is
+    /// not needed: the sandbox may give it), reported at the template's own lines (what it
+    /// inherits: at its `extends:` line) under `spec.sandbox`.
+    fn check_template(&mut self, entry: &Entry) {
+        let Some(shape) = &entry.shape else { return };
+        let before = self.out.len();
+        self.checking_template = Some(entry.object.metadata.name.clone());
+        self.check_sandbox(&shape.entry, &shape.spec);
+        self.checking_template = None;
+        for d in &mut self.out[before..] {
+            if let Some(rest) = d.path.strip_prefix("spec.") {
+                d.path = format!("spec.sandbox.{rest}");
+            }
         }
     }
 
@@ -597,13 +640,20 @@ impl<'a> Ctx<'a> {
                 ),
                 Some("wait for `Completed`"),
             ),
-            Condition::Ready | Condition::Completed if target.state == DesiredState::Stopped => {
+            Condition::Ready | Condition::Completed
+                if matches!(target.state, DesiredState::Stopped | DesiredState::Paused) =>
+            {
+                let state = if target.state == DesiredState::Paused {
+                    "paused"
+                } else {
+                    "stopped"
+                };
                 self.report_hint(
                     entry,
                     path.key("condition"),
                     "invalid-condition",
                     format!(
-                        "`{}` is declared `state: stopped`, so it never becomes `{}`",
+                        "`{}` is declared `state: {state}`, so it never becomes `{}`",
                         dep.name,
                         dep.condition.as_str()
                     ),
@@ -793,6 +843,15 @@ impl<'a> Ctx<'a> {
                     "conflicting-fields",
                     "hooks run in a long-lived sandbox; a one-shot sandbox (`run: once`) may be gone before they start",
                     Some("put the steps in its command"),
+                );
+            }
+            if s.state == DesiredState::Paused {
+                self.report_hint(
+                    entry,
+                    spec().key("state"),
+                    "conflicting-fields",
+                    "a one-shot sandbox (`run: once`) runs to completion; it cannot be held paused",
+                    Some("leave `state` out, or declare `state: stopped`"),
                 );
             }
         }

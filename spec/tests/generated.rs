@@ -107,6 +107,78 @@ fn examples_are_valid_and_match_the_committed_schema() {
     }
 }
 
+/// The 0-based first line of every YAML document in `text` (0, then each line after a
+/// `---` line) and the comments that head it: on the `---` line itself, then every comment
+/// line before the document's first content line. This is what yaml-language-server 1.25
+/// reads a `$schema` modeline from (`getDocumentHeaderComments`): a modeline anywhere else,
+/// even on the line before a `---`, does not count for the document.
+fn document_heads(text: &str) -> Vec<(usize, Vec<String>)> {
+    let mut heads: Vec<(usize, Vec<String>)> = vec![(0, Vec::new())];
+    let mut in_head = true;
+    for (index, line) in text.lines().enumerate() {
+        if let Some(rest) = line.strip_prefix("---") {
+            let mut comments = Vec::new();
+            if let Some(comment) = rest.trim_start().strip_prefix('#') {
+                comments.push(format!("#{comment}"));
+            }
+            heads.push((index, comments));
+            in_head = true;
+        } else if in_head {
+            let trimmed = line.trim();
+            if trimmed.starts_with('#') {
+                heads.last_mut().unwrap().1.push(trimmed.to_string());
+            } else if !trimmed.is_empty() {
+                in_head = false;
+            }
+        }
+    }
+    heads
+}
+
+#[test]
+fn every_document_of_every_example_names_the_schema_for_editors() {
+    let schema = repo()
+        .join("schemas")
+        .join(COMBINED_FILE)
+        .canonicalize()
+        .unwrap();
+    let mut files = Vec::new();
+    yaml_files(&repo().join("examples/workspaces"), &mut files);
+    assert!(!files.is_empty(), "no example files");
+    let mut missing = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (line, comments) in document_heads(&text) {
+            let named = comments.iter().find_map(|c| {
+                c.strip_prefix("# yaml-language-server: $schema=")
+                    .map(|path| file.parent().unwrap().join(path.trim()))
+            });
+            if named.and_then(|p| p.canonicalize().ok()).as_ref() != Some(&schema) {
+                missing.push(format!("{}:{}", file.display(), line + 1));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "documents without `# yaml-language-server: $schema=<relative path to \
+         schemas/{COMBINED_FILE}>` at their head (the line after `---`; editors read it per \
+         document and leave a document without it unchecked): {missing:#?}"
+    );
+}
+
+#[test]
+fn document_heads_are_read_as_the_yaml_language_server_reads_them() {
+    let text = "# a\nkind: A\n# not the head of B\n---\n\n# b\nkind: B\n--- # c\nkind: C\n";
+    assert_eq!(
+        document_heads(text),
+        [
+            (0, vec!["# a".to_string()]),
+            (3, vec!["# b".to_string()]),
+            (7, vec!["# c".to_string()]),
+        ]
+    );
+}
+
 #[test]
 fn yaml_in_the_docs_matches_the_committed_schema() {
     let validator = validator();

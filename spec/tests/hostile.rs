@@ -557,3 +557,34 @@ fn huge_keys_names_and_values_are_not_echoed() {
         },
     );
 }
+
+/// A template of 80,000 values named by 2,000 sandboxes: merged, that would be 160 million
+/// nodes. Merging stops at its budget, and each sandbox past it says so.
+#[test]
+fn a_large_template_named_by_many_sandboxes_is_stopped_by_the_merge_budget() {
+    bounded(
+        "a_large_template_named_by_many_sandboxes_is_stopped_by_the_merge_budget",
+        || {
+            let mut text = String::from(
+                "apiVersion: pocket-dock.dev/v1alpha1\nkind: Template\nmetadata: {name: big}\nspec:\n  sandbox:\n    image: x\n    env:\n",
+            );
+            for i in 0..80_000 {
+                writeln!(text, "      K{i}: v").unwrap();
+            }
+            for i in 0..2_000 {
+                text.push_str(&sandbox(&format!("s{i}"), "{template: big}"));
+            }
+            text
+        },
+        |loaded| {
+            short_reports(loaded);
+            let merged = 2_000 - loaded.diagnostics.len();
+            assert!((1..=20).contains(&merged), "{merged} sandboxes merged");
+            assert!(
+                loaded.diagnostics.iter().all(|d| d.code == "too-large"),
+                "{:#?}",
+                &loaded.diagnostics[..3]
+            );
+        },
+    );
+}

@@ -133,16 +133,44 @@ fn problems_of_the_merged_result_point_at_the_template_line_and_name_the_templat
     let ws = workspace(&[
         (
             "t.yaml",
-            &template("t", Some("code-executor"), "resources: {memory: 12XB}"),
+            &template("t", Some("code-executor"), "image: a:1"),
         ),
-        ("s.yaml", &templated("s", "t", "image: a:1")),
+        // Fine alone, and fine in the template: `lifetime` (from code-executor) only
+        // conflicts with the sandbox's own `run: once`.
+        (
+            "s.yaml",
+            &templated("s", "t", "run: once\ncommand: ['true']"),
+        ),
         ("u.yaml", &templated("u", "workshop", "env: {A: '1'}")),
     ]);
     assert_eq!(
         problems(ws.path()),
         [
-            ".pocket-dock/s.yaml:5:13: spec.resources.memory: `12XB` is not a memory quantity: use bytes or a number with Ki, Mi, Gi or Ti (from template `t`) (e.g. `512Mi` or `2Gi`)",
+            ".pocket-dock/s.yaml:5:13: spec.lifetime: a one-shot sandbox (`run: once`) ends by itself; `lifetime` bounds long-lived sandboxes (from template `code-executor`) (remove `lifetime`, or make the sandbox long-lived)",
             ".pocket-dock/u.yaml:4:1: spec: a sandbox needs `image` or `imageFrom`, and its template `workshop` names neither (e.g. `image: localhost/tools:1`)",
+        ]
+    );
+}
+
+#[test]
+fn a_templates_own_problems_are_reported_once_where_they_are_written() {
+    let ws = workspace(&[
+        (
+            "base.yaml",
+            &template("base", None, "resources: {memory: 12XB}"),
+        ),
+        (
+            "t.yaml",
+            &template("t", Some("base"), "image: a:1\nworkdir: relative"),
+        ),
+        ("s.yaml", &templated("s", "t", "env: {A: '1'}")),
+    ]);
+    assert_eq!(
+        problems(ws.path()),
+        [
+            ".pocket-dock/base.yaml:6:25: spec.sandbox.resources.memory: `12XB` is not a memory quantity: use bytes or a number with Ki, Mi, Gi or Ti (e.g. `512Mi` or `2Gi`)",
+            ".pocket-dock/s.yaml:5:13: spec.template: template `t` (.pocket-dock/t.yaml:1:1) has problems now; until they are fixed this sandbox keeps its last valid version",
+            ".pocket-dock/t.yaml:8:14: spec.sandbox.workdir: `relative` must be an absolute path",
         ]
     );
 }

@@ -30,6 +30,10 @@ fn init_creates_a_valid_workspace_and_is_idempotent() {
     }
     let example = std::fs::read_to_string(dir.path().join(".pocket-dock/sandbox.yaml")).unwrap();
     assert!(example.starts_with("# yaml-language-server: $schema=./schema/pocket-dock.json\n"));
+    // Editors read the modeline per document: the example shows a next document with its own.
+    assert!(
+        example.contains("\n# ---\n# # yaml-language-server: $schema=./schema/pocket-dock.json\n")
+    );
     let gitignore = std::fs::read_to_string(dir.path().join(".pocket-dock/.gitignore")).unwrap();
     assert!(gitignore.contains("status/") && gitignore.contains("state.db"));
 
@@ -180,7 +184,7 @@ fn schema_check_detects_drift_and_out_writes_the_committed_files() {
     let schema: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(
         schema["oneOf"].as_array().unwrap().len(),
-        6,
+        pocket_dock_spec::schema::DECLARABLE.len(),
         "one per declarable kind"
     );
 }
@@ -211,17 +215,14 @@ fn schema_crds_print_write_and_check_the_committed_crds() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(
-        names,
-        [
-            "images.pocket-dock.dev.yaml",
-            "networks.pocket-dock.dev.yaml",
-            "sandboxes.pocket-dock.dev.yaml",
-            "snapshots.pocket-dock.dev.yaml",
-            "volumes.pocket-dock.dev.yaml",
-            "workspaces.pocket-dock.dev.yaml",
-        ]
-    );
+    let mut expected: Vec<String> = pocket_dock_spec::schema::DECLARABLE
+        .iter()
+        .map(|&k| pocket_dock_spec::crd::crd_file_name(k))
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert!(names.contains(&"sandboxes.pocket-dock.dev.yaml".to_string()));
+    assert!(names.contains(&"templates.pocket-dock.dev.yaml".to_string()));
     for name in &names {
         let written = std::fs::read_to_string(dir.path().join("crds").join(name)).unwrap();
         let expected = std::fs::read_to_string(committed.join(name)).unwrap();
@@ -265,11 +266,12 @@ fn schema_crds_print_write_and_check_the_committed_crds() {
     let run = cli::pd(dir.path(), &[], &["schema", "--crds"]);
     assert_eq!(run.code, Some(0));
     let text = run.stdout_text();
+    let kinds = pocket_dock_spec::schema::DECLARABLE.len();
     assert_eq!(
         text.matches("\nkind: CustomResourceDefinition\n").count(),
-        6
+        kinds
     );
-    assert_eq!(text.matches("\n---\n").count(), 5);
+    assert_eq!(text.matches("\n---\n").count(), kinds - 1);
     let run = cli::pd(dir.path(), &[], &["--output", "json", "schema", "--crds"]);
     let list: Vec<serde_json::Value> = serde_json::from_slice(&run.stdout).unwrap();
     let names: Vec<&str> = list
@@ -280,6 +282,7 @@ fn schema_crds_print_write_and_check_the_committed_crds() {
         names,
         [
             "sandboxes.pocket-dock.dev",
+            "templates.pocket-dock.dev",
             "images.pocket-dock.dev",
             "snapshots.pocket-dock.dev",
             "volumes.pocket-dock.dev",

@@ -29,6 +29,9 @@ mod images_and_snapshots;
 #[path = "../../examples/sdk/logs.rs"]
 mod logs;
 #[allow(dead_code)]
+#[path = "../../examples/sdk/pause_and_fork.rs"]
+mod pause_and_fork;
+#[allow(dead_code)]
 #[path = "../../examples/sdk/pool_claim.rs"]
 mod pool_claim;
 #[allow(dead_code)]
@@ -187,4 +190,29 @@ async fn the_pool_claim_example_claims_runs_code_in_a_session_and_releases() {
     assert_eq!(values[0][0]["ready"], 2, "{values:?}");
     assert_eq!(values[0][0]["claimed"], serde_json::json!([]), "{values:?}");
     ws.pd_ok(&["delete", "--all"]);
+}
+
+#[tokio::test]
+async fn the_pause_and_fork_example_leaves_the_source_running_and_makes_the_copy() {
+    if !requires(
+        "sdk_examples::the_pause_and_fork_example_leaves_the_source_running_and_makes_the_copy",
+        &[Need::Engine(Capability::Commit)],
+    ) {
+        return;
+    }
+    let podman = Podman::shared();
+    let ws = workspace(podman);
+    ws.pd_ok(&["apply"]);
+    let before = ws.running_ids(podman).await;
+    pause_and_fork::run(&podman.engine(), ws.root(), "box", "box-copy")
+        .await
+        .unwrap();
+    let after = ws.running_ids(podman).await;
+    assert_eq!(
+        after["box"], before["box"],
+        "the source is the same container"
+    );
+    assert!(after.contains_key("box-copy"), "{after:?}");
+    assert!(ws.path(".pocket-dock/forks/box-copy.yaml").exists());
+    ws.pd(&["delete", "--all"]);
 }

@@ -171,6 +171,8 @@ fn done(op: &Op) -> &'static str {
         Op::CreateVolume | Op::CreateNetwork | Op::Create { .. } => "created",
         Op::Start => "started",
         Op::Stop => "stopped",
+        Op::Pause => "paused",
+        Op::Unpause => "unpaused",
         Op::Connect { .. } => "connected",
         Op::Recreate { .. } | Op::RecreateNetwork => "recreated",
         Op::Remove { .. } | Op::RemoveVolume | Op::RemoveNetwork | Op::RemoveMember { .. } => {

@@ -16,7 +16,7 @@ pub struct EventsArgs {
     #[arg(long, default_value_t = 50)]
     last: usize,
     /// Only events of these sources (apply, controller, delete, snapshot, gc, run, exec,
-    /// session, audit, egress, reset); repeat or separate with commas
+    /// session, audit, egress, reset, pause, fork); repeat or separate with commas
     #[arg(long, value_delimiter = ',', value_name = "SOURCE")]
     source: Vec<Source>,
     /// Only events about this object: `sandbox/web`, or a name alone

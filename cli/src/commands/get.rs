@@ -12,7 +12,8 @@ pub struct GetArgs {
     target: Option<String>,
 }
 
-/// `wide` (`-o wide`): a PORTS column too, every published port as Podman bound it.
+/// `wide` (`-o wide`): PROFILE (a sandbox's effective security profile), TEMPLATE (the
+/// template it names) and PORTS (every published port as Podman bound it) columns too.
 pub async fn get(global: &GlobalArgs, args: GetArgs, wide: bool) -> Outcome {
     let filter = args.target.as_deref().map(parse_target).transpose()?;
     // Always the table: of an invalid file, its last valid version, which is in effect.
@@ -26,7 +27,11 @@ pub async fn get(global: &GlobalArgs, args: GetArgs, wide: bool) -> Outcome {
     let rows = view.rows;
     match global.output {
         OutputFormat::Text => {
-            let ports = if wide { " PORTS" } else { "" };
+            let ports = if wide {
+                " PROFILE  TEMPLATE         PORTS"
+            } else {
+                ""
+            };
             let header = format!(
                 "{:<10} {:<24} {:<9} {:<9} {:<16} {:<7} {:<8} {:<5}{ports}",
                 "KIND", "NAME", "DESIRED", "ACTUAL", "PHASE", "READY", "RESTARTS", "AGE"
@@ -37,6 +42,15 @@ pub async fn get(global: &GlobalArgs, args: GetArgs, wide: bool) -> Outcome {
                     (false, _) => String::new(),
                     (true, true) => " -".to_string(),
                     (true, false) => format!(" {}", r.ports.join(",")),
+                };
+                let ports = if wide {
+                    format!(
+                        " {:<8} {:<16}{ports}",
+                        r.profile.as_deref().unwrap_or("-"),
+                        r.template.as_deref().unwrap_or("-")
+                    )
+                } else {
+                    ports
                 };
                 let line = format!(
                     "{:<10} {:<24} {:<9} {:<9} {:<16} {:<7} {:<8} {:<5}{ports}",

@@ -28,6 +28,7 @@ mod events;
 mod exec;
 mod export;
 mod export_quadlet;
+mod fork;
 mod gc;
 mod get;
 mod image;
@@ -35,6 +36,7 @@ mod import;
 mod import_devcontainer;
 mod init;
 mod logs;
+mod pause;
 mod pool;
 mod report;
 mod reset;
@@ -207,6 +209,13 @@ pub enum Command {
     Reset(reset::ResetArgs),
     /// Remove what pocket-dock made that nothing declares any more (--dry-run lists it)
     Gc(gc::GcArgs),
+    /// Copy a running sandbox: commit it (without stopping it) and declare NEW from that
+    /// snapshot in .pocket-dock/forks/NEW.yaml, then apply NEW
+    Fork(fork::ForkArgs),
+    /// Freeze a running sandbox's processes, keeping its memory (until `resume`)
+    Pause(pause::PauseArgs),
+    /// Thaw a paused sandbox
+    Resume(pause::PauseArgs),
     /// Keep the workspace converged: react to file edits and Podman events until stopped
     #[command(alias = "watch", after_help = SELECTED_APPLY)]
     Controller(controller::ControllerArgs),
@@ -268,6 +277,9 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Delete(args) => delete::delete(&cli.global, args).await,
         Command::Gc(args) => gc::gc(&cli.global, args).await,
         Command::Reset(args) => reset::reset(&cli.global, args).await,
+        Command::Fork(args) => fork::fork(&cli.global, args).await,
+        Command::Pause(args) => pause::pause(&cli.global, args).await,
+        Command::Resume(args) => pause::resume(&cli.global, args).await,
         Command::Claim(args) => pool::claim(&cli.global, args).await,
         Command::Release(args) => pool::release(&cli.global, args).await,
         Command::Pool(args) => pool::pool(&cli.global, args).await,

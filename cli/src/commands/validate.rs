@@ -74,6 +74,7 @@ pub async fn validate(global: &GlobalArgs, args: ValidateArgs) -> Outcome {
                     Kind::Snapshot,
                     Kind::Volume,
                     Kind::Network,
+                    Kind::Template,
                 ]
                 .into_iter()
                 .filter(|&k| count(k) > 0)

@@ -53,6 +53,11 @@ impl ContainerState {
     pub fn is_running(&self) -> bool {
         matches!(self, ContainerState::Running)
     }
+
+    /// Running, or paused (its processes frozen, not stopped: they go on once thawed).
+    pub fn is_up(&self) -> bool {
+        matches!(self, ContainerState::Running | ContainerState::Paused)
+    }
 }
 
 /// One row of a container listing.
@@ -1089,6 +1094,48 @@ impl Engine {
             self.docker.start_container(&c.id, None),
         )
         .await
+    }
+
+    /// Freezes a container's processes (the cgroup freezer): they get no CPU time and keep
+    /// their memory. Pausing a paused container is a no-op.
+    pub async fn pause_container(&self, c: &OwnedContainer) -> Result<(), EngineError> {
+        let result = self
+            .call(
+                Operation::ContainerPause,
+                Target::Container(&c.id),
+                self.docker.pause_container(&c.id),
+            )
+            .await;
+        self.settle_freeze(c, result, ContainerState::Paused).await
+    }
+
+    /// Thaws a paused container. Unpausing a container that is not paused is a no-op.
+    pub async fn unpause_container(&self, c: &OwnedContainer) -> Result<(), EngineError> {
+        let result = self
+            .call(
+                Operation::ContainerUnpause,
+                Target::Container(&c.id),
+                self.docker.unpause_container(&c.id),
+            )
+            .await;
+        self.settle_freeze(c, result, ContainerState::Running).await
+    }
+
+    /// A pause or unpause refused for the container's state is fine when the container is
+    /// in the state asked for already (Podman and Docker refuse to pause a paused one).
+    async fn settle_freeze(
+        &self,
+        c: &OwnedContainer,
+        result: Result<(), EngineError>,
+        wanted: ContainerState,
+    ) -> Result<(), EngineError> {
+        match result {
+            Err(e @ EngineError::Conflict { .. }) => match self.inspect_container(&c.id).await {
+                Ok(details) if details.state == wanted => Ok(()),
+                _ => Err(e),
+            },
+            other => other,
+        }
     }
 
     /// Stops a container, giving it `grace` to exit after SIGTERM before SIGKILL.

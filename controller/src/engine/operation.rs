@@ -16,6 +16,8 @@ pub enum Operation {
     ContainerStart,
     ContainerStop,
     ContainerRemove,
+    ContainerPause,
+    ContainerUnpause,
     ContainerRename,
     ExecCreate,
     ExecStart,
@@ -59,6 +61,8 @@ impl Operation {
             Operation::ContainerStart => ("POST", "/containers/{id}/start"),
             Operation::ContainerStop => ("POST", "/containers/{id}/stop"),
             Operation::ContainerRemove => ("DELETE", "/containers/{id}"),
+            Operation::ContainerPause => ("POST", "/containers/{id}/pause"),
+            Operation::ContainerUnpause => ("POST", "/containers/{id}/unpause"),
             Operation::ContainerRename => ("POST", "/containers/{id}/rename"),
             Operation::ExecCreate => ("POST", "/containers/{id}/exec"),
             Operation::ExecStart => ("POST", "/exec/{id}/start"),
@@ -97,6 +101,8 @@ impl Operation {
                 | Operation::ContainerStart
                 | Operation::ContainerStop
                 | Operation::ContainerRemove
+                | Operation::ContainerPause
+                | Operation::ContainerUnpause
                 | Operation::ContainerRename
                 | Operation::ExecCreate
                 | Operation::ExecStart
@@ -128,6 +134,8 @@ impl Operation {
             Operation::ContainerStart => "container start",
             Operation::ContainerStop => "container stop",
             Operation::ContainerRemove => "container remove",
+            Operation::ContainerPause => "container pause",
+            Operation::ContainerUnpause => "container unpause",
             Operation::ContainerRename => "container rename",
             Operation::ExecCreate => "exec create",
             Operation::ExecStart => "exec start",

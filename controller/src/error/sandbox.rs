@@ -20,6 +20,24 @@ pub enum SandboxError {
         why: String,
         at: String,
     },
+    /// Its processes are frozen (`state: paused`, `pocket-dock pause`, or by hand): a
+    /// command in it would hang until it is resumed.
+    #[error("Sandbox/{name} is paused{by}; run `pocket-dock resume {name}` first")]
+    Paused {
+        name: String,
+        /// ` (by pocket-dock pause at …)`, or empty.
+        by: String,
+    },
+    /// `resume` of a sandbox its declaration holds paused: the file is pocket-dock's input,
+    /// never edited by it.
+    #[error(
+        "Sandbox/{name} is declared `state: paused` at {file}:{line}; change it to `state: running` (or remove it) and run `pocket-dock apply`"
+    )]
+    DeclaredPaused {
+        name: String,
+        file: std::path::PathBuf,
+        line: u32,
+    },
     /// The session's shell has exited; open a new session.
     #[error("the session has ended")]
     SessionEnded,
@@ -30,6 +48,8 @@ impl SandboxError {
         match self {
             SandboxError::Missing { .. } => crate::Category::NotFound,
             SandboxError::NotRunning { .. }
+            | SandboxError::Paused { .. }
+            | SandboxError::DeclaredPaused { .. }
             | SandboxError::Expired { .. }
             | SandboxError::SessionEnded => crate::Category::Conflict,
         }

@@ -1,4 +1,4 @@
-//! Why a snapshot document cannot be written.
+//! Why a snapshot (or fork) document cannot be written.
 
 use std::path::PathBuf;
 
@@ -25,6 +25,23 @@ pub enum SnapshotError {
         #[source]
         source: OwnedFileError,
     },
+    /// `fork`: the new sandbox's name is taken (declared, or a container has it).
+    #[error("{what}; pick another name for the fork (nothing was changed)")]
+    ForkNameTaken { name: String, what: String },
+    /// `fork`: the source is not declared (a sandbox claimed from a pool, or a typo).
+    #[error(
+        "Sandbox/{sandbox} is not declared in this workspace: a fork is taken through a Snapshot of a declared sandbox (a sandbox claimed from a pool cannot be forked yet; nothing was changed)"
+    )]
+    ForkSourceNotDeclared { sandbox: String },
+    /// `fork`: the source mounts data a fork would share, and no flag says what to do.
+    #[error(
+        "Sandbox/{sandbox} mounts {}; a fork sharing them could change its data. Pass --share-mounts to mount them in the fork too, or --drop-mounts to leave them out (their contents are not in the snapshot); nothing was changed",
+        mounts.join(", ")
+    )]
+    ForkSharedMounts {
+        sandbox: String,
+        mounts: Vec<String>,
+    },
     #[error("cannot write {}: {source}", file.display())]
     Write {
         file: PathBuf,
@@ -39,7 +56,10 @@ impl SnapshotError {
             SnapshotError::InvalidName { .. }
             | SnapshotError::SandboxNotDeclared { .. }
             | SnapshotError::DeclaredElsewhere { .. }
-            | SnapshotError::OtherSandbox { .. } => crate::Category::InvalidInput,
+            | SnapshotError::OtherSandbox { .. }
+            | SnapshotError::ForkSourceNotDeclared { .. }
+            | SnapshotError::ForkSharedMounts { .. } => crate::Category::InvalidInput,
+            SnapshotError::ForkNameTaken { .. } => crate::Category::Conflict,
             SnapshotError::NotOurs { source, .. } | SnapshotError::Write { source, .. } => {
                 source.category()
             }

@@ -576,6 +576,12 @@ impl<'a> Sandbox<'a> {
                 "Stopped: a Pod has no stopped state; it runs once applied".to_string(),
             );
         }
+        if s.state == pocket_dock_spec::model::DesiredState::Paused {
+            warn(
+                "spec.state",
+                "Paused: a Pod has no paused state; it runs once applied".to_string(),
+            );
+        }
         if !s.depends_on.is_empty() {
             let names: Vec<String> = s
                 .depends_on

@@ -711,6 +711,15 @@ fn container(
              (`systemctl start` starts it)",
         );
     } else {
+        if e.state == DesiredState::Paused {
+            warn(
+                ex,
+                object,
+                "state",
+                "paused: a unit has no paused state; it runs once started (`podman pause` \
+                 freezes it)",
+            );
+        }
         text.push_str("\n[Install]\nWantedBy=default.target\n");
     }
     Unit {

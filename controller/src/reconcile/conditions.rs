@@ -27,6 +27,12 @@ pub fn readiness(s: &DesiredSandbox, observed: &Observed) -> Result<(), String> 
     if c.spec_hash.as_deref() != Some(s.spec_hash.as_str()) {
         return Err("it is being replaced".into());
     }
+    if c.state == crate::engine::ContainerState::Paused {
+        return Err(format!(
+            "it is paused; `pocket-dock resume {}` thaws it",
+            s.name
+        ));
+    }
     if !c.state.is_running() {
         return Err("it is not running".into());
     }

@@ -56,7 +56,11 @@ pub struct DesiredSandbox {
     pub spec_hash: String,
     /// The effective spec, kept on the container to explain later recreates.
     pub spec: serde_json::Value,
+    /// Declared `running` or `paused`: created and started.
     pub running: bool,
+    /// Declared `state: paused`: started, then its processes frozen. (An imperative
+    /// `pocket-dock pause` is an override in the state store: `Observed::pauses`.)
+    pub paused: bool,
     /// `run: once`: runs to completion, is never restarted.
     pub once: bool,
     pub depends_on: Vec<Dependency>,
@@ -360,6 +364,7 @@ pub(crate) fn test_sandbox(name: &str, spec_hash: &str) -> DesiredSandbox {
         spec_hash: spec_hash.into(),
         spec: serde_json::json!({}),
         running: true,
+        paused: false,
         once: false,
         depends_on: Vec::new(),
         volumes: Vec::new(),
@@ -1182,7 +1187,8 @@ fn sandbox(
         config,
         spec_hash,
         spec,
-        running: s.state == DesiredState::Running,
+        running: s.state != DesiredState::Stopped,
+        paused: s.state == DesiredState::Paused,
         once: s.run == RunMode::Once,
         depends_on: s.depends_on.clone(),
         volumes,

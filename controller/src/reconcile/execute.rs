@@ -371,7 +371,28 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
         Op::Stop => {
             let s = sandbox(ctx, name)?;
             if let Some(c) = find_observed(ctx, name, &s.container_name) {
+                // A frozen process cannot handle SIGTERM: thawed first, so that it gets its
+                // graceful stop.
+                if observed_state(ctx, name, &s.container_name)
+                    == Some(crate::engine::ContainerState::Paused)
+                {
+                    engine.unpause_container(&c).await?;
+                }
                 engine.stop_container(&c, ctx.options.stop_grace).await?;
+            }
+            Ok(())
+        }
+        Op::Pause => {
+            let s = sandbox(ctx, name)?;
+            if let Some(c) = find_observed(ctx, name, &s.container_name) {
+                engine.pause_container(&c).await?;
+            }
+            Ok(())
+        }
+        Op::Unpause => {
+            let s = sandbox(ctx, name)?;
+            if let Some(c) = find_observed(ctx, name, &s.container_name) {
+                engine.unpause_container(&c).await?;
             }
             Ok(())
         }
@@ -404,6 +425,7 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
                 }
                 let first_start = never_started(ctx, name, &s.container_name);
                 run_hooks(ctx, s, &c, first_start).await?;
+                pause_if_held(ctx, s, &c).await?;
             }
             Ok(())
         }
@@ -468,6 +490,19 @@ fn never_started(ctx: &Ctx, name: &str, container_name: &str) -> bool {
             c.container_name == container_name && c.state == crate::engine::ContainerState::Created
         })
     })
+}
+
+fn observed_state(
+    ctx: &Ctx,
+    name: &str,
+    container_name: &str,
+) -> Option<crate::engine::ContainerState> {
+    ctx.observed
+        .sandboxes
+        .get(name)?
+        .iter()
+        .find(|c| c.container_name == container_name)
+        .map(|c| c.state.clone())
 }
 
 fn find_observed(ctx: &Ctx, name: &str, container_name: &str) -> Option<OwnedContainer> {
@@ -662,8 +697,22 @@ async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<OwnedConta
             .await
             .map_err(|e| start_error(s, e))?;
         run_hooks(ctx, s, &container, true).await?;
+        pause_if_held(ctx, s, &container).await?;
     }
     Ok(container)
+}
+
+/// After a start (and its hooks): a sandbox held paused (`state: paused`, or `pocket-dock
+/// pause`) is frozen now, so that it never runs unpaused until the next round.
+async fn pause_if_held(
+    ctx: &Ctx,
+    s: &DesiredSandbox,
+    container: &OwnedContainer,
+) -> Result<(), ActionError> {
+    if super::plan::held_paused(s, &ctx.observed).is_some() {
+        ctx.engine.pause_container(container).await?;
+    }
+    Ok(())
 }
 
 /// Gives a new container's secret files to its user, as the host sees that user through

@@ -128,7 +128,8 @@ pub async fn load_embedded(engine: &Engine, tag: &str) -> Result<(), ActionError
     Ok(())
 }
 
-/// Commits `Snapshot/name`'s running source sandbox to `tag`, never pausing or changing it.
+/// Commits `Snapshot/name`'s running (or paused) source sandbox to `tag`, never pausing,
+/// unpausing or changing it.
 pub async fn commit(
     engine: &Engine,
     ownership: &Ownership,
@@ -158,7 +159,9 @@ pub async fn commit(
     let Some((details, handle)) = found else {
         return Err(source_failure("it has no container"));
     };
-    if !details.state.is_running() {
+    // A paused source is committed as it is (frozen: its files hold still); the commit
+    // itself never pauses (see `Engine::commit_container`).
+    if !details.state.is_up() {
         return Err(source_failure("it is not running"));
     }
     let source_spec_hash = ObjectLabels::parse(&details.labels)

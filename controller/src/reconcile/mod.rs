@@ -378,6 +378,7 @@ fn source_of(writer: &str) -> Source {
         "snapshot" => Source::Snapshot,
         "controller" => Source::Controller,
         "reset" => Source::Reset,
+        "fork" => Source::Fork,
         _ => Source::Apply,
     }
 }
@@ -847,6 +848,9 @@ pub async fn apply(
                     "could not forget removed sandboxes' lifetimes: {e}"
                 ));
             }
+            if let Err(e) = store.forget_pauses_except(&names) {
+                warnings.push(format!("could not forget removed sandboxes' pauses: {e}"));
+            }
             let snapshots: Vec<&str> = desired.snapshots.keys().map(String::as_str).collect();
             if let Err(e) = store.forget_snapshots_except(&snapshots) {
                 warnings.push(format!("could not forget removed snapshots: {e}"));
@@ -971,6 +975,8 @@ struct Lifetimes {
     records: BTreeMap<String, lifetime::LifetimeRecord>,
     /// Activity as read when the apply started (used when the store cannot be read again).
     activity: BTreeMap<String, lifetime::Activity>,
+    /// The pause overrides as read when the apply started (the same).
+    pauses: BTreeMap<String, crate::status::types::PauseRecord>,
 }
 
 impl Lifetimes {
@@ -994,6 +1000,7 @@ impl Lifetimes {
         };
         let stored = reader.and_then(|s| s.lifetimes().ok()).unwrap_or_default();
         let activity = reader.and_then(|s| s.activity().ok()).unwrap_or_default();
+        let pauses = reader.and_then(|s| s.pauses().ok()).unwrap_or_default();
         let now_ms = crate::timefmt::unix_now_ms();
         let mut records = BTreeMap::new();
         for s in desired.sandboxes.values() {
@@ -1025,15 +1032,23 @@ impl Lifetimes {
                 "could not forget commands whose client is gone: {e}"
             ));
         }
-        Lifetimes { records, activity }
+        Lifetimes {
+            records,
+            activity,
+            pauses,
+        }
     }
 
-    /// Puts the records and the current activity into an observation.
+    /// Fills in the lifetime records, the activity, and the pause overrides (`pocket-dock
+    /// pause`), read again from the store when there is one.
     fn fill(&self, observed: &mut Observed, store: Option<&StateStore>) {
         observed.lifetimes = self.records.clone();
         observed.activity = store
             .and_then(|s| s.activity().ok())
             .unwrap_or_else(|| self.activity.clone());
+        observed.pauses = store
+            .and_then(|s| s.pauses().ok())
+            .unwrap_or_else(|| self.pauses.clone());
     }
 
     /// Drops the idle stops of sandboxes with activity since `observed` was read (a
@@ -1372,8 +1387,8 @@ fn sync_registry(store: &Mutex<StateStore>, observed: &Observed, warnings: &mut 
                 image: Some(c.image_id.clone()),
                 spec_hash: c.spec_hash.clone(),
                 created_at: None,
-                started_at: c.state.is_running().then(|| now.clone()),
-                stopped_at: (!c.state.is_running()).then(|| now.clone()),
+                started_at: c.state.is_up().then(|| now.clone()),
+                stopped_at: (!c.state.is_up()).then(|| now.clone()),
             })
         })
         .collect();

@@ -83,6 +83,9 @@ pub struct Observed {
     pub lifetimes: BTreeMap<String, crate::status::types::LifetimeRecord>,
     /// Exec and session activity per sandbox (from the state store).
     pub activity: BTreeMap<String, crate::status::types::Activity>,
+    /// Sandboxes an imperative `pocket-dock pause` holds paused (from the state store):
+    /// honored by the plan until `pocket-dock resume`.
+    pub pauses: BTreeMap<String, crate::status::types::PauseRecord>,
     /// Every container of kind `Pool` (idle members and claimed sandboxes), by pool name.
     pub pools: BTreeMap<String, Vec<crate::pool::ObservedMember>>,
 }

@@ -63,6 +63,10 @@ pub enum Op {
     },
     Start,
     Stop,
+    /// Freeze a running sandbox's processes (`state: paused`, or `pocket-dock pause`).
+    Pause,
+    /// Thaw a paused sandbox (declared running and not held by `pocket-dock pause`).
+    Unpause,
     /// Attach a running sandbox to networks it should be on and is not (made before
     /// networks existed, or disconnected by hand), with its names there.
     Connect {
@@ -105,6 +109,8 @@ impl Op {
             Op::CreateVolume | Op::CreateNetwork | Op::Create { .. } => "create",
             Op::Start => "start",
             Op::Stop => "stop",
+            Op::Pause => "pause",
+            Op::Unpause => "unpause",
             Op::Connect { .. } => "connect",
             Op::Recreate { .. } | Op::RecreateNetwork => "recreate",
             Op::Remove { .. } | Op::RemoveVolume | Op::RemoveNetwork | Op::RemoveImage { .. } => {
@@ -127,6 +133,8 @@ impl Op {
             | Op::Create { .. } => '+',
             Op::Start
             | Op::Stop
+            | Op::Pause
+            | Op::Unpause
             | Op::Connect { .. }
             | Op::Recreate { .. }
             | Op::RecreateNetwork => '~',
@@ -551,8 +559,15 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
                 _ => image_reference(s, desired),
             },
         };
-        let Some(action) = sandbox_action(s, current, image.as_deref(), made_here.as_deref(), key)
-        else {
+        let hold = held_paused(s, observed);
+        let Some(action) = sandbox_action(
+            s,
+            current,
+            image.as_deref(),
+            made_here.as_deref(),
+            key,
+            hold,
+        ) else {
             continue;
         };
         // A start waits for the conditions of its dependencies (a container that runs
@@ -714,6 +729,39 @@ fn plan_lifetime(s: &DesiredSandbox, observed: &Observed, plan: &mut Plan) -> bo
                 recorded: false,
             });
             true
+        }
+    }
+}
+
+/// Whether `s` is to be held paused: declared `state: paused`, or paused by `pocket-dock
+/// pause` (an override in the state store, until `pocket-dock resume`). A one-shot never is.
+pub fn held_paused(s: &DesiredSandbox, observed: &Observed) -> Option<Held> {
+    if !s.running || s.once {
+        return None;
+    }
+    if observed.pauses.contains_key(&s.name) {
+        Some(Held::ByCommand)
+    } else if s.paused {
+        Some(Held::ByDeclaration)
+    } else {
+        None
+    }
+}
+
+/// Who holds a sandbox paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// `state: paused` in its declaration.
+    ByDeclaration,
+    /// `pocket-dock pause` (until `pocket-dock resume`).
+    ByCommand,
+}
+
+impl Held {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Held::ByDeclaration => "declared paused",
+            Held::ByCommand => "paused by `pocket-dock pause`",
         }
     }
 }
@@ -1352,6 +1400,7 @@ fn sandbox_action(
     image: Option<&str>,
     made_here: Option<&str>,
     key: Key,
+    hold: Option<Held>,
 ) -> Option<Action> {
     let Some(c) = current else {
         return Some(Action {
@@ -1437,7 +1486,34 @@ fn sandbox_action(
             }],
         });
     }
+    // Paused: stopped when declared stopped (the executor thaws it first), kept while
+    // something holds it paused, thawed otherwise (paused by hand, or `state: running`).
+    if c.state == crate::engine::ContainerState::Paused {
+        return match (s.running, hold) {
+            (false, _) => Some(Action {
+                key,
+                op: Op::Stop,
+                reason: "declared stopped".into(),
+                changes: Vec::new(),
+            }),
+            (true, Some(_)) => None,
+            (true, None) => Some(Action {
+                key,
+                op: Op::Unpause,
+                reason: "paused, declared running".into(),
+                changes: Vec::new(),
+            }),
+        };
+    }
     let running = c.state.is_running();
+    if let (true, true, Some(held)) = (s.running, running, hold) {
+        return Some(Action {
+            key,
+            op: Op::Pause,
+            reason: held.reason().into(),
+            changes: Vec::new(),
+        });
+    }
     match (s.running, running) {
         // A one-shot that ran is done: never started again (a new spec makes a new one).
         (true, false) if s.once && c.state != crate::engine::ContainerState::Created => None,
@@ -1744,6 +1820,23 @@ pub fn simulate(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed
                     });
                 }
             }
+            Op::Pause | Op::Unpause => {
+                let paused = action.op == Op::Pause;
+                if let (Some(s), Some(cs)) =
+                    (desired.sandboxes.get(name), next.sandboxes.get_mut(name))
+                {
+                    for c in cs
+                        .iter_mut()
+                        .filter(|c| c.container_name == s.container_name)
+                    {
+                        c.state = if paused {
+                            ContainerState::Paused
+                        } else {
+                            ContainerState::Running
+                        };
+                    }
+                }
+            }
             Op::Create { .. } | Op::Recreate { .. } | Op::Start | Op::Stop => {
                 let Some(s) = desired.sandboxes.get(name) else {
                     continue;
@@ -1756,7 +1849,10 @@ pub fn simulate(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed
                 cs.push(ObservedContainer {
                     id: format!("id-{}", s.container_name),
                     container_name: s.container_name.clone(),
-                    state: if s.running {
+                    // A start of a sandbox held paused ends paused (`execute` pauses it).
+                    state: if s.running && held_paused(s, observed).is_some() {
+                        ContainerState::Paused
+                    } else if s.running {
                         ContainerState::Running
                     } else {
                         ContainerState::Exited
@@ -1800,6 +1896,7 @@ mod tests {
             spec_hash: hash.into(),
             spec: serde_json::json!({"workdir": hash}),
             running,
+            paused: false,
             once: false,
             depends_on: deps
                 .iter()
@@ -1860,6 +1957,67 @@ mod tests {
             .iter()
             .map(|a| format!("{} {}", a.op.verb(), a.key))
             .collect()
+    }
+
+    fn observed_web(state: ContainerState) -> Observed {
+        let mut o = Observed::default();
+        o.images.insert("img:1".into(), Some("sha256:img".into()));
+        o.sandboxes.insert(
+            "web".into(),
+            vec![container("web", "h", state, "sha256:img")],
+        );
+        o
+    }
+
+    #[test]
+    fn a_sandbox_declared_paused_is_made_then_paused_and_stays_so() {
+        let mut s = sandbox("web", "h", true, &[], &[]);
+        s.paused = true;
+        let d = desired(vec![s], &[]);
+        let mut o = Observed::default();
+        o.images.insert("img:1".into(), Some("sha256:img".into()));
+        let p = plan(&d, &o, PlanOptions::default());
+        assert_eq!(ops(&p), ["create Sandbox/web"]);
+        let after = simulate(&d, &o, &p);
+        assert_eq!(after.sandboxes["web"][0].state, ContainerState::Paused);
+        assert!(plan(&d, &after, PlanOptions::default()).is_empty());
+        // Thawed by hand: paused again. A running one: paused, never recreated.
+        let p = plan(
+            &d,
+            &observed_web(ContainerState::Running),
+            PlanOptions::default(),
+        );
+        assert_eq!(ops(&p), ["pause Sandbox/web"]);
+        assert_eq!(p.actions[0].reason, "declared paused");
+    }
+
+    #[test]
+    fn a_paused_container_is_thawed_unless_something_holds_it_paused() {
+        let d = desired(vec![sandbox("web", "h", true, &[], &[])], &[]);
+        let paused = observed_web(ContainerState::Paused);
+        let p = plan(&d, &paused, PlanOptions::default());
+        assert_eq!(ops(&p), ["unpause Sandbox/web"]);
+        // `pocket-dock pause` holds it: nothing to do; a running one is paused.
+        let mut held = paused.clone();
+        held.pauses.insert(
+            "web".into(),
+            crate::status::types::PauseRecord {
+                by: "pocket-dock pause (user t)".into(),
+                at: None,
+            },
+        );
+        assert!(plan(&d, &held, PlanOptions::default()).is_empty());
+        let mut running = observed_web(ContainerState::Running);
+        running.pauses = held.pauses.clone();
+        let p = plan(&d, &running, PlanOptions::default());
+        assert_eq!(ops(&p), ["pause Sandbox/web"]);
+        assert_eq!(p.actions[0].reason, "paused by `pocket-dock pause`");
+        // Declared stopped: stopped (the executor thaws it first), whatever holds it.
+        let stopped = desired(vec![sandbox("web", "h", false, &[], &[])], &[]);
+        assert_eq!(
+            ops(&plan(&stopped, &held, PlanOptions::default())),
+            ["stop Sandbox/web"]
+        );
     }
 
     #[test]
@@ -2749,7 +2907,8 @@ mod tests {
         /// Whatever the starting point, the plan leads to a state where the next plan is empty.
         #[test]
         fn planning_against_the_planned_result_plans_nothing(
-            declared in prop::collection::btree_map("[a-e]", (any::<bool>(), 0u8..3, prop::collection::vec("[a-e]", 0..3), any::<bool>()), 0..5),
+            declared in prop::collection::btree_map("[a-e]", (0u8..3, 0u8..3, prop::collection::vec("[a-e]", 0..3), any::<bool>()), 0..5),
+            overrides in prop::collection::btree_set("[a-e]", 0..3),
             existing in prop::collection::btree_map("[a-g]", (arb_state(), 0u8..3, any::<bool>(), any::<bool>()), 0..6),
             volumes_declared in prop::collection::btree_set("[v-x]", 0..3),
             volumes_existing in prop::collection::btree_set("[v-z]", 0..3),
@@ -2761,12 +2920,18 @@ mod tests {
                 .map(|(name, (running, hash, deps, uses_volume))| {
                     let deps: Vec<&str> = deps.iter().map(String::as_str).filter(|d| d < &name.as_str()).collect();
                     let vols: Vec<&str> = if *uses_volume { volumes_declared.iter().map(String::as_str).take(1).collect() } else { vec![] };
-                    sandbox(name, &format!("h{hash}"), *running, &deps, &vols)
+                    // 0 stopped, 1 running, 2 paused.
+                    let mut s = sandbox(name, &format!("h{hash}"), *running > 0, &deps, &vols);
+                    s.paused = *running == 2;
+                    s
                 })
                 .collect();
             let vols: Vec<&str> = volumes_declared.iter().map(String::as_str).collect();
             let d = desired(sandboxes, &vols);
             let mut o = Observed::default();
+            for name in &overrides {
+                o.pauses.insert(name.clone(), crate::status::types::PauseRecord { by: "test".into(), at: None });
+            }
             // An image in use by a container is always present (Podman keeps it).
             let in_use = !existing.is_empty();
             o.images.insert("img:1".into(), (image_present || in_use).then(|| "sha256:img".to_string()));

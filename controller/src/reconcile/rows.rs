@@ -34,6 +34,14 @@ pub struct ObjectRow {
     pub status: Option<Status>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// A declared sandbox's template (`spec.template`), if it names one (`get -o wide`;
+    /// filled in by `Workspace::status`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// A declared sandbox's effective security profile, `default` or `locked` (`get -o
+    /// wide`): what a template's profile became after the sandbox's own fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// Which rows to keep: a kind, and perhaps one name.
@@ -95,6 +103,8 @@ pub fn object_rows(
                     .get(&Key::new(kind, name))
                     .map(|problem| format!("{problem}; its last valid version is shown")),
                 status,
+                template: None,
+                profile: None,
             });
         };
     for (name, s) in &desired.sandboxes {
@@ -113,6 +123,7 @@ pub fn object_rows(
             name,
             match (s.once, s.running) {
                 (true, true) => "completed",
+                (_, true) if super::plan::held_paused(s, observed).is_some() => "paused",
                 (_, true) => "running",
                 (_, false) => "stopped",
             },

@@ -101,7 +101,7 @@ impl Selection {
                 ),
             });
         }
-        let selected: BTreeSet<Key> = declared
+        let mut selected: BTreeSet<Key> = declared
             .iter()
             .filter(|(key, labels)| {
                 (self.only.is_empty() || self.only.contains(*key))
@@ -109,6 +109,7 @@ impl Selection {
             })
             .map(|(key, _)| key.clone())
             .collect();
+        selected.extend(made_from(declarations, &selected));
         if selected.is_empty() {
             return Err(Error::NotDeclared {
                 object: self.to_string(),
@@ -137,6 +138,34 @@ impl std::fmt::Display for Selection {
         }
         write!(f, "{}", parts.join(" "))
     }
+}
+
+/// The sandboxes made from a selected Template, directly or through `extends`: a template
+/// makes nothing itself, so selecting it means its sandboxes.
+fn made_from(declarations: &Declarations, selected: &BTreeSet<Key>) -> Vec<Key> {
+    let templates: BTreeSet<&str> = selected
+        .iter()
+        .filter(|k| k.kind == Kind::Template)
+        .map(|k| k.name.as_str())
+        .collect();
+    if templates.is_empty() {
+        return Vec::new();
+    }
+    let catalog = pocket_dock_spec::template::Catalog::of(declarations);
+    declarations
+        .objects
+        .iter()
+        .filter_map(|o| match &o.spec {
+            pocket_dock_spec::model::Spec::Sandbox(s) => Some((o, s.template.as_deref()?)),
+            _ => None,
+        })
+        .filter(|(_, template)| {
+            catalog
+                .chain(template)
+                .is_ok_and(|chain| chain.iter().any(|l| templates.contains(l.name.as_str())))
+        })
+        .map(|(o, _)| Key::new(Kind::Sandbox, o.name()))
+        .collect()
 }
 
 /// Every non-empty item of comma-separated, repeated values.
@@ -271,6 +300,45 @@ metadata:
         assert_eq!(
             both.resolve(&declarations).unwrap(),
             keys(&[(Kind::Sandbox, "b")])
+        );
+    }
+
+    #[test]
+    fn a_selected_template_selects_the_sandboxes_made_from_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join(".pocket-dock")).unwrap();
+        let head = "apiVersion: pocket-dock.dev/v1alpha1\n";
+        std::fs::write(
+            tmp.path().join(".pocket-dock/all.yaml"),
+            format!(
+                "{head}kind: Template\nmetadata: {{name: base}}\nspec: {{sandbox: {{image: 'x:1'}}}}\n---\n\
+                 {head}kind: Template\nmetadata: {{name: runner}}\nspec: {{extends: base}}\n---\n\
+                 {head}kind: Sandbox\nmetadata: {{name: a}}\nspec: {{template: runner}}\n---\n\
+                 {head}kind: Sandbox\nmetadata: {{name: b}}\nspec: {{template: base}}\n---\n\
+                 {head}kind: Sandbox\nmetadata: {{name: c}}\nspec: {{image: 'x:1'}}\n"
+            ),
+        )
+        .unwrap();
+        let loaded = pocket_dock_spec::load(tmp.path());
+        assert!(loaded.is_valid(), "{:?}", loaded.diagnostics);
+        let select = |only: &str| {
+            Selection::parse(&strings(&[only]), &[])
+                .unwrap()
+                .unwrap()
+                .resolve(&loaded.declarations)
+                .unwrap()
+        };
+        assert_eq!(
+            select("Template/runner"),
+            keys(&[(Kind::Template, "runner"), (Kind::Sandbox, "a")])
+        );
+        assert_eq!(
+            select("Template/base"),
+            keys(&[
+                (Kind::Template, "base"),
+                (Kind::Sandbox, "a"),
+                (Kind::Sandbox, "b")
+            ])
         );
     }
 

@@ -208,6 +208,7 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             output: None,
             hook_failure: None,
             expired: None,
+            paused: None,
             subnets: Vec::new(),
             ports: Vec::new(),
             conditions: vec![ready, reconciling, stalled, progressing, degraded],
@@ -309,6 +310,32 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
                     findings.crash_loops[&key].clone(),
                 ),
             ),
+            Some(c) if c.state == crate::engine::ContainerState::Paused => {
+                match (s.running, super::plan::held_paused(s, observed)) {
+                    (true, Some(held)) => (
+                        Phase::Paused,
+                        condition(
+                            ConditionType::Ready,
+                            Some(true),
+                            Reason::Paused,
+                            held.reason(),
+                        ),
+                    ),
+                    (running, _) => (
+                        Phase::Paused,
+                        condition(
+                            ConditionType::Ready,
+                            Some(false),
+                            Reason::Paused,
+                            if running {
+                                "paused, declared running: the next apply thaws it"
+                            } else {
+                                "paused, declared stopped: the next apply stops it"
+                            },
+                        ),
+                    ),
+                }
+            }
             None if findings.blocked.contains_key(&key) => (
                 Phase::Pending,
                 condition(
@@ -397,6 +424,14 @@ pub fn compute(desired: &Desired, observed: &Observed, findings: &Findings<'_>) 
             at: crate::timefmt::rfc3339(u64::try_from(e.expiry.at_ms / 1000).unwrap_or(0)),
             message: e.expiry.message.clone(),
         });
+        status.paused = match super::plan::held_paused(s, observed) {
+            Some(super::plan::Held::ByCommand) => observed.pauses.get(name).cloned(),
+            Some(super::plan::Held::ByDeclaration) => Some(crate::status::types::PauseRecord {
+                by: "spec.state".into(),
+                at: None,
+            }),
+            None => None,
+        };
         if let Some(c) = current {
             let record = observed
                 .restarts

@@ -317,7 +317,7 @@ pub async fn logs(
                 let running = engine
                     .find_owned_by_name(ownership, &container_name, Operation::ContainerLogs)
                     .await?
-                    .is_some_and(|(d, c)| c.id() == container.id() && d.state.is_running());
+                    .is_some_and(|(d, c)| c.id() == container.id() && d.state.is_up());
                 // Polling: the newest lines (at most POLL_TAIL), and when they do not reach
                 // back to what was shown, everything since, forwards.
                 let mut newest = Vec::new();
@@ -403,7 +403,7 @@ pub async fn logs(
             let found = engine
                 .find_owned_by_name(ownership, &container_name, Operation::ContainerLogs)
                 .await?;
-            if found.as_ref().is_some_and(|(d, _)| d.state.is_running()) {
+            if found.as_ref().is_some_and(|(d, _)| d.state.is_up()) {
                 break true;
             }
             if Instant::now() >= deadline {

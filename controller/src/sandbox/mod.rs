@@ -70,6 +70,27 @@ fn expired(ownership: &Ownership, name: &str) -> Option<SandboxError> {
     })
 }
 
+/// `name` is paused: by `pocket-dock pause` (when the state store says so, with when), or
+/// otherwise (its declaration, or by hand).
+fn paused(ownership: &Ownership, name: &str) -> SandboxError {
+    let record = ownership
+        .root()
+        .map(|root| root.join(crate::workspace::DIR_NAME))
+        .and_then(|dir| crate::store::StateStore::open_existing(&dir).ok().flatten())
+        .and_then(|store| store.pauses().ok())
+        .and_then(|mut pauses| pauses.remove(name));
+    SandboxError::Paused {
+        name: name.to_string(),
+        by: record.map_or_else(String::new, |r| {
+            format!(
+                " (by {}{})",
+                r.by,
+                r.at.map_or_else(String::new, |at| format!(" at {at}"))
+            )
+        }),
+    }
+}
+
 /// A running sandbox of a workspace.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
@@ -99,6 +120,9 @@ impl Sandbox {
                 })
                 .into());
         };
+        if details.state == crate::engine::ContainerState::Paused {
+            return Err(paused(ownership, name).into());
+        }
         if !details.state.is_running() {
             if let Some(expired) = expired(ownership, name) {
                 return Err(expired.into());

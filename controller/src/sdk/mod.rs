@@ -2,10 +2,12 @@
 //! The CLI makes exactly these calls; so can any Rust program.
 
 mod export;
+pub mod fork;
 mod images;
 pub mod init;
 mod load;
 mod ops;
+pub mod pause;
 mod pool;
 pub mod reset;
 pub mod snapshot;
@@ -13,9 +15,11 @@ mod status;
 mod templates;
 
 pub use export::write_export;
+pub use fork::{ForkFile, ForkReport, ForkRequest, SharedMounts};
 pub use images::{ImageInfo, ImageOrigin, ObjectImage, PushCredentials};
 pub use load::Valid;
 pub use ops::{DeleteReport, DeleteRequest, GcOutcome, Removed, Validation};
+pub use pause::PauseReport;
 pub use pool::{Pool, PoolStatus};
 pub use reset::{ResetReport, ResetRequest};
 pub use snapshot::{SnapshotFile, SnapshotReport, SnapshotRequest};

@@ -41,11 +41,25 @@ impl Workspace {
         engine: &Engine,
         filter: Option<(Kind, Option<String>)>,
     ) -> Result<StatusView> {
+        if let Some((Kind::Template, _)) = &filter {
+            return Err(Error::argument(
+                "KIND",
+                "a template makes no container of its own: `pocket-dock template list` lists \
+                 them, `pocket-dock template show NAME` shows what one gives, and `get -o wide` \
+                 names each sandbox's template",
+            ));
+        }
         let (declared, store_warning) = self.load_any();
         let ownership = self.ownership();
         let inputs = ImageInputs::gather(&declared.declarations).await;
         let desired = Desired::from_declarations(&declared.declarations, &ownership, &inputs);
-        let observed = observe(engine, &ownership, &desired).await?;
+        let mut observed = observe(engine, &ownership, &desired).await?;
+        // Sandboxes `pocket-dock pause` holds: their desired state shows `paused`.
+        observed.pauses = crate::store::StateStore::open_existing(&self.dir())
+            .ok()
+            .flatten()
+            .and_then(|s| s.pauses().ok())
+            .unwrap_or_default();
         // Read without following a symlink, and never a FIFO or device.
         let status_files = StatusFiles::open(&self.dir(), false).ok().flatten();
         let now = std::time::SystemTime::now()
@@ -59,6 +73,21 @@ impl Workspace {
             &filter,
             now,
         );
+        let mut rows = rows;
+        for row in rows.iter_mut().filter(|r| r.kind == Kind::Sandbox) {
+            let Some(object) = declared.declarations.get(Kind::Sandbox, &row.name) else {
+                continue;
+            };
+            if let pocket_dock_spec::model::Spec::Sandbox(s) =
+                pocket_dock_spec::effective(object, &declared.declarations.settings)
+            {
+                row.template = s.template;
+                row.profile = s
+                    .security
+                    .and_then(|s| s.profile)
+                    .map(|p| p.as_str().to_string());
+            }
+        }
         if let Some((kind, Some(name))) = &filter
             && rows.is_empty()
         {

@@ -14,6 +14,8 @@ pub enum Phase {
     Pending,
     Running,
     Stopped,
+    /// A sandbox whose processes are frozen (`state: paused`, or `pocket-dock pause`).
+    Paused,
     Exited,
     CrashLoopBackOff,
     Failed,
@@ -35,6 +37,7 @@ impl Phase {
             Phase::Pending => "Pending",
             Phase::Running => "Running",
             Phase::Stopped => "Stopped",
+            Phase::Paused => "Paused",
             Phase::Exited => "Exited",
             Phase::CrashLoopBackOff => "CrashLoopBackOff",
             Phase::Failed => "Failed",
@@ -149,6 +152,8 @@ pub enum Reason {
     IdleTimeout,
     /// Removed by `lifetime.maxLifetime`.
     MaxLifetime,
+    /// Its processes are frozen (`state: paused`, `pocket-dock pause`, or by hand).
+    Paused,
     /// An error's category (`engine::Category`, or `internal`), as the error reported it.
     Category(String),
     Other(String),
@@ -199,6 +204,7 @@ impl Reason {
             Reason::OOMKilled => "OOMKilled",
             Reason::IdleTimeout => "IdleTimeout",
             Reason::MaxLifetime => "MaxLifetime",
+            Reason::Paused => "Paused",
             Reason::Category(s) | Reason::Other(s) => s,
         }
     }
@@ -233,6 +239,7 @@ impl From<String> for Reason {
             Reason::OOMKilled,
             Reason::IdleTimeout,
             Reason::MaxLifetime,
+            Reason::Paused,
         ];
         if let Some(r) = known.into_iter().find(|r| r.as_str() == s) {
             return r;
@@ -354,6 +361,10 @@ pub struct Status {
     /// stays so until its declaration changes (or `apply --resume`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expired: Option<ExpiredStatus>,
+    /// For sandboxes held paused: by whom (its declaration, or `pocket-dock pause`) and
+    /// since when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<PauseRecord>,
     /// For networks: the subnets the engine hands addresses from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subnets: Vec<String>,
@@ -638,6 +649,19 @@ mod tests {
         let empty: Status = serde_json::from_value(serde_json::json!({})).unwrap();
         assert_eq!(empty.phase, Phase::Unknown);
     }
+}
+
+/// Who holds a sandbox paused, and since when: an imperative `pocket-dock pause` (kept in
+/// the state store as an override the reconciler honors until `pocket-dock resume`), or
+/// its declaration (`state: paused`, shown in status only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseRecord {
+    /// `pocket-dock pause` (with the user who ran it), or `spec.state`.
+    pub by: String,
+    /// When, RFC 3339 (for `pocket-dock pause`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 /// What is remembered (in the state store) of one sandbox's restarts.
