@@ -162,6 +162,16 @@ bench_leak() {
     CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" BENCH_STORE="$out/podman/" \
         cargo bench --locked --quiet --bench leak_check | tee "$out/leak.md"
 }
+# Warm pools: claim p50/p95 from a pool of 10 (SDK and CLI, to a sandbox that ran an exec)
+# beside the cold paths (create+start+exec through the API, podman --remote run --rm), 100
+# claims back to back with a controller refilling, the memory of an idle member. Counts:
+# BENCH_CLAIMS (200), BENCH_CLI_CLAIMS (50), BENCH_BURST (100).
+bench_pool() {
+    echo
+    echo "### Warm pools"
+    CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" \
+        cargo bench --locked --quiet --bench pool_claim | tee "$out/pool.md"
+}
 # Fork of a sandbox that wrote 100 MB: `pocket-dock fork` (writes the fork's file, commits
 # without pausing, creates and starts the fork) against the same by hand through the same
 # socket: podman commit --pause=false, then podman run -d of the result. Each run starts
@@ -207,6 +217,7 @@ case "${BENCH_ONLY:-}" in
     cold-one) bench_cold_one; exit 0 ;;
     session) bench_session; exit 0 ;;
     leak) bench_leak; exit 0 ;;
+    pool) bench_pool; exit 0 ;;
     images) bench_images; exit 0 ;;
     exec) bench_exec; exit 0 ;;
     noop) bench_noop; exit 0 ;;
@@ -283,6 +294,7 @@ CONTAINER_HOST="$host" BENCH_IMAGE="$image" POCKET_DOCK="$pd_bin" \
     cargo bench --locked --quiet --bench controller_latency | tee "$out/controller.md"
 
 bench_leak
+bench_pool
 
 echo
-echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,images,exec-sandbox,fork,cold-one,session,controller,leak}.md"
+echo "markdown tables: $out/{run,exec,stream,validate,apply-cold,apply-noop,images,exec-sandbox,fork,cold-one,session,controller,leak,pool}.md"

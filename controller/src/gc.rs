@@ -333,6 +333,30 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
                 },
                 _ => otherwise,
             },
+            // A claimed sandbox is nobody's declaration and never collected (`release` or
+            // `delete` removes it); an idle member goes with its pool's declaration.
+            Kind::Pool => {
+                let claimed = here
+                    .ownership
+                    .workspace
+                    .as_str()
+                    .eq(id.as_str())
+                    .then(|| crate::pool::sandbox_of_container_name(here.ownership, &c.name))
+                    .flatten()
+                    .is_some();
+                match (&owner, here.desired) {
+                    _ if claimed => Decision::Leave,
+                    (Owner::Here, Some(desired)) => match desired.pools.get(name) {
+                        Some(_) => Decision::Leave,
+                        None if !desired.complete => Decision::Keep(INCOMPLETE.to_string()),
+                        None => Decision::Collect("its pool is no longer declared".to_string()),
+                    },
+                    (Owner::Here, None) => Decision::Leave,
+                    // Another workspace's, gone or moved: its claimed sandboxes too, since
+                    // nothing can work in them any more.
+                    _ => otherwise,
+                }
+            }
             _ => Decision::Leave,
         };
         decision.record(

@@ -47,6 +47,7 @@ pub mod import;
 mod key;
 mod lease;
 pub mod owned_files;
+pub mod pool;
 mod procs;
 pub mod reconcile;
 pub mod registry_auth;

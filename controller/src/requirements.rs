@@ -83,7 +83,11 @@ pub fn requirements<'a>(objects: impl IntoIterator<Item = &'a Object>) -> Vec<Re
                     need(Capability::Egress, "network.egress");
                 }
             }
-            Spec::Volume(_) | Spec::Network(_) | Spec::Workspace(_) | Spec::Template(_) => {}
+            Spec::Volume(_)
+            | Spec::Network(_)
+            | Spec::Workspace(_)
+            | Spec::Template(_)
+            | Spec::Pool(_) => {}
         }
     }
     needs

@@ -67,10 +67,13 @@ pub enum Source {
     Pause,
     /// `fork`: a sandbox committed and a new one declared from it and applied.
     Fork,
+    /// Warm pools: a member claimed (`claim`) or released (`release`), members made or
+    /// retired by a refill outside `apply`.
+    Pool,
 }
 
 impl Source {
-    pub const ALL: [Source; 13] = [
+    pub const ALL: [Source; 14] = [
         Source::Apply,
         Source::Controller,
         Source::Delete,
@@ -84,6 +87,7 @@ impl Source {
         Source::Reset,
         Source::Pause,
         Source::Fork,
+        Source::Pool,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,6 +105,7 @@ impl Source {
             Source::Reset => "reset",
             Source::Pause => "pause",
             Source::Fork => "fork",
+            Source::Pool => "pool",
         }
     }
 
@@ -120,7 +125,8 @@ impl Source {
             | Source::Gc
             | Source::Run
             | Source::Audit
-            | Source::Pause => Bounded::Events,
+            | Source::Pause
+            | Source::Pool => Bounded::Events,
         }
     }
 }

@@ -39,6 +39,9 @@ pub mod own_files {
     pub const EGRESS_DIR: &str = "egress";
     /// The built-in seccomp profile, for Podman's API, which takes a path (`seccomp/`).
     pub const SECCOMP_DIR: &str = "seccomp";
+    /// Warm pools' locks: `claim.lock` (one claim at a time per workspace) and
+    /// `<pool>.refill.lock` (one refill at a time per pool) (`pools/`).
+    pub const POOLS_DIR: &str = "pools";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -48,6 +48,7 @@ pub fn plural(kind: Kind) -> &'static str {
         Kind::Network => "networks",
         Kind::Workspace => "workspaces",
         Kind::Template => "templates",
+        Kind::Pool => "pools",
     }
 }
 
@@ -62,6 +63,7 @@ pub fn short_names(kind: Kind) -> &'static [&'static str] {
         Kind::Network => &["pdnet"],
         Kind::Workspace => &["pdws"],
         Kind::Template => &["pdtpl"],
+        Kind::Pool => &["pdpool"],
     }
 }
 
@@ -86,6 +88,7 @@ pub fn spec_schema(kind: Kind) -> Value {
         Kind::Network => generator.subschema_for::<NetworkSpec>(),
         Kind::Workspace => generator.subschema_for::<WorkspaceSpec>(),
         Kind::Template => generator.subschema_for::<TemplateSpec>(),
+        Kind::Pool => generator.subschema_for::<crate::model::PoolSpec>(),
     }
     .to_value();
     let defs = generator.take_definitions(true);

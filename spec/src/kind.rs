@@ -15,13 +15,16 @@ pub enum Kind {
     Workspace,
     /// A reusable sandbox shape (`spec.template` of a Sandbox); makes no container.
     Template,
+    /// A warm pool of sandboxes made from a template (`pocket-dock claim` hands one over).
+    /// Its members' containers carry this kind.
+    Pool,
     /// An ephemeral sandbox made by `pocket-dock run`; never declared in YAML, so the
     /// reconciler never prunes it.
     Run,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Sandbox,
         Kind::Image,
         Kind::Snapshot,
@@ -29,6 +32,7 @@ impl Kind {
         Kind::Network,
         Kind::Workspace,
         Kind::Template,
+        Kind::Pool,
         Kind::Run,
     ];
 
@@ -41,6 +45,7 @@ impl Kind {
             Kind::Network => "Network",
             Kind::Workspace => "Workspace",
             Kind::Template => "Template",
+            Kind::Pool => "Pool",
             Kind::Run => "Run",
         }
     }

@@ -14,6 +14,7 @@ pub mod kind;
 pub mod load;
 pub mod locked;
 pub mod model;
+pub mod pool;
 pub mod quantity;
 pub mod reference;
 pub mod schema;

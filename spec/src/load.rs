@@ -697,6 +697,7 @@ fn decode_document(
         Kind::Network => Spec::Network(decode(&pruned, "spec", file, sink)?),
         Kind::Workspace => Spec::Workspace(decode(&pruned, "spec", file, sink)?),
         Kind::Template => Spec::Template(decode(&pruned, "spec", file, sink)?),
+        Kind::Pool => Spec::Pool(decode(&pruned, "spec", file, sink)?),
         Kind::Run => return None,
     };
     Some(Entry {

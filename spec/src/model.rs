@@ -840,6 +840,34 @@ pub enum EmbeddedImage {
 }
 
 // ---------------------------------------------------------------------------------------
+// Pool
+
+/// Smallest and largest `size` of a pool.
+pub const POOL_SIZE_MIN: u32 = 1;
+pub const POOL_SIZE_MAX: u32 = 64;
+
+/// A warm pool: `size` sandboxes of a template kept created, started and past their
+/// readiness probe, so that `pocket-dock claim POOL` hands one over at once as a named
+/// sandbox. Each member is a fresh container; a claimed one leaves the pool and the pool
+/// is refilled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PoolSpec {
+    /// Name of the `Template` (declared or built in) whose sandbox spec the members are
+    /// made from. It must name an image, publish no ports, and have no `secrets`, egress
+    /// allow-list, `dependsOn`, `run: once` or a `state` other than `running`.
+    pub template: String,
+    /// How many idle, started, ready members to keep: 1 to 64.
+    #[schemars(range(min = 1, max = 64))]
+    pub size: u32,
+    /// An idle member older than this (a duration such as `30m`) is replaced by a fresh
+    /// one, so that what is handed out is never older. Default: kept until claimed or
+    /// until its template or pool changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_idle: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
 // Snapshot, Volume, Workspace
 
 /// A sandbox's filesystem committed to a reusable image.
@@ -986,6 +1014,7 @@ pub enum Spec {
     Network(NetworkSpec),
     Workspace(WorkspaceSpec),
     Template(TemplateSpec),
+    Pool(PoolSpec),
 }
 
 impl Spec {
@@ -1004,6 +1033,7 @@ impl Spec {
             Kind::Network => serde_json::from_value(value).map(Spec::Network),
             Kind::Workspace => serde_json::from_value(value).map(Spec::Workspace),
             Kind::Template => serde_json::from_value(value).map(Spec::Template),
+            Kind::Pool => serde_json::from_value(value).map(Spec::Pool),
             Kind::Run => return None,
         })
     }

@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 
 use crate::kind::Kind;
 use crate::model::{
-    API_VERSION, ImageSpec, Metadata, NetworkSpec, SandboxSpec, SnapshotSpec, TemplateSpec,
-    VolumeSpec, WorkspaceSpec,
+    API_VERSION, ImageSpec, Metadata, NetworkSpec, PoolSpec, SandboxSpec, SnapshotSpec,
+    TemplateSpec, VolumeSpec, WorkspaceSpec,
 };
 
 /// The kinds that can be declared in YAML, in documentation order.
-pub const DECLARABLE: [Kind; 7] = [
+pub const DECLARABLE: [Kind; 8] = [
     Kind::Sandbox,
     Kind::Template,
     Kind::Image,
@@ -23,6 +23,7 @@ pub const DECLARABLE: [Kind; 7] = [
     Kind::Volume,
     Kind::Network,
     Kind::Workspace,
+    Kind::Pool,
 ];
 
 /// The file holding every kind's schema; the one to name in an editor modeline.
@@ -53,6 +54,7 @@ fn spec_schema(generator: &mut SchemaGenerator, kind: Kind) -> Value {
         Kind::Network => generator.subschema_for::<NetworkSpec>(),
         Kind::Workspace => generator.subschema_for::<WorkspaceSpec>(),
         Kind::Template => generator.subschema_for::<TemplateSpec>(),
+        Kind::Pool => generator.subschema_for::<PoolSpec>(),
     }
     .to_value()
 }
@@ -115,6 +117,7 @@ fn spec_description(defs: &serde_json::Map<String, Value>, kind: Kind) -> String
         Kind::Network => "NetworkSpec",
         Kind::Workspace => "WorkspaceSpec",
         Kind::Template => "TemplateSpec",
+        Kind::Pool => "PoolSpec",
     };
     defs.get(name)
         .and_then(|d| d.get("description"))

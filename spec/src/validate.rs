@@ -102,6 +102,7 @@ pub(crate) fn validate(
                     ctx.check_logs(entry, spec().key("defaults").key("logs"), logs);
                 }
             }
+            Spec::Pool(spec) => ctx.check_pool(entry, spec),
             Spec::Volume(_) | Spec::Template(_) => {}
         }
     }
@@ -1335,6 +1336,57 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A Pool: `maxIdle` a duration of at least one second; `template` a template that can
+    /// make members (see `pool::template_problem`). `size` is bounded by the schema.
+    fn check_pool(&mut self, entry: &Entry, p: &crate::model::PoolSpec) {
+        if let Some(text) = &p.max_idle {
+            match parse_duration(text) {
+                Ok(d) if d < std::time::Duration::from_secs(1) => self.report(
+                    entry,
+                    spec().key("maxIdle"),
+                    "out-of-range",
+                    "must be at least 1s",
+                ),
+                Ok(_) => {}
+                Err(e) => self.report(
+                    entry,
+                    spec().key("maxIdle"),
+                    "invalid-duration",
+                    e.to_string(),
+                ),
+            }
+        }
+        if self.pruned(entry, &spec().key("template")) {
+            return;
+        }
+        let objects = self.entries.iter().map(|e| &e.object);
+        match crate::pool::template_sandbox_spec(objects, &p.template) {
+            Err(e) => self.report_hint(
+                entry,
+                spec().key("template"),
+                "unknown-template",
+                e.to_string(),
+                Some("declare a `kind: Template` document of that name, or name a built-in one (`pocket-dock template list`)"),
+            ),
+            Ok(sandbox) => {
+                if let Some((field, problem)) = crate::pool::template_problem(&sandbox) {
+                    self.report_hint(
+                        entry,
+                        spec().key("template"),
+                        "template-not-poolable",
+                        format!(
+                            "Template `{}` cannot make pool members: {problem}",
+                            p.template
+                        ),
+                        Some(format!(
+                            "change the template's `{field}` (a template that extends it can), or pool another template"
+                        )),
+                    );
+                }
+            }
+        }
+    }
+
     fn check_snapshot(&mut self, entry: &Entry, s: &SnapshotSpec) {
         self.check_reference(entry, spec().key("sandbox"), Kind::Sandbox, &s.sandbox);
     }
@@ -1473,7 +1525,11 @@ impl<'a> Ctx<'a> {
                 Spec::Snapshot(s) => {
                     targets.push((Kind::Sandbox, &s.sandbox, spec().key("sandbox")))
                 }
-                Spec::Volume(_) | Spec::Network(_) | Spec::Workspace(_) | Spec::Template(_) => {}
+                Spec::Volume(_)
+                | Spec::Network(_)
+                | Spec::Workspace(_)
+                | Spec::Template(_)
+                | Spec::Pool(_) => {}
             }
             let mut seen = HashSet::new();
             for (kind, name, path) in targets {

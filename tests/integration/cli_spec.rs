@@ -288,6 +288,7 @@ fn schema_crds_print_write_and_check_the_committed_crds() {
             "volumes.pocket-dock.dev",
             "networks.pocket-dock.dev",
             "workspaces.pocket-dock.dev",
+            "pools.pocket-dock.dev",
         ]
     );
 }

@@ -42,6 +42,7 @@ mod logs;
 mod networks;
 mod never_destroy;
 mod pause;
+mod pools;
 mod ports;
 mod quadlet;
 mod rebuild;

@@ -32,6 +32,9 @@ mod logs;
 #[path = "../../examples/sdk/pause_and_fork.rs"]
 mod pause_and_fork;
 #[allow(dead_code)]
+#[path = "../../examples/sdk/pool_claim.rs"]
+mod pool_claim;
+#[allow(dead_code)]
 #[path = "../../examples/sdk/rebuild_and_reset.rs"]
 mod rebuild_and_reset;
 #[allow(dead_code)]
@@ -163,6 +166,30 @@ async fn the_rebuild_and_reset_example_makes_the_sandbox_again() {
     let after = ws.running_ids(podman).await;
     assert_ne!(after["box"], before["box"], "a new container");
     ws.pd(&["delete", "--all"]);
+}
+
+#[tokio::test]
+async fn the_pool_claim_example_claims_runs_code_in_a_session_and_releases() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write(
+        "pool.yaml",
+        &format!(
+            "apiVersion: pocket-dock.dev/v1alpha1\nkind: Template\nmetadata:\n  name: runner\nspec:\n  sandbox:\n    image: {}\n---\napiVersion: pocket-dock.dev/v1alpha1\nkind: Pool\nmetadata:\n  name: graders\nspec:\n  template: runner\n  size: 2\n",
+            crate::support::TEST_IMAGE
+        ),
+    );
+    ws.pd_ok(&["apply"]);
+    let engine = podman.engine();
+    let (printed, _ms) = pool_claim::run(&engine, ws.root(), "graders")
+        .await
+        .unwrap();
+    assert_eq!(printed, "42\n");
+    // Released, and the pool is full again.
+    let (_, values) = ws.pd_json(&["pool", "list"]);
+    assert_eq!(values[0][0]["ready"], 2, "{values:?}");
+    assert_eq!(values[0][0]["claimed"], serde_json::json!([]), "{values:?}");
+    ws.pd_ok(&["delete", "--all"]);
 }
 
 #[tokio::test]

@@ -175,7 +175,10 @@ fn done(op: &Op) -> &'static str {
         Op::Unpause => "unpaused",
         Op::Connect { .. } => "connected",
         Op::Recreate { .. } | Op::RecreateNetwork => "recreated",
-        Op::Remove { .. } | Op::RemoveVolume | Op::RemoveNetwork => "removed",
+        Op::Remove { .. } | Op::RemoveVolume | Op::RemoveNetwork | Op::RemoveMember { .. } => {
+            "removed"
+        }
+        Op::AddMembers { .. } => "filled",
     }
 }
 

@@ -39,6 +39,7 @@ mod init;
 mod logs;
 mod man;
 mod pause;
+mod pool;
 mod report;
 mod reset;
 mod run;
@@ -199,6 +200,12 @@ pub enum Command {
     /// Remove a sandbox's or volume's runtime objects (not its YAML)
     #[command(after_help = SELECTED_DELETE)]
     Delete(delete::DeleteArgs),
+    /// Take a ready sandbox from a warm pool; prints its name (the only stdout line)
+    Claim(pool::ClaimArgs),
+    /// Remove a claimed sandbox at once
+    Release(pool::ReleaseArgs),
+    /// Warm pools: `pool list`, `pool refill POOL`
+    Pool(pool::PoolArgs),
     /// Make a sandbox again from its declaration: its container removed and created anew;
     /// its named volumes kept unless --volumes
     Reset(reset::ResetArgs),
@@ -280,6 +287,9 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Fork(args) => fork::fork(&cli.global, args).await,
         Command::Pause(args) => pause::pause(&cli.global, args).await,
         Command::Resume(args) => pause::resume(&cli.global, args).await,
+        Command::Claim(args) => pool::claim(&cli.global, args).await,
+        Command::Release(args) => pool::release(&cli.global, args).await,
+        Command::Pool(args) => pool::pool(&cli.global, args).await,
         Command::Image(args) => image::image(&cli.global, args).await,
         Command::Import(args) => import::import(&cli.global, args),
         Command::Exec(args) => exec::exec(&cli.global, args).await,

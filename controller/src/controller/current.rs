@@ -249,7 +249,16 @@ fn changed_keys(before: &Declared, after: &Declared) -> BTreeSet<Key> {
         .cloned()
         .collect();
     if before.declarations.settings != after.declarations.settings {
-        changed.extend(new.keys().filter(|k| k.kind == Kind::Sandbox).cloned());
+        changed.extend(
+            new.keys()
+                .filter(|k| matches!(k.kind, Kind::Sandbox | Kind::Pool))
+                .cloned(),
+        );
+    }
+    // A pool's members are made from its template (and the templates it extends): any
+    // template edit may make a new generation of every pool.
+    if changed.iter().any(|k| k.kind == Kind::Template) {
+        changed.extend(new.keys().filter(|k| k.kind == Kind::Pool).cloned());
     }
     changed
 }
@@ -352,5 +361,29 @@ mod tests {
         write(&ws, "db.yaml", &sandbox("db", "alpine:3.20"));
         current.reload(t + Duration::from_millis(500));
         assert!(current.release(t + options.prune_grace).is_empty());
+    }
+
+    #[test]
+    fn a_template_edit_queues_every_pool() {
+        let (_dir, ws) = workspace();
+        let options = ControllerOptions::default();
+        let now = Instant::now();
+        let template = |image: &str| {
+            format!(
+                "---\n{HEADER}kind: Template\nmetadata: {{name: t}}\nspec: {{sandbox: {{image: '{image}'}}}}\n"
+            )
+        };
+        let pool = format!(
+            "---\n{HEADER}kind: Pool\nmetadata: {{name: p}}\nspec: {{template: t, size: 1}}\n"
+        );
+        write(&ws, "t.yaml", &template("alpine:3.20"));
+        write(&ws, "p.yaml", &pool);
+        let mut current = Current::new(&ws, &options);
+        current.reload(now);
+        write(&ws, "t.yaml", &template("alpine:3.21"));
+        assert_eq!(
+            current.reload(now),
+            [Key::new(Kind::Template, "t"), Key::new(Kind::Pool, "p")].into()
+        );
     }
 }

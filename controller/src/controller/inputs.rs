@@ -15,9 +15,11 @@ use crate::key::Key;
 
 /// Event actions that change a container's or volume's state (exec events do not).
 /// Podman says `remove` where Docker says `destroy`.
-const LIFECYCLE_EVENTS: [&str; 13] = [
+const LIFECYCLE_EVENTS: [&str; 14] = [
     "create", "start", "stop", "die", "died", "kill", "remove", "destroy", "pause", "unpause",
     "restart", "oom", "cleanup",
+    // A pool member claimed (renamed to its sandbox's name): its pool refills.
+    "rename",
 ];
 
 /// Event actions that end a container's run, looked at again after `exit_recheck`.
@@ -316,6 +318,10 @@ mod tests {
             Some(Input::Exited(web))
         );
         assert_eq!(event_input(&event("exec_create", "Sandbox")), None);
+        assert_eq!(
+            event_input(&event("rename", "Pool")),
+            Some(Input::Changed(Key::new(Kind::Pool, "web")))
+        );
         assert_eq!(event_input(&event("die", "Run")), None);
         assert_eq!(event_input(&event("die", "nonsense")), None);
     }

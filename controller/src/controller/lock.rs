@@ -48,6 +48,27 @@ impl ControllerLock {
     }
 }
 
+/// Whether a controller runs for the workspace of `pocket_dock_dir` now, as far as can be
+/// told without touching its lock (a probe of the lock could make a controller that starts
+/// at that moment fail): the pid its lock file names is alive and is a `pocket-dock`. A
+/// stale file, or a pid reused by another program, says no.
+pub fn controller_running(pocket_dock_dir: &Path) -> bool {
+    let Ok(dir) = OwnedDir::open(pocket_dock_dir) else {
+        return false;
+    };
+    let Ok(Some(bytes)) = dir.read(FILE_NAME, 32) else {
+        return false;
+    };
+    let Some(pid) = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+    else {
+        return false;
+    };
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim_end() == "pocket-dock")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -795,7 +795,18 @@ impl Engine {
         &self,
         ownership: &Ownership,
     ) -> Result<Vec<(ContainerSummary, OwnedContainer)>, EngineError> {
-        let listed = self.list_containers(&ownership.filters()).await?;
+        self.list_owned_with(ownership, &[]).await
+    }
+
+    /// [`Engine::list_owned`], narrowed by more label filters (`key=value`) on the server.
+    pub async fn list_owned_with(
+        &self,
+        ownership: &Ownership,
+        more: &[String],
+    ) -> Result<Vec<(ContainerSummary, OwnedContainer)>, EngineError> {
+        let mut filters = ownership.filters();
+        filters.extend(more.iter().cloned());
+        let listed = self.list_containers(&filters).await?;
         Ok(listed
             .into_iter()
             // The server filtered already; checking again costs nothing and means a
@@ -1145,6 +1156,28 @@ impl Engine {
             docker.stop_container(&c.id, Some(options)),
         )
         .await
+    }
+
+    /// Gives an owned container a new name (a pool member handed over as a sandbox). A
+    /// name already taken is [`EngineError::Conflict`]. The handle returned carries it.
+    pub async fn rename_container(
+        &self,
+        c: &OwnedContainer,
+        new_name: &str,
+    ) -> Result<OwnedContainer, EngineError> {
+        let options = bollard::query_parameters::RenameContainerOptions {
+            name: new_name.to_string(),
+        };
+        self.call(
+            Operation::ContainerRename,
+            Target::Container(&c.id),
+            self.docker.rename_container(&c.id, options),
+        )
+        .await?;
+        Ok(OwnedContainer {
+            name: new_name.to_string(),
+            ..c.clone()
+        })
     }
 
     /// Removes a container, killing it first if it runs. Its named volumes are kept.

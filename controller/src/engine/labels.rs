@@ -35,6 +35,10 @@ pub const SPEC: &str = "pocket-dock.dev/spec";
 /// mount order): a path that resolves elsewhere now makes it be created again.
 pub const BIND_SOURCES: &str = "pocket-dock.dev/bind-sources";
 
+/// A pool member's id (random hex), from which its container names are made
+/// (`pool::MemberNames`). Only on containers of kind `Pool`.
+pub const POOL_MEMBER: &str = "pocket-dock.dev/pool-member";
+
 /// Labels a snapshot image carries (besides the ownership labels).
 pub const SNAPSHOT_SOURCE: &str = "pocket-dock.dev/snapshot-source";
 pub const SNAPSHOT_SOURCE_SPEC_HASH: &str = "pocket-dock.dev/snapshot-source-spec-hash";

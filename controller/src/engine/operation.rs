@@ -18,6 +18,7 @@ pub enum Operation {
     ContainerRemove,
     ContainerPause,
     ContainerUnpause,
+    ContainerRename,
     ExecCreate,
     ExecStart,
     ExecStream,
@@ -62,6 +63,7 @@ impl Operation {
             Operation::ContainerRemove => ("DELETE", "/containers/{id}"),
             Operation::ContainerPause => ("POST", "/containers/{id}/pause"),
             Operation::ContainerUnpause => ("POST", "/containers/{id}/unpause"),
+            Operation::ContainerRename => ("POST", "/containers/{id}/rename"),
             Operation::ExecCreate => ("POST", "/containers/{id}/exec"),
             Operation::ExecStart => ("POST", "/exec/{id}/start"),
             Operation::ExecStream => ("STREAM", "/exec/{id}/start"),
@@ -101,6 +103,7 @@ impl Operation {
                 | Operation::ContainerRemove
                 | Operation::ContainerPause
                 | Operation::ContainerUnpause
+                | Operation::ContainerRename
                 | Operation::ExecCreate
                 | Operation::ExecStart
                 | Operation::ImagePull
@@ -133,6 +136,7 @@ impl Operation {
             Operation::ContainerRemove => "container remove",
             Operation::ContainerPause => "container pause",
             Operation::ContainerUnpause => "container unpause",
+            Operation::ContainerRename => "container rename",
             Operation::ExecCreate => "exec create",
             Operation::ExecStart => "exec start",
             Operation::ExecStream => "exec output stream",

@@ -22,6 +22,12 @@ pub use crate::category::{Category, ExitCode};
 use crate::engine::EngineError;
 use crate::workspace::WorkspaceError;
 
+impl From<crate::pool::PoolError> for Error {
+    fn from(e: crate::pool::PoolError) -> Self {
+        Error::Pool(Box::new(e))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -58,6 +64,8 @@ pub enum Error {
     Sandbox(#[from] SandboxError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Pool(Box<crate::pool::PoolError>),
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error(transparent)]
@@ -157,6 +165,7 @@ impl Error {
             Error::Image(e) => e.category(),
             Error::Sandbox(e) => e.category(),
             Error::Snapshot(e) => e.category(),
+            Error::Pool(e) => e.category(),
             Error::Lock(e) => e.category(),
             Error::WriterLock(e) => e.category(),
             Error::Store(_) => Category::Storage,
@@ -266,6 +275,7 @@ mod tests {
             Error::Image(_) => "Image",
             Error::Sandbox(_) => "Sandbox",
             Error::Snapshot(_) => "Snapshot",
+            Error::Pool(_) => "Pool",
             Error::Lock(_) => "Lock",
             Error::WriterLock(_) => "WriterLock",
             Error::Store(_) => "Store",
@@ -343,6 +353,20 @@ mod tests {
                     sandbox: "x".into(),
                 }),
                 Category::InvalidInput,
+            ),
+            (
+                Error::from(crate::pool::PoolError::Empty {
+                    pool: "p".into(),
+                    waited: None,
+                }),
+                Category::Conflict,
+            ),
+            (
+                Error::from(crate::pool::PoolError::NotClaimed {
+                    name: "x".into(),
+                    declared: false,
+                }),
+                Category::NotFound,
             ),
             (
                 Error::from(LockError::Held {

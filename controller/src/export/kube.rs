@@ -140,6 +140,12 @@ pub fn export(declarations: &Declarations, images: &ImageNames) -> KubeExport {
                 "Kubernetes has one flat Pod network: separate networks need NetworkPolicies, \
                  which are not written; sandboxes reach each other through Services",
             )),
+            Spec::Pool(_) => warnings.push(ExportWarning::new(
+                object,
+                "spec",
+                "a warm pool is pocket-dock's own: Kubernetes has no object for it (its \
+                 template's sandboxes can be exported as Sandboxes)",
+            )),
             Spec::Workspace(_) | Spec::Template(_) => {}
         }
     }

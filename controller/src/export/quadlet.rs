@@ -96,7 +96,7 @@ pub fn units(decls: &Declarations, context: &Context) -> Export {
                     ex.units.push(unit);
                 }
             }
-            Spec::Snapshot(_) | Spec::Workspace(_) | Spec::Template(_) => {}
+            Spec::Snapshot(_) | Spec::Workspace(_) | Spec::Template(_) | Spec::Pool(_) => {}
         }
     }
     if decls.settings.pull_secret.is_some() {

@@ -98,7 +98,7 @@ pub fn resolve_file(root: &Path, written: &str) -> PathBuf {
 /// Whether `path`, relative to the workspace root, is one of the files pocket-dock writes
 /// itself in `.pocket-dock/`: the state store (`state.db` and its `-wal`, `-shm` and
 /// `.corrupt-…` companions), the `status/` folder and everything in it, `controller.lock`,
-/// `writer.lock`, the secret digests' key `secret-key`, and temporary files (`.tmp-` in the name). They are never part of a build context, and
+/// `writer.lock`, the pools' locks (`pools/`), the secret digests' key `secret-key`, and temporary files (`.tmp-` in the name). They are never part of a build context, and
 /// a change to one is not an edit of the workspace.
 pub fn is_pocket_dock_own_file(path: &Path) -> bool {
     let mut names = path.components().filter_map(|c| match c {
@@ -112,8 +112,8 @@ pub fn is_pocket_dock_own_file(path: &Path) -> bool {
         return false;
     };
     use crate::workspace::own_files::{
-        CONTROLLER_LOCK, EGRESS_DIR, SECCOMP_DIR, SECRET_KEY, STATE_STORE, STATUS_DIR, TEMP_MARKER,
-        WRITER_LOCK,
+        CONTROLLER_LOCK, EGRESS_DIR, POOLS_DIR, SECCOMP_DIR, SECRET_KEY, STATE_STORE, STATUS_DIR,
+        TEMP_MARKER, WRITER_LOCK,
     };
     let marker = TEMP_MARKER.as_bytes();
     let temporary = |name: &[u8]| name.windows(marker.len()).any(|w| w == marker);
@@ -121,6 +121,7 @@ pub fn is_pocket_dock_own_file(path: &Path) -> bool {
         || first == STATUS_DIR.as_bytes()
         || first == EGRESS_DIR.as_bytes()
         || first == SECCOMP_DIR.as_bytes()
+        || first == POOLS_DIR.as_bytes()
         || first == CONTROLLER_LOCK.as_bytes()
         || first == WRITER_LOCK.as_bytes()
         || first == SECRET_KEY.as_bytes()

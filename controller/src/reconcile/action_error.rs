@@ -70,6 +70,12 @@ pub enum ActionError {
     },
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
+    /// A pool's refill or retirement failed (the error as it was, and its category).
+    #[error("{message}")]
+    Pool {
+        message: String,
+        category: &'static str,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -150,7 +156,20 @@ impl ActionError {
             ActionError::HookFailed { .. } => "runtime",
             ActionError::SeccompProfile { source, .. } => source.category().as_str(),
             ActionError::Secret(e) => e.category().as_str(),
+            ActionError::Pool { category, .. } => category,
             ActionError::Internal(_) => "internal",
+        }
+    }
+
+    /// A pool action's failure: its engine error as it was, anything else by message and
+    /// category.
+    pub fn pool(error: crate::Error) -> ActionError {
+        match error {
+            crate::Error::Engine(e) => ActionError::Engine(e),
+            e => ActionError::Pool {
+                category: e.category().as_str(),
+                message: e.to_string(),
+            },
         }
     }
 

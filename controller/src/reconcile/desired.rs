@@ -325,6 +325,108 @@ pub struct Desired {
     /// The time an `Image`'s build or pull may take, where it declares one (`build.timeout`,
     /// `from.timeout`). Kept apart from the image's identity: changing it remakes nothing.
     pub image_timeouts: BTreeMap<String, std::time::Duration>,
+    /// Warm pools by name.
+    pub pools: BTreeMap<String, DesiredPool>,
+}
+
+/// A `Pool`: how many members, and the sandbox each member is made as.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredPool {
+    pub name: String,
+    pub template: String,
+    pub size: u32,
+    /// An idle member older than this is replaced.
+    pub max_idle: Option<Duration>,
+    /// The member as a sandbox: made through the same path as a declared sandbox's
+    /// container (`sandbox`), with the kind `Pool` and the pool's name on its labels. Its
+    /// `container_name` is empty: each member gets its own (`pool::member_names`). Its
+    /// `spec_hash` is the pool's generation. `None` when the template cannot make members
+    /// (`problem` says why; validation refuses such a pool, so only a stale picture has it).
+    pub member: Option<DesiredSandbox>,
+    pub problem: Option<String>,
+}
+
+impl DesiredPool {
+    /// The generation members must be of to be handed out: the member's spec hash.
+    pub fn generation(&self) -> Option<&str> {
+        self.member.as_ref().map(|m| m.spec_hash.as_str())
+    }
+}
+
+/// A minimal sandbox (a plain reference, idle) for tests of pools and plans.
+#[cfg(test)]
+pub(crate) fn test_sandbox(name: &str, spec_hash: &str) -> DesiredSandbox {
+    DesiredSandbox {
+        name: name.into(),
+        container_name: String::new(),
+        image: ImageSource::Reference("img:1".into()),
+        config: ContainerConfig::idle(Kind::Pool, name, "", ""),
+        spec_hash: spec_hash.into(),
+        spec: serde_json::json!({}),
+        running: true,
+        paused: false,
+        once: false,
+        depends_on: Vec::new(),
+        volumes: Vec::new(),
+        networks: Vec::new(),
+        hooks: None,
+        bind_sources: Vec::new(),
+        probe: None,
+        document_hash: String::new(),
+        limits: Default::default(),
+        secrets: None,
+        problem: None,
+        egress: None,
+    }
+}
+
+/// A Pool's members as a sandbox, from its template's effective spec (see `DesiredPool`).
+fn desired_pool(
+    name: &str,
+    pool: &pocket_dock_spec::model::PoolSpec,
+    object: &Object,
+    declarations: &Declarations,
+    ownership: &Ownership,
+    inputs: &ImageInputs,
+) -> DesiredPool {
+    let template =
+        pocket_dock_spec::pool::template_sandbox_spec(&declarations.objects, &pool.template);
+    let (member, problem) = match template {
+        Err(e) => (None, Some(e.to_string())),
+        Ok(t) => match pocket_dock_spec::pool::template_problem(&t) {
+            Some((_, why)) => (
+                None,
+                Some(format!(
+                    "Template `{}` cannot make pool members: {why}",
+                    pool.template
+                )),
+            ),
+            None => {
+                let effective =
+                    pocket_dock_spec::hash::effective_sandbox(&t, &declarations.settings);
+                let mut m = sandbox(name, &effective, object, declarations, ownership, inputs);
+                m.container_name = String::new();
+                m.config.name = String::new();
+                m.config.kind = Kind::Pool;
+                m.config.labels.insert(
+                    crate::engine::labels::KIND.to_string(),
+                    Kind::Pool.to_string(),
+                );
+                (Some(m), None)
+            }
+        },
+    };
+    DesiredPool {
+        name: name.to_string(),
+        template: pool.template.clone(),
+        size: pool.size,
+        max_idle: pool
+            .max_idle
+            .as_deref()
+            .and_then(|t| parse_duration(t).ok()),
+        member,
+        problem,
+    }
 }
 
 /// The pull secret of `Image/name`: its own, else the Workspace's.
@@ -516,6 +618,12 @@ impl Desired {
                     );
                 }
                 Spec::Workspace(_) | Spec::Template(_) => {}
+                Spec::Pool(pool) => {
+                    desired.pools.insert(
+                        name.clone(),
+                        desired_pool(&name, pool, object, declarations, ownership, inputs),
+                    );
+                }
             }
         }
         resolve_image_tags(&mut desired.images, ownership, inputs);
@@ -538,6 +646,7 @@ impl Desired {
         let joins_default = self
             .sandboxes
             .values()
+            .chain(self.pools.values().filter_map(|p| p.member.as_ref()))
             .any(|s| s.networks.iter().any(|n| n.name == DEFAULT_NETWORK));
         if joins_default && !self.networks.contains_key(DEFAULT_NETWORK) {
             self.networks.insert(
@@ -545,7 +654,8 @@ impl Desired {
                 desired_network(ownership, DEFAULT_NETWORK, &NetworkSpec::default(), false),
             );
         }
-        for s in self.sandboxes.values_mut() {
+        let members = self.pools.values_mut().filter_map(|p| p.member.as_mut());
+        for s in self.sandboxes.values_mut().chain(members) {
             if s.networks.is_empty() {
                 continue;
             }
@@ -625,6 +735,28 @@ impl Desired {
                 .get(&key.name)
                 .map(|s| vec![Key::new(Kind::Sandbox, s.sandbox.clone())])
                 .unwrap_or_default(),
+            // A pool's members need what a sandbox of its template would (never `dependsOn`:
+            // validation refuses it in pooled templates).
+            Kind::Pool => self
+                .pools
+                .get(&key.name)
+                .and_then(|p| p.member.as_ref())
+                .map_or_else(Vec::new, |s| {
+                    let mut deps: Vec<Key> = s
+                        .volumes
+                        .iter()
+                        .map(|v| Key::new(Kind::Volume, v.clone()))
+                        .chain(
+                            s.networks
+                                .iter()
+                                .map(|n| Key::new(Kind::Network, n.name.clone())),
+                        )
+                        .collect();
+                    if let ImageSource::Object(image) = &s.image {
+                        deps.push(image.clone());
+                    }
+                    deps
+                }),
             _ => Vec::new(),
         }
     }
@@ -653,6 +785,7 @@ impl Desired {
                 .keys()
                 .map(|n| Key::new(Kind::Snapshot, n.clone())),
         );
+        keys.extend(self.pools.keys().map(|n| Key::new(Kind::Pool, n.clone())));
         keys
     }
 

@@ -294,6 +294,23 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
     let engine = &ctx.engine;
     let name = &action.key.name;
     match &action.op {
+        Op::AddMembers { .. } | Op::RemoveMember { .. } => {
+            let Some(root) = ctx.ownership.root() else {
+                return Err(ActionError::Internal(
+                    "a pool needs its workspace folder (for its locks)".to_string(),
+                ));
+            };
+            let dir = root.join(crate::workspace::DIR_NAME);
+            let result = match &action.op {
+                Op::RemoveMember { container } => {
+                    crate::pool::retire(engine, &ctx.ownership, &dir, container).await
+                }
+                _ => crate::pool::refill(engine, &ctx.ownership, &dir, &ctx.desired, name, true)
+                    .await
+                    .map(drop),
+            };
+            result.map_err(ActionError::pool)
+        }
         Op::Pull { reference } => {
             let auth = pull_auth(ctx, &action.key, reference)?;
             // An `Image` object's own `from.timeout` wins over the apply's default.
@@ -402,7 +419,7 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
                         tracing::info!(sandbox = %name, error = %e, "a container that never ran would not start; making it again");
                         engine.remove_container(&c).await?;
                         // The new container ran its hooks as it started.
-                        return create(ctx, s, true).await;
+                        return create(ctx, s, true).await.map(drop);
                     }
                     Err(e) => return Err(e),
                 }
@@ -417,7 +434,7 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
             if *start {
                 dependencies_ready(ctx, s).await?;
             }
-            create(ctx, s, *start).await
+            create(ctx, s, *start).await.map(drop)
         }
         Op::Build { tag } => {
             make_images::build(
@@ -452,7 +469,7 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
             if let Some(c) = find_observed(ctx, name, &s.container_name) {
                 engine.remove_container(&c).await?;
             }
-            create(ctx, s, *start).await
+            create(ctx, s, *start).await.map(drop)
         }
     }
 }
@@ -542,7 +559,55 @@ async fn recheck_mounted(
     Ok(())
 }
 
-async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), ActionError> {
+/// Makes one pool member's container (`s` is the pool's member with the member's own
+/// name and id): the same steps as a declared sandbox's container (bind sources checked,
+/// the seccomp profile written, created, started, hooks run), outside a plan.
+pub(crate) async fn create_member(
+    engine: &Engine,
+    ownership: &Ownership,
+    desired: &Desired,
+    s: &DesiredSandbox,
+) -> Result<OwnedContainer, ActionError> {
+    let ctx = Ctx {
+        engine: engine.clone(),
+        ownership: ownership.clone(),
+        desired: desired.clone(),
+        observed: Observed::default(),
+        options: ExecuteOptions::default(),
+        ready: tokio::sync::Mutex::new(BTreeSet::new()),
+        observer: Arc::new(super::NoObserver),
+        egress_sync: tokio::sync::Mutex::new(()),
+    };
+    // What `apply` makes before the sandboxes that need it (a pool claimed cold before its
+    // first apply): its networks and named volumes. Images are not pulled or built here.
+    for attachment in &s.networks {
+        if let Some(n) = desired.networks.get(&attachment.name)
+            && engine.network_now(&n.network_name).await?.is_none()
+        {
+            create_network(&ctx, n).await?;
+        }
+    }
+    if !s.volumes.is_empty() {
+        let present: BTreeSet<String> = engine
+            .list_owned_volumes(ownership)
+            .await?
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        for volume in &s.volumes {
+            if let Some(v) = desired.volumes.get(volume)
+                && !present.contains(&v.volume_name)
+            {
+                engine
+                    .create_volume(ownership, volume, &v.volume_name)
+                    .await?;
+            }
+        }
+    }
+    create(&ctx, s, true).await
+}
+
+async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<OwnedContainer, ActionError> {
     recheck_sources(s)?;
     if let Some(SeccompConfig::Profile { path, json }) = &s.config.seccomp
         && json == super::seccomp::STRICT_JSON
@@ -634,7 +699,7 @@ async fn create(ctx: &Ctx, s: &DesiredSandbox, start: bool) -> Result<(), Action
         run_hooks(ctx, s, &container, true).await?;
         pause_if_held(ctx, s, &container).await?;
     }
-    Ok(())
+    Ok(container)
 }
 
 /// After a start (and its hooks): a sandbox held paused (`state: paused`, or `pocket-dock

@@ -86,6 +86,8 @@ pub struct Observed {
     /// Sandboxes an imperative `pocket-dock pause` holds paused (from the state store):
     /// honored by the plan until `pocket-dock resume`.
     pub pauses: BTreeMap<String, crate::status::types::PauseRecord>,
+    /// Every container of kind `Pool` (idle members and claimed sandboxes), by pool name.
+    pub pools: BTreeMap<String, Vec<crate::pool::ObservedMember>>,
 }
 
 impl Observed {
@@ -116,6 +118,7 @@ pub fn references(desired: &Desired) -> BTreeSet<String> {
     let mut refs: BTreeSet<String> = desired
         .sandboxes
         .values()
+        .chain(desired.pools.values().filter_map(|p| p.member.as_ref()))
         .filter_map(|s| match &s.image {
             ImageSource::Reference(r) if !r.is_empty() => Some(r.clone()),
             _ => None,
@@ -197,7 +200,9 @@ pub async fn observe(
         now_ms: crate::timefmt::unix_now_ms(),
         ..Observed::default()
     };
-    for (summary, handle) in containers? {
+    let containers = containers?;
+    observed.pools = crate::pool::members_by_pool(ownership, &containers);
+    for (summary, handle) in containers {
         let Some(labels) = ObjectLabels::parse(&summary.labels).filter(|l| l.kind == Kind::Sandbox)
         else {
             continue;

@@ -83,6 +83,17 @@ pub enum Op {
     RemoveVolume,
     /// Remove a network no longer declared or joined (never while others use it).
     RemoveNetwork,
+    /// Make members of a pool until it has its size (counted again, under the pool's
+    /// refill lock, when it runs: concurrent refills never overfill).
+    AddMembers {
+        count: u32,
+    },
+    /// Retire an idle pool member (old generation, idle past `maxIdle`, not running, more
+    /// than `size`, or its pool deleted): renamed under the claim lock so that no claim can
+    /// take it, then removed. A member claimed meanwhile is left alone.
+    RemoveMember {
+        container: String,
+    },
 }
 
 impl Op {
@@ -93,6 +104,8 @@ impl Op {
             Op::LoadEmbedded { .. } => "load",
             Op::Commit { .. } => "commit",
             Op::Tag { .. } => "tag",
+            Op::AddMembers { .. } => "fill",
+            Op::RemoveMember { .. } => "remove",
             Op::CreateVolume | Op::CreateNetwork | Op::Create { .. } => "create",
             Op::Start => "start",
             Op::Stop => "stop",
@@ -116,6 +129,7 @@ impl Op {
             | Op::Tag { .. }
             | Op::CreateVolume
             | Op::CreateNetwork
+            | Op::AddMembers { .. }
             | Op::Create { .. } => '+',
             Op::Start
             | Op::Stop
@@ -124,9 +138,11 @@ impl Op {
             | Op::Connect { .. }
             | Op::Recreate { .. }
             | Op::RecreateNetwork => '~',
-            Op::Remove { .. } | Op::RemoveVolume | Op::RemoveNetwork | Op::RemoveImage { .. } => {
-                '-'
-            }
+            Op::Remove { .. }
+            | Op::RemoveVolume
+            | Op::RemoveNetwork
+            | Op::RemoveImage { .. }
+            | Op::RemoveMember { .. } => '-',
         }
     }
 }
@@ -321,6 +337,104 @@ pub fn image_reference(s: &DesiredSandbox, desired: &Desired) -> Option<String> 
     match &s.image {
         ImageSource::Reference(r) => Some(r.clone()),
         ImageSource::Object(key) => desired.object_tag(key).map(str::to_string),
+    }
+}
+
+/// Pools: the members of pools no longer declared go (only on a complete picture; never a
+/// claimed one); each declared pool's members are judged (`pool::judge`) and the missing
+/// made, once what they need (image, volumes, networks) does not wait.
+fn plan_pools(
+    desired: &Desired,
+    observed: &Observed,
+    plan: &mut Plan,
+    blocked: &mut BTreeMap<Key, String>,
+) {
+    use crate::pool::MemberState;
+    for (name, members) in &observed.pools {
+        if desired.pools.contains_key(name) {
+            continue;
+        }
+        let key = Key::new(Kind::Pool, name.clone());
+        let idle: Vec<_> = members
+            .iter()
+            .filter(|m| {
+                matches!(
+                    m.state,
+                    MemberState::Ready | MemberState::Warming | MemberState::Retiring
+                )
+            })
+            .collect();
+        if idle.is_empty() {
+            continue;
+        }
+        if !desired.complete {
+            plan.kept.push(Kept {
+                key,
+                reason: INCOMPLETE.to_string(),
+            });
+            continue;
+        }
+        for m in idle {
+            plan.actions.push(Action {
+                key: key.clone(),
+                op: Op::RemoveMember {
+                    container: m.container_name.clone(),
+                },
+                reason: "pool no longer declared".to_string(),
+                changes: Vec::new(),
+            });
+        }
+    }
+    for p in desired.pools.values() {
+        let key = Key::new(Kind::Pool, p.name.clone());
+        let Some(member) = &p.member else {
+            let reason = p.problem.clone().unwrap_or_default();
+            blocked.insert(key.clone(), reason.clone());
+            plan.blocked.push(Blocked::new(key, reason));
+            continue;
+        };
+        if let Some(dep) = desired
+            .dependencies(&key)
+            .into_iter()
+            .find(|d| blocked.contains_key(d))
+        {
+            let reason = format!("waiting for {dep}");
+            blocked.insert(key.clone(), reason.clone());
+            plan.blocked.push(Blocked::new(key, reason));
+            continue;
+        }
+        let image = match resolved_image(member, desired, observed, blocked) {
+            Ok(image) => image,
+            Err(reason) => {
+                blocked.insert(key.clone(), reason.clone());
+                plan.blocked.push(Blocked::new(key, reason));
+                continue;
+            }
+        };
+        let members = observed.pools.get(&p.name).map_or(&[][..], Vec::as_slice);
+        let judged = crate::pool::judge(p, members, image.as_deref(), observed.now);
+        for (container, reason) in judged.remove {
+            plan.actions.push(Action {
+                key: key.clone(),
+                op: Op::RemoveMember { container },
+                reason,
+                changes: Vec::new(),
+            });
+        }
+        if judged.missing > 0 {
+            plan.actions.push(Action {
+                key,
+                op: Op::AddMembers {
+                    count: judged.missing,
+                },
+                reason: format!(
+                    "{} of {} members ready or warming",
+                    judged.ready + judged.warming,
+                    p.size
+                ),
+                changes: Vec::new(),
+            });
+        }
     }
 }
 
@@ -524,6 +638,8 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
             ));
         }
     }
+
+    plan_pools(desired, observed, &mut plan, &mut blocked);
 
     prune_images(desired, observed, &mut plan);
 
@@ -1670,6 +1786,40 @@ pub fn simulate(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed
                 }
             }
             Op::Connect { .. } => {}
+            Op::RemoveMember { container } => {
+                if let Some(ms) = next.pools.get_mut(name) {
+                    ms.retain(|m| &m.container_name != container);
+                }
+            }
+            Op::AddMembers { count } => {
+                let Some(p) = desired.pools.get(name) else {
+                    continue;
+                };
+                let own = crate::engine::Ownership::new(crate::engine::WorkspaceId::new("sim"));
+                let image_id = p
+                    .member
+                    .as_ref()
+                    .and_then(|m| image_reference(m, desired))
+                    .and_then(|r| next.image_id(&r).map(str::to_string))
+                    .unwrap_or_default();
+                let ms = next.pools.entry(name.clone()).or_default();
+                for i in 0..*count {
+                    let id = format!("sim{}-{i}", ms.len());
+                    let container_name = crate::pool::member_names(&own, name, &id).ready;
+                    ms.push(crate::pool::ObservedMember {
+                        pool: name.clone(),
+                        member_id: id,
+                        state: crate::pool::MemberState::Ready,
+                        container_id: format!("id-{container_name}"),
+                        handle: OwnedContainer::for_tests(&container_name),
+                        container_name,
+                        running: true,
+                        spec_hash: p.generation().map(str::to_string),
+                        image_id: image_id.clone(),
+                        created: next.now,
+                    });
+                }
+            }
             Op::Pause | Op::Unpause => {
                 let paused = action.op == Op::Pause;
                 if let (Some(s), Some(cs)) =

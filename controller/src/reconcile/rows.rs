@@ -150,6 +150,35 @@ pub fn object_rows(
             Vec::new(),
         );
     }
+    // Sandboxes claimed from pools: nobody's declaration, shown as `claimed`.
+    for m in observed.pools.values().flatten() {
+        if let crate::pool::MemberState::Claimed(name) = &m.state {
+            push(
+                Kind::Sandbox,
+                name,
+                "claimed",
+                if m.running { "running" } else { "exited" }.into(),
+                age(m.created, now),
+                Vec::new(),
+            );
+        }
+    }
+    // Pools: `size N` against `R ready, W warming, C claimed`.
+    for (name, p) in &desired.pools {
+        let members = observed.pools.get(name).map_or(&[][..], Vec::as_slice);
+        let j = crate::pool::judge(p, members, None, now);
+        push(
+            Kind::Pool,
+            name,
+            &format!("size {}", p.size),
+            format!(
+                "{} ready, {} warming, {} claimed",
+                j.ready, j.warming, j.claimed
+            ),
+            "-".into(),
+            Vec::new(),
+        );
+    }
     let presence = |present: bool| if present { "present" } else { "absent" };
     // Volumes and networks: declared ones, present or not, then undeclared ones present.
     let named = [

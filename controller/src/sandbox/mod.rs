@@ -17,6 +17,7 @@ use crate::procs;
 
 pub use exec::{ExecEnd, ExecHandle, ExecReport, ExecRequest, OpenCommand};
 pub use logs::{LogsOptions, logs, parse_timestamp};
+pub(crate) use session::random_hex;
 pub use session::{CommandResult, SESSION_ENV, Session, sweep};
 
 /// The registered sessions (`(id, sandbox, client pid, client start)`, as the state store

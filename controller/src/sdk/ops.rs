@@ -231,8 +231,19 @@ impl Workspace {
             let Some(ObjectLabels { kind, name, .. }) = ObjectLabels::parse(&summary.labels) else {
                 continue;
             };
-            let name = name.as_str();
-            if kind == Kind::Sandbox && wants(kind, name) {
+            // A claimed pool member is the sandbox its container is named for; with
+            // `--all`, idle members go too (the next apply makes them again).
+            let claimed = (kind == Kind::Pool)
+                .then(|| crate::pool::sandbox_of_container_name(&ownership, &summary.name))
+                .flatten();
+            let idle_member = kind == Kind::Pool
+                && claimed.is_none()
+                && matches!(request, DeleteRequest::All { .. });
+            let (kind, name) = match &claimed {
+                Some(sandbox) => (Kind::Sandbox, sandbox.as_str()),
+                None => (kind, name.as_str()),
+            };
+            if (kind == Kind::Sandbox && wants(kind, name)) || idle_member {
                 let started = Instant::now();
                 let result = engine.remove_container(&handle).await;
                 let object = format!("container {}", summary.name);
@@ -242,7 +253,7 @@ impl Workspace {
                     return Err(e.into());
                 }
                 report.removed.push(Removed {
-                    key: Key::new(Kind::Sandbox, name),
+                    key: Key::new(kind, name),
                     object: summary.name.clone(),
                     data_deleted: false,
                 });
