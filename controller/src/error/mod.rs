@@ -9,12 +9,14 @@ use pocket_dock_spec::Diagnostic;
 mod image;
 mod import;
 mod lock;
+mod pool;
 mod sandbox;
 mod snapshot;
 
 pub use image::ImageError;
 pub use import::{ImportError, Refusal};
 pub use lock::LockError;
+pub use pool::PoolError;
 pub use sandbox::SandboxError;
 pub use snapshot::SnapshotError;
 
@@ -22,8 +24,8 @@ pub use crate::category::{Category, ExitCode};
 use crate::engine::EngineError;
 use crate::workspace::WorkspaceError;
 
-impl From<crate::pool::PoolError> for Error {
-    fn from(e: crate::pool::PoolError) -> Self {
+impl From<PoolError> for Error {
+    fn from(e: PoolError) -> Self {
         Error::Pool(Box::new(e))
     }
 }
@@ -65,7 +67,7 @@ pub enum Error {
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
     #[error(transparent)]
-    Pool(Box<crate::pool::PoolError>),
+    Pool(Box<PoolError>),
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error(transparent)]
@@ -355,14 +357,14 @@ mod tests {
                 Category::InvalidInput,
             ),
             (
-                Error::from(crate::pool::PoolError::Empty {
+                Error::from(PoolError::Empty {
                     pool: "p".into(),
                     waited: None,
                 }),
                 Category::Conflict,
             ),
             (
-                Error::from(crate::pool::PoolError::NotClaimed {
+                Error::from(PoolError::NotClaimed {
                     name: "x".into(),
                     declared: false,
                 }),

@@ -10,12 +10,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
+mod pool;
+
 pub use super::action_error::ActionError;
 use super::desired::{BindSource, Desired, DesiredSandbox, Key};
 use super::make_images;
 use super::observe::Observed;
 use super::plan::{Action, Op, Plan, image_reference};
 use crate::engine::{Engine, EngineError, Operation, OwnedContainer, Ownership, SeccompConfig};
+pub use pool::RefillReport;
+pub(crate) use pool::{CLAIM_LOCK, LOCK_WAIT, list_members, lock, make_member, refill, the_pool};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecuteOptions {
@@ -303,9 +307,9 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
             let dir = root.join(crate::workspace::DIR_NAME);
             let result = match &action.op {
                 Op::RemoveMember { container } => {
-                    crate::pool::retire(engine, &ctx.ownership, &dir, container).await
+                    pool::retire(engine, &ctx.ownership, &dir, container).await
                 }
-                _ => crate::pool::refill(engine, &ctx.ownership, &dir, &ctx.desired, name, true)
+                _ => pool::refill(engine, &ctx.ownership, &dir, &ctx.desired, name, true)
                     .await
                     .map(drop),
             };

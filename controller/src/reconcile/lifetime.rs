@@ -51,25 +51,7 @@ pub enum Verdict {
     Due(Expiry),
 }
 
-/// `1h30m`, `45s`, `1500ms`, as a user would write it.
-pub fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if !ms.is_multiple_of(1000) {
-        return format!("{ms}ms");
-    }
-    let mut secs = d.as_secs();
-    let mut out = String::new();
-    for (unit, size) in [("h", 3600), ("m", 60)] {
-        if secs >= size {
-            out.push_str(&format!("{}{unit}", secs / size));
-            secs %= size;
-        }
-    }
-    if secs > 0 || out.is_empty() {
-        out.push_str(&format!("{secs}s"));
-    }
-    out
-}
+pub use crate::timefmt::human;
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)

@@ -15,6 +15,7 @@ pub(crate) mod make_images;
 pub(crate) mod observe;
 pub(crate) mod order;
 pub(crate) mod plan;
+pub mod pool;
 pub(crate) mod probes;
 pub(crate) mod restarts;
 pub(crate) mod rows;

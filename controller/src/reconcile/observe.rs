@@ -87,7 +87,7 @@ pub struct Observed {
     /// honored by the plan until `pocket-dock resume`.
     pub pauses: BTreeMap<String, crate::status::types::PauseRecord>,
     /// Every container of kind `Pool` (idle members and claimed sandboxes), by pool name.
-    pub pools: BTreeMap<String, Vec<crate::pool::ObservedMember>>,
+    pub pools: BTreeMap<String, Vec<crate::reconcile::pool::ObservedMember>>,
 }
 
 impl Observed {
@@ -201,7 +201,7 @@ pub async fn observe(
         ..Observed::default()
     };
     let containers = containers?;
-    observed.pools = crate::pool::members_by_pool(ownership, &containers);
+    observed.pools = crate::reconcile::pool::members_by_pool(ownership, &containers);
     for (summary, handle) in containers {
         let Some(labels) = ObjectLabels::parse(&summary.labels).filter(|l| l.kind == Kind::Sandbox)
         else {

@@ -349,7 +349,7 @@ fn plan_pools(
     plan: &mut Plan,
     blocked: &mut BTreeMap<Key, String>,
 ) {
-    use crate::pool::MemberState;
+    use crate::reconcile::pool::MemberState;
     for (name, members) in &observed.pools {
         if desired.pools.contains_key(name) {
             continue;
@@ -412,7 +412,7 @@ fn plan_pools(
             }
         };
         let members = observed.pools.get(&p.name).map_or(&[][..], Vec::as_slice);
-        let judged = crate::pool::judge(p, members, image.as_deref(), observed.now);
+        let judged = crate::reconcile::pool::judge(p, members, image.as_deref(), observed.now);
         for (container, reason) in judged.remove {
             plan.actions.push(Action {
                 key: key.clone(),
@@ -1805,11 +1805,12 @@ pub fn simulate(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed
                 let ms = next.pools.entry(name.clone()).or_default();
                 for i in 0..*count {
                     let id = format!("sim{}-{i}", ms.len());
-                    let container_name = crate::pool::member_names(&own, name, &id).ready;
-                    ms.push(crate::pool::ObservedMember {
+                    let container_name =
+                        crate::reconcile::pool::member_names(&own, name, &id).ready;
+                    ms.push(crate::reconcile::pool::ObservedMember {
                         pool: name.clone(),
                         member_id: id,
-                        state: crate::pool::MemberState::Ready,
+                        state: crate::reconcile::pool::MemberState::Ready,
                         container_id: format!("id-{container_name}"),
                         handle: OwnedContainer::for_tests(&container_name),
                         container_name,

@@ -152,7 +152,7 @@ pub fn object_rows(
     }
     // Sandboxes claimed from pools: nobody's declaration, shown as `claimed`.
     for m in observed.pools.values().flatten() {
-        if let crate::pool::MemberState::Claimed(name) = &m.state {
+        if let crate::reconcile::pool::MemberState::Claimed(name) = &m.state {
             push(
                 Kind::Sandbox,
                 name,
@@ -166,7 +166,7 @@ pub fn object_rows(
     // Pools: `size N` against `R ready, W warming, C claimed`.
     for (name, p) in &desired.pools {
         let members = observed.pools.get(name).map_or(&[][..], Vec::as_slice);
-        let j = crate::pool::judge(p, members, None, now);
+        let j = crate::reconcile::pool::judge(p, members, None, now);
         push(
             Kind::Pool,
             name,

@@ -14,22 +14,22 @@
 //! Every container of kind `Pool` carries the pool's name (`pocket-dock.dev/name`), its
 //! member id ([`POOL_MEMBER`]) and its generation (`spec-hash`, the member spec's hash).
 //!
-//! This file is pure (names, classification, [`judge`]); `claim.rs` does the I/O: the
-//! claim under a cross-process lock, refills, retiring members, release.
-
-mod claim;
+//! This file is pure (names, classification, [`judge`]). The I/O: `reconcile::execute::pool`
+//! (refills, retiring members, the cross-process lock) and `crate::pool` (claim, release).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use pocket_dock_spec::Kind;
 
-pub use claim::{ClaimOptions, Claimed, EmptyPool, PoolError, RefillReport};
-pub(crate) use claim::{claim, refill, release, retire};
-
 use crate::engine::labels::{ObjectLabels, POOL_MEMBER};
 use crate::engine::{ContainerState, ContainerSummary, OwnedContainer, Ownership};
 use crate::reconcile::desired::DesiredPool;
+
+/// Whether two image ids name the same image (with or without `sha256:`).
+fn same_image(a: &str, b: &str) -> bool {
+    a.trim_start_matches("sha256:") == b.trim_start_matches("sha256:")
+}
 
 /// How long a warming member may take before a planner treats it as abandoned (its maker
 /// died): removed when it is not running by then.
@@ -177,7 +177,7 @@ pub(crate) fn judge(
                 return Some("old generation (its template or pool changed)".into());
             }
             if let Some(id) = image_id
-                && !crate::reconcile::observe::same_image(id, &m.image_id)
+                && !same_image(id, &m.image_id)
             {
                 return Some("its image changed".into());
             }
