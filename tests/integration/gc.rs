@@ -144,6 +144,18 @@ fn a_run_killed_with_sigkill_is_swept_by_the_next_run_and_by_gc() {
         "removed by gc"
     );
 
+    // And apply, which sweeps only when its observation saw a leased `run` container.
+    let third = format!("pd-gc-killed3-{}", std::process::id());
+    killed_run(&ws, podman, &third);
+    ws.write("s.yaml", &sandbox("s", ""));
+    ws.pd_ok(&["apply"]);
+    assert!(
+        containers_named(podman, &third).is_empty(),
+        "swept by apply"
+    );
+    ws.remove("s.yaml");
+    ws.pd_ok(&["apply"]);
+
     // A kept run has no lease and survives both.
     let kept = format!("pd-gc-kept-{}", std::process::id());
     ws.pd_ok(&["run", "--keep", "--name", &kept, TEST_IMAGE, "--", "true"]);

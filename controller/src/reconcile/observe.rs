@@ -88,6 +88,9 @@ pub struct Observed {
     pub pauses: BTreeMap<String, crate::status::types::PauseRecord>,
     /// Every container of kind `Pool` (idle members and claimed sandboxes), by pool name.
     pub pools: BTreeMap<String, Vec<crate::reconcile::pool::ObservedMember>>,
+    /// How many `run` containers carry a lease (made by a `run` without `--keep`): only
+    /// then can there be a leftover of a killed `run` to sweep.
+    pub leased_runs: usize,
 }
 
 impl Observed {
@@ -202,6 +205,15 @@ pub async fn observe(
     };
     let containers = containers?;
     observed.pools = crate::reconcile::pool::members_by_pool(ownership, &containers);
+    observed.leased_runs = containers
+        .iter()
+        .filter(|(summary, _)| {
+            summary
+                .labels
+                .contains_key(crate::engine::labels::LEASE_PID)
+                && ObjectLabels::parse(&summary.labels).is_some_and(|l| l.kind == Kind::Run)
+        })
+        .count();
     for (summary, handle) in containers {
         let Some(labels) = ObjectLabels::parse(&summary.labels).filter(|l| l.kind == Kind::Sandbox)
         else {
