@@ -1173,7 +1173,19 @@ impl Engine {
             Target::Container(&c.id),
             self.docker.rename_container(&c.id, options),
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Podman 5 on its SQLite database answers a taken name with the constraint it
+            // broke (a 500), where 4.x and Docker say 409.
+            EngineError::Runtime {
+                op, id, message, ..
+            } if rename_name_taken(&message) => EngineError::Conflict {
+                op,
+                id: id.unwrap_or_else(|| c.id.clone()),
+                message,
+            },
+            e => e,
+        })?;
         Ok(OwnedContainer {
             name: new_name.to_string(),
             ..c.clone()
@@ -1336,8 +1348,27 @@ fn is_storage_leftover(message: &str) -> bool {
     message.contains("in use by an external entity")
 }
 
+/// Whether a failed rename says the new name is taken, in the words of an engine that does
+/// not answer 409: Podman 5's SQLite database names the unique constraint on the name.
+fn rename_name_taken(message: &str) -> bool {
+    message.contains("UNIQUE constraint failed: ContainerConfig.Name")
+        || message.contains("is already in use")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_rename_to_a_taken_name_is_known_in_podman_5s_words() {
+        assert!(super::rename_name_taken(
+            "renaming container 4f20: updating container config table with new configuration \
+             for container 4f20: UNIQUE constraint failed: ContainerConfig.Name"
+        ));
+        assert!(super::rename_name_taken(
+            "error renaming container 4f20: the container name \"x\" is already in use by 9a"
+        ));
+        assert!(!super::rename_name_taken("no such container"));
+    }
+
     use super::*;
 
     #[test]
