@@ -441,22 +441,15 @@ fn run_rm_ends_promptly_and_leaves_nothing_even_when_the_command_ignores_sigterm
             ],
         ),
         |pid| {
+            // The command itself is running (its trap set before `sleep 60` started).
             crate::support::poll::until_blocking(
                 Duration::from_secs(30),
-                "the run's container is running",
+                "the run's command is running",
                 || {
-                    let out = podman.podman(&[
-                        "ps",
-                        "-q",
-                        "--filter",
-                        &format!("name={name}"),
-                        "--filter",
-                        "status=running",
-                    ]);
-                    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+                    let out = podman.podman(&["top", &name, "args"]);
+                    String::from_utf8_lossy(&out.stdout).contains("sleep 60")
                 },
             );
-            std::thread::sleep(Duration::from_millis(500));
             signalled.set(Some(std::time::Instant::now()));
             std::process::Command::new("kill")
                 .args(["-INT", &pid.to_string()])
