@@ -611,3 +611,52 @@ fn stream_commands_print_json_lines_and_end_with_the_exit() {
     assert_eq!(run.stdout_text(), "plain\n");
     ws.pd(&["delete", "--all"]);
 }
+
+#[test]
+fn invalid_documents_keep_their_report_and_end_with_the_error_object() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write("box.yaml", &sandbox("box", ""));
+    ws.pd_ok(&["apply"]);
+    ws.write(
+        "broken.yaml",
+        "apiVersion: pocket-dock.dev/v1alpha1\nkind: Sandbox\nspec: [\n",
+    );
+
+    // A command that cannot run: the report on stdout, with the error in it, then the error
+    // object, last on stderr.
+    let args: Vec<String> = ["apply"].iter().map(|a| a.to_string()).collect();
+    let run = ws.pd(&["--output", "json", "apply"]);
+    check("apply", Expect::Fails(2, "invalid-input"), &args, &run);
+    let report: Value = serde_json::from_slice(&run.stdout).expect("one report");
+    assert_eq!(report["valid"], false, "{report}");
+    assert!(
+        !report["diagnostics"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    assert_eq!(report["error"]["exit_code"], 2, "{report}");
+    assert_eq!(
+        report["error"]["operation"], "pocket-dock apply",
+        "{report}"
+    );
+
+    // `get` keeps its rows on stdout; the report, with the error, is the last stderr line.
+    let args: Vec<String> = ["get"].iter().map(|a| a.to_string()).collect();
+    let run = ws.pd(&["--output", "json", "get"]);
+    check("get", Expect::Fails(2, "invalid-input"), &args, &run);
+    let rows: Value = serde_json::from_slice(&run.stdout).expect("the rows");
+    assert!(
+        rows.as_array().unwrap().iter().any(|r| r["name"] == "box"),
+        "{rows}"
+    );
+    let last: Value = serde_json::from_str(run.stderr_text().lines().last().unwrap()).unwrap();
+    assert_eq!(last["valid"], false, "{last}");
+
+    // Text mode is as it was: no JSON anywhere.
+    let run = ws.pd(&["apply"]);
+    assert_eq!(run.code, Some(2));
+    assert!(run.stdout.is_empty(), "{}", run.stdout_text());
+    assert!(!run.stderr_text().contains('{'), "{}", run.stderr_text());
+    ws.remove("broken.yaml");
+    ws.pd(&["delete", "--all"]);
+}
