@@ -640,6 +640,10 @@ impl StateStore {
             | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
             | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
             | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        // A WAL left by another process (running, or killed before it checkpointed).
+        let wal_found = database_files(path)
+            .get(1)
+            .is_some_and(|wal| std::fs::symlink_metadata(wal).is_ok());
         let conn = Connection::open_with_flags(path, flags).map_err(wrap)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(wrap)?;
         // The schema version first, by a read (through the WAL, if there is one): a newer
@@ -647,6 +651,16 @@ impl StateStore {
         // the quick check, a migration), and it is never judged corrupt and moved aside.
         let version = schema::read_version(&conn).map_err(wrap)?;
         if version < 0 || version > i64::from(SCHEMA_VERSION) {
+            // Closing the last connection would copy a WAL it found into the database and
+            // delete it: that WAL is left as it was. (One this read made is empty: closing
+            // removes it, and the database's bytes stay as they are.)
+            if wal_found {
+                conn.set_db_config(
+                    rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                    true,
+                )
+                .map_err(wrap)?;
+            }
             return Err(newer(path, version));
         }
         // SQLite quietly opens a file it may not write read-only; every write would fail.

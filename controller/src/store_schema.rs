@@ -590,13 +590,21 @@ mod tests {
     /// beside it, nothing is moved aside.
     #[test]
     fn a_newer_database_is_refused_and_never_touched() {
+        // In WAL mode (as pocket-dock leaves it) and not (a newer release may choose
+        // otherwise: switching it to WAL would be a write).
+        for journal_mode in ["WAL", "DELETE"] {
+            refused_untouched(journal_mode);
+        }
+    }
+
+    fn refused_untouched(journal_mode: &str) {
         let dir = tempfile::tempdir().unwrap();
         drop(StateStore::open(dir.path()).unwrap());
         let newer = SCHEMA_VERSION + 1;
         {
             let conn = raw(dir.path());
             conn.execute_batch(&format!(
-                "PRAGMA user_version = {newer}; CREATE TABLE future (x); INSERT INTO future VALUES (1)"
+                "PRAGMA journal_mode = {journal_mode}; PRAGMA user_version = {newer}; CREATE TABLE future (x); INSERT INTO future VALUES (1)"
             ))
             .unwrap();
         }
@@ -661,6 +669,46 @@ mod tests {
         assert_eq!(std::fs::read(&db).unwrap(), db_bytes);
         assert_eq!(std::fs::read(&wal).unwrap(), wal_bytes);
         drop(holder);
+    }
+
+    /// Newer in a WAL that its writer left behind (killed before it checkpointed): the
+    /// refusing open is the last connection, and closing it must not copy that WAL into the
+    /// database nor delete it.
+    #[test]
+    fn the_wal_a_killed_newer_writer_left_is_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(StateStore::open(dir.path()).unwrap());
+        {
+            let writer = raw(dir.path());
+            writer
+                .execute_batch(&format!(
+                    "PRAGMA wal_autocheckpoint = 0; PRAGMA user_version = {}; CREATE TABLE future (x)",
+                    SCHEMA_VERSION + 1
+                ))
+                .unwrap();
+            // As if killed: no checkpoint when it goes.
+            writer
+                .set_db_config(
+                    rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                    true,
+                )
+                .unwrap();
+        }
+        let db = dir.path().join(FILE_NAME);
+        let wal = dir.path().join(format!("{FILE_NAME}-wal"));
+        let (db_bytes, wal_bytes) = (std::fs::read(&db).unwrap(), std::fs::read(&wal).unwrap());
+        assert!(!wal_bytes.is_empty(), "the version is only in the WAL");
+        for _ in 0..2 {
+            let err = StateStore::open(dir.path()).err().unwrap();
+            assert!(
+                matches!(err.kind, StoreErrorKind::NewerSchema { .. }),
+                "{err}"
+            );
+            assert_eq!(std::fs::read(&db).unwrap(), db_bytes);
+            assert_eq!(std::fs::read(&wal).unwrap(), wal_bytes);
+        }
+        let names = names_in(dir.path());
+        assert!(!names.iter().any(|n| n.contains("corrupt")), "{names:?}");
     }
 
     /// A version no pocket-dock writes (negative: `user_version` is signed) is refused the
