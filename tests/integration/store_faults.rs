@@ -251,6 +251,17 @@ async fn a_state_store_of_a_newer_release_is_refused_and_never_touched() {
         );
         assert!(stderr.contains("upgrade pocket-dock"), "{args:?}: {stderr}");
     }
+    // `doctor` says so too, from the file's header, without opening it.
+    let run = ws.pd(&["doctor"]);
+    assert_eq!(run.code, Some(4), "{}", run.stdout_text());
+    assert!(
+        run.stdout_text().contains(&format!(
+            "FAIL state    state store {}: schema version {newer} was written by a newer pocket-dock",
+            db.display()
+        )),
+        "{}",
+        run.stdout_text()
+    );
     let (run, _) = ws.pd_json(&["apply"]);
     let error: serde_json::Value = serde_json::from_str(
         run.stderr_text()
@@ -284,6 +295,23 @@ async fn a_state_store_of_a_newer_release_is_refused_and_never_touched() {
     std::fs::rename(&db, ws.path(".pocket-dock/state.db.newer")).unwrap();
     ws.pd_ok(&["apply"]);
     assert_eq!(ws.running_ids(podman).await.len(), 1);
+    let run = ws.pd(&["--output", "json", "doctor"]);
+    assert_eq!(run.code, Some(0), "{}", run.stdout_text());
+    let report: serde_json::Value = serde_json::from_str(&run.stdout_text()).unwrap();
+    let state = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "state")
+        .expect("a state check");
+    assert_eq!(state["status"], "ok", "{state}");
+    assert!(
+        state["message"].as_str().unwrap().ends_with(&format!(
+            "schema version {} (current)",
+            pocket_dock::store::SCHEMA_VERSION
+        )),
+        "{state}"
+    );
     assert_eq!(
         std::fs::read(ws.path(".pocket-dock/state.db.newer")).unwrap(),
         before
