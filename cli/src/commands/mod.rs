@@ -40,6 +40,7 @@ mod logs;
 mod man;
 mod pause;
 mod pool;
+pub mod progress;
 mod report;
 mod reset;
 mod run;
@@ -93,6 +94,10 @@ pub struct GlobalArgs {
     /// Output format (`wide`: text with more columns, for `get`; text elsewhere)
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+
+    /// Where live progress lines are drawn (a terminal's stderr), set by `main`.
+    #[arg(skip)]
+    pub screen: Option<progress::Screen>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

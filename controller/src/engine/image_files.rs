@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
+use super::progress::{OnProgress, PROGRESS_EVERY, Progress, Throttle};
 use super::raw::{LIBPOD, RawBody, percent_encode};
 use super::{Capability, Engine, EngineError, Operation, OwnedImage, Ownership, Target};
 
@@ -28,6 +29,30 @@ impl Engine {
     pub async fn load_image_bytes(&self, archive: &[u8]) -> Result<Vec<String>, EngineError> {
         self.load(RawBody::Bytes(archive, "application/x-tar"), true)
             .await
+    }
+
+    /// [`Engine::load_image_bytes`], telling `on_progress` the bytes sent as they go
+    /// ([`Progress::Bytes`], at most a few times a second, and the last one always).
+    pub async fn load_image_bytes_with_progress(
+        &self,
+        archive: &[u8],
+        on_progress: OnProgress<'_>,
+    ) -> Result<Vec<String>, EngineError> {
+        let throttle = std::sync::Mutex::new(Throttle::new(PROGRESS_EVERY));
+        let sent = |done: u64, total: u64| {
+            let due = throttle
+                .lock()
+                .map(|mut t| t.due(Instant::now(), done == total))
+                .unwrap_or(true);
+            if due {
+                on_progress(Progress::Bytes { done, total });
+            }
+        };
+        self.load(
+            RawBody::BytesReported(archive, "application/x-tar", &sent),
+            true,
+        )
+        .await
     }
 
     async fn load(

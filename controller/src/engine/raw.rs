@@ -152,7 +152,12 @@ pub(crate) enum RawBody<'a> {
     Bytes(&'a [u8], &'static str),
     /// A file streamed from disk (archives can be large).
     File(&'a std::path::Path, &'static str),
+    /// Bytes sent in chunks, each one told to the callback (bytes sent, total) as it went.
+    BytesReported(&'a [u8], &'static str, &'a (dyn Fn(u64, u64) + Send + Sync)),
 }
+
+/// How much of a reported body is written at a time.
+const REPORTED_CHUNK: usize = 256 * 1024;
 
 /// A response whose headers were read; the body is read from `reader` until the server
 /// closes the connection (HTTP/1.0).
@@ -213,7 +218,9 @@ impl Engine {
         };
         let (length, content_type) = match &body {
             RawBody::Empty => (0, "application/json"),
-            RawBody::Bytes(bytes, kind) => (bytes.len() as u64, *kind),
+            RawBody::Bytes(bytes, kind) | RawBody::BytesReported(bytes, kind, _) => {
+                (bytes.len() as u64, *kind)
+            }
             RawBody::File(path, kind) => (
                 tokio::fs::metadata(path)
                     .await
@@ -240,6 +247,15 @@ impl Engine {
         match body {
             RawBody::Empty => {}
             RawBody::Bytes(bytes, _) => stream.write_all(bytes).await.map_err(|_| lost())?,
+            RawBody::BytesReported(bytes, _, sent) => {
+                let total = bytes.len() as u64;
+                let mut done = 0u64;
+                for chunk in bytes.chunks(REPORTED_CHUNK) {
+                    stream.write_all(chunk).await.map_err(|_| lost())?;
+                    done += chunk.len() as u64;
+                    sent(done, total);
+                }
+            }
             RawBody::File(path, _) => {
                 let mut file =
                     tokio::fs::File::open(path)
