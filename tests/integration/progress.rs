@@ -40,6 +40,22 @@ fn three_steps(ws: &TestWorkspace, second: &str) {
     );
 }
 
+/// One more Image, `name`, built on the base from one slow step, in its own file.
+fn another(ws: &TestWorkspace, name: &str, step: &str) {
+    std::fs::create_dir_all(ws.path(name)).unwrap();
+    std::fs::write(
+        ws.path(&format!("{name}/Containerfile")),
+        format!("FROM base\nRUN {step} && echo {} > /nonce\n", nonce()),
+    )
+    .unwrap();
+    ws.write(
+        &format!("{name}.yaml"),
+        &format!(
+            "---\n{HEADER}\nkind: Image\nmetadata: {{name: {name}}}\nspec:\n  build:\n    context: {name}\n    from: {{image: base}}\n"
+        ),
+    );
+}
+
 fn is_event(v: &serde_json::Value, event: &str, name: &str) -> bool {
     v["event"] == event && v["kind"] == "Image" && v["name"] == name
 }
@@ -189,8 +205,10 @@ fn text_apply_without_a_terminal_prints_plain_lines_only() {
 fn a_terminal_shows_a_live_line_with_the_build_step_and_the_time() {
     let podman = Podman::shared();
     let ws = TestWorkspace::new(podman);
-    // Step 2 lasts long enough for several redraws (10 a second).
+    // Step 2 lasts long enough for several redraws (10 a second); `other` builds at the
+    // same time.
     three_steps(&ws, "sleep 2");
+    another(&ws, "other", "sleep 2");
     let out = on_a_terminal(&ws, podman, &["apply"]);
     let screen = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{screen}");
@@ -211,6 +229,17 @@ fn a_terminal_shows_a_live_line_with_the_build_step_and_the_time() {
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
         "the elapsed time ends the line: {live:?}"
     );
+    // Parallel builds each keep their own line: one frame draws both, one under the other.
+    let pieces: Vec<&str> = plain.split(['\r', '\n']).collect();
+    let building =
+        |l: &str, name: &str| l.contains(&format!("Image/{name} ")) && l.contains("building");
+    assert!(
+        pieces
+            .windows(2)
+            .any(|w| (building(w[0], "app") && building(w[1], "other"))
+                || (building(w[0], "other") && building(w[1], "app"))),
+        "no frame with both live lines: {screen:?}"
+    );
     // Drawn in place (the terminal is told to go back and clear), and the permanent line
     // printed once the build is done; the "building …" line is the live one instead.
     assert!(screen.contains('\x1b'), "{screen:?}");
@@ -221,6 +250,12 @@ fn a_terminal_shows_a_live_line_with_the_build_step_and_the_time() {
         "{screen:?}"
     );
     assert!(!screen.contains(" for Image/app..."), "{screen:?}");
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("+ Image/other ") && l.contains(" built ")),
+        "{screen:?}"
+    );
     ws.pd(&["delete", "--all"]);
 }
 
