@@ -347,6 +347,78 @@ mod tests {
     }
 
     #[test]
+    fn each_slow_action_has_a_line_from_its_start_to_its_end_and_quick_ones_none() {
+        let live = LivePrinter {
+            printer: Printer {
+                format: OutputFormat::Text,
+            },
+            screen: Screen {
+                bars: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
+                stdout_is_terminal: true,
+            },
+            running: Mutex::new(BTreeMap::new()),
+        };
+        let action = |name: &str, op: Op| Action {
+            key: key(Kind::Image, name),
+            op,
+            reason: "image not present".into(),
+            changes: Vec::new(),
+        };
+        let a = action("a", Op::Build { tag: "t".into() });
+        let b = action(
+            "b",
+            Op::Pull {
+                reference: "r".into(),
+            },
+        );
+        let quick = action(
+            "c",
+            Op::Tag {
+                source: "s".into(),
+                tag: "t".into(),
+            },
+        );
+        for started in [&a, &b, &quick] {
+            live.started(started);
+        }
+        let message = |k: &Key| {
+            live.running
+                .lock()
+                .unwrap()
+                .get(k)
+                .map(|r| r.bar.message().to_string())
+        };
+        assert_eq!(
+            live.running.lock().unwrap().len(),
+            2,
+            "the tag gets no line"
+        );
+        let step = Progress::from_build_line("STEP 2/3: RUN x").unwrap();
+        live.progress(&a.key, &step);
+        // A report for an object with no line (or no longer one) is dropped.
+        live.progress(&quick.key, &step);
+        assert_eq!(
+            message(&a.key).as_deref(),
+            Some("Image/a                      building: STEP 2/3: RUN x")
+        );
+        assert_eq!(
+            message(&b.key).as_deref(),
+            Some("Image/b                      pulling")
+        );
+        let end = |action: &Action| ActionOutcome {
+            action: action.clone(),
+            result: Ok(()),
+            elapsed: Duration::from_millis(5),
+        };
+        live.finished(&end(&a));
+        assert_eq!(message(&a.key), None);
+        assert!(message(&b.key).is_some(), "the other line stays");
+        live.finished(&end(&b));
+        live.finished(&end(&quick));
+        assert!(live.running.lock().unwrap().is_empty());
+    }
+
+    #[test]
     fn the_log_writer_without_a_screen_writes_straight_through() {
         use std::io::Write as _;
         let mut w = LogWriter::new(None);
