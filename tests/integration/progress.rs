@@ -259,6 +259,47 @@ fn a_terminal_shows_a_live_line_with_the_build_step_and_the_time() {
     ws.pd(&["delete", "--all"]);
 }
 
+#[test]
+fn run_on_a_terminal_shows_the_pull_of_a_missing_image_then_only_the_command_output() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    let reference = podman.registry_image("progress-run");
+    let out = on_a_terminal(
+        &ws,
+        podman,
+        &[
+            "run",
+            "--rm",
+            &reference,
+            "--",
+            "echo",
+            "said-by-the-command",
+        ],
+    );
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    let plain = strip_ansi(&screen);
+    let pieces: Vec<&str> = plain.split(['\r', '\n']).collect();
+    let pulling = pieces
+        .iter()
+        .position(|l| l.contains(&reference) && l.contains("pulling: "))
+        .unwrap_or_else(|| panic!("no live line for the pull: {screen:?}"));
+    let said = pieces
+        .iter()
+        .position(|l| l.trim() == "said-by-the-command")
+        .unwrap_or_else(|| panic!("the command's output is not a line of its own: {screen:?}"));
+    assert!(pulling < said, "{screen:?}");
+    // The live line went before the command spoke, and did not come back.
+    assert!(
+        !pieces[said..].iter().any(|l| l.contains("pulling")),
+        "{screen:?}"
+    );
+    assert!(
+        podman.podman(&["rmi", &reference]).status.success(),
+        "the pulled image is there"
+    );
+}
+
 /// Runs the binary with `args` in `ws` on a new pty made by `script` (stdout and stderr a
 /// terminal).
 fn on_a_terminal(ws: &TestWorkspace, podman: &Podman, args: &[&str]) -> std::process::Output {

@@ -93,8 +93,8 @@ pub fn verb(op: &Op) -> Option<&'static str> {
 
 /// The text of a live line, less its elapsed time: the object, the verb and the latest
 /// progress report.
-pub fn describe(key: &Key, verb: &str, progress: Option<&Progress>) -> String {
-    let head = format!("{:<28} {verb}", key.to_string());
+pub fn describe(subject: &str, verb: &str, progress: Option<&Progress>) -> String {
+    let head = format!("{subject:<28} {verb}");
     let detail = match progress {
         None => return head,
         Some(Progress::Step { text, .. }) => text.clone(),
@@ -150,6 +150,51 @@ pub fn size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// A live line for one slow step outside an apply (`run`'s pull of a missing image):
+/// drawn at the first report, gone at [`OneLine::clear`] (the command's first output, or
+/// its end).
+pub struct OneLine {
+    screen: Screen,
+    subject: String,
+    verb: &'static str,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl OneLine {
+    pub fn new(screen: &Screen, subject: impl Into<String>, verb: &'static str) -> Self {
+        OneLine {
+            screen: screen.clone(),
+            subject: subject.into(),
+            verb,
+            bar: Mutex::new(None),
+        }
+    }
+
+    /// Shows `progress` (drawing the line if this is the first report).
+    pub fn report(&self, progress: &Progress) {
+        let Ok(mut bar) = self.bar.lock() else {
+            return;
+        };
+        let bar = bar.get_or_insert_with(|| {
+            let bar = self
+                .screen
+                .bars
+                .add(ProgressBar::new_spinner().with_style(style()));
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        bar.set_message(describe(&self.subject, self.verb, Some(progress)));
+    }
+
+    /// Takes the line away, if one is drawn.
+    pub fn clear(&self) {
+        if let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) {
+            bar.finish_and_clear();
+            self.screen.bars.remove(&bar);
+        }
+    }
+}
+
 /// One running action's live line.
 struct Running {
     bar: ProgressBar,
@@ -203,7 +248,7 @@ impl Observer for LivePrinter {
             .screen
             .bars
             .add(ProgressBar::new_spinner().with_style(style()));
-        bar.set_message(describe(&action.key, verb, None));
+        bar.set_message(describe(&action.key.to_string(), verb, None));
         bar.enable_steady_tick(Duration::from_millis(100));
         if let Ok(mut running) = self.running.lock() {
             running.insert(action.key.clone(), Running { bar, verb });
@@ -214,7 +259,8 @@ impl Observer for LivePrinter {
         if let Ok(running) = self.running.lock()
             && let Some(r) = running.get(key)
         {
-            r.bar.set_message(describe(key, r.verb, Some(progress)));
+            r.bar
+                .set_message(describe(&key.to_string(), r.verb, Some(progress)));
         }
     }
 
@@ -257,12 +303,12 @@ mod tests {
     fn a_live_line_says_the_object_the_verb_and_the_latest_report() {
         let web = key(Kind::Image, "web");
         assert_eq!(
-            describe(&web, "building", None),
+            describe(&web.to_string(), "building", None),
             "Image/web                    building"
         );
         assert_eq!(
             describe(
-                &web,
+                &web.to_string(),
                 "building",
                 Progress::from_build_line("STEP 3/7: RUN make -j4").as_ref()
             ),
@@ -275,7 +321,7 @@ mod tests {
             bytes_total: 40 * 1024 * 1024,
         };
         assert_eq!(
-            describe(&key(Kind::Sandbox, "db"), "pulling", Some(&layers)),
+            describe("Sandbox/db", "pulling", Some(&layers)),
             "Sandbox/db                   pulling: 2/5 layers, 3.4 MiB of 40.0 MiB"
         );
         let one = Progress::Layers {
@@ -285,19 +331,19 @@ mod tests {
             bytes_total: 0,
         };
         assert_eq!(
-            describe(&key(Kind::Image, "a"), "pulling", Some(&one)),
+            describe("Image/a", "pulling", Some(&one)),
             "Image/a                      pulling: 0/1 layer"
         );
         let status = Progress::Status {
             text: "Copying blob sha256:1234".into(),
         };
         assert_eq!(
-            describe(&key(Kind::Image, "a"), "pulling", Some(&status)),
+            describe("Image/a", "pulling", Some(&status)),
             "Image/a                      pulling: Copying blob sha256:1234"
         );
         assert_eq!(
             describe(
-                &key(Kind::Image, "base"),
+                "Image/base",
                 "loading",
                 Some(&Progress::Bytes {
                     done: 512,
@@ -308,7 +354,7 @@ mod tests {
         );
         assert_eq!(
             describe(
-                &key(Kind::Image, "base"),
+                "Image/base",
                 "loading",
                 Some(&Progress::Bytes {
                     done: 2048,
@@ -416,6 +462,34 @@ mod tests {
         live.finished(&end(&b));
         live.finished(&end(&quick));
         assert!(live.running.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_single_line_is_drawn_at_the_first_report_and_cleared_once() {
+        let screen = Screen {
+            bars: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
+            stdout_is_terminal: true,
+        };
+        let line = OneLine::new(&screen, "alpine:3", "pulling");
+        let drawn = |l: &OneLine| {
+            l.bar
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map(|b| b.message().to_string())
+        };
+        assert_eq!(drawn(&line), None, "nothing before a report");
+        line.clear();
+        line.report(&Progress::Status {
+            text: "Copying blob sha256:1".into(),
+        });
+        assert_eq!(
+            drawn(&line).as_deref(),
+            Some("alpine:3                     pulling: Copying blob sha256:1")
+        );
+        line.clear();
+        line.clear();
+        assert_eq!(drawn(&line), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@ use pocket_dock::engine::{Engine, ExecOutput, NetworkMode};
 use pocket_dock::run::{self, RunRequest};
 use pocket_dock::{Error, ExitCode};
 
+use super::progress::OneLine;
 use super::{CommandOptions, GlobalArgs, Outcome, write_chunk};
 
 #[derive(Debug, Args)]
@@ -62,21 +63,43 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Outcome {
         request.network = NetworkMode::None;
     }
 
-    let output = ExecOutput::new().on_chunk(write_chunk);
+    // On a terminal, a pull of a missing image shows a live line, gone before the command's
+    // first output.
+    let pulling = global
+        .screen
+        .as_ref()
+        .map(|screen| std::sync::Arc::new(OneLine::new(screen, request.image.clone(), "pulling")));
+    let clear_first = pulling.clone();
+    let output = ExecOutput::new().on_chunk(move |stream, data| {
+        if let Some(line) = &clear_first {
+            line.clear();
+        }
+        write_chunk(stream, data)
+    });
     let output = if global.verbose >= 2 {
         output.log()
     } else {
         output
     };
 
-    let outcome = run::run(
+    let report = |p: pocket_dock::engine::Progress| {
+        if let Some(line) = &pulling {
+            line.report(&p);
+        }
+    };
+    let outcome = run::run_with_progress(
         &engine,
         &workspace.ownership(),
         &request,
         output,
         shutdown_signal(),
+        &report,
     )
-    .await?;
+    .await;
+    if let Some(line) = &pulling {
+        line.clear();
+    }
+    let outcome = outcome?;
     // A process exit code is 0..=255; Podman reports the same range for exec exits.
     let code =
         u8::try_from(outcome.exec.exit_code.rem_euclid(256)).unwrap_or(ExitCode::Failed.code());

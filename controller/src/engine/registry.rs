@@ -153,10 +153,28 @@ impl Engine {
         timeout: Duration,
         auth: Option<&RegistryAuth>,
     ) -> Result<super::images::PullOutcome, EngineError> {
+        self.pull_if_missing_with_progress(
+            reference,
+            timeout,
+            auth,
+            &super::progress::ignore_progress,
+        )
+        .await
+    }
+
+    /// [`Engine::pull_if_missing_with`], telling `on_progress` what the pull does.
+    pub async fn pull_if_missing_with_progress(
+        &self,
+        reference: &str,
+        timeout: Duration,
+        auth: Option<&RegistryAuth>,
+        on_progress: OnProgress<'_>,
+    ) -> Result<super::images::PullOutcome, EngineError> {
         if let Some(image) = self.find_image(reference).await? {
             return Ok(super::images::PullOutcome::Present(image));
         }
-        self.pull_with(reference, timeout, auth).await?;
+        self.pull_with_progress(reference, timeout, auth, on_progress)
+            .await?;
         Ok(super::images::PullOutcome::Pulled(
             self.inspect_image(reference).await?,
         ))
