@@ -300,6 +300,39 @@ fn run_on_a_terminal_shows_the_pull_of_a_missing_image_then_only_the_command_out
     );
 }
 
+#[test]
+fn image_import_on_a_terminal_shows_a_live_line_then_its_usual_lines() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    ws.write(
+        "base.yaml",
+        &format!(
+            "---\n{HEADER}\nkind: Image\nmetadata: {{name: base}}\nspec: {{embedded: base}}\n"
+        ),
+    );
+    ws.pd_ok(&["apply"]);
+    ws.pd_ok(&["image", "export", "base", "base.tar"]);
+    let out = on_a_terminal(&ws, podman, &["image", "import", "base.tar"]);
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    let plain = strip_ansi(&screen);
+    let pieces: Vec<&str> = plain.split(['\r', '\n']).collect();
+    let live = pieces
+        .iter()
+        .position(|l| l.contains("base.tar") && l.contains("importing: "))
+        .unwrap_or_else(|| panic!("no live line for the import: {screen:?}"));
+    let done = pieces
+        .iter()
+        .position(|l| l.starts_with("imported base.tar as "))
+        .unwrap_or_else(|| panic!("no imported line: {screen:?}"));
+    assert!(live < done, "{screen:?}");
+    assert!(
+        !pieces[done..].iter().any(|l| l.contains("importing")),
+        "{screen:?}"
+    );
+    ws.pd(&["delete", "--all"]);
+}
+
 /// Runs the binary with `args` in `ws` on a new pty made by `script` (stdout and stderr a
 /// terminal).
 fn on_a_terminal(ws: &TestWorkspace, podman: &Podman, args: &[&str]) -> std::process::Output {
