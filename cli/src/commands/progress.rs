@@ -36,10 +36,12 @@ pub struct Screen {
 }
 
 impl Screen {
-    /// A screen when stderr is a terminal and `format` is text; `None` otherwise.
+    /// A screen when stderr is a terminal that can move its cursor (`TERM` is not `dumb`)
+    /// and `format` is text; `None` otherwise.
     pub fn detect(format: OutputFormat) -> Option<Screen> {
         let text = matches!(format, OutputFormat::Text | OutputFormat::Wide);
-        (text && std::io::stderr().is_terminal()).then(|| Screen {
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        (text && !dumb && std::io::stderr().is_terminal()).then(|| Screen {
             bars: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
             stdout_is_terminal: std::io::stdout().is_terminal(),
         })
