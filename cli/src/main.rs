@@ -13,7 +13,12 @@ fn main() -> std::process::ExitCode {
         Err(code) => return std::process::ExitCode::from(code),
     };
     cli.global.command = command.clone();
-    init_tracing(cli.global.verbose, cli.global.output);
+    cli.global.screen = commands::progress::Screen::detect(cli.global.output);
+    init_tracing(
+        cli.global.verbose,
+        cli.global.output,
+        cli.global.screen.clone(),
+    );
     let format = cli.global.output;
     let verbose = cli.global.verbose > 0;
 
@@ -46,7 +51,8 @@ fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(code)
 }
 
-fn init_tracing(verbose: u8, format: OutputFormat) {
+/// `screen`: live progress lines, kept out of the way of each log line.
+fn init_tracing(verbose: u8, format: OutputFormat, screen: Option<commands::progress::Screen>) {
     // The controller's one line per reconcile is its normal output.
     let default = match verbose {
         0 => "warn,pocket_dock::controller=info",
@@ -57,7 +63,7 @@ fn init_tracing(verbose: u8, format: OutputFormat) {
         EnvFilter::try_from_env("POCKET_DOCK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(move || commands::progress::LogWriter::new(screen.clone()))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     match format {

@@ -88,8 +88,29 @@ pub async fn run(
     output: ExecOutput,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunOutcome, Error> {
+    run_with_progress(
+        engine,
+        ownership,
+        request,
+        output,
+        shutdown,
+        &crate::engine::ignore_progress,
+    )
+    .await
+}
+
+/// [`run`], telling `on_progress` what the pull of a missing image does as it goes (see
+/// `Engine::pull_with_progress`); nothing when the image is present.
+pub async fn run_with_progress(
+    engine: &Engine,
+    ownership: &Ownership,
+    request: &RunRequest,
+    output: ExecOutput,
+    shutdown: impl Future<Output = ()>,
+    on_progress: crate::engine::OnProgress<'_>,
+) -> Result<RunOutcome, Error> {
     let started = std::time::Instant::now();
-    let result = run_unrecorded(engine, ownership, request, output, shutdown).await;
+    let result = run_unrecorded(engine, ownership, request, output, shutdown, on_progress).await;
     if let Some(dir) = &request.event_log {
         let event = crate::store::Event::new(crate::store::Source::Run, "run")
             .reason(request.image.clone())
@@ -128,6 +149,7 @@ async fn run_unrecorded(
     request: &RunRequest,
     output: ExecOutput,
     shutdown: impl Future<Output = ()>,
+    on_progress: crate::engine::OnProgress<'_>,
 ) -> Result<RunOutcome, Error> {
     if request.cmd.is_empty() {
         return Err(Error::argument("CMD", "run needs a command after `--`"));
@@ -140,10 +162,11 @@ async fn run_unrecorded(
     let sweep_and_pull = async {
         let (swept, pulled) = tokio::join!(
             crate::lease::sweep_expired_runs(engine, ownership),
-            engine.pull_if_missing_with(
+            engine.pull_if_missing_with_progress(
                 &request.image,
                 request.pull_timeout,
-                request.pull_auth.as_ref()
+                request.pull_auth.as_ref(),
+                on_progress,
             )
         );
         // A failed sweep is not this run's failure: the leftovers wait for the next one (a

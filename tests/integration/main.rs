@@ -45,6 +45,7 @@ mod never_destroy;
 mod pause;
 mod pools;
 mod ports;
+mod progress;
 mod quadlet;
 mod rebuild;
 mod registry;

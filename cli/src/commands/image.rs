@@ -207,7 +207,20 @@ async fn export_all(global: &GlobalArgs, file: &std::path::Path) -> Outcome {
 
 async fn import(global: &GlobalArgs, file: &std::path::Path) -> Outcome {
     let engine = global.engine()?;
-    let report = images::import_any(&engine, file).await?;
+    // On a terminal, a live line while the archive is checked and sent to the engine.
+    let line = global.screen.as_ref().map(|screen| {
+        super::progress::OneLine::new(screen, file.display().to_string(), "importing")
+    });
+    let report_to = |p: pocket_dock::engine::Progress| {
+        if let Some(line) = &line {
+            line.report(&p);
+        }
+    };
+    let imported = images::import_any_with_progress(&engine, file, &report_to).await;
+    if let Some(line) = &line {
+        line.clear();
+    }
+    let report = imported?;
     match global.output {
         OutputFormat::Text => {
             for image in &report.images {

@@ -40,6 +40,7 @@ mod logs;
 mod man;
 mod pause;
 mod pool;
+pub mod progress;
 mod report;
 mod reset;
 mod run;
@@ -98,6 +99,10 @@ pub struct GlobalArgs {
     /// The command's path (`image export`), for the JSON error object; set after parsing.
     #[arg(skip)]
     pub command: String,
+
+    /// Where live progress lines are drawn (a terminal's stderr), set by `main`.
+    #[arg(skip)]
+    pub screen: Option<progress::Screen>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,6 +3,7 @@ use pocket_dock::engine::{Engine, ExecOutput, NetworkMode};
 use pocket_dock::run::{self, RunRequest};
 use pocket_dock::{Error, ExitCode};
 
+use super::progress::OneLine;
 use super::{
     CommandOptions, GlobalArgs, Outcome, OutputFormat, emit, write_chunk, write_json_chunk,
 };
@@ -66,21 +67,47 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Outcome {
 
     // json: each chunk a JSON line, then one `exit` line (as `exec`); text: the bytes.
     let json = global.output != OutputFormat::Text;
-    let output = ExecOutput::new().on_chunk(if json { write_json_chunk } else { write_chunk });
+    // On a terminal, a pull of a missing image shows a live line, gone before the command's
+    // first output.
+    let pulling = global
+        .screen
+        .as_ref()
+        .map(|screen| std::sync::Arc::new(OneLine::new(screen, request.image.clone(), "pulling")));
+    let clear_first = pulling.clone();
+    let output = ExecOutput::new().on_chunk(move |stream, data| {
+        if let Some(line) = &clear_first {
+            line.clear();
+        }
+        if json {
+            write_json_chunk(stream, data)
+        } else {
+            write_chunk(stream, data)
+        }
+    });
     let output = if global.verbose >= 2 {
         output.log()
     } else {
         output
     };
 
-    let outcome = run::run(
+    let report = |p: pocket_dock::engine::Progress| {
+        if let Some(line) = &pulling {
+            line.report(&p);
+        }
+    };
+    let outcome = run::run_with_progress(
         &engine,
         &workspace.ownership(),
         &request,
         output,
         shutdown_signal(),
+        &report,
     )
-    .await?;
+    .await;
+    if let Some(line) = &pulling {
+        line.clear();
+    }
+    let outcome = outcome?;
     if json {
         emit(
             &serde_json::json!({

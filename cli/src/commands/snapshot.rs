@@ -1,12 +1,10 @@
 //! `pocket-dock snapshot SANDBOX NAME`: declarative first. It writes (or bumps the
 //! generation of) `.pocket-dock/snapshots/NAME.yaml`, then applies that one object.
 
-use std::sync::Arc;
-
 use clap::Args;
 use pocket_dock::{ApplyOptions, SnapshotRequest};
 
-use super::apply::{Printer, summarize};
+use super::apply::summarize;
 use super::declared::invalid_or_err;
 use super::{GlobalArgs, Outcome, OutputFormat};
 
@@ -37,9 +35,7 @@ pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
         timeout: args.timeout,
         ..ApplyOptions::default()
     };
-    let printer = Arc::new(Printer {
-        format: global.output,
-    });
+    let printer = super::progress::observer(global.output, global.screen.as_ref());
     let report = match workspace
         .snapshot(&engine, &request, options, printer)
         .await
