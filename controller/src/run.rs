@@ -242,6 +242,13 @@ async fn run_removed(
         }
     };
     step.done("start and run");
+    if result.is_err() {
+        // Abandoned (timed out, interrupted, the stream lost): the command may still run,
+        // and is killed at once rather than asked to stop.
+        if let Err(e) = engine.kill_container(&container).await {
+            tracing::debug!(container = container.name(), error = %e, "kill before removal failed");
+        }
+    }
     let cleanup = engine.remove_container(&container).await;
     step.done("remove");
     let (stdout, stderr) = output.take_captured();

@@ -130,6 +130,28 @@ impl Engine {
         }
     }
 
+    /// Kills a container's processes with SIGKILL at once. A forced removal alone gives a
+    /// running container a graceful stop first on Podman 5 and Docker (SIGTERM, then 10 s),
+    /// which a process that ignores SIGTERM (a PID 1 without a handler does) waits out.
+    /// A container that is not running is fine.
+    pub async fn kill_container(&self, container: &OwnedContainer) -> Result<(), EngineError> {
+        let options = bollard::query_parameters::KillContainerOptions {
+            signal: "KILL".to_string(),
+        };
+        match self
+            .call(
+                Operation::ContainerKill,
+                Target::Container(container.id()),
+                self.docker.kill_container(container.id(), Some(options)),
+            )
+            .await
+        {
+            // Not running (any more): nothing to kill.
+            Err(EngineError::Conflict { .. }) => Ok(()),
+            other => other,
+        }
+    }
+
     /// The exit code of a started container, once its process has ended.
     async fn wait_exit_code(&self, container: &OwnedContainer) -> Result<i64, EngineError> {
         let target = Target::Container(container.id());

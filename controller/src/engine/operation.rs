@@ -21,6 +21,7 @@ pub enum Operation {
     ContainerRename,
     ContainerAttach,
     ContainerWait,
+    ContainerKill,
     ExecCreate,
     ExecStart,
     ExecStream,
@@ -68,6 +69,7 @@ impl Operation {
             Operation::ContainerRename => ("POST", "/containers/{id}/rename"),
             Operation::ContainerAttach => ("POST", "/containers/{id}/attach"),
             Operation::ContainerWait => ("POST", "/containers/{id}/wait"),
+            Operation::ContainerKill => ("POST", "/containers/{id}/kill"),
             Operation::ExecCreate => ("POST", "/containers/{id}/exec"),
             Operation::ExecStart => ("POST", "/exec/{id}/start"),
             Operation::ExecStream => ("STREAM", "/exec/{id}/start"),
@@ -108,6 +110,7 @@ impl Operation {
                 | Operation::ContainerPause
                 | Operation::ContainerUnpause
                 | Operation::ContainerRename
+                | Operation::ContainerKill
                 | Operation::ExecCreate
                 | Operation::ExecStart
                 | Operation::ImagePull
@@ -143,6 +146,7 @@ impl Operation {
             Operation::ContainerRename => "container rename",
             Operation::ContainerAttach => "container attach",
             Operation::ContainerWait => "container wait",
+            Operation::ContainerKill => "container kill",
             Operation::ExecCreate => "exec create",
             Operation::ExecStart => "exec start",
             Operation::ExecStream => "exec output stream",
