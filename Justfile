@@ -16,7 +16,7 @@ test:
 integration *ARGS:
     cargo test --test integration {{ARGS}}
 
-# the Debian package: target/package/pocket-dock_<version>_<arch>.deb (release build)
+# the Debian package: target/package/pocket-dock_<version>-1_<arch>.deb (release build)
 package *ARGS:
     ./scripts/package.sh {{ARGS}}
 

@@ -37,7 +37,9 @@ if [ -z "$deb" ]; then
 fi
 [ -f "$deb" ] || { echo "error: no package at $deb" >&2; exit 1; }
 deb=$(realpath "$deb")
-version=$(dpkg-deb --field "$deb" Version)
+# The upstream version, which `pocket-dock --version` prints: Debian's without its revision.
+deb_version=$(dpkg-deb --field "$deb" Version)
+version=${deb_version%-*}
 echo "==> package test: $(basename "$deb") in a clean Debian $release root"
 
 # The bare root, once. A tarball is complete only when its stamp names it.
@@ -124,6 +126,7 @@ grep -q '^#compdef pocket-dock' /usr/share/zsh/vendor-completions/_pocket-dock |
 grep -q '^complete -c pocket-dock' /usr/share/fish/vendor_completions.d/pocket-dock.fish || fail "no fish completion"
 [ -f /usr/share/doc/pocket-dock/copyright ] || fail "no copyright file"
 [ -f /usr/share/doc/pocket-dock/changelog.gz ] || fail "no changelog"
+[ -f /usr/share/doc/pocket-dock/changelog.Debian.gz ] || fail "no Debian changelog"
 echo "    /usr/bin/pocket-dock, $pages man pages, bash/zsh/fish completions, copyright, changelog"
 
 echo "--> pocket-dock doctor (Podman service on /run/podman/podman.sock)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Debian package: target/package/pocket-dock_<version>_<arch>.deb.
+# Builds the Debian package: target/package/pocket-dock_<version>-1_<arch>.deb.
 #
 #   scripts/package.sh              # the release build (what users install)
 #   scripts/package.sh --profile dev   # the debug build, for a quick local check only
@@ -9,7 +9,9 @@
 # and changelog under /usr/share/doc/pocket-dock/. It depends on podman. Only dpkg-deb
 # (part of dpkg) and binutils (readelf, strip; there wherever Rust links) are needed: no
 # cargo-deb to compile. The output folder is $PD_PACKAGE_OUT, by default `package/` in the
-# cargo target folder; the last line printed is the package's path.
+# cargo target folder; the last line printed is the package's path. The same sources give
+# the same bytes (timestamps from the last commit). PD_PACKAGE_REVISION sets the Debian
+# revision (default 1).
 set -euo pipefail
 PD_REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$PD_REPO"
@@ -19,7 +21,7 @@ while [ $# -gt 0 ]; do
     case $1 in
         --profile) profile=${2:?--profile needs a value}; shift 2 ;;
         --profile=*) profile=${1#--profile=}; shift ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "error: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -44,8 +46,12 @@ case $version in
     [0-9]*) ;;
     *) echo "error: could not read the version from $bin --version" >&2; exit 1 ;;
 esac
+# Debian's version: upstream's (the binary's) and a package revision, so that changelog.gz
+# can be the project's own CHANGELOG (a native package's would have to be Debian's format).
+revision=${PD_PACKAGE_REVISION:-1}
+deb_version="$version-$revision"
 arch=$(dpkg --print-architecture)
-deb="$out/pocket-dock_${version}_${arch}.deb"
+deb="$out/pocket-dock_${deb_version}_${arch}.deb"
 
 # The staging tree is this script's own folder under $out: made afresh each time.
 stage="$out/stage"
@@ -73,12 +79,21 @@ Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: pocket-dock
 
 Files: *
-Copyright: the pocket-dock authors
+Copyright: 2026 the pocket-dock authors
 License: Apache-2.0
  On Debian systems, the full text of the Apache License, Version 2.0 is in
  /usr/share/common-licenses/Apache-2.0.
 EOF
 gzip -9nc CHANGELOG.md >"$stage/usr/share/doc/pocket-dock/changelog.gz"
+SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || echo 1793491200)
+export SOURCE_DATE_EPOCH
+gzip -9n >"$stage/usr/share/doc/pocket-dock/changelog.Debian.gz" <<CHANGES
+pocket-dock ($deb_version) unstable; urgency=medium
+
+  * Packaged by scripts/package.sh; the changes are in changelog.gz.
+
+ -- pocket-dock maintainers <pocket-dock@example.invalid>  $(date -u -R -d "@$SOURCE_DATE_EPOCH")
+CHANGES
 find "$stage/usr" -type f ! -path '*/usr/bin/*' -exec chmod 0644 {} +
 find "$stage" -type d -exec chmod 0755 {} +
 
@@ -99,7 +114,7 @@ done
 installed_size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat >"$stage/DEBIAN/control" <<EOF
 Package: pocket-dock
-Version: $version
+Version: $deb_version
 Architecture: $arch
 Maintainer: pocket-dock maintainers <pocket-dock@example.invalid>
 Installed-Size: $installed_size
@@ -109,10 +124,10 @@ Suggests: runc, netavark, aardvark-dns, iptables
 Section: admin
 Priority: optional
 Description: reconciling controller for local Podman containers
- pocket-dock reads sandboxes, images and snapshots declared in YAML under
- .pocket-dock/ in a repository, compares them with what Podman runs, and
- converges with idempotent actions, writing each object's status back next to
- it. One reconcile function serves a one-shot pocket-dock apply, a
+ pocket-dock reads sandboxes, images and snapshots declared in YAML files
+ in a repository (under .pocket-dock/), compares them with what Podman runs,
+ and converges with idempotent actions, writing each object's status back next
+ to it. One reconcile function serves a one-shot pocket-dock apply, a
  long-running pocket-dock controller and a Rust SDK.
  .
  busybox-static is the input of the embedded base image (embedded: base);
@@ -122,15 +137,13 @@ EOF
 
 # Reproducible: every file gets the last commit's time (or a fixed one outside git), and
 # dpkg-deb clamps its own timestamps to SOURCE_DATE_EPOCH.
-SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || echo 1793491200)
-export SOURCE_DATE_EPOCH
 find "$stage" -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
 
 rm -f "$deb"
 dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >&2
 if command -v lintian >/dev/null 2>&1; then
     echo "==> lintian (advice only)" >&2
-    lintian --no-tag-display-limit "$deb" >&2 || true
+    lintian --tag-display-limit 0 "$deb" >&2 || true
 fi
 echo "==> $(du -h "$deb" | cut -f1) package, $pages man pages, depends: $depends" >&2
 echo "$deb"
