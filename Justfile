@@ -16,6 +16,14 @@ test:
 integration *ARGS:
     cargo test --test integration {{ARGS}}
 
+# the Debian package: target/package/pocket-dock_<version>-1_<arch>.deb (release build)
+package *ARGS:
+    ./scripts/package.sh {{ARGS}}
+
+# installs that package into a clean Debian 12 root and runs it there (needs root)
+package-test:
+    ./scripts/package-test.sh
+
 # format and lint
 lint:
     cargo fmt --all

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, unit tests and the integration tests, which
-# start their own private Podman services, then the integration suite again on Podman 5.8.
+# start their own private Podman services, the Debian package's install test, then the
+# integration suite again on Podman 5.8.
 # Installs Podman & co. first if they are missing.
 set -euo pipefail
 PD_REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +36,16 @@ set -e
 totals=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
      END { printf "total on the host Podman: %d passed, %d failed", p, f }' "$log")
 
+# The Debian package (docs/testing.md): the release build packaged by scripts/package.sh,
+# installed with apt into a clean Debian 12 root, where `pocket-dock --version` and
+# `doctor` must pass. PD_SKIP_PACKAGE=1 leaves it out (a quick local run).
+package_status=0
+if [ "${PD_SKIP_PACKAGE:-0}" != 1 ]; then
+    echo
+    echo "==> the Debian package (scripts/package-test.sh)"
+    ./scripts/package-test.sh || package_status=$?
+fi
+
 # The newest Podman too (docs/testing.md): the whole integration suite against Podman 5.8
 # from Debian sid, in a debootstrap root cached under target/compat/. PD_SKIP_COMPAT=1
 # leaves it out (a quick local run).
@@ -47,5 +58,9 @@ fi
 echo
 echo "$totals"
 [ "${PD_SKIP_COMPAT:-0}" = 1 ] || echo "Podman 5.8: $(grep -E '^(passed|failed)=' target/compat/results/5.8.env 2>/dev/null | tr '\n' ' ')"
+if [ "${PD_SKIP_PACKAGE:-0}" != 1 ]; then
+    if [ "$package_status" -eq 0 ]; then echo "Debian package: passed"; else echo "Debian package: FAILED (exit $package_status)"; fi
+fi
 [ "$status" -eq 0 ] || exit "$status"
+[ "$package_status" -eq 0 ] || exit "$package_status"
 exit "$compat_status"
