@@ -303,6 +303,24 @@ mod tests {
         assert_eq!(new_text(folded), folded.replace("v1alpha1", "v1beta1"));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, ..Default::default() })]
+        /// Whatever follows an older document's first lines, migration never panics, and
+        /// what it rewrites migrates to itself.
+        #[test]
+        fn never_panics_and_is_idempotent(
+            before in "[ \t]{0,2}(\"|')?",
+            after in "(\"|')?[ ,}\\]#\r\n&*!a-z:{\\[-]{0,40}",
+            rest in "[ -~\t\r\n\u{feff}]{0,80}",
+        ) {
+            let text = format!("apiVersion:{before}{OLD}{after}\nkind: Volume\n{rest}");
+            if let Ok(m) = migrate(&text) {
+                let again = migrate(&m.text);
+                proptest::prop_assert!(again.is_ok_and(|a| !a.changed()));
+            }
+        }
+    }
+
     #[test]
     fn refuses_text_that_does_not_parse_and_leaves_unknown_versions() {
         let e = migrate("apiVersion: pocket-dock.dev/v1alpha1\nkind: [\n").unwrap_err();
