@@ -282,17 +282,28 @@ impl OwnedDir {
         }
         let temp = format!("{name}{TEMP_MARKER}{}", std::process::id());
         self.write_new_mode(&temp, bytes, stat.st_mode & 0o7777)?;
-        // The creation mode was cut by the umask; the file gets the original's bits.
+        // The creation mode was cut by the umask: the file gets the original's bits, and its
+        // owner and group (`sudo pocket-dock migrate` must not hand a user's file to root).
+        // Where the owner cannot be kept, the file is left as it was.
         let temp_fd = rustix::fs::openat(
             &self.fd,
             &temp,
             OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         );
-        let chmod = temp_fd
-            .and_then(|fd| rustix::fs::fchmod(&fd, Mode::from_raw_mode(stat.st_mode & 0o7777)));
-        let renamed = chmod
-            .map_err(|e| OwnedFileError::io("set the mode of", self.child(&temp), e))
+        let kept = temp_fd.and_then(|fd| {
+            let made = rustix::fs::fstat(&fd)?;
+            if (made.st_uid, made.st_gid) != (stat.st_uid, stat.st_gid) {
+                rustix::fs::fchown(
+                    &fd,
+                    Some(rustix::fs::Uid::from_raw_unchecked(stat.st_uid)),
+                    Some(rustix::fs::Gid::from_raw_unchecked(stat.st_gid)),
+                )?;
+            }
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(stat.st_mode & 0o7777))
+        });
+        let renamed = kept
+            .map_err(|e| OwnedFileError::io("keep the owner and mode of", self.child(name), e))
             .and_then(|()| {
                 rustix::fs::renameat(&self.fd, &temp, &self.fd, name)
                     .map_err(|e| OwnedFileError::io("rename into place", path.clone(), e))

@@ -293,3 +293,24 @@ fn keeps_the_mode_refuses_hard_links_and_selects_files() {
     assert!(e.to_string().contains("hard link"), "{e}");
     assert_eq!(read(dir.path(), "b.yaml"), volume("b"));
 }
+
+#[test]
+fn keeps_the_owner_and_group() {
+    use std::os::unix::fs::MetadataExt;
+    let (dir, ws) = workspace();
+    let file = dir.path().join(".pocket-dock/a.yaml");
+    std::fs::write(&file, volume("a")).unwrap();
+    // As root (how CI runs), the file is given to `nobody` first: a root `migrate` must not
+    // hand a user's file to root. As anyone else, the file stays the runner's own.
+    let mine = std::fs::metadata(&file).unwrap();
+    let owner = if mine.uid() == 0 {
+        std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
+        (65534, 65534)
+    } else {
+        (mine.uid(), mine.gid())
+    };
+    ws.migrate(&MigrateRequest::default()).unwrap();
+    let after = std::fs::metadata(&file).unwrap();
+    assert!(read(dir.path(), "a.yaml").contains(API_VERSION));
+    assert_eq!((after.uid(), after.gid()), owner);
+}

@@ -7,7 +7,7 @@
 //! and only where it is written out as plain or quoted text. The result is parsed again and
 //! must be the same tree as before but for those values (and the columns after them on the
 //! same lines); anything else (an `apiVersion` that is an alias or carries an anchor or a
-//! tag, an escaped or folded value) is refused with its line and nothing is rewritten. The
+//! tag, an escaped value) is refused with its line and nothing is rewritten. The
 //! older and the newest version have the same fields, so no key is renamed (a later version
 //! that renames one adds its edit here, with the same check).
 //!
@@ -104,7 +104,7 @@ pub fn migrate(text: &str) -> Result<Migrated, Issue> {
             loc,
             FieldPath::root().key(FIELD),
             "cannot-migrate",
-            "rewriting the apiVersion in place would change more than the apiVersion (is its value anchored and used elsewhere?)",
+            "rewriting the apiVersion in place would change more than the apiVersion",
         )
         .hint(format!("set `{FIELD}: {API_VERSION}` by hand")));
     }
@@ -120,7 +120,7 @@ fn not_in_place(loc: Loc, from: &str) -> Issue {
         FieldPath::root().key(FIELD),
         "cannot-migrate",
         format!(
-            "the apiVersion `{from}` is not written out as plain or quoted text here (an alias, an anchor, a tag, escapes or a line break), so it cannot be rewritten in place"
+            "the apiVersion `{from}` is not written out as plain or quoted text here (an alias, an anchor, a tag or escapes), so it cannot be rewritten in place"
         ),
     )
     .hint(format!("set `{FIELD}: {API_VERSION}` by hand"))
@@ -298,6 +298,15 @@ mod tests {
         let escaped =
             "apiVersion: \"pocket-dock.dev\\/v1alpha1\"\nkind: Volume\nmetadata: {name: a}\n";
         assert_eq!(migrate(escaped).unwrap_err().code, "cannot-migrate");
+        // A tag, or an anchor even when nothing uses it: the value's place is the tag's or
+        // the anchor's, not the text's.
+        for text in [
+            "apiVersion: !!str pocket-dock.dev/v1alpha1\nkind: Volume\nmetadata: {name: a}\n",
+            "apiVersion: &v pocket-dock.dev/v1alpha1\nkind: Volume\nmetadata: {name: a}\n",
+            "apiVersion: !!str 'pocket-dock.dev/v1alpha1'\nkind: Volume\nmetadata: {name: a}\n",
+        ] {
+            assert_eq!(migrate(text).unwrap_err().code, "cannot-migrate", "{text}");
+        }
         // A value broken over two lines.
         let folded = "apiVersion:\n  pocket-dock.dev/v1alpha1\nkind: Volume\nmetadata: {name: a}\n";
         assert_eq!(new_text(folded), folded.replace("v1alpha1", "v1beta1"));
@@ -319,6 +328,31 @@ mod tests {
                 proptest::prop_assert!(again.is_ok_and(|a| !a.changed()));
             }
         }
+    }
+
+    #[test]
+    fn the_check_after_the_edit_sees_any_other_difference() {
+        let parse = |t: &str| yaml::parse(t, Limits::default()).unwrap().remove(0).root;
+        let old =
+            parse("apiVersion: pocket-dock.dev/v1alpha1\nkind: Volume\nmetadata: {name: a}\n");
+        let new = parse("apiVersion: pocket-dock.dev/v1beta1\nkind: Volume\nmetadata: {name: a}\n");
+        assert!(same_but_version(&old, &new, true));
+        for other in [
+            "apiVersion: pocket-dock.dev/v1beta1\nkind: Volume\nmetadata: {name: b}\n",
+            "apiVersion: pocket-dock.dev/v1beta1\nmetadata: {name: a}\nkind: Volume\n",
+            "apiVersion: pocket-dock.dev/v1beta1\n\nkind: Volume\nmetadata: {name: a}\n",
+            "apiVersion: pocket-dock.dev/v1alpha1\nkind: Volume\nmetadata: {name: a}\n",
+            "apiVersion: example.org/v1\nkind: Volume\nmetadata: {name: a}\n",
+        ] {
+            assert!(!same_but_version(&old, &parse(other), true), "{other}");
+        }
+        // Below the root, an apiVersion key is data like any other.
+        let nested = |v: &str| {
+            parse(&format!(
+                "apiVersion: {v}\nmetadata: {{labels: {{apiVersion: {v}}}}}\n"
+            ))
+        };
+        assert!(!same_but_version(&nested(OLD), &nested(API_VERSION), true));
     }
 
     #[test]
