@@ -1,9 +1,12 @@
 //! `migrate` through the real binary: `--check`'s exit code, the JSON report, what is
-//! refused (a symlinked document, an invalid one) with nothing written. No engine needed.
+//! refused (a symlinked document, an invalid one) with nothing written; and, against real
+//! Podman, that a migrated workspace is already converged (both versions are one model).
 
 use std::path::Path;
 
+use crate::support::Podman;
 use crate::support::cli;
+use crate::support::workspace::{TestWorkspace, actions, sandbox};
 
 const OLD: &str = "# yaml-language-server: $schema=./schema/pocket-dock.json\n# a volume\napiVersion: pocket-dock.dev/v1alpha1\nkind: Volume\nmetadata: {name: NAME}\n";
 
@@ -138,4 +141,40 @@ fn an_invalid_document_is_refused_with_file_and_line() {
         run.stderr_text()
     );
     assert_eq!(read(dir.path(), "a.yaml"), old("a"), "all or nothing");
+}
+
+#[tokio::test]
+async fn a_migrated_workspace_is_already_converged() {
+    let podman = Podman::shared();
+    let ws = TestWorkspace::new(podman);
+    let declared = format!(
+        "# the web box\n{}{}",
+        sandbox("web", "  env: {A: '1'}\n"),
+        OLD.replace("NAME", "cache")
+            .replace("# yaml-", "---\n# yaml-")
+    );
+    assert!(declared.matches("pocket-dock.dev/v1alpha1").count() == 2);
+    ws.write("s.yaml", &declared);
+    ws.pd_ok(&["apply"]);
+    let before = ws.running_ids(podman).await;
+    assert_eq!(before.len(), 1);
+
+    ws.pd_ok(&["migrate"]);
+    let migrated = std::fs::read_to_string(ws.path(".pocket-dock/s.yaml")).unwrap();
+    assert_eq!(migrated, declared.replace("v1alpha1", "v1beta1"));
+
+    // The same declarations: nothing to do, and the container is the one made before.
+    let run = ws.pd(&["diff"]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "{}{}",
+        run.stdout_text(),
+        run.stderr_text()
+    );
+    let (run, out) = ws.pd_json(&["apply"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    assert_eq!(actions(&out), Vec::<String>::new());
+    assert_eq!(ws.running_ids(podman).await, before, "not recreated");
+    ws.pd_ok(&["delete", "--all"]);
 }
