@@ -117,8 +117,17 @@ fn a_symlinked_document_is_refused_and_nothing_is_written() {
     assert_eq!(std::fs::read_to_string(&target).unwrap(), old("b"));
     assert!(dir.path().join(".pocket-dock/b.yaml").is_symlink());
 
-    // Naming only the regular file migrates it alone.
-    let run = cli::pd(dir.path(), &[], &["migrate", ".pocket-dock/a.yaml"]);
+    // Naming only the regular file migrates it alone (relative to -C, as every path).
+    let run = cli::pd(
+        dir.path().parent().unwrap(),
+        &[],
+        &[
+            "-C",
+            dir.path().to_str().unwrap(),
+            "migrate",
+            ".pocket-dock/a.yaml",
+        ],
+    );
     assert_eq!(run.code, Some(0), "{}", run.stderr_text());
     assert!(read(dir.path(), "a.yaml").contains("v1beta1"));
     assert_eq!(std::fs::read_to_string(&target).unwrap(), old("b"));

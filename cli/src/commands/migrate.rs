@@ -19,10 +19,12 @@ pub struct MigrateArgs {
 
 pub fn migrate(global: &GlobalArgs, args: MigrateArgs) -> Outcome {
     let workspace = global.declared_workspace()?;
+    // `-C DIR` is where relative paths start, as for every other command.
     let cwd = std::env::current_dir().map_err(|e| Error::file("read", "the current folder", e))?;
+    let base = global.dir.as_ref().map_or(cwd.clone(), |dir| cwd.join(dir));
     let request = MigrateRequest {
         check: args.check,
-        files: args.files.iter().map(|f| cwd.join(f)).collect(),
+        files: args.files.iter().map(|f| base.join(f)).collect(),
     };
     let report = workspace.migrate(&request)?;
     match global.output {
