@@ -3,13 +3,16 @@
 
 mod commands;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use commands::{Cli, OutputFormat};
+use commands::OutputFormat;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let (mut cli, command) = match commands::usage::parse(std::env::args_os()) {
+        Ok(parsed) => parsed,
+        Err(code) => return std::process::ExitCode::from(code),
+    };
+    cli.global.command = command.clone();
     init_tracing(cli.global.verbose, cli.global.output);
     let format = cli.global.output;
     let verbose = cli.global.verbose > 0;
@@ -20,15 +23,23 @@ fn main() -> std::process::ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
+        Err(e) if format == OutputFormat::Text || format == OutputFormat::Wide => {
             eprintln!("error: cannot start the async runtime: {e}");
             return std::process::ExitCode::from(pocket_dock::ExitCode::Failed.code());
+        }
+        Err(e) => {
+            let err = pocket_dock::Error::Task {
+                task: "starting the async runtime",
+                message: e.to_string(),
+            };
+            commands::print_error(&err, format, verbose, &command);
+            return std::process::ExitCode::from(err.exit_code().code());
         }
     };
     let code = match runtime.block_on(commands::dispatch(cli)) {
         Ok(code) => code,
         Err(err) => {
-            commands::print_error(&err, format, verbose);
+            commands::print_error(&err, format, verbose, &command);
             err.exit_code().code()
         }
     };

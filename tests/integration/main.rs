@@ -17,6 +17,7 @@ mod cli_docs;
 mod cli_doctor;
 mod cli_events;
 mod cli_exec;
+mod cli_json;
 mod cli_migrate;
 mod cli_run;
 mod cli_session;

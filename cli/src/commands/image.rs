@@ -64,11 +64,14 @@ pub async fn image(global: &GlobalArgs, args: ImageArgs) -> Outcome {
         ImageCommand::Inspect { name } => inspect(global, &name).await,
         ImageCommand::Export { all: true, args } => match args.as_slice() {
             [file] => export_all(global, file).await,
-            _ => usage("`image export --all` takes only the FILE to write"),
+            _ => usage(global, "`image export --all` takes only the FILE to write"),
         },
         ImageCommand::Export { all: false, args } => match args.as_slice() {
             [name, file] => export(global, &name.to_string_lossy(), file).await,
-            _ => usage("`image export` takes NAME FILE (or --all FILE for every image)"),
+            _ => usage(
+                global,
+                "`image export` takes NAME FILE (or --all FILE for every image)",
+            ),
         },
         ImageCommand::Import { file } => import(global, &file).await,
         ImageCommand::Push {
@@ -160,7 +163,13 @@ async fn export(global: &GlobalArgs, name: &str, file: &std::path::Path) -> Outc
     Ok(ExitCode::Success.code())
 }
 
-fn usage(message: &str) -> Outcome {
+fn usage(global: &GlobalArgs, message: &str) -> Outcome {
+    if global.output != OutputFormat::Text {
+        return Err(pocket_dock::Error::argument(
+            "NAME|FILE",
+            format!("{message}; nothing was changed"),
+        ));
+    }
     err!("pocket-dock: {message}; nothing was changed");
     Ok(ExitCode::InvalidInput.code())
 }

@@ -27,6 +27,7 @@ pub struct SnapshotArgs {
 pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
     let workspace = global.declared_workspace()?;
     let engine = global.engine_for(&workspace)?;
+    let request_sandbox = args.sandbox.clone();
     let request = SnapshotRequest {
         sandbox: args.sandbox,
         name: args.name,
@@ -52,6 +53,17 @@ pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
             report.file.path.display(),
             report.file.name,
             report.file.generation
+        );
+    } else {
+        super::emit(
+            &serde_json::json!({
+                "event": "snapshot",
+                "sandbox": request_sandbox,
+                "name": report.file.name,
+                "file": report.file.path,
+                "generation": report.file.generation,
+            }),
+            global.output,
         );
     }
     Ok(summarize(&report.apply, global.output))

@@ -8,6 +8,7 @@
 //! No connection is held between operations (bollard is built with an idle pool of zero), so
 //! a restarted Podman service is picked up by the next call.
 
+mod attach;
 mod builds;
 pub mod capabilities;
 mod containers;
@@ -37,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use bollard::{ClientVersion, Docker};
 
+pub use attach::AttachedExit;
 pub use builds::BuildRequest;
 pub use capabilities::{
     Capability, CapabilityState, EngineFacts, EngineIdentity, EngineKind, EngineProfile,
