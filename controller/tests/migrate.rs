@@ -314,3 +314,27 @@ fn keeps_the_owner_and_group() {
     assert!(read(dir.path(), "a.yaml").contains(API_VERSION));
     assert_eq!((after.uid(), after.gid()), owner);
 }
+
+#[test]
+fn a_file_changed_since_it_was_read_is_left_alone() {
+    use pocket_dock::owned_files::{OwnedDir, OwnedFileError};
+    let (dir, _ws) = workspace();
+    let pd = dir.path().join(".pocket-dock");
+    std::fs::write(pd.join("a.yaml"), volume("a")).unwrap();
+    let owned = OwnedDir::open(&pd).unwrap();
+    let e = owned
+        .replace_atomic("a.yaml", volume("b").as_bytes(), b"new")
+        .unwrap_err();
+    assert!(matches!(e, OwnedFileError::Changed { .. }), "{e:?}");
+    assert_eq!(e.category(), pocket_dock::Category::Conflict);
+    assert_eq!(read(dir.path(), "a.yaml"), volume("a"));
+    assert_eq!(
+        std::fs::read_dir(&pd).unwrap().count(),
+        1,
+        "no temp file left"
+    );
+    owned
+        .replace_atomic("a.yaml", volume("a").as_bytes(), b"new")
+        .unwrap();
+    assert_eq!(read(dir.path(), "a.yaml"), "new");
+}
