@@ -11,7 +11,8 @@
 //! - [`Workspace::open`] finds a workspace; [`Workspace::load`] validates it (every
 //!   diagnostic, with file:line, or [`Valid`] declarations); [`Workspace::plan`] says what
 //!   would change; [`Workspace::apply`] converges; [`Workspace::delete`] and
-//!   [`Workspace::snapshot`] do what their commands do.
+//!   [`Workspace::snapshot`] do what their commands do; [`Workspace::migrate`] rewrites
+//!   documents to the newest `apiVersion`, keeping comments.
 //! - [`sandbox::Sandbox`] works inside a running sandbox: `exec` with output sinks, logs,
 //!   and [`sandbox::Session`], a long-lived shell (with a JSON-lines protocol,
 //!   [`sandbox::Session::serve_json_lines`]).
@@ -69,8 +70,8 @@ pub use error::Error;
 pub use key::Key;
 pub use reconcile::{ApplyOptions, ApplyReport, NoObserver, Observer, Plan, Selection};
 pub use sdk::{
-    DeleteReport, DeleteRequest, ForkReport, ForkRequest, PauseReport, ResetReport, ResetRequest,
-    SnapshotReport, SnapshotRequest, Valid,
+    DeleteReport, DeleteRequest, ForkReport, ForkRequest, MigrateReport, MigrateRequest,
+    PauseReport, ResetReport, ResetRequest, SnapshotReport, SnapshotRequest, Valid,
 };
 pub use workspace::Workspace;
 

@@ -45,6 +45,8 @@ pub enum OwnedFileError {
     Foreign { path: PathBuf },
     #[error("{} already exists", path.display())]
     Exists { path: PathBuf },
+    #[error("{} changed since it was read; it was left alone (run again)", path.display())]
+    Changed { path: PathBuf },
     #[error("cannot {action} {}", path.display())]
     Io {
         action: &'static str,
@@ -63,13 +65,18 @@ impl OwnedFileError {
             OwnedFileError::NotOurs { .. }
             | OwnedFileError::Foreign { .. }
             | OwnedFileError::Exists { .. } => crate::Category::InvalidInput,
+            OwnedFileError::Changed { .. } => crate::Category::Conflict,
             OwnedFileError::Io { .. } => crate::Category::Storage,
         }
     }
 }
 
 impl OwnedFileError {
-    fn io(action: &'static str, path: PathBuf, source: impl Into<std::io::Error>) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: PathBuf,
+        source: impl Into<std::io::Error>,
+    ) -> Self {
         OwnedFileError::Io {
             action,
             path,
@@ -223,6 +230,89 @@ impl OwnedDir {
             return Err(e);
         }
         rustix::fs::fsync(&self.fd).map_err(|e| OwnedFileError::io("sync", temp_path, e))
+    }
+
+    /// Replaces the user's regular file `name`, whose content must still be `expected`,
+    /// with `bytes` atomically, keeping its permission bits: for rewriting a document the
+    /// user asked to have rewritten (`migrate`). A symlink, a hard link to another file
+    /// (the rename would split the two names), anything that is not a regular file, or a
+    /// file changed since it was read is refused and left as it is.
+    pub fn replace_atomic(
+        &self,
+        name: &str,
+        expected: &[u8],
+        bytes: &[u8],
+    ) -> Result<(), OwnedFileError> {
+        let path = self.child(name);
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = match rustix::fs::openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::LOOP) => {
+                return Err(OwnedFileError::NotOurs {
+                    path,
+                    what: EntryKind::Symlink.describe(),
+                });
+            }
+            Err(e) => return Err(OwnedFileError::io("open", path, e)),
+        };
+        let stat =
+            rustix::fs::fstat(&fd).map_err(|e| OwnedFileError::io("open", path.clone(), e))?;
+        match kind_of_mode(stat.st_mode) {
+            EntryKind::File if stat.st_nlink > 1 => {
+                return Err(OwnedFileError::NotOurs {
+                    path,
+                    what: "a hard link to another file",
+                });
+            }
+            EntryKind::File => {}
+            kind => {
+                return Err(OwnedFileError::NotOurs {
+                    path,
+                    what: kind.describe(),
+                });
+            }
+        }
+        let mut current = Vec::new();
+        std::fs::File::from(fd)
+            .take(expected.len() as u64 + 1)
+            .read_to_end(&mut current)
+            .map_err(|e| OwnedFileError::io("read", path.clone(), e))?;
+        if current != expected {
+            return Err(OwnedFileError::Changed { path });
+        }
+        let temp = format!("{name}{TEMP_MARKER}{}", std::process::id());
+        self.write_new_mode(&temp, bytes, stat.st_mode & 0o7777)?;
+        // The creation mode was cut by the umask: the file gets the original's bits, and its
+        // owner and group (`sudo pocket-dock migrate` must not hand a user's file to root).
+        // Where the owner cannot be kept, the file is left as it was.
+        let temp_fd = rustix::fs::openat(
+            &self.fd,
+            &temp,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
+        let kept = temp_fd.and_then(|fd| {
+            let made = rustix::fs::fstat(&fd)?;
+            if (made.st_uid, made.st_gid) != (stat.st_uid, stat.st_gid) {
+                rustix::fs::fchown(
+                    &fd,
+                    Some(rustix::fs::Uid::from_raw_unchecked(stat.st_uid)),
+                    Some(rustix::fs::Gid::from_raw_unchecked(stat.st_gid)),
+                )?;
+            }
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(stat.st_mode & 0o7777))
+        });
+        let renamed = kept
+            .map_err(|e| OwnedFileError::io("keep the owner and mode of", self.child(name), e))
+            .and_then(|()| {
+                rustix::fs::renameat(&self.fd, &temp, &self.fd, name)
+                    .map_err(|e| OwnedFileError::io("rename into place", path.clone(), e))
+            });
+        if let Err(e) = renamed {
+            let _ = rustix::fs::unlinkat(&self.fd, &temp, AtFlags::empty());
+            return Err(e);
+        }
+        rustix::fs::fsync(&self.fd).map_err(|e| OwnedFileError::io("sync", path, e))
     }
 
     /// Opens the regular file `name` for reading and writing, creating it when absent;

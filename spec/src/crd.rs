@@ -20,8 +20,12 @@ use crate::schema::{DECLARABLE, spec_required};
 
 /// The API group of every pocket-dock resource.
 pub const GROUP: &str = "pocket-dock.dev";
-/// The one served (and stored) version.
-pub const VERSION: &str = "v1alpha1";
+/// The stored version, served with the older [`OLDER_VERSIONS`]: every version has the
+/// same fields, so the API server converts between them by changing `apiVersion` alone
+/// (conversion strategy `None`).
+pub const VERSION: &str = "v1beta1";
+/// Older versions still served (not stored).
+pub const OLDER_VERSIONS: [&str; 1] = ["v1alpha1"];
 /// Where the CRD files live under `schemas/`.
 pub const CRD_DIR: &str = "crds";
 /// The category `kubectl get pocket-dock` lists.
@@ -169,6 +173,27 @@ pub fn open_api_schema(kind: Kind) -> Value {
 
 /// The CustomResourceDefinition of one kind.
 pub fn crd(kind: Kind) -> Value {
+    let schema = open_api_schema(kind);
+    let version = |name: &str, storage: bool| {
+        json!({
+            "name": name,
+            "served": true,
+            "storage": storage,
+            "subresources": { "status": {} },
+            "additionalPrinterColumns": [
+                { "name": "Phase", "type": "string", "jsonPath": ".status.phase" },
+                {
+                    "name": "Ready",
+                    "type": "string",
+                    "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"
+                },
+                { "name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp" }
+            ],
+            "schema": { "openAPIV3Schema": schema }
+        })
+    };
+    let mut versions = vec![version(VERSION, true)];
+    versions.extend(OLDER_VERSIONS.iter().map(|v| version(v, false)));
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -184,22 +209,7 @@ pub fn crd(kind: Kind) -> Value {
                 "categories": [CATEGORY]
             },
             "scope": "Namespaced",
-            "versions": [{
-                "name": VERSION,
-                "served": true,
-                "storage": true,
-                "subresources": { "status": {} },
-                "additionalPrinterColumns": [
-                    { "name": "Phase", "type": "string", "jsonPath": ".status.phase" },
-                    {
-                        "name": "Ready",
-                        "type": "string",
-                        "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"
-                    },
-                    { "name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp" }
-                ],
-                "schema": { "openAPIV3Schema": open_api_schema(kind) }
-            }]
+            "versions": versions
         }
     })
 }
@@ -230,7 +240,8 @@ pub fn reference_section() -> String {
     let mut out = String::from(
         "\n## Kubernetes CustomResourceDefinitions\n\n\
          `pocket-dock schema --crds [--out DIR | --check]`: one `apiextensions.k8s.io/v1` CRD \
-         per kind, group `pocket-dock.dev`, version `v1alpha1`, namespaced, with the status \
+         per kind, group `pocket-dock.dev`, versions `v1beta1` (stored) and `v1alpha1` (served, \
+         the same fields), namespaced, with the status \
          subresource and the columns `Phase`, `Ready` and `Age`; committed under \
          `schemas/crds/`. YAML documents on stdout (a JSON list with `--output json`), one \
          file per kind with `--out DIR`; `--check` exits 1 when a file in DIR (default \

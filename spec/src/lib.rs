@@ -13,6 +13,7 @@ pub mod hash;
 pub mod kind;
 pub mod load;
 pub mod locked;
+pub mod migrate;
 pub mod model;
 pub mod pool;
 pub mod quantity;

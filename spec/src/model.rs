@@ -9,8 +9,20 @@ use serde::{Deserialize, Serialize};
 /// The workspace's own network, which every sandbox joins unless it lists others.
 pub const DEFAULT_NETWORK: &str = "default";
 
-/// The only API version so far.
-pub const API_VERSION: &str = "pocket-dock.dev/v1alpha1";
+/// The newest API version: what `init`, `snapshot`, `fork`, `explain` and the importers
+/// write, and what `pocket-dock migrate` rewrites documents to. Documents of every version
+/// in [`API_VERSIONS`] are accepted and read into the same types (docs/versioning.md).
+pub const API_VERSION: &str = API_VERSION_V1BETA1;
+
+/// `v1beta1`: the same fields as `v1alpha1`; the version says the fields are settled.
+pub const API_VERSION_V1BETA1: &str = "pocket-dock.dev/v1beta1";
+
+/// `v1alpha1`: the first version. Still accepted, not deprecated yet; `pocket-dock
+/// migrate` rewrites it to [`API_VERSION`].
+pub const API_VERSION_V1ALPHA1: &str = "pocket-dock.dev/v1alpha1";
+
+/// Every accepted API version, newest first.
+pub const API_VERSIONS: [&str; 2] = [API_VERSION_V1BETA1, API_VERSION_V1ALPHA1];
 
 /// Identity of an object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

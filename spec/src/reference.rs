@@ -13,7 +13,9 @@ pub fn reference_markdown() -> String {
         "# Resource reference\n\n\
          Generated from the types in `spec/src/model.rs` (`POCKET_DOCK_BLESS=1 cargo test -p \
          pocket-dock-spec --test generated` rewrites it; a test fails when it is stale).\n\n\
-         Every document has `apiVersion: pocket-dock.dev/v1alpha1`, a `kind`, `metadata` and \
+         Every document has an `apiVersion` (`pocket-dock.dev/v1beta1`, the newest, or \
+         `pocket-dock.dev/v1alpha1`: the same fields; `pocket-dock migrate` rewrites files to \
+         the newest, see docs/versioning.md), a `kind`, `metadata` and \
          (except `Volume` and `Workspace`) a `spec`. Unknown fields are errors. Paths such as \
          bind-mount sources and build contexts are relative to the workspace root, the folder \
          that holds `.pocket-dock/`.\n\n\

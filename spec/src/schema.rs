@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use crate::kind::Kind;
 use crate::model::{
-    API_VERSION, ImageSpec, Metadata, NetworkSpec, PoolSpec, SandboxSpec, SnapshotSpec,
-    TemplateSpec, VolumeSpec, WorkspaceSpec,
+    API_VERSION_V1ALPHA1, API_VERSION_V1BETA1, ImageSpec, Metadata, NetworkSpec, PoolSpec,
+    SandboxSpec, SnapshotSpec, TemplateSpec, VolumeSpec, WorkspaceSpec,
 };
 
 /// The kinds that can be declared in YAML, in documentation order.
@@ -29,6 +29,8 @@ pub const DECLARABLE: [Kind; 8] = [
 /// The file holding every kind's schema; the one to name in an editor modeline.
 pub const COMBINED_FILE: &str = "pocket-dock.json";
 
+/// The schemas' `$id`s are a contract (docs/versioning.md) and stay where they are: one
+/// schema accepts every `apiVersion` in [`crate::model::API_VERSIONS`].
 const SCHEMA_BASE: &str = "https://pocket-dock.dev/schemas/v1alpha1/";
 
 /// The schema file name of one kind: `sandbox.json`.
@@ -74,8 +76,18 @@ fn document_body(generator: &mut SchemaGenerator, kind: Kind) -> Value {
         "required": required,
         "properties": {
             "apiVersion": {
-                "description": "API version of the document.",
-                "const": API_VERSION
+                "description": "API version of the document: every accepted version reads the same \
+                                fields; `pocket-dock migrate` rewrites older ones to the newest.",
+                "oneOf": [
+                    {
+                        "const": API_VERSION_V1BETA1,
+                        "description": "The newest version."
+                    },
+                    {
+                        "const": API_VERSION_V1ALPHA1,
+                        "description": "The first version: still accepted, with the same fields."
+                    }
+                ]
             },
             "kind": {
                 "description": "Kind of the object.",
@@ -176,7 +188,13 @@ mod tests {
     fn documents_require_their_kind_and_forbid_unknown_fields() {
         let s = document_schema(Kind::Sandbox);
         assert_eq!(s["properties"]["kind"]["const"], "Sandbox");
-        assert_eq!(s["properties"]["apiVersion"]["const"], API_VERSION);
+        let versions: Vec<&Value> = s["properties"]["apiVersion"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| &v["const"])
+            .collect();
+        assert_eq!(versions, crate::model::API_VERSIONS);
         assert_eq!(s["additionalProperties"], false);
         assert!(s["required"].as_array().unwrap().contains(&json!("spec")));
         assert!(s["$defs"]["SandboxSpec"]["properties"]["imageFrom"].is_object());

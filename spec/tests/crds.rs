@@ -321,9 +321,20 @@ fn every_crd_is_a_valid_structural_custom_resource_definition() {
                 "{kind}: short name {name} shadows a built-in kind"
             );
         }
-        assert_eq!(crd.spec.versions.len(), 1);
+        // The newest version first and stored; the older one served with the same schema.
+        let names: Vec<&str> = crd.spec.versions.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["v1beta1", "v1alpha1"]);
+        assert_eq!(
+            crd.spec.versions.iter().filter(|v| v.storage).count(),
+            1,
+            "{kind}: one stored version"
+        );
+        assert!(crd.spec.versions.iter().all(|v| v.served));
+        assert_eq!(
+            crd.spec.versions[0].schema, crd.spec.versions[1].schema,
+            "{kind}: the versions have the same fields (conversion None)"
+        );
         let version = &crd.spec.versions[0];
-        assert_eq!(version.name, "v1alpha1");
         assert!(version.served && version.storage);
         assert!(
             version

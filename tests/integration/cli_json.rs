@@ -62,6 +62,13 @@ const fn fails(
 const CASES: &[Case] = &[
     ok("init", &["-C", "{scratch}/fresh", "init"]),
     ok("validate", &["validate"]),
+    fails(
+        "migrate",
+        2,
+        "invalid-input",
+        &["migrate", "--check", "nosuch.yaml"],
+    ),
+    ok("migrate", &["migrate"]),
     ok("apply", &["apply"]),
     fails(
         "apply",

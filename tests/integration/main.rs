@@ -18,6 +18,7 @@ mod cli_doctor;
 mod cli_events;
 mod cli_exec;
 mod cli_json;
+mod cli_migrate;
 mod cli_run;
 mod cli_session;
 mod cli_shell;

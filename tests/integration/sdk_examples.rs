@@ -29,6 +29,9 @@ mod images_and_snapshots;
 #[path = "../../examples/sdk/logs.rs"]
 mod logs;
 #[allow(dead_code)]
+#[path = "../../examples/sdk/migrate.rs"]
+mod migrate;
+#[allow(dead_code)]
 #[path = "../../examples/sdk/pause_and_fork.rs"]
 mod pause_and_fork;
 #[allow(dead_code)]
@@ -215,4 +218,24 @@ async fn the_pause_and_fork_example_leaves_the_source_running_and_makes_the_copy
     assert!(after.contains_key("box-copy"), "{after:?}");
     assert!(ws.path(".pocket-dock/forks/box-copy.yaml").exists());
     ws.pd(&["delete", "--all"]);
+}
+
+#[test]
+fn the_migrate_example_rewrites_once_and_then_has_nothing_to_do() {
+    let podman = Podman::shared();
+    let ws = workspace(podman);
+    let before = std::fs::read_to_string(ws.path(".pocket-dock/box.yaml")).unwrap();
+    assert!(before.contains("pocket-dock.dev/v1alpha1"));
+    let check = migrate::run(ws.root(), true).unwrap();
+    assert!(check.pending());
+    assert_eq!(
+        std::fs::read_to_string(ws.path(".pocket-dock/box.yaml")).unwrap(),
+        before
+    );
+    assert_eq!(migrate::run(ws.root(), false).unwrap().changed, 1);
+    assert_eq!(
+        std::fs::read_to_string(ws.path(".pocket-dock/box.yaml")).unwrap(),
+        before.replace("v1alpha1", "v1beta1")
+    );
+    assert!(!migrate::run(ws.root(), true).unwrap().pending());
 }

@@ -38,6 +38,7 @@ mod import_devcontainer;
 mod init;
 mod logs;
 mod man;
+mod migrate;
 mod pause;
 mod pool;
 pub mod progress;
@@ -286,6 +287,9 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Create .pocket-dock/ with an example Sandbox, a .gitignore and the schema
     Init,
+    /// Rewrite documents to the newest apiVersion, keeping comments and order (--check:
+    /// write nothing, exit 1 when a file would change)
+    Migrate(migrate::MigrateArgs),
     /// The egress proxy of a workspace (started by apply; not for people)
     #[command(hide = true, name = "egress-proxy")]
     EgressProxy {
@@ -357,6 +361,7 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Schema(args) => schema::schema(&cli.global, args),
         Command::Template(args) => template::template(&cli.global, args),
         Command::Init => init::init(&cli.global),
+        Command::Migrate(args) => migrate::migrate(&cli.global, args),
         Command::Explain(args) => explain::explain(&cli.global, args),
         Command::Man(args) => man::man(&cli.global, args),
         Command::EgressProxy { dir } => match pocket_dock::egress::proxy::run(&dir).await {

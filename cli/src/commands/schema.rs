@@ -17,9 +17,10 @@ pub struct SchemaArgs {
     /// when they differ. Without --out it also checks the CRDs in ./schemas/crds
     #[arg(long)]
     check: bool,
-    /// Kubernetes CustomResourceDefinitions (group pocket-dock.dev, v1alpha1) instead of
-    /// JSON Schemas: YAML documents on stdout (a JSON list with --output json), one file
-    /// per kind with --out, or --check them (default DIR ./schemas/crds)
+    /// Kubernetes CustomResourceDefinitions (group pocket-dock.dev, versions v1beta1 and
+    /// v1alpha1) instead of JSON Schemas: YAML documents on stdout (a JSON list with
+    /// --output json), one file per kind with --out, or --check them (default DIR
+    /// ./schemas/crds)
     #[arg(long)]
     crds: bool,
 }

@@ -224,6 +224,14 @@ impl Error {
                 source: FileCause::Io(source),
                 ..
             } => io_hint(source.kind()),
+            Error::File {
+                action: "rewrite",
+                source: FileCause::Owned(crate::owned_files::OwnedFileError::NotOurs { .. }),
+                ..
+            } => Some(format!(
+                "migrate never writes through a symlink or a hard link: set `apiVersion: {}` in the file by hand (or make it a regular file), then run it again",
+                pocket_dock_spec::model::API_VERSION
+            )),
             Error::Store(e) => e.hint(),
             Error::Unsupported(_) => Some(
                 "`pocket-dock doctor` shows what this engine can do; see docs/compatibility.md"

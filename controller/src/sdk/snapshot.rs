@@ -110,8 +110,9 @@ pub fn plan_document(
         .unwrap_or_default();
     let text = format!(
         "{WRITTEN_BY}; commit it to keep the snapshot declared.\n\
-         apiVersion: pocket-dock.dev/v1alpha1\nkind: Snapshot\nmetadata:\n  name: {name}\n\
+         apiVersion: {api_version}\nkind: Snapshot\nmetadata:\n  name: {name}\n\
          spec:\n  sandbox: {sandbox}\n  generation: {generation}\n{description}",
+        api_version = pocket_dock_spec::model::API_VERSION,
         name = request.name,
         sandbox = request.sandbox,
     );
