@@ -21,6 +21,12 @@ pub const API_VERSION_V1BETA1: &str = "pocket-dock.dev/v1beta1";
 /// migrate` rewrites it to [`API_VERSION`].
 pub const API_VERSION_V1ALPHA1: &str = "pocket-dock.dev/v1alpha1";
 
+/// The version pocket-dock writes into the files it makes (`init`, `import`, `snapshot`,
+/// `fork`): the oldest one not deprecated, so that a teammate or a CI runner still on the
+/// previous release reads them. `pocket-dock migrate` moves files to [`API_VERSION`] when
+/// the team chooses to (docs/versioning.md).
+pub const WRITTEN_API_VERSION: &str = API_VERSION_V1ALPHA1;
+
 /// Every accepted API version, newest first.
 pub const API_VERSIONS: [&str; 2] = [API_VERSION_V1BETA1, API_VERSION_V1ALPHA1];
 

@@ -80,13 +80,26 @@ fn check_exits_1_until_migrated_then_0() {
     assert_eq!(run.code, Some(0), "{}", run.stderr_text());
 }
 
+/// `init` writes the oldest version not deprecated (a teammate on the previous release
+/// reads it); `migrate` then moves it to the newest, and the workspace still validates.
 #[test]
-fn init_writes_the_newest_version() {
+fn init_writes_v1alpha1_and_migrate_moves_it_forward() {
     let dir = tempdir();
     let run = cli::pd(dir.path(), &[], &["init"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr_text());
     let run = cli::pd(dir.path(), &[], &["migrate", "--check"]);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "a v1alpha1 file is pending: {}",
+        run.stdout_text()
+    );
+    let run = cli::pd(dir.path(), &[], &["migrate"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    let run = cli::pd(dir.path(), &[], &["migrate", "--check"]);
     assert_eq!(run.code, Some(0), "{}", run.stdout_text());
+    let run = cli::pd(dir.path(), &[], &["validate"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
 }
 
 #[test]

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
 use pocket_dock_spec::model::{
-    API_VERSION, Build, Condition, Dependency, EnvValue, ImageFrom, ImageSpec, Metadata, Mount,
-    MountType, Network, NetworkAttachment, NetworkSpec, Port, Probe, Protocol, Resources,
-    RestartPolicy, RunMode, SandboxSpec, Security, VolumeSpec,
+    Build, Condition, Dependency, EnvValue, ImageFrom, ImageSpec, Metadata, Mount, MountType,
+    Network, NetworkAttachment, NetworkSpec, Port, Probe, Protocol, Resources, RestartPolicy,
+    RunMode, SandboxSpec, Security, VolumeSpec,
 };
 use pocket_dock_spec::yaml::{self, Key, Limits, Loc, Node, Value};
 use pocket_dock_spec::{Diagnostic, dns_label_problem};
@@ -1584,7 +1584,7 @@ fn document<T: serde::Serialize>(
         annotations: BTreeMap::new(),
     };
     serde_json::json!({
-        "apiVersion": API_VERSION,
+        "apiVersion": pocket_dock_spec::model::WRITTEN_API_VERSION,
         "kind": kind,
         "metadata": serde_json::to_value(&metadata).unwrap_or_default(),
         "spec": serde_json::to_value(spec).unwrap_or_default(),

@@ -662,7 +662,7 @@ fn document(kind: &str, name: &str, spec: Value) -> Value {
     let mut doc = serde_json::Map::new();
     doc.insert(
         "apiVersion".into(),
-        json!(pocket_dock_spec::model::API_VERSION),
+        json!(pocket_dock_spec::model::WRITTEN_API_VERSION),
     );
     doc.insert("kind".into(), json!(kind));
     doc.insert("metadata".into(), json!({ "name": name }));

@@ -135,13 +135,13 @@ pub fn plan_document(request: &ForkRequest, valid: &Valid) -> Result<(ForkFile, 
     annotations.insert(FORKED_FROM.to_string(), request.sandbox.clone());
     metadata["annotations"] = serde_json::json!(annotations);
     let sandbox = serde_json::json!({
-        "apiVersion": pocket_dock_spec::model::API_VERSION,
+        "apiVersion": pocket_dock_spec::model::WRITTEN_API_VERSION,
         "kind": "Sandbox",
         "metadata": metadata,
         "spec": spec,
     });
     let snapshot = serde_json::json!({
-        "apiVersion": pocket_dock_spec::model::API_VERSION,
+        "apiVersion": pocket_dock_spec::model::WRITTEN_API_VERSION,
         "kind": "Snapshot",
         "metadata": { "name": request.name },
         "spec": {

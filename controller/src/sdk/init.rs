@@ -14,7 +14,7 @@ pub const EXAMPLE: &str = r#"# yaml-language-server: $schema=./schema/pocket-doc
 # A Sandbox is a long-lived container that pocket-dock keeps as declared here.
 # Check this folder with `pocket-dock validate`; every field is described in
 # docs/reference.md of pocket-dock, and in the schema named on the first line.
-apiVersion: pocket-dock.dev/v1beta1
+apiVersion: pocket-dock.dev/v1alpha1
 kind: Sandbox
 metadata:
   name: dev
@@ -45,7 +45,7 @@ spec:
 # editors read that line per document, and check a document without it against nothing.
 # ---
 # # yaml-language-server: $schema=./schema/pocket-dock.json
-# apiVersion: pocket-dock.dev/v1beta1
+# apiVersion: pocket-dock.dev/v1alpha1
 # kind: Volume
 # metadata:
 #   name: cache

@@ -112,7 +112,7 @@ pub fn plan_document(
         "{WRITTEN_BY}; commit it to keep the snapshot declared.\n\
          apiVersion: {api_version}\nkind: Snapshot\nmetadata:\n  name: {name}\n\
          spec:\n  sandbox: {sandbox}\n  generation: {generation}\n{description}",
-        api_version = pocket_dock_spec::model::API_VERSION,
+        api_version = pocket_dock_spec::model::WRITTEN_API_VERSION,
         name = request.name,
         sandbox = request.sandbox,
     );
