@@ -87,6 +87,10 @@ start_engine_namespace() {
     local engine=$1 dir="$COMPAT_DIR/$1" root="$COMPAT_DIR/$1/root" i
     stop_engine_namespace "$engine"
     ensure_rootless_user
+    # Emptied here, not by the redirection below: that one happens in the background
+    # child, and the loop could read an earlier run's `ready` before it (and test the
+    # host's engine instead).
+    : >"$dir/namespace.log"
     unshare --mount --propagation private -- \
         bash -c "$(declare -f namespace_holder); namespace_holder $(printf %q "$root")" \
         >"$dir/namespace.log" 2>&1 &

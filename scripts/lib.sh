@@ -5,7 +5,7 @@
 # docker-registry serves images on loopback so that the tests can pull with no network.
 # netavark and aardvark-dns give networks name resolution between sandboxes (Podman 4.3
 # defaults to CNI, which has none).
-PD_PACKAGES="podman:podman runc:runc catatonit:catatonit netavark:netavark aardvark-dns:aardvark-dns busybox:busybox-static newuidmap:uidmap curl:curl docker-registry:docker-registry tmux:tmux ip:iproute2"
+PD_PACKAGES="podman:podman runc:runc catatonit:catatonit netavark:netavark aardvark-dns:aardvark-dns busybox:busybox-static newuidmap:uidmap curl:curl docker-registry:docker-registry tmux:tmux ip:iproute2 iptables:iptables"
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
