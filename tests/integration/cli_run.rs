@@ -446,7 +446,9 @@ fn run_rm_ends_promptly_and_leaves_nothing_even_when_the_command_ignores_sigterm
                 Duration::from_secs(30),
                 "the run's command is running",
                 || {
-                    let out = podman.podman(&["top", &name, "args"]);
+                    // Default columns: both engines show the full command line (Docker
+                    // passes `args` on to ps, where it means "running processes only").
+                    let out = podman.podman(&["top", &name]);
                     String::from_utf8_lossy(&out.stdout).contains("sleep 60")
                 },
             );
@@ -485,11 +487,15 @@ fn run_rm_runs_argv_as_given_and_answers_127_and_126_like_an_exec() {
     )
     .unwrap();
     let image = "localhost/pd-run-entrypoint:1";
+    // `-f`: Docker looks for a Dockerfile by default.
+    let file = context.path().join("Containerfile");
     let built = podman.podman(&[
         "build",
         "-q",
         "-t",
         image,
+        "-f",
+        &file.to_string_lossy(),
         &context.path().to_string_lossy(),
     ]);
     assert!(built.status.success(), "{built:?}");
