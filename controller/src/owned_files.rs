@@ -245,18 +245,7 @@ impl OwnedDir {
     ) -> Result<(), OwnedFileError> {
         let path = self.child(name);
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        let fd = match rustix::fs::openat(&self.fd, name, flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::LOOP) => {
-                return Err(OwnedFileError::NotOurs {
-                    path,
-                    what: EntryKind::Symlink.describe(),
-                });
-            }
-            Err(e) => return Err(OwnedFileError::io("open", path, e)),
-        };
-        let stat =
-            rustix::fs::fstat(&fd).map_err(|e| OwnedFileError::io("open", path.clone(), e))?;
+        let (fd, stat) = self.open_no_follow(name, flags, Mode::empty())?;
         match kind_of_mode(stat.st_mode) {
             EntryKind::File if stat.st_nlink > 1 => {
                 return Err(OwnedFileError::NotOurs {
@@ -315,12 +304,16 @@ impl OwnedDir {
         rustix::fs::fsync(&self.fd).map_err(|e| OwnedFileError::io("sync", path, e))
     }
 
-    /// Opens the regular file `name` for reading and writing, creating it when absent;
-    /// refuses a symlink or anything else that is not a regular file.
-    pub fn open_or_create(&self, name: &str) -> Result<std::fs::File, OwnedFileError> {
+    /// Opens `name` in this folder with `flags` (which hold `NOFOLLOW`) and reads its
+    /// metadata; a symlink is refused as not ours.
+    fn open_no_follow(
+        &self,
+        name: &str,
+        flags: OFlags,
+        mode: Mode,
+    ) -> Result<(rustix::fd::OwnedFd, rustix::fs::Stat), OwnedFileError> {
         let path = self.child(name);
-        let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = match rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o644)) {
+        let fd = match rustix::fs::openat(&self.fd, name, flags, mode) {
             Ok(fd) => fd,
             Err(rustix::io::Errno::LOOP) => {
                 return Err(OwnedFileError::NotOurs {
@@ -330,8 +323,16 @@ impl OwnedDir {
             }
             Err(e) => return Err(OwnedFileError::io("open", path, e)),
         };
-        let stat =
-            rustix::fs::fstat(&fd).map_err(|e| OwnedFileError::io("open", path.clone(), e))?;
+        let stat = rustix::fs::fstat(&fd).map_err(|e| OwnedFileError::io("open", path, e))?;
+        Ok((fd, stat))
+    }
+
+    /// Opens the regular file `name` for reading and writing, creating it when absent;
+    /// refuses a symlink or anything else that is not a regular file.
+    pub fn open_or_create(&self, name: &str) -> Result<std::fs::File, OwnedFileError> {
+        let path = self.child(name);
+        let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let (fd, stat) = self.open_no_follow(name, flags, Mode::from_raw_mode(0o644))?;
         match kind_of_mode(stat.st_mode) {
             // A second name for the file (a hard link to, say, README.md) would have that
             // file rewritten through this one.

@@ -11,34 +11,13 @@ fn tempdir() -> tempfile::TempDir {
         .unwrap()
 }
 
-/// The visible subcommands of `words`, as the binary's own `--help` lists them: clap's
-/// tree seen from outside, so a command added later is expected without being named here.
-fn subcommands(cwd: &Path, words: &[String]) -> Vec<String> {
-    let mut args: Vec<&str> = words.iter().map(String::as_str).collect();
-    args.push("--help");
-    let run = cli::pd(cwd, &[], &args);
-    assert_eq!(run.code, Some(0), "{args:?}: {}", run.stderr_text());
-    let text = run.stdout_text();
-    let Some((_, listed)) = text.split_once("Commands:\n") else {
-        return Vec::new();
-    };
-    listed
-        .lines()
-        .take_while(|l| !l.trim().is_empty())
-        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|name| *name != "help")
-        .map(str::to_string)
-        .collect()
-}
-
 fn expected_pages(cwd: &Path, words: &mut Vec<String>, out: &mut Vec<String>) {
     let mut name = String::from("pocket-dock");
     for w in words.iter() {
         name = format!("{name}-{w}");
     }
     out.push(format!("{name}.1"));
-    for sub in subcommands(cwd, words) {
+    for sub in cli::subcommands(cwd, words) {
         words.push(sub);
         expected_pages(cwd, words, out);
         words.pop();

@@ -251,31 +251,11 @@ const CASES: &[Case] = &[
     ),
 ];
 
-/// The visible commands under `words` (clap's `help` excepted), as `--help` lists them.
-fn subcommands(cwd: &Path, words: &[String]) -> Vec<String> {
-    let mut args: Vec<&str> = words.iter().map(String::as_str).collect();
-    args.push("--help");
-    let run = cli::pd(cwd, &[], &args);
-    assert_eq!(run.code, Some(0), "{args:?}: {}", run.stderr_text());
-    let text = run.stdout_text();
-    let Some((_, listed)) = text.split_once("Commands:\n") else {
-        return Vec::new();
-    };
-    listed
-        .lines()
-        .take_while(|l| !l.trim().is_empty())
-        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|name| *name != "help")
-        .map(str::to_string)
-        .collect()
-}
-
 /// Every command of the tree as its path (`image export`), with whether it is a leaf.
 fn tree(cwd: &Path, words: &mut Vec<String>, out: &mut Vec<(String, bool)>) {
-    for sub in subcommands(cwd, words) {
+    for sub in cli::subcommands(cwd, words) {
         words.push(sub);
-        let leaf = subcommands(cwd, words).is_empty();
+        let leaf = cli::subcommands(cwd, words).is_empty();
         out.push((words.join(" "), leaf));
         if !leaf {
             tree(cwd, words, out);

@@ -118,3 +118,25 @@ pub fn assert_streamed(run: &CliRun, code: i32, out: usize, err: usize) {
         run.peak_rss_kb
     );
 }
+
+/// The visible subcommands of `words`, as the binary's own `--help` lists them (clap's
+/// `help` excepted; empty for a leaf): clap's tree seen from outside, so that a command
+/// added later is expected by the tests that walk it without being named there.
+pub fn subcommands(cwd: &Path, words: &[String]) -> Vec<String> {
+    let mut args: Vec<&str> = words.iter().map(String::as_str).collect();
+    args.push("--help");
+    let run = pd(cwd, &[], &args);
+    assert_eq!(run.code, Some(0), "{args:?}: {}", run.stderr_text());
+    let text = run.stdout_text();
+    let Some((_, listed)) = text.split_once("Commands:\n") else {
+        return Vec::new();
+    };
+    listed
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
