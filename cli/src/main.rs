@@ -2,6 +2,7 @@
 //! its documented code.
 
 mod commands;
+mod sentence;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -10,7 +11,8 @@ use commands::{Cli, OutputFormat};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.global.verbose, cli.global.output);
+    let controller = matches!(cli.command, commands::Command::Controller(_));
+    init_tracing(cli.global.verbose, cli.global.output, controller);
     let format = cli.global.output;
     let verbose = cli.global.verbose > 0;
 
@@ -35,10 +37,12 @@ fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(code)
 }
 
-fn init_tracing(verbose: u8, format: OutputFormat) {
-    // The controller's one line per reconcile is its normal output.
+fn init_tracing(verbose: u8, format: OutputFormat, controller: bool) {
     let default = match verbose {
-        0 => "warn,pocket_dock::controller=info",
+        // The controller's one line per reconcile is its normal output. Every other
+        // command prints its own sentences; the library's log lines are for -v.
+        0 if controller => "warn,pocket_dock::controller=info",
+        0 => "warn",
         1 => "warn,pocket_dock=debug",
         _ => "warn,pocket_dock=trace",
     };
@@ -51,6 +55,10 @@ fn init_tracing(verbose: u8, format: OutputFormat) {
         .with_target(false);
     match format {
         OutputFormat::Json | OutputFormat::Yaml => builder.json().init(),
+        // Without -v, a command's warnings read as its own sentences.
+        OutputFormat::Text | OutputFormat::Wide if verbose == 0 && !controller => {
+            builder.event_format(sentence::Sentence).init();
+        }
         OutputFormat::Text | OutputFormat::Wide => builder.compact().init(),
     }
 }
