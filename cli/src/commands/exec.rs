@@ -93,8 +93,8 @@ pub async fn exec(global: &GlobalArgs, args: ExecArgs) -> Outcome {
         ExecEnd::TimedOut(_) => ExitCode::TimedOut.code(),
         ExecEnd::Interrupted => {
             err!(
-                "interrupted: {} process(es) stopped in Sandbox/{}",
-                report.killed,
+                "interrupted: {} stopped in Sandbox/{}",
+                pocket_dock::text::count_as(report.killed, "process", "processes"),
                 sandbox.name()
             );
             ExitCode::Interrupted.code()
