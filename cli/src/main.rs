@@ -4,15 +4,24 @@
 mod commands;
 mod sentence;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use commands::{Cli, OutputFormat};
+use commands::OutputFormat;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let (mut cli, command) = match commands::usage::parse(std::env::args_os()) {
+        Ok(parsed) => parsed,
+        Err(code) => return std::process::ExitCode::from(code),
+    };
+    cli.global.command = command.clone();
+    cli.global.screen = commands::progress::Screen::detect(cli.global.output);
     let controller = matches!(cli.command, commands::Command::Controller(_));
-    init_tracing(cli.global.verbose, cli.global.output, controller);
+    init_tracing(
+        cli.global.verbose,
+        cli.global.output,
+        cli.global.screen.clone(),
+        controller,
+    );
     let format = cli.global.output;
     let verbose = cli.global.verbose > 0;
 
@@ -22,22 +31,37 @@ fn main() -> std::process::ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
+        Err(e) if format == OutputFormat::Text || format == OutputFormat::Wide => {
             eprintln!("error: cannot start the async runtime: {e}");
             return std::process::ExitCode::from(pocket_dock::ExitCode::Failed.code());
+        }
+        Err(e) => {
+            let err = pocket_dock::Error::Task {
+                task: "starting the async runtime",
+                message: e.to_string(),
+            };
+            commands::print_error(&err, format, verbose, &command);
+            return std::process::ExitCode::from(err.exit_code().code());
         }
     };
     let code = match runtime.block_on(commands::dispatch(cli)) {
         Ok(code) => code,
         Err(err) => {
-            commands::print_error(&err, format, verbose);
+            commands::print_error(&err, format, verbose, &command);
             err.exit_code().code()
         }
     };
     std::process::ExitCode::from(code)
 }
 
-fn init_tracing(verbose: u8, format: OutputFormat, controller: bool) {
+/// `screen`: live progress lines, kept out of the way of each log line. `controller`: the
+/// `controller` command, whose INFO lines are its output.
+fn init_tracing(
+    verbose: u8,
+    format: OutputFormat,
+    screen: Option<commands::progress::Screen>,
+    controller: bool,
+) {
     let default = match verbose {
         // The controller's one line per reconcile is its normal output. Every other
         // command prints its own sentences; the library's log lines are for -v.
@@ -50,7 +74,7 @@ fn init_tracing(verbose: u8, format: OutputFormat, controller: bool) {
         EnvFilter::try_from_env("POCKET_DOCK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(move || commands::progress::LogWriter::new(screen.clone()))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     match format {

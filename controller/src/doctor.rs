@@ -257,9 +257,182 @@ fn api_check(version: &ServerVersion) -> Check {
     }
 }
 
+/// The schema version in the header of a SQLite file (`PRAGMA user_version`: the 4 bytes at
+/// offset 60, big-endian, signed); `None` when `header` is no SQLite header.
+fn header_version(header: &[u8]) -> Option<i64> {
+    if !header.starts_with(b"SQLite format 3\0") {
+        return None;
+    }
+    let bytes: [u8; 4] = header.get(60..64)?.try_into().ok()?;
+    Some(i64::from(i32::from_be_bytes(bytes)))
+}
+
+/// The state store's schema version, when `state_dir` (`.pocket-dock/`) has a `state.db`.
+/// Read from the file's header, never through SQLite: `doctor` writes nothing (an older
+/// database is migrated by the next command that opens it, not here), and opening a WAL
+/// database would leave journal files beside it. A version a running newer pocket-dock has
+/// not yet checkpointed out of the WAL is not seen here; the commands themselves see it.
+pub fn state_store_check(state_dir: &std::path::Path) -> Option<Check> {
+    use crate::store::{FILE_NAME, SCHEMA_VERSION, StoreError, StoreErrorKind};
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = state_dir.join(FILE_NAME);
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    let check = |status, message: String, fix: Option<String>| Check {
+        name: "state",
+        status,
+        message,
+        fix,
+    };
+    if !meta.is_file() {
+        return Some(check(
+            CheckStatus::Warn,
+            format!(
+                "state store {}: not a regular file (a symlink?); pocket-dock never opens it",
+                path.display()
+            ),
+            Some(format!(
+                "remove {}: the state store is made anew and rebuilt from Podman's labels",
+                path.display()
+            )),
+        ));
+    }
+    let mut header = Vec::with_capacity(100);
+    let read = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&path)
+        .and_then(|file| file.take(100).read_to_end(&mut header));
+    if let Err(e) = read {
+        return Some(check(
+            CheckStatus::Warn,
+            format!("state store {}: cannot read it: {e}", path.display()),
+            None,
+        ));
+    }
+    let known = i64::from(SCHEMA_VERSION);
+    Some(match header_version(&header) {
+        // An empty file is a database SQLite has not written yet.
+        None if header.is_empty() => check(
+            CheckStatus::Ok,
+            format!(
+                "state store {}: empty; made at schema version {known} by the next command",
+                path.display()
+            ),
+            None,
+        ),
+        None => check(
+            CheckStatus::Warn,
+            format!("state store {}: not a SQLite database", path.display()),
+            Some("the next `pocket-dock apply` moves it aside (if no process holds it) and starts a new one".to_string()),
+        ),
+        Some(v) if v == known => check(
+            CheckStatus::Ok,
+            format!("state store {}: schema version {v} (current)", path.display()),
+            None,
+        ),
+        Some(v) if (0..known).contains(&v) => check(
+            CheckStatus::Ok,
+            format!(
+                "state store {}: schema version {v}; migrated to {known} by the next command that opens it",
+                path.display()
+            ),
+            None,
+        ),
+        Some(found) => {
+            let refused = StoreError {
+                path: path.clone(),
+                kind: StoreErrorKind::NewerSchema {
+                    found,
+                    known: SCHEMA_VERSION,
+                },
+                source: None,
+            };
+            check(CheckStatus::Fail, refused.to_string(), refused.hint())
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_state_store_check_reads_the_version_from_the_header_and_writes_nothing() {
+        use crate::store::{FILE_NAME, SCHEMA_VERSION, StateStore};
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(state_store_check(dir.path()), None, "no state.db, no check");
+        drop(StateStore::open(dir.path()).unwrap());
+        let db = dir.path().join(FILE_NAME);
+        let c = state_store_check(dir.path()).unwrap();
+        assert_eq!(c.status, CheckStatus::Ok);
+        assert!(
+            c.message
+                .ends_with(&format!("schema version {SCHEMA_VERSION} (current)")),
+            "{}",
+            c.message
+        );
+
+        let mut bytes = std::fs::read(&db).unwrap();
+        bytes[60..64].copy_from_slice(&0_i32.to_be_bytes());
+        std::fs::write(&db, &bytes).unwrap();
+        let c = state_store_check(dir.path()).unwrap();
+        assert_eq!(c.status, CheckStatus::Ok);
+        assert!(
+            c.message.contains("schema version 0; migrated to"),
+            "{}",
+            c.message
+        );
+
+        bytes[60..64].copy_from_slice(&7_i32.to_be_bytes());
+        std::fs::write(&db, &bytes).unwrap();
+        let c = state_store_check(dir.path()).unwrap();
+        assert_eq!(c.status, CheckStatus::Fail);
+        assert!(
+            c.message
+                .contains("schema version 7 was written by a newer"),
+            "{}",
+            c.message
+        );
+        assert!(c.fix.unwrap().contains("upgrade pocket-dock"));
+        assert_eq!(std::fs::read(&db).unwrap(), bytes, "read only");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, [FILE_NAME], "no journal file made");
+
+        std::fs::write(&db, b"garbage, not a database").unwrap();
+        assert_eq!(
+            state_store_check(dir.path()).unwrap().status,
+            CheckStatus::Warn
+        );
+        std::fs::write(&db, b"").unwrap();
+        assert_eq!(
+            state_store_check(dir.path()).unwrap().status,
+            CheckStatus::Ok
+        );
+        std::fs::remove_file(&db).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", &db).unwrap();
+        assert_eq!(
+            state_store_check(dir.path()).unwrap().status,
+            CheckStatus::Warn
+        );
+    }
+
+    #[test]
+    fn a_header_version_is_signed_big_endian_at_offset_60() {
+        let mut header = b"SQLite format 3\0".to_vec();
+        header.resize(100, 0);
+        assert_eq!(header_version(&header), Some(0));
+        header[63] = 2;
+        assert_eq!(header_version(&header), Some(2));
+        header[60..64].copy_from_slice(&(-3_i32).to_be_bytes());
+        assert_eq!(header_version(&header), Some(-3));
+        assert_eq!(header_version(&header[..62]), None, "too short");
+        assert_eq!(header_version(b"not sqlite"), None);
+    }
 
     #[test]
     fn api_versions_compare_numerically() {

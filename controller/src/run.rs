@@ -1,6 +1,11 @@
-//! `run`: an ephemeral sandbox. Pull the image if missing, create and start an idle
-//! container, run the command in it as an exec, and remove the container afterwards on
-//! every path (success, failure, interruption) unless asked to keep it.
+//! `run`: an ephemeral sandbox. Pull the image if missing, run the command, and remove the
+//! container afterwards on every path (success, failure, interruption) unless asked to keep
+//! it.
+//!
+//! Without `--keep` the command is the container's own process, attached before it starts
+//! (Podman's `run --rm`, over the API: create, attach, start, wait, remove). With `--keep`
+//! the container is an idle sandbox that outlives the command, which runs in it as an exec
+//! (and a kept container of the same name is reused).
 //!
 //! SIGKILL is the one path that cannot clean up, so a container made without `--keep`
 //! carries a lease naming this process (`lease`), and every `run` first sweeps the
@@ -14,8 +19,8 @@ use pocket_dock_spec::Kind;
 use sha2::{Digest, Sha256};
 
 use crate::engine::{
-    ContainerConfig, Engine, EngineError, ExecConfig, ExecOutput, ExecResult, NetworkMode,
-    Operation, OwnedContainer, Ownership, RemoveOutcome,
+    ContainerConfig, ContainerDetails, Engine, EngineError, ExecConfig, ExecId, ExecOutput,
+    ExecResult, NetworkMode, Operation, OwnedContainer, Ownership, RemoveOutcome,
 };
 use crate::error::Error;
 
@@ -65,6 +70,8 @@ impl RunRequest {
 pub struct RunOutcome {
     pub container_name: String,
     pub container_id: String,
+    /// The command's result. Without `--keep` the command is the container's own process,
+    /// and `exec.exec_id` holds the container's id.
     pub exec: ExecResult,
     /// Whether the container was removed afterwards.
     pub removed: bool,
@@ -81,8 +88,29 @@ pub async fn run(
     output: ExecOutput,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunOutcome, Error> {
+    run_with_progress(
+        engine,
+        ownership,
+        request,
+        output,
+        shutdown,
+        &crate::engine::ignore_progress,
+    )
+    .await
+}
+
+/// [`run`], telling `on_progress` what the pull of a missing image does as it goes (see
+/// `Engine::pull_with_progress`); nothing when the image is present.
+pub async fn run_with_progress(
+    engine: &Engine,
+    ownership: &Ownership,
+    request: &RunRequest,
+    output: ExecOutput,
+    shutdown: impl Future<Output = ()>,
+    on_progress: crate::engine::OnProgress<'_>,
+) -> Result<RunOutcome, Error> {
     let started = std::time::Instant::now();
-    let result = run_unrecorded(engine, ownership, request, output, shutdown).await;
+    let result = run_unrecorded(engine, ownership, request, output, shutdown, on_progress).await;
     if let Some(dir) = &request.event_log {
         let event = crate::store::Event::new(crate::store::Source::Run, "run")
             .reason(request.image.clone())
@@ -121,6 +149,7 @@ async fn run_unrecorded(
     request: &RunRequest,
     output: ExecOutput,
     shutdown: impl Future<Output = ()>,
+    on_progress: crate::engine::OnProgress<'_>,
 ) -> Result<RunOutcome, Error> {
     if request.cmd.is_empty() {
         return Err(Error::argument("CMD", "run needs a command after `--`"));
@@ -133,10 +162,11 @@ async fn run_unrecorded(
     let sweep_and_pull = async {
         let (swept, pulled) = tokio::join!(
             crate::lease::sweep_expired_runs(engine, ownership),
-            engine.pull_if_missing_with(
+            engine.pull_if_missing_with_progress(
                 &request.image,
                 request.pull_timeout,
-                request.pull_auth.as_ref()
+                request.pull_auth.as_ref(),
+                on_progress,
             )
         );
         // A failed sweep is not this run's failure: the leftovers wait for the next one (a
@@ -152,10 +182,91 @@ async fn run_unrecorded(
         pulled = sweep_and_pull => { pulled?; }
     }
     step.done("sweep and image check");
-    let container = prepare(engine, ownership, request).await?;
-    step.done("create and start");
-    let interrupted = (&mut shutdown).now_or_never().is_some();
+    if request.keep {
+        run_kept(engine, ownership, request, output, shutdown, step).await
+    } else {
+        run_removed(engine, ownership, request, output, shutdown, step).await
+    }
+}
 
+/// Without `--keep`: the command is the container's process; the container is removed
+/// with force when it ends, times out or is interrupted (no graceful stop to wait for).
+async fn run_removed(
+    engine: &Engine,
+    ownership: &Ownership,
+    request: &RunRequest,
+    mut output: ExecOutput,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+    mut step: Step,
+) -> Result<RunOutcome, Error> {
+    let name = match &request.name {
+        Some(name) => {
+            if let Some((_, owned)) = find_by_name(engine, ownership, name).await? {
+                return Err(name_taken(owned.name()));
+            }
+            name.clone()
+        }
+        // A generated name is new: no container of it to refuse, so no look-up (were it
+        // taken all the same, the create says so: a conflict, as for any name).
+        None => generated_name(),
+    };
+    let mut config = ContainerConfig::new(Kind::Run, &name, &name, &request.image);
+    // argv as an exec would run it: the image's entrypoint and command do not apply, and
+    // no init (as `podman run`): a command that cannot start is then the runtime's answer
+    // (127 or 126), and the force removal below kills whatever runs.
+    config.init = false;
+    config.entrypoint = Some(request.cmd.clone());
+    config.cmd = Some(Vec::new());
+    config.env = request
+        .env
+        .iter()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    config.workdir = request.workdir.clone();
+    config.network = request.network.clone();
+    add_lease(&mut config);
+    let container = engine.create_container(ownership, &config).await?;
+    step.done("create");
+
+    let started = std::time::Instant::now();
+    let result: Result<i64, Error> = if (&mut shutdown).now_or_never().is_some() {
+        Err(Error::Interrupted)
+    } else {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => Err(Error::Interrupted),
+            r = engine.start_attached(&container, &mut output, request.timeout) => {
+                r.map(|exit| exit.code()).map_err(Error::from)
+            }
+        }
+    };
+    step.done("start and run");
+    let cleanup = engine.remove_container(&container).await;
+    step.done("remove");
+    let (stdout, stderr) = output.take_captured();
+    let result = result.map(|exit_code| ExecResult {
+        exec_id: ExecId::new(container.id()),
+        exit_code,
+        stdout,
+        stderr,
+        duration: started.elapsed(),
+    });
+    finish(&container, result, cleanup)
+}
+
+/// With `--keep`: an idle container (made, or an owned one of the same name reused) and
+/// the command as an exec in it; the container stays.
+async fn run_kept(
+    engine: &Engine,
+    ownership: &Ownership,
+    request: &RunRequest,
+    output: ExecOutput,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+    mut step: Step,
+) -> Result<RunOutcome, Error> {
+    let container = prepare_kept(engine, ownership, request).await?;
+    step.done("create and start");
     let exec_config = ExecConfig {
         cmd: request.cmd.clone(),
         env: request.env.clone(),
@@ -163,7 +274,7 @@ async fn run_unrecorded(
         user: None,
         ..ExecConfig::default()
     };
-    let result: Result<ExecResult, Error> = if interrupted {
+    let result: Result<ExecResult, Error> = if (&mut shutdown).now_or_never().is_some() {
         Err(Error::Interrupted)
     } else {
         tokio::select! {
@@ -172,18 +283,22 @@ async fn run_unrecorded(
             r = engine.exec_run(&container, &exec_config, output, request.timeout) => r.map_err(Error::from),
         }
     };
-
     step.done("exec");
-    if request.keep {
-        return result.map(|exec| RunOutcome {
-            container_name: container.name().to_string(),
-            container_id: container.id().to_string(),
-            exec,
-            removed: false,
-        });
-    }
-    let cleanup = engine.remove_container(&container).await;
-    step.done("remove");
+    result.map(|exec| RunOutcome {
+        container_name: container.name().to_string(),
+        container_id: container.id().to_string(),
+        exec,
+        removed: false,
+    })
+}
+
+/// The run's result once its container was removed: the command's failure first, then
+/// the removal's.
+fn finish(
+    container: &OwnedContainer,
+    result: Result<ExecResult, Error>,
+    cleanup: Result<RemoveOutcome, EngineError>,
+) -> Result<RunOutcome, Error> {
     match (result, cleanup) {
         (Ok(exec), Ok(outcome)) => Ok(RunOutcome {
             container_name: container.name().to_string(),
@@ -220,36 +335,51 @@ impl Step {
     }
 }
 
-/// Container created (or reused when kept) and running.
-async fn prepare(
+/// The owned container of that name, if any (one of another workspace is an error).
+async fn find_by_name(
+    engine: &Engine,
+    ownership: &Ownership,
+    name: &str,
+) -> Result<Option<(ContainerDetails, OwnedContainer)>, Error> {
+    Ok(engine
+        .find_owned_by_name(ownership, name, Operation::ContainerStart)
+        .await?)
+}
+
+fn name_taken(name: &str) -> Error {
+    EngineError::Conflict {
+        op: Operation::ContainerCreate,
+        id: name.to_string(),
+        message: "a container of this name exists; pass --keep to reuse it, or choose \
+                  another --name"
+            .to_string(),
+    }
+    .into()
+}
+
+/// A lease naming this process, so that the container is swept if the run is killed.
+fn add_lease(config: &mut ContainerConfig) {
+    match crate::lease::Lease::of_this_process() {
+        Some(lease) => config.labels.extend(lease.labels()),
+        None => tracing::warn!(
+            container = config.name,
+            "/proc cannot say which process this is: the container has no lease, and is \
+             left behind if this run is killed with SIGKILL"
+        ),
+    }
+}
+
+/// A kept run's container: created idle and started, or an owned one reused.
+async fn prepare_kept(
     engine: &Engine,
     ownership: &Ownership,
     request: &RunRequest,
 ) -> Result<OwnedContainer, Error> {
-    // A generated name is new: no container of it to reuse or refuse, so no look-up (were
-    // it taken all the same, the create says so: a conflict, as for any name).
-    let (name, look_up) = match &request.name {
-        Some(name) => (name.clone(), true),
-        None => (generated_name(), false),
-    };
-    let existing = if look_up {
-        engine
-            .find_owned_by_name(ownership, &name, Operation::ContainerStart)
-            .await?
-    } else {
-        None
+    let (name, existing) = match &request.name {
+        Some(name) => (name.clone(), find_by_name(engine, ownership, name).await?),
+        None => (generated_name(), None),
     };
     if let Some((details, owned)) = existing {
-        if !request.keep {
-            return Err(EngineError::Conflict {
-                op: Operation::ContainerCreate,
-                id: name,
-                message: "a container of this name exists; pass --keep to reuse it, or \
-                          choose another --name"
-                    .to_string(),
-            }
-            .into());
-        }
         // Only a container `run` made is reused: a Sandbox's is started by the reconciler,
         // which checks its mounts first.
         if crate::engine::labels::ObjectLabels::parse(&details.labels)
@@ -284,23 +414,8 @@ async fn prepare(
 
     let mut config = ContainerConfig::idle(Kind::Run, &name, &name, &request.image);
     config.network = request.network.clone();
-    if !request.keep {
-        match crate::lease::Lease::of_this_process() {
-            Some(lease) => config.labels.extend(lease.labels()),
-            None => tracing::warn!(
-                container = name,
-                "/proc cannot say which process this is: the container has no lease, and \
-                 is left behind if this run is killed with SIGKILL"
-            ),
-        }
-    }
     let container = engine.create_container(ownership, &config).await?;
-    if let Err(start_err) = engine.start_container(&container).await {
-        if !request.keep {
-            let _ = engine.remove_container(&container).await;
-        }
-        return Err(start_err.into());
-    }
+    engine.start_container(&container).await?;
     Ok(container)
 }
 

@@ -5,6 +5,9 @@
 //! restarts too), and each object's generation (kstatus `metadata.generation`).
 //!
 //! It is a cache plus history, never the source of truth: labels on Podman's objects are.
+//! Its layout has a version ([`SCHEMA_VERSION`], SQLite's `user_version`): an older database
+//! is migrated when opened, one step per transaction; a newer one is refused and never
+//! touched (`store_schema.rs`).
 //! A missing database is created; one that SQLite reports corrupt, and that no other process
 //! holds open, is moved aside and replaced (with a warning); any other failure is a
 //! [`StoreError`] that leaves the database alone. The registry is refreshed from what each
@@ -31,11 +34,14 @@ pub use audit::{
 };
 #[path = "store_lifetime.rs"]
 mod lifetime;
+#[path = "store_schema.rs"]
+mod schema;
 pub use events::{
     Event, EventQuery, EventRecord, Outcome, Source, UnknownSource, exec_event, record_in,
     record_or_warn,
 };
 pub use lifetime::OpenActivity;
+pub use schema::SCHEMA_VERSION;
 
 pub const FILE_NAME: &str = crate::workspace::own_files::STATE_STORE;
 
@@ -215,6 +221,10 @@ pub enum StoreErrorKind {
     CorruptHeld { pid: u32, command: String },
     /// `at` is a symlink or not a regular file: pocket-dock never opens it.
     Refused { at: PathBuf, what: &'static str },
+    /// The database's schema version (`PRAGMA user_version`) is `found`, newer than the
+    /// `known` one this build writes (or negative, which no pocket-dock writes): written by a
+    /// newer pocket-dock. Refused before anything writes to it, and never moved aside.
+    NewerSchema { found: i64, known: u32 },
     /// Anything else SQLite reports.
     Other,
 }
@@ -270,6 +280,14 @@ impl std::fmt::Display for StoreError {
                 f,
                 "state store {path}: {} {what}; pocket-dock never opens it",
                 at.display()
+            ),
+            StoreErrorKind::NewerSchema { found, known } if *found >= 0 => write!(
+                f,
+                "state store {path}: schema version {found} was written by a newer pocket-dock (this one knows versions up to {known}); it was left untouched"
+            ),
+            StoreErrorKind::NewerSchema { found, known } => write!(
+                f,
+                "state store {path}: unknown schema version {found} (this pocket-dock knows versions 0 up to {known}); it was left untouched"
             ),
             // Unclassified: SQLite's words are all there is to go on, so they are shown
             // without `-v` too.
@@ -336,6 +354,10 @@ impl StoreError {
             StoreErrorKind::Refused { at, .. } => format!(
                 "remove {}, and the state store is made anew (it is rebuilt from Podman's labels)",
                 at.display()
+            ),
+            StoreErrorKind::NewerSchema { .. } => format!(
+                "upgrade pocket-dock to the release that wrote it (or a later one); or, to go on with this one, move {path} (and its -wal and -shm files) aside and run again: a new state store is made and rebuilt from Podman's labels, while the event log and history stay in the moved file",
+                path = self.path.display()
             ),
             StoreErrorKind::Other => return None,
         })
@@ -534,12 +556,25 @@ fn refuse_unsafe_files(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The refusal of a database of schema version `found`.
+fn newer(path: &Path, found: i64) -> StoreError {
+    StoreError {
+        path: path.to_path_buf(),
+        kind: StoreErrorKind::NewerSchema {
+            found,
+            known: SCHEMA_VERSION,
+        },
+        source: None,
+    }
+}
+
 impl StateStore {
     /// Opens (or creates) the store in `dir`. Only a database that SQLite reports corrupt,
     /// and that no other live process holds open, is renamed to `state.db.corrupt-<time>`
     /// and replaced by a fresh one; the warning says so. Everything else (read-only, no
-    /// permission, disk full, busy, corrupt but held) is an error that leaves the database
-    /// alone: it may be healthy, and others may be using it.
+    /// permission, disk full, busy, corrupt but held, a newer schema version) is an error
+    /// that leaves the database alone: it may be healthy, and others may be using it. An
+    /// older schema version is migrated ([`SCHEMA_VERSION`], `store_schema.rs`).
     pub fn open(dir: &Path) -> Result<(StateStore, Option<String>), StoreError> {
         let path = dir.join(FILE_NAME);
         let corrupt = match Self::open_at(&path) {
@@ -605,7 +640,29 @@ impl StateStore {
             | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
             | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
             | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        // A WAL left by another process (running, or killed before it checkpointed).
+        let wal_found = database_files(path)
+            .get(1)
+            .is_some_and(|wal| std::fs::symlink_metadata(wal).is_ok());
         let conn = Connection::open_with_flags(path, flags).map_err(wrap)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(wrap)?;
+        // The schema version first, by a read (through the WAL, if there is one): a newer
+        // release's database is refused before anything here writes to it (the WAL switch,
+        // the quick check, a migration), and it is never judged corrupt and moved aside.
+        let version = schema::read_version(&conn).map_err(wrap)?;
+        if version < 0 || version > i64::from(SCHEMA_VERSION) {
+            // Closing the last connection would copy a WAL it found into the database and
+            // delete it: that WAL is left as it was. (One this read made is empty: closing
+            // removes it, and the database's bytes stay as they are.)
+            if wal_found {
+                conn.set_db_config(
+                    rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                    true,
+                )
+                .map_err(wrap)?;
+            }
+            return Err(newer(path, version));
+        }
         // SQLite quietly opens a file it may not write read-only; every write would fail.
         if conn.is_readonly(rusqlite::MAIN_DB).map_err(wrap)? {
             return Err(match probe(path) {
@@ -620,7 +677,6 @@ impl StateStore {
                 },
             });
         }
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(wrap)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(wrap)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -634,11 +690,13 @@ impl StateStore {
                 Some(format!("quick_check: {check}")),
             )));
         }
-        conn.execute_batch(SCHEMA).map_err(wrap)?;
-        conn.execute_batch(GENERATIONS_SCHEMA).map_err(wrap)?;
-        conn.execute_batch(lifetime::LIFETIME_SCHEMA)
-            .map_err(wrap)?;
-        events::migrate(&conn).map_err(wrap)?;
+        if version < i64::from(SCHEMA_VERSION) {
+            let upgraded = schema::upgrade(&conn, schema::STEPS, SCHEMA_VERSION, schema::create)
+                .map_err(wrap)?;
+            if let schema::Upgraded::Newer(found) = upgraded {
+                return Err(newer(path, found));
+            }
+        }
         Ok(StateStore {
             conn,
             path: path.to_path_buf(),
@@ -647,6 +705,12 @@ impl StateStore {
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::sqlite(&self.path, source)
+    }
+
+    /// The database's schema version ([`SCHEMA_VERSION`] once opened).
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        let version = schema::read_version(&self.conn).map_err(|e| self.err(e))?;
+        u32::try_from(version).map_err(|_| newer(&self.path, version))
     }
 
     /// Stores how many rows each bounded table keeps (absent limits: the default), and
@@ -1533,6 +1597,11 @@ mod tests {
                 },
                 "is a symlink; pocket-dock never opens it",
                 "remove /w/.pocket-dock/state.db",
+            ),
+            (
+                StoreErrorKind::NewerSchema { found: 7, known: 1 },
+                "schema version 7 was written by a newer pocket-dock (this one knows versions up to 1); it was left untouched",
+                "upgrade pocket-dock",
             ),
         ];
         for (kind, message, hint) in cases {

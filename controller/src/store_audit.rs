@@ -242,15 +242,11 @@ fn has_column(conn: &Connection, column: &str) -> rusqlite::Result<bool> {
 
 /// Chains the rows of an event log written before the chains existed: adds the columns and
 /// hashes every row in id order, each class a chain starting at its oldest row. Done once,
-/// in one write transaction: a table that has the `hash` column is left alone (a row without
-/// a hash written later is not chained here: `verify` names it).
-pub(super) fn chain_existing(conn: &Connection) -> rusqlite::Result<()> {
-    if has_column(conn, "hash")? {
-        return Ok(());
-    }
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    // Looked at again under the write lock: another process may have just done it.
-    if has_column(&tx, "hash")? {
+/// inside the write transaction of the schema migration step (`store_schema.rs`): a table
+/// that has the `hash` column is left alone (a row without a hash written later is not
+/// chained here: `verify` names it).
+pub(super) fn chain_existing(tx: &Connection) -> rusqlite::Result<()> {
+    if has_column(tx, "hash")? {
         return Ok(());
     }
     tx.execute_batch(ADDED_COLUMNS)?;
@@ -260,7 +256,7 @@ pub(super) fn chain_existing(conn: &Connection) -> rusqlite::Result<()> {
     )?;
     let mut after = i64::MIN;
     loop {
-        let rows = read_batch(&tx, after)?;
+        let rows = read_batch(tx, after)?;
         let Some(last) = rows.last() else { break };
         after = last.id();
         for mut row in rows {
@@ -283,8 +279,7 @@ pub(super) fn chain_existing(conn: &Connection) -> rusqlite::Result<()> {
             heads.insert(chain.as_str(), (row.id(), hash));
         }
     }
-    drop(update);
-    tx.commit()
+    Ok(())
 }
 
 /// One stored row: the [`CHAINED`] columns as stored, and its `hash`.

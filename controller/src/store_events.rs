@@ -41,7 +41,8 @@ CREATE INDEX IF NOT EXISTS events_by_source ON events (source, id);
 ";
 
 /// Made once the chain columns exist (after [`super::audit::chain_existing`]).
-const CHAIN_INDEX: &str = "CREATE INDEX IF NOT EXISTS events_by_chain ON events (chain, id);";
+pub(super) const CHAIN_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS events_by_chain ON events (chain, id);";
 
 /// Who acted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -634,10 +635,11 @@ fn old_tables(conn: &Connection) -> rusqlite::Result<(bool, bool, bool)> {
     Ok((old_events, has_table("history")?, has_table("journal")?))
 }
 
-/// Brings a database of the earlier schema to the event log, in one transaction: the
-/// controller's `events`, the `exec` history and apply's journal become rows of the new
-/// `events` table (merged in time order), and the old tables are dropped. Done once: a
-/// database whose `events` table has a `source` column is left alone.
+/// Brings a database of the earlier schema to the event log: the controller's `events`, the
+/// `exec` history and apply's journal become rows of the new `events` table (merged in time
+/// order), and the old tables are dropped. A database whose `events` table has a `source`
+/// column is left alone. Runs inside the write transaction of the schema migration step
+/// (`store_schema.rs`), which also reads the version again under the lock.
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     if old_tables(conn)? == (false, false, false) {
         conn.execute_batch(SCHEMA)?;
@@ -649,11 +651,9 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(CHAIN_INDEX)
 }
 
-/// The old tables to the event log (see [`migrate`]).
-fn migrate_tables(conn: &Connection) -> rusqlite::Result<()> {
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    // Looked at again under the write lock: another process may have just migrated it.
-    let (old_events, history, journal) = old_tables(&tx)?;
+/// The old tables to the event log (see [`migrate`]), in the caller's transaction.
+fn migrate_tables(tx: &Connection) -> rusqlite::Result<()> {
+    let (old_events, history, journal) = old_tables(tx)?;
     if old_events {
         tx.execute_batch("ALTER TABLE events RENAME TO events_v1")?;
     }
@@ -721,16 +721,15 @@ fn migrate_tables(conn: &Connection) -> rusqlite::Result<()> {
     // RFC 3339 UTC times sort as text; the sort is stable, so equal times keep table order.
     moved.sort_by(|a, b| a.time.cmp(&b.time));
     for event in &moved {
-        insert(&tx, event.source.bounded_by(), event)?;
+        insert(tx, event.source.bounded_by(), event)?;
     }
     for table in Bounded::ALL {
-        let limit = stored_limit(&tx, table)?;
-        trim_with_checkpoint(&tx, table, limit)?;
+        let limit = stored_limit(tx, table)?;
+        trim_with_checkpoint(tx, table, limit)?;
     }
     tx.execute_batch(
         "DROP TABLE IF EXISTS events_v1; DROP TABLE IF EXISTS history; DROP TABLE IF EXISTS journal;",
-    )?;
-    tx.commit()
+    )
 }
 
 #[cfg(test)]

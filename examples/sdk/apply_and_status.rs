@@ -1,5 +1,6 @@
 //! Apply from Rust: open a workspace, validate it (every diagnostic, with file:line),
-//! print the plan, converge while an observer prints each action, then read the status.
+//! print the plan, converge while an observer prints each action (and each build step),
+//! then read the status.
 //!
 //! ```sh
 //! cargo run -p pocket-dock --example apply_and_status -- examples/workspaces/basic
@@ -8,13 +9,22 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use pocket_dock::engine::Progress;
 use pocket_dock::reconcile::{ActionOutcome, Observer};
-use pocket_dock::{ApplyOptions, Engine, Error, Workspace};
+use pocket_dock::{ApplyOptions, Engine, Error, Key, Workspace};
 
-/// Prints every action as it finishes.
+/// Prints every action as it finishes, and each build step as it starts.
 struct Print;
 
 impl Observer for Print {
+    /// Builds, pulls and loads report what they do as they go (here: a build's steps;
+    /// pulls and loads also report layers and bytes).
+    fn progress(&self, key: &Key, progress: &Progress) {
+        if let Progress::Step { text, .. } = progress {
+            println!("  {key}: {text}");
+        }
+    }
+
     fn finished(&self, outcome: &ActionOutcome) {
         let a = &outcome.action;
         let result = match &outcome.result {

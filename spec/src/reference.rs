@@ -1,5 +1,6 @@
 //! `docs/reference.md`, rendered from the combined JSON Schema: one table per kind with
-//! every field, its type and its description (the doc comments of `model.rs`).
+//! every field, its type and its description (the doc comments of `model.rs`), then the
+//! CRDs and the commands' JSON output (`json_output.md`).
 
 use serde_json::Value;
 
@@ -38,8 +39,14 @@ pub fn reference_markdown() -> String {
         }
     }
     out.push_str(&crate::crd::reference_section());
+    // What every command prints with `--output json`: written by hand (the shapes live in
+    // the CLI), kept here so that the whole file stays generated.
+    out.push_str(JSON_OUTPUT);
     out
 }
+
+/// The reference's "JSON output" section.
+const JSON_OUTPUT: &str = include_str!("json_output.md");
 
 fn one_line(text: &str) -> String {
     text.split_whitespace()

@@ -118,8 +118,11 @@ fn verbose_shows_each_raw_podman_operation_without_terminal_colours() {
     for expected in [
         "method=\"GET\" path=/images/localhost/pocket-dock-test/busybox:1/json",
         "method=\"POST\" path=/containers/create",
+        // The command is the container's own process (no exec): attached, started,
+        // waited for, removed.
+        "/attach",
         "/start",
-        "method=\"POST\" path=/exec/",
+        "/wait",
         "method=\"DELETE\" path=/containers/",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");

@@ -465,3 +465,69 @@ fn run_rm_ends_promptly_and_leaves_nothing_even_when_the_command_ignores_sigterm
     );
     assert_eq!(leftover_runs(podman, &name), 0);
 }
+
+/// Without `--keep` the command is the container's own process (no idle process, no
+/// exec), so what `run` promises of an exec must hold of it: argv as given, the image's
+/// ENTRYPOINT and CMD not applied, and a command that cannot start answered as a shell
+/// (and `podman run`) answer it: 127 not found, 126 not executable, with pocket-dock's
+/// sentence before the engine's words. The same commands with `--keep` (an exec) agree.
+#[test]
+fn run_rm_runs_argv_as_given_and_answers_127_and_126_like_an_exec() {
+    let podman = Podman::shared();
+    let dir = workdir();
+    let env = host_env(podman);
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context.path().join("Containerfile"),
+        format!(
+            "FROM {TEST_IMAGE}\nENTRYPOINT [\"echo\", \"from-entrypoint\"]\nCMD [\"from-cmd\"]\n"
+        ),
+    )
+    .unwrap();
+    let image = "localhost/pd-run-entrypoint:1";
+    let built = podman.podman(&[
+        "build",
+        "-q",
+        "-t",
+        image,
+        &context.path().to_string_lossy(),
+    ]);
+    assert!(built.status.success(), "{built:?}");
+
+    let run = cli::pd(
+        dir.path(),
+        &env,
+        &["run", image, "--", "echo", "a  b", "$HOME"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr_text());
+    assert_eq!(
+        run.stdout_text(),
+        "a  b $HOME\n",
+        "argv as given, no entrypoint"
+    );
+
+    for keep in [false, true] {
+        let mode: &[&str] = if keep { &["--keep"] } else { &["--rm"] };
+        for (cmd, code, says) in [("nosuch-command", 127, "not found"), ("/etc", 126, "")] {
+            let name = format!("pd-nostart-{}-{keep}-{code}", std::process::id());
+            let mut args = vec!["run", "--name", &name];
+            args.extend_from_slice(mode);
+            args.extend_from_slice(&[image, "--", cmd]);
+            let run = cli::pd(dir.path(), &env, &args);
+            assert_eq!(run.code, Some(code), "{keep} {cmd}: {}", run.stderr_text());
+            assert!(run.stderr_text().contains(says), "{}", run.stderr_text());
+            if keep {
+                assert!(podman.podman(&["rm", "-f", &name]).status.success());
+            } else {
+                assert!(
+                    run.stderr_text()
+                        .contains("pocket-dock: the command could not start"),
+                    "{}",
+                    run.stderr_text()
+                );
+                assert_eq!(leftover_runs(podman, &name), 0, "removed");
+            }
+        }
+    }
+    let _ = podman.podman(&["rmi", "-f", image]);
+}

@@ -1,5 +1,4 @@
 use std::io::Write;
-use std::sync::Arc;
 
 use clap::Args;
 use pocket_dock::engine::EngineError;
@@ -97,6 +96,16 @@ impl Observer for Printer {
 
     fn started(&self, action: &Action) {
         if self.format != OutputFormat::Text {
+            out!(
+                "{}",
+                serde_json::json!({
+                    "event": "started",
+                    "kind": action.key.kind,
+                    "name": action.key.name,
+                    "action": action.op,
+                    "reason": action.reason,
+                })
+            );
             return;
         }
         match &action.op {
@@ -105,6 +114,22 @@ impl Observer for Printer {
             Op::LoadEmbedded { tag } => out!("  building and loading {tag} for {}...", action.key),
             Op::Commit { tag } => out!("  committing {tag} for {}...", action.key),
             _ => {}
+        }
+    }
+
+    /// JSON only: text has no progress noise (a terminal gets live lines instead, see
+    /// [`super::progress`]).
+    fn progress(&self, key: &pocket_dock::Key, progress: &pocket_dock::engine::Progress) {
+        if self.format != OutputFormat::Text {
+            out!(
+                "{}",
+                serde_json::json!({
+                    "event": "progress",
+                    "kind": key.kind,
+                    "name": key.name,
+                    "progress": progress,
+                })
+            );
         }
     }
 
@@ -245,9 +270,7 @@ pub async fn apply(global: &GlobalArgs, args: ApplyArgs) -> Outcome {
         pull_timeout: args.image_timeouts.pull_timeout,
         ..ApplyOptions::default()
     };
-    let printer = Arc::new(Printer {
-        format: global.output,
-    });
+    let printer = super::progress::observer(global.output, global.screen.as_ref());
     match workspace.apply_observed(&engine, options, printer).await {
         Ok(report) if args.dry_run => {
             print_plan(&report.plan, global.output);

@@ -4,12 +4,23 @@ use pocket_dock::engine::{EnvSnapshot, Timeouts};
 use super::{GlobalArgs, Outcome, OutputFormat};
 
 pub async fn doctor(global: &GlobalArgs) -> Outcome {
-    let report = doctor::diagnose(
+    let mut report = doctor::diagnose(
         global.host.as_deref(),
         &EnvSnapshot::from_process(),
         Timeouts::default(),
     )
     .await;
+    // In a workspace: its state store's schema version too (read, never migrated here).
+    if let Some(check) = global
+        .workspace()
+        .ok()
+        .and_then(|ws| doctor::state_store_check(&ws.dir()))
+    {
+        if check.status == CheckStatus::Fail && report.exit == pocket_dock::ExitCode::Success {
+            report.exit = pocket_dock::ExitCode::Failed;
+        }
+        report.checks.push(check);
+    }
     match global.output {
         OutputFormat::Json | OutputFormat::Yaml => {
             out!(

@@ -48,7 +48,7 @@ pub async fn events(global: &GlobalArgs, args: EventsArgs) -> Outcome {
     // The events are the store: without it there is nothing to show.
     let (store, warning) = workspace.state_store()?;
     if let Some(w) = warning {
-        err!("warning: {w}");
+        super::warn(global.output, &w.to_string());
     }
     let mut query = EventQuery {
         sources: args.source,

@@ -1,14 +1,15 @@
 //! `pocket-dock exec SANDBOX -- CMD...` and `pocket-dock history [SANDBOX]`.
 
-use std::io::Write;
-
 use clap::Args;
 use pocket_dock::ExitCode;
-use pocket_dock::engine::{Engine, ExecOutput, StreamKind};
+use pocket_dock::engine::{Engine, ExecOutput};
 use pocket_dock::sandbox::{ExecEnd, ExecRequest, Sandbox};
 
 use super::run::shutdown_signal;
-use super::{CommandOptions, GlobalArgs, Outcome, OutputFormat, emit, write_chunk};
+use super::{
+    CommandOptions, GlobalArgs, Outcome, OutputFormat, emit, note, warn, write_chunk,
+    write_json_chunk,
+};
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -33,29 +34,21 @@ pub async fn exec(global: &GlobalArgs, args: ExecArgs) -> Outcome {
     let store = match workspace.state_store() {
         Ok((store, warning)) => {
             if let Some(w) = warning {
-                err!("warning: {w}");
+                warn(global.output, &w.to_string());
             }
             Some(store)
         }
         Err(e) => {
             let hint = e.hint().map(|h| format!("; {h}")).unwrap_or_default();
-            err!("warning: {e}; this command is not recorded in the history{hint}");
+            warn(
+                global.output,
+                &format!("{e}; this command is not recorded in the history{hint}"),
+            );
             None
         }
     };
     let json = global.output != OutputFormat::Text;
-    let output = ExecOutput::new().on_chunk(move |stream, data| {
-        if json {
-            let line = serde_json::json!({
-                "stream": match stream { StreamKind::Stdout => "stdout", StreamKind::Stderr => "stderr" },
-                "data": String::from_utf8_lossy(data),
-            });
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{line}")?;
-            return out.flush();
-        }
-        write_chunk(stream, data)
-    });
+    let output = ExecOutput::new().on_chunk(if json { write_json_chunk } else { write_chunk });
     let output = if global.verbose >= 2 {
         output.log()
     } else {
@@ -92,10 +85,13 @@ pub async fn exec(global: &GlobalArgs, args: ExecArgs) -> Outcome {
         }
         ExecEnd::TimedOut(_) => ExitCode::TimedOut.code(),
         ExecEnd::Interrupted => {
-            err!(
-                "interrupted: {} stopped in Sandbox/{}",
-                pocket_dock::text::count_as(report.killed, "process", "processes"),
-                sandbox.name()
+            note(
+                global.output,
+                &format!(
+                    "interrupted: {} stopped in Sandbox/{}",
+                    pocket_dock::text::count_as(report.killed, "process", "processes"),
+                    sandbox.name()
+                ),
             );
             ExitCode::Interrupted.code()
         }
@@ -117,7 +113,7 @@ pub fn history(global: &GlobalArgs, args: HistoryArgs) -> Outcome {
     // The history is the store: without it there is nothing to show.
     let (store, warning) = workspace.state_store()?;
     if let Some(w) = warning {
-        err!("warning: {w}");
+        warn(global.output, &w.to_string());
     }
     let entries = store.history(args.sandbox.as_deref(), args.limit)?;
     match global.output {

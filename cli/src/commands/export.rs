@@ -50,13 +50,13 @@ async fn kube(global: &GlobalArgs, args: KubeArgs) -> Outcome {
         pocket_dock::sdk::write_export(file, text.as_bytes())?;
     }
     match global.output {
-        OutputFormat::Json => {
+        OutputFormat::Json | OutputFormat::Yaml => {
             let value = serde_json::json!({
                 "documents": exported.documents.iter().map(|d| &d.manifest).collect::<Vec<_>>(),
                 "warnings": exported.warnings,
                 "out": args.out,
             });
-            out!("{value}");
+            super::emit(&value, global.output);
         }
         _ => {
             print_warnings(&exported.warnings);

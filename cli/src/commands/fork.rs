@@ -1,13 +1,11 @@
 //! `pocket-dock fork SANDBOX NEW`: SANDBOX committed without stopping it, NEW declared from
 //! that snapshot in `.pocket-dock/forks/NEW.yaml`, then NEW applied alone.
 
-use std::sync::Arc;
-
 use clap::Args;
 use pocket_dock::sdk::SharedMounts;
 use pocket_dock::{ApplyOptions, ForkRequest};
 
-use super::apply::{Printer, summarize};
+use super::apply::summarize;
 use super::declared::invalid_or_err;
 use super::{GlobalArgs, Outcome, OutputFormat};
 
@@ -48,9 +46,7 @@ pub async fn fork(global: &GlobalArgs, args: ForkArgs) -> Outcome {
         timeout: args.timeout,
         ..ApplyOptions::default()
     };
-    let printer = Arc::new(Printer {
-        format: global.output,
-    });
+    let printer = super::progress::observer(global.output, global.screen.as_ref());
     let report = match workspace.fork(&engine, &request, options, printer).await {
         Ok(report) => report,
         Err(e) => return invalid_or_err(global, e, "nothing was changed"),

@@ -22,7 +22,10 @@ pub async fn get(global: &GlobalArgs, args: GetArgs, wide: bool) -> Outcome {
     let view = workspace.status(&engine, filter).await?;
     if let Some(e) = &view.store_warning {
         let hint = e.hint().map(|h| format!("; {h}")).unwrap_or_default();
-        err!("warning: {e}; the last valid versions of broken files are not used{hint}");
+        super::warn(
+            global.output,
+            &format!("{e}; the last valid versions of broken files are not used{hint}"),
+        );
     }
     let rows = view.rows;
     match global.output {
@@ -78,6 +81,7 @@ pub async fn get(global: &GlobalArgs, args: GetArgs, wide: bool) -> Outcome {
         global.output,
         "objects of invalid files are shown in their last valid version, which stays in effect, and nothing is pruned until every file is valid",
         Stream::Stderr,
+        &global.command,
     );
     Ok(ExitCode::InvalidInput.code())
 }

@@ -65,11 +65,14 @@ pub async fn image(global: &GlobalArgs, args: ImageArgs) -> Outcome {
         ImageCommand::Inspect { name } => inspect(global, &name).await,
         ImageCommand::Export { all: true, args } => match args.as_slice() {
             [file] => export_all(global, file).await,
-            _ => usage("`image export --all` takes only the FILE to write"),
+            _ => usage(global, "`image export --all` takes only the FILE to write"),
         },
         ImageCommand::Export { all: false, args } => match args.as_slice() {
             [name, file] => export(global, &name.to_string_lossy(), file).await,
-            _ => usage("`image export` takes NAME FILE (or --all FILE for every image)"),
+            _ => usage(
+                global,
+                "`image export` takes NAME FILE (or --all FILE for every image)",
+            ),
         },
         ImageCommand::Import { file } => import(global, &file).await,
         ImageCommand::Push {
@@ -202,7 +205,13 @@ async fn export(global: &GlobalArgs, name: &str, file: &std::path::Path) -> Outc
     Ok(ExitCode::Success.code())
 }
 
-fn usage(message: &str) -> Outcome {
+fn usage(global: &GlobalArgs, message: &str) -> Outcome {
+    if global.output != OutputFormat::Text {
+        return Err(pocket_dock::Error::argument(
+            "NAME|FILE",
+            format!("{message}; nothing was changed"),
+        ));
+    }
     err!("pocket-dock: {message}; nothing was changed");
     Ok(ExitCode::InvalidInput.code())
 }
@@ -240,7 +249,20 @@ async fn export_all(global: &GlobalArgs, file: &std::path::Path) -> Outcome {
 
 async fn import(global: &GlobalArgs, file: &std::path::Path) -> Outcome {
     let engine = global.engine()?;
-    let report = images::import_any(&engine, file).await?;
+    // On a terminal, a live line while the archive is checked and sent to the engine.
+    let line = global.screen.as_ref().map(|screen| {
+        super::progress::OneLine::new(screen, file.display().to_string(), "importing")
+    });
+    let report_to = |p: pocket_dock::engine::Progress| {
+        if let Some(line) = &line {
+            line.report(&p);
+        }
+    };
+    let imported = images::import_any_with_progress(&engine, file, &report_to).await;
+    if let Some(line) = &line {
+        line.clear();
+    }
+    let report = imported?;
     match global.output {
         OutputFormat::Text => {
             for image in &report.images {

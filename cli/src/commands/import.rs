@@ -106,6 +106,7 @@ fn import_compose(global: &GlobalArgs, args: ComposeArgs) -> Outcome {
                 global.output,
                 "nothing was written",
                 super::declared::Stream::Stdout,
+                &global.command,
             );
             return Ok(ExitCode::InvalidInput.code());
         }

@@ -54,10 +54,31 @@ pub fn devcontainer(global: &GlobalArgs, args: DevcontainerArgs) -> Outcome {
                         if refusals.len() == 1 { "" } else { "s" }
                     );
                 }
-                format => emit(
-                    &json!({ "imported": false, "file": file, "refusals": refusals }),
-                    format,
-                ),
+                format => {
+                    let error = super::report::ErrorObject {
+                        category: pocket_dock::Category::InvalidInput,
+                        operation: None,
+                        command: &global.command,
+                        subject: Some(file.display().to_string()),
+                        message: format!(
+                            "{} key{} refused; nothing was written",
+                            refusals.len(),
+                            if refusals.len() == 1 { "" } else { "s" }
+                        ),
+                        hint: None,
+                        exit_code: ExitCode::InvalidInput.code(),
+                    };
+                    emit(
+                        &json!({
+                            "imported": false,
+                            "file": file,
+                            "refusals": refusals,
+                            "error": error.to_json(),
+                        }),
+                        format,
+                    );
+                    super::report::print_error_object(&error);
+                }
             }
             return Ok(ExitCode::InvalidInput.code());
         }

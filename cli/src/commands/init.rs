@@ -5,14 +5,24 @@ use pocket_dock::workspace::DIR_NAME;
 use pocket_dock::{Error, ExitCode};
 use pocket_dock_spec::schema::COMBINED_FILE;
 
-use super::{GlobalArgs, Outcome};
+use super::{GlobalArgs, Outcome, OutputFormat, emit};
 
 pub fn init(global: &GlobalArgs) -> Outcome {
     let cwd = std::env::current_dir().map_err(|e| Error::file("read", "the current folder", e))?;
     let given = global.dir.as_ref().map_or(cwd.clone(), |d| cwd.join(d));
     let made = make::init(&given)?;
     let dir = made.root.join(DIR_NAME);
-    if made.created.is_empty() {
+    if matches!(global.output, OutputFormat::Json | OutputFormat::Yaml) {
+        emit(
+            &serde_json::json!({
+                "root": made.root,
+                "dir": dir,
+                "created": made.created,
+                "unchanged": made.created.is_empty(),
+            }),
+            global.output,
+        );
+    } else if made.created.is_empty() {
         out!("{} is already initialised; nothing changed", dir.display());
     } else {
         for name in &made.created {

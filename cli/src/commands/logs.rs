@@ -7,7 +7,7 @@ use pocket_dock::sandbox::{LogsOptions, logs as follow_logs};
 use pocket_dock_spec::parse_duration;
 
 use super::run::shutdown_signal;
-use super::{GlobalArgs, Outcome, write_chunk};
+use super::{GlobalArgs, Outcome, OutputFormat, write_chunk, write_json_chunk};
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -42,7 +42,12 @@ pub async fn logs(global: &GlobalArgs, args: LogsArgs) -> Outcome {
         &workspace.ownership(),
         &args.sandbox,
         &options,
-        write_chunk,
+        // json: each chunk a JSON line, as `exec` prints them.
+        if global.output == OutputFormat::Text {
+            write_chunk
+        } else {
+            write_json_chunk
+        },
         shutdown_signal(),
     )
     .await?;

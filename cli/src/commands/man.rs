@@ -30,9 +30,9 @@ pub fn man(global: &GlobalArgs, args: ManArgs) -> Outcome {
         _ => args.out,
     };
     let written = write_pages(&dir)?;
-    if global.output == OutputFormat::Json {
+    if matches!(global.output, OutputFormat::Json | OutputFormat::Yaml) {
         let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-        out!("{}", json!({ "wrote": names }));
+        super::emit(&json!({ "wrote": names }), global.output);
     } else {
         out!("wrote {} man pages to {}", written.len(), dir.display());
     }

@@ -40,6 +40,7 @@ mod logs;
 mod man;
 mod pause;
 mod pool;
+pub mod progress;
 mod report;
 mod reset;
 mod run;
@@ -49,6 +50,7 @@ mod session;
 mod shell;
 mod snapshot;
 mod template;
+pub mod usage;
 mod validate;
 mod wait;
 
@@ -93,6 +95,14 @@ pub struct GlobalArgs {
     /// Output format (`wide`: text with more columns, for `get`; text elsewhere)
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+
+    /// The command's path (`image export`), for the JSON error object; set after parsing.
+    #[arg(skip)]
+    pub command: String,
+
+    /// Where live progress lines are drawn (a terminal's stderr), set by `main`.
+    #[arg(skip)]
+    pub screen: Option<progress::Screen>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -116,6 +126,47 @@ pub fn write_chunk(stream: pocket_dock::engine::StreamKind, data: &[u8]) -> std:
             out.flush()
         }
         pocket_dock::engine::StreamKind::Stderr => std::io::stderr().lock().write_all(data),
+    }
+}
+
+/// Writes a chunk of a command's output as one JSON line on stdout (json and yaml modes of
+/// `exec`, `run` and `logs`): `{"stream": "stdout"|"stderr", "data": "..."}`, the data as
+/// UTF-8 (invalid bytes replaced).
+pub fn write_json_chunk(
+    stream: pocket_dock::engine::StreamKind,
+    data: &[u8],
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let line = serde_json::json!({
+        "stream": match stream {
+            pocket_dock::engine::StreamKind::Stdout => "stdout",
+            pocket_dock::engine::StreamKind::Stderr => "stderr",
+        },
+        "data": String::from_utf8_lossy(data),
+    });
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()
+}
+
+/// A warning on stderr: `warning: TEXT` in text mode, `{"warning": "TEXT"}` in json and
+/// yaml modes (where stderr holds only JSON lines).
+pub fn warn(format: OutputFormat, text: &str) {
+    match format {
+        OutputFormat::Text | OutputFormat::Wide => err!("warning: {text}"),
+        OutputFormat::Json | OutputFormat::Yaml => {
+            err!("{}", serde_json::json!({ "warning": text }))
+        }
+    }
+}
+
+/// A note on stderr: TEXT as it is in text mode, `{"note": "TEXT"}` in json and yaml modes.
+pub fn note(format: OutputFormat, text: &str) {
+    match format {
+        OutputFormat::Text | OutputFormat::Wide => err!("{text}"),
+        OutputFormat::Json | OutputFormat::Yaml => {
+            err!("{}", serde_json::json!({ "note": text }))
+        }
     }
 }
 
@@ -318,7 +369,19 @@ pub async fn dispatch(mut cli: Cli) -> Outcome {
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "pocket-dock", &mut std::io::stdout());
+            if cli.global.output == OutputFormat::Text {
+                clap_complete::generate(shell, &mut cmd, "pocket-dock", &mut std::io::stdout());
+            } else {
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut cmd, "pocket-dock", &mut script);
+                emit(
+                    &serde_json::json!({
+                        "shell": shell.to_string(),
+                        "script": String::from_utf8_lossy(&script),
+                    }),
+                    cli.global.output,
+                );
+            }
             Ok(ExitCode::Success.code())
         }
     }

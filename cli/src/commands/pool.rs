@@ -73,11 +73,12 @@ pub async fn claim(global: &GlobalArgs, args: ClaimArgs) -> Outcome {
     };
     let claimed = workspace.pool(&engine, &args.pool).claim(&options).await?;
     if claimed.cold {
-        err!(
-            "claim: Pool/{} had no ready member; made Sandbox/{} cold ({:.0} ms)",
-            claimed.pool,
-            claimed.name,
-            claimed.ms
+        super::note(
+            global.output,
+            &format!(
+                "claim: Pool/{} had no ready member; made Sandbox/{} cold ({:.0} ms)",
+                claimed.pool, claimed.name, claimed.ms
+            ),
         );
     }
     match global.output {
@@ -117,7 +118,10 @@ fn spawn_refill(global: &GlobalArgs, workspace: &pocket_dock::Workspace, pool: &
         .stderr(std::process::Stdio::null())
         .process_group(0);
     if let Err(e) = cmd.spawn() {
-        err!("claim: could not start a background refill of Pool/{pool}: {e}");
+        super::note(
+            global.output,
+            &format!("claim: could not start a background refill of Pool/{pool}: {e}"),
+        );
     }
 }
 
@@ -127,9 +131,9 @@ pub async fn release(global: &GlobalArgs, args: ReleaseArgs) -> Outcome {
     let engine = global.engine_for(&workspace)?;
     workspace.release(&engine, &args.name).await?;
     match global.output {
-        OutputFormat::Json => out!(
-            "{}",
-            serde_json::json!({ "released": args.name, "kind": "Sandbox" })
+        OutputFormat::Json | OutputFormat::Yaml => super::emit(
+            &serde_json::json!({ "released": args.name, "kind": "Sandbox" }),
+            global.output,
         ),
         _ => err!("released Sandbox/{}", args.name),
     }
@@ -190,9 +194,10 @@ pub async fn pool(global: &GlobalArgs, args: PoolArgs) -> Outcome {
                 return Ok(ExitCode::Success.code());
             }
             match global.output {
-                OutputFormat::Json => {
-                    out!("{}", serde_json::to_string(&report).unwrap_or_default())
-                }
+                OutputFormat::Json | OutputFormat::Yaml => super::emit(
+                    &serde_json::to_value(&report).unwrap_or_default(),
+                    global.output,
+                ),
                 _ if report.skipped => {
                     err!("Pool/{pool}: another refill is running; nothing done")
                 }

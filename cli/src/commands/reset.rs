@@ -1,10 +1,9 @@
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::Arc;
 
 use clap::Args;
 use pocket_dock::{Error, ExitCode, ResetRequest};
 
-use super::apply::{Printer, summarize};
+use super::apply::summarize;
 use super::{GlobalArgs, Outcome, OutputFormat};
 
 #[derive(Debug, Args)]
@@ -72,9 +71,7 @@ pub async fn reset(global: &GlobalArgs, args: ResetArgs) -> Outcome {
         confirmed,
         timeout: args.timeout,
     };
-    let printer = Arc::new(Printer {
-        format: global.output,
-    });
+    let printer = super::progress::observer(global.output, global.screen.as_ref());
     let report = workspace.reset(&engine, &request, printer).await?;
     match global.output {
         OutputFormat::Text => {

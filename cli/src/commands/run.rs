@@ -3,7 +3,10 @@ use pocket_dock::engine::{Engine, ExecOutput, NetworkMode};
 use pocket_dock::run::{self, RunRequest};
 use pocket_dock::{Error, ExitCode};
 
-use super::{CommandOptions, GlobalArgs, Outcome, write_chunk};
+use super::progress::OneLine;
+use super::{
+    CommandOptions, GlobalArgs, Outcome, OutputFormat, emit, write_chunk, write_json_chunk,
+};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -62,21 +65,64 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Outcome {
         request.network = NetworkMode::None;
     }
 
-    let output = ExecOutput::new().on_chunk(write_chunk);
+    // json: each chunk a JSON line, then one `exit` line (as `exec`); text: the bytes.
+    let json = global.output != OutputFormat::Text;
+    // On a terminal, a pull of a missing image shows a live line, gone before the command's
+    // first output.
+    let pulling = global
+        .screen
+        .as_ref()
+        .map(|screen| std::sync::Arc::new(OneLine::new(screen, request.image.clone(), "pulling")));
+    let clear_first = pulling.clone();
+    let output = ExecOutput::new().on_chunk(move |stream, data| {
+        if let Some(line) = &clear_first {
+            line.clear();
+        }
+        if json {
+            write_json_chunk(stream, data)
+        } else {
+            write_chunk(stream, data)
+        }
+    });
     let output = if global.verbose >= 2 {
         output.log()
     } else {
         output
     };
 
-    let outcome = run::run(
+    let report = |p: pocket_dock::engine::Progress| {
+        if let Some(line) = &pulling {
+            line.report(&p);
+        }
+    };
+    let outcome = run::run_with_progress(
         &engine,
         &workspace.ownership(),
         &request,
         output,
         shutdown_signal(),
+        &report,
     )
-    .await?;
+    .await;
+    if let Some(line) = &pulling {
+        line.clear();
+    }
+    let outcome = outcome?;
+    if json {
+        emit(
+            &serde_json::json!({
+                "event": "exit",
+                "exit_code": outcome.exec.exit_code,
+                "container": outcome.container_name,
+                "container_id": outcome.container_id,
+                "removed": outcome.removed,
+                "stdout_bytes": outcome.exec.stdout.total,
+                "stderr_bytes": outcome.exec.stderr.total,
+                "duration_ms": outcome.exec.duration.as_millis() as u64,
+            }),
+            OutputFormat::Json,
+        );
+    }
     // A process exit code is 0..=255; Podman reports the same range for exec exits.
     let code =
         u8::try_from(outcome.exec.exit_code.rem_euclid(256)).unwrap_or(ExitCode::Failed.code());
@@ -90,20 +136,26 @@ fn is_valid_container_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-/// Resolves on SIGINT or SIGTERM. If the handlers cannot be installed, it never resolves
-/// (the default signal behaviour then applies, which is no worse than before).
-pub async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM. The handlers are installed at once, when this is called
+/// (not when the future is first polled): a signal that comes while a command is still
+/// setting up (the controller taking its lock) is then seen, not fatal. If the handlers
+/// cannot be installed, it never resolves (the default signal behaviour then applies,
+/// which is no worse than before).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
+    let handlers = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
+    );
+    async move {
+        let (Ok(mut int), Ok(mut term)) = handlers else {
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
     }
 }
 

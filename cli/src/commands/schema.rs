@@ -34,6 +34,7 @@ pub fn schema(global: &GlobalArgs, args: SchemaArgs) -> Outcome {
         _ => path,
     };
     let out = args.out.map(base);
+    let json = matches!(global.output, OutputFormat::Json | OutputFormat::Yaml);
     match (args.check, out) {
         (false, None) if args.crds => {
             if global.output == OutputFormat::Json {
@@ -67,8 +68,8 @@ pub fn schema(global: &GlobalArgs, args: SchemaArgs) -> Outcome {
                 std::fs::write(&path, text).map_err(|e| Error::file("write", &path, e))?;
                 written.push(path.display().to_string());
             }
-            if global.output == OutputFormat::Json {
-                out!("{}", json!({ "wrote": written }));
+            if json {
+                super::emit(&json!({ "wrote": written }), global.output);
             } else if args.crds {
                 out!(
                     "wrote {} CustomResourceDefinitions to {}",
@@ -110,14 +111,24 @@ pub fn schema(global: &GlobalArgs, args: SchemaArgs) -> Outcome {
                     crd_dir.display()
                 ));
             }
-            if global.output == OutputFormat::Json {
-                out!("{}", json!({ "checked": checked, "stale": stale }));
+            if json {
+                super::emit(
+                    &json!({
+                        "checked": checked,
+                        "stale": stale,
+                        "regenerate": if stale.is_empty() { Vec::new() } else { regenerate.clone() },
+                    }),
+                    global.output,
+                );
             }
             if stale.is_empty() {
-                if global.output != OutputFormat::Json {
+                if !json {
                     out!("schemas in {} are up to date", checked.join(" and "));
                 }
                 Ok(ExitCode::Success.code())
+            } else if json {
+                // The report is the finding (exit 1), as `diff`'s plan.
+                Ok(ExitCode::ChangesPending.code())
             } else {
                 for path in &stale {
                     err!("out of date: {path}");

@@ -24,7 +24,7 @@ pub async fn session(global: &GlobalArgs, args: SessionArgs) -> Outcome {
     // running in the sandbox (every reconcile sweeps them): no store, no session.
     let (store, warning) = workspace.state_store()?;
     if let Some(w) = warning {
-        err!("warning: {w}");
+        super::warn(global.output, &w.to_string());
     }
     let session = sandbox
         .open_session(Some(&args.shell), Some(&store))

@@ -12,7 +12,7 @@ use rustix::termios::{self, OptionalActions, Termios};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-use super::{GlobalArgs, Outcome};
+use super::{GlobalArgs, Outcome, OutputFormat};
 
 #[derive(Debug, Args)]
 pub struct ShellArgs {
@@ -53,6 +53,13 @@ fn window_size() -> (u16, u16) {
 }
 
 pub async fn shell(global: &GlobalArgs, args: ShellArgs) -> Outcome {
+    // A terminal's bytes are not JSON: machines drive a shell through `session`.
+    if matches!(global.output, OutputFormat::Json | OutputFormat::Yaml) {
+        return Err(Error::argument(
+            "--output",
+            "shell is interactive and has no JSON output; use `pocket-dock session SANDBOX` (JSON lines on stdin/stdout) or `pocket-dock exec`",
+        ));
+    }
     let workspace = global.declared_workspace()?;
     let engine = Engine::new(&global.engine_config()?)?;
     let sandbox = Sandbox::find(&engine, &workspace.ownership(), &args.sandbox).await?;

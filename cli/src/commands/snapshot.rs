@@ -1,12 +1,10 @@
 //! `pocket-dock snapshot SANDBOX NAME`: declarative first. It writes (or bumps the
 //! generation of) `.pocket-dock/snapshots/NAME.yaml`, then applies that one object.
 
-use std::sync::Arc;
-
 use clap::Args;
 use pocket_dock::{ApplyOptions, SnapshotRequest};
 
-use super::apply::{Printer, summarize};
+use super::apply::summarize;
 use super::declared::invalid_or_err;
 use super::{GlobalArgs, Outcome, OutputFormat};
 
@@ -27,6 +25,7 @@ pub struct SnapshotArgs {
 pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
     let workspace = global.declared_workspace()?;
     let engine = global.engine_for(&workspace)?;
+    let request_sandbox = args.sandbox.clone();
     let request = SnapshotRequest {
         sandbox: args.sandbox,
         name: args.name,
@@ -36,9 +35,7 @@ pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
         timeout: args.timeout,
         ..ApplyOptions::default()
     };
-    let printer = Arc::new(Printer {
-        format: global.output,
-    });
+    let printer = super::progress::observer(global.output, global.screen.as_ref());
     let report = match workspace
         .snapshot(&engine, &request, options, printer)
         .await
@@ -52,6 +49,17 @@ pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
             report.file.path.display(),
             report.file.name,
             report.file.generation
+        );
+    } else {
+        super::emit(
+            &serde_json::json!({
+                "event": "snapshot",
+                "sandbox": request_sandbox,
+                "name": report.file.name,
+                "file": report.file.path,
+                "generation": report.file.generation,
+            }),
+            global.output,
         );
     }
     Ok(summarize(&report.apply, global.output))

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncBufReadExt;
 
+use super::progress::{OnProgress, Progress, ignore_progress};
 use super::raw::{LIBPOD, RawBody, percent_encode};
 use super::{Capability, Engine, EngineError, Operation, OwnedContainer, Target};
 
@@ -45,15 +46,16 @@ struct BuildLog {
 }
 
 impl BuildLog {
-    fn text(&mut self, image: &str, text: &str) {
+    fn text(&mut self, image: &str, text: &str, on_progress: OnProgress<'_>) {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             tracing::info!(target: "pocket_dock::build", image, "{line}");
             // Podman says `STEP 2/3: RUN …`, Docker's classic builder `Step 2/3 : RUN …`;
             // the step is reported in Podman's words whichever engine built.
-            if line.starts_with("STEP ") {
-                self.step = Some(line.trim().to_string());
-            } else if let Some(rest) = line.strip_prefix("Step ") {
-                self.step = Some(format!("STEP {}", rest.trim().replacen(" : ", ": ", 1)));
+            if let Some(step) = Progress::from_build_line(line) {
+                if let Progress::Step { text, .. } = &step {
+                    self.step = Some(text.clone());
+                }
+                on_progress(step);
             }
             if self.tail.len() == OUTPUT_TAIL {
                 self.tail.pop_front();
@@ -63,21 +65,21 @@ impl BuildLog {
     }
 
     /// Feeds one line of the response body (JSON objects, possibly run together, or text).
-    fn feed(&mut self, image: &str, line: &str) {
+    fn feed(&mut self, image: &str, line: &str, on_progress: OnProgress<'_>) {
         let mut objects = serde_json::Deserializer::from_str(line).into_iter::<BuildLine>();
         loop {
             let before = objects.byte_offset();
             match objects.next() {
                 Some(Ok(item)) => {
                     if let Some(text) = item.stream {
-                        self.text(image, &text);
+                        self.text(image, &text, on_progress);
                     }
                     if let Some(error) = item.error {
                         self.error = Some(error.trim().to_string());
                     }
                 }
                 Some(Err(_)) => {
-                    self.text(image, &line[before..]);
+                    self.text(image, &line[before..], on_progress);
                     break;
                 }
                 None => break,
@@ -90,6 +92,16 @@ impl Engine {
     /// Builds an image; progress is logged (`-v` shows it live). A failed build is a
     /// `BuildFailed` naming the failing step and the last lines of its output.
     pub async fn build_image(&self, request: &BuildRequest<'_>) -> Result<String, EngineError> {
+        self.build_image_with_progress(request, &ignore_progress)
+            .await
+    }
+
+    /// [`Engine::build_image`], telling `on_progress` each step as the build starts it.
+    pub async fn build_image_with_progress(
+        &self,
+        request: &BuildRequest<'_>,
+        on_progress: OnProgress<'_>,
+    ) -> Result<String, EngineError> {
         let op = Operation::ImageBuild;
         let profile = self.require(Capability::Build, op).await?;
         let mut query = format!(
@@ -136,7 +148,7 @@ impl Engine {
             }
             let mut lines = response.reader.lines();
             while let Some(line) = lines.next_line().await.map_err(|_| lost())? {
-                log.feed(request.tag, &line);
+                log.feed(request.tag, &line, on_progress);
             }
             Ok(())
         };
@@ -225,16 +237,32 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::BuildLog;
+    use super::{BuildLog, Progress};
 
     #[test]
     fn build_output_keeps_the_failing_step_and_the_error() {
+        let steps = std::sync::Mutex::new(Vec::new());
+        let on = |p: Progress| steps.lock().unwrap().push(p);
         let mut log = BuildLog::default();
-        log.feed("x", r#"{"stream":"STEP 1/2: FROM base\n"}"#);
-        log.feed("x", r#"{"stream":"STEP 2/2: RUN false\n"}"#);
+        log.feed("x", r#"{"stream":"STEP 1/2: FROM base\n"}"#, &on);
+        log.feed("x", r#"{"stream":"STEP 2/2: RUN false\n"}"#, &on);
         log.feed(
             "x",
             r#"{"errorDetail":{"message":"exit status 1"},"error":"exit status 1\n"}Getting image source signatures"#,
+            &on,
+        );
+        // Each step was told as it came, and only the steps.
+        assert_eq!(
+            steps
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|p| match p {
+                    Progress::Step { number, .. } => number.unwrap(),
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>(),
+            [1, 2]
         );
         assert_eq!(log.step.as_deref(), Some("STEP 2/2: RUN false"));
         assert_eq!(log.error.as_deref(), Some("exit status 1"));
@@ -243,6 +271,7 @@ mod tests {
         docker.feed(
             "x",
             r#"{"stream":"Step 3/9 : RUN echo about to fail && exit 3\n"}"#,
+            &super::ignore_progress,
         );
         assert_eq!(
             docker.step.as_deref(),

@@ -12,7 +12,7 @@ use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use futures_util::{Stream, StreamExt};
 
-use super::output::{Captured, ExecOutput, OutputChunk, StreamKind};
+use super::output::{Captured, ExecOutput, OutputChunk};
 use super::{Engine, EngineError, Operation, OwnedContainer, Target};
 
 /// What to run.
@@ -113,19 +113,11 @@ impl ExecStream {
     /// always the same error: `ConnectionLost` for `exec output stream` of this exec.
     pub async fn next_chunk(&mut self) -> Option<Result<OutputChunk, EngineError>> {
         loop {
-            let item = self.inner.next().await?;
-            let chunk = match item {
-                Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
-                    OutputChunk {
-                        stream: StreamKind::Stdout,
-                        data: message,
-                    }
-                }
-                Ok(LogOutput::StdErr { message }) => OutputChunk {
-                    stream: StreamKind::Stderr,
-                    data: message,
+            let chunk = match self.inner.next().await? {
+                Ok(frame) => match OutputChunk::from_frame(frame) {
+                    Some(chunk) => chunk,
+                    None => continue,
                 },
-                Ok(LogOutput::StdIn { .. }) => continue,
                 Err(err) => return Some(Err(self.engine.stream_broken(&self.id, Some(err)))),
             };
             return Some(Ok(chunk));

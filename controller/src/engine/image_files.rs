@@ -5,11 +5,28 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
+use super::progress::{OnProgress, PROGRESS_EVERY, Progress, Throttle};
 use super::raw::{LIBPOD, RawBody, percent_encode};
 use super::{Capability, Engine, EngineError, Operation, OwnedImage, Ownership, Target};
 
 /// Archives take as long as their size needs; this bounds a stuck transfer.
 const TRANSFER_TIME: Duration = Duration::from_secs(600);
+
+/// Tells `on_progress` the bytes sent, thinned by `throttle` (the last report always goes).
+fn report_sent(
+    throttle: &std::sync::Mutex<Throttle>,
+    on_progress: OnProgress<'_>,
+    done: u64,
+    total: u64,
+) {
+    let due = throttle
+        .lock()
+        .map(|mut t| t.due(Instant::now(), done >= total))
+        .unwrap_or(true);
+    if due {
+        on_progress(Progress::Bytes { done, total });
+    }
+}
 
 impl Engine {
     /// Loads an OCI (or docker) archive from `file`; returns the names Podman gave it.
@@ -24,10 +41,43 @@ impl Engine {
             .await
     }
 
+    /// [`Engine::load_image_file`], telling `on_progress` the bytes sent as they go
+    /// ([`Progress::Bytes`], at most a few times a second, and the last one always).
+    pub async fn load_image_file_with_progress(
+        &self,
+        file: &Path,
+        docker_manifest: bool,
+        on_progress: OnProgress<'_>,
+    ) -> Result<Vec<String>, EngineError> {
+        let throttle = std::sync::Mutex::new(Throttle::new(PROGRESS_EVERY));
+        let sent = |done: u64, total: u64| report_sent(&throttle, on_progress, done, total);
+        self.load(
+            RawBody::FileReported(file, "application/x-tar", &sent),
+            docker_manifest,
+        )
+        .await
+    }
+
     /// Loads an archive held in memory (the embedded base image, which has both layouts).
     pub async fn load_image_bytes(&self, archive: &[u8]) -> Result<Vec<String>, EngineError> {
         self.load(RawBody::Bytes(archive, "application/x-tar"), true)
             .await
+    }
+
+    /// [`Engine::load_image_bytes`], telling `on_progress` the bytes sent as they go
+    /// ([`Progress::Bytes`], at most a few times a second, and the last one always).
+    pub async fn load_image_bytes_with_progress(
+        &self,
+        archive: &[u8],
+        on_progress: OnProgress<'_>,
+    ) -> Result<Vec<String>, EngineError> {
+        let throttle = std::sync::Mutex::new(Throttle::new(PROGRESS_EVERY));
+        let sent = |done: u64, total: u64| report_sent(&throttle, on_progress, done, total);
+        self.load(
+            RawBody::BytesReported(archive, "application/x-tar", &sent),
+            true,
+        )
+        .await
     }
 
     async fn load(

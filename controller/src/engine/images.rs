@@ -278,6 +278,7 @@ impl Engine {
         reference: &str,
         timeout: Duration,
         auth: Option<&super::credentials::RegistryAuth>,
+        on_progress: super::progress::OnProgress<'_>,
     ) -> Result<(), EngineError> {
         let (from_image, tag) = split_reference(reference);
         let options = CreateImageOptions {
@@ -290,11 +291,25 @@ impl Engine {
         let pull = async {
             let credentials = auth.map(super::credentials::RegistryAuth::docker_credentials);
             let mut progress = docker.create_image(Some(options), None, credentials);
+            let mut tally = super::progress::PullTally::default();
+            let mut throttle = super::progress::Throttle::new(super::progress::PROGRESS_EVERY);
             while let Some(item) = progress.next().await {
                 match item {
                     Ok(info) => {
                         if let Some(status) = info.status {
                             tracing::info!(target: "pocket_dock::engine", image = reference, "{status}");
+                            let detail = info.progress_detail.unwrap_or_default();
+                            let counts_changed = tally.take(
+                                info.id.as_deref(),
+                                &status,
+                                detail.current,
+                                detail.total,
+                            );
+                            if !tally.is_empty()
+                                && throttle.due(std::time::Instant::now(), counts_changed)
+                            {
+                                on_progress(tally.progress());
+                            }
                         }
                     }
                     // Podman 4 and Docker report a failed pull inside a 200 stream; Podman 5

@@ -8,6 +8,7 @@
 //! No connection is held between operations (bollard is built with an idle pool of zero), so
 //! a restarted Podman service is picked up by the next call.
 
+mod attach;
 mod builds;
 pub mod capabilities;
 mod containers;
@@ -22,6 +23,7 @@ pub mod labels;
 mod networks;
 mod operation;
 mod output;
+mod progress;
 mod raw;
 mod registry;
 pub mod secret_files;
@@ -37,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use bollard::{ClientVersion, Docker};
 
+pub use attach::AttachedExit;
 pub use builds::BuildRequest;
 pub use capabilities::{
     Capability, CapabilityState, EngineFacts, EngineIdentity, EngineKind, EngineProfile,
@@ -56,6 +59,7 @@ pub use labels::{Ownership, WorkspaceId};
 pub use networks::{NetworkConfig, NetworkSummary, OwnedNetwork};
 pub use operation::Operation;
 pub use output::{Captured, ExecOutput, OutputChunk, StreamKind};
+pub use progress::{OnProgress, Progress, PullTally, Throttle, ignore_progress};
 pub use registry::Pushed;
 pub use socket::{Candidate, EnvSnapshot, SocketChoice, SocketSource};
 pub use system::{ServerInfo, ServerVersion};

@@ -25,6 +25,25 @@ pub struct OutputChunk {
     pub data: Bytes,
 }
 
+impl OutputChunk {
+    /// The chunk of one frame of an attached stream (an exec's or a container's); `None`
+    /// for what is not output (echoed input).
+    pub(crate) fn from_frame(frame: bollard::container::LogOutput) -> Option<OutputChunk> {
+        use bollard::container::LogOutput;
+        match frame {
+            LogOutput::StdOut { message } | LogOutput::Console { message } => Some(OutputChunk {
+                stream: StreamKind::Stdout,
+                data: message,
+            }),
+            LogOutput::StdErr { message } => Some(OutputChunk {
+                stream: StreamKind::Stderr,
+                data: message,
+            }),
+            LogOutput::StdIn { .. } => None,
+        }
+    }
+}
+
 /// Captured bytes of one stream. A capture limit, when set, is explicit: bytes past it are
 /// counted in `dropped`, never silently lost.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -152,7 +152,18 @@ pub(crate) enum RawBody<'a> {
     Bytes(&'a [u8], &'static str),
     /// A file streamed from disk (archives can be large).
     File(&'a std::path::Path, &'static str),
+    /// Bytes sent in chunks, each one told to the callback (bytes sent, total) as it went.
+    BytesReported(&'a [u8], &'static str, &'a (dyn Fn(u64, u64) + Send + Sync)),
+    /// A file streamed from disk in chunks, each one told to the callback.
+    FileReported(
+        &'a std::path::Path,
+        &'static str,
+        &'a (dyn Fn(u64, u64) + Send + Sync),
+    ),
 }
+
+/// How much of a reported body is written at a time.
+const REPORTED_CHUNK: usize = 256 * 1024;
 
 /// A response whose headers were read; the body is read from `reader` until the server
 /// closes the connection (HTTP/1.0).
@@ -213,8 +224,10 @@ impl Engine {
         };
         let (length, content_type) = match &body {
             RawBody::Empty => (0, "application/json"),
-            RawBody::Bytes(bytes, kind) => (bytes.len() as u64, *kind),
-            RawBody::File(path, kind) => (
+            RawBody::Bytes(bytes, kind) | RawBody::BytesReported(bytes, kind, _) => {
+                (bytes.len() as u64, *kind)
+            }
+            RawBody::File(path, kind) | RawBody::FileReported(path, kind, _) => (
                 tokio::fs::metadata(path)
                     .await
                     .map_err(|e| EngineError::InvalidInput {
@@ -240,6 +253,15 @@ impl Engine {
         match body {
             RawBody::Empty => {}
             RawBody::Bytes(bytes, _) => stream.write_all(bytes).await.map_err(|_| lost())?,
+            RawBody::BytesReported(bytes, _, sent) => {
+                let total = bytes.len() as u64;
+                let mut done = 0u64;
+                for chunk in bytes.chunks(REPORTED_CHUNK) {
+                    stream.write_all(chunk).await.map_err(|_| lost())?;
+                    done += chunk.len() as u64;
+                    sent(done, total);
+                }
+            }
             RawBody::File(path, _) => {
                 let mut file =
                     tokio::fs::File::open(path)
@@ -252,6 +274,27 @@ impl Engine {
                 tokio::io::copy(&mut file, &mut stream)
                     .await
                     .map_err(|_| lost())?;
+            }
+            RawBody::FileReported(path, _, sent) => {
+                use tokio::io::AsyncReadExt as _;
+                let unreadable = |e: std::io::Error| EngineError::InvalidInput {
+                    op,
+                    id: Some(path.display().to_string()),
+                    message: format!("cannot read {}: {e}", path.display()),
+                };
+                let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+                let mut buf = vec![0u8; REPORTED_CHUNK];
+                let mut done = 0u64;
+                loop {
+                    let n = file.read(&mut buf).await.map_err(unreadable)?;
+                    if n == 0 {
+                        break;
+                    }
+                    stream.write_all(&buf[..n]).await.map_err(|_| lost())?;
+                    done += n as u64;
+                    // Never past what the header announced, should the file grow.
+                    sent(done.min(length), length);
+                }
             }
         }
         let mut reader = tokio::io::BufReader::new(stream);

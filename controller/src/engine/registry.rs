@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
 
 use super::credentials::{RegistryAuth, is_auth_failure, is_loopback, pull_failure, registry_host};
+use super::progress::{OnProgress, Progress as ProgressReport};
 use super::raw::{LIBPOD, RawBody, percent_encode};
 use super::{Engine, EngineError, Operation, Target};
 
@@ -62,19 +63,22 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn feed(&mut self, reference: &str, line: &str) {
+    /// Takes one line; returns its status text, if it has one.
+    fn feed(&mut self, reference: &str, line: &str) -> Option<String> {
         let line = line.trim();
         if line.is_empty() {
-            return;
+            return None;
         }
         let Ok(p) = serde_json::from_str::<Progress>(line) else {
             tracing::info!(target: "pocket_dock::engine", image = reference, "{line}");
-            return;
+            return Some(line.to_string());
         };
+        let mut said = None;
         if let Some(text) = p.status.as_deref().or(p.stream.as_deref()) {
             let text = text.trim();
             if !text.is_empty() {
                 tracing::info!(target: "pocket_dock::engine", image = reference, "{text}");
+                said = Some(text.to_string());
             }
             if self.digest.is_none() {
                 self.digest = digest_in(text);
@@ -89,6 +93,7 @@ impl Outcome {
         {
             self.error = Some(e);
         }
+        said
     }
 }
 
@@ -118,11 +123,26 @@ impl Engine {
         timeout: Duration,
         auth: Option<&RegistryAuth>,
     ) -> Result<(), EngineError> {
+        self.pull_with_progress(reference, timeout, auth, &super::progress::ignore_progress)
+            .await
+    }
+
+    /// [`Engine::pull_with`], telling `on_progress` what the pull does as it goes: layers
+    /// and bytes (the compat API), or Podman's status lines (its own API).
+    pub async fn pull_with_progress(
+        &self,
+        reference: &str,
+        timeout: Duration,
+        auth: Option<&RegistryAuth>,
+        on_progress: OnProgress<'_>,
+    ) -> Result<(), EngineError> {
         let host = registry_host(reference);
         if is_loopback(&host) && self.identity().await?.is_podman() {
-            self.pull_libpod(reference, timeout, auth).await
+            self.pull_libpod(reference, timeout, auth, on_progress)
+                .await
         } else {
-            self.pull_compat(reference, timeout, auth).await
+            self.pull_compat(reference, timeout, auth, on_progress)
+                .await
         }
     }
 
@@ -133,10 +153,28 @@ impl Engine {
         timeout: Duration,
         auth: Option<&RegistryAuth>,
     ) -> Result<super::images::PullOutcome, EngineError> {
+        self.pull_if_missing_with_progress(
+            reference,
+            timeout,
+            auth,
+            &super::progress::ignore_progress,
+        )
+        .await
+    }
+
+    /// [`Engine::pull_if_missing_with`], telling `on_progress` what the pull does.
+    pub async fn pull_if_missing_with_progress(
+        &self,
+        reference: &str,
+        timeout: Duration,
+        auth: Option<&RegistryAuth>,
+        on_progress: OnProgress<'_>,
+    ) -> Result<super::images::PullOutcome, EngineError> {
         if let Some(image) = self.find_image(reference).await? {
             return Ok(super::images::PullOutcome::Present(image));
         }
-        self.pull_with(reference, timeout, auth).await?;
+        self.pull_with_progress(reference, timeout, auth, on_progress)
+            .await?;
         Ok(super::images::PullOutcome::Pulled(
             self.inspect_image(reference).await?,
         ))
@@ -147,6 +185,7 @@ impl Engine {
         reference: &str,
         timeout: Duration,
         auth: Option<&RegistryAuth>,
+        on_progress: OnProgress<'_>,
     ) -> Result<(), EngineError> {
         let op = Operation::ImagePull;
         let path = format!(
@@ -177,7 +216,10 @@ impl Engine {
             let mut outcome = Outcome::default();
             let mut lines = response.reader.lines();
             while let Some(line) = lines.next_line().await.map_err(|_| lost())? {
-                outcome.feed(reference, &line);
+                // Podman's own pull says what it copies (`Copying blob sha256:…`), no counts.
+                if let Some(text) = outcome.feed(reference, &line) {
+                    on_progress(ProgressReport::Status { text });
+                }
             }
             match outcome.error {
                 Some(message) => Err(pull_failure(reference, message)),

@@ -17,7 +17,7 @@ pub use crate::error::ImageError;
 pub use context::{BuildRecipe, PreparedBuild};
 pub use transfer::{
     BundleEntry, Exported, ImportReport, Imported, ImportedImage, export, export_bundle, import,
-    import_any, made_by_pocket_dock,
+    import_any, import_any_with_progress, import_with_progress, made_by_pocket_dock,
 };
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -90,8 +90,19 @@ fn temp_beside(file: &Path) -> Result<tempfile::TempDir> {
 /// the engine gave the image the id the archive names. A corrupt or foreign archive is
 /// refused before the engine sees it.
 pub async fn import(engine: &Engine, file: &Path) -> Result<Imported> {
+    import_with_progress(engine, file, &crate::engine::ignore_progress).await
+}
+
+/// [`import`], telling `on_progress` the bytes sent to the engine as they go.
+pub async fn import_with_progress(
+    engine: &Engine,
+    file: &Path,
+    on_progress: crate::engine::OnProgress<'_>,
+) -> Result<Imported> {
     let info = archive::inspect(file)?;
-    let names = engine.load_image_file(file, info.docker_manifest).await?;
+    let names = engine
+        .load_image_file_with_progress(file, info.docker_manifest, on_progress)
+        .await?;
     let loaded = engine.inspect_image(&info.image_id).await?;
     if !same_id(&loaded.id, &info.image_id) {
         return Err(ImageError::IdMismatch {
@@ -168,6 +179,19 @@ pub struct ImportedImage {
 /// is loaded from an archive of its own, its id checked, and given every name the bundle
 /// gives it.
 pub async fn import_any(engine: &Engine, file: &Path) -> Result<ImportReport> {
+    import_any_with_progress(engine, file, &crate::engine::ignore_progress).await
+}
+
+/// [`import_any`], telling `on_progress` what it does: checking the archive, then the
+/// bytes of each image sent to the engine.
+pub async fn import_any_with_progress(
+    engine: &Engine,
+    file: &Path,
+    on_progress: crate::engine::OnProgress<'_>,
+) -> Result<ImportReport> {
+    on_progress(crate::engine::Progress::Status {
+        text: "checking every blob's digest".to_string(),
+    });
     let temp = tempfile::Builder::new()
         .prefix("pocket-dock-import-")
         .tempdir()
@@ -181,7 +205,7 @@ pub async fn import_any(engine: &Engine, file: &Path) -> Result<ImportReport> {
         .map_err(|e| crate::Error::task("bundle", e))??;
     if !unpacked.is_bundle {
         drop(temp);
-        let single = import(engine, file).await?;
+        let single = import_with_progress(engine, file, on_progress).await?;
         return Ok(ImportReport {
             file: file.to_path_buf(),
             bundle: false,
@@ -211,7 +235,9 @@ pub async fn import_any(engine: &Engine, file: &Path) -> Result<ImportReport> {
         .map_err(|e| crate::Error::task("bundle", e))??;
         tracing::info!(image = names.first().map_or("", String::as_str), "loading");
         // With Docker's manifest.json beside the OCI index: every engine loads it.
-        engine.load_image_file(&part, true).await?;
+        engine
+            .load_image_file_with_progress(&part, true, on_progress)
+            .await?;
         let _ = std::fs::remove_file(&part);
         let loaded = engine.inspect_image(&image.image_id).await?;
         if !same_id(&loaded.id, &image.image_id) {

@@ -71,6 +71,11 @@ pub struct ActionOutcome {
 pub trait Observer: Send + Sync {
     fn started(&self, _action: &Action) {}
     fn finished(&self, _outcome: &ActionOutcome) {}
+    /// A slow action (a build, a pull, the embedded base's load) tells what it is doing,
+    /// as the engine streams it: a build's steps as they start, a pull's layers and bytes
+    /// or status lines, a load's bytes sent (counts a few times a second at most). Called
+    /// between the action's `started` and `finished`, from its task: return quickly.
+    fn progress(&self, _key: &Key, _progress: &crate::engine::Progress) {}
     /// Another writer holds the workspace; this apply waits for it (told once).
     fn waiting_for_writer(&self, _holder: &crate::writer_lock::Holder) {}
     /// An object waits for a dependency's condition (told once per object and reason;
@@ -297,6 +302,7 @@ fn pull_auth(
 async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
     let engine = &ctx.engine;
     let name = &action.key.name;
+    let on_progress = |p: crate::engine::Progress| ctx.observer.progress(&action.key, &p);
     match &action.op {
         Op::AddMembers { .. } | Op::RemoveMember { .. } => {
             let Some(root) = ctx.ownership.root() else {
@@ -322,7 +328,10 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
                 .then(|| ctx.desired.image_timeouts.get(name))
                 .flatten();
             let timeout = declared.copied().unwrap_or(ctx.options.pull_timeout);
-            match engine.pull_with(reference, timeout, auth.as_ref()).await {
+            match engine
+                .pull_with_progress(reference, timeout, auth.as_ref(), &on_progress)
+                .await
+            {
                 Ok(()) => Ok(()),
                 Err(e) if action.key.kind == pocket_dock_spec::Kind::Image => {
                     Err(ActionError::image_timeout(e, name, "pull"))
@@ -447,17 +456,21 @@ async fn run_action(ctx: &Ctx, action: &Action) -> Result<(), ActionError> {
                 &ctx.desired,
                 name,
                 tag,
-                // `build.timeout` wins over the apply's default.
-                ctx.desired
-                    .image_timeouts
-                    .get(name)
-                    .copied()
-                    .unwrap_or(ctx.options.build_timeout),
-                ctx.options.no_cache,
+                make_images::BuildHow {
+                    // `build.timeout` wins over the apply's default.
+                    timeout: ctx
+                        .desired
+                        .image_timeouts
+                        .get(name)
+                        .copied()
+                        .unwrap_or(ctx.options.build_timeout),
+                    no_cache: ctx.options.no_cache,
+                    on_progress: &on_progress,
+                },
             )
             .await
         }
-        Op::LoadEmbedded { tag } => make_images::load_embedded(engine, tag).await,
+        Op::LoadEmbedded { tag } => make_images::load_embedded(engine, tag, &on_progress).await,
         Op::Tag { source, tag } => make_images::tag(engine, &action.key, source, tag).await,
         Op::Commit { tag } => {
             make_images::commit(engine, &ctx.ownership, &ctx.desired, name, tag).await

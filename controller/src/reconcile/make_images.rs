@@ -8,7 +8,9 @@ use super::action_error::ActionError;
 use super::desired::{Desired, ImageOrigin};
 use super::observe::Observed;
 use crate::engine::labels::{ImageLabels, ObjectLabels, SnapshotLabels};
-use crate::engine::{BuildRequest, Engine, EngineError, Operation, OwnedImage, Ownership};
+use crate::engine::{
+    BuildRequest, Engine, EngineError, OnProgress, Operation, OwnedImage, Ownership, Progress,
+};
 use crate::images::{self, ImageError, context::CONTAINERFILE_IN_TAR, embedded};
 use crate::timefmt::now_rfc3339;
 
@@ -23,6 +25,14 @@ async fn blocking<T: Send + 'static>(
         .map_err(ActionError::from)
 }
 
+/// How a build runs: its time limit, whether it ignores the layer cache, where its
+/// progress goes.
+pub struct BuildHow<'a> {
+    pub timeout: std::time::Duration,
+    pub no_cache: bool,
+    pub on_progress: OnProgress<'a>,
+}
+
 /// Builds `Image/name` as `tag`. The context is read again: if it changed since the plan
 /// (its hash no longer gives `tag`), the build is refused rather than mislabelled.
 pub async fn build(
@@ -31,9 +41,13 @@ pub async fn build(
     desired: &Desired,
     name: &str,
     tag: &str,
-    timeout: std::time::Duration,
-    no_cache: bool,
+    how: BuildHow<'_>,
 ) -> Result<(), ActionError> {
+    let BuildHow {
+        timeout,
+        no_cache,
+        on_progress,
+    } = how;
     let Some(ImageOrigin::Build(recipe)) = desired.images.get(name).map(|i| &i.origin) else {
         return Err(ActionError::Internal(format!(
             "Image/{name} is not a build"
@@ -68,16 +82,19 @@ pub async fn build(
     .collect();
     let shared = images::portable_build_tag(name, &prepared.content_hash);
     engine
-        .build_image(&BuildRequest {
-            tag,
-            context_tar: &tar,
-            containerfile: CONTAINERFILE_IN_TAR,
-            args: &args,
-            target: target.as_deref(),
-            labels: &labels,
-            timeout,
-            no_cache,
-        })
+        .build_image_with_progress(
+            &BuildRequest {
+                tag,
+                context_tar: &tar,
+                containerfile: CONTAINERFILE_IN_TAR,
+                args: &args,
+                target: target.as_deref(),
+                labels: &labels,
+                timeout,
+                no_cache,
+            },
+            on_progress,
+        )
         .await
         .map_err(|e| ActionError::image_timeout(e, name, "build"))?;
     engine.tag_image(tag, &shared).await?;
@@ -105,14 +122,23 @@ pub async fn tag(
 }
 
 /// Builds the embedded base in Rust and loads it; checks Podman gives it the expected id.
-pub async fn load_embedded(engine: &Engine, tag: &str) -> Result<(), ActionError> {
+pub async fn load_embedded(
+    engine: &Engine,
+    tag: &str,
+    on_progress: OnProgress<'_>,
+) -> Result<(), ActionError> {
+    on_progress(Progress::Status {
+        text: "assembling the base image".to_string(),
+    });
     let base = blocking(|| embedded::build(&embedded::BaseInput::find()?)).await?;
     if base.tag != tag {
         return Err(ActionError::ContextChanged {
             image: "base".into(),
         });
     }
-    engine.load_image_bytes(&base.archive).await?;
+    engine
+        .load_image_bytes_with_progress(&base.archive, on_progress)
+        .await?;
     let loaded = engine.inspect_image(tag).await?;
     if loaded.id.trim_start_matches("sha256:") != base.image_id.trim_start_matches("sha256:") {
         return Err(ActionError::Engine(EngineError::Runtime {

@@ -306,6 +306,10 @@ impl Observer for Journal {
         self.inner.waiting_for_writer(holder);
     }
 
+    fn progress(&self, key: &Key, progress: &crate::engine::Progress) {
+        self.inner.progress(key, progress);
+    }
+
     fn hooks_ran(&self, key: &Key, runs: &[hooks::HookRun], failure: Option<&hooks::HookFailure>) {
         if let Some(Ok(store)) = self.store.as_ref().map(Mutex::lock) {
             for run in runs {
