@@ -505,3 +505,22 @@ fn print_plan(plan: &Plan, format: OutputFormat) {
         _ => out!("{}", serde_json::to_string(plan).unwrap_or_default()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_removal_names_its_image_and_a_bare_id_is_cut_to_twelve_digits() {
+        let by_name = Op::RemoveImage {
+            reference: "localhost/pocket-dock/ws/app:1a2b".into(),
+        };
+        assert_eq!(object(&by_name), " image localhost/pocket-dock/ws/app:1a2b");
+        let by_id = Op::RemoveImage {
+            reference: format!("sha256:{}", "0123456789ab".repeat(5) + "cdef"),
+        };
+        assert_eq!(object(&by_id), " image 0123456789ab");
+        // Other actions name nothing more than their key.
+        assert_eq!(object(&Op::Start), "");
+    }
+}

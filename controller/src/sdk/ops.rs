@@ -485,3 +485,36 @@ fn delete_event<T>(
         .duration(started.elapsed())
         .result(result, |e| e.category().as_str().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deleted_sandbox_counts_its_live_sessions_and_forgets_the_dead_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        let me = i64::from(std::process::id());
+        let started = crate::procs::start_time(me).unwrap();
+        store.record_session("live", "web", me, started).unwrap();
+        // A client that is gone: no such process (pid 0 never has a /proc entry here),
+        // or a reused pid (another start time).
+        store.record_session("dead", "web", 0, 1).unwrap();
+        store
+            .record_session("reused", "web", me, started + 1)
+            .unwrap();
+        store.record_session("other", "db", me, started).unwrap();
+        assert_eq!(end_sessions(Some(&store), "web"), 1);
+        let mut left: Vec<String> = store
+            .sessions()
+            .unwrap()
+            .into_iter()
+            .map(|(id, ..)| id)
+            .collect();
+        left.sort();
+        // The live client forgets its own as it closes; another sandbox's are untouched.
+        assert_eq!(left, ["live", "other"]);
+        assert_eq!(end_sessions(Some(&store), "nothing"), 0);
+        assert_eq!(end_sessions(None, "web"), 0);
+    }
+}
