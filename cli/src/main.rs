@@ -2,6 +2,7 @@
 //! its documented code.
 
 mod commands;
+mod sentence;
 
 use tracing_subscriber::EnvFilter;
 
@@ -14,10 +15,12 @@ fn main() -> std::process::ExitCode {
     };
     cli.global.command = command.clone();
     cli.global.screen = commands::progress::Screen::detect(cli.global.output);
+    let controller = matches!(cli.command, commands::Command::Controller(_));
     init_tracing(
         cli.global.verbose,
         cli.global.output,
         cli.global.screen.clone(),
+        controller,
     );
     let format = cli.global.output;
     let verbose = cli.global.verbose > 0;
@@ -51,11 +54,19 @@ fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(code)
 }
 
-/// `screen`: live progress lines, kept out of the way of each log line.
-fn init_tracing(verbose: u8, format: OutputFormat, screen: Option<commands::progress::Screen>) {
-    // The controller's one line per reconcile is its normal output.
+/// `screen`: live progress lines, kept out of the way of each log line. `controller`: the
+/// `controller` command, whose INFO lines are its output.
+fn init_tracing(
+    verbose: u8,
+    format: OutputFormat,
+    screen: Option<commands::progress::Screen>,
+    controller: bool,
+) {
     let default = match verbose {
-        0 => "warn,pocket_dock::controller=info",
+        // The controller's one line per reconcile is its normal output. Every other
+        // command prints its own sentences; the library's log lines are for -v.
+        0 if controller => "warn,pocket_dock::controller=info",
+        0 => "warn",
         1 => "warn,pocket_dock=debug",
         _ => "warn,pocket_dock=trace",
     };
@@ -68,6 +79,10 @@ fn init_tracing(verbose: u8, format: OutputFormat, screen: Option<commands::prog
         .with_target(false);
     match format {
         OutputFormat::Json | OutputFormat::Yaml => builder.json().init(),
+        // Without -v, a command's warnings read as its own sentences.
+        OutputFormat::Text | OutputFormat::Wide if verbose == 0 && !controller => {
+            builder.event_format(sentence::Sentence).init();
+        }
         OutputFormat::Text | OutputFormat::Wide => builder.compact().init(),
     }
 }

@@ -377,7 +377,7 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
     // Image names, newest image first (an image goes before the one it was built from).
     // Each workspace name is decided by its workspace; a portable name goes with the last
     // workspace name on the image.
-    let unreferenced: BTreeMap<String, &'static str> = here
+    let unreferenced: BTreeMap<String, String> = here
         .desired
         .map(|desired| {
             let mine: Vec<ImageSummary> = inventory
@@ -439,7 +439,7 @@ pub fn plan(here: Here<'_>, inventory: &Inventory, host: &impl Host, options: Gc
                             unmakeable[name.as_str()]
                         ))
                     }
-                    Some(reason) => Decision::Collect((*reason).to_string()),
+                    Some(reason) => Decision::Collect(reason.clone()),
                 },
                 _ => otherwise.clone(),
             };
@@ -1237,7 +1237,7 @@ mod tests {
         assert!(reason(&plan.collect, "container run-dead").contains("pid 2"));
         assert_eq!(
             reason(&plan.collect, &format!("image {gone_snap}")),
-            "its Snapshot is no longer declared"
+            "Snapshot/gone is no longer declared"
         );
         // Kept, and why: a lease that cannot be judged; a volume, since --volumes is not given.
         assert_eq!(

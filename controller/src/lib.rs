@@ -59,6 +59,7 @@ pub mod sdk;
 pub mod secrets;
 pub mod status;
 pub mod store;
+pub mod text;
 mod timefmt;
 pub mod wait;
 pub mod workspace;

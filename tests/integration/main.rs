@@ -36,6 +36,7 @@ mod export_kube;
 mod faults;
 mod fork;
 mod gc;
+mod golden;
 mod images;
 mod import_compose;
 mod lifetime;

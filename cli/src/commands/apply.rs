@@ -3,6 +3,7 @@ use std::io::Write;
 use clap::Args;
 use pocket_dock::engine::EngineError;
 use pocket_dock::reconcile::{Action, ActionError, ActionOutcome, Op, Readiness, Rebuild};
+use pocket_dock::text::count;
 use pocket_dock::{ApplyOptions, ApplyReport, ExitCode, Observer, Plan};
 use pocket_dock_spec::parse_duration;
 
@@ -141,10 +142,11 @@ impl Observer for Printer {
                         format!("! {:<28} {}: {e}", a.key.to_string(), a.op.verb())
                     }
                     Ok(()) => format!(
-                        "{} {:<28} {} ({}) {}",
+                        "{} {:<28} {}{} ({}) {}",
                         a.op.sign(),
                         a.key.to_string(),
                         done(&a.op),
+                        object(&a.op),
                         a.reason,
                         ms(outcome.elapsed)
                     ),
@@ -161,6 +163,12 @@ impl Observer for Printer {
                     for line in output.lines() {
                         let _ = writeln!(out, "      | {line}");
                     }
+                }
+                // What to do next, where the engine's error knows (as `error:` lines say).
+                if let Err(ActionError::Engine(e)) = &outcome.result
+                    && let Some(hint) = e.hint()
+                {
+                    let _ = writeln!(out, "      hint: {hint}");
                 }
             }
             _ => {
@@ -204,6 +212,26 @@ fn done(op: &Op) -> &'static str {
             "removed"
         }
         Op::AddMembers { .. } => "filled",
+    }
+}
+
+/// What an action acts on, when the key alone does not say it: an Image or Snapshot has
+/// several images over time, so removing one names which (` image localhost/x:1a2b`).
+fn object(op: &Op) -> String {
+    match op {
+        Op::RemoveImage { reference } => format!(" image {}", short_image(reference)),
+        _ => String::new(),
+    }
+}
+
+/// An image reference as people read it: a bare id (`sha256:` and 64 hex digits) cut to
+/// its first 12 digits, as Podman shows ids; a name as it is.
+fn short_image(reference: &str) -> &str {
+    let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        &hex[..12]
+    } else {
+        reference
     }
 }
 
@@ -268,7 +296,7 @@ pub fn summarize(report: &ApplyReport, format: OutputFormat) -> u8 {
 }
 
 fn print_summary(report: &ApplyReport, format: OutputFormat) {
-    let count = |verb: &str| {
+    let done_count = |verb: &str| {
         report
             .outcomes
             .iter()
@@ -330,8 +358,8 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                 && report.plan.crash_loops.is_empty()
             {
                 out!(
-                    "apply: no changes ({} objects up to date, {elapsed})",
-                    report.statuses.len()
+                    "apply: no changes ({} up to date, {elapsed})",
+                    count(report.statuses.len(), "object")
                 );
             } else {
                 let parts: Vec<String> = [
@@ -347,7 +375,7 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                     "committed",
                 ]
                 .iter()
-                .map(|v| (v, count(v)))
+                .map(|v| (v, done_count(v)))
                 .filter(|(_, n)| *n > 0)
                 .map(|(v, n)| format!("{n} {v}"))
                 .collect();
@@ -361,13 +389,8 @@ fn print_summary(report: &ApplyReport, format: OutputFormat) {
                 }
                 if !report.failed_tasks.is_empty() {
                     line.push_str(&format!(
-                        ", {} one-shot{} failed",
-                        report.failed_tasks.len(),
-                        if report.failed_tasks.len() == 1 {
-                            ""
-                        } else {
-                            "s"
-                        }
+                        ", {} failed",
+                        count(report.failed_tasks.len(), "one-shot")
                     ));
                 }
                 if !report.not_ready.is_empty() {
@@ -448,10 +471,11 @@ fn print_plan(plan: &Plan, format: OutputFormat) {
         OutputFormat::Text => {
             for a in &plan.actions {
                 out!(
-                    "{} {:<28} {} ({})",
+                    "{} {:<28} {}{} ({})",
                     a.op.sign(),
                     a.key.to_string(),
                     a.op.verb(),
+                    object(&a.op),
                     a.reason
                 );
                 for change in &a.changes {
@@ -475,9 +499,28 @@ fn print_plan(plan: &Plan, format: OutputFormat) {
             }
             match plan.actions.len() {
                 0 => out!("no changes"),
-                n => out!("{n} change{} pending", if n == 1 { "" } else { "s" }),
+                n => out!("{} pending", count(n, "change")),
             }
         }
         _ => out!("{}", serde_json::to_string(plan).unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_removal_names_its_image_and_a_bare_id_is_cut_to_twelve_digits() {
+        let by_name = Op::RemoveImage {
+            reference: "localhost/pocket-dock/ws/app:1a2b".into(),
+        };
+        assert_eq!(object(&by_name), " image localhost/pocket-dock/ws/app:1a2b");
+        let by_id = Op::RemoveImage {
+            reference: format!("sha256:{}", "0123456789ab".repeat(5) + "cdef"),
+        };
+        assert_eq!(object(&by_id), " image 0123456789ab");
+        // Other actions name nothing more than their key.
+        assert_eq!(object(&Op::Start), "");
     }
 }

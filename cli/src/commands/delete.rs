@@ -75,7 +75,12 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> Outcome {
             pocket_dock_spec::Kind::Network => format!("network {}", r.object),
             _ => format!("container {}", r.object),
         };
-        out!("- {} ({what}) removed", r.key);
+        let sessions = match r.sessions_ended {
+            0 => String::new(),
+            1 => "; its open session ended with it".to_string(),
+            n => format!("; its {n} open sessions ended with it"),
+        };
+        out!("- {} ({what}) removed{sessions}", r.key);
     }
     for k in &report.kept {
         out!("  {} ({}) kept: {}", k.key, k.object, k.reason);

@@ -88,8 +88,8 @@ pub async fn exec(global: &GlobalArgs, args: ExecArgs) -> Outcome {
             note(
                 global.output,
                 &format!(
-                    "interrupted: {} process(es) stopped in Sandbox/{}",
-                    report.killed,
+                    "interrupted: {} stopped in Sandbox/{}",
+                    pocket_dock::text::count_as(report.killed, "process", "processes"),
                     sandbox.name()
                 ),
             );

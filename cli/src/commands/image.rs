@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use pocket_dock::ExitCode;
 use pocket_dock::images;
 use pocket_dock::sdk::ImageOrigin;
+use pocket_dock::text::count;
 use serde_json::json;
 
 use super::declared::invalid_or_err;
@@ -119,24 +120,65 @@ async fn inspect(global: &GlobalArgs, name: &str) -> Outcome {
     match global.output {
         OutputFormat::Text => {
             out!("{key}");
-            out!("  image:   {tag}");
+            out!("  image:    {tag}");
             if info.object.portable != *tag {
                 out!("  portable: {}", info.object.portable);
             }
-            out!("  id:      {}", image.id);
-            out!("  names:   {}", image.repo_tags.join(", "));
+            out!("  id:       {}", image.id);
+            // Sorted: engines list an image's names in different orders.
+            let mut names = image.repo_tags.clone();
+            names.sort();
+            out!("  names:    {}", names.join(", "));
             if let Some(size) = image.size {
-                out!("  size:    {:.1} MB", size as f64 / 1e6);
+                out!("  size:     {:.1} MB", size as f64 / 1e6);
             }
-            if let Some(fields) = origin.as_object() {
-                for (k, v) in fields {
-                    out!("  {k}: {v}");
-                }
-            }
+            out!("  origin:   {}", origin_text(&info.origin));
         }
         format => emit(&value, format),
     }
     Ok(ExitCode::Success.code())
+}
+
+/// Where an image came from, as a sentence (`--output json` has the fields).
+fn origin_text(origin: &ImageOrigin) -> String {
+    match origin {
+        ImageOrigin::Snapshot(record) => {
+            let mut text = format!(
+                "snapshot of Sandbox/{}, generation {}",
+                record.sandbox, record.generation
+            );
+            if !record.taken_at.is_empty() {
+                text.push_str(&format!(", taken {}", record.taken_at));
+            }
+            if let Some(description) = &record.description {
+                text.push_str(&format!(" ({description})"));
+            }
+            text
+        }
+        ImageOrigin::Build { content_hash } => format!("build, content hash {content_hash}"),
+        ImageOrigin::Embedded {
+            version,
+            busybox,
+            busybox_sha256,
+        } => {
+            let mut text = "the embedded base".to_string();
+            if let Some(v) = version {
+                text.push_str(&format!(" {v}"));
+            }
+            let from: Vec<String> = [
+                busybox.as_ref().map(|b| format!("busybox {b}")),
+                busybox_sha256.as_ref().map(|h| format!("sha256 {h}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !from.is_empty() {
+                text.push_str(&format!(" ({})", from.join(", ")));
+            }
+            text
+        }
+        ImageOrigin::Pulled(reference) => format!("pulled as {reference}"),
+    }
 }
 
 async fn export(global: &GlobalArgs, name: &str, file: &std::path::Path) -> Outcome {
@@ -190,10 +232,10 @@ async fn export_all(global: &GlobalArgs, file: &std::path::Path) -> Outcome {
     match global.output {
         OutputFormat::Text => {
             out!(
-                "exported {} images to {} ({} blobs, {:.1} MB)",
-                info.images.len(),
+                "exported {} to {} ({}, {:.1} MB)",
+                count(info.images.len(), "image"),
                 file.display(),
-                info.blobs,
+                count(info.blobs, "blob"),
                 info.bytes as f64 / 1e6
             );
             for image in &info.images {
@@ -235,7 +277,7 @@ async fn import(global: &GlobalArgs, file: &std::path::Path) -> Outcome {
                     image.id,
                 );
             }
-            out!("{} blobs verified", report.blobs);
+            out!("{} verified", count(report.blobs, "blob"));
         }
         // A single archive reports as it always has; a bundle as the list it holds.
         format => match &report.single {

@@ -45,7 +45,7 @@ pub async fn snapshot(global: &GlobalArgs, args: SnapshotArgs) -> Outcome {
     };
     if global.output == OutputFormat::Text {
         out!(
-            "wrote {} (Snapshot/{} generation {})",
+            "wrote {} (Snapshot/{}, generation {})",
             report.file.path.display(),
             report.file.name,
             report.file.generation

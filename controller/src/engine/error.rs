@@ -71,7 +71,9 @@ pub enum EngineError {
     #[error("image {reference} not found ({op})")]
     ImageNotFound { op: Operation, reference: String },
 
-    #[error("{op} of {id} conflicts with its current state: {message}")]
+    /// Podman refused: the object is in a state that does not allow it (or a name is
+    /// taken). `message` is Podman's (or pocket-dock's own, where it found the conflict).
+    #[error("{}{} failed: {message}", op.doing(), fmt_subject(id))]
     Conflict {
         op: Operation,
         id: String,
@@ -81,7 +83,7 @@ pub enum EngineError {
     #[error("container {id} is not owned by this pocket-dock workspace; refusing to {op} it")]
     NotOwned { op: Operation, id: String },
 
-    #[error("invalid request for {op}: {message}")]
+    #[error("{}{} failed: {message}", op.doing(), fmt_id(id))]
     InvalidInput {
         op: Operation,
         id: Option<String>,
@@ -116,7 +118,7 @@ pub enum EngineError {
         output: String,
     },
 
-    #[error("Podman failed to {op}{}: {message}", fmt_id(id))]
+    #[error("{}{} failed: {message}", op.doing(), fmt_id(id))]
     Runtime {
         op: Operation,
         id: Option<String>,
@@ -124,7 +126,7 @@ pub enum EngineError {
         message: String,
     },
 
-    #[error("{op}{} timed out after {}", fmt_id(id), fmt_duration(*after))]
+    #[error("{}{} timed out after {}", op.doing(), fmt_id(id), fmt_duration(*after))]
     Timeout {
         op: Operation,
         id: Option<String>,
@@ -150,7 +152,20 @@ pub enum EngineError {
 }
 
 fn fmt_id(id: &Option<String>) -> String {
-    id.as_deref().map(|i| format!(" {i}")).unwrap_or_default()
+    id.as_deref().map(fmt_subject).unwrap_or_default()
+}
+
+/// ` <id>`, a full 64-digit id cut to the 12 digits Podman shows (the whole id stays in
+/// [`EngineError::subject`]); nothing for an empty one.
+fn fmt_subject(id: &str) -> String {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    if id.is_empty() {
+        String::new()
+    } else if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        format!(" {}", &hex[..12])
+    } else {
+        format!(" {id}")
+    }
 }
 
 fn fmt_duration(d: Duration) -> String {
@@ -288,6 +303,12 @@ impl EngineError {
                 "give builds more time with `build.timeout` on the Image, or --build-timeout (10m by default)"
                     .to_string(),
             ),
+            // Podman's own words, after pocket-dock's: where to look next.
+            EngineError::Runtime { .. } => Some(
+                "the text after `failed:` is Podman's; `pocket-dock doctor` checks the Podman \
+                 setup, and -v shows every call made to it"
+                    .to_string(),
+            ),
             EngineError::NotOwned { .. } => Some(
                 "pocket-dock only changes containers it created; rename or remove the other \
                  container yourself"
@@ -295,5 +316,64 @@ impl EngineError {
             ),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn podmans_words_come_after_what_pocket_dock_was_doing() {
+        let id = "88a22c0e6a70533e13ce50b635691de95e60276c31541a63937203d9b93925a4";
+        let runtime = EngineError::Runtime {
+            op: Operation::ContainerStart,
+            id: Some(id.to_string()),
+            status: Some(500),
+            message: "netavark: No such file or directory (os error 2)".into(),
+        };
+        assert_eq!(
+            runtime.to_string(),
+            "starting container 88a22c0e6a70 failed: netavark: No such file or directory (os error 2)"
+        );
+        assert!(runtime.hint().is_some_and(|h| h.contains("doctor")));
+        // The whole id stays where machines read it.
+        assert_eq!(runtime.subject(), Some(id));
+        let conflict = EngineError::Conflict {
+            op: Operation::ExecCreate,
+            id: "pd-web-33ef04c0".into(),
+            message: "container state improper".into(),
+        };
+        assert_eq!(
+            conflict.to_string(),
+            "starting a command in container pd-web-33ef04c0 failed: container state improper"
+        );
+        let no_id = EngineError::Conflict {
+            op: Operation::NetworkRemove,
+            id: String::new(),
+            message: "network has active endpoints".into(),
+        };
+        assert_eq!(
+            no_id.to_string(),
+            "removing network failed: network has active endpoints"
+        );
+        let invalid = EngineError::InvalidInput {
+            op: Operation::ContainerCreate,
+            id: None,
+            message: "invalid reference format".into(),
+        };
+        assert_eq!(
+            invalid.to_string(),
+            "creating container failed: invalid reference format"
+        );
+        let timeout = EngineError::Timeout {
+            op: Operation::ExecStream,
+            id: Some("abc".into()),
+            after: Duration::from_secs(30),
+        };
+        assert_eq!(
+            timeout.to_string(),
+            "reading the output of command abc timed out after 30s"
+        );
     }
 }

@@ -177,6 +177,58 @@ impl Operation {
     }
 }
 
+impl Operation {
+    /// What pocket-dock was doing, for sentences people read (`starting container`,
+    /// `listing images`): error messages start with it, an id after it where there is one.
+    /// [`as_str`](Self::as_str) stays the stable name machines read.
+    pub fn doing(self) -> &'static str {
+        match self {
+            Operation::Connect => "connecting to Podman",
+            Operation::Ping => "checking that Podman answers",
+            Operation::Version => "reading Podman's version",
+            Operation::Info => "reading Podman's settings",
+            Operation::ContainerList => "listing containers",
+            Operation::ContainerInspect => "inspecting container",
+            Operation::ContainerCreate => "creating container",
+            Operation::ContainerStart => "starting container",
+            Operation::ContainerStop => "stopping container",
+            Operation::ContainerRemove => "removing container",
+            Operation::ContainerPause => "pausing container",
+            Operation::ContainerUnpause => "resuming container",
+            Operation::ContainerRename => "renaming container",
+            Operation::ContainerAttach => "attaching to container",
+            Operation::ContainerWait => "waiting for container",
+            Operation::ContainerKill => "killing container",
+            Operation::ExecCreate => "starting a command in container",
+            Operation::ExecStart => "starting command",
+            Operation::ExecStream => "reading the output of command",
+            Operation::ExecInspect => "checking command",
+            Operation::ExecResize => "resizing the terminal of command",
+            Operation::ImageList => "listing images",
+            Operation::ImageInspect => "inspecting image",
+            Operation::ImagePull => "pulling image",
+            Operation::ImageBuild => "building image",
+            Operation::ImageLoad => "loading image",
+            Operation::ImageExport => "exporting image",
+            Operation::ImageRemove => "removing image",
+            Operation::ImageTag => "naming image",
+            Operation::ImagePush => "pushing image",
+            Operation::ContainerCommit => "committing container",
+            Operation::ContainerLogs => "reading the logs of container",
+            Operation::VolumeList => "listing volumes",
+            Operation::VolumeCreate => "creating volume",
+            Operation::VolumeRemove => "removing volume",
+            Operation::NetworkList => "listing networks",
+            Operation::NetworkInspect => "inspecting network",
+            Operation::NetworkCreate => "creating network",
+            Operation::NetworkRemove => "removing network",
+            Operation::NetworkConnect => "connecting to network",
+            Operation::NetworkDisconnect => "disconnecting from network",
+            Operation::Events => "following Podman's events",
+        }
+    }
+}
+
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -560,7 +560,7 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
             },
         };
         let hold = held_paused(s, observed);
-        let Some(action) = sandbox_action(
+        let Some(mut action) = sandbox_action(
             s,
             current,
             image.as_deref(),
@@ -570,6 +570,7 @@ pub fn plan(desired: &Desired, observed: &Observed, options: PlanOptions) -> Pla
         ) else {
             continue;
         };
+        name_images(&mut action.changes, s, desired, observed);
         // A start waits for the conditions of its dependencies (a container that runs
         // already is left alone).
         if starts(&action.op) {
@@ -987,10 +988,15 @@ fn plan_images(
                 tag: image.tag.clone(),
             },
         };
+        let reason = if matches!(op, Op::Build { .. }) && earlier_build(image, observed) {
+            "its Containerfile, context or parent image changed"
+        } else {
+            "image not present"
+        };
         plan.actions.push(Action {
             key,
             op,
-            reason: "image not present".to_string(),
+            reason: reason.to_string(),
             changes: Vec::new(),
         });
     }
@@ -1013,6 +1019,16 @@ fn plan_images(
             });
         }
     }
+}
+
+/// Whether this workspace has a build of `image` made from other content: the one a new
+/// build replaces (what is said of the build, and of removing the old one after it).
+fn earlier_build(image: &DesiredImage, observed: &Observed) -> bool {
+    observed.owned_images.iter().any(|i| {
+        !i.repo_tags.contains(&image.tag)
+            && ImageLabels::parse(&i.labels)
+                .is_some_and(|l| l.kind == Kind::Image && l.name == image.name)
+    })
 }
 
 /// Whether the image under a build's portable name is that build: pocket-dock made it for
@@ -1212,7 +1228,10 @@ fn plan_snapshots(
             op: Op::Commit {
                 tag: snap.tag.clone(),
             },
-            reason: format!("generation {} not taken", snap.generation),
+            reason: format!(
+                "generation {}, from Sandbox/{}",
+                snap.generation, snap.sandbox
+            ),
             changes: Vec::new(),
         });
     }
@@ -1224,7 +1243,8 @@ pub struct UnreferencedImage {
     /// The `Image` or `Snapshot` object it was made for.
     pub key: Key,
     pub reference: String,
-    pub reason: &'static str,
+    /// Why it goes, in words that name what replaced it where something did.
+    pub reason: String,
 }
 
 /// Names of images this workspace uses that nothing declares any more: builds whose
@@ -1299,15 +1319,28 @@ pub fn unreferenced_images(
             out.push(UnreferencedImage {
                 key: Key::new(kind, name.clone()),
                 reference: tag.clone(),
-                reason: if kind == Kind::Snapshot {
-                    "its Snapshot is no longer declared"
-                } else {
-                    "no longer referenced"
-                },
+                reason: unreferenced_reason(desired, kind, name, !is_mine(tag)),
             });
         }
     }
     out
+}
+
+/// Why an image name of `kind`/`name` that nothing declares any more goes: the name that
+/// replaced it when the object is still declared (a build whose content changed), else
+/// that the object is gone. `portable`: the name is the build's portable one (what bundles
+/// and other checkouts know it by), replaced by the new build's portable name.
+fn unreferenced_reason(desired: &Desired, kind: Kind, name: &str, portable: bool) -> String {
+    match (kind, desired.images.get(name)) {
+        (Kind::Image, Some(current)) if portable => {
+            format!(
+                "the old build's portable name, replaced by {}",
+                current.shared
+            )
+        }
+        (Kind::Image, Some(current)) => format!("the old build, replaced by {}", current.tag),
+        _ => format!("{kind}/{name} is no longer declared"),
+    }
 }
 
 /// Why an image left without a name by a rebuild is removed.
@@ -1387,7 +1420,7 @@ fn prune_images(desired: &Desired, observed: &Observed, plan: &mut Plan) {
                 op: Op::RemoveImage {
                     reference: image.reference,
                 },
-                reason: image.reason.to_string(),
+                reason: image.reason,
                 changes: Vec::new(),
             });
         }
@@ -1520,7 +1553,7 @@ fn sandbox_action(
         (true, false) => Some(Action {
             key,
             op: Op::Start,
-            reason: format!("not running ({})", state_name(&c.state)),
+            reason: format!("not running: {}", state_name(&c.state)),
             changes: Vec::new(),
         }),
         (false, true) => Some(Action {
@@ -1538,6 +1571,48 @@ fn state_name(state: &crate::engine::ContainerState) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| format!("{state:?}").to_lowercase())
+}
+
+/// An `image` change names the images by the names people know them by: the old one by
+/// its name in this workspace (it goes once nothing runs it), the new one by the reference
+/// the sandbox declares. An id stays where no name is known.
+fn name_images(changes: &mut [Change], s: &DesiredSandbox, desired: &Desired, observed: &Observed) {
+    for change in changes.iter_mut().filter(|c| c.path == "image") {
+        if let Some(old) = &change.old
+            && let Some(name) = image_name(old, desired, observed)
+        {
+            change.old = Some(name);
+        }
+        if let Some(new) = &change.new
+            && is_short_id(new)
+            && let Some(reference) = image_reference(s, desired)
+        {
+            change.new = Some(reference);
+        }
+    }
+}
+
+/// A name of the owned image whose id starts with `short` (this workspace's own first).
+fn image_name(short: &str, desired: &Desired, observed: &Observed) -> Option<String> {
+    if !is_short_id(short) {
+        return None;
+    }
+    let image = observed
+        .owned_images
+        .iter()
+        .find(|i| i.id.trim_start_matches("sha256:").starts_with(short))?;
+    let mine = desired.image_repository_prefix.as_str();
+    image
+        .repo_tags
+        .iter()
+        .find(|t| !mine.is_empty() && t.starts_with(mine))
+        .or_else(|| image.repo_tags.first())
+        .cloned()
+}
+
+/// What [`short_id`] makes: 12 hex digits.
+fn is_short_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn short_id(id: &str) -> String {
@@ -2180,10 +2255,7 @@ mod tests {
         );
         assert_eq!(
             (ops(&p), p.actions[0].reason.as_str()),
-            (
-                vec!["start Sandbox/web".to_string()],
-                "not running (exited)"
-            )
+            (vec!["start Sandbox/web".to_string()], "not running: exited")
         );
 
         o.sandboxes.insert(
@@ -2750,6 +2822,101 @@ mod tests {
         let p = plan(&d, &o, PlanOptions::default());
         assert_eq!(ops(&p), ["recreate Sandbox/web"]);
         assert_eq!(p.actions[0].reason, "image changed");
+    }
+
+    #[test]
+    fn an_edited_build_names_the_old_image_and_the_new_one_in_every_line() {
+        let (mut d, mut o) = chain();
+        let old_id = format!("sha256:{}", "ab".repeat(32));
+        let (old, old_portable) = (
+            "localhost/pocket-dock/ws/step-3:old",
+            "localhost/pocket-dock/images/step-3:old",
+        );
+        let (new, new_portable) = (
+            "localhost/pocket-dock/ws/step-3:new",
+            "localhost/pocket-dock/images/step-3:new",
+        );
+        let step3 = d.images.get_mut("step-3").unwrap();
+        step3.tag = new.into();
+        step3.shared = new_portable.into();
+        let mut on = sandbox("tool", "h", true, &[], &[]);
+        on.image = ImageSource::Object(Key::new(Kind::Image, "step-3"));
+        d.sandboxes.insert("tool".into(), on);
+        o.images.insert(new.into(), None);
+        o.images.insert(new_portable.into(), None);
+        o.sandboxes.insert(
+            "tool".into(),
+            vec![container("tool", "h", ContainerState::Running, &old_id)],
+        );
+        o.owned_images = vec![crate::engine::ImageSummary {
+            id: old_id.clone(),
+            repo_tags: vec![old_portable.into(), old.into()],
+            labels: crate::engine::Ownership::new(crate::engine::WorkspaceId::new("ws"))
+                .labels_for(Kind::Image, "step-3"),
+            size: 0,
+            created: 1,
+        }];
+        let p = plan(&d, &o, PlanOptions::default());
+        let lines: Vec<String> = p
+            .actions
+            .iter()
+            .map(|a| {
+                let what = match &a.op {
+                    Op::RemoveImage { reference } => format!(" {reference}"),
+                    _ => String::new(),
+                };
+                let changes: Vec<String> = a.changes.iter().map(|c| format!("; {c}")).collect();
+                format!(
+                    "{} {}{what} ({}){}",
+                    a.op.verb(),
+                    a.key,
+                    a.reason,
+                    changes.concat()
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "build Image/step-3 (its Containerfile, context or parent image changed)"
+                    .to_string(),
+                format!("recreate Sandbox/tool (image changed); image: {old} -> {new}"),
+                format!("remove Image/step-3 {old} (the old build, replaced by {new})"),
+                format!(
+                    "remove Image/step-3 {old_portable} (the old build's portable name, replaced by {new_portable})"
+                ),
+            ]
+        );
+        // Gone from the declarations: said so, by kind and name.
+        d.sandboxes.remove("tool");
+        d.images.remove("step-3");
+        let p = plan(&d, &o, PlanOptions::default());
+        let reasons: Vec<&str> = p.actions.iter().map(|a| a.reason.as_str()).collect();
+        assert!(
+            reasons
+                .iter()
+                .all(|r| *r == "Image/step-3 is no longer declared" || *r == "no longer declared"),
+            "{reasons:?}"
+        );
+        // A snapshot generation to take says which, of what.
+        d.snapshots.insert(
+            "snap".into(),
+            super::super::desired::DesiredSnapshot {
+                name: "snap".into(),
+                sandbox: "web".into(),
+                generation: 2,
+                description: None,
+                tag: "localhost/pocket-dock/ws/snap:gen-2".into(),
+                shared: "localhost/pocket-dock/snapshots/snap:gen-2".into(),
+            },
+        );
+        let p = plan(&d, &o, PlanOptions::default());
+        let commit = p
+            .actions
+            .iter()
+            .find(|a| matches!(a.op, Op::Commit { .. }))
+            .unwrap();
+        assert_eq!(commit.reason, "generation 2, from Sandbox/web");
     }
 
     #[test]

@@ -165,6 +165,29 @@ impl Sandbox {
         &self.container
     }
 
+    /// Whether `error`, from a call into this sandbox, came of its container being gone
+    /// or no longer running (removed by `delete`, `reset` or a recreate, or stopped): then
+    /// its processes ended with it. A paused container's processes are still there.
+    pub(crate) async fn is_gone_or_stopped(&self, error: &EngineError) -> bool {
+        match error {
+            EngineError::ContainerNotFound { .. } => true,
+            EngineError::Conflict { .. } => {
+                match self.engine.inspect_container(self.container.id()).await {
+                    Err(EngineError::ContainerNotFound { .. }) => true,
+                    Ok(details) => matches!(
+                        details.state,
+                        crate::engine::ContainerState::Exited
+                            | crate::engine::ContainerState::Removing
+                            | crate::engine::ContainerState::Dead
+                            | crate::engine::ContainerState::Stopping
+                    ),
+                    Err(_) => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
     /// Kills an exec session's process and everything it started. From the host when this
     /// host runs the container and may signal it; otherwise from inside the container.
     /// Returns how many processes were signalled.

@@ -446,7 +446,12 @@ impl Session {
                 self.kill_children().await;
             }
         }
-        let swept = sweep(&self.sandbox, &self.id).await;
+        let swept = match sweep(&self.sandbox, &self.id).await {
+            // The sandbox was removed or stopped under the session (`delete`, `reset`, a
+            // recreate): its processes ended with it, and there is nothing left to sweep.
+            Err(e) if self.sandbox.is_gone_or_stopped(&e).await => Ok(0),
+            other => other,
+        };
         let event = Event::new(Source::Session, "close")
             .object("Sandbox", self.sandbox.name().to_string())
             .detail(serde_json::json!({ "session": self.id }));

@@ -45,6 +45,14 @@ pub struct Removed {
     pub object: String,
     /// A volume's data went with it.
     pub data_deleted: bool,
+    /// A sandbox's open `session`s (their clients still running) that ended with its
+    /// container: their shells and processes went with it.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sessions_ended: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// What gc found, and (unless a dry run) what removing it did.
@@ -223,6 +231,13 @@ impl Workspace {
                 .as_ref()
                 .is_some_and(|s| s.contains(&Key::new(kind, name))),
         };
+        // Open sessions are counted (and the records of dead clients' forgotten) as their
+        // sandbox goes: the report says they ended with it.
+        let sessions = if self.declared {
+            StateStore::open_existing(&self.dir()).ok().flatten()
+        } else {
+            None
+        };
         let mut report = DeleteReport::default();
         // Each removal goes to the event log, a failed one too, before its error is
         // returned (recording never fails the command).
@@ -256,6 +271,7 @@ impl Workspace {
                     key: Key::new(kind, name),
                     object: summary.name.clone(),
                     data_deleted: false,
+                    sessions_ended: end_sessions(sessions.as_ref(), name),
                 });
             }
         }
@@ -287,6 +303,7 @@ impl Workspace {
                         key: Key::new(Kind::Volume, name),
                         object: volume.name.clone(),
                         data_deleted: true,
+                        sessions_ended: 0,
                     });
                 }
             }
@@ -349,6 +366,7 @@ impl Workspace {
                     key: Key::new(Kind::Network, name),
                     object: network.name.clone(),
                     data_deleted: false,
+                    sessions_ended: 0,
                 });
             }
         }
@@ -435,6 +453,25 @@ impl Workspace {
     }
 }
 
+/// How many sessions of `sandbox` had a live client, now that its container is gone; the
+/// records of those whose client is gone are forgotten (their processes went with it, so no
+/// reconcile has anything left to sweep). Live clients forget their own as they close.
+fn end_sessions(store: Option<&StateStore>, sandbox: &str) -> usize {
+    let Some(store) = store else { return 0 };
+    let of_sandbox: Vec<(String, String, i64, u64)> = store
+        .sessions()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, s, _, _)| s == sandbox)
+        .collect();
+    let total = of_sandbox.len();
+    let orphans = crate::sandbox::orphaned_sessions(of_sandbox);
+    for (id, _) in &orphans {
+        let _ = store.forget_session(id);
+    }
+    total - orphans.len()
+}
+
 fn delete_event<T>(
     kind: Kind,
     name: &str,
@@ -447,4 +484,37 @@ fn delete_event<T>(
         .reason(format!("pocket-dock delete: {runtime_object}"))
         .duration(started.elapsed())
         .result(result, |e| e.category().as_str().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deleted_sandbox_counts_its_live_sessions_and_forgets_the_dead_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = StateStore::open(dir.path()).unwrap();
+        let me = i64::from(std::process::id());
+        let started = crate::procs::start_time(me).unwrap();
+        store.record_session("live", "web", me, started).unwrap();
+        // A client that is gone: no such process (pid 0 never has a /proc entry here),
+        // or a reused pid (another start time).
+        store.record_session("dead", "web", 0, 1).unwrap();
+        store
+            .record_session("reused", "web", me, started + 1)
+            .unwrap();
+        store.record_session("other", "db", me, started).unwrap();
+        assert_eq!(end_sessions(Some(&store), "web"), 1);
+        let mut left: Vec<String> = store
+            .sessions()
+            .unwrap()
+            .into_iter()
+            .map(|(id, ..)| id)
+            .collect();
+        left.sort();
+        // The live client forgets its own as it closes; another sandbox's are untouched.
+        assert_eq!(left, ["live", "other"]);
+        assert_eq!(end_sessions(Some(&store), "nothing"), 0);
+        assert_eq!(end_sessions(None, "web"), 0);
+    }
 }
