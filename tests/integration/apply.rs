@@ -395,7 +395,7 @@ async fn stopping_recreating_and_pruning_take_well_under_a_second() {
     let elapsed = |out: &[serde_json::Value], op: &str| {
         let a = out
             .iter()
-            .find(|v| v["action"]["op"] == op)
+            .find(|v| v["event"] == "action" && v["action"]["op"] == op)
             .unwrap_or_else(|| panic!("no {op} in {out:?}"));
         Duration::from_millis(a["elapsed_ms"].as_u64().unwrap())
     };

@@ -14,7 +14,7 @@ use pocket_dock::engine::Capability;
 
 use crate::support::cli::CliRun;
 use crate::support::workspace::TestWorkspace;
-use crate::support::{Need, Podman, requires};
+use crate::support::{Mode, Need, Podman, requires};
 
 const HEADER: &str = "apiVersion: pocket-dock.dev/v1alpha1";
 
@@ -120,8 +120,10 @@ fn the_main_commands_print_the_golden_text() {
     ) {
         return;
     }
-    let podman = Podman::shared();
-    let ws = TestWorkspace::new(podman);
+    // A store of its own: the embedded base is one image per store, which another test
+    // of the shared service may have loaded already, and the first diff must say "load".
+    let podman = Podman::start(Mode::Rootful);
+    let ws = TestWorkspace::new(&podman);
     ws.write("workspace.yaml", &documents());
     containerfile(&ws, "one");
     let r = Redactor::new(&ws);
