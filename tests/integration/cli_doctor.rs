@@ -119,14 +119,20 @@ fn verbose_shows_each_raw_podman_operation_without_terminal_colours() {
         "method=\"GET\" path=/images/localhost/pocket-dock-test/busybox:1/json",
         "method=\"POST\" path=/containers/create",
         // The command is the container's own process (no exec): attached, started,
-        // waited for, removed.
+        // its exit read, removed.
         "/attach",
         "/start",
-        "/wait",
         "method=\"DELETE\" path=/containers/",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
+    // The exit code comes from the container's state once its output closes, or from the
+    // wait when the state was not there yet; never from an exec.
+    assert!(
+        text.contains("/wait") || text.contains("method=\"GET\" path=/containers/{id}/json"),
+        "no exit read in:\n{text}"
+    );
+    assert!(!text.contains("/exec"), "{text}");
     assert!(
         text.lines()
             .filter(|l| l.contains("podman api"))

@@ -468,6 +468,29 @@ fn run_rm_ends_promptly_and_leaves_nothing_even_when_the_command_ignores_sigterm
     assert_eq!(leftover_runs(podman, &name), 0);
 }
 
+/// Without `--keep` the exit code is read from the container's state as soon as the
+/// command's output closes (Podman's wait answers only after its cleanup). A command that
+/// closes its output and goes on must still be waited for: its own exit code, at its end.
+#[test]
+fn run_rm_waits_for_a_command_that_closes_its_output_and_goes_on() {
+    let podman = Podman::shared();
+    let dir = workdir();
+    let env = host_env(podman);
+    let script = "echo early; exec >&- 2>&-; sleep 1; exit 3";
+    let run = cli::pd(
+        dir.path(),
+        &env,
+        &["run", "--rm", TEST_IMAGE, "--", "sh", "-c", script],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.stderr_text());
+    assert_eq!(run.stdout_text(), "early\n");
+    assert!(
+        run.elapsed >= Duration::from_secs(1),
+        "answered before the command ended: {:?}",
+        run.elapsed
+    );
+}
+
 /// Without `--keep` the command is the container's own process (no idle process, no
 /// exec), so what `run` promises of an exec must hold of it: argv as given, the image's
 /// ENTRYPOINT and CMD not applied, and a command that cannot start answered as a shell

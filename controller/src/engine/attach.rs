@@ -110,10 +110,29 @@ impl Engine {
             }
             Ok::<(), EngineError>(())
         };
-        // Asked while the output streams, the exit is seen as soon as the output closes,
-        // not one round trip (and one of Podman's state polls) later.
-        let (pumped, waited) = tokio::join!(pump, self.wait_exit_code(container));
-        pumped?;
+        // The wait is asked while the output streams, so the exit is seen as soon as the
+        // output closes, not one round trip (and one of Podman's state polls) later.
+        let wait = self.wait_exit_code(container);
+        tokio::pin!(pump, wait);
+        let waited = tokio::select! {
+            waited = &mut wait => {
+                (&mut pump).await?;
+                waited
+            }
+            pumped = &mut pump => {
+                pumped?;
+                // The output closed, so the process has most likely ended. Podman's wait
+                // answers only once the container is cleaned up (its network torn down by
+                // a helper process that conmon starts, 150-250 ms), but its state holds the
+                // exit code from the moment the process ends: read it there, and the
+                // removal that follows does the cleanup in the service. Still running (it
+                // closed its output and went on): the wait answers.
+                match self.exit_code_if_ended(container).await {
+                    Some(code) => Ok(code),
+                    None => wait.await,
+                }
+            }
+        };
         match waited {
             Ok(code) => Ok(AttachedExit::Exited(code)),
             // The output closing because the service died must read the same as the stream
@@ -149,6 +168,16 @@ impl Engine {
             // Not running (any more): nothing to kill.
             Err(EngineError::Conflict { .. }) => Ok(()),
             other => other,
+        }
+    }
+
+    /// The exit code of a container whose process has ended, from its state; `None` while
+    /// it runs or when the engine does not say (the wait answers then).
+    async fn exit_code_if_ended(&self, container: &OwnedContainer) -> Option<i64> {
+        let details = self.inspect_container(container.id()).await.ok()?;
+        match details.state {
+            super::ContainerState::Exited => details.exit_code,
+            _ => None,
         }
     }
 
