@@ -305,7 +305,17 @@ impl Engine {
                                 detail.current,
                                 detail.total,
                             );
-                            if !tally.is_empty()
+                            if !super::progress::PullTally::is_layer_line(
+                                info.id.as_deref(),
+                                &status,
+                            ) {
+                                // `Pulling from …`, `Digest: …`, `Status: …`: what the pull
+                                // is at, when it has no layers to count (a small or
+                                // already stored image) as much as when it has.
+                                on_progress(super::progress::Progress::Status {
+                                    text: status.trim().to_string(),
+                                });
+                            } else if !tally.is_empty()
                                 && throttle.due(std::time::Instant::now(), counts_changed)
                             {
                                 on_progress(tally.progress());

@@ -103,6 +103,13 @@ struct Layer {
     done: bool,
 }
 
+fn is_finished_layer(status: &str) -> bool {
+    matches!(
+        status,
+        "Pull complete" | "Already exists" | "Download complete"
+    )
+}
+
 /// The layers a pull's status lines (Docker's and Podman's compat `/images/create`) told
 /// of so far.
 #[derive(Debug, Clone, Default)]
@@ -120,27 +127,14 @@ impl PullTally {
         current: Option<i64>,
         total: Option<i64>,
     ) -> bool {
-        let Some(id) = id.filter(|i| !i.is_empty()) else {
+        if !Self::is_layer_line(id, status) {
+            return false;
+        }
+        let Some(id) = id else {
             return false;
         };
         let status = status.trim();
-        let finished = matches!(
-            status,
-            "Pull complete" | "Already exists" | "Download complete"
-        );
-        let layer_status = finished
-            || matches!(
-                status,
-                "Pulling fs layer"
-                    | "Waiting"
-                    | "Downloading"
-                    | "Verifying Checksum"
-                    | "Extracting"
-            );
-        if !layer_status {
-            // `Pulling from library/x` names the repository, not a layer.
-            return false;
-        }
+        let finished = is_finished_layer(status);
         let before = self.counts();
         let layer = self.layers.entry(id.to_string()).or_default();
         if status == "Downloading" {
@@ -160,6 +154,23 @@ impl PullTally {
             layer.current = layer.current.max(layer.total);
         }
         self.counts() != before
+    }
+
+    /// Whether a status line is about one layer (`Downloading`, `Pull complete`, …), as
+    /// opposed to the pull as a whole (`Pulling from library/x` names the repository, not
+    /// a layer; `Digest: …` and `Status: …` have no id).
+    pub fn is_layer_line(id: Option<&str>, status: &str) -> bool {
+        let status = status.trim();
+        id.is_some_and(|i| !i.is_empty())
+            && (is_finished_layer(status)
+                || matches!(
+                    status,
+                    "Pulling fs layer"
+                        | "Waiting"
+                        | "Downloading"
+                        | "Verifying Checksum"
+                        | "Extracting"
+                ))
     }
 
     /// Whether no layer was announced yet.
@@ -191,6 +202,23 @@ impl PullTally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_about_the_whole_pull_are_not_layers() {
+        assert!(PullTally::is_layer_line(Some("4abcd"), "Downloading"));
+        assert!(PullTally::is_layer_line(Some("4abcd"), " Pull complete "));
+        assert!(PullTally::is_layer_line(Some("4abcd"), "Already exists"));
+        assert!(!PullTally::is_layer_line(
+            Some("1"),
+            "Pulling from library/x"
+        ));
+        assert!(!PullTally::is_layer_line(None, "Digest: sha256:0123"));
+        assert!(!PullTally::is_layer_line(None, "Downloading"));
+        assert!(!PullTally::is_layer_line(Some(""), "Downloading"));
+        let mut tally = PullTally::default();
+        assert!(!tally.take(Some("1"), "Pulling from library/x", None, None));
+        assert!(tally.is_empty());
+    }
 
     #[test]
     fn build_lines_become_steps_in_podmans_words() {
