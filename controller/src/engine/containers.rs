@@ -1343,9 +1343,12 @@ impl Engine {
 }
 
 /// Podman's words for a name held by a container that is in its storage but not in its
-/// database ("an external entity", as buildah's are).
+/// database: "an external entity" on Podman 5 (as buildah's are); on Podman 4 the storage
+/// layer's own refusal ("creating container storage: … already in use"). Either way the
+/// caller checks that the database has no container of that name before removing anything.
 fn is_storage_leftover(message: &str) -> bool {
     message.contains("in use by an external entity")
+        || (message.contains("creating container storage") && message.contains("already in use"))
 }
 
 /// Whether a failed rename says the new name is taken, in the words of an engine that does
@@ -1404,6 +1407,10 @@ mod tests {
     fn storage_leftovers_are_told_from_live_name_conflicts() {
         assert!(is_storage_leftover(
             "creating container storage: the container name \"pd-s1-ad33c2ab\" is already in use by 30e8. You have to remove that container to be able to reuse that name: that name is already in use by an external entity"
+        ));
+        // Podman 4.3, after a service killed mid-create.
+        assert!(is_storage_leftover(
+            "container create: creating container storage: the container name \"pd-s7-ef6b7c06\" is already in use by 20f2. You have to remove that container to be able to reuse that name: that name is already in use"
         ));
         assert!(!is_storage_leftover(
             "the container name \"pd-s1\" is already in use by 30e8. You have to remove that container to be able to reuse that name: that name is already in use"
