@@ -432,7 +432,7 @@ once and runs that one binary against each engine:
 | failed pulls answered with 500/404 before the stream | Podman 5.x | mapped to the same typed pull failure as a failure in the stream |
 | `commit` pauses by default | Podman 6 | pocket-dock always passes `pause=false` |
 | netavark with nftables, pasta for rootless | Podman 5.x | nothing pocket-dock sets depends on the backend; `doctor` reports whether networks resolve names |
-| a killed create leaves a storage-only container holding the name | Podman 5.x | create removes that leftover (its name is pocket-dock's own hash-derived one) and creates again |
+| a killed create leaves a storage-only container holding the name | Podman 4.3, 5.x (their words differ: 5.x says "external entity", 4.3 only "creating container storage: … already in use") | create removes that leftover (its name is pocket-dock's own hash-derived one, and Podman's database has no container of that name) and creates again |
 | cgroups v1 deprecated | Podman 5.x | pocket-dock sets no cgroup-version-specific option; these runs are on cgroups v1 hosts with the deprecation warning |
 | no `/libpod` endpoints | Docker | builds, commits, loads and exports take Docker's endpoints; listing falls back to `/containers/json` |
 | OCI archives | Docker | Docker loads only archives with its `manifest.json` (classic image store) and writes OCI from 25: the embedded base carries both layouts; a plain OCI import or an export it cannot do is refused up front (`load-oci`, `export-oci`) with the fix named |
