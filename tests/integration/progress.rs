@@ -302,6 +302,15 @@ fn run_on_a_terminal_shows_the_pull_of_a_missing_image_then_only_the_command_out
 
 #[test]
 fn image_import_on_a_terminal_shows_a_live_line_then_its_usual_lines() {
+    // The archive to import is made by `image export`, which writes OCI.
+    if !crate::support::requires(
+        "progress::image_import_on_a_terminal_shows_a_live_line_then_its_usual_lines",
+        &[crate::support::Need::Engine(
+            pocket_dock::engine::Capability::ExportOci,
+        )],
+    ) {
+        return;
+    }
     let podman = Podman::shared();
     let ws = TestWorkspace::new(podman);
     ws.write(
