@@ -370,7 +370,7 @@ DOC
         echo "**$engine**"
         echo
         for name in $failed; do echo "- failed: \`$name\`"; done
-        [ -s "$skips" ] && sort -u "$skips" | sed -E 's/^[a-z]+: ([a-z0-9_]+::[a-z0-9_]+): needs ([^:]+): (.*)$/- skipped: `\1`, needs \2: \3/'
+        [ -s "$skips" ] && sort -u "$skips" | sed -E 's/^[a-z]+: ([a-z0-9_]+::[a-z0-9_]+)( \([^)]*\))?: needs ([^:]+): (.*)$/- skipped: `\1`\2, needs \3: \4/'
         echo
     done
     cat <<'DOC'
